@@ -1,0 +1,2 @@
+//! hubspot-crm
+#![deny(missing_docs)]

@@ -1,0 +1,466 @@
+//! Typed Stripe events, lenient to everything Stripe may add later.
+//!
+//! Objects are typed by their `"object"` tag. Anything this crate does not type, or cannot
+//! type because Stripe changed its shape, is kept as [`EventObject::Unknown`]: parsing an event
+//! never fails because of what is inside `data.object`.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use serde_json::Value;
+
+use crate::money::{Currency, Money};
+
+/// Stripe metadata: string keys to string values (Stripe allows nothing else).
+pub type Metadata = BTreeMap<String, String>;
+
+/// A Stripe event (`"object": "event"`), as delivered to a webhook endpoint.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Event {
+    /// Unique event id (`evt_...`); Stripe redelivers an event with the same id.
+    pub id: String,
+    /// The event type, such as `charge.succeeded`.
+    #[serde(rename = "type")]
+    pub type_: String,
+    /// When the event was created, in seconds since the Unix epoch.
+    pub created: i64,
+    /// Whether the event comes from live mode (`false` in test mode).
+    #[serde(default)]
+    pub livemode: bool,
+    /// The API version the event was rendered with.
+    #[serde(default)]
+    pub api_version: Option<String>,
+    /// The connected account that originated the event, for Connect endpoints.
+    #[serde(default)]
+    pub account: Option<String>,
+    /// The object the event is about.
+    pub data: EventData,
+}
+
+/// The payload of an [`Event`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EventData {
+    /// The object as it was when the event happened.
+    pub object: EventObject,
+    /// For `*.updated` events, the previous values of the attributes that changed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub previous_attributes: Option<Value>,
+}
+
+/// The object inside an event, typed by its `"object"` tag.
+#[derive(Debug, Clone, PartialEq)]
+pub enum EventObject {
+    /// `"object": "charge"`.
+    Charge(Box<Charge>),
+    /// `"object": "payment_intent"`.
+    PaymentIntent(Box<PaymentIntent>),
+    /// `"object": "checkout.session"`.
+    CheckoutSession(Box<CheckoutSession>),
+    /// `"object": "customer"`.
+    Customer(Box<Customer>),
+    /// Any other object, or one whose shape this crate does not recognise.
+    Unknown(Value),
+}
+
+impl EventObject {
+    /// Types a JSON object by its `"object"` tag; falls back to [`EventObject::Unknown`].
+    pub fn from_value(value: Value) -> EventObject {
+        fn typed<T: serde::de::DeserializeOwned>(
+            value: Value,
+            wrap: fn(Box<T>) -> EventObject,
+        ) -> EventObject {
+            match T::deserialize(&value) {
+                Ok(object) => wrap(Box::new(object)),
+                Err(_) => EventObject::Unknown(value),
+            }
+        }
+        match value.get("object").and_then(Value::as_str) {
+            Some("charge") => typed(value, EventObject::Charge),
+            Some("payment_intent") => typed(value, EventObject::PaymentIntent),
+            Some("checkout.session") => typed(value, EventObject::CheckoutSession),
+            Some("customer") => typed(value, EventObject::Customer),
+            _ => EventObject::Unknown(value),
+        }
+    }
+
+    /// The object's `id`, when it has one.
+    pub fn id(&self) -> Option<&str> {
+        match self {
+            EventObject::Charge(c) => Some(&c.id),
+            EventObject::PaymentIntent(p) => Some(&p.id),
+            EventObject::CheckoutSession(s) => Some(&s.id),
+            EventObject::Customer(c) => Some(&c.id),
+            EventObject::Unknown(v) => v.get("id").and_then(Value::as_str),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for EventObject {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        Value::deserialize(deserializer).map(EventObject::from_value)
+    }
+}
+
+impl Serialize for EventObject {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match self {
+            EventObject::Charge(o) => o.serialize(serializer),
+            EventObject::PaymentIntent(o) => o.serialize(serializer),
+            EventObject::CheckoutSession(o) => o.serialize(serializer),
+            EventObject::Customer(o) => o.serialize(serializer),
+            EventObject::Unknown(v) => v.serialize(serializer),
+        }
+    }
+}
+
+/// A field Stripe sends either as an id or, when expanded, as the full object.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Expandable<T> {
+    /// The id only (the default).
+    Id(String),
+    /// The expanded object.
+    Object(Box<T>),
+}
+
+/// Objects with a Stripe id.
+pub trait HasId {
+    /// The object's id.
+    fn id(&self) -> &str;
+}
+
+impl<T: HasId> Expandable<T> {
+    /// The id, whether or not the field was expanded.
+    pub fn id(&self) -> &str {
+        match self {
+            Expandable::Id(id) => id,
+            Expandable::Object(object) => object.id(),
+        }
+    }
+
+    /// The expanded object, if Stripe sent one.
+    pub fn as_object(&self) -> Option<&T> {
+        match self {
+            Expandable::Id(_) => None,
+            Expandable::Object(object) => Some(object),
+        }
+    }
+}
+
+/// Treats an explicit JSON `null` like a missing field.
+fn null_as_default<'de, D, T>(deserializer: D) -> Result<T, D::Error>
+where
+    D: Deserializer<'de>,
+    T: Default + Deserialize<'de>,
+{
+    Ok(Option::<T>::deserialize(deserializer)?.unwrap_or_default())
+}
+
+/// A postal address.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[allow(missing_docs)] // Field names are Stripe's and self-explanatory.
+pub struct Address {
+    pub line1: Option<String>,
+    pub line2: Option<String>,
+    pub city: Option<String>,
+    pub state: Option<String>,
+    pub postal_code: Option<String>,
+    /// Two-letter country code (ISO 3166-1 alpha-2).
+    pub country: Option<String>,
+}
+
+/// Billing details collected with the payment method.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BillingDetails {
+    /// Billing email address.
+    #[serde(default)]
+    pub email: Option<String>,
+    /// Full name.
+    #[serde(default)]
+    pub name: Option<String>,
+    /// Phone number, as entered.
+    #[serde(default)]
+    pub phone: Option<String>,
+    /// Billing address.
+    #[serde(default)]
+    pub address: Option<Address>,
+}
+
+/// Status of a [`Charge`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ChargeStatus {
+    /// The charge succeeded.
+    Succeeded,
+    /// The charge is still being processed.
+    Pending,
+    /// The charge failed.
+    Failed,
+    /// A status this crate does not know yet.
+    #[serde(other)]
+    Other,
+}
+
+/// A Stripe charge (`ch_...` or `py_...`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Charge {
+    /// Charge id.
+    pub id: String,
+    /// Amount intended to be collected, in minor units.
+    pub amount: i64,
+    /// Amount captured, in minor units.
+    #[serde(default)]
+    pub amount_captured: i64,
+    /// Amount refunded, in minor units.
+    #[serde(default)]
+    pub amount_refunded: i64,
+    /// Currency of all amounts.
+    pub currency: Currency,
+    /// The customer the charge belongs to, if any.
+    #[serde(default)]
+    pub customer: Option<Expandable<Customer>>,
+    /// Billing details of the payment method.
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub billing_details: BillingDetails,
+    /// Email the receipt was sent to.
+    #[serde(default)]
+    pub receipt_email: Option<String>,
+    /// URL of the receipt page.
+    #[serde(default)]
+    pub receipt_url: Option<String>,
+    /// Arbitrary description.
+    #[serde(default)]
+    pub description: Option<String>,
+    /// Key-value metadata.
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub metadata: Metadata,
+    /// The PaymentIntent this charge belongs to, if any.
+    #[serde(default)]
+    pub payment_intent: Option<Expandable<PaymentIntent>>,
+    /// Status of the charge.
+    pub status: ChargeStatus,
+    /// Whether the charge succeeded or was authorized for later capture.
+    #[serde(default)]
+    pub paid: bool,
+    /// Whether the charge was fully refunded.
+    #[serde(default)]
+    pub refunded: bool,
+    /// Creation time, in seconds since the Unix epoch.
+    pub created: i64,
+    /// Whether the charge is live (`false` in test mode).
+    #[serde(default)]
+    pub livemode: bool,
+}
+
+impl Charge {
+    /// The amount intended to be collected.
+    pub fn money(&self) -> Money {
+        Money::new(self.amount, self.currency)
+    }
+}
+
+impl HasId for Charge {
+    fn id(&self) -> &str {
+        &self.id
+    }
+}
+
+/// Status of a [`PaymentIntent`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[allow(missing_docs)] // Stripe's status names.
+pub enum PaymentIntentStatus {
+    RequiresPaymentMethod,
+    RequiresConfirmation,
+    RequiresAction,
+    Processing,
+    RequiresCapture,
+    Canceled,
+    Succeeded,
+    /// A status this crate does not know yet.
+    #[serde(other)]
+    Other,
+}
+
+/// A Stripe PaymentIntent (`pi_...`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PaymentIntent {
+    /// PaymentIntent id.
+    pub id: String,
+    /// Amount intended to be collected, in minor units.
+    pub amount: i64,
+    /// Amount received, in minor units.
+    #[serde(default)]
+    pub amount_received: i64,
+    /// Currency of all amounts.
+    pub currency: Currency,
+    /// The customer the payment belongs to, if any.
+    #[serde(default)]
+    pub customer: Option<Expandable<Customer>>,
+    /// Email the receipt was sent to.
+    #[serde(default)]
+    pub receipt_email: Option<String>,
+    /// The latest charge made for this PaymentIntent.
+    #[serde(default)]
+    pub latest_charge: Option<Expandable<Charge>>,
+    /// Arbitrary description.
+    #[serde(default)]
+    pub description: Option<String>,
+    /// Key-value metadata.
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub metadata: Metadata,
+    /// Status of the PaymentIntent.
+    pub status: PaymentIntentStatus,
+    /// Creation time, in seconds since the Unix epoch.
+    pub created: i64,
+    /// Whether the object is live (`false` in test mode).
+    #[serde(default)]
+    pub livemode: bool,
+}
+
+impl PaymentIntent {
+    /// The amount received.
+    pub fn amount_received_money(&self) -> Money {
+        Money::new(self.amount_received, self.currency)
+    }
+}
+
+impl HasId for PaymentIntent {
+    fn id(&self) -> &str {
+        &self.id
+    }
+}
+
+/// A Stripe customer (`cus_...`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Customer {
+    /// Customer id.
+    pub id: String,
+    /// Email address.
+    #[serde(default)]
+    pub email: Option<String>,
+    /// Full name or business name.
+    #[serde(default)]
+    pub name: Option<String>,
+    /// Phone number.
+    #[serde(default)]
+    pub phone: Option<String>,
+    /// Arbitrary description.
+    #[serde(default)]
+    pub description: Option<String>,
+    /// Address.
+    #[serde(default)]
+    pub address: Option<Address>,
+    /// Key-value metadata.
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub metadata: Metadata,
+    /// Creation time, in seconds since the Unix epoch (absent on deleted customers).
+    #[serde(default)]
+    pub created: Option<i64>,
+    /// `true` on a deleted customer stub.
+    #[serde(default)]
+    pub deleted: bool,
+}
+
+impl HasId for Customer {
+    fn id(&self) -> &str {
+        &self.id
+    }
+}
+
+/// Customer details collected by Checkout.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CustomerDetails {
+    /// Email address.
+    #[serde(default)]
+    pub email: Option<String>,
+    /// Full name.
+    #[serde(default)]
+    pub name: Option<String>,
+    /// Phone number.
+    #[serde(default)]
+    pub phone: Option<String>,
+    /// Address.
+    #[serde(default)]
+    pub address: Option<Address>,
+}
+
+/// A Stripe Checkout Session (`cs_...`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CheckoutSession {
+    /// Session id.
+    pub id: String,
+    /// Total amount, in minor units.
+    #[serde(default)]
+    pub amount_total: Option<i64>,
+    /// Currency of the amounts.
+    #[serde(default)]
+    pub currency: Option<Currency>,
+    /// The customer, if one was created or given.
+    #[serde(default)]
+    pub customer: Option<Expandable<Customer>>,
+    /// Details the customer entered.
+    #[serde(default)]
+    pub customer_details: Option<CustomerDetails>,
+    /// Email given when the session was created.
+    #[serde(default)]
+    pub customer_email: Option<String>,
+    /// The PaymentIntent of a `payment`-mode session.
+    #[serde(default)]
+    pub payment_intent: Option<Expandable<PaymentIntent>>,
+    /// `paid`, `unpaid` or `no_payment_required`.
+    #[serde(default)]
+    pub payment_status: Option<String>,
+    /// `open`, `complete` or `expired`.
+    #[serde(default)]
+    pub status: Option<String>,
+    /// `payment`, `setup` or `subscription`.
+    #[serde(default)]
+    pub mode: Option<String>,
+    /// Key-value metadata.
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub metadata: Metadata,
+    /// Creation time, in seconds since the Unix epoch.
+    pub created: i64,
+}
+
+impl HasId for CheckoutSession {
+    fn id(&self) -> &str {
+        &self.id
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn unknown_types_and_malformed_objects_are_kept_as_values() {
+        let odd = json!({"object": "charge", "id": "ch_1", "amount": "not a number"});
+        assert_eq!(EventObject::from_value(odd.clone()), EventObject::Unknown(odd));
+        let new = json!({"object": "v2.brand_new_thing", "id": "x_1"});
+        let object = EventObject::from_value(new);
+        assert!(matches!(object, EventObject::Unknown(_)));
+        assert_eq!(object.id(), Some("x_1"));
+    }
+
+    #[test]
+    fn expandable_fields_accept_ids_and_objects() {
+        let charge: Charge = serde_json::from_value(json!({
+            "id": "ch_1", "object": "charge", "amount": 100, "currency": "USD",
+            "status": "succeeded", "created": 1, "metadata": null, "billing_details": null,
+            "customer": {"id": "cus_1", "object": "customer", "email": "a@b.c", "future_field": 1},
+            "payment_intent": "pi_1"
+        }))
+        .unwrap();
+        assert_eq!(charge.customer.as_ref().unwrap().id(), "cus_1");
+        assert_eq!(
+            charge.customer.as_ref().unwrap().as_object().unwrap().email.as_deref(),
+            Some("a@b.c")
+        );
+        assert_eq!(charge.payment_intent.as_ref().unwrap().id(), "pi_1");
+        assert!(charge.metadata.is_empty());
+        assert_eq!(charge.money().to_decimal_string(), "1.00");
+    }
+}

@@ -1,0 +1,2 @@
+//! stripe2hubspot-map
+#![deny(missing_docs)]

@@ -1,0 +1,2 @@
+//! stripe2hubspot
+#![deny(missing_docs)]
