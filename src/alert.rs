@@ -1,0 +1,246 @@
+//! Alerts for the conditions a human must act on: a revoked token, missing scopes, dropped
+//! properties, dead-lettered payments.
+//!
+//! [`Alerter`] is the extension point; [`SlackAlerter`] posts to a Slack incoming webhook,
+//! [`TracingAlerter`] logs. Wrap either in [`Throttled`] so a storm of identical failures
+//! sends one message, not thousands.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+
+/// What an alert is about; [`Throttled`] rate-limits per kind.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum AlertKind {
+    /// HubSpot answered 401: the pipeline is paused until the token works again.
+    Unauthorized,
+    /// HubSpot answered 403: the private app lacks scopes.
+    MissingScopes,
+    /// The pipeline resumed after a pause.
+    Resumed,
+    /// HubSpot rejected some properties; they were dropped and the rest synced.
+    PropertiesDropped,
+    /// A payment could not be synced and was moved to the dead-letter list.
+    DeadLettered,
+}
+
+/// A message for a human.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Alert {
+    /// What the alert is about.
+    pub kind: AlertKind,
+    /// One readable sentence or two; never contains a secret or a payload.
+    pub message: String,
+}
+
+impl Alert {
+    /// An alert of `kind` with `message`.
+    pub fn new(kind: AlertKind, message: impl Into<String>) -> Self {
+        Alert {
+            kind,
+            message: message.into(),
+        }
+    }
+}
+
+impl fmt::Display for Alert {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "stripe2hubspot {:?}: {}", self.kind, self.message)
+    }
+}
+
+/// Delivers alerts. Delivery is best effort: an alerter logs its own failures and never
+/// blocks the sync pipeline on them.
+#[async_trait]
+pub trait Alerter: Send + Sync + 'static {
+    /// Sends one alert.
+    async fn alert(&self, alert: Alert);
+}
+
+/// Logs alerts with `tracing` at `error` level (at `info` for [`AlertKind::Resumed`]).
+#[derive(Debug, Default, Clone, Copy)]
+pub struct TracingAlerter;
+
+#[async_trait]
+impl Alerter for TracingAlerter {
+    async fn alert(&self, alert: Alert) {
+        match alert.kind {
+            AlertKind::Resumed => tracing::info!(kind = ?alert.kind, "{}", alert.message),
+            _ => tracing::error!(kind = ?alert.kind, "{}", alert.message),
+        }
+    }
+}
+
+/// Posts alerts to a Slack incoming webhook (`SLACK_WEBHOOK_URL`).
+#[derive(Clone)]
+pub struct SlackAlerter {
+    http: reqwest::Client,
+    url: reqwest::Url,
+}
+
+/// A Slack webhook URL that is not an absolute http(s) URL.
+#[derive(Debug, thiserror::Error)]
+#[error("invalid Slack webhook URL: expected an https:// URL such as https://hooks.slack.com/services/..., got something that does not parse as one")]
+pub struct InvalidWebhookUrl;
+
+impl SlackAlerter {
+    /// An alerter posting to `webhook_url`.
+    pub fn new(webhook_url: &str) -> Result<Self, InvalidWebhookUrl> {
+        let url = reqwest::Url::parse(webhook_url).map_err(|_| InvalidWebhookUrl)?;
+        if !matches!(url.scheme(), "https" | "http") {
+            return Err(InvalidWebhookUrl);
+        }
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(10))
+            .build()
+            .map_err(|_| InvalidWebhookUrl)?;
+        Ok(SlackAlerter { http, url })
+    }
+}
+
+impl fmt::Debug for SlackAlerter {
+    // The webhook URL is a credential: anyone holding it can post to the channel.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SlackAlerter")
+            .field("host", &self.url.host_str())
+            .finish_non_exhaustive()
+    }
+}
+
+#[async_trait]
+impl Alerter for SlackAlerter {
+    async fn alert(&self, alert: Alert) {
+        let body = serde_json::json!({ "text": alert.to_string() });
+        let result = self.http.post(self.url.clone()).json(&body).send().await;
+        match result.map(|r| r.status()) {
+            Ok(status) if status.is_success() => {}
+            Ok(status) => {
+                tracing::warn!(%status, "Slack rejected an alert; check SLACK_WEBHOOK_URL")
+            }
+            // without_url: the error's Display would otherwise include the secret URL.
+            Err(e) => tracing::warn!(error = %e.without_url(), "could not post an alert to Slack"),
+        }
+    }
+}
+
+/// Sends at most one alert of each [`AlertKind`] per `window`; the rest are logged at debug.
+pub struct Throttled<A> {
+    inner: A,
+    window: Duration,
+    last_sent: Mutex<HashMap<AlertKind, Instant>>,
+}
+
+impl<A: Alerter> Throttled<A> {
+    /// Wraps `inner`, letting one alert per kind through every `window`.
+    pub fn new(inner: A, window: Duration) -> Self {
+        Throttled {
+            inner,
+            window,
+            last_sent: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn admit(&self, kind: AlertKind) -> bool {
+        let now = Instant::now();
+        let mut last_sent = self.last_sent.lock().unwrap_or_else(|p| p.into_inner());
+        match last_sent.get(&kind) {
+            Some(at) if now.duration_since(*at) < self.window => false,
+            _ => {
+                last_sent.insert(kind, now);
+                true
+            }
+        }
+    }
+}
+
+impl<A> fmt::Debug for Throttled<A> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Throttled")
+            .field("window", &self.window)
+            .finish_non_exhaustive()
+    }
+}
+
+#[async_trait]
+impl<A: Alerter> Alerter for Throttled<A> {
+    async fn alert(&self, alert: Alert) {
+        if self.admit(alert.kind) {
+            self.inner.alert(alert).await;
+        } else {
+            tracing::debug!(kind = ?alert.kind, "alert suppressed by throttle: {}", alert.message);
+        }
+    }
+}
+
+/// Keeps every alert in memory; for tests and for showing alerts in a UI.
+#[derive(Debug, Default)]
+pub struct RecordingAlerter {
+    alerts: Mutex<Vec<Alert>>,
+}
+
+impl RecordingAlerter {
+    /// An empty recorder.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The alerts received so far, oldest first.
+    pub fn alerts(&self) -> Vec<Alert> {
+        self.alerts
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+}
+
+#[async_trait]
+impl Alerter for RecordingAlerter {
+    async fn alert(&self, alert: Alert) {
+        self.alerts
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(alert);
+    }
+}
+
+#[async_trait]
+impl<A: Alerter + ?Sized> Alerter for std::sync::Arc<A> {
+    async fn alert(&self, alert: Alert) {
+        (**self).alert(alert).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+
+    #[tokio::test]
+    async fn throttle_lets_one_alert_per_kind_through_per_window() {
+        let recorder = Arc::new(RecordingAlerter::new());
+        let throttled = Throttled::new(recorder.clone(), Duration::from_secs(3600));
+        for _ in 0..5 {
+            throttled
+                .alert(Alert::new(AlertKind::Unauthorized, "token revoked"))
+                .await;
+        }
+        throttled
+            .alert(Alert::new(AlertKind::DeadLettered, "one payment"))
+            .await;
+        let kinds: Vec<_> = recorder.alerts().iter().map(|a| a.kind).collect();
+        assert_eq!(kinds, [AlertKind::Unauthorized, AlertKind::DeadLettered]);
+    }
+
+    #[test]
+    fn slack_alerter_rejects_bad_urls_and_hides_the_url() {
+        assert!(SlackAlerter::new("not a url").is_err());
+        assert!(SlackAlerter::new("ftp://hooks.slack.com/x").is_err());
+        let alerter =
+            SlackAlerter::new("https://hooks.slack.com/services/T0/B0/SECRETPART").unwrap();
+        assert!(!format!("{alerter:?}").contains("SECRETPART"));
+    }
+}

@@ -1,0 +1,201 @@
+//! The engine's HubSpot calls, each counted and its error classified.
+
+use std::collections::{BTreeSet, HashMap};
+
+use hubspot_crm::{ObjectType, PropertyCreate, UpsertInput};
+use stripe2hubspot_map::PropertySpec;
+
+use super::batch::UpsertReply;
+use super::failure::Failure;
+use super::plan::Group;
+use super::{Inner, Object, DEAL_ID_PROPERTY};
+
+impl Object {
+    pub(crate) fn object_type(self) -> ObjectType {
+        match self {
+            Object::Contacts => ObjectType::Contacts,
+            Object::Deals => ObjectType::Deals,
+        }
+    }
+}
+
+impl Inner {
+    pub(crate) fn count_request(&self) {
+        self.count(&self.counters.hubspot_requests, 1);
+    }
+
+    /// One batch upsert of `groups` by their id property.
+    pub(crate) async fn upsert_call(
+        &self,
+        object: Object,
+        groups: &[Group],
+    ) -> Result<UpsertReply, Failure> {
+        let inputs: Vec<UpsertInput> = groups
+            .iter()
+            .map(|g| {
+                UpsertInput::new(
+                    g.id_property.clone(),
+                    g.id_value.clone(),
+                    g.properties.clone(),
+                )
+            })
+            .collect();
+        self.count_request();
+        let result = self
+            .hubspot
+            .objects(object.object_type())
+            .batch_upsert(&inputs)
+            .await
+            .map_err(|e| Failure::classify(&e))?;
+        let mut reply = UpsertReply::default();
+        for upserted in result.results {
+            // Upsert results echo the properties sent, the id property included.
+            let id_property = groups
+                .first()
+                .map(|g| g.id_property.as_str())
+                .unwrap_or("email");
+            if let Some(value) = upserted.property(id_property) {
+                let value = if id_property == "email" {
+                    value.to_lowercase()
+                } else {
+                    value.to_owned()
+                };
+                reply.ids.insert(value, upserted.id);
+            }
+        }
+        for error in result.errors {
+            let invalid = error.category.as_deref() == Some("VALIDATION_ERROR");
+            let named = error.ids().into_iter().map(str::to_owned).collect();
+            reply.errors.push((named, error.message, invalid));
+        }
+        Ok(reply)
+    }
+
+    /// Default deal-to-contact associations for `(deal id, contact id)` links. Returns the
+    /// indices of links HubSpot did not confirm, with its message.
+    pub(crate) async fn associate(
+        &self,
+        links: &[(String, String)],
+    ) -> Result<HashMap<usize, String>, Failure> {
+        self.count_request();
+        let result = self
+            .hubspot
+            .associations()
+            .batch_associate_default(
+                &ObjectType::Deals,
+                &ObjectType::Contacts,
+                links.iter().cloned(),
+            )
+            .await
+            .map_err(|e| Failure::classify(&e))?;
+        if result.errors.is_empty() {
+            return Ok(HashMap::new());
+        }
+        let confirmed: BTreeSet<(&str, &str)> = result
+            .results
+            .iter()
+            .map(|a| (a.from.id.as_str(), a.to.id.as_str()))
+            .collect();
+        let message = result
+            .errors
+            .first()
+            .map(|e| e.message.clone())
+            .unwrap_or_default();
+        Ok(links
+            .iter()
+            .enumerate()
+            .filter(|(_, (deal, contact))| !confirmed.contains(&(deal.as_str(), contact.as_str())))
+            .map(|(index, _)| (index, message.clone()))
+            .collect())
+    }
+
+    /// Creates the custom properties the mapping writes, once per process. Chooses the
+    /// per-event path when they cannot be created (403) or the deal key property exists but
+    /// is not unique.
+    pub(crate) async fn bootstrap(&self) -> Result<(), Failure> {
+        self.bootstrapped
+            .get_or_try_init(|| async {
+                let per_event = self.settings.mode == super::Mode::PerEvent;
+                let (contacts, deals) = self.mapping.custom_properties();
+                let mut batch_possible = !per_event;
+                for (object, specs) in [(Object::Contacts, contacts), (Object::Deals, deals)] {
+                    let missing = self.ensure_properties(object, &specs, !per_event).await?;
+                    if !missing.is_empty() {
+                        if object == Object::Deals && missing.iter().any(|m| m == DEAL_ID_PROPERTY) {
+                            batch_possible = false;
+                        }
+                        self.drop_properties(object, &missing).await;
+                    }
+                }
+                if !batch_possible {
+                    if self.settings.mode == super::Mode::Batch {
+                        return Err(Failure::Permanent(format!(
+                            "the batch path needs the unique deal property {DEAL_ID_PROPERTY}, which is missing and could not be created; grant crm.schemas.deals.write or use Mode::PerEvent"
+                        )));
+                    }
+                    tracing::warn!("using the per-event path: the unique deal property {DEAL_ID_PROPERTY} is not available");
+                    self.per_event.store(true, std::sync::atomic::Ordering::Relaxed);
+                }
+                Ok(())
+            })
+            .await
+            .map(drop)
+    }
+
+    /// Creates the missing `specs` when `create` is set. Returns the names that remain
+    /// unavailable (missing and not creatable, or, for the deal key, not unique).
+    async fn ensure_properties(
+        &self,
+        object: Object,
+        specs: &[PropertySpec],
+        create: bool,
+    ) -> Result<Vec<String>, Failure> {
+        let properties = self.hubspot.properties(object.object_type());
+        self.count_request();
+        let existing: HashMap<String, bool> = properties
+            .list()
+            .await
+            .map_err(|e| Failure::classify(&e))?
+            .into_iter()
+            .map(|p| (p.name, p.has_unique_value))
+            .collect();
+        let mut unavailable = Vec::new();
+        let mut warned = false;
+        for spec in specs {
+            match existing.get(&spec.name) {
+                Some(&unique) if unique || !spec.has_unique_value => continue,
+                Some(_) => {
+                    tracing::warn!(property = %spec.name, "property exists in HubSpot but is not unique; it cannot be used as an upsert key");
+                    unavailable.push(spec.name.clone());
+                    continue;
+                }
+                None if !create => {
+                    unavailable.push(spec.name.clone());
+                    continue;
+                }
+                None => {}
+            }
+            let mut create = PropertyCreate::text(&spec.name, &spec.label, &spec.group_name)
+                .unique(spec.has_unique_value)
+                .description(spec.description.clone());
+            create.type_ = spec.type_.clone();
+            create.field_type = spec.field_type.clone();
+            self.count_request();
+            match properties.create(&create).await {
+                Ok(_) => {
+                    tracing::info!(object = object.name(), property = %spec.name, "created HubSpot property")
+                }
+                Err(hubspot_crm::Error::Conflict { .. }) => {}
+                Err(hubspot_crm::Error::Forbidden { missing_scopes, .. }) => {
+                    if !warned {
+                        tracing::warn!(object = object.name(), ?missing_scopes, "cannot create HubSpot properties: grant crm.schemas.{}.write to sync them", object.name());
+                        warned = true;
+                    }
+                    unavailable.push(spec.name.clone());
+                }
+                Err(error) => return Err(Failure::classify(&error)),
+            }
+        }
+        Ok(unavailable)
+    }
+}

@@ -1,0 +1,61 @@
+//! actix-web glue: a handler and a service configuration for [`Ingest`](super::Ingest).
+//!
+//! ```no_run
+//! # fn demo(ingest: std::sync::Arc<stripe2hubspot::ingest::Ingest>) {
+//! use actix_web::{App, HttpServer};
+//! let server = HttpServer::new(move || {
+//!     App::new().configure(stripe2hubspot::ingest::actix::configure(ingest.clone()))
+//! });
+//! # }
+//! ```
+
+use std::sync::Arc;
+
+use actix_web::http::StatusCode;
+use actix_web::{web, HttpRequest, HttpResponse};
+
+use super::{Ingest, IngestOutcome, IngestResponse, SIGNATURE_HEADER};
+
+/// The path the blueprint registers with Stripe.
+pub const WEBHOOK_PATH: &str = "/api/webhooks/stripe";
+
+/// Mounts `POST /api/webhooks/stripe` on an actix-web app.
+pub fn configure(ingest: Arc<Ingest>) -> impl Fn(&mut web::ServiceConfig) + Clone {
+    move |config: &mut web::ServiceConfig| {
+        config
+            .app_data(web::Data::from(ingest.clone()))
+            .route(WEBHOOK_PATH, web::post().to(handler));
+    }
+}
+
+/// Reads the raw body up to the configured limit and hands it to [`Ingest::handle`].
+/// Expects `web::Data<Ingest>` in the app data, as [`configure`] registers it.
+pub async fn handler(
+    request: HttpRequest,
+    payload: web::Payload,
+    ingest: web::Data<Ingest>,
+) -> HttpResponse {
+    let limit = ingest.body_limit();
+    let response = match payload.to_bytes_limited(limit).await {
+        Ok(Ok(body)) => {
+            let signature = request
+                .headers()
+                .get(SIGNATURE_HEADER)
+                .and_then(|v| v.to_str().ok());
+            ingest.handle(signature, &body).await
+        }
+        Ok(Err(_limit_exceeded)) => IngestResponse {
+            outcome: IngestOutcome::PayloadTooLarge { limit },
+        },
+        Err(_) => IngestResponse {
+            outcome: IngestOutcome::Rejected {
+                error: "the request body could not be read".into(),
+            },
+        },
+    };
+    HttpResponse::build(
+        StatusCode::from_u16(response.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
+    )
+    .content_type("application/json")
+    .body(response.body())
+}

@@ -1,0 +1,80 @@
+//! axum glue: a handler and a router for [`Ingest`](super::Ingest).
+//!
+//! ```no_run
+//! # async fn demo(ingest: std::sync::Arc<stripe2hubspot::ingest::Ingest>) {
+//! use axum::{routing::post, Router};
+//! let app: Router = Router::new()
+//!     .route("/api/webhooks/stripe", post(stripe2hubspot::ingest::axum::handler))
+//!     .with_state(ingest);
+//! # }
+//! ```
+
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::extract::State;
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use axum::Router;
+use http_body_util::{BodyExt, LengthLimitError, Limited};
+
+use super::{Ingest, IngestOutcome, IngestResponse, SIGNATURE_HEADER};
+
+/// The path the blueprint registers with Stripe.
+pub const WEBHOOK_PATH: &str = "/api/webhooks/stripe";
+
+/// A router with `POST /api/webhooks/stripe`; merge or nest it into your app.
+pub fn router(ingest: Arc<Ingest>) -> Router {
+    Router::new()
+        .route(WEBHOOK_PATH, post(handler))
+        .with_state(ingest)
+}
+
+/// Reads the raw body (never parsed JSON, which would break the signature) up to the
+/// configured limit and hands it to [`Ingest::handle`].
+pub async fn handler(
+    State(ingest): State<Arc<Ingest>>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    let limit = ingest.body_limit();
+    let declared_too_large = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok())
+        .is_some_and(|len| len > limit);
+    if declared_too_large {
+        return into_response(IngestResponse {
+            outcome: IngestOutcome::PayloadTooLarge { limit },
+        });
+    }
+    let bytes = match Limited::new(body, limit).collect().await {
+        Ok(collected) => collected.to_bytes(),
+        Err(error) if error.is::<LengthLimitError>() => {
+            return into_response(IngestResponse {
+                outcome: IngestOutcome::PayloadTooLarge { limit },
+            })
+        }
+        Err(_) => {
+            return into_response(IngestResponse {
+                outcome: IngestOutcome::Rejected {
+                    error: "the request body could not be read".into(),
+                },
+            })
+        }
+    };
+    let signature = headers.get(SIGNATURE_HEADER).and_then(|v| v.to_str().ok());
+    into_response(ingest.handle(signature, &bytes).await)
+}
+
+fn into_response(response: IngestResponse) -> Response {
+    let status =
+        StatusCode::from_u16(response.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    (
+        status,
+        [(header::CONTENT_TYPE, "application/json")],
+        response.body(),
+    )
+        .into_response()
+}

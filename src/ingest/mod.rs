@@ -1,0 +1,286 @@
+//! Webhook ingest: verify, filter, store durably, answer Stripe.
+//!
+//! [`Ingest`] is framework-agnostic: hand it the `Stripe-Signature` header and the raw body
+//! and send back the [`IngestResponse`] it returns. The `axum` and `actix` features add
+//! ready-made handlers that do exactly that.
+//!
+//! Stripe gets a 2xx only once the event is durably stored (or was stored before), so a
+//! crash at any point loses nothing: without a 2xx Stripe redelivers.
+
+use std::collections::BTreeSet;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use serde::Serialize;
+use stripe_events::{Verifier, WebhookError};
+
+use crate::queue::{Enqueued, NewJob, Queue};
+
+#[cfg(feature = "actix")]
+pub mod actix;
+#[cfg(feature = "axum")]
+pub mod axum;
+
+/// Webhook bodies above this many bytes get 413. Stripe events are a few KiB.
+pub const DEFAULT_BODY_LIMIT: usize = 1024 * 1024;
+
+/// The name of Stripe's signature header.
+pub const SIGNATURE_HEADER: &str = "stripe-signature";
+
+/// Verifies, filters and durably enqueues Stripe webhooks.
+pub struct Ingest {
+    verifier: Verifier,
+    queue: Arc<dyn Queue>,
+    event_types: BTreeSet<String>,
+    body_limit: usize,
+    counters: IngestCounters,
+}
+
+impl std::fmt::Debug for Ingest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Ingest")
+            .field("verifier", &self.verifier)
+            .field("event_types", &self.event_types)
+            .field("body_limit", &self.body_limit)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Builds an [`Ingest`].
+pub struct IngestBuilder {
+    verifier: Verifier,
+    queue: Arc<dyn Queue>,
+    event_types: BTreeSet<String>,
+    body_limit: usize,
+}
+
+impl std::fmt::Debug for IngestBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("IngestBuilder")
+            .field("event_types", &self.event_types)
+            .field("body_limit", &self.body_limit)
+            .finish_non_exhaustive()
+    }
+}
+
+impl IngestBuilder {
+    /// Only events of these types are stored; others are answered `200 ignored` so Stripe
+    /// stops sending them. Default: `charge.succeeded` and `payment_intent.succeeded`.
+    pub fn event_types<I, S>(mut self, types: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.event_types = types.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// Bodies larger than this get `413`. Default [`DEFAULT_BODY_LIMIT`] (1 MiB).
+    pub fn body_limit(mut self, bytes: usize) -> Self {
+        self.body_limit = bytes;
+        self
+    }
+
+    /// The finished [`Ingest`].
+    pub fn build(self) -> Ingest {
+        Ingest {
+            verifier: self.verifier,
+            queue: self.queue,
+            event_types: self.event_types,
+            body_limit: self.body_limit,
+            counters: IngestCounters::default(),
+        }
+    }
+}
+
+/// What happened to one webhook delivery.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "status", rename_all = "snake_case")]
+pub enum IngestOutcome {
+    /// Verified and stored for the first time.
+    Queued {
+        /// The Stripe event id.
+        event_id: String,
+    },
+    /// Verified; this event id was stored before (Stripe redelivers).
+    Duplicate {
+        /// The Stripe event id.
+        event_id: String,
+    },
+    /// Verified, but of a type this pipeline does not sync.
+    Ignored {
+        /// The Stripe event id.
+        event_id: String,
+        /// The event type.
+        event_type: String,
+    },
+    /// Failed verification or parsing; nothing was stored.
+    Rejected {
+        /// Why, safe to show the sender: never contains a secret or the payload.
+        error: String,
+    },
+    /// The body exceeds the limit; nothing was stored.
+    PayloadTooLarge {
+        /// The configured limit in bytes.
+        limit: usize,
+    },
+    /// The queue could not store the event; Stripe will retry.
+    Unavailable {
+        /// Why, for the operator.
+        error: String,
+    },
+}
+
+/// The HTTP answer for Stripe: a status code and a small JSON body.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IngestResponse {
+    /// What happened.
+    pub outcome: IngestOutcome,
+}
+
+impl IngestResponse {
+    /// The HTTP status: 200, 400, 413 or 503.
+    pub fn status(&self) -> u16 {
+        match self.outcome {
+            IngestOutcome::Queued { .. }
+            | IngestOutcome::Duplicate { .. }
+            | IngestOutcome::Ignored { .. } => 200,
+            IngestOutcome::Rejected { .. } => 400,
+            IngestOutcome::PayloadTooLarge { .. } => 413,
+            IngestOutcome::Unavailable { .. } => 503,
+        }
+    }
+
+    /// The JSON body, e.g. `{"status":"queued","event_id":"evt_..."}`.
+    pub fn body(&self) -> String {
+        serde_json::to_string(&self.outcome).unwrap_or_else(|_| String::from("{}"))
+    }
+}
+
+/// Counts of ingest outcomes since start.
+#[derive(Debug, Default)]
+struct IngestCounters {
+    queued: AtomicU64,
+    duplicate: AtomicU64,
+    ignored: AtomicU64,
+    rejected: AtomicU64,
+    unavailable: AtomicU64,
+}
+
+/// A snapshot of [`Ingest`]'s counters.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct IngestStats {
+    /// Events stored for the first time.
+    pub queued: u64,
+    /// Redeliveries of stored events.
+    pub duplicate: u64,
+    /// Verified events of types not synced.
+    pub ignored: u64,
+    /// Deliveries rejected with 400 or 413.
+    pub rejected: u64,
+    /// Deliveries answered 503 because the queue could not store them.
+    pub unavailable: u64,
+}
+
+impl IngestStats {
+    /// All deliveries seen.
+    pub fn received(&self) -> u64 {
+        self.queued + self.duplicate + self.ignored + self.rejected + self.unavailable
+    }
+}
+
+impl Ingest {
+    /// Starts building an ingest that verifies with `verifier` and stores into `queue`.
+    pub fn builder(verifier: Verifier, queue: Arc<dyn Queue>) -> IngestBuilder {
+        IngestBuilder {
+            verifier,
+            queue,
+            event_types: ["charge.succeeded", "payment_intent.succeeded"]
+                .into_iter()
+                .map(String::from)
+                .collect(),
+            body_limit: DEFAULT_BODY_LIMIT,
+        }
+    }
+
+    /// The configured body limit in bytes; HTTP glue stops reading past it.
+    pub fn body_limit(&self) -> usize {
+        self.body_limit
+    }
+
+    /// Counters since start.
+    pub fn stats(&self) -> IngestStats {
+        let c = &self.counters;
+        IngestStats {
+            queued: c.queued.load(Ordering::Relaxed),
+            duplicate: c.duplicate.load(Ordering::Relaxed),
+            ignored: c.ignored.load(Ordering::Relaxed),
+            rejected: c.rejected.load(Ordering::Relaxed),
+            unavailable: c.unavailable.load(Ordering::Relaxed),
+        }
+    }
+
+    /// Handles one delivery: `signature` is the `Stripe-Signature` header, `body` the raw bytes
+    /// exactly as received.
+    pub async fn handle(&self, signature: Option<&str>, body: &[u8]) -> IngestResponse {
+        let outcome = self.outcome(signature, body).await;
+        let counter = match &outcome {
+            IngestOutcome::Queued { .. } => &self.counters.queued,
+            IngestOutcome::Duplicate { .. } => &self.counters.duplicate,
+            IngestOutcome::Ignored { .. } => &self.counters.ignored,
+            IngestOutcome::Rejected { .. } | IngestOutcome::PayloadTooLarge { .. } => {
+                &self.counters.rejected
+            }
+            IngestOutcome::Unavailable { .. } => &self.counters.unavailable,
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+        match &outcome {
+            IngestOutcome::Rejected { error } => tracing::warn!(%error, "rejected a webhook"),
+            IngestOutcome::Unavailable { error } => {
+                tracing::error!(%error, "could not store a webhook; answered 503 so Stripe retries")
+            }
+            other => tracing::debug!(outcome = ?other, "webhook handled"),
+        }
+        IngestResponse { outcome }
+    }
+
+    async fn outcome(&self, signature: Option<&str>, body: &[u8]) -> IngestOutcome {
+        if body.len() > self.body_limit {
+            return IngestOutcome::PayloadTooLarge {
+                limit: self.body_limit,
+            };
+        }
+        let event = match self
+            .verifier
+            .construct_event(body, signature.unwrap_or_default())
+        {
+            Ok(event) => event,
+            Err(error) => return rejected(&error),
+        };
+        if !self.event_types.contains(&event.type_) {
+            return IngestOutcome::Ignored {
+                event_id: event.id,
+                event_type: event.type_,
+            };
+        }
+        let job = NewJob {
+            event_id: event.id.clone(),
+            event_type: event.type_,
+            event_created: event.created,
+            payload: body.to_vec(),
+        };
+        match self.queue.enqueue(job).await {
+            Ok(Enqueued::Inserted(_)) => IngestOutcome::Queued { event_id: event.id },
+            Ok(Enqueued::Duplicate(_)) => IngestOutcome::Duplicate { event_id: event.id },
+            Err(error) => IngestOutcome::Unavailable {
+                error: error.to_string(),
+            },
+        }
+    }
+}
+
+fn rejected(error: &WebhookError) -> IngestOutcome {
+    IngestOutcome::Rejected {
+        error: error.to_string(),
+    }
+}

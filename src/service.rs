@@ -1,0 +1,139 @@
+//! The whole pipeline assembled from a [`Config`]: queue, HubSpot client, ingest and engine.
+//!
+//! This is what the example servers run; embed it, or assemble the parts yourself.
+
+use std::sync::Arc;
+
+use hubspot_crm::{Client, RetryPolicy};
+use stripe2hubspot_map::MappingConfig;
+use stripe_events::Verifier;
+
+use crate::alert::{Alerter, SlackAlerter, TracingAlerter};
+use crate::config::Config;
+use crate::engine::SyncEngine;
+use crate::ingest::Ingest;
+use crate::queue::{self, Queue, QueueError};
+
+/// Why the service could not start.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ServiceError {
+    /// The queue could not be opened.
+    #[error("could not open the queue (STRIPE2HUBSPOT_QUEUE): {0}")]
+    Queue(#[from] QueueError),
+    /// The HubSpot client could not be built.
+    #[error("could not set up the HubSpot client: {0}")]
+    HubSpot(#[from] hubspot_crm::Error),
+    /// A webhook secret was rejected.
+    #[error("invalid STRIPE_WEBHOOK_SECRET: {0}")]
+    Secret(#[from] stripe_events::ConfigError),
+    /// The mapping configuration is invalid.
+    #[error("invalid mapping configuration: {0}")]
+    Mapping(#[from] stripe2hubspot_map::ConfigError),
+    /// The Slack webhook URL is invalid.
+    #[error("invalid SLACK_WEBHOOK_URL: {0}")]
+    Slack(#[from] crate::alert::InvalidWebhookUrl),
+    /// An engine setting is invalid.
+    #[error(transparent)]
+    Engine(#[from] crate::engine::EngineError),
+}
+
+/// A ready pipeline: mount [`Service::ingest`] on a route and run [`Service::engine`].
+pub struct Service {
+    /// Verifies and stores webhooks.
+    pub ingest: Arc<Ingest>,
+    /// Drains the queue into HubSpot.
+    pub engine: SyncEngine,
+    /// The queue both share.
+    pub queue: Arc<dyn Queue>,
+}
+
+impl std::fmt::Debug for Service {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Service")
+            .field("ingest", &self.ingest)
+            .field("engine", &self.engine)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Service {
+    /// Opens the queue and builds every part with the default mapping.
+    pub async fn start(config: &Config) -> Result<Service, ServiceError> {
+        Service::start_with_mapping(config, MappingConfig::default()).await
+    }
+
+    /// Like [`Service::start`] with a mapping of your own.
+    pub async fn start_with_mapping(
+        config: &Config,
+        mapping: MappingConfig,
+    ) -> Result<Service, ServiceError> {
+        mapping.validate()?;
+        let queue = queue::connect(&config.queue_url).await?;
+        let hubspot = Client::builder(config.hubspot_token.clone())
+            .base_url(config.hubspot_base_url.clone())
+            .rate_limit(config.rate_limit)
+            .retry_policy(RetryPolicy::none())
+            .build()?;
+        let verifier = Verifier::with_secrets(&config.webhook_secrets)?;
+        let ingest = Ingest::builder(verifier, queue.clone())
+            .event_types(mapping.event_types.iter().cloned())
+            .build();
+        let alerter: Arc<dyn Alerter> = match &config.slack_webhook_url {
+            Some(url) => Arc::new(SlackAlerter::new(url)?),
+            None => Arc::new(TracingAlerter),
+        };
+        let engine = SyncEngine::builder(queue.clone(), hubspot, mapping)
+            .alerter(alerter)
+            .build()?;
+        Ok(Service {
+            ingest: Arc::new(ingest),
+            engine,
+            queue,
+        })
+    }
+
+    /// `POST /api/webhooks/stripe` and `GET /healthz` (queue depth and pause state as JSON).
+    #[cfg(feature = "axum")]
+    pub fn router(&self) -> axum::Router {
+        use axum::routing::get;
+        let queue = self.queue.clone();
+        let engine = self.engine.handle();
+        crate::ingest::axum::router(self.ingest.clone()).route(
+            "/healthz",
+            get(move || health(queue.clone(), engine.clone())),
+        )
+    }
+}
+
+#[cfg(feature = "axum")]
+async fn health(
+    queue: Arc<dyn Queue>,
+    engine: crate::engine::EngineHandle,
+) -> (axum::http::StatusCode, axum::Json<serde_json::Value>) {
+    use axum::http::StatusCode;
+    let paused = engine.paused().map(|reason| reason.to_string());
+    match queue.stats().await {
+        Ok(stats) => (
+            StatusCode::OK,
+            axum::Json(serde_json::json!({
+                "status": if paused.is_some() { "paused" } else { "ok" },
+                "paused": paused,
+                "queue": {
+                    "ready": stats.ready,
+                    "delayed": stats.delayed,
+                    "leased": stats.leased,
+                    "dead": stats.dead,
+                    "done": stats.done,
+                },
+                "engine": engine.metrics(),
+            })),
+        ),
+        Err(error) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            axum::Json(
+                serde_json::json!({ "status": "queue_unavailable", "error": error.to_string() }),
+            ),
+        ),
+    }
+}
