@@ -103,11 +103,25 @@ impl<'de> Deserialize<'de> for EventObject {
 
 impl Serialize for EventObject {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        // The typed structs do not store the tag, yet it is what types them on the way back in.
+        #[derive(Serialize)]
+        struct Tagged<'a, T> {
+            object: &'static str,
+            #[serde(flatten)]
+            inner: &'a T,
+        }
+        fn tagged<S: Serializer, T: Serialize>(
+            serializer: S,
+            object: &'static str,
+            inner: &T,
+        ) -> Result<S::Ok, S::Error> {
+            Tagged { object, inner }.serialize(serializer)
+        }
         match self {
-            EventObject::Charge(o) => o.serialize(serializer),
-            EventObject::PaymentIntent(o) => o.serialize(serializer),
-            EventObject::CheckoutSession(o) => o.serialize(serializer),
-            EventObject::Customer(o) => o.serialize(serializer),
+            EventObject::Charge(o) => tagged(serializer, "charge", o),
+            EventObject::PaymentIntent(o) => tagged(serializer, "payment_intent", o),
+            EventObject::CheckoutSession(o) => tagged(serializer, "checkout.session", o),
+            EventObject::Customer(o) => tagged(serializer, "customer", o),
             EventObject::Unknown(v) => v.serialize(serializer),
         }
     }
@@ -438,7 +452,10 @@ mod tests {
     #[test]
     fn unknown_types_and_malformed_objects_are_kept_as_values() {
         let odd = json!({"object": "charge", "id": "ch_1", "amount": "not a number"});
-        assert_eq!(EventObject::from_value(odd.clone()), EventObject::Unknown(odd));
+        assert_eq!(
+            EventObject::from_value(odd.clone()),
+            EventObject::Unknown(odd)
+        );
         let new = json!({"object": "v2.brand_new_thing", "id": "x_1"});
         let object = EventObject::from_value(new);
         assert!(matches!(object, EventObject::Unknown(_)));
@@ -456,7 +473,14 @@ mod tests {
         .unwrap();
         assert_eq!(charge.customer.as_ref().unwrap().id(), "cus_1");
         assert_eq!(
-            charge.customer.as_ref().unwrap().as_object().unwrap().email.as_deref(),
+            charge
+                .customer
+                .as_ref()
+                .unwrap()
+                .as_object()
+                .unwrap()
+                .email
+                .as_deref(),
             Some("a@b.c")
         );
         assert_eq!(charge.payment_intent.as_ref().unwrap().id(), "pi_1");

@@ -6,8 +6,8 @@ use serde::{Deserialize, Serialize};
 
 /// Currencies whose smallest unit is the whole unit (Stripe's zero-decimal list).
 const ZERO_DECIMAL: [&str; 16] = [
-    "bif", "clp", "djf", "gnf", "jpy", "kmf", "krw", "mga", "pyg", "rwf", "ugx", "vnd", "vuv", "xaf",
-    "xof", "xpf",
+    "bif", "clp", "djf", "gnf", "jpy", "kmf", "krw", "mga", "pyg", "rwf", "ugx", "vnd", "vuv",
+    "xaf", "xof", "xpf",
 ];
 
 /// Currencies with three decimal places (Stripe's three-decimal list).
@@ -177,7 +177,12 @@ impl Money {
 
 impl fmt::Display for Money {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} {}", self.to_decimal_string(), self.currency.iso_code())
+        write!(
+            f,
+            "{} {}",
+            self.to_decimal_string(),
+            self.currency.iso_code()
+        )
     }
 }
 
@@ -196,12 +201,18 @@ mod tests {
         assert_eq!(money(1490, "kwd").to_decimal_string(), "1.490");
         assert_eq!(money(5, "eur").to_decimal_string(), "0.05");
         assert_eq!(money(-5, "eur").to_decimal_string(), "-0.05");
-        assert_eq!(money(i64::MIN, "usd").to_decimal_string(), "-92233720368547758.08");
+        assert_eq!(
+            money(i64::MIN, "usd").to_decimal_string(),
+            "-92233720368547758.08"
+        );
     }
 
     #[test]
     fn currency_is_case_insensitive_and_validated() {
-        assert_eq!(Currency::new("USD").unwrap(), Currency::new(" usd ").unwrap());
+        assert_eq!(
+            Currency::new("USD").unwrap(),
+            Currency::new(" usd ").unwrap()
+        );
         assert_eq!(Currency::new("Usd").unwrap().iso_code(), "USD");
         assert!(Currency::new("us").is_err());
         assert!(Currency::new("usd1").is_err());
