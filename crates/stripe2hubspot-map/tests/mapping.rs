@@ -273,7 +273,7 @@ fn charge_and_payment_intent_of_one_payment_make_the_same_command() {
         "latest_charge": the_charge.clone(),
         "metadata": {"company": "Acme", "deal_name": "Big order"}
     });
-    let from_charge = map_charge(the_charge.as_object().cloned().map(Value::Object).unwrap());
+    let from_charge = map_charge(the_charge.clone());
     let from_intent = map_with(
         &event("payment_intent.succeeded", intent.clone()),
         &MappingConfig::default(),
