@@ -478,3 +478,14 @@ fn every_error_has_a_distinct_code() {
     codes.dedup();
     assert_eq!(codes.len(), errors.len());
 }
+
+#[test]
+fn verifier_and_errors_can_be_shared_across_threads() {
+    fn shareable<T: Send + Sync + Clone + 'static>() {}
+    shareable::<Verifier>();
+    shareable::<WebhookError>();
+    let v = verifier().with_clock(|| T);
+    let handle =
+        std::thread::spawn(move || v.verify(EVENT.as_bytes(), &sign(EVENT.as_bytes(), SECRET, T)));
+    assert_eq!(handle.join().unwrap(), Ok(()));
+}
