@@ -1,2 +1,37 @@
-//! hubspot-crm
+#![doc = include_str!("../README.md")]
 #![deny(missing_docs)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
+mod associations;
+mod client;
+mod error;
+mod limit;
+mod objects;
+mod properties;
+mod retry;
+
+#[cfg(feature = "fake")]
+pub mod fake;
+
+pub use associations::{AssociationSpec, Associations, DefaultAssociation};
+pub use client::{Client, ClientBuilder, DEFAULT_BASE_URL};
+pub use error::{
+    BatchError, Error, ErrorDetail, ErrorDetails, PropertyError, RateLimitPolicy, TransportKind,
+};
+pub use limit::{Limiter, RateLimit, RateLimitParseError};
+pub use objects::{
+    AssociationCategory, AssociationInput, AssociationType, BatchResult, NextPage, ObjectId,
+    ObjectInput, ObjectRef, ObjectType, Objects, Paging, SearchRequest, SearchResult,
+    SimplePublicObject, UpsertInput, UpsertedObject, MAX_BATCH_INPUTS, MAX_SEARCH_LIMIT,
+};
+pub use properties::{Properties, Property, PropertyCreate, PropertyOption};
+pub use retry::RetryPolicy;
+
+/// Normalizes an e-mail address the way HubSpot matches it: trimmed and lowercased.
+///
+/// ```
+/// assert_eq!(hubspot_crm::normalize_email("  Ada@Example.COM "), "ada@example.com");
+/// ```
+pub fn normalize_email(email: &str) -> String {
+    email.trim().to_lowercase()
+}

@@ -1,0 +1,137 @@
+//! Associations v4: default associations, single and batch.
+
+use reqwest::Method;
+use serde::{Deserialize, Serialize};
+
+use crate::client::{Call, Client};
+use crate::error::Error;
+use crate::objects::{check_batch, check_id, BatchResult, ObjectId, ObjectType, RawBatch};
+
+/// An association HubSpot made: both ends and the type it used.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DefaultAssociation {
+    /// The source object.
+    pub from: ObjectId,
+    /// The target object.
+    pub to: ObjectId,
+    /// The association type used.
+    #[serde(default)]
+    pub association_spec: Option<AssociationSpec>,
+}
+
+/// An association type as HubSpot reports it.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AssociationSpec {
+    /// `HUBSPOT_DEFINED`, `USER_DEFINED` or `INTEGRATOR_DEFINED`.
+    #[serde(default)]
+    pub association_category: String,
+    /// The type id.
+    #[serde(default)]
+    pub association_type_id: i64,
+}
+
+/// Association calls; get it from [`Client::associations`].
+#[derive(Debug, Clone)]
+pub struct Associations {
+    client: Client,
+}
+
+#[derive(Serialize)]
+struct Pair {
+    from: ObjectId,
+    to: ObjectId,
+}
+
+#[derive(Serialize)]
+struct Inputs {
+    inputs: Vec<Pair>,
+}
+
+impl Associations {
+    pub(crate) fn new(client: Client) -> Self {
+        Associations { client }
+    }
+
+    /// Associates two objects with their default (unlabeled) type
+    /// (`PUT /crm/v4/objects/{from}/{fromId}/associations/default/{to}/{toId}`).
+    /// Idempotent: associating twice is not an error.
+    pub async fn associate_default(
+        &self,
+        from_type: &ObjectType,
+        from_id: &str,
+        to_type: &ObjectType,
+        to_id: &str,
+    ) -> Result<BatchResult<DefaultAssociation>, Error> {
+        check_id(from_id)?;
+        check_id(to_id)?;
+        let call = Call::new(
+            Method::PUT,
+            "associations.default",
+            &[
+                "crm",
+                "v4",
+                "objects",
+                from_type.as_str(),
+                from_id,
+                "associations",
+                "default",
+                to_type.as_str(),
+                to_id,
+            ],
+        );
+        let answer = self
+            .client
+            .execute::<RawBatch<DefaultAssociation>>(call)
+            .await?;
+        Ok(answer.body.into_result(answer.status))
+    }
+
+    /// Associates up to 100 `(from_id, to_id)` pairs with the default type in one request
+    /// (`POST /crm/v4/associations/{from}/{to}/batch/associate/default`).
+    pub async fn batch_associate_default<I, A, B>(
+        &self,
+        from_type: &ObjectType,
+        to_type: &ObjectType,
+        pairs: I,
+    ) -> Result<BatchResult<DefaultAssociation>, Error>
+    where
+        I: IntoIterator<Item = (A, B)>,
+        A: Into<String>,
+        B: Into<String>,
+    {
+        let inputs: Vec<Pair> = pairs
+            .into_iter()
+            .map(|(a, b)| Pair {
+                from: ObjectId { id: a.into() },
+                to: ObjectId { id: b.into() },
+            })
+            .collect();
+        check_batch(inputs.len())?;
+        for p in &inputs {
+            check_id(&p.from.id)?;
+            check_id(&p.to.id)?;
+        }
+        let call = Call::new(
+            Method::POST,
+            "associations.batch_default",
+            &[
+                "crm",
+                "v4",
+                "associations",
+                from_type.as_str(),
+                to_type.as_str(),
+                "batch",
+                "associate",
+                "default",
+            ],
+        )
+        .json(&Inputs { inputs })?;
+        let answer = self
+            .client
+            .execute::<RawBatch<DefaultAssociation>>(call)
+            .await?;
+        Ok(answer.body.into_result(answer.status))
+    }
+}

@@ -1,0 +1,690 @@
+//! CRM objects (contacts, deals, ...): types and calls.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+
+use reqwest::Method;
+use serde::{Deserialize, Deserializer, Serialize};
+use time::OffsetDateTime;
+
+use crate::client::{Call, Client};
+use crate::error::{lenient_batch_errors, BatchError, Error};
+use crate::normalize_email;
+
+/// The most inputs one batch call takes.
+pub const MAX_BATCH_INPUTS: usize = 100;
+
+/// The most results one search page holds.
+pub const MAX_SEARCH_LIMIT: u32 = 200;
+
+/// A CRM object type as it appears in API paths.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum ObjectType {
+    /// `contacts`
+    Contacts,
+    /// `deals`
+    Deals,
+    /// `companies`
+    Companies,
+    /// Any other type, by its path name or id (e.g. `2-123456`).
+    Other(String),
+}
+
+impl ObjectType {
+    /// The name used in API paths.
+    pub fn as_str(&self) -> &str {
+        match self {
+            ObjectType::Contacts => "contacts",
+            ObjectType::Deals => "deals",
+            ObjectType::Companies => "companies",
+            ObjectType::Other(s) => s,
+        }
+    }
+}
+
+impl From<&str> for ObjectType {
+    fn from(s: &str) -> Self {
+        match s {
+            "contacts" | "contact" | "0-1" => ObjectType::Contacts,
+            "deals" | "deal" | "0-3" => ObjectType::Deals,
+            "companies" | "company" | "0-2" => ObjectType::Companies,
+            other => ObjectType::Other(other.to_owned()),
+        }
+    }
+}
+
+impl fmt::Display for ObjectType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A CRM object as HubSpot returns it. Property values are `None` when HubSpot sends `null`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SimplePublicObject {
+    /// The object id.
+    #[serde(deserialize_with = "id_string")]
+    pub id: String,
+    /// Property values.
+    #[serde(default, deserialize_with = "lenient_props")]
+    pub properties: BTreeMap<String, Option<String>>,
+    /// Creation time.
+    #[serde(default, with = "time::serde::rfc3339::option")]
+    pub created_at: Option<OffsetDateTime>,
+    /// Last update time.
+    #[serde(default, with = "time::serde::rfc3339::option")]
+    pub updated_at: Option<OffsetDateTime>,
+    /// Whether the object is archived.
+    #[serde(default)]
+    pub archived: bool,
+}
+
+impl SimplePublicObject {
+    /// A property value, if present and not null.
+    pub fn property(&self, name: &str) -> Option<&str> {
+        self.properties.get(name).and_then(|v| v.as_deref())
+    }
+}
+
+/// One result of a batch upsert: the object and whether HubSpot created it.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct UpsertedObject {
+    /// The object id.
+    #[serde(deserialize_with = "id_string")]
+    pub id: String,
+    /// Property values.
+    #[serde(default, deserialize_with = "lenient_props")]
+    pub properties: BTreeMap<String, Option<String>>,
+    /// Creation time.
+    #[serde(default, with = "time::serde::rfc3339::option")]
+    pub created_at: Option<OffsetDateTime>,
+    /// Last update time.
+    #[serde(default, with = "time::serde::rfc3339::option")]
+    pub updated_at: Option<OffsetDateTime>,
+    /// Whether the object is archived.
+    #[serde(default)]
+    pub archived: bool,
+    /// `true` when this upsert created the object, `false` when it updated one.
+    #[serde(default)]
+    pub new: bool,
+}
+
+impl UpsertedObject {
+    /// A property value, if present and not null.
+    pub fn property(&self, name: &str) -> Option<&str> {
+        self.properties.get(name).and_then(|v| v.as_deref())
+    }
+}
+
+/// The answer to a batch call: `results` for the inputs that succeeded and, on a 207,
+/// one [`BatchError`] per failure (its `context` names the failed inputs).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BatchResult<T> {
+    /// HTTP status: 200/201 all succeeded, 207 some failed.
+    pub http_status: u16,
+    /// HubSpot's `status` (`COMPLETE`, ...).
+    pub status: String,
+    /// Successful results (order is not guaranteed to match the inputs).
+    pub results: Vec<T>,
+    /// Per-input failures.
+    pub errors: Vec<BatchError>,
+}
+
+impl<T> BatchResult<T> {
+    /// Whether some inputs failed.
+    pub fn is_partial(&self) -> bool {
+        !self.errors.is_empty()
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(bound = "T: Deserialize<'de>")]
+pub(crate) struct RawBatch<T> {
+    #[serde(default)]
+    status: Option<String>,
+    #[serde(default = "Vec::new")]
+    results: Vec<T>,
+    #[serde(default, deserialize_with = "lenient_batch_errors")]
+    errors: Vec<BatchError>,
+}
+
+impl<T> RawBatch<T> {
+    pub(crate) fn into_result(self, http_status: u16) -> BatchResult<T> {
+        BatchResult {
+            http_status,
+            status: self.status.unwrap_or_default(),
+            results: self.results,
+            errors: self.errors,
+        }
+    }
+}
+
+/// `{ "id": "..." }`
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ObjectId {
+    /// The object id.
+    #[serde(deserialize_with = "id_string")]
+    pub id: String,
+}
+
+/// Who defined an association type.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum AssociationCategory {
+    /// HubSpot's built-in types (deal -> contact is 3).
+    HubspotDefined,
+    /// Labels created in the portal.
+    UserDefined,
+    /// Types defined by an integrator app.
+    IntegratorDefined,
+}
+
+/// An association type: category and numeric id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AssociationType {
+    /// Who defined the type.
+    pub association_category: AssociationCategory,
+    /// The type id.
+    pub association_type_id: u32,
+}
+
+impl AssociationType {
+    /// Deal to contact, HubSpot-defined type 3.
+    pub const DEAL_TO_CONTACT: AssociationType = AssociationType {
+        association_category: AssociationCategory::HubspotDefined,
+        association_type_id: 3,
+    };
+    /// Contact to deal, HubSpot-defined type 4.
+    pub const CONTACT_TO_DEAL: AssociationType = AssociationType {
+        association_category: AssociationCategory::HubspotDefined,
+        association_type_id: 4,
+    };
+}
+
+/// An association made while creating an object.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct AssociationInput {
+    /// The object to associate with.
+    pub to: ObjectId,
+    /// The association types.
+    pub types: Vec<AssociationType>,
+}
+
+/// The body of a create: properties and inline associations.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct ObjectInput {
+    /// Property values.
+    pub properties: BTreeMap<String, String>,
+    /// Associations to create with the object.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub associations: Vec<AssociationInput>,
+}
+
+impl ObjectInput {
+    /// An input with these properties.
+    pub fn new(properties: BTreeMap<String, String>) -> Self {
+        ObjectInput {
+            properties,
+            associations: Vec::new(),
+        }
+    }
+
+    /// Sets one property.
+    pub fn property(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
+        self.properties.insert(name.into(), value.into());
+        self
+    }
+
+    /// Associates the new object with `to_id`.
+    pub fn associate(mut self, to_id: impl Into<String>, kind: AssociationType) -> Self {
+        self.associations.push(AssociationInput {
+            to: ObjectId { id: to_id.into() },
+            types: vec![kind],
+        });
+        self
+    }
+}
+
+/// One input of a batch upsert: the object is found by `id_property = id`, created if absent.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct UpsertInput {
+    /// The value of `id_property` (an e-mail is normalized before sending).
+    pub id: String,
+    /// The unique property to match on, e.g. `email` or a custom unique property.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub id_property: Option<String>,
+    /// Property values to write.
+    pub properties: BTreeMap<String, String>,
+}
+
+impl UpsertInput {
+    /// Upsert by a unique property.
+    pub fn new(
+        id_property: impl Into<String>,
+        id: impl Into<String>,
+        properties: BTreeMap<String, String>,
+    ) -> Self {
+        UpsertInput {
+            id: id.into(),
+            id_property: Some(id_property.into()),
+            properties,
+        }
+    }
+
+    /// Upsert a contact by e-mail (normalized).
+    pub fn by_email(email: &str, properties: BTreeMap<String, String>) -> Self {
+        UpsertInput::new("email", normalize_email(email), properties)
+    }
+}
+
+/// How to find one object: by id or by a unique property.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ObjectRef {
+    /// By HubSpot object id.
+    Id(String),
+    /// By a unique property (`?idProperty=name`).
+    Property {
+        /// The unique property.
+        name: String,
+        /// Its value.
+        value: String,
+    },
+}
+
+impl ObjectRef {
+    /// By HubSpot object id.
+    pub fn id(id: impl Into<String>) -> Self {
+        ObjectRef::Id(id.into())
+    }
+
+    /// By e-mail (normalized).
+    pub fn email(email: &str) -> Self {
+        ObjectRef::Property {
+            name: "email".into(),
+            value: normalize_email(email),
+        }
+    }
+
+    /// By a unique property.
+    pub fn property(name: impl Into<String>, value: impl Into<String>) -> Self {
+        ObjectRef::Property {
+            name: name.into(),
+            value: value.into(),
+        }
+    }
+
+    fn parts(&self) -> (String, Option<&str>) {
+        match self {
+            ObjectRef::Id(id) => (id.clone(), None),
+            ObjectRef::Property { name, value } if name == "email" => {
+                (normalize_email(value), Some(name))
+            }
+            ObjectRef::Property { name, value } => (value.clone(), Some(name)),
+        }
+    }
+}
+
+/// A search: one group of `EQ` filters (ANDed), the properties to return, paging.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SearchRequest {
+    filter_groups: Vec<FilterGroup>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    properties: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    limit: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    after: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+struct FilterGroup {
+    filters: Vec<Filter>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Filter {
+    property_name: String,
+    operator: &'static str,
+    value: String,
+}
+
+impl SearchRequest {
+    /// An empty search.
+    pub fn new() -> Self {
+        SearchRequest::default()
+    }
+
+    /// Adds `property == value` (ANDed with the other filters; e-mails are normalized).
+    pub fn filter_eq(mut self, property: impl Into<String>, value: impl Into<String>) -> Self {
+        let property = property.into();
+        let mut value = value.into();
+        if property == "email" {
+            value = normalize_email(&value);
+        }
+        if self.filter_groups.is_empty() {
+            self.filter_groups.push(FilterGroup::default());
+        }
+        if let Some(group) = self.filter_groups.last_mut() {
+            group.filters.push(Filter {
+                property_name: property,
+                operator: "EQ",
+                value,
+            });
+        }
+        self
+    }
+
+    /// The properties to return.
+    pub fn properties<I, S>(mut self, properties: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.properties = properties.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// Page size (HubSpot allows up to 200).
+    pub fn limit(mut self, limit: u32) -> Self {
+        self.limit = Some(limit);
+        self
+    }
+
+    /// The paging cursor from [`SearchResult::next_after`].
+    pub fn after(mut self, after: impl Into<String>) -> Self {
+        self.after = Some(after.into());
+        self
+    }
+}
+
+/// A page of search results.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct SearchResult {
+    /// Total matches.
+    #[serde(default)]
+    pub total: u64,
+    /// This page.
+    #[serde(default)]
+    pub results: Vec<SimplePublicObject>,
+    /// Paging cursor.
+    #[serde(default)]
+    pub paging: Option<Paging>,
+}
+
+impl SearchResult {
+    /// The cursor for the next page, if there is one.
+    pub fn next_after(&self) -> Option<&str> {
+        self.paging
+            .as_ref()?
+            .next
+            .as_ref()
+            .map(|n| n.after.as_str())
+    }
+}
+
+/// Paging information.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct Paging {
+    /// The next page.
+    #[serde(default)]
+    pub next: Option<NextPage>,
+}
+
+/// The cursor of the next page.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct NextPage {
+    /// Pass to [`SearchRequest::after`].
+    #[serde(deserialize_with = "id_string")]
+    pub after: String,
+}
+
+#[derive(Serialize)]
+struct Inputs<'a, T> {
+    inputs: &'a [T],
+}
+
+/// Calls on one object type; get it from [`Client::contacts`], [`Client::deals`] or
+/// [`Client::objects`].
+#[derive(Debug, Clone)]
+pub struct Objects {
+    client: Client,
+    object_type: ObjectType,
+}
+
+impl Objects {
+    pub(crate) fn new(client: Client, object_type: ObjectType) -> Self {
+        Objects {
+            client,
+            object_type,
+        }
+    }
+
+    /// The object type these calls address.
+    pub fn object_type(&self) -> &ObjectType {
+        &self.object_type
+    }
+
+    fn path<'a>(&'a self, rest: &[&'a str]) -> Vec<&'a str> {
+        let mut p = vec!["crm", "v3", "objects", self.object_type.as_str()];
+        p.extend_from_slice(rest);
+        p
+    }
+
+    /// Creates one object (`POST /crm/v3/objects/{type}`), with inline associations.
+    ///
+    /// A contact whose e-mail exists fails with [`Error::Conflict`] naming the existing id.
+    pub async fn create(&self, input: &ObjectInput) -> Result<SimplePublicObject, Error> {
+        let mut input = input.clone();
+        normalize_email_property(&self.object_type, &mut input.properties);
+        let mut call = Call::new(Method::POST, "objects.create", &self.path(&[])).json(&input)?;
+        call.creates = true;
+        Ok(self.client.execute(call).await?.body)
+    }
+
+    /// Reads one object by id or unique property, with the given properties.
+    pub async fn get(
+        &self,
+        object: &ObjectRef,
+        properties: &[&str],
+    ) -> Result<SimplePublicObject, Error> {
+        let (id, id_property) = object.parts();
+        check_id(&id)?;
+        let mut call = Call::new(Method::GET, "objects.get", &self.path(&[&id]));
+        if !properties.is_empty() {
+            call = call.query("properties", properties.join(","));
+        }
+        if let Some(p) = id_property {
+            call = call.query("idProperty", p);
+        }
+        Ok(self.client.execute(call).await?.body)
+    }
+
+    /// Updates one object by id or unique property (`PATCH`).
+    pub async fn update(
+        &self,
+        object: &ObjectRef,
+        properties: &BTreeMap<String, String>,
+    ) -> Result<SimplePublicObject, Error> {
+        let (id, id_property) = object.parts();
+        check_id(&id)?;
+        let mut properties = properties.clone();
+        normalize_email_property(&self.object_type, &mut properties);
+        #[derive(Serialize)]
+        struct Body<'a> {
+            properties: &'a BTreeMap<String, String>,
+        }
+        let mut call =
+            Call::new(Method::PATCH, "objects.update", &self.path(&[&id])).json(&Body {
+                properties: &properties,
+            })?;
+        if let Some(p) = id_property {
+            call = call.query("idProperty", p);
+        }
+        Ok(self.client.execute(call).await?.body)
+    }
+
+    /// Searches (`POST /crm/v3/objects/{type}/search`), paced by the search limiter.
+    ///
+    /// Search lags behind writes by seconds: a miss does not prove absence. Create and
+    /// treat [`Error::Conflict`] as "exists", or use [`Objects::batch_upsert`].
+    pub async fn search(&self, request: &SearchRequest) -> Result<SearchResult, Error> {
+        if request.limit.is_some_and(|l| l > MAX_SEARCH_LIMIT) {
+            return Err(Error::InvalidInput(format!(
+                "search limit is at most {MAX_SEARCH_LIMIT}"
+            )));
+        }
+        let mut call =
+            Call::new(Method::POST, "objects.search", &self.path(&["search"])).json(request)?;
+        call.search = true;
+        Ok(self.client.execute(call).await?.body)
+    }
+
+    /// Creates or updates up to 100 objects by a unique property in one request
+    /// (`POST /crm/v3/objects/{type}/batch/upsert`).
+    ///
+    /// A 207 answer is `Ok` with [`BatchResult::errors`] naming the failed inputs; a 400
+    /// (HubSpot rejects the whole batch for one bad value) is [`Error::Validation`].
+    pub async fn batch_upsert(
+        &self,
+        inputs: &[UpsertInput],
+    ) -> Result<BatchResult<UpsertedObject>, Error> {
+        check_batch(inputs.len())?;
+        let mut inputs = inputs.to_vec();
+        let mut seen = BTreeSet::new();
+        for input in &mut inputs {
+            if input.id_property.as_deref() == Some("email") {
+                input.id = normalize_email(&input.id);
+            }
+            normalize_email_property(&self.object_type, &mut input.properties);
+            check_id(&input.id)?;
+            if !seen.insert((input.id_property.clone(), input.id.clone())) {
+                return Err(Error::InvalidInput(format!(
+                    "the batch holds the id {:?} twice; HubSpot rejects duplicate ids, merge them",
+                    input.id
+                )));
+            }
+        }
+        let call = Call::new(
+            Method::POST,
+            "objects.batch_upsert",
+            &self.path(&["batch", "upsert"]),
+        )
+        .json(&Inputs { inputs: &inputs })?;
+        let answer = self
+            .client
+            .execute::<RawBatch<UpsertedObject>>(call)
+            .await?;
+        Ok(answer.body.into_result(answer.status))
+    }
+
+    /// Creates up to 100 objects in one request (`POST /crm/v3/objects/{type}/batch/create`).
+    pub async fn batch_create(
+        &self,
+        inputs: &[ObjectInput],
+    ) -> Result<BatchResult<SimplePublicObject>, Error> {
+        check_batch(inputs.len())?;
+        let mut inputs = inputs.to_vec();
+        for input in &mut inputs {
+            normalize_email_property(&self.object_type, &mut input.properties);
+        }
+        let mut call = Call::new(
+            Method::POST,
+            "objects.batch_create",
+            &self.path(&["batch", "create"]),
+        )
+        .json(&Inputs { inputs: &inputs })?;
+        call.creates = true;
+        let answer = self
+            .client
+            .execute::<RawBatch<SimplePublicObject>>(call)
+            .await?;
+        Ok(answer.body.into_result(answer.status))
+    }
+}
+
+fn normalize_email_property(object_type: &ObjectType, properties: &mut BTreeMap<String, String>) {
+    if *object_type == ObjectType::Contacts {
+        if let Some(email) = properties.get_mut("email") {
+            *email = normalize_email(email);
+        }
+    }
+}
+
+pub(crate) fn check_batch(len: usize) -> Result<(), Error> {
+    if len > MAX_BATCH_INPUTS {
+        return Err(Error::TooManyInputs {
+            max: MAX_BATCH_INPUTS,
+            got: len,
+        });
+    }
+    if len == 0 {
+        return Err(Error::InvalidInput(
+            "a batch needs at least one input".into(),
+        ));
+    }
+    Ok(())
+}
+
+pub(crate) fn check_id(id: &str) -> Result<(), Error> {
+    if id.trim().is_empty() {
+        return Err(Error::InvalidInput(
+            "an object id or idProperty value is empty".into(),
+        ));
+    }
+    Ok(())
+}
+
+pub(crate) fn id_string<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    match serde_json::Value::deserialize(d)? {
+        serde_json::Value::String(s) => Ok(s),
+        serde_json::Value::Number(n) => Ok(n.to_string()),
+        other => Err(serde::de::Error::custom(format!(
+            "expected an id string, found {}",
+            kind(&other)
+        ))),
+    }
+}
+
+fn lenient_props<'de, D: Deserializer<'de>>(
+    d: D,
+) -> Result<BTreeMap<String, Option<String>>, D::Error> {
+    let v = serde_json::Value::deserialize(d)?;
+    let mut out = BTreeMap::new();
+    match v {
+        serde_json::Value::Object(map) => {
+            for (k, v) in map {
+                let v = match v {
+                    serde_json::Value::Null => None,
+                    serde_json::Value::String(s) => Some(s),
+                    other => Some(other.to_string()),
+                };
+                out.insert(k, v);
+            }
+        }
+        serde_json::Value::Null => {}
+        other => {
+            return Err(serde::de::Error::custom(format!(
+                "expected properties to be an object, found {}",
+                kind(&other)
+            )))
+        }
+    }
+    Ok(out)
+}
+
+fn kind(v: &serde_json::Value) -> &'static str {
+    match v {
+        serde_json::Value::Null => "null",
+        serde_json::Value::Bool(_) => "a boolean",
+        serde_json::Value::Number(_) => "a number",
+        serde_json::Value::String(_) => "a string",
+        serde_json::Value::Array(_) => "an array",
+        serde_json::Value::Object(_) => "an object",
+    }
+}
