@@ -61,11 +61,14 @@ impl RateLimit {
     ///
     /// GCRA with burst `b` and period `t` admits up to `b + floor(w / t)` cells in a window
     /// of length `w`, so the naive `period = w / max, burst = max` admits almost twice the
-    /// quota. We keep a small burst and stretch the period so that `b + w / t <= max`.
+    /// quota. We keep a small burst (a tenth of the quota) and stretch the period so that
+    /// `b + w / t <= max`, with a 1% margin on `w`; the sustained rate is then about 89% of
+    /// the quota, which is the price of never tripping the window.
     pub(crate) fn quota(&self) -> Quota {
         let burst = (self.max / 10).max(1);
         let steady = self.max - burst;
-        let window_ns = self.window.as_nanos();
+        // A 1% margin absorbs network jitter between our clock and HubSpot's.
+        let window_ns = self.window.as_nanos() + self.window.as_nanos() / 100;
         // Round the period up so rounding can never let one extra cell into a window; with
         // no steady cells (quota 1) the period must outlast the window.
         let period_ns = if steady == 0 {

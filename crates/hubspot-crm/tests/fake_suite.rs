@@ -1,0 +1,505 @@
+//! The same client against `FakeHubSpot`, over real loopback HTTP.
+#![cfg(feature = "fake")]
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use hubspot_crm::fake::{Failure, FakeHubSpot};
+use hubspot_crm::{
+    AssociationType, Error, ObjectInput, ObjectRef, ObjectType, PropertyCreate, RateLimit,
+    RateLimitPolicy, RetryPolicy, SearchRequest, TransportKind, UpsertInput,
+};
+
+fn props(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+    pairs
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect()
+}
+
+#[tokio::test]
+async fn search_lag_race_resolves_through_the_409() {
+    let fake = FakeHubSpot::builder()
+        .search_lag(Duration::from_secs(3600))
+        .start()
+        .await;
+    let client = fake.client().unwrap();
+    let contacts = client.contacts();
+    let first = contacts
+        .create(&ObjectInput::default().property("email", "ada@example.com"))
+        .await
+        .unwrap();
+
+    // A second worker searches before the index caught up, sees nothing, and creates.
+    let seen = contacts
+        .search(&SearchRequest::new().filter_eq("email", "ADA@example.com"))
+        .await
+        .unwrap();
+    assert_eq!(seen.total, 0, "search lags behind the write");
+    let err = contacts
+        .create(
+            &ObjectInput::default()
+                .property("email", " Ada@Example.com")
+                .property("firstname", "Ada"),
+        )
+        .await
+        .unwrap_err();
+    let Error::Conflict {
+        existing_id: Some(existing),
+        ..
+    } = err
+    else {
+        panic!("expected a conflict, got {err:?}")
+    };
+    assert_eq!(existing, first.id);
+    // The caller resolves the race by updating the existing contact.
+    contacts
+        .update(&ObjectRef::id(existing), &props(&[("firstname", "Ada")]))
+        .await
+        .unwrap();
+    let all = fake.contacts();
+    assert_eq!(all.len(), 1, "one email makes one contact");
+    assert_eq!(all[0].property("firstname"), Some("Ada"));
+
+    // Once the lag has passed search sees the contact.
+    fake.set_search_lag(Duration::ZERO);
+    let seen = contacts
+        .search(&SearchRequest::new().filter_eq("email", "ada@example.com"))
+        .await
+        .unwrap();
+    assert_eq!(seen.total, 1);
+    assert_eq!(seen.results[0].id, first.id);
+}
+
+#[tokio::test]
+async fn batch_upsert_of_100_contacts_is_one_request() {
+    let fake = FakeHubSpot::start().await;
+    let client = fake.client().unwrap();
+    let inputs: Vec<UpsertInput> = (0..100)
+        .map(|i| {
+            UpsertInput::by_email(
+                &format!(" User{i}@Example.com"),
+                props(&[("firstname", &format!("U{i}"))]),
+            )
+        })
+        .collect();
+    let res = client.contacts().batch_upsert(&inputs).await.unwrap();
+    assert_eq!(res.results.len(), 100);
+    assert!(res.results.iter().all(|r| r.new));
+    assert_eq!(fake.total_requests(), 1);
+    assert_eq!(
+        fake.request_count("POST", "/crm/v3/objects/contacts/batch/upsert"),
+        1
+    );
+    // Upserting again updates: still 100 contacts, none new.
+    let again = client.contacts().batch_upsert(&inputs).await.unwrap();
+    assert!(again.results.iter().all(|r| !r.new));
+    assert_eq!(fake.contacts().len(), 100);
+    assert!(fake.contact_by_email("user7@example.com").is_some());
+}
+
+#[tokio::test]
+async fn too_many_inputs_never_reach_the_server() {
+    let fake = FakeHubSpot::start().await;
+    let inputs: Vec<UpsertInput> = (0..101)
+        .map(|i| UpsertInput::by_email(&format!("u{i}@example.com"), BTreeMap::new()))
+        .collect();
+    let err = fake
+        .client()
+        .unwrap()
+        .contacts()
+        .batch_upsert(&inputs)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::TooManyInputs { max: 100, got: 101 }));
+    assert_eq!(fake.total_requests(), 0);
+}
+
+#[tokio::test]
+async fn unknown_property_then_created_property() {
+    let fake = FakeHubSpot::start().await;
+    let client = fake.client().unwrap();
+    let input = UpsertInput::by_email(
+        "ada@example.com",
+        props(&[("firstname", "Ada"), ("stripe_customer_id", "cus_1")]),
+    );
+    let err = client
+        .contacts()
+        .batch_upsert(std::slice::from_ref(&input))
+        .await
+        .unwrap_err();
+    let Error::Validation {
+        unknown_properties,
+        details,
+        ..
+    } = &err
+    else {
+        panic!("{err:?}")
+    };
+    assert_eq!(unknown_properties, &["stripe_customer_id"]);
+    assert_eq!(details.category.as_deref(), Some("VALIDATION_ERROR"));
+    assert!(details.correlation_id.is_some());
+    assert!(fake.contacts().is_empty(), "the whole batch is rejected");
+
+    client
+        .properties(ObjectType::Contacts)
+        .create(
+            &PropertyCreate::text(
+                "stripe_customer_id",
+                "Stripe customer",
+                "contactinformation",
+            )
+            .unique(true),
+        )
+        .await
+        .unwrap();
+    let res = client.contacts().batch_upsert(&[input]).await.unwrap();
+    assert_eq!(res.results[0].property("stripe_customer_id"), Some("cus_1"));
+    // Duplicate property creation is a conflict.
+    let dup = client
+        .properties(ObjectType::Contacts)
+        .create(&PropertyCreate::text(
+            "stripe_customer_id",
+            "x",
+            "contactinformation",
+        ))
+        .await
+        .unwrap_err();
+    assert!(matches!(dup, Error::Conflict { .. }));
+
+    fake.remove_property("contacts", "stripe_customer_id");
+    let err = client
+        .contacts()
+        .update(
+            &ObjectRef::email("ada@example.com"),
+            &props(&[("stripe_customer_id", "cus_2")]),
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, Error::Validation { ref unknown_properties, .. } if unknown_properties == &["stripe_customer_id"])
+    );
+}
+
+#[tokio::test]
+async fn invalid_option_and_invalid_email_reject_the_batch() {
+    let fake = FakeHubSpot::start().await;
+    let client = fake.client().unwrap();
+    let err = client
+        .contacts()
+        .create(
+            &ObjectInput::default()
+                .property("email", "a@example.com")
+                .property("lifecyclestage", "gold"),
+        )
+        .await
+        .unwrap_err();
+    let Error::Validation {
+        invalid_options, ..
+    } = &err
+    else {
+        panic!("{err:?}")
+    };
+    assert_eq!(
+        invalid_options[0].property.as_deref(),
+        Some("lifecyclestage")
+    );
+    assert_eq!(invalid_options[0].value.as_deref(), Some("gold"));
+    client
+        .contacts()
+        .create(
+            &ObjectInput::default()
+                .property("email", "a@example.com")
+                .property("lifecyclestage", "customer")
+                .property("hs_lead_status", "OPEN_DEAL"),
+        )
+        .await
+        .unwrap();
+
+    let inputs = [
+        UpsertInput::by_email("good@example.com", BTreeMap::new()),
+        UpsertInput::by_email("not-an-email", BTreeMap::new()),
+    ];
+    let err = client.contacts().batch_upsert(&inputs).await.unwrap_err();
+    let Error::Validation { invalid_values, .. } = &err else {
+        panic!("{err:?}")
+    };
+    assert_eq!(invalid_values[0].code, "INVALID_EMAIL");
+    assert_eq!(invalid_values[0].value.as_deref(), Some("not-an-email"));
+    assert!(fake.contact_by_email("good@example.com").is_none());
+}
+
+#[tokio::test]
+async fn deals_unique_property_and_associations() {
+    let fake = FakeHubSpot::builder()
+        .property(
+            "deals",
+            PropertyCreate::text("stripe_payment_id", "Stripe payment", "dealinformation")
+                .unique(true),
+        )
+        .start()
+        .await;
+    let client = fake.client().unwrap();
+    let contact = client
+        .contacts()
+        .create(&ObjectInput::default().property("email", "ada@example.com"))
+        .await
+        .unwrap();
+    let deal_props = props(&[
+        ("dealname", "Order 1"),
+        ("dealstage", "closedwon"),
+        ("pipeline", "default"),
+        ("amount", "49.90"),
+    ]);
+    let first = client
+        .deals()
+        .batch_upsert(&[UpsertInput::new(
+            "stripe_payment_id",
+            "pi_1",
+            deal_props.clone(),
+        )])
+        .await
+        .unwrap();
+    let again = client
+        .deals()
+        .batch_upsert(&[UpsertInput::new("stripe_payment_id", "pi_1", deal_props)])
+        .await
+        .unwrap();
+    assert!(first.results[0].new && !again.results[0].new);
+    assert_eq!(first.results[0].id, again.results[0].id);
+    assert_eq!(fake.deals().len(), 1, "one payment makes one deal");
+
+    let dup = client
+        .deals()
+        .create(&ObjectInput::default().property("stripe_payment_id", "pi_1"))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(dup, Error::Conflict { existing_id: Some(ref id), .. } if *id == first.results[0].id)
+    );
+
+    let res = client
+        .associations()
+        .batch_associate_default(
+            &ObjectType::Deals,
+            &ObjectType::Contacts,
+            [
+                (first.results[0].id.as_str(), contact.id.as_str()),
+                ("999999", contact.id.as_str()),
+            ],
+        )
+        .await
+        .unwrap();
+    assert_eq!(res.http_status, 207);
+    assert_eq!(res.errors[0].ids(), vec!["999999"]);
+    assert!(fake.are_associated("deals", &first.results[0].id, "contacts", &contact.id));
+
+    // Inline association at creation, then the single default association.
+    let inline = client
+        .deals()
+        .create(
+            &ObjectInput::default()
+                .property("dealname", "Order 2")
+                .property("stripe_payment_id", "pi_2")
+                .associate(contact.id.as_str(), AssociationType::DEAL_TO_CONTACT),
+        )
+        .await
+        .unwrap();
+    assert!(fake.are_associated("contacts", &contact.id, "deals", &inline.id));
+    let one = client
+        .associations()
+        .associate_default(
+            &ObjectType::Contacts,
+            &contact.id,
+            &ObjectType::Deals,
+            &inline.id,
+        )
+        .await
+        .unwrap();
+    assert!(one
+        .results
+        .iter()
+        .any(|a| a.association_spec.as_ref().map(|s| s.association_type_id) == Some(3)));
+    let bad = client
+        .deals()
+        .create(&ObjectInput::default().associate("424242", AssociationType::DEAL_TO_CONTACT))
+        .await
+        .unwrap_err();
+    assert!(matches!(bad, Error::Validation { .. }));
+}
+
+#[tokio::test]
+async fn token_checks_and_missing_scopes() {
+    let fake = FakeHubSpot::builder()
+        .missing_scopes(["crm.schemas.deals.write"])
+        .start()
+        .await;
+    let client = fake.client().unwrap();
+    fake.set_token("pat-rotated");
+    let err = client
+        .contacts()
+        .get(&ObjectRef::email("a@example.com"), &[])
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::Unauthorized { .. }));
+    assert!(!format!("{err} {err:?}").contains("pat-fake-token"));
+    fake.set_token(hubspot_crm::fake::DEFAULT_TOKEN);
+    let err = client
+        .contacts()
+        .get(&ObjectRef::email("a@example.com"), &[])
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::NotFound { .. }));
+
+    let err = client
+        .properties(ObjectType::Deals)
+        .create(&PropertyCreate::text(
+            "stripe_payment_id",
+            "x",
+            "dealinformation",
+        ))
+        .await
+        .unwrap_err();
+    let Error::Forbidden { missing_scopes, .. } = &err else {
+        panic!("{err:?}")
+    };
+    assert_eq!(missing_scopes, &["crm.schemas.deals.write"]);
+    let list = client
+        .properties(ObjectType::Contacts)
+        .list()
+        .await
+        .unwrap();
+    let stage = list.iter().find(|p| p.name == "hs_lead_status").unwrap();
+    assert!(stage
+        .options
+        .iter()
+        .any(|o| o.value == "ATTEMPTED_TO_CONTACT"));
+    assert!(client
+        .properties(ObjectType::Deals)
+        .get("stripe_payment_id")
+        .await
+        .is_err());
+}
+
+#[tokio::test]
+async fn rolling_window_answers_429_ten_secondly() {
+    let fake = FakeHubSpot::builder()
+        .rate_limit(RateLimit::per_ten_seconds(3))
+        .start()
+        .await;
+    let client = fake.client().unwrap();
+    for _ in 0..3 {
+        let _ = client.contacts().get(&ObjectRef::id("1"), &[]).await;
+    }
+    let err = client
+        .contacts()
+        .get(&ObjectRef::id("1"), &[])
+        .await
+        .unwrap_err();
+    let Error::RateLimited { policy, .. } = &err else {
+        panic!("{err:?}")
+    };
+    assert_eq!(*policy, RateLimitPolicy::TenSecondlyRolling);
+    // The last admitted answer said nothing is left: the client now holds back.
+    assert!(client.limiter().held_until().is_some());
+}
+
+#[tokio::test]
+async fn client_pacing_never_trips_the_window() {
+    let quota = RateLimit::new(5, Duration::from_secs(1));
+    let fake = FakeHubSpot::builder().rate_limit(quota).start().await;
+    let client = fake.client_builder().rate_limit(quota).build().unwrap();
+    for _ in 0..12 {
+        let err = client
+            .contacts()
+            .get(&ObjectRef::id("1"), &[])
+            .await
+            .unwrap_err();
+        assert!(matches!(err, Error::NotFound { .. }), "{err:?}");
+    }
+    assert!(fake.requests().iter().all(|r| r.status != 429));
+}
+
+#[tokio::test]
+async fn injected_failures() {
+    let fake = FakeHubSpot::start().await;
+    let retrying = fake
+        .client_builder()
+        .retry_policy(RetryPolicy::new(
+            2,
+            Duration::from_millis(1),
+            Duration::from_millis(5),
+        ))
+        .build()
+        .unwrap();
+    fake.fail_next(1, Failure::Status(503, None));
+    let res = retrying
+        .contacts()
+        .batch_upsert(&[UpsertInput::by_email("a@example.com", BTreeMap::new())])
+        .await
+        .unwrap();
+    assert_eq!(res.results.len(), 1);
+    assert_eq!(
+        fake.request_count("POST", "/crm/v3/objects/contacts/batch"),
+        2
+    );
+
+    let client = fake.client().unwrap();
+    fake.fail_next_on(
+        1,
+        "GET",
+        "/crm/v3/objects/contacts",
+        Failure::DropConnection,
+    );
+    let err = client
+        .contacts()
+        .get(&ObjectRef::email("a@example.com"), &[])
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::Transport { .. }), "{err:?}");
+    // Scoped to GET: a POST is untouched, and the next GET works.
+    client
+        .contacts()
+        .get(&ObjectRef::email("a@example.com"), &[])
+        .await
+        .unwrap();
+
+    fake.fail_next(1, Failure::Status(429, None));
+    let err = client
+        .deals()
+        .batch_create(&[ObjectInput::default()])
+        .await
+        .unwrap_err();
+    assert!(matches!(
+        err,
+        Error::RateLimited {
+            policy: RateLimitPolicy::TenSecondlyRolling,
+            ..
+        }
+    ));
+
+    let slow = fake
+        .client_builder()
+        .timeout(Duration::from_millis(100))
+        .build()
+        .unwrap();
+    fake.fail_next(1, Failure::Delay(Duration::from_secs(2)));
+    let err = slow
+        .contacts()
+        .get(&ObjectRef::email("a@example.com"), &[])
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::Transport {
+                kind: TransportKind::Timeout,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    assert!(fake
+        .request_counts()
+        .contains_key("GET /crm/v3/objects/contacts/a@example.com"));
+}
