@@ -1,0 +1,595 @@
+//! The behaviour every [`Queue`] backend must show, as runnable checks.
+//!
+//! This crate runs them against its memory, SQLite and PostgreSQL backends; run them against
+//! your own implementation too. Each check expects a fresh, empty queue.
+//!
+//! ```
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() {
+//! use std::sync::Arc;
+//! use stripe2hubspot::queue::{conformance, MemoryQueue, Queue};
+//! let result = conformance::run_all(|| async { Arc::new(MemoryQueue::new()) as Arc<dyn Queue> }).await;
+//! assert!(result.is_ok(), "{result:?}");
+//! # }
+//! ```
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use super::{Enqueued, Job, NewJob, Queue, QueueError, DEFAULT_KEEP_DONE};
+
+/// A behaviour the queue under test does not show.
+#[derive(Debug, thiserror::Error)]
+#[error("queue conformance: {0}")]
+pub struct Failure(pub String);
+
+impl From<QueueError> for Failure {
+    fn from(e: QueueError) -> Self {
+        Failure(format!("unexpected error: {e}"))
+    }
+}
+
+macro_rules! ensure {
+    ($cond:expr, $($msg:tt)+) => {
+        if !$cond {
+            return Err(Failure(format!($($msg)+)));
+        }
+    };
+}
+
+const LONG: Duration = Duration::from_secs(600);
+
+/// A small job for event `id`, with a payload that is not valid UTF-8.
+pub fn new_job(id: &str) -> NewJob {
+    NewJob {
+        event_id: id.to_owned(),
+        event_type: "charge.succeeded".to_owned(),
+        event_created: 1_700_000_000,
+        payload: [b"{\"id\":\"".as_slice(), id.as_bytes(), b"\"}\0\xff"].concat(),
+    }
+}
+
+fn ids(jobs: &[Job]) -> Vec<&str> {
+    jobs.iter().map(|j| j.event_id.as_str()).collect()
+}
+
+fn past() -> SystemTime {
+    UNIX_EPOCH + Duration::from_secs(1)
+}
+
+fn is_lease_lost(r: Result<(), QueueError>, job: &Job) -> bool {
+    matches!(r, Err(QueueError::LeaseLost { id }) if id == job.id)
+}
+
+async fn reserve_one(q: &dyn Queue, lease: Duration) -> Result<Job, Failure> {
+    let mut jobs = q.reserve(1, lease).await?;
+    ensure!(
+        jobs.len() == 1,
+        "expected one ready job, got {}",
+        jobs.len()
+    );
+    jobs.pop().ok_or_else(|| Failure("no job".into()))
+}
+
+/// One row per event id: a second enqueue is a `Duplicate` with the same id, before and after
+/// completion, and the stored payload is the first one, byte for byte.
+pub async fn dedupe(q: &dyn Queue) -> Result<(), Failure> {
+    let first = new_job("evt_dup");
+    let id = match q.enqueue(first.clone()).await? {
+        Enqueued::Inserted(id) => id,
+        other => return Err(Failure(format!("first enqueue gave {other:?}"))),
+    };
+    let mut again = new_job("evt_dup");
+    again.payload = b"other".to_vec();
+    let second = q.enqueue(again).await?;
+    ensure!(
+        second == Enqueued::Duplicate(id),
+        "second enqueue gave {second:?}, want Duplicate({id})"
+    );
+    let other = q.enqueue(new_job("evt_other")).await?;
+    ensure!(
+        matches!(other, Enqueued::Inserted(o) if o != id),
+        "distinct event gave {other:?}"
+    );
+    let jobs = q.reserve(10, LONG).await?;
+    ensure!(jobs.len() == 2, "expected 2 jobs, got {}", jobs.len());
+    let job = &jobs[0];
+    ensure!(
+        job.id == id && job.payload == first.payload,
+        "stored job differs: {job:?}"
+    );
+    ensure!(
+        job.event_type == first.event_type && job.event_created == first.event_created,
+        "stored metadata differs: {job:?}"
+    );
+    ensure!(
+        job.attempts == 0 && job.last_error.is_none(),
+        "fresh job has history: {job:?}"
+    );
+    q.complete(job).await?;
+    let after = q.enqueue(new_job("evt_dup")).await?;
+    ensure!(
+        after == Enqueued::Duplicate(id),
+        "enqueue after completion gave {after:?}"
+    );
+    Ok(())
+}
+
+/// Jobs come out oldest first: by `run_at`, then by id; `max` is respected.
+pub async fn ordering(q: &dyn Queue) -> Result<(), Failure> {
+    for id in ["evt_1", "evt_2", "evt_3", "evt_4"] {
+        q.enqueue(new_job(id)).await?;
+    }
+    let two = q.reserve(2, LONG).await?;
+    ensure!(
+        ids(&two) == ["evt_1", "evt_2"],
+        "reserve(2) gave {:?}",
+        ids(&two)
+    );
+    let rest = q.reserve(10, LONG).await?;
+    ensure!(
+        ids(&rest) == ["evt_3", "evt_4"],
+        "reserve(10) gave {:?}",
+        ids(&rest)
+    );
+    ensure!(
+        q.reserve(10, LONG).await?.is_empty(),
+        "all leased, yet reserve returned jobs"
+    );
+    ensure!(
+        q.reserve(0, LONG).await?.is_empty(),
+        "reserve(0) returned jobs"
+    );
+    // evt_4 goes back with an earlier run_at than the others' enqueue time: it now comes first.
+    q.retry(&rest[1], past(), "moved earlier", false).await?;
+    for job in two.iter().chain(&rest[..1]) {
+        q.release(job).await?;
+    }
+    let all = q.reserve(10, LONG).await?;
+    ensure!(
+        ids(&all) == ["evt_4", "evt_1", "evt_2", "evt_3"],
+        "after retry/release order is {:?}",
+        ids(&all)
+    );
+    Ok(())
+}
+
+/// A held lease keeps the job from others; an expired one is re-granted with a new token and
+/// one consumed attempt, and the old holder's answers are all rejected.
+pub async fn lease_expiry(q: &dyn Queue) -> Result<(), Failure> {
+    q.enqueue(new_job("evt_held")).await?;
+    let held = reserve_one(q, LONG).await?;
+    ensure!(
+        q.reserve(10, LONG).await?.is_empty(),
+        "a leased job was granted twice"
+    );
+
+    q.enqueue(new_job("evt_lapsed")).await?;
+    let old = reserve_one(q, Duration::ZERO).await?;
+    let new = reserve_one(q, LONG).await?;
+    ensure!(
+        new.id == old.id,
+        "expected the expired job again, got {}",
+        new.event_id
+    );
+    ensure!(
+        new.lease != old.lease,
+        "re-grant reused lease token {:?}",
+        old.lease
+    );
+    ensure!(
+        new.attempts == old.attempts + 1,
+        "re-grant attempts {} (was {})",
+        new.attempts,
+        old.attempts
+    );
+    ensure!(
+        new.last_error.is_some(),
+        "re-grant should record why the attempt was lost"
+    );
+
+    ensure!(
+        is_lease_lost(q.complete(&old).await, &old),
+        "stale complete accepted"
+    );
+    ensure!(
+        is_lease_lost(q.retry(&old, past(), "x", true).await, &old),
+        "stale retry accepted"
+    );
+    ensure!(
+        is_lease_lost(q.release(&old).await, &old),
+        "stale release accepted"
+    );
+    ensure!(
+        is_lease_lost(q.dead_letter(&old, "x").await, &old),
+        "stale dead_letter accepted"
+    );
+    let stats = q.stats().await?;
+    ensure!(
+        stats.leased == 2 && stats.done == 0 && stats.dead == 0,
+        "stale answers changed state: {stats:?}"
+    );
+
+    q.complete(&new).await?;
+    q.complete(&held).await?;
+    ensure!(
+        q.stats().await?.done == 2,
+        "current holders could not complete"
+    );
+    Ok(())
+}
+
+/// Once answered, a token is spent: a second answer is `LeaseLost`.
+pub async fn answered_lease_is_spent(q: &dyn Queue) -> Result<(), Failure> {
+    q.enqueue(new_job("evt_a")).await?;
+    let job = reserve_one(q, LONG).await?;
+    q.complete(&job).await?;
+    ensure!(
+        is_lease_lost(q.complete(&job).await, &job),
+        "double complete accepted"
+    );
+    ensure!(
+        is_lease_lost(q.retry(&job, past(), "x", false).await, &job),
+        "retry after complete accepted"
+    );
+
+    q.enqueue(new_job("evt_b")).await?;
+    let job = reserve_one(q, LONG).await?;
+    q.release(&job).await?;
+    ensure!(
+        is_lease_lost(q.complete(&job).await, &job),
+        "complete after release accepted"
+    );
+    ensure!(q.stats().await?.ready == 1, "released job is not ready");
+    Ok(())
+}
+
+/// `retry` consumes an attempt only when asked, `release` never; due retries come back with
+/// the recorded error, future ones wait.
+pub async fn retry_attempts(q: &dyn Queue) -> Result<(), Failure> {
+    q.enqueue(new_job("evt_r")).await?;
+    let job = reserve_one(q, LONG).await?;
+    q.retry(&job, past(), "rate limited", false).await?;
+    let job = reserve_one(q, LONG).await?;
+    ensure!(
+        job.attempts == 0,
+        "retry without consuming gave attempts {}",
+        job.attempts
+    );
+    ensure!(
+        job.last_error.as_deref() == Some("rate limited"),
+        "last_error {:?}",
+        job.last_error
+    );
+    q.retry(&job, past(), "server error", true).await?;
+    let job = reserve_one(q, LONG).await?;
+    ensure!(
+        job.attempts == 1,
+        "consuming retry gave attempts {}",
+        job.attempts
+    );
+    q.release(&job).await?;
+    let job = reserve_one(q, LONG).await?;
+    ensure!(
+        job.attempts == 1,
+        "release changed attempts to {}",
+        job.attempts
+    );
+
+    let later = SystemTime::now() + Duration::from_secs(3600);
+    q.retry(&job, later, "backoff", true).await?;
+    ensure!(
+        q.reserve(10, LONG).await?.is_empty(),
+        "a job due in an hour was reserved"
+    );
+    let stats = q.stats().await?;
+    ensure!(
+        stats.delayed == 1 && stats.ready == 0,
+        "delayed job counted as {stats:?}"
+    );
+    Ok(())
+}
+
+/// Dead letters are listed by id with their error, paged with `after`, and `replay` makes one
+/// ready with attempts reset; replaying anything else is `NotFound`.
+pub async fn dead_letter_and_replay(q: &dyn Queue) -> Result<(), Failure> {
+    for id in ["evt_d1", "evt_d2", "evt_d3"] {
+        q.enqueue(new_job(id)).await?;
+    }
+    let jobs = q.reserve(3, LONG).await?;
+    ensure!(jobs.len() == 3, "expected 3 jobs, got {}", jobs.len());
+    q.retry(&jobs[0], past(), "first failure", true).await?;
+    let first = reserve_one(q, LONG).await?;
+    q.dead_letter(&first, "invalid email").await?;
+    q.dead_letter(&jobs[1], "bad currency").await?;
+    q.dead_letter(&jobs[2], "bad amount").await?;
+    ensure!(
+        q.reserve(10, LONG).await?.is_empty(),
+        "a dead letter was reserved"
+    );
+
+    let page = q.dead_letters(2, None).await?;
+    ensure!(page.len() == 2, "dead_letters(2) gave {}", page.len());
+    let d = &page[0];
+    ensure!(
+        d.id == first.id && d.event_id == "evt_d1" && d.event_type == "charge.succeeded",
+        "first dead letter is {d:?}"
+    );
+    ensure!(
+        d.error == "invalid email" && d.attempts == 2,
+        "dead letter history {d:?}"
+    );
+    ensure!(
+        d.failed_at <= SystemTime::now() + Duration::from_secs(5),
+        "failed_at in the future"
+    );
+    let next = q.dead_letters(10, Some(page[1].id)).await?;
+    ensure!(
+        next.len() == 1 && next[0].id == jobs[2].id,
+        "second page is {next:?}"
+    );
+
+    q.replay(first.id).await?;
+    ensure!(
+        matches!(q.replay(first.id).await, Err(QueueError::NotFound { id }) if id == first.id),
+        "replaying a job that is not dead must be NotFound"
+    );
+    ensure!(
+        matches!(
+            q.replay(987_654_321).await,
+            Err(QueueError::NotFound { .. })
+        ),
+        "replaying an unknown id must be NotFound"
+    );
+    let again = reserve_one(q, LONG).await?;
+    ensure!(
+        again.id == first.id && again.attempts == 0,
+        "replayed job is {again:?}"
+    );
+    ensure!(
+        again.payload == new_job("evt_d1").payload,
+        "replay lost the payload"
+    );
+    ensure!(
+        q.dead_letters(10, None).await?.len() == 2,
+        "replayed job still listed"
+    );
+    Ok(())
+}
+
+/// Stats count every state; a job whose lease expired counts as ready.
+pub async fn stats(q: &dyn Queue) -> Result<(), Failure> {
+    ensure!(
+        q.stats().await? == Default::default(),
+        "empty queue has stats"
+    );
+    for i in 0..6 {
+        q.enqueue(new_job(&format!("evt_s{i}"))).await?;
+    }
+    let jobs = q.reserve(4, LONG).await?;
+    ensure!(jobs.len() == 4, "expected 4 jobs, got {}", jobs.len());
+    q.complete(&jobs[0]).await?;
+    q.dead_letter(&jobs[1], "bad").await?;
+    q.retry(
+        &jobs[2],
+        SystemTime::now() + Duration::from_secs(3600),
+        "later",
+        true,
+    )
+    .await?;
+    // jobs[3] stays leased; evt_s4 lapses; evt_s5 stays ready.
+    let lapsed = q.reserve(1, Duration::ZERO).await?;
+    ensure!(lapsed.len() == 1, "could not reserve the fifth job");
+    let got = q.stats().await?;
+    let want = super::QueueStats {
+        ready: 2,
+        delayed: 1,
+        leased: 1,
+        dead: 1,
+        done: 1,
+    };
+    ensure!(got == want, "stats {got:?}, want {want:?}");
+    Ok(())
+}
+
+/// `purge_done` keeps recent done rows (so redeliveries stay duplicates), removes old ones, and
+/// never touches pending or dead jobs.
+pub async fn purge_keeps_recent(q: &dyn Queue) -> Result<(), Failure> {
+    let id = q.enqueue(new_job("evt_p")).await?.id();
+    q.enqueue(new_job("evt_pending")).await?;
+    let job = reserve_one(q, LONG).await?;
+    q.complete(&job).await?;
+    q.enqueue(new_job("evt_dead")).await?;
+    let jobs = q.reserve(2, LONG).await?;
+    let dead = jobs
+        .iter()
+        .find(|j| j.event_id == "evt_dead")
+        .ok_or_else(|| Failure("evt_dead not reserved".into()))?;
+    q.dead_letter(dead, "bad").await?;
+    for j in jobs.iter().filter(|j| j.event_id != "evt_dead") {
+        q.release(j).await?;
+    }
+
+    let purged = q.purge_done(DEFAULT_KEEP_DONE).await?;
+    ensure!(
+        purged == 0,
+        "purge_done(7 days) removed {purged} fresh rows"
+    );
+    let again = q.enqueue(new_job("evt_p")).await?;
+    ensure!(
+        again == Enqueued::Duplicate(id),
+        "kept event id gave {again:?}"
+    );
+
+    let purged = q.purge_done(Duration::ZERO).await?;
+    ensure!(
+        purged == 1,
+        "purge_done(0) removed {purged}, want the one done row"
+    );
+    let stats = q.stats().await?;
+    ensure!(
+        stats.done == 0 && stats.dead == 1 && stats.ready == 1,
+        "after purge: {stats:?}"
+    );
+    let fresh = q.enqueue(new_job("evt_p")).await?;
+    ensure!(
+        matches!(fresh, Enqueued::Inserted(n) if n != id),
+        "purged event id gave {fresh:?}"
+    );
+    Ok(())
+}
+
+/// The first deal recorded for a payment key wins and is read back.
+pub async fn record_deal(q: &dyn Queue) -> Result<(), Failure> {
+    ensure!(
+        q.recorded_deal("pi_1").await?.is_none(),
+        "unknown key has a deal"
+    );
+    q.record_deal("pi_1", "deal_1").await?;
+    q.record_deal("pi_1", "deal_2").await?;
+    q.record_deal("ch_2", "deal_3").await?;
+    let got = q.recorded_deal("pi_1").await?;
+    ensure!(got.as_deref() == Some("deal_1"), "pi_1 maps to {got:?}");
+    let got = q.recorded_deal("ch_2").await?;
+    ensure!(got.as_deref() == Some("deal_3"), "ch_2 maps to {got:?}");
+    Ok(())
+}
+
+/// Producers enqueue `total` jobs (a fifth of them repeats of earlier event ids) while
+/// `workers` tasks reserve and complete: every distinct event is inserted once and completed
+/// exactly once. Needs a multi-threaded Tokio runtime for real parallelism.
+pub async fn concurrent(
+    q: Arc<dyn Queue>,
+    producers: usize,
+    total: usize,
+    workers: usize,
+) -> Result<(), Failure> {
+    let unique = total - total / 5;
+    let mut events: Vec<usize> = (0..unique)
+        .chain((0..total / 5).map(|i| (i * 7919) % unique))
+        .collect();
+    // Deterministic shuffle (xorshift) so duplicates race with their originals.
+    let mut seed: u64 = 0x9E37_79B9_7F4A_7C15;
+    for i in (1..events.len()).rev() {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        events.swap(i, (seed % (i as u64 + 1)) as usize);
+    }
+    let producers = producers.max(1);
+    let chunk = events.len().div_ceil(producers);
+    let enqueued = Arc::new(AtomicBool::new(false));
+    let completed: Arc<Mutex<HashMap<String, u32>>> = Arc::default();
+
+    let mut worker_tasks = Vec::new();
+    for _ in 0..workers.max(1) {
+        let (q, enqueued, completed) = (q.clone(), enqueued.clone(), completed.clone());
+        worker_tasks.push(tokio::spawn(async move {
+            loop {
+                // Read the flag first: empty after all producers finished means drained.
+                let finished = enqueued.load(Ordering::SeqCst);
+                let jobs = q.reserve(32, LONG).await?;
+                if jobs.is_empty() {
+                    if finished {
+                        return Ok::<(), QueueError>(());
+                    }
+                    tokio::time::sleep(Duration::from_millis(1)).await;
+                    continue;
+                }
+                for job in jobs {
+                    *completed
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .entry(job.event_id.clone())
+                        .or_default() += 1;
+                    q.complete(&job).await?;
+                }
+            }
+        }));
+    }
+
+    let mut producer_tasks = Vec::new();
+    for part in events.chunks(chunk) {
+        let (q, part) = (q.clone(), part.to_vec());
+        producer_tasks.push(tokio::spawn(async move {
+            let mut out = Vec::with_capacity(part.len());
+            for n in part {
+                let id = format!("evt_c{n}");
+                out.push((n, q.enqueue(new_job(&id)).await?));
+            }
+            Ok::<_, QueueError>(out)
+        }));
+    }
+    let mut job_of: HashMap<usize, i64> = HashMap::new();
+    let (mut inserted, mut duplicates) = (0, 0);
+    let mut results = Vec::new();
+    for task in producer_tasks {
+        results.extend(
+            task.await
+                .map_err(|e| Failure(format!("producer panicked: {e}")))??,
+        );
+    }
+    enqueued.store(true, Ordering::SeqCst);
+    for task in worker_tasks {
+        task.await
+            .map_err(|e| Failure(format!("worker panicked: {e}")))??;
+    }
+
+    for (n, result) in results {
+        match result {
+            Enqueued::Inserted(_) => inserted += 1,
+            Enqueued::Duplicate(_) => duplicates += 1,
+        }
+        let id = *job_of.entry(n).or_insert(result.id());
+        ensure!(
+            id == result.id(),
+            "event {n} got ids {id} and {}",
+            result.id()
+        );
+    }
+    ensure!(
+        inserted == unique && duplicates == total / 5,
+        "{inserted} inserted, {duplicates} duplicates"
+    );
+    let completed = std::mem::take(&mut *completed.lock().unwrap_or_else(|e| e.into_inner()));
+    ensure!(
+        completed.len() == unique,
+        "{} distinct events completed, want {unique}",
+        completed.len()
+    );
+    if let Some((id, n)) = completed.iter().find(|(_, &n)| n != 1) {
+        return Err(Failure(format!("{id} completed {n} times")));
+    }
+    let stats = q.stats().await?;
+    ensure!(
+        stats
+            == super::QueueStats {
+                done: unique as u64,
+                ..Default::default()
+            },
+        "final stats {stats:?}"
+    );
+    Ok(())
+}
+
+/// Run every check, each on a fresh queue from `fresh`, with a smaller concurrency run
+/// (8 producers, 2,000 jobs, 4 workers).
+pub async fn run_all<F, Fut>(mut fresh: F) -> Result<(), Failure>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Arc<dyn Queue>>,
+{
+    dedupe(&*fresh().await).await?;
+    ordering(&*fresh().await).await?;
+    lease_expiry(&*fresh().await).await?;
+    answered_lease_is_spent(&*fresh().await).await?;
+    retry_attempts(&*fresh().await).await?;
+    dead_letter_and_replay(&*fresh().await).await?;
+    stats(&*fresh().await).await?;
+    purge_keeps_recent(&*fresh().await).await?;
+    record_deal(&*fresh().await).await?;
+    concurrent(fresh().await, 8, 2_000, 4).await
+}

@@ -1,0 +1,130 @@
+//! The shared conformance suite against every backend built in.
+//!
+//! PostgreSQL runs when `STRIPE2HUBSPOT_TEST_POSTGRES_URL` is set (each test in its own schema);
+//! otherwise those tests print a skip notice and pass.
+
+use std::sync::Arc;
+
+use stripe2hubspot::queue::{conformance, Queue};
+
+/// One `#[tokio::test]` per check for a backend; `$make` is an async fn
+/// `(test_name) -> Option<(Arc<dyn Queue>, Guard)>` (None: backend skipped).
+macro_rules! suite {
+    ($make:path) => {
+        suite!(@one $make, dedupe);
+        suite!(@one $make, ordering);
+        suite!(@one $make, lease_expiry);
+        suite!(@one $make, answered_lease_is_spent);
+        suite!(@one $make, retry_attempts);
+        suite!(@one $make, dead_letter_and_replay);
+        suite!(@one $make, stats);
+        suite!(@one $make, purge_keeps_recent);
+        suite!(@one $make, record_deal);
+
+        #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+        async fn concurrent_8_producers_10k_jobs_4_workers() {
+            let Some((q, _guard)) = $make("concurrent").await else { return };
+            if let Err(e) = conformance::concurrent(q, 8, 10_000, 4).await {
+                panic!("{e}");
+            }
+        }
+    };
+    (@one $make:path, $check:ident) => {
+        #[tokio::test]
+        async fn $check() {
+            let Some((q, _guard)) = $make(stringify!($check)).await else { return };
+            if let Err(e) = conformance::$check(&*q).await {
+                panic!("{e}");
+            }
+        }
+    };
+}
+
+mod memory {
+    use super::*;
+    use stripe2hubspot::queue::MemoryQueue;
+
+    async fn make(_: &str) -> Option<(Arc<dyn Queue>, ())> {
+        Some((Arc::new(MemoryQueue::new()), ()))
+    }
+
+    suite!(make);
+
+    #[tokio::test]
+    async fn run_all_passes() {
+        let r =
+            conformance::run_all(|| async { Arc::new(MemoryQueue::new()) as Arc<dyn Queue> }).await;
+        assert!(r.is_ok(), "{r:?}");
+    }
+}
+
+#[cfg(feature = "sqlite")]
+mod sqlite {
+    use super::*;
+    use stripe2hubspot::queue::SqliteQueue;
+
+    async fn make(_: &str) -> Option<(Arc<dyn Queue>, tempfile::TempDir)> {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let q = SqliteQueue::open(dir.path().join("queue.db"))
+            .await
+            .expect("open sqlite queue");
+        Some((Arc::new(q), dir))
+    }
+
+    suite!(make);
+}
+
+#[cfg(feature = "postgres")]
+mod postgres {
+    use super::*;
+    use stripe2hubspot::queue::{PostgresOptions, PostgresQueue};
+
+    /// Drops the test's schema when the test ends (also on failure).
+    pub struct Schema {
+        url: String,
+        name: String,
+    }
+
+    impl Drop for Schema {
+        fn drop(&mut self) {
+            let (url, name) = (self.url.clone(), self.name.clone());
+            // The test's runtime is shutting down; clean up on a thread of our own.
+            let _ = std::thread::spawn(move || {
+                let rt = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .expect("runtime");
+                rt.block_on(async {
+                    if let Ok(pool) = sqlx::PgPool::connect(&url).await {
+                        let _ = sqlx::query(&format!("DROP SCHEMA IF EXISTS \"{name}\" CASCADE"))
+                            .execute(&pool)
+                            .await;
+                    }
+                });
+            })
+            .join();
+        }
+    }
+
+    async fn make(test: &str) -> Option<(Arc<dyn Queue>, Schema)> {
+        let Ok(url) = std::env::var("STRIPE2HUBSPOT_TEST_POSTGRES_URL") else {
+            eprintln!("skipping PostgreSQL queue test {test}: STRIPE2HUBSPOT_TEST_POSTGRES_URL is not set");
+            return None;
+        };
+        let name = format!("s2h_test_{}_{test}", std::process::id());
+        let guard = Schema {
+            url: url.clone(),
+            name: name.clone(),
+        };
+        let options = PostgresOptions {
+            schema: Some(name),
+            ..PostgresOptions::default()
+        };
+        let q = PostgresQueue::connect_with(&url, options)
+            .await
+            .expect("connect to PostgreSQL");
+        Some((Arc::new(q), guard))
+    }
+
+    suite!(make);
+}
