@@ -1587,8 +1587,7 @@ fn filter_matches(o: &Obj, f: &Value) -> bool {
 // ---------------------------------------------------------------------------------------
 // Associations
 
-fn assoc_json(from: &str, to: &str, from_id: &str, to_id: &str, type_id: u32) -> Value {
-    let _ = (from, to);
+fn assoc_json(from_id: &str, to_id: &str, type_id: u32) -> Value {
     json!({
         "from": { "id": from_id },
         "to": { "id": to_id },
@@ -1623,8 +1622,8 @@ fn link(s: &mut St, from: &str, from_id: &str, to: &str, to_id: &str) -> Result<
     });
     let back = default_type_id(to, from).unwrap_or(type_id);
     Ok(vec![
-        assoc_json(from, to, from_id, to_id, type_id),
-        assoc_json(to, from, to_id, from_id, back),
+        assoc_json(from_id, to_id, type_id),
+        assoc_json(to_id, from_id, back),
     ])
 }
 

@@ -221,7 +221,7 @@ impl Limiter {
             match self.inner.gcra.check() {
                 Ok(()) => return,
                 Err(not_until) => {
-                    let wait = not_until.wait_time_from(DefaultClock::default().now());
+                    let wait = not_until.wait_time_from(self.inner.gcra.clock().now());
                     tokio::time::sleep(wait.max(Duration::from_millis(1))).await;
                 }
             }
