@@ -74,6 +74,27 @@ mod sqlite {
     suite!(make);
 }
 
+/// One transaction per enqueue (the benchmark's baseline) must behave the same.
+#[cfg(feature = "sqlite")]
+mod sqlite_per_job {
+    use super::*;
+    use stripe2hubspot::queue::{SqliteOptions, SqliteQueue};
+
+    async fn make(_: &str) -> Option<(Arc<dyn Queue>, tempfile::TempDir)> {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let options = SqliteOptions {
+            coalesce: false,
+            ..SqliteOptions::default()
+        };
+        let q = SqliteQueue::open_with(dir.path().join("queue.db"), options)
+            .await
+            .expect("open sqlite queue");
+        Some((Arc::new(q), dir))
+    }
+
+    suite!(make);
+}
+
 #[cfg(feature = "postgres")]
 mod postgres {
     use super::*;
