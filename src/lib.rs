@@ -7,6 +7,7 @@ pub mod engine;
 pub mod ingest;
 pub mod queue;
 pub mod service;
+pub mod testkit;
 
 pub use hubspot_crm;
 pub use stripe2hubspot_map as map;

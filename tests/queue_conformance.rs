@@ -20,6 +20,7 @@ macro_rules! suite {
         suite!(@one $make, stats);
         suite!(@one $make, purge_keeps_recent);
         suite!(@one $make, record_deal);
+        suite!(@one $make, contact_marks);
 
         #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
         async fn concurrent_8_producers_10k_jobs_4_workers() {

@@ -113,6 +113,7 @@ impl Inner {
                 .collect()
         };
         if !newly.is_empty() {
+            tracing::warn!(object = object.name(), properties = ?newly, "no longer sending these properties");
             self.alerter
                 .alert(Alert::new(
                     AlertKind::PropertiesDropped,
@@ -129,7 +130,9 @@ impl Inner {
 
     fn is_core(&self, object: Object, name: &str) -> bool {
         object == Object::Contacts && matches!(name, "email" | "firstname" | "lastname")
-            || object == Object::Deals && name == DEAL_ID_PROPERTY
+            || object == Object::Deals
+                && name == DEAL_ID_PROPERTY
+                && !self.per_event.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Upserts `groups`, handling every 400 by stripping properties, dropping the inputs

@@ -117,17 +117,9 @@ impl Inner {
             .get_or_try_init(|| async {
                 let per_event = self.settings.mode == super::Mode::PerEvent;
                 let (contacts, deals) = self.mapping.custom_properties();
-                let mut batch_possible = !per_event;
-                for (object, specs) in [(Object::Contacts, contacts), (Object::Deals, deals)] {
-                    let missing = self.ensure_properties(object, &specs, !per_event).await?;
-                    if !missing.is_empty() {
-                        if object == Object::Deals && missing.iter().any(|m| m == DEAL_ID_PROPERTY) {
-                            batch_possible = false;
-                        }
-                        self.drop_properties(object, &missing).await;
-                    }
-                }
-                if !batch_possible {
+                let missing_contacts = self.ensure_properties(Object::Contacts, &contacts, !per_event).await?;
+                let missing_deals = self.ensure_properties(Object::Deals, &deals, !per_event).await?;
+                if missing_deals.iter().any(|m| m == DEAL_ID_PROPERTY) {
                     if self.settings.mode == super::Mode::Batch {
                         return Err(Failure::Permanent(format!(
                             "the batch path needs the unique deal property {DEAL_ID_PROPERTY}, which is missing and could not be created; grant crm.schemas.deals.write or use Mode::PerEvent"
@@ -136,6 +128,9 @@ impl Inner {
                     tracing::warn!("using the per-event path: the unique deal property {DEAL_ID_PROPERTY} is not available");
                     self.per_event.store(true, std::sync::atomic::Ordering::Relaxed);
                 }
+                // After choosing the path: the deal key property is droppable only per event.
+                self.drop_properties(Object::Contacts, &missing_contacts).await;
+                self.drop_properties(Object::Deals, &missing_deals).await;
                 Ok(())
             })
             .await

@@ -357,6 +357,10 @@ impl EngineHandle {
     }
 }
 
+fn mark_key(key: &stripe2hubspot_map::ContactKey) -> String {
+    format!("{}={}", key.id_property(), key.value())
+}
+
 /// What to do with one job after a batch.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) enum Disposition {
@@ -523,6 +527,16 @@ impl Inner {
                 }
             }
         }
+        if let Err(error) = self.mark_stale(&mut items).await {
+            let disposition = Disposition::Retry {
+                delay: None,
+                consume_attempt: true,
+                reason: format!("could not read the contact ordering marks: {error}"),
+            };
+            for item in items.drain(..) {
+                dispositions[item.job] = Some(disposition.clone());
+            }
+        }
         if !items.is_empty() {
             match self.bootstrap().await {
                 Err(failure) => {
@@ -558,6 +572,34 @@ impl Inner {
                 ))
                 .await;
         }
+    }
+
+    /// Flags items whose contact already has a newer payment synced (by an earlier batch,
+    /// another worker or another process), so their last-charge data never overwrites newer.
+    async fn mark_stale(&self, items: &mut [Item]) -> Result<(), crate::queue::QueueError> {
+        if items.is_empty() {
+            return Ok(());
+        }
+        let mut newest: std::collections::BTreeMap<String, i64> = Default::default();
+        for item in items.iter() {
+            let key = mark_key(&item.command.contact_key);
+            let created = newest.entry(key).or_insert(item.command.event_created);
+            *created = (*created).max(item.command.event_created);
+        }
+        let marks: Vec<(String, i64)> = newest.into_iter().collect();
+        let stored = self.queue.advance_contact_marks(&marks).await?;
+        let stored: std::collections::HashMap<&str, i64> = marks
+            .iter()
+            .map(|(key, _)| key.as_str())
+            .zip(stored)
+            .collect();
+        for item in items.iter_mut() {
+            let mark = stored
+                .get(mark_key(&item.command.contact_key).as_str())
+                .copied();
+            item.stale = mark.is_some_and(|mark| item.command.event_created < mark);
+        }
+        Ok(())
     }
 
     /// Writes one job's outcome to the queue.

@@ -44,13 +44,13 @@ pub async fn handler(
                 .and_then(|v| v.to_str().ok());
             ingest.handle(signature, &body).await
         }
-        Ok(Err(_limit_exceeded)) => IngestResponse {
-            outcome: IngestOutcome::PayloadTooLarge { limit },
-        },
-        Err(_) => IngestResponse {
+        Ok(Err(_stream_error)) => IngestResponse {
             outcome: IngestOutcome::Rejected {
                 error: "the request body could not be read".into(),
             },
+        },
+        Err(_limit_exceeded) => IngestResponse {
+            outcome: IngestOutcome::PayloadTooLarge { limit },
         },
     };
     HttpResponse::build(

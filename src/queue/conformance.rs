@@ -458,6 +458,27 @@ pub async fn record_deal(q: &dyn Queue) -> Result<(), Failure> {
     Ok(())
 }
 
+/// Contact marks only ever move forward, per key, and report the newest time stored.
+pub async fn contact_marks(q: &dyn Queue) -> Result<(), Failure> {
+    let marks = |pairs: &[(&str, i64)]| -> Vec<(String, i64)> {
+        pairs.iter().map(|(k, t)| ((*k).to_owned(), *t)).collect()
+    };
+    let got = q
+        .advance_contact_marks(&marks(&[("a@x.io", 200), ("b@x.io", 100)]))
+        .await?;
+    ensure!(got == [200, 100], "first marks gave {got:?}");
+    let got = q
+        .advance_contact_marks(&marks(&[("a@x.io", 150), ("b@x.io", 300), ("c@x.io", 1)]))
+        .await?;
+    ensure!(
+        got == [200, 300, 1],
+        "an older time must not lower a mark: {got:?}"
+    );
+    let got = q.advance_contact_marks(&marks(&[("a@x.io", 200)])).await?;
+    ensure!(got == [200], "an equal time keeps the mark: {got:?}");
+    Ok(())
+}
+
 /// Producers enqueue `total` jobs (a fifth of them repeats of earlier event ids) while
 /// `workers` tasks reserve and complete: every distinct event is inserted once and completed
 /// exactly once. Needs a multi-threaded Tokio runtime for real parallelism.
@@ -591,5 +612,6 @@ where
     stats(&*fresh().await).await?;
     purge_keeps_recent(&*fresh().await).await?;
     record_deal(&*fresh().await).await?;
+    contact_marks(&*fresh().await).await?;
     concurrent(fresh().await, 8, 2_000, 4).await
 }

@@ -21,6 +21,7 @@ struct Inner {
     jobs: HashMap<JobId, Entry>,
     by_event: HashMap<String, JobId>,
     deals: HashMap<String, String>,
+    contact_marks: HashMap<String, i64>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -255,5 +256,17 @@ impl Queue for MemoryQueue {
 
     async fn recorded_deal(&self, payment_key: &str) -> Result<Option<String>, QueueError> {
         Ok(self.lock().deals.get(payment_key).cloned())
+    }
+
+    async fn advance_contact_marks(&self, marks: &[(String, i64)]) -> Result<Vec<i64>, QueueError> {
+        let mut inner = self.lock();
+        Ok(marks
+            .iter()
+            .map(|(key, created)| {
+                let newest = inner.contact_marks.entry(key.clone()).or_insert(*created);
+                *newest = (*newest).max(*created);
+                *newest
+            })
+            .collect())
     }
 }

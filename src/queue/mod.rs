@@ -277,6 +277,12 @@ pub trait Queue: Send + Sync + 'static {
     async fn record_deal(&self, payment_key: &str, deal_id: &str) -> Result<(), QueueError>;
     /// The deal recorded for a payment key, if any.
     async fn recorded_deal(&self, payment_key: &str) -> Result<Option<String>, QueueError>;
+    /// Last-write-wins ordering of contact data across batches, workers and processes: for
+    /// each `(contact key, event created)` pair, raise the newest event time stored for the key
+    /// to at least `created`, in one transaction, and return the stored newest for each pair
+    /// after the update. A result above the pair's `created` means a newer payment of that
+    /// contact was already synced, so this one must not overwrite its last-charge data.
+    async fn advance_contact_marks(&self, marks: &[(String, i64)]) -> Result<Vec<i64>, QueueError>;
 }
 
 /// Open a queue from a URL:

@@ -34,6 +34,10 @@ const MIGRATIONS: &[&[&str]] = &[&[
         deal_id TEXT NOT NULL,
         recorded_at BIGINT NOT NULL
     )",
+    "CREATE TABLE stripe2hubspot_contact_marks (
+        contact_key TEXT PRIMARY KEY,
+        newest_created BIGINT NOT NULL
+    )",
 ]];
 
 /// Serialises migrations of concurrent processes (any value unique to this crate works).
@@ -476,5 +480,26 @@ impl Queue for PostgresQueue {
             .fetch_optional(&self.pool)
             .await
             .map_err(db_error)
+    }
+
+    async fn advance_contact_marks(&self, marks: &[(String, i64)]) -> Result<Vec<i64>, QueueError> {
+        let mut tx = self.pool.begin().await.map_err(db_error)?;
+        let mut newest = Vec::with_capacity(marks.len());
+        for (key, created) in marks {
+            let stored: i64 = sqlx::query_scalar(
+                "INSERT INTO stripe2hubspot_contact_marks (contact_key, newest_created) VALUES ($1, $2)
+                 ON CONFLICT (contact_key) DO UPDATE
+                 SET newest_created = GREATEST(stripe2hubspot_contact_marks.newest_created, excluded.newest_created)
+                 RETURNING newest_created",
+            )
+            .bind(key.clone())
+            .bind(*created)
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(db_error)?;
+            newest.push(stored);
+        }
+        tx.commit().await.map_err(db_error)?;
+        Ok(newest)
     }
 }

@@ -37,6 +37,10 @@ const MIGRATIONS: &[&[&str]] = &[&[
         deal_id TEXT NOT NULL,
         recorded_at INTEGER NOT NULL
     )",
+    "CREATE TABLE stripe2hubspot_contact_marks (
+        contact_key TEXT PRIMARY KEY,
+        newest_created INTEGER NOT NULL
+    )",
 ]];
 
 /// `PRAGMA synchronous` for the SQLite queue.
@@ -488,5 +492,26 @@ impl Queue for SqliteQueue {
             .fetch_optional(&self.pool)
             .await
             .map_err(db_error)
+    }
+
+    async fn advance_contact_marks(&self, marks: &[(String, i64)]) -> Result<Vec<i64>, QueueError> {
+        let mut tx = self.pool.begin().await.map_err(db_error)?;
+        let mut newest = Vec::with_capacity(marks.len());
+        for (key, created) in marks {
+            let stored: i64 = sqlx::query_scalar(
+                "INSERT INTO stripe2hubspot_contact_marks (contact_key, newest_created) VALUES (?, ?)
+                 ON CONFLICT (contact_key) DO UPDATE
+                 SET newest_created = MAX(stripe2hubspot_contact_marks.newest_created, excluded.newest_created)
+                 RETURNING newest_created",
+            )
+            .bind(key.clone())
+            .bind(*created)
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(db_error)?;
+            newest.push(stored);
+        }
+        tx.commit().await.map_err(db_error)?;
+        Ok(newest)
     }
 }

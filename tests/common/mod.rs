@@ -1,0 +1,137 @@
+//! A running pipeline for end-to-end tests: SQLite queue file, fake HubSpot, the axum webhook
+//! route on loopback and the sync engine with test-speed timings.
+#![allow(dead_code)] // each test binary uses part of it
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use stripe2hubspot::alert::RecordingAlerter;
+use stripe2hubspot::engine::{Backoff, EngineHandle, SyncEngine, SyncEngineBuilder};
+use stripe2hubspot::hubspot_crm::fake::FakeHubSpot;
+use stripe2hubspot::ingest::Ingest;
+use stripe2hubspot::map::MappingConfig;
+use stripe2hubspot::queue::{Queue, QueueStats, SqliteQueue};
+use stripe2hubspot::stripe_events::Verifier;
+use stripe2hubspot::testkit::sign_now;
+
+pub const SECRET: &str = "whsec_end_to_end";
+
+pub struct Pipeline {
+    pub hubspot: FakeHubSpot,
+    pub queue: Arc<dyn Queue>,
+    pub url: String,
+    pub alerts: Arc<RecordingAlerter>,
+    pub engine: Option<EngineHandle>,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    worker: Option<tokio::task::JoinHandle<()>>,
+    http: reqwest::Client,
+    _dir: tempfile::TempDir,
+}
+
+/// Test-speed timings: milliseconds where production waits seconds.
+pub fn fast(builder: SyncEngineBuilder) -> SyncEngineBuilder {
+    builder
+        .poll_interval(Duration::from_millis(20))
+        .backoff(Backoff {
+            base: Duration::from_millis(50),
+            cap: Duration::from_millis(500),
+            jitter: Duration::from_millis(20),
+        })
+        .probe_backoff(Backoff {
+            base: Duration::from_millis(100),
+            cap: Duration::from_millis(500),
+            jitter: Duration::ZERO,
+        })
+}
+
+impl Pipeline {
+    /// A pipeline whose webhook route is up; the engine starts with [`Pipeline::start_engine`].
+    pub async fn new(hubspot: FakeHubSpot) -> Pipeline {
+        let dir = tempfile::tempdir().unwrap();
+        let queue: Arc<dyn Queue> = Arc::new(
+            SqliteQueue::open(dir.path().join("queue.db"))
+                .await
+                .unwrap(),
+        );
+        let ingest = Ingest::builder(Verifier::new(SECRET).unwrap(), queue.clone()).build();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!(
+            "http://{}/api/webhooks/stripe",
+            listener.local_addr().unwrap()
+        );
+        let router = stripe2hubspot::ingest::axum::router(Arc::new(ingest));
+        tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
+        Pipeline {
+            hubspot,
+            queue,
+            url,
+            alerts: Arc::new(RecordingAlerter::new()),
+            engine: None,
+            stop: None,
+            worker: None,
+            http: reqwest::Client::new(),
+            _dir: dir,
+        }
+    }
+
+    /// Starts the engine with the default mapping, test timings, and `customize` on top.
+    pub fn start_engine(&mut self, customize: impl FnOnce(SyncEngineBuilder) -> SyncEngineBuilder) {
+        let client = self.hubspot.client_builder().build().unwrap();
+        let builder = SyncEngine::builder(self.queue.clone(), client, MappingConfig::default())
+            .alerter(self.alerts.clone());
+        let engine = customize(fast(builder)).build().unwrap();
+        self.engine = Some(engine.handle());
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        self.stop = Some(stop);
+        self.worker = Some(tokio::spawn(async move {
+            engine
+                .run(async {
+                    let _ = stopped.await;
+                })
+                .await
+        }));
+    }
+
+    /// Signs and POSTs one event; returns the HTTP status.
+    pub async fn send(&self, event: &serde_json::Value) -> u16 {
+        let body = event.to_string();
+        self.http
+            .post(&self.url)
+            .header("Stripe-Signature", sign_now(body.as_bytes(), SECRET))
+            .body(body)
+            .send()
+            .await
+            .unwrap()
+            .status()
+            .as_u16()
+    }
+
+    /// Waits until nothing is ready, delayed or leased; panics after `limit`.
+    pub async fn drained(&self, limit: Duration) -> QueueStats {
+        let started = Instant::now();
+        loop {
+            let stats = self.queue.stats().await.unwrap();
+            if stats.ready + stats.delayed + stats.leased == 0 {
+                for dead in self.queue.dead_letters(100, None).await.unwrap() {
+                    eprintln!("dead letter {}: {}", dead.event_id, dead.error);
+                }
+                return stats;
+            }
+            assert!(
+                started.elapsed() < limit,
+                "queue did not drain within {limit:?}: {stats:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// Stops the engine gracefully and waits for it.
+    pub async fn shutdown(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(worker) = self.worker.take() {
+            worker.await.unwrap();
+        }
+    }
+}
