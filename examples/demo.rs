@@ -20,6 +20,7 @@ const DEMO_SECRET: &str = "whsec_demo_secret_for_local_runs";
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn Error>> {
     tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
         )
@@ -128,13 +129,14 @@ async fn main() -> Result<(), Box<dyn Error>> {
     let received = ingest.stats();
     let metrics = handle.metrics();
     println!(
-        "\nSummary: {} webhooks received, {} duplicates ignored, {} events synced, {} contacts and {} deals in HubSpot, {} HubSpot requests made.",
+        "\nSummary: {} webhooks received, {} duplicates ignored, {} events synced, {} contacts and {} deals in HubSpot, {} HubSpot requests made ({} of them the one-time custom property setup).",
         received.received(),
         received.duplicate,
         metrics.synced,
         hubspot.contacts().len(),
         hubspot.deals().len(),
-        hubspot.total_requests()
+        hubspot.total_requests(),
+        hubspot.request_count("GET", "/crm/v3/properties") + hubspot.request_count("POST", "/crm/v3/properties"),
     );
     Ok(())
 }
