@@ -161,6 +161,10 @@ impl<T: HasId> Expandable<T> {
     }
 }
 
+fn captured_when_absent() -> bool {
+    true
+}
+
 /// Treats an explicit JSON `null` like a missing field.
 fn null_as_default<'de, D, T>(deserializer: D) -> Result<T, D::Error>
 where
@@ -256,6 +260,10 @@ pub struct Charge {
     /// Whether the charge succeeded or was authorized for later capture.
     #[serde(default)]
     pub paid: bool,
+    /// Whether the amount was captured; `false` for an authorization awaiting capture.
+    /// Stripe always sends it; a payload without it counts as captured.
+    #[serde(default = "captured_when_absent")]
+    pub captured: bool,
     /// Whether the charge was fully refunded.
     #[serde(default)]
     pub refunded: bool,

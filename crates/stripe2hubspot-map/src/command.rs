@@ -33,6 +33,9 @@ pub enum SkipReason {
     },
     /// The charge was fully refunded.
     Refunded,
+    /// The charge is an authorization not captured yet; its capture
+    /// (`payment_intent.succeeded`, or `charge.captured` when handled) syncs the payment.
+    NotCaptured,
     /// The payment carries nothing to identify a contact with (no usable email, or no
     /// customer when contacts are keyed by the Stripe customer id).
     NoContactKey {
@@ -51,6 +54,9 @@ impl fmt::Display for SkipReason {
                 write!(f, "payment has status {status}, not succeeded")
             }
             SkipReason::Refunded => f.write_str("charge was fully refunded"),
+            SkipReason::NotCaptured => {
+                f.write_str("charge is authorized but not captured yet; its capture syncs it")
+            }
             SkipReason::NoContactKey { key } => {
                 write!(f, "payment has no value for the contact key {key}")
             }

@@ -91,6 +91,11 @@ pub fn map_event(event: &Event, config: &MappingConfig) -> Result<MapOutcome, Ma
             if charge.refunded {
                 return Ok(skip(SkipReason::Refunded));
             }
+            // A charge.captured event is the capture itself, even if an older API version
+            // rendered it before `captured` flipped.
+            if !charge.captured && event.type_ != "charge.captured" {
+                return Ok(skip(SkipReason::NotCaptured));
+            }
             Payment::from_charge(charge)
         }
         EventObject::PaymentIntent(intent) => {

@@ -221,6 +221,11 @@ fn unsuccessful_refunded_and_unhandled_events_are_skipped() {
         charge(json!({"refunded": true, "amount_refunded": 14900})),
     );
     assert_eq!(skip_reason(&refunded), SkipReason::Refunded);
+    let authorized_only = event(
+        "charge.succeeded",
+        charge(json!({"captured": false, "amount_captured": 0})),
+    );
+    assert_eq!(skip_reason(&authorized_only), SkipReason::NotCaptured);
     let other_type = event("charge.refunded", charge(json!({"refunded": true})));
     assert_eq!(
         skip_reason(&other_type),

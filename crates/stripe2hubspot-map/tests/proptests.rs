@@ -106,7 +106,7 @@ fn arb_charge() -> BoxedStrategy<Charge> {
         billing(),
         texts,
         status(),
-        prop::bool::weighted(0.2),
+        (prop::bool::weighted(0.2), prop::bool::weighted(0.9)),
     )
         .prop_map(
             |(
@@ -115,7 +115,7 @@ fn arb_charge() -> BoxedStrategy<Charge> {
                 billing_details,
                 (receipt_email, receipt_url, description, metadata),
                 status,
-                refunded,
+                (refunded, captured),
             )| Charge {
                 id,
                 amount,
@@ -131,6 +131,7 @@ fn arb_charge() -> BoxedStrategy<Charge> {
                 payment_intent: payment_intent.map(Expandable::Id),
                 status,
                 paid: true,
+                captured,
                 refunded,
                 created,
                 livemode: false,
@@ -216,7 +217,7 @@ proptest! {
             customer: None,
             billing_details: BillingDetails { email: Some("a@b.co".into()), ..Default::default() },
             receipt_email: None, receipt_url: None, description: None, metadata: Metadata::new(),
-            payment_intent: None, status: ChargeStatus::Succeeded, paid: true, refunded: false,
+            payment_intent: None, status: ChargeStatus::Succeeded, paid: true, captured: true, refunded: false,
             created: 1_700_000_000, livemode: false,
         };
         let event = envelope("charge.succeeded", EventObject::Charge(Box::new(charge)), 1);
