@@ -364,3 +364,33 @@ async fn shutdown_leaves_no_job_leased() {
     assert_eq!(stats.leased, 0, "{stats:?}");
     assert_eq!(stats.ready + stats.delayed + stats.done, 40, "{stats:?}");
 }
+
+#[tokio::test]
+async fn missing_scopes_pause_and_alert_like_a_revoked_token() {
+    let mut pipeline = Pipeline::new(FakeHubSpot::start().await).await;
+    pipeline.start_engine(|b| b);
+    assert_eq!(
+        pipeline.send(&Payment::seed().charge_succeeded()).await,
+        200
+    );
+    pipeline.drained(DRAIN).await;
+    // The private app loses crm.objects.contacts.write for the next call.
+    pipeline.hubspot.fail_next_on(
+        1,
+        "POST",
+        "/crm/v3/objects/contacts/batch/upsert",
+        Failure::Status(403, None),
+    );
+    let next = Payment::numbered(1, "happy@example.com", 100, "usd", 1_700_000_000);
+    assert_eq!(pipeline.send(&next.charge_succeeded()).await, 200);
+    let stats = pipeline.drained(DRAIN).await;
+    assert_eq!((stats.done, stats.dead), (2, 0));
+    assert!(pipeline
+        .hubspot
+        .contact_by_email("happy@example.com")
+        .is_some());
+    let kinds: Vec<AlertKind> = pipeline.alerts.alerts().iter().map(|a| a.kind).collect();
+    assert!(kinds.contains(&AlertKind::MissingScopes), "{kinds:?}");
+    assert_eq!(pipeline.engine.as_ref().unwrap().metrics().pauses, 1);
+    pipeline.shutdown().await;
+}

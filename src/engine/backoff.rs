@@ -7,7 +7,8 @@ use rand::Rng;
 /// Exponential backoff with random jitter: attempt `n` waits `min(2^n * base, cap) + U(0, jitter)`.
 ///
 /// The default is the blueprint's `2^attempt * 1000 ms + jitter`, with up to 1 s of jitter
-/// and a cap of 10 minutes.
+/// and a cap of 5 minutes (half the engine's default lease, so a rate-limit hold never
+/// outlasts a lease).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Backoff {
     /// Delay of attempt 0, doubled per attempt.
@@ -22,7 +23,7 @@ impl Default for Backoff {
     fn default() -> Self {
         Backoff {
             base: Duration::from_secs(1),
-            cap: Duration::from_secs(600),
+            cap: Duration::from_secs(300),
             jitter: Duration::from_secs(1),
         }
     }

@@ -39,7 +39,6 @@ use std::time::{Duration, SystemTime};
 use hubspot_crm::{Client, ObjectRef};
 use serde::Serialize;
 use stripe2hubspot_map::{map_event, MapOutcome, MappingConfig};
-use stripe_events::Event;
 use tokio::sync::{watch, OnceCell};
 use tracing::Instrument;
 
@@ -120,7 +119,11 @@ struct Settings {
     lease: Duration,
     poll_interval: Duration,
     mode: Mode,
+    keep_done: Duration,
 }
+
+/// How often the engine deletes completed jobs older than the keep period.
+const PURGE_INTERVAL: Duration = Duration::from_secs(3600);
 
 /// A configuration the engine cannot run with.
 #[derive(Debug, thiserror::Error)]
@@ -156,7 +159,7 @@ impl SyncEngineBuilder {
         self
     }
 
-    /// Delays between attempts (default `2^n * 1 s + up to 1 s jitter`, capped at 10 min).
+    /// Delays between attempts (default `2^n * 1 s + up to 1 s jitter`, capped at 5 min).
     pub fn backoff(mut self, backoff: Backoff) -> Self {
         self.settings.backoff = backoff;
         self
@@ -169,7 +172,7 @@ impl SyncEngineBuilder {
     }
 
     /// How long a reserved batch stays leased before another worker may take it (default
-    /// 5 minutes). Must exceed the time one batch can take, including rate-limit waits.
+    /// 10 minutes). Must exceed the time one batch can take, including rate-limit waits.
     pub fn lease(mut self, lease: Duration) -> Self {
         self.settings.lease = lease;
         self
@@ -178,6 +181,14 @@ impl SyncEngineBuilder {
     /// How long an idle worker waits before looking for new events again (default 200 ms).
     pub fn poll_interval(mut self, interval: Duration) -> Self {
         self.settings.poll_interval = interval;
+        self
+    }
+
+    /// How long completed events are kept so Stripe's redeliveries are still recognised as
+    /// duplicates (default [`DEFAULT_KEEP_DONE`](crate::queue::DEFAULT_KEEP_DONE), 7 days;
+    /// Stripe redelivers for up to 3 days). Older ones are purged hourly.
+    pub fn keep_done(mut self, keep: Duration) -> Self {
+        self.settings.keep_done = keep;
         self
     }
 
@@ -421,9 +432,10 @@ impl SyncEngine {
                     cap: Duration::from_secs(60),
                     jitter: Duration::from_millis(500),
                 },
-                lease: Duration::from_secs(300),
+                lease: Duration::from_secs(600),
                 poll_interval: Duration::from_millis(200),
                 mode: Mode::Auto,
+                keep_done: crate::queue::DEFAULT_KEEP_DONE,
             },
             alerter: Arc::new(TracingAlerter),
             alert_window: Duration::from_secs(300),
@@ -451,12 +463,14 @@ impl SyncEngine {
                     .instrument(tracing::info_span!("worker", worker)),
             );
         }
-        let prober = tokio::spawn(self.inner.clone().probe_while_paused(stopped));
+        let prober = tokio::spawn(self.inner.clone().probe_while_paused(stopped.clone()));
+        let purger = tokio::spawn(self.inner.clone().purge_periodically(stopped));
         shutdown.await;
         tracing::info!("shutting down: finishing the batches in hand");
         let _ = stop.send(true);
         while workers.join_next().await.is_some() {}
         let _ = prober.await;
+        let _ = purger.await;
     }
 }
 
@@ -474,6 +488,14 @@ impl Inner {
                 let mut resumed = self.pause.subscribe();
                 tokio::select! {
                     _ = resumed.wait_for(Option::is_none) => {}
+                    _ = stopped.changed() => {}
+                }
+                continue;
+            }
+            // Taking jobs while HubSpot holds us back would only burn their leases.
+            if let Some(until) = self.hubspot.limiter().held_until() {
+                tokio::select! {
+                    _ = tokio::time::sleep_until(until.into()) => {}
                     _ = stopped.changed() => {}
                 }
                 continue;
@@ -504,7 +526,7 @@ impl Inner {
         let mut dispositions: Vec<Option<Disposition>> = vec![None; jobs.len()];
         let mut items = Vec::new();
         for (index, job) in jobs.iter().enumerate() {
-            let event: Event = match serde_json::from_slice(&job.payload) {
+            let event = match stripe_events::parse_event(&job.payload) {
                 Ok(event) => event,
                 Err(error) => {
                     dispositions[index] = Some(Disposition::DeadLetter(format!(
@@ -715,6 +737,23 @@ impl Inner {
         }
     }
 
+    /// Deletes completed jobs past the keep period, so the store does not grow forever.
+    async fn purge_periodically(self: Arc<Self>, mut stopped: watch::Receiver<bool>) {
+        loop {
+            match self.queue.purge_done(self.settings.keep_done).await {
+                Ok(0) => {}
+                Ok(purged) => {
+                    tracing::info!(purged, "purged completed events past the keep period")
+                }
+                Err(error) => tracing::warn!(%error, "could not purge completed events"),
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(PURGE_INTERVAL) => {}
+                _ = stopped.changed() => return,
+            }
+        }
+    }
+
     /// While paused by a HubSpot answer, probes the token with backoff and resumes once
     /// HubSpot accepts it.
     async fn probe_while_paused(self: Arc<Self>, mut stopped: watch::Receiver<bool>) {
@@ -726,7 +765,14 @@ impl Inner {
             }
             let mut attempt = 0;
             loop {
-                let delay = self.settings.probe.delay(attempt);
+                // Missing scopes do not show on a read: wait the longest probe delay and let
+                // the next batch find out.
+                let scopes = matches!(*self.pause.borrow(), Some(PauseReason::MissingScopes(_)));
+                let delay = if scopes {
+                    self.settings.probe.cap
+                } else {
+                    self.settings.probe.delay(attempt)
+                };
                 attempt = attempt.saturating_add(1);
                 tokio::select! {
                     _ = tokio::time::sleep(delay) => {}
@@ -751,12 +797,9 @@ impl Inner {
     }
 
     /// Whether a probe call gets past authentication. Any answer other than 401/403 (a 404
-    /// for the nonexistent contact 0 included) proves HubSpot accepts the token. Missing
-    /// scopes are not visible from a read, so after a 403 the probe waits the longest probe
-    /// delay and lets the next batch try again.
+    /// for the nonexistent contact 0 included) proves HubSpot accepts the token.
     async fn token_works(&self, reason: &PauseReason) -> bool {
         if let PauseReason::MissingScopes(_) = reason {
-            tokio::time::sleep(self.settings.probe.cap).await;
             return true;
         }
         self.count_request();
