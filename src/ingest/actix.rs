@@ -1,4 +1,4 @@
-//! actix-web glue: a handler and a service configuration for [`Ingest`](super::Ingest).
+//! actix-web glue: a handler and a service configuration for [`Ingest`].
 //!
 //! ```no_run
 //! # fn demo(ingest: std::sync::Arc<stripe2hubspot::ingest::Ingest>) {

@@ -1,4 +1,4 @@
-//! axum glue: a handler and a router for [`Ingest`](super::Ingest).
+//! axum glue: a handler and a router for [`Ingest`].
 //!
 //! ```no_run
 //! # async fn demo(ingest: std::sync::Arc<stripe2hubspot::ingest::Ingest>) {
