@@ -48,20 +48,18 @@ impl Inner {
             .await
             .map_err(|e| Failure::classify(&e))?;
         let mut reply = UpsertReply::default();
-        for upserted in result.results {
-            // Upsert results echo the properties sent, the id property included.
-            let id_property = groups
-                .first()
-                .map(|g| g.id_property.as_str())
-                .unwrap_or("email");
-            if let Some(value) = upserted.property(id_property) {
-                let value = if id_property == "email" {
-                    value.to_lowercase()
-                } else {
-                    value.to_owned()
-                };
-                reply.ids.insert(value, upserted.id);
-            }
+        let id_property = groups.first().map(|g| g.id_property.as_str()).unwrap_or("email");
+        let complete = result.errors.is_empty() && result.results.len() == groups.len();
+        for (position, upserted) in result.results.into_iter().enumerate() {
+            // Results echo the properties sent, the id property included. HubSpot does not
+            // promise their order, so position is only the fallback when that echo is missing.
+            let value = match upserted.property(id_property) {
+                Some(value) if id_property == "email" => value.to_lowercase(),
+                Some(value) => value.to_owned(),
+                None if complete => groups[position].id_value.clone(),
+                None => continue,
+            };
+            reply.ids.insert(value, upserted.id);
         }
         for error in result.errors {
             let invalid = error.category.as_deref() == Some("VALIDATION_ERROR");

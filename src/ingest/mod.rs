@@ -236,9 +236,6 @@ impl Ingest {
         counter.fetch_add(1, Ordering::Relaxed);
         match &outcome {
             IngestOutcome::Rejected { error } => tracing::warn!(%error, "rejected a webhook"),
-            IngestOutcome::Unavailable { error } => {
-                tracing::error!(%error, "could not store a webhook; answered 503 so Stripe retries")
-            }
             other => tracing::debug!(outcome = ?other, "webhook handled"),
         }
         IngestResponse { outcome }
@@ -272,9 +269,13 @@ impl Ingest {
         match self.queue.enqueue(job).await {
             Ok(Enqueued::Inserted(_)) => IngestOutcome::Queued { event_id: event.id },
             Ok(Enqueued::Duplicate(_)) => IngestOutcome::Duplicate { event_id: event.id },
-            Err(error) => IngestOutcome::Unavailable {
-                error: error.to_string(),
-            },
+            Err(error) => {
+                // The detail is for the operator's log, not for the sender.
+                tracing::error!(%error, event_id = %event.id, "could not store a webhook; answering 503 so Stripe retries");
+                IngestOutcome::Unavailable {
+                    error: "the event could not be stored; retry later".into(),
+                }
+            }
         }
     }
 }
