@@ -1,0 +1,327 @@
+//! How fast payments reach HubSpot under HubSpot's rate limit: the engine's batch path
+//! (`Mode::Batch`, 100 payments per batch) against the blueprint's per-event path
+//! (`Mode::PerEvent`: search, PATCH or POST, then the deal with an inline association), side
+//! by side in one run.
+//!
+//! Both run against `FakeHubSpot` over loopback with its default window (100 requests per
+//! rolling 10 s, 429 beyond it) and the client's default pacing (the 100/10s limiter, no
+//! client retries), from a fresh SQLite queue filled directly (no HTTP: ingest is measured by
+//! `queue_enqueue`). The clock starts when the engine starts, so the one-time property
+//! bootstrap is included, and stops when nothing is ready, delayed or leased.
+//!
+//! `cargo bench --bench sync_throughput --features sqlite` prints a markdown table for the
+//! README. Under `cargo test` (no `--bench` argument) it runs a tiny smoke pass instead.
+
+use std::collections::BTreeSet;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use stripe2hubspot::engine::{EngineMetrics, Mode, SyncEngine};
+use stripe2hubspot::hubspot_crm::fake::FakeHubSpot;
+use stripe2hubspot::map::MappingConfig;
+use stripe2hubspot::queue::{NewJob, Queue, SqliteQueue};
+use stripe2hubspot::testkit::Payment;
+
+/// Payments per customer: each customer pays several times, so contacts are updated as well
+/// as created, as in a real portal.
+const PAYMENTS_PER_CUSTOMER: usize = 5;
+
+/// Concurrent producers while filling the queue, so SQLite coalesces the fsyncs and setup
+/// stays a small part of the run (filling is not timed).
+const PRODUCERS: usize = 32;
+
+/// A mode that has not drained by then is reported as a failure rather than hanging the run.
+const DRAIN_LIMIT: Duration = Duration::from_secs(60);
+
+/// HubSpot's quota on the fake and the client (Free/Starter private apps), in requests per
+/// second, for the ceiling column.
+const QUOTA_PER_SECOND: f64 = 100.0 / 10.0;
+
+struct Case {
+    name: &'static str,
+    mode: Mode,
+    payments: usize,
+}
+
+struct Outcome {
+    name: &'static str,
+    mode: Mode,
+    payments: usize,
+    customers: usize,
+    elapsed: Duration,
+    total_requests: usize,
+    sync_requests: usize,
+    metrics: EngineMetrics,
+}
+
+impl Outcome {
+    fn payments_per_second(&self) -> f64 {
+        self.payments as f64 / self.elapsed.as_secs_f64()
+    }
+
+    fn requests_per_payment(&self) -> f64 {
+        self.sync_requests as f64 / self.payments as f64
+    }
+}
+
+fn customer_email(customer: usize) -> String {
+    format!("customer{customer:05}@example.com")
+}
+
+/// `payments` realistic `charge.succeeded` jobs from `payments / 5` customers, round-robin, so
+/// every batch mixes customers and a customer's payments arrive in `created` order.
+fn jobs(payments: usize) -> (Vec<NewJob>, usize) {
+    let customers = payments.div_ceil(PAYMENTS_PER_CUSTOMER);
+    let base = 1_700_000_000_i64;
+    let jobs = (0..payments)
+        .map(|n| {
+            let email = customer_email(n % customers);
+            let amount = 1_000 + (n as i64 % 50) * 100;
+            let payment = Payment::numbered(n as u64, &email, amount, "usd", base + n as i64);
+            let event = payment.charge_succeeded();
+            NewJob {
+                event_id: payment.event_id.clone(),
+                event_type: "charge.succeeded".to_owned(),
+                event_created: event["created"]
+                    .as_i64()
+                    .expect("testkit events carry a numeric created"),
+                payload: serde_json::to_vec(&event).expect("serialize event"),
+            }
+        })
+        .collect();
+    (jobs, customers)
+}
+
+async fn fill(queue: &Arc<dyn Queue>, jobs: Vec<NewJob>) {
+    let mut slices: Vec<Vec<NewJob>> = (0..PRODUCERS).map(|_| Vec::new()).collect();
+    for (i, job) in jobs.into_iter().enumerate() {
+        slices[i % PRODUCERS].push(job);
+    }
+    let mut producers = tokio::task::JoinSet::new();
+    for slice in slices {
+        let queue = queue.clone();
+        producers.spawn(async move {
+            for job in slice {
+                queue.enqueue(job).await.expect("enqueue");
+            }
+        });
+    }
+    while let Some(done) = producers.join_next().await {
+        done.expect("producer task");
+    }
+}
+
+async fn run(case: &Case) -> Result<Outcome, String> {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let queue: Arc<dyn Queue> = Arc::new(
+        SqliteQueue::open(dir.path().join("queue.db"))
+            .await
+            .expect("open queue"),
+    );
+    let (jobs, customers) = jobs(case.payments);
+    fill(&queue, jobs).await;
+
+    // A fresh fake per mode: its rolling window and objects start empty, so neither mode
+    // inherits the other's quota use.
+    let fake = FakeHubSpot::start().await;
+    let client = fake.client_builder().build().expect("client");
+    let engine = SyncEngine::builder(queue.clone(), client, MappingConfig::default())
+        .mode(case.mode)
+        .batch_size(100)
+        // Test-speed polling: an idle worker should not add up to 200 ms to a short run.
+        .poll_interval(Duration::from_millis(20))
+        .build()
+        .expect("engine settings");
+    let handle = engine.handle();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+
+    let started = Instant::now();
+    let worker = tokio::spawn(async move {
+        engine
+            .run(async {
+                let _ = stopped.await;
+            })
+            .await
+    });
+    let drained = loop {
+        let stats = queue.stats().await.expect("queue stats");
+        if stats.ready + stats.delayed + stats.leased == 0 {
+            break Ok(started.elapsed());
+        }
+        if started.elapsed() > DRAIN_LIMIT {
+            break Err(format!(
+                "{}: the queue did not drain within {DRAIN_LIMIT:?}: {stats:?}",
+                case.name
+            ));
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    };
+    let _ = stop.send(());
+    worker.await.expect("engine task");
+    let elapsed = drained?;
+
+    let metrics = handle.metrics();
+    let total_requests = fake.total_requests();
+    // Reading and creating the custom properties happens once per process, not per payment.
+    let bootstrap = fake.request_count("GET", "/crm/v3/properties")
+        + fake.request_count("POST", "/crm/v3/properties");
+    let outcome = Outcome {
+        name: case.name,
+        mode: case.mode,
+        payments: case.payments,
+        customers,
+        elapsed,
+        total_requests,
+        sync_requests: total_requests - bootstrap,
+        metrics,
+    };
+    verify(&fake, &queue, &outcome).await?;
+    Ok(outcome)
+}
+
+/// Throughput means nothing if payments were lost or doubled: every customer must be exactly
+/// one contact, every payment exactly one deal associated with a contact.
+async fn verify(
+    fake: &FakeHubSpot,
+    queue: &Arc<dyn Queue>,
+    outcome: &Outcome,
+) -> Result<(), String> {
+    let name = outcome.name;
+    let stats = queue
+        .stats()
+        .await
+        .map_err(|e| format!("{name}: stats: {e}"))?;
+    if stats.dead != 0 || stats.done != outcome.payments as u64 {
+        return Err(format!(
+            "{name}: expected {} done and 0 dead-lettered jobs, found {stats:?}",
+            outcome.payments
+        ));
+    }
+    let contacts = fake.contacts();
+    let emails: BTreeSet<&str> = contacts
+        .iter()
+        .filter_map(|c| c.property("email"))
+        .collect();
+    let expected: BTreeSet<String> = (0..outcome.customers).map(customer_email).collect();
+    if contacts.len() != outcome.customers
+        || emails != expected.iter().map(String::as_str).collect()
+    {
+        return Err(format!(
+            "{name}: expected {} contacts (one per customer), found {} with {} distinct emails",
+            outcome.customers,
+            contacts.len(),
+            emails.len()
+        ));
+    }
+    let deals = fake.deals();
+    let payment_ids: BTreeSet<&str> = deals
+        .iter()
+        .filter_map(|d| d.property("stripe_payment_id"))
+        .collect();
+    let per_event = outcome.mode == Mode::PerEvent;
+    // The per-event path runs without the custom properties, so only the batch path's deals
+    // carry stripe_payment_id; both must hold exactly one deal per payment.
+    if deals.len() != outcome.payments || (!per_event && payment_ids.len() != outcome.payments) {
+        return Err(format!(
+            "{name}: expected {} deals (one per payment), found {} ({} distinct stripe_payment_id)",
+            outcome.payments,
+            deals.len(),
+            payment_ids.len()
+        ));
+    }
+    let contact_ids: BTreeSet<&str> = contacts.iter().map(|c| c.id.as_str()).collect();
+    let associated: BTreeSet<String> = fake
+        .associations()
+        .into_iter()
+        .filter_map(|a| match (a.from_type.as_str(), a.to_type.as_str()) {
+            ("deals", "contacts") if contact_ids.contains(a.to_id.as_str()) => Some(a.from_id),
+            ("contacts", "deals") if contact_ids.contains(a.from_id.as_str()) => Some(a.to_id),
+            _ => None,
+        })
+        .collect();
+    let unassociated = deals.iter().filter(|d| !associated.contains(&d.id)).count();
+    if unassociated != 0 {
+        return Err(format!(
+            "{name}: {unassociated} of {} deals are not associated with a contact",
+            deals.len()
+        ));
+    }
+    if outcome.metrics.synced != outcome.payments as u64 {
+        return Err(format!(
+            "{name}: the engine counted {} synced payments, expected {}",
+            outcome.metrics.synced, outcome.payments
+        ));
+    }
+    Ok(())
+}
+
+fn print_table(outcomes: &[Outcome]) {
+    println!(
+        "| path | payments (customers) | wall time | payments/s | HubSpot requests (sync only) | requests/payment | ceiling at 100 req/10 s | 429s |"
+    );
+    println!("|---|---|---|---|---|---|---|---|");
+    for o in outcomes {
+        println!(
+            "| {} | {} ({}) | {:.2} s | {:.1} | {} ({}) | {:.3} | {:.1} payments/s | {} |",
+            o.name,
+            o.payments,
+            o.customers,
+            o.elapsed.as_secs_f64(),
+            o.payments_per_second(),
+            o.total_requests,
+            o.sync_requests,
+            o.requests_per_payment(),
+            QUOTA_PER_SECOND / o.requests_per_payment(),
+            o.metrics.rate_limited,
+        );
+    }
+    if let [batch, per_event] = outcomes {
+        println!();
+        println!(
+            "batch path: {:.0}x the payments per second of the per-event path, {:.0}x fewer requests per payment",
+            batch.payments_per_second() / per_event.payments_per_second(),
+            per_event.requests_per_payment() / batch.requests_per_payment(),
+        );
+    }
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    // `cargo bench` passes --bench; `cargo test --benches` does not, and gets a smoke pass.
+    let bench = std::env::args().any(|a| a == "--bench");
+    let (batch_payments, per_event_payments) = if bench { (2_000, 60) } else { (50, 5) };
+    let cases = [
+        Case {
+            name: "batch (`Mode::Batch`, 100 per batch)",
+            mode: Mode::Batch,
+            payments: batch_payments,
+        },
+        Case {
+            name: "per-event (`Mode::PerEvent`, blueprint)",
+            mode: Mode::PerEvent,
+            payments: per_event_payments,
+        },
+    ];
+    if !bench {
+        println!("smoke pass (figures come from `cargo bench`)");
+    }
+    println!(
+        "FakeHubSpot over loopback, 100 requests per rolling 10 s, client default pacing, SQLite queue; {PAYMENTS_PER_CUSTOMER} payments per customer"
+    );
+    let mut outcomes = Vec::new();
+    for case in &cases {
+        match run(case).await {
+            Ok(outcome) => outcomes.push(outcome),
+            Err(error) => {
+                eprintln!("error: {error}");
+                return ExitCode::FAILURE;
+            }
+        }
+    }
+    println!();
+    print_table(&outcomes);
+    println!();
+    println!("`cargo bench --bench sync_throughput --features sqlite`");
+    ExitCode::SUCCESS
+}
