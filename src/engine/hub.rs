@@ -48,7 +48,10 @@ impl Inner {
             .await
             .map_err(|e| Failure::classify(&e))?;
         let mut reply = UpsertReply::default();
-        let id_property = groups.first().map(|g| g.id_property.as_str()).unwrap_or("email");
+        let id_property = groups
+            .first()
+            .map(|g| g.id_property.as_str())
+            .unwrap_or("email");
         let complete = result.errors.is_empty() && result.results.len() == groups.len();
         for (position, upserted) in result.results.into_iter().enumerate() {
             // Results echo the properties sent, the id property included. HubSpot does not
