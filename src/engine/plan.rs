@@ -43,40 +43,57 @@ pub(crate) fn sendable(kind: PropertyKind, name: &str, dropped: &BTreeSet<String
     kind == PropertyKind::Core || !dropped.contains(name)
 }
 
+/// Folds `members`, oldest event first, into one group per `(id property, id value)` that
+/// `key` gives; `apply` adds an item's properties to its group, so the newest event wins.
+fn fold_groups(
+    items: &[Item],
+    members: impl Iterator<Item = usize>,
+    key: impl Fn(&Item) -> (String, String),
+    apply: impl Fn(&Item, &mut BTreeMap<String, String>),
+) -> Vec<Group> {
+    let mut groups: Vec<Group> = Vec::new();
+    let mut by_key: HashMap<(String, String), usize> = HashMap::new();
+    for index in chronological(items, members) {
+        let item = &items[index];
+        let (id_property, id_value) = key(item);
+        let slot = *by_key
+            .entry((id_property.clone(), id_value.clone()))
+            .or_insert_with(|| {
+                groups.push(Group {
+                    id_property,
+                    id_value,
+                    properties: BTreeMap::new(),
+                    members: Vec::new(),
+                });
+                groups.len() - 1
+            });
+        groups[slot].members.push(index);
+        apply(item, &mut groups[slot].properties);
+    }
+    groups
+}
+
 /// One group per contact key; the newest event's values win.
 pub(crate) fn contact_groups(
     items: &[Item],
     members: impl Iterator<Item = usize>,
     dropped: &BTreeSet<String>,
 ) -> Vec<Group> {
-    let mut groups: Vec<Group> = Vec::new();
-    let mut by_key: HashMap<(String, String), usize> = HashMap::new();
-    for index in chronological(items, members) {
-        let item = &items[index];
-        let key = &item.command.contact_key;
-        let slot = *by_key
-            .entry((key.id_property().to_owned(), key.value().to_owned()))
-            .or_insert_with(|| {
-                groups.push(Group {
-                    id_property: key.id_property().to_owned(),
-                    id_value: key.value().to_owned(),
-                    properties: BTreeMap::new(),
-                    members: Vec::new(),
-                });
-                groups.len() - 1
-            });
-        let group = &mut groups[slot];
-        group.members.push(index);
-        for (name, value) in item.command.contact.iter() {
-            if (value.last_charge && item.stale) || !sendable(value.kind, name, dropped) {
-                continue;
+    fold_groups(
+        items,
+        members,
+        |item| {
+            let key = &item.command.contact_key;
+            (key.id_property().to_owned(), key.value().to_owned())
+        },
+        |item, properties| {
+            for (name, value) in item.command.contact.iter() {
+                if !(value.last_charge && item.stale) && sendable(value.kind, name, dropped) {
+                    properties.insert(name.to_owned(), value.value.clone());
+                }
             }
-            group
-                .properties
-                .insert(name.to_owned(), value.value.clone());
-        }
-    }
-    groups
+        },
+    )
 }
 
 /// One group per deal key (charge.succeeded and payment_intent.succeeded of one payment land
@@ -87,35 +104,19 @@ pub(crate) fn deal_groups(
     deal_id_property: &str,
     dropped: &BTreeSet<String>,
 ) -> Vec<Group> {
-    let mut groups: Vec<Group> = Vec::new();
-    let mut by_key: HashMap<String, usize> = HashMap::new();
-    for index in chronological(items, members) {
-        let item = &items[index];
-        let slot = *by_key
-            .entry(item.command.deal_key.clone())
-            .or_insert_with(|| {
-                groups.push(Group {
-                    id_property: deal_id_property.to_owned(),
-                    id_value: item.command.deal_key.clone(),
-                    properties: BTreeMap::new(),
-                    members: Vec::new(),
-                });
-                groups.len() - 1
-            });
-        let group = &mut groups[slot];
-        group.members.push(index);
-        for (name, value) in item.command.deal.iter() {
-            if sendable(value.kind, name, dropped) {
-                group
-                    .properties
-                    .insert(name.to_owned(), value.value.clone());
+    fold_groups(
+        items,
+        members,
+        |item| (deal_id_property.to_owned(), item.command.deal_key.clone()),
+        |item, properties| {
+            for (name, value) in item.command.deal.iter() {
+                if sendable(value.kind, name, dropped) {
+                    properties.insert(name.to_owned(), value.value.clone());
+                }
             }
-        }
-        group
-            .properties
-            .insert(deal_id_property.to_owned(), item.command.deal_key.clone());
-    }
-    groups
+            properties.insert(deal_id_property.to_owned(), item.command.deal_key.clone());
+        },
+    )
 }
 
 #[cfg(test)]
