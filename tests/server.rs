@@ -7,28 +7,41 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+mod common;
+
 use stripe2hubspot::hubspot_crm::fake::FakeHubSpot;
 use stripe2hubspot::testkit::{sign_now, Payment};
 
 const SECRET: &str = "whsec_server_test";
 
-/// `target/<profile>/examples/axum_server`, built by `cargo test` with the examples.
-fn example_binary() -> PathBuf {
+/// `target/<profile>/examples/<name>`, built by `cargo test` with the other examples.
+fn example_binary(name: &str) -> PathBuf {
     let exe = std::env::current_exe().unwrap();
     let profile_dir = exe.parent().and_then(|deps| deps.parent()).unwrap();
-    profile_dir
+    let binary = profile_dir
         .join("examples")
-        .join(format!("axum_server{}", std::env::consts::EXE_SUFFIX))
+        .join(format!("{name}{}", std::env::consts::EXE_SUFFIX));
+    assert!(
+        binary.exists(),
+        "{} is missing: `cargo test --workspace --all-features` builds it with the other examples \
+         (a run filtered with --test does not); or run `cargo build --example {name}` first",
+        binary.display()
+    );
+    binary
 }
 
-fn server(envs: &[(&str, &str)]) -> Command {
-    let mut command = Command::new(example_binary());
+fn example(name: &str, envs: &[(&str, &str)]) -> Command {
+    let mut command = Command::new(example_binary(name));
     // Only what the test sets: no .env file and no variables from the developer's shell.
     command
         .env_clear()
         .current_dir(std::env::temp_dir())
         .envs(envs.iter().copied());
     command
+}
+
+fn server(envs: &[(&str, &str)]) -> Command {
+    example("axum_server", envs)
 }
 
 /// Kills the server if a test fails before stopping it.
@@ -61,6 +74,43 @@ fn a_missing_variable_is_named_and_exits_with_2() {
     .unwrap();
     assert_eq!(output.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&output.stderr).contains("BIND_ADDR"));
+}
+
+#[cfg(feature = "actix")]
+#[test]
+fn the_actix_server_names_a_missing_variable_and_exits_with_2() {
+    let output = example("actix_server", &[("STRIPE_WEBHOOK_SECRET", SECRET)])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("HUBSPOT_ACCESS_TOKEN"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn send_test_event_signs_the_seed_event_so_the_server_accepts_it() {
+    let pipeline = common::Pipeline::new(FakeHubSpot::start().await).await;
+    let url = pipeline.url.clone();
+    let run = |secret: &'static str| {
+        let url = url.clone();
+        tokio::task::spawn_blocking(move || {
+            example("send_test_event", &[("STRIPE_WEBHOOK_SECRET", secret)])
+                .arg(url)
+                .output()
+                .unwrap()
+        })
+    };
+    let output = run(common::SECRET).await.unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{stdout}");
+    assert!(
+        stdout.starts_with("200 ") && stdout.contains("evt_1N3x9yLkdIwHu7ix241ad"),
+        "{stdout}"
+    );
+    assert_eq!(pipeline.queue.stats().await.unwrap().ready, 1);
+
+    let forged = run("whsec_not_the_servers").await.unwrap();
+    assert!(!forged.status.success());
+    assert!(String::from_utf8_lossy(&forged.stdout).starts_with("400 "));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
