@@ -25,8 +25,13 @@ pub(crate) struct UpsertReply {
 type Upserted = Vec<(Group, Result<String, Disposition>)>;
 
 impl Inner {
-    /// Syncs the batch's mapped items; returns a disposition per job index.
-    pub(crate) async fn sync_batch(&self, items: &[Item]) -> Vec<(usize, Disposition)> {
+    /// Syncs the batch's mapped items; returns a disposition per job index. `write_order` is
+    /// released once the contacts are written: deals and associations need no ordering.
+    pub(crate) async fn sync_batch(
+        &self,
+        items: &[Item],
+        write_order: tokio::sync::MutexGuard<'_, ()>,
+    ) -> Vec<(usize, Disposition)> {
         let mut out = Vec::with_capacity(items.len());
         let dropped = self.dropped_snapshot(Object::Contacts);
         let contacts = plan::contact_groups(items, 0..items.len(), &dropped);
@@ -37,6 +42,7 @@ impl Inner {
                 Err(disposition) => settle_members(&mut out, items, &group, disposition),
             }
         }
+        drop(write_order);
 
         let dropped = self.dropped_snapshot(Object::Deals);
         let mut ready: Vec<usize> = contact_of_item.keys().copied().collect();

@@ -243,6 +243,7 @@ impl SyncEngineBuilder {
                 pause,
                 bootstrapped: OnceCell::new(),
                 per_event: AtomicBool::new(false),
+                write_order: tokio::sync::Mutex::new(()),
                 dropped: Mutex::new(Dropped::default()),
                 rate_limit_streak: AtomicU32::new(0),
                 counters: Counters::default(),
@@ -291,6 +292,8 @@ struct Inner {
     pause: watch::Sender<Option<PauseReason>>,
     bootstrapped: OnceCell<()>,
     per_event: AtomicBool,
+    /// Held from reading the contact ordering marks until the contacts are written.
+    write_order: tokio::sync::Mutex<()>,
     dropped: Mutex<Dropped>,
     /// Consecutive 429s, the exponent of the rate-limit backoff.
     rate_limit_streak: AtomicU32,
@@ -549,6 +552,9 @@ impl Inner {
                 }
             }
         }
+        // Workers take turns from reading the ordering marks until their contacts are written,
+        // so an older payment's write can never land after a newer one's.
+        let write_order = self.write_order.lock().await;
         if let Err(error) = self.mark_stale(&mut items).await {
             let disposition = Disposition::Retry {
                 delay: None,
@@ -568,12 +574,14 @@ impl Inner {
                     }
                 }
                 Ok(()) if self.per_event.load(Ordering::Relaxed) => {
+                    // The turn covers the whole per-event path: two workers racing on one
+                    // payment would both miss its recorded deal and create two.
                     for item in &items {
                         dispositions[item.job] = Some(self.sync_one(item).await);
                     }
                 }
                 Ok(()) => {
-                    for (job, disposition) in self.sync_batch(&items).await {
+                    for (job, disposition) in self.sync_batch(&items, write_order).await {
                         dispositions[job] = Some(disposition);
                     }
                 }
