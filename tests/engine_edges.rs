@@ -347,3 +347,37 @@ async fn an_alert_storm_of_dead_letters_sends_one_alert() {
     assert_eq!(pipeline.hubspot.deals().len(), 2);
     pipeline.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_forced_per_event_mode_is_used_even_when_the_properties_exist() {
+    use stripe2hubspot::hubspot_crm::PropertyCreate;
+    let hubspot = FakeHubSpot::builder()
+        .property(
+            "deals",
+            PropertyCreate::text("stripe_payment_id", "Stripe payment id", "dealinformation")
+                .unique(true),
+        )
+        .start()
+        .await;
+    let mut pipeline = Pipeline::new(hubspot).await;
+    pipeline.start_engine(|b| b.mode(stripe2hubspot::engine::Mode::PerEvent));
+    assert_eq!(
+        pipeline.send(&Payment::seed().charge_succeeded()).await,
+        200
+    );
+    let stats = pipeline.drained(Duration::from_secs(60)).await;
+    assert_eq!((stats.done, stats.dead), (1, 0));
+    let engine = pipeline.engine.clone().unwrap();
+    assert_eq!(engine.mode(), stripe2hubspot::engine::Mode::PerEvent);
+    let hubspot = &pipeline.hubspot;
+    assert_eq!(
+        hubspot.request_count("POST", "/crm/v3/objects/contacts/batch"),
+        0
+    );
+    assert_eq!(
+        hubspot.request_count("POST", "/crm/v3/objects/contacts/search"),
+        1
+    );
+    assert_eq!(hubspot.deals().len(), 1);
+    pipeline.shutdown().await;
+}

@@ -120,15 +120,16 @@ impl Inner {
                 let (contacts, deals) = self.mapping.custom_properties();
                 let missing_contacts = self.ensure_properties(Object::Contacts, &contacts, !per_event).await?;
                 let missing_deals = self.ensure_properties(Object::Deals, &deals, !per_event).await?;
-                if missing_deals.iter().any(|m| m == DEAL_ID_PROPERTY) {
-                    if self.settings.mode == super::Mode::Batch {
-                        return Err(Failure::Permanent(format!(
-                            "the batch path needs the unique deal property {DEAL_ID_PROPERTY}, which is missing and could not be created; grant crm.schemas.deals.write or use Mode::PerEvent"
-                        )));
-                    }
-                    tracing::warn!("using the per-event path: the unique deal property {DEAL_ID_PROPERTY} is not available");
-                    self.per_event.store(true, std::sync::atomic::Ordering::Relaxed);
+                let deal_key_missing = missing_deals.iter().any(|m| m == DEAL_ID_PROPERTY);
+                if deal_key_missing && self.settings.mode == super::Mode::Batch {
+                    return Err(Failure::Permanent(format!(
+                        "the batch path needs the unique deal property {DEAL_ID_PROPERTY}, which is missing and could not be created; grant crm.schemas.deals.write or use Mode::PerEvent"
+                    )));
                 }
+                if deal_key_missing && !per_event {
+                    tracing::warn!("using the per-event path: the unique deal property {DEAL_ID_PROPERTY} is not available");
+                }
+                self.per_event.store(per_event || deal_key_missing, std::sync::atomic::Ordering::Relaxed);
                 // After choosing the path: the deal key property is droppable only per event.
                 self.drop_properties(Object::Contacts, &missing_contacts).await;
                 self.drop_properties(Object::Deals, &missing_deals).await;

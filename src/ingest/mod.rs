@@ -12,7 +12,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use serde::Serialize;
-use stripe_events::{Verifier, WebhookError};
+use stripe_events::Verifier;
 
 use crate::queue::{Enqueued, NewJob, Queue};
 
@@ -252,7 +252,11 @@ impl Ingest {
             .construct_event(body, signature.unwrap_or_default())
         {
             Ok(event) => event,
-            Err(error) => return rejected(&error),
+            Err(error) => {
+                return IngestOutcome::Rejected {
+                    error: error.to_string(),
+                }
+            }
         };
         if !self.event_types.contains(&event.type_) {
             return IngestOutcome::Ignored {
@@ -277,11 +281,5 @@ impl Ingest {
                 }
             }
         }
-    }
-}
-
-fn rejected(error: &WebhookError) -> IngestOutcome {
-    IngestOutcome::Rejected {
-        error: error.to_string(),
     }
 }
