@@ -93,15 +93,17 @@ impl Service {
         })
     }
 
-    /// `POST /api/webhooks/stripe` and `GET /healthz` (queue depth and pause state as JSON).
+    /// `POST /api/webhooks/stripe` and `GET /healthz`: queue depth, pause state, and the ingest
+    /// and engine counters as JSON (503 when the queue cannot be read).
     #[cfg(feature = "axum")]
     pub fn router(&self) -> axum::Router {
         use axum::routing::get;
         let queue = self.queue.clone();
         let engine = self.engine.handle();
+        let ingest = self.ingest.clone();
         crate::ingest::axum::router(self.ingest.clone()).route(
             "/healthz",
-            get(move || health(queue.clone(), engine.clone())),
+            get(move || health(queue.clone(), engine.clone(), ingest.clone())),
         )
     }
 }
@@ -110,6 +112,7 @@ impl Service {
 async fn health(
     queue: Arc<dyn Queue>,
     engine: crate::engine::EngineHandle,
+    ingest: Arc<Ingest>,
 ) -> (axum::http::StatusCode, axum::Json<serde_json::Value>) {
     use axum::http::StatusCode;
     let paused = engine.paused().map(|reason| reason.to_string());
@@ -126,6 +129,7 @@ async fn health(
                     "dead": stats.dead,
                     "done": stats.done,
                 },
+                "ingest": ingest.stats(),
                 "engine": engine.metrics(),
             })),
         ),

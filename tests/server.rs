@@ -154,6 +154,7 @@ async fn the_server_syncs_a_signed_webhook_into_hubspot_and_stops_on_sigterm() {
         .await
         .unwrap();
     assert_eq!(health["status"], "ok");
+    assert_eq!(health["queue"]["ready"], 0);
 
     let body = Payment::seed().charge_succeeded().to_string();
     let response = http
