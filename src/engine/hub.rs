@@ -56,13 +56,13 @@ impl Inner {
         for (position, upserted) in result.results.into_iter().enumerate() {
             // Results echo the properties sent, the id property included. HubSpot does not
             // promise their order, so position is only the fallback when that echo is missing.
-            let value = match upserted.property(id_property) {
+            let value = match upserted.object.property(id_property) {
                 Some(value) if id_property == "email" => value.to_lowercase(),
                 Some(value) => value.to_owned(),
                 None if complete => groups[position].id_value.clone(),
                 None => continue,
             };
-            reply.ids.insert(value, upserted.id);
+            reply.ids.insert(value, upserted.object.id);
         }
         for error in result.errors {
             let invalid = error.category.as_deref() == Some("VALIDATION_ERROR");

@@ -391,27 +391,6 @@ pub(crate) enum Disposition {
     DeadLetter(String),
 }
 
-impl Disposition {
-    fn from_failure(failure: &Failure) -> Disposition {
-        match failure {
-            Failure::RateLimited { retry_after } => Disposition::Retry {
-                delay: *retry_after,
-                consume_attempt: false,
-                reason: "HubSpot rate limit (429)".into(),
-            },
-            Failure::Pause(_) => Disposition::Release,
-            Failure::Transient(message) => Disposition::Retry {
-                delay: None,
-                consume_attempt: true,
-                reason: message.clone(),
-            },
-            Failure::Rejected { message, .. } | Failure::Permanent(message) => {
-                Disposition::DeadLetter(message.clone())
-            }
-        }
-    }
-}
-
 impl SyncEngine {
     /// Starts building an engine that drains `queue` into HubSpot through `hubspot`, mapping
     /// events with `mapping`. Give the client [`hubspot_crm::RetryPolicy::none`]: the engine
@@ -701,21 +680,30 @@ impl Inner {
     /// on 401/403, holding the limiter on 429.
     async fn on_failure(&self, failure: &Failure) -> Disposition {
         match failure {
-            Failure::Pause(reason) => self.enter_pause(reason.clone()).await,
+            Failure::Pause(reason) => {
+                self.enter_pause(reason.clone()).await;
+                Disposition::Release
+            }
             Failure::RateLimited { retry_after } => {
                 self.count(&self.counters.rate_limited, 1);
                 let streak = self.rate_limit_streak.fetch_add(1, Ordering::Relaxed);
                 let delay = retry_after.unwrap_or_else(|| self.settings.backoff.delay(streak));
                 self.hubspot.limiter().hold_for(delay);
-                return Disposition::Retry {
+                Disposition::Retry {
                     delay: Some(delay),
                     consume_attempt: false,
                     reason: "HubSpot rate limit (429)".into(),
-                };
+                }
             }
-            _ => {}
+            Failure::Transient(message) => Disposition::Retry {
+                delay: None,
+                consume_attempt: true,
+                reason: message.clone(),
+            },
+            Failure::Rejected { message, .. } | Failure::Permanent(message) => {
+                Disposition::DeadLetter(message.clone())
+            }
         }
-        Disposition::from_failure(failure)
     }
 
     fn succeeded(&self) {

@@ -613,6 +613,23 @@ fn missing_scopes_body(scopes: &[String]) -> Value {
     })
 }
 
+/// Counts a request into a rolling window; `None` when the window is full (answer 429),
+/// else how many requests the window still admits.
+fn admit(window: &mut VecDeque<Instant>, limit: RateLimit, now: Instant) -> Option<usize> {
+    while window
+        .front()
+        .is_some_and(|t| now.duration_since(*t) >= limit.window())
+    {
+        window.pop_front();
+    }
+    let max = limit.max() as usize;
+    if window.len() >= max {
+        return None;
+    }
+    window.push_back(now);
+    Some(max - window.len())
+}
+
 fn rate_limit_body(policy: &str) -> Value {
     json!({
         "status": "error",
@@ -818,36 +835,18 @@ fn process(s: &mut St, method: &Method, uri: &Uri, headers: &HeaderMap, body: &[
     let now = Instant::now();
     let mut rl_headers = Vec::new();
     if let Some(limit) = s.rate_limit {
-        while s
-            .window
-            .front()
-            .is_some_and(|t| now.duration_since(*t) >= limit.window())
-        {
-            s.window.pop_front();
-        }
-        let used = s.window.len();
-        let max = limit.max() as usize;
-        if used >= max {
+        let Some(remaining) = admit(&mut s.window, limit, now) else {
             let mut r = Reply::json(429, rate_limit_body("TEN_SECONDLY_ROLLING"));
             r.headers = rl(limit, 0);
             return r;
-        }
-        s.window.push_back(now);
-        rl_headers = rl(limit, max - used - 1);
+        };
+        rl_headers = rl(limit, remaining);
     }
     if is_search {
         if let Some(limit) = s.search_rate_limit {
-            while s
-                .search_window
-                .front()
-                .is_some_and(|t| now.duration_since(*t) >= limit.window())
-            {
-                s.search_window.pop_front();
-            }
-            if s.search_window.len() >= limit.max() as usize {
+            if admit(&mut s.search_window, limit, now).is_none() {
                 return Reply::json(429, rate_limit_body("SECONDLY"));
             }
-            s.search_window.push_back(now);
         }
     }
     let json: Value = if body.is_empty() {

@@ -89,33 +89,13 @@ impl SimplePublicObject {
 
 /// One result of a batch upsert: the object and whether HubSpot created it.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "camelCase")]
 pub struct UpsertedObject {
-    /// The object id.
-    #[serde(deserialize_with = "id_string")]
-    pub id: String,
-    /// Property values.
-    #[serde(default, deserialize_with = "lenient_props")]
-    pub properties: BTreeMap<String, Option<String>>,
-    /// Creation time.
-    #[serde(default, with = "time::serde::rfc3339::option")]
-    pub created_at: Option<OffsetDateTime>,
-    /// Last update time.
-    #[serde(default, with = "time::serde::rfc3339::option")]
-    pub updated_at: Option<OffsetDateTime>,
-    /// Whether the object is archived.
-    #[serde(default)]
-    pub archived: bool,
+    /// The object as HubSpot returned it.
+    #[serde(flatten)]
+    pub object: SimplePublicObject,
     /// `true` when this upsert created the object, `false` when it updated one.
     #[serde(default)]
     pub new: bool,
-}
-
-impl UpsertedObject {
-    /// A property value, if present and not null.
-    pub fn property(&self, name: &str) -> Option<&str> {
-        self.properties.get(name).and_then(|v| v.as_deref())
-    }
 }
 
 /// The answer to a batch call: `results` for the inputs that succeeded and, on a 207,

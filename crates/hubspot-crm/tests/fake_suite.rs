@@ -154,7 +154,10 @@ async fn unknown_property_then_created_property() {
         .await
         .unwrap();
     let res = client.contacts().batch_upsert(&[input]).await.unwrap();
-    assert_eq!(res.results[0].property("stripe_customer_id"), Some("cus_1"));
+    assert_eq!(
+        res.results[0].object.property("stripe_customer_id"),
+        Some("cus_1")
+    );
     // Duplicate property creation is a conflict.
     let dup = client
         .properties(ObjectType::Contacts)
@@ -266,7 +269,7 @@ async fn deals_unique_property_and_associations() {
         .await
         .unwrap();
     assert!(first.results[0].new && !again.results[0].new);
-    assert_eq!(first.results[0].id, again.results[0].id);
+    assert_eq!(first.results[0].object.id, again.results[0].object.id);
     assert_eq!(fake.deals().len(), 1, "one payment makes one deal");
 
     let dup = client
@@ -275,7 +278,7 @@ async fn deals_unique_property_and_associations() {
         .await
         .unwrap_err();
     assert!(
-        matches!(dup, Error::Conflict { existing_id: Some(ref id), .. } if *id == first.results[0].id)
+        matches!(dup, Error::Conflict { existing_id: Some(ref id), .. } if *id == first.results[0].object.id)
     );
 
     let res = client
@@ -284,7 +287,7 @@ async fn deals_unique_property_and_associations() {
             &ObjectType::Deals,
             &ObjectType::Contacts,
             [
-                (first.results[0].id.as_str(), contact.id.as_str()),
+                (first.results[0].object.id.as_str(), contact.id.as_str()),
                 ("999999", contact.id.as_str()),
             ],
         )
@@ -292,7 +295,12 @@ async fn deals_unique_property_and_associations() {
         .unwrap();
     assert_eq!(res.http_status, 207);
     assert_eq!(res.errors[0].ids(), vec!["999999"]);
-    assert!(fake.are_associated("deals", &first.results[0].id, "contacts", &contact.id));
+    assert!(fake.are_associated(
+        "deals",
+        &first.results[0].object.id,
+        "contacts",
+        &contact.id
+    ));
 
     // Inline association at creation, then the single default association.
     let inline = client
