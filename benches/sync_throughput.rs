@@ -14,13 +14,12 @@
 
 use std::collections::BTreeSet;
 use std::process::ExitCode;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use stripe2hubspot::engine::{EngineMetrics, Mode, SyncEngine};
 use stripe2hubspot::hubspot_crm::fake::FakeHubSpot;
 use stripe2hubspot::map::MappingConfig;
-use stripe2hubspot::queue::{NewJob, Queue, SqliteQueue};
+use stripe2hubspot::queue::{NewJob, SqliteQueue, Store};
 use stripe2hubspot::testkit::Payment;
 
 /// Payments per customer: each customer pays several times, so contacts are updated as well
@@ -93,14 +92,14 @@ fn jobs(payments: usize) -> (Vec<NewJob>, usize) {
     (jobs, customers)
 }
 
-async fn fill(queue: &Arc<dyn Queue>, jobs: Vec<NewJob>) {
+async fn fill(store: &Store, jobs: Vec<NewJob>) {
     let mut slices: Vec<Vec<NewJob>> = (0..PRODUCERS).map(|_| Vec::new()).collect();
     for (i, job) in jobs.into_iter().enumerate() {
         slices[i % PRODUCERS].push(job);
     }
     let mut producers = tokio::task::JoinSet::new();
     for slice in slices {
-        let queue = queue.clone();
+        let queue = store.queue.clone();
         producers.spawn(async move {
             for job in slice {
                 queue.enqueue(job).await.expect("enqueue");
@@ -114,19 +113,19 @@ async fn fill(queue: &Arc<dyn Queue>, jobs: Vec<NewJob>) {
 
 async fn run(case: &Case) -> Result<Outcome, String> {
     let dir = tempfile::tempdir().expect("temp dir");
-    let queue: Arc<dyn Queue> = Arc::new(
+    let store = Store::new(
         SqliteQueue::open(dir.path().join("queue.db"))
             .await
             .expect("open queue"),
     );
     let (jobs, customers) = jobs(case.payments);
-    fill(&queue, jobs).await;
+    fill(&store, jobs).await;
 
     // A fresh fake per mode: its rolling window and objects start empty, so neither mode
     // inherits the other's quota use.
     let fake = FakeHubSpot::start().await;
     let client = fake.client_builder().build().expect("client");
-    let engine = SyncEngine::builder(queue.clone(), client, MappingConfig::default())
+    let engine = SyncEngine::builder(store.clone(), client, MappingConfig::default())
         .mode(case.mode)
         .batch_size(100)
         // Test-speed polling: an idle worker should not add up to 200 ms to a short run.
@@ -145,7 +144,7 @@ async fn run(case: &Case) -> Result<Outcome, String> {
             .await
     });
     let drained = loop {
-        let stats = queue.stats().await.expect("queue stats");
+        let stats = store.admin.stats().await.expect("queue stats");
         if stats.ready + stats.delayed + stats.leased == 0 {
             break Ok(started.elapsed());
         }
@@ -176,19 +175,16 @@ async fn run(case: &Case) -> Result<Outcome, String> {
         sync_requests: total_requests - bootstrap,
         metrics,
     };
-    verify(&fake, &queue, &outcome).await?;
+    verify(&fake, &store, &outcome).await?;
     Ok(outcome)
 }
 
 /// Throughput means nothing if payments were lost or doubled: every customer must be exactly
 /// one contact, every payment exactly one deal associated with a contact.
-async fn verify(
-    fake: &FakeHubSpot,
-    queue: &Arc<dyn Queue>,
-    outcome: &Outcome,
-) -> Result<(), String> {
+async fn verify(fake: &FakeHubSpot, store: &Store, outcome: &Outcome) -> Result<(), String> {
     let name = outcome.name;
-    let stats = queue
+    let stats = store
+        .admin
         .stats()
         .await
         .map_err(|e| format!("{name}: stats: {e}"))?;

@@ -7,7 +7,7 @@
 use std::process::ExitCode;
 
 use actix_web::{web, App, HttpResponse, HttpServer};
-use stripe2hubspot::queue::Queue;
+use stripe2hubspot::queue::QueueAdmin;
 use stripe2hubspot::{Config, Service};
 
 #[actix_web::main]
@@ -45,11 +45,11 @@ async fn main() -> ExitCode {
     });
 
     let ingest = service.ingest.clone();
-    let queue = service.queue.clone();
+    let admin = service.store.admin.clone();
     let server = HttpServer::new(move || {
         App::new()
             .configure(stripe2hubspot::ingest::actix::configure(ingest.clone()))
-            .app_data(web::Data::new(queue.clone()))
+            .app_data(web::Data::new(admin.clone()))
             .route("/healthz", web::get().to(health))
     })
     .bind(config.bind_addr);
@@ -76,8 +76,8 @@ async fn main() -> ExitCode {
     }
 }
 
-async fn health(queue: web::Data<std::sync::Arc<dyn Queue>>) -> HttpResponse {
-    match queue.stats().await {
+async fn health(admin: web::Data<std::sync::Arc<dyn QueueAdmin>>) -> HttpResponse {
+    match admin.stats().await {
         Ok(stats) => HttpResponse::Ok().json(serde_json::json!({
             "status": "ok",
             "queue": {"ready": stats.ready, "delayed": stats.delayed, "leased": stats.leased, "dead": stats.dead, "done": stats.done},

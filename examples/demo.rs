@@ -43,7 +43,7 @@ async fn main() -> Result<(), Box<dyn Error>> {
     let Service {
         ingest,
         engine,
-        queue,
+        store,
     } = Service::start(&config).await?;
     let router = stripe2hubspot::ingest::axum::router(ingest.clone());
     let listener = tokio::net::TcpListener::bind(config.bind_addr).await?;
@@ -105,7 +105,7 @@ async fn main() -> Result<(), Box<dyn Error>> {
 
     let started = Instant::now();
     loop {
-        let stats = queue.stats().await?;
+        let stats = store.admin.stats().await?;
         if stats.ready + stats.delayed + stats.leased == 0 {
             break;
         }

@@ -176,12 +176,15 @@ impl<A: Alerter> Alerter for Throttled<A> {
     }
 }
 
-/// Keeps every alert in memory; for tests and for showing alerts in a UI.
+/// Keeps every alert in memory, so tests can assert on what was sent.
+#[cfg(any(test, feature = "test-util"))]
+#[cfg_attr(docsrs, doc(cfg(feature = "test-util")))]
 #[derive(Debug, Default)]
 pub struct RecordingAlerter {
     alerts: Mutex<Vec<Alert>>,
 }
 
+#[cfg(any(test, feature = "test-util"))]
 impl RecordingAlerter {
     /// An empty recorder.
     pub fn new() -> Self {
@@ -197,6 +200,7 @@ impl RecordingAlerter {
     }
 }
 
+#[cfg(any(test, feature = "test-util"))]
 #[async_trait]
 impl Alerter for RecordingAlerter {
     async fn alert(&self, alert: Alert) {

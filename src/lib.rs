@@ -1,16 +1,20 @@
 #![doc = include_str!("../README.md")]
 #![deny(missing_docs)]
+#![warn(unreachable_pub)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 pub mod alert;
 pub mod config;
 pub mod engine;
 pub mod ingest;
-pub mod queue;
 pub mod service;
+#[cfg(any(test, feature = "test-util"))]
+#[cfg_attr(docsrs, doc(cfg(feature = "test-util")))]
 pub mod testkit;
 
 pub use hubspot_crm;
 pub use stripe2hubspot_map as map;
+pub use stripe2hubspot_queue as queue;
 pub use stripe_events;
 
 pub use config::{Config, ConfigError};

@@ -12,7 +12,7 @@ use crate::alert::{Alerter, SlackAlerter, TracingAlerter};
 use crate::config::Config;
 use crate::engine::SyncEngine;
 use crate::ingest::Ingest;
-use crate::queue::{self, Queue, QueueError};
+use crate::queue::{self, QueueAdmin, QueueError, Store};
 
 /// Why the service could not start.
 #[derive(Debug, thiserror::Error)]
@@ -44,8 +44,8 @@ pub struct Service {
     pub ingest: Arc<Ingest>,
     /// Drains the queue into HubSpot.
     pub engine: SyncEngine,
-    /// The queue both share.
-    pub queue: Arc<dyn Queue>,
+    /// The store both share: ingest writes to its queue, the engine drains it.
+    pub store: Store,
 }
 
 impl std::fmt::Debug for Service {
@@ -69,27 +69,27 @@ impl Service {
         mapping: MappingConfig,
     ) -> Result<Service, ServiceError> {
         mapping.validate()?;
-        let queue = queue::connect(&config.queue_url).await?;
+        let store = queue::connect(&config.queue_url).await?;
         let hubspot = Client::builder(config.hubspot_token.clone())
             .base_url(config.hubspot_base_url.clone())
             .rate_limit(config.rate_limit)
             .retry_policy(RetryPolicy::none())
             .build()?;
         let verifier = Verifier::with_secrets(&config.webhook_secrets)?;
-        let ingest = Ingest::builder(verifier, queue.clone())
+        let ingest = Ingest::builder(verifier, store.queue.clone())
             .event_types(mapping.event_types.iter().cloned())
             .build();
         let alerter: Arc<dyn Alerter> = match &config.slack_webhook_url {
             Some(url) => Arc::new(SlackAlerter::new(url)?),
             None => Arc::new(TracingAlerter),
         };
-        let engine = SyncEngine::builder(queue.clone(), hubspot, mapping)
+        let engine = SyncEngine::builder(store.clone(), hubspot, mapping)
             .alerter(alerter)
             .build()?;
         Ok(Service {
             ingest: Arc::new(ingest),
             engine,
-            queue,
+            store,
         })
     }
 
@@ -98,25 +98,25 @@ impl Service {
     #[cfg(feature = "axum")]
     pub fn router(&self) -> axum::Router {
         use axum::routing::get;
-        let queue = self.queue.clone();
+        let admin = self.store.admin.clone();
         let engine = self.engine.handle();
         let ingest = self.ingest.clone();
         crate::ingest::axum::router(self.ingest.clone()).route(
             "/healthz",
-            get(move || health(queue.clone(), engine.clone(), ingest.clone())),
+            get(move || health(admin.clone(), engine.clone(), ingest.clone())),
         )
     }
 }
 
 #[cfg(feature = "axum")]
 async fn health(
-    queue: Arc<dyn Queue>,
+    admin: Arc<dyn QueueAdmin>,
     engine: crate::engine::EngineHandle,
     ingest: Arc<Ingest>,
 ) -> (axum::http::StatusCode, axum::Json<serde_json::Value>) {
     use axum::http::StatusCode;
     let paused = engine.paused().map(|reason| reason.to_string());
-    match queue.stats().await {
+    match admin.stats().await {
         Ok(stats) => (
             StatusCode::OK,
             axum::Json(serde_json::json!({

@@ -4,10 +4,11 @@ use std::collections::{BTreeSet, HashMap};
 use std::future::Future;
 use std::pin::Pin;
 
-use super::failure::Failure;
+use super::failure::CallFailure;
 use super::plan::{self, Group, Item};
 use super::{Disposition, Inner, Object, DEAL_ID_PROPERTY};
 use crate::alert::{Alert, AlertKind};
+use crate::queue::Attempt;
 
 /// Rounds of "strip the properties HubSpot rejected and resend" before giving up on a batch.
 const MAX_STRIP_ROUNDS: usize = 4;
@@ -76,7 +77,7 @@ impl Inner {
                     let disposition = match failed.get(&index) {
                         Some(message) => Disposition::Retry {
                             delay: None,
-                            consume_attempt: true,
+                            attempt: Attempt::Consume,
                             reason: format!("HubSpot did not associate the deal: {message}"),
                         },
                         None => Disposition::Synced,
@@ -166,7 +167,7 @@ impl Inner {
                     }
                     Err(failure) => failure,
                 };
-                let Failure::Rejected {
+                let CallFailure::Rejected {
                     properties,
                     values,
                     message,
@@ -218,7 +219,7 @@ impl Inner {
                     g,
                     Err(Disposition::Retry {
                         delay: None,
-                        consume_attempt: true,
+                        attempt: Attempt::Consume,
                         reason: "HubSpot kept rejecting properties of this batch".into(),
                     }),
                 )
@@ -240,12 +241,12 @@ fn reply_for(reply: &UpsertReply, group: &Group) -> Result<String, Disposition> 
         Some((_, message, true)) => Disposition::DeadLetter(message.clone()),
         Some((_, message, false)) => Disposition::Retry {
             delay: None,
-            consume_attempt: true,
+            attempt: Attempt::Consume,
             reason: message.clone(),
         },
         None => Disposition::Retry {
             delay: None,
-            consume_attempt: true,
+            attempt: Attempt::Consume,
             reason: "HubSpot's batch answer did not include this input".into(),
         },
     })

@@ -37,7 +37,7 @@ impl std::fmt::Display for PauseReason {
 
 /// A HubSpot failure, sorted by what the engine does about it.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum Failure {
+pub(crate) enum CallFailure {
     /// 429: retry after the delay without consuming an attempt, and hold every worker back.
     RateLimited { retry_after: Option<Duration> },
     /// 401/403: pause the pipeline, release the jobs.
@@ -55,22 +55,22 @@ pub(crate) enum Failure {
     Permanent(String),
 }
 
-impl Failure {
-    pub(crate) fn classify(error: &HubSpotError) -> Failure {
+impl CallFailure {
+    pub(crate) fn classify(error: &HubSpotError) -> CallFailure {
         match error {
-            HubSpotError::RateLimited { retry_after, .. } => Failure::RateLimited {
+            HubSpotError::RateLimited { retry_after, .. } => CallFailure::RateLimited {
                 retry_after: *retry_after,
             },
-            HubSpotError::Unauthorized { .. } => Failure::Pause(PauseReason::Unauthorized),
+            HubSpotError::Unauthorized { .. } => CallFailure::Pause(PauseReason::Unauthorized),
             HubSpotError::Forbidden { missing_scopes, .. } => {
-                Failure::Pause(PauseReason::MissingScopes(missing_scopes.clone()))
+                CallFailure::Pause(PauseReason::MissingScopes(missing_scopes.clone()))
             }
             HubSpotError::Validation {
                 unknown_properties,
                 invalid_options,
                 invalid_values,
                 ..
-            } => Failure::Rejected {
+            } => CallFailure::Rejected {
                 properties: unknown_properties
                     .iter()
                     .cloned()
@@ -85,8 +85,8 @@ impl Failure {
             HubSpotError::Server { .. }
             | HubSpotError::Locked { .. }
             | HubSpotError::Transport { .. }
-            | HubSpotError::Decode { .. } => Failure::Transient(error.to_string()),
-            _ => Failure::Permanent(error.to_string()),
+            | HubSpotError::Decode { .. } => CallFailure::Transient(error.to_string()),
+            _ => CallFailure::Permanent(error.to_string()),
         }
     }
 }

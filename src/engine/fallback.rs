@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use hubspot_crm::{AssociationType, ObjectInput, ObjectRef, ObjectType, SearchRequest};
 use stripe2hubspot_map::ContactKey;
 
-use super::failure::Failure;
+use super::failure::CallFailure;
 use super::plan::{self, Item};
 use super::{Disposition, Inner, Object};
 
@@ -23,14 +23,14 @@ impl Inner {
         }
     }
 
-    async fn sync_one_inner(&self, item: &Item) -> Result<(), Failure> {
+    async fn sync_one_inner(&self, item: &Item) -> Result<(), CallFailure> {
         let command = &item.command;
         let email = match &command.contact_key {
             ContactKey::Email(email) => email.clone(),
             ContactKey::StripeCustomerId { .. } => match command.contact.get("email") {
                 Some(email) => email.to_owned(),
                 None => {
-                    return Err(Failure::Permanent(
+                    return Err(CallFailure::Permanent(
                         "the per-event path finds contacts by email, and this payment has none"
                             .into(),
                     ))
@@ -53,10 +53,11 @@ impl Inner {
             .await?;
 
         let recorded = self
-            .queue
+            .store
+            .state
             .recorded_deal(&command.deal_key)
             .await
-            .map_err(|e| Failure::Transient(format!("could not read the deal record: {e}")))?;
+            .map_err(|e| CallFailure::Transient(format!("could not read the deal record: {e}")))?;
         let deal_id = self
             .with_stripping(Object::Deals, |dropped| {
                 let properties: BTreeMap<String, String> = command
@@ -69,10 +70,13 @@ impl Inner {
             })
             .await?;
         if recorded.is_none() {
-            self.queue
+            self.store
+                .state
                 .record_deal(&command.deal_key, &deal_id)
                 .await
-                .map_err(|e| Failure::Transient(format!("could not record the deal id: {e}")))?;
+                .map_err(|e| {
+                    CallFailure::Transient(format!("could not record the deal id: {e}"))
+                })?;
         } else {
             self.count_request();
             self.hubspot
@@ -84,22 +88,22 @@ impl Inner {
                     &contact_id,
                 )
                 .await
-                .map_err(|e| Failure::classify(&e))?;
+                .map_err(|e| CallFailure::classify(&e))?;
         }
         Ok(())
     }
 
     /// Runs `call` with the properties not yet dropped; when HubSpot rejects some as unknown
     /// or invalid, drops them (alerting once) and runs it again.
-    async fn with_stripping<T, F, Fut>(&self, object: Object, mut call: F) -> Result<T, Failure>
+    async fn with_stripping<T, F, Fut>(&self, object: Object, mut call: F) -> Result<T, CallFailure>
     where
         F: FnMut(&std::collections::BTreeSet<String>) -> Fut,
-        Fut: std::future::Future<Output = Result<T, Failure>>,
+        Fut: std::future::Future<Output = Result<T, CallFailure>>,
     {
         loop {
             let dropped = self.dropped_snapshot(object);
             match call(&dropped).await {
-                Err(Failure::Rejected { properties, .. })
+                Err(CallFailure::Rejected { properties, .. })
                     if !properties.is_empty()
                         && !self.drop_properties(object, &properties).await.is_empty() => {}
                 other => return other,
@@ -111,7 +115,7 @@ impl Inner {
         &self,
         email: String,
         properties: BTreeMap<String, String>,
-    ) -> Result<String, Failure> {
+    ) -> Result<String, CallFailure> {
         let contacts = self.hubspot.contacts();
         self.count_request();
         let found = contacts
@@ -121,7 +125,7 @@ impl Inner {
                     .limit(1),
             )
             .await
-            .map_err(|e| Failure::classify(&e))?;
+            .map_err(|e| CallFailure::classify(&e))?;
         let existing = match found.results.into_iter().next() {
             Some(contact) => contact.id,
             None => {
@@ -133,7 +137,7 @@ impl Inner {
                         existing_id: Some(id),
                         ..
                     }) => id,
-                    Err(error) => return Err(Failure::classify(&error)),
+                    Err(error) => return Err(CallFailure::classify(&error)),
                 }
             }
         };
@@ -141,7 +145,7 @@ impl Inner {
         contacts
             .update(&ObjectRef::id(existing.clone()), &properties)
             .await
-            .map_err(|e| Failure::classify(&e))?;
+            .map_err(|e| CallFailure::classify(&e))?;
         Ok(existing)
     }
 
@@ -150,7 +154,7 @@ impl Inner {
         recorded: Option<String>,
         properties: BTreeMap<String, String>,
         contact_id: String,
-    ) -> Result<String, Failure> {
+    ) -> Result<String, CallFailure> {
         let deals = self.hubspot.deals();
         self.count_request();
         match recorded {
@@ -166,6 +170,6 @@ impl Inner {
                 .await
                 .map(|deal| deal.id),
         }
-        .map_err(|e| Failure::classify(&e))
+        .map_err(|e| CallFailure::classify(&e))
     }
 }

@@ -6,7 +6,7 @@ use hubspot_crm::{ObjectType, PropertyCreate, UpsertInput};
 use stripe2hubspot_map::PropertySpec;
 
 use super::batch::UpsertReply;
-use super::failure::Failure;
+use super::failure::CallFailure;
 use super::plan::Group;
 use super::{Inner, Object, DEAL_ID_PROPERTY};
 
@@ -29,7 +29,7 @@ impl Inner {
         &self,
         object: Object,
         groups: &[Group],
-    ) -> Result<UpsertReply, Failure> {
+    ) -> Result<UpsertReply, CallFailure> {
         let inputs: Vec<UpsertInput> = groups
             .iter()
             .map(|g| {
@@ -46,7 +46,7 @@ impl Inner {
             .objects(object.object_type())
             .batch_upsert(&inputs)
             .await
-            .map_err(|e| Failure::classify(&e))?;
+            .map_err(|e| CallFailure::classify(&e))?;
         let mut reply = UpsertReply::default();
         let id_property = groups
             .first()
@@ -77,7 +77,7 @@ impl Inner {
     pub(crate) async fn associate(
         &self,
         links: &[(String, String)],
-    ) -> Result<HashMap<usize, String>, Failure> {
+    ) -> Result<HashMap<usize, String>, CallFailure> {
         self.count_request();
         let result = self
             .hubspot
@@ -88,7 +88,7 @@ impl Inner {
                 links.iter().cloned(),
             )
             .await
-            .map_err(|e| Failure::classify(&e))?;
+            .map_err(|e| CallFailure::classify(&e))?;
         if result.errors.is_empty() {
             return Ok(HashMap::new());
         }
@@ -113,7 +113,7 @@ impl Inner {
     /// Creates the custom properties the mapping writes, once per process. Chooses the
     /// per-event path when they cannot be created (403) or the deal key property exists but
     /// is not unique.
-    pub(crate) async fn bootstrap(&self) -> Result<(), Failure> {
+    pub(crate) async fn bootstrap(&self) -> Result<(), CallFailure> {
         self.bootstrapped
             .get_or_try_init(|| async {
                 let per_event = self.settings.mode == super::Mode::PerEvent;
@@ -122,7 +122,7 @@ impl Inner {
                 let missing_deals = self.ensure_properties(Object::Deals, &deals, !per_event).await?;
                 let deal_key_missing = missing_deals.iter().any(|m| m == DEAL_ID_PROPERTY);
                 if deal_key_missing && self.settings.mode == super::Mode::Batch {
-                    return Err(Failure::Permanent(format!(
+                    return Err(CallFailure::Permanent(format!(
                         "the batch path needs the unique deal property {DEAL_ID_PROPERTY}, which is missing and could not be created; grant crm.schemas.deals.write or use Mode::PerEvent"
                     )));
                 }
@@ -146,13 +146,13 @@ impl Inner {
         object: Object,
         specs: &[PropertySpec],
         create: bool,
-    ) -> Result<Vec<String>, Failure> {
+    ) -> Result<Vec<String>, CallFailure> {
         let properties = self.hubspot.properties(object.object_type());
         self.count_request();
         let existing: HashMap<String, bool> = properties
             .list()
             .await
-            .map_err(|e| Failure::classify(&e))?
+            .map_err(|e| CallFailure::classify(&e))?
             .into_iter()
             .map(|p| (p.name, p.has_unique_value))
             .collect();
@@ -190,7 +190,7 @@ impl Inner {
                     }
                     unavailable.push(spec.name.clone());
                 }
-                Err(error) => return Err(Failure::classify(&error)),
+                Err(error) => return Err(CallFailure::classify(&error)),
             }
         }
         Ok(unavailable)

@@ -46,8 +46,8 @@ pub use backoff::Backoff;
 pub use failure::PauseReason;
 
 use crate::alert::{Alert, AlertKind, Alerter, Throttled, TracingAlerter};
-use crate::queue::{Job, Queue};
-use failure::Failure;
+use crate::queue::{Attempt, Job, Store};
+use failure::CallFailure;
 use plan::Item;
 
 /// The deal property every payment's deal is upserted by. Created with `hasUniqueValue`.
@@ -101,7 +101,7 @@ struct Counters {
 
 /// Builds a [`SyncEngine`].
 pub struct SyncEngineBuilder {
-    queue: Arc<dyn Queue>,
+    store: Store,
     hubspot: Client,
     mapping: MappingConfig,
     settings: Settings,
@@ -235,7 +235,7 @@ impl SyncEngineBuilder {
         let (pause, _) = watch::channel(None);
         Ok(SyncEngine {
             inner: Arc::new(Inner {
-                queue: self.queue,
+                store: self.store,
                 hubspot: self.hubspot,
                 mapping: self.mapping,
                 settings: self.settings,
@@ -284,7 +284,7 @@ impl Object {
 }
 
 struct Inner {
-    queue: Arc<dyn Queue>,
+    store: Store,
     hubspot: Client,
     mapping: MappingConfig,
     settings: Settings,
@@ -383,7 +383,7 @@ pub(crate) enum Disposition {
     /// Retry later. `delay: None` means the job's own backoff for its attempt count.
     Retry {
         delay: Option<Duration>,
-        consume_attempt: bool,
+        attempt: Attempt,
         reason: String,
     },
     /// Back to the queue at once, attempt not consumed (the pipeline paused).
@@ -395,13 +395,9 @@ impl SyncEngine {
     /// Starts building an engine that drains `queue` into HubSpot through `hubspot`, mapping
     /// events with `mapping`. Give the client [`hubspot_crm::RetryPolicy::none`]: the engine
     /// owns retries, through the durable queue.
-    pub fn builder(
-        queue: Arc<dyn Queue>,
-        hubspot: Client,
-        mapping: MappingConfig,
-    ) -> SyncEngineBuilder {
+    pub fn builder(store: Store, hubspot: Client, mapping: MappingConfig) -> SyncEngineBuilder {
         SyncEngineBuilder {
-            queue,
+            store,
             hubspot,
             mapping,
             settings: Settings {
@@ -483,6 +479,7 @@ impl Inner {
                 continue;
             }
             let jobs = match self
+                .store
                 .queue
                 .reserve(self.settings.batch_size, self.settings.lease)
                 .await
@@ -537,7 +534,7 @@ impl Inner {
         if let Err(error) = self.mark_stale(&mut items).await {
             let disposition = Disposition::Retry {
                 delay: None,
-                consume_attempt: true,
+                attempt: Attempt::Consume,
                 reason: format!("could not read the contact ordering marks: {error}"),
             };
             for item in items.drain(..) {
@@ -569,7 +566,7 @@ impl Inner {
         for (job, disposition) in jobs.iter().zip(dispositions) {
             let disposition = disposition.unwrap_or_else(|| Disposition::Retry {
                 delay: None,
-                consume_attempt: true,
+                attempt: Attempt::Consume,
                 reason: "no outcome was recorded for this event (a bug; retrying)".into(),
             });
             self.settle(job, disposition)
@@ -596,7 +593,7 @@ impl Inner {
             *created = (*created).max(item.command.event_created);
         }
         let marks: Vec<(String, i64)> = newest.into_iter().collect();
-        let stored = self.queue.advance_contact_marks(&marks).await?;
+        let stored = self.store.state.advance_contact_marks(&marks).await?;
         let stored: std::collections::HashMap<&str, i64> = marks
             .iter()
             .map(|(key, _)| key.as_str())
@@ -618,19 +615,19 @@ impl Inner {
             Disposition::Synced => {
                 self.count(&c.synced, 1);
                 tracing::info!(outcome = "synced", "payment synced to HubSpot");
-                self.queue.complete(job).await
+                self.store.queue.complete(job).await
             }
             Disposition::Skipped(reason) => {
                 self.count(&c.skipped, 1);
                 tracing::info!(outcome = "skipped", %reason, "nothing to sync");
-                self.queue.complete(job).await
+                self.store.queue.complete(job).await
             }
             Disposition::Release => {
                 tracing::info!(outcome = "released", "pipeline paused; event stays queued");
-                self.queue.release(job).await
+                self.store.queue.release(job).await
             }
             Disposition::Retry {
-                consume_attempt: true,
+                attempt: Attempt::Consume,
                 reason,
                 ..
             } if job.attempts + 1 >= self.settings.max_attempts => {
@@ -642,14 +639,15 @@ impl Inner {
             }
             Disposition::Retry {
                 delay,
-                consume_attempt,
+                attempt,
                 reason,
             } => {
                 self.count(&c.retried, 1);
                 let delay = delay.unwrap_or_else(|| self.settings.backoff.delay(job.attempts));
                 tracing::warn!(outcome = "retry", ?delay, %reason, "will retry");
-                self.queue
-                    .retry(job, SystemTime::now() + delay, &reason, consume_attempt)
+                self.store
+                    .queue
+                    .retry(job, SystemTime::now() + delay, &reason, attempt)
                     .await
             }
             Disposition::DeadLetter(reason) => self.dead_letter(job, reason).await,
@@ -673,34 +671,34 @@ impl Inner {
                 ),
             ))
             .await;
-        self.queue.dead_letter(job, &reason).await
+        self.store.queue.dead_letter(job, &reason).await
     }
 
     /// The disposition for a failure that hit a whole call, with its side effects: pausing
     /// on 401/403, holding the limiter on 429.
-    async fn on_failure(&self, failure: &Failure) -> Disposition {
+    async fn on_failure(&self, failure: &CallFailure) -> Disposition {
         match failure {
-            Failure::Pause(reason) => {
+            CallFailure::Pause(reason) => {
                 self.enter_pause(reason.clone()).await;
                 Disposition::Release
             }
-            Failure::RateLimited { retry_after } => {
+            CallFailure::RateLimited { retry_after } => {
                 self.count(&self.counters.rate_limited, 1);
                 let streak = self.rate_limit_streak.fetch_add(1, Ordering::Relaxed);
                 let delay = retry_after.unwrap_or_else(|| self.settings.backoff.delay(streak));
                 self.hubspot.limiter().hold_for(delay);
                 Disposition::Retry {
                     delay: Some(delay),
-                    consume_attempt: false,
+                    attempt: Attempt::Keep,
                     reason: "HubSpot rate limit (429)".into(),
                 }
             }
-            Failure::Transient(message) => Disposition::Retry {
+            CallFailure::Transient(message) => Disposition::Retry {
                 delay: None,
-                consume_attempt: true,
+                attempt: Attempt::Consume,
                 reason: message.clone(),
             },
-            Failure::Rejected { message, .. } | Failure::Permanent(message) => {
+            CallFailure::Rejected { message, .. } | CallFailure::Permanent(message) => {
                 Disposition::DeadLetter(message.clone())
             }
         }
@@ -736,7 +734,7 @@ impl Inner {
     /// Deletes completed jobs past the keep period, so the store does not grow forever.
     async fn purge_periodically(self: Arc<Self>, mut stopped: watch::Receiver<bool>) {
         loop {
-            match self.queue.purge_done(self.settings.keep_done).await {
+            match self.store.admin.purge_done(self.settings.keep_done).await {
                 Ok(0) => {}
                 Ok(purged) => {
                     tracing::info!(purged, "purged completed events past the keep period")

@@ -1,7 +1,6 @@
 //! End to end: signed webhooks over HTTP -> SQLite queue -> engine -> fake HubSpot over loopback.
-#![cfg(all(feature = "sqlite", feature = "axum"))]
 
-mod common;
+use crate::common;
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -158,7 +157,7 @@ async fn a_revoked_token_pauses_alerts_once_and_loses_nothing() {
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    let stats = pipeline.queue.stats().await.unwrap();
+    let stats = pipeline.store.admin.stats().await.unwrap();
     assert!(
         engine.paused().is_some(),
         "a 401 pauses the pipeline: {:?} {stats:?} {:?}",
@@ -288,7 +287,7 @@ async fn a_permanently_invalid_email_is_dead_lettered_and_the_rest_sync() {
     assert_eq!((stats.done, stats.dead), (9, 1));
     assert_eq!(pipeline.hubspot.contacts().len(), 9);
     assert_eq!(pipeline.hubspot.deals().len(), 9);
-    let dead = pipeline.queue.dead_letters(10, None).await.unwrap();
+    let dead = pipeline.store.admin.dead_letters(10, None).await.unwrap();
     assert_eq!(dead[0].event_id, "evt_test_000004");
     assert!(dead[0].error.contains("INVALID_EMAIL"), "{}", dead[0].error);
     pipeline.shutdown().await;
@@ -360,7 +359,7 @@ async fn shutdown_leaves_no_job_leased() {
     pipeline.start_engine(|b| b.batch_size(10));
     tokio::time::sleep(Duration::from_millis(150)).await;
     pipeline.shutdown().await;
-    let stats = pipeline.queue.stats().await.unwrap();
+    let stats = pipeline.store.admin.stats().await.unwrap();
     assert_eq!(stats.leased, 0, "{stats:?}");
     assert_eq!(stats.ready + stats.delayed + stats.done, 40, "{stats:?}");
 }

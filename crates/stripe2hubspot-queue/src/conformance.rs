@@ -1,14 +1,15 @@
-//! The behaviour every [`Queue`] backend must show, as runnable checks.
+//! The behaviour every store must show, as runnable checks.
 //!
 //! This crate runs them against its memory, SQLite and PostgreSQL backends; run them against
-//! your own implementation too. Each check expects a fresh, empty queue.
+//! your own implementation too. Each check expects a fresh, empty [`Store`]. The checks of the
+//! [`Queue`] alone ([`dedupe`], [`ordering`], [`renew`]) use only `store.queue`; the others also
+//! read [`QueueAdmin`](crate::QueueAdmin) stats or the [`SyncState`](crate::SyncState).
 //!
 //! ```
 //! # #[tokio::main(flavor = "current_thread")]
 //! # async fn main() {
-//! use std::sync::Arc;
-//! use stripe2hubspot::queue::{conformance, MemoryQueue, Queue};
-//! let result = conformance::run_all(|| async { Arc::new(MemoryQueue::new()) as Arc<dyn Queue> }).await;
+//! use stripe2hubspot_queue::{conformance, MemoryQueue, Store};
+//! let result = conformance::run_all(|| async { Store::new(MemoryQueue::new()) }).await;
 //! assert!(result.is_ok(), "{result:?}");
 //! # }
 //! ```
@@ -19,23 +20,25 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use super::{Enqueued, Job, NewJob, Queue, QueueError, DEFAULT_KEEP_DONE};
+use crate::{
+    Attempt, Enqueued, Job, NewJob, Queue, QueueError, QueueStats, Store, DEFAULT_KEEP_DONE,
+};
 
 /// A behaviour the queue under test does not show.
 #[derive(Debug, thiserror::Error)]
 #[error("queue conformance: {0}")]
-pub struct Failure(pub String);
+pub struct ConformanceFailure(pub String);
 
-impl From<QueueError> for Failure {
+impl From<QueueError> for ConformanceFailure {
     fn from(e: QueueError) -> Self {
-        Failure(format!("unexpected error: {e}"))
+        ConformanceFailure(format!("unexpected error: {e}"))
     }
 }
 
 macro_rules! ensure {
     ($cond:expr, $($msg:tt)+) => {
         if !$cond {
-            return Err(Failure(format!($($msg)+)));
+            return Err(ConformanceFailure(format!($($msg)+)));
         }
     };
 }
@@ -64,23 +67,25 @@ fn is_lease_lost(r: Result<(), QueueError>, job: &Job) -> bool {
     matches!(r, Err(QueueError::LeaseLost { id }) if id == job.id)
 }
 
-async fn reserve_one(q: &dyn Queue, lease: Duration) -> Result<Job, Failure> {
+async fn reserve_one(q: &dyn Queue, lease: Duration) -> Result<Job, ConformanceFailure> {
     let mut jobs = q.reserve(1, lease).await?;
     ensure!(
         jobs.len() == 1,
         "expected one ready job, got {}",
         jobs.len()
     );
-    jobs.pop().ok_or_else(|| Failure("no job".into()))
+    jobs.pop()
+        .ok_or_else(|| ConformanceFailure("no job".into()))
 }
 
 /// One row per event id: a second enqueue is a `Duplicate` with the same id, before and after
 /// completion, and the stored payload is the first one, byte for byte.
-pub async fn dedupe(q: &dyn Queue) -> Result<(), Failure> {
+pub async fn dedupe(store: &Store) -> Result<(), ConformanceFailure> {
+    let q = &*store.queue;
     let first = new_job("evt_dup");
     let id = match q.enqueue(first.clone()).await? {
         Enqueued::Inserted(id) => id,
-        other => return Err(Failure(format!("first enqueue gave {other:?}"))),
+        other => return Err(ConformanceFailure(format!("first enqueue gave {other:?}"))),
     };
     let mut again = new_job("evt_dup");
     again.payload = b"other".to_vec();
@@ -119,7 +124,8 @@ pub async fn dedupe(q: &dyn Queue) -> Result<(), Failure> {
 }
 
 /// Jobs come out oldest first: by `run_at`, then by id; `max` is respected.
-pub async fn ordering(q: &dyn Queue) -> Result<(), Failure> {
+pub async fn ordering(store: &Store) -> Result<(), ConformanceFailure> {
+    let q = &*store.queue;
     for id in ["evt_1", "evt_2", "evt_3", "evt_4"] {
         q.enqueue(new_job(id)).await?;
     }
@@ -144,7 +150,8 @@ pub async fn ordering(q: &dyn Queue) -> Result<(), Failure> {
         "reserve(0) returned jobs"
     );
     // evt_4 goes back with an earlier run_at than the others' enqueue time: it now comes first.
-    q.retry(&rest[1], past(), "moved earlier", false).await?;
+    q.retry(&rest[1], past(), "moved earlier", Attempt::Keep)
+        .await?;
     for job in two.iter().chain(&rest[..1]) {
         q.release(job).await?;
     }
@@ -159,7 +166,9 @@ pub async fn ordering(q: &dyn Queue) -> Result<(), Failure> {
 
 /// A held lease keeps the job from others; an expired one is re-granted with a new token and
 /// one consumed attempt, and the old holder's answers are all rejected.
-pub async fn lease_expiry(q: &dyn Queue) -> Result<(), Failure> {
+pub async fn lease_expiry(store: &Store) -> Result<(), ConformanceFailure> {
+    let q = &*store.queue;
+    let admin = &*store.admin;
     q.enqueue(new_job("evt_held")).await?;
     let held = reserve_one(q, LONG).await?;
     ensure!(
@@ -196,7 +205,7 @@ pub async fn lease_expiry(q: &dyn Queue) -> Result<(), Failure> {
         "stale complete accepted"
     );
     ensure!(
-        is_lease_lost(q.retry(&old, past(), "x", true).await, &old),
+        is_lease_lost(q.retry(&old, past(), "x", Attempt::Consume).await, &old),
         "stale retry accepted"
     );
     ensure!(
@@ -207,7 +216,7 @@ pub async fn lease_expiry(q: &dyn Queue) -> Result<(), Failure> {
         is_lease_lost(q.dead_letter(&old, "x").await, &old),
         "stale dead_letter accepted"
     );
-    let stats = q.stats().await?;
+    let stats = admin.stats().await?;
     ensure!(
         stats.leased == 2 && stats.done == 0 && stats.dead == 0,
         "stale answers changed state: {stats:?}"
@@ -216,14 +225,16 @@ pub async fn lease_expiry(q: &dyn Queue) -> Result<(), Failure> {
     q.complete(&new).await?;
     q.complete(&held).await?;
     ensure!(
-        q.stats().await?.done == 2,
+        admin.stats().await?.done == 2,
         "current holders could not complete"
     );
     Ok(())
 }
 
 /// Once answered, a token is spent: a second answer is `LeaseLost`.
-pub async fn answered_lease_is_spent(q: &dyn Queue) -> Result<(), Failure> {
+pub async fn answered_lease_is_spent(store: &Store) -> Result<(), ConformanceFailure> {
+    let q = &*store.queue;
+    let admin = &*store.admin;
     q.enqueue(new_job("evt_a")).await?;
     let job = reserve_one(q, LONG).await?;
     q.complete(&job).await?;
@@ -232,7 +243,7 @@ pub async fn answered_lease_is_spent(q: &dyn Queue) -> Result<(), Failure> {
         "double complete accepted"
     );
     ensure!(
-        is_lease_lost(q.retry(&job, past(), "x", false).await, &job),
+        is_lease_lost(q.retry(&job, past(), "x", Attempt::Keep).await, &job),
         "retry after complete accepted"
     );
 
@@ -243,16 +254,18 @@ pub async fn answered_lease_is_spent(q: &dyn Queue) -> Result<(), Failure> {
         is_lease_lost(q.complete(&job).await, &job),
         "complete after release accepted"
     );
-    ensure!(q.stats().await?.ready == 1, "released job is not ready");
+    ensure!(admin.stats().await?.ready == 1, "released job is not ready");
     Ok(())
 }
 
 /// `retry` consumes an attempt only when asked, `release` never; due retries come back with
 /// the recorded error, future ones wait.
-pub async fn retry_attempts(q: &dyn Queue) -> Result<(), Failure> {
+pub async fn retry_attempts(store: &Store) -> Result<(), ConformanceFailure> {
+    let q = &*store.queue;
+    let admin = &*store.admin;
     q.enqueue(new_job("evt_r")).await?;
     let job = reserve_one(q, LONG).await?;
-    q.retry(&job, past(), "rate limited", false).await?;
+    q.retry(&job, past(), "rate limited", Attempt::Keep).await?;
     let job = reserve_one(q, LONG).await?;
     ensure!(
         job.attempts == 0,
@@ -264,7 +277,8 @@ pub async fn retry_attempts(q: &dyn Queue) -> Result<(), Failure> {
         "last_error {:?}",
         job.last_error
     );
-    q.retry(&job, past(), "server error", true).await?;
+    q.retry(&job, past(), "server error", Attempt::Consume)
+        .await?;
     let job = reserve_one(q, LONG).await?;
     ensure!(
         job.attempts == 1,
@@ -280,12 +294,12 @@ pub async fn retry_attempts(q: &dyn Queue) -> Result<(), Failure> {
     );
 
     let later = SystemTime::now() + Duration::from_secs(3600);
-    q.retry(&job, later, "backoff", true).await?;
+    q.retry(&job, later, "backoff", Attempt::Consume).await?;
     ensure!(
         q.reserve(10, LONG).await?.is_empty(),
         "a job due in an hour was reserved"
     );
-    let stats = q.stats().await?;
+    let stats = admin.stats().await?;
     ensure!(
         stats.delayed == 1 && stats.ready == 0,
         "delayed job counted as {stats:?}"
@@ -295,13 +309,16 @@ pub async fn retry_attempts(q: &dyn Queue) -> Result<(), Failure> {
 
 /// Dead letters are listed by id with their error, paged with `after`, and `replay` makes one
 /// ready with attempts reset; replaying anything else is `NotFound`.
-pub async fn dead_letter_and_replay(q: &dyn Queue) -> Result<(), Failure> {
+pub async fn dead_letter_and_replay(store: &Store) -> Result<(), ConformanceFailure> {
+    let q = &*store.queue;
+    let admin = &*store.admin;
     for id in ["evt_d1", "evt_d2", "evt_d3"] {
         q.enqueue(new_job(id)).await?;
     }
     let jobs = q.reserve(3, LONG).await?;
     ensure!(jobs.len() == 3, "expected 3 jobs, got {}", jobs.len());
-    q.retry(&jobs[0], past(), "first failure", true).await?;
+    q.retry(&jobs[0], past(), "first failure", Attempt::Consume)
+        .await?;
     let first = reserve_one(q, LONG).await?;
     q.dead_letter(&first, "invalid email").await?;
     q.dead_letter(&jobs[1], "bad currency").await?;
@@ -311,7 +328,7 @@ pub async fn dead_letter_and_replay(q: &dyn Queue) -> Result<(), Failure> {
         "a dead letter was reserved"
     );
 
-    let page = q.dead_letters(2, None).await?;
+    let page = admin.dead_letters(2, None).await?;
     ensure!(page.len() == 2, "dead_letters(2) gave {}", page.len());
     let d = &page[0];
     ensure!(
@@ -326,20 +343,20 @@ pub async fn dead_letter_and_replay(q: &dyn Queue) -> Result<(), Failure> {
         d.failed_at <= SystemTime::now() + Duration::from_secs(5),
         "failed_at in the future"
     );
-    let next = q.dead_letters(10, Some(page[1].id)).await?;
+    let next = admin.dead_letters(10, Some(page[1].id)).await?;
     ensure!(
         next.len() == 1 && next[0].id == jobs[2].id,
         "second page is {next:?}"
     );
 
-    q.replay(first.id).await?;
+    admin.replay(first.id).await?;
     ensure!(
-        matches!(q.replay(first.id).await, Err(QueueError::NotFound { id }) if id == first.id),
+        matches!(admin.replay(first.id).await, Err(QueueError::NotFound { id }) if id == first.id),
         "replaying a job that is not dead must be NotFound"
     );
     ensure!(
         matches!(
-            q.replay(987_654_321).await,
+            admin.replay(987_654_321).await,
             Err(QueueError::NotFound { .. })
         ),
         "replaying an unknown id must be NotFound"
@@ -354,16 +371,18 @@ pub async fn dead_letter_and_replay(q: &dyn Queue) -> Result<(), Failure> {
         "replay lost the payload"
     );
     ensure!(
-        q.dead_letters(10, None).await?.len() == 2,
+        admin.dead_letters(10, None).await?.len() == 2,
         "replayed job still listed"
     );
     Ok(())
 }
 
 /// Stats count every state; a job whose lease expired counts as ready.
-pub async fn stats(q: &dyn Queue) -> Result<(), Failure> {
+pub async fn stats(store: &Store) -> Result<(), ConformanceFailure> {
+    let q = &*store.queue;
+    let admin = &*store.admin;
     ensure!(
-        q.stats().await? == Default::default(),
+        admin.stats().await? == Default::default(),
         "empty queue has stats"
     );
     for i in 0..6 {
@@ -377,14 +396,14 @@ pub async fn stats(q: &dyn Queue) -> Result<(), Failure> {
         &jobs[2],
         SystemTime::now() + Duration::from_secs(3600),
         "later",
-        true,
+        Attempt::Consume,
     )
     .await?;
     // jobs[3] stays leased; evt_s4 lapses; evt_s5 stays ready.
     let lapsed = q.reserve(1, Duration::ZERO).await?;
     ensure!(lapsed.len() == 1, "could not reserve the fifth job");
-    let got = q.stats().await?;
-    let want = super::QueueStats {
+    let got = admin.stats().await?;
+    let want = QueueStats {
         ready: 2,
         delayed: 1,
         leased: 1,
@@ -397,7 +416,9 @@ pub async fn stats(q: &dyn Queue) -> Result<(), Failure> {
 
 /// `purge_done` keeps recent done rows (so redeliveries stay duplicates), removes old ones, and
 /// never touches pending or dead jobs.
-pub async fn purge_keeps_recent(q: &dyn Queue) -> Result<(), Failure> {
+pub async fn purge_keeps_recent(store: &Store) -> Result<(), ConformanceFailure> {
+    let q = &*store.queue;
+    let admin = &*store.admin;
     let id = q.enqueue(new_job("evt_p")).await?.id();
     q.enqueue(new_job("evt_pending")).await?;
     let job = reserve_one(q, LONG).await?;
@@ -407,13 +428,13 @@ pub async fn purge_keeps_recent(q: &dyn Queue) -> Result<(), Failure> {
     let dead = jobs
         .iter()
         .find(|j| j.event_id == "evt_dead")
-        .ok_or_else(|| Failure("evt_dead not reserved".into()))?;
+        .ok_or_else(|| ConformanceFailure("evt_dead not reserved".into()))?;
     q.dead_letter(dead, "bad").await?;
     for j in jobs.iter().filter(|j| j.event_id != "evt_dead") {
         q.release(j).await?;
     }
 
-    let purged = q.purge_done(DEFAULT_KEEP_DONE).await?;
+    let purged = admin.purge_done(DEFAULT_KEEP_DONE).await?;
     ensure!(
         purged == 0,
         "purge_done(7 days) removed {purged} fresh rows"
@@ -424,12 +445,12 @@ pub async fn purge_keeps_recent(q: &dyn Queue) -> Result<(), Failure> {
         "kept event id gave {again:?}"
     );
 
-    let purged = q.purge_done(Duration::ZERO).await?;
+    let purged = admin.purge_done(Duration::ZERO).await?;
     ensure!(
         purged == 1,
         "purge_done(0) removed {purged}, want the one done row"
     );
-    let stats = q.stats().await?;
+    let stats = admin.stats().await?;
     ensure!(
         stats.done == 0 && stats.dead == 1 && stats.ready == 1,
         "after purge: {stats:?}"
@@ -443,39 +464,48 @@ pub async fn purge_keeps_recent(q: &dyn Queue) -> Result<(), Failure> {
 }
 
 /// The first deal recorded for a payment key wins and is read back.
-pub async fn record_deal(q: &dyn Queue) -> Result<(), Failure> {
+pub async fn record_deal(store: &Store) -> Result<(), ConformanceFailure> {
+    let state = &*store.state;
     ensure!(
-        q.recorded_deal("pi_1").await?.is_none(),
+        state.recorded_deal("pi_1").await?.is_none(),
         "unknown key has a deal"
     );
-    q.record_deal("pi_1", "deal_1").await?;
-    q.record_deal("pi_1", "deal_2").await?;
-    q.record_deal("ch_2", "deal_3").await?;
-    let got = q.recorded_deal("pi_1").await?;
+    state.record_deal("pi_1", "deal_1").await?;
+    state.record_deal("pi_1", "deal_2").await?;
+    state.record_deal("ch_2", "deal_3").await?;
+    let got = state.recorded_deal("pi_1").await?;
     ensure!(got.as_deref() == Some("deal_1"), "pi_1 maps to {got:?}");
-    let got = q.recorded_deal("ch_2").await?;
+    let got = state.recorded_deal("ch_2").await?;
     ensure!(got.as_deref() == Some("deal_3"), "ch_2 maps to {got:?}");
     Ok(())
 }
 
 /// Contact marks only ever move forward, per key, and report the newest time stored.
-pub async fn contact_marks(q: &dyn Queue) -> Result<(), Failure> {
+pub async fn contact_marks(store: &Store) -> Result<(), ConformanceFailure> {
+    let state = &*store.state;
     let marks = |pairs: &[(&str, i64)]| -> Vec<(String, i64)> {
         pairs.iter().map(|(k, t)| ((*k).to_owned(), *t)).collect()
     };
-    let got = q
+    let got = state
         .advance_contact_marks(&marks(&[("a@x.io", 200), ("b@x.io", 100)]))
         .await?;
     ensure!(got == [200, 100], "first marks gave {got:?}");
-    let got = q
+    let got = state
         .advance_contact_marks(&marks(&[("a@x.io", 150), ("b@x.io", 300), ("c@x.io", 1)]))
         .await?;
     ensure!(
         got == [200, 300, 1],
         "an older time must not lower a mark: {got:?}"
     );
-    let got = q.advance_contact_marks(&marks(&[("a@x.io", 200)])).await?;
+    let got = state
+        .advance_contact_marks(&marks(&[("a@x.io", 200)]))
+        .await?;
     ensure!(got == [200], "an equal time keeps the mark: {got:?}");
+    // Results follow the order given, whatever order the store writes in.
+    let got = state
+        .advance_contact_marks(&marks(&[("c@x.io", 5), ("a@x.io", 1), ("b@x.io", 400)]))
+        .await?;
+    ensure!(got == [5, 200, 400], "marks out of order: {got:?}");
     Ok(())
 }
 
@@ -483,11 +513,12 @@ pub async fn contact_marks(q: &dyn Queue) -> Result<(), Failure> {
 /// `workers` tasks reserve and complete: every distinct event is inserted once and completed
 /// exactly once. Needs a multi-threaded Tokio runtime for real parallelism.
 pub async fn concurrent(
-    q: Arc<dyn Queue>,
+    store: Store,
     producers: usize,
     total: usize,
     workers: usize,
-) -> Result<(), Failure> {
+) -> Result<(), ConformanceFailure> {
+    let q = store.queue.clone();
     let unique = total - total / 5;
     let mut events: Vec<usize> = (0..unique)
         .chain((0..total / 5).map(|i| (i * 7919) % unique))
@@ -550,13 +581,13 @@ pub async fn concurrent(
     for task in producer_tasks {
         results.extend(
             task.await
-                .map_err(|e| Failure(format!("producer panicked: {e}")))??,
+                .map_err(|e| ConformanceFailure(format!("producer panicked: {e}")))??,
         );
     }
     enqueued.store(true, Ordering::SeqCst);
     for task in worker_tasks {
         task.await
-            .map_err(|e| Failure(format!("worker panicked: {e}")))??;
+            .map_err(|e| ConformanceFailure(format!("worker panicked: {e}")))??;
     }
 
     for (n, result) in results {
@@ -582,12 +613,12 @@ pub async fn concurrent(
         completed.len()
     );
     if let Some((id, n)) = completed.iter().find(|(_, &n)| n != 1) {
-        return Err(Failure(format!("{id} completed {n} times")));
+        return Err(ConformanceFailure(format!("{id} completed {n} times")));
     }
-    let stats = q.stats().await?;
+    let stats = store.admin.stats().await?;
     ensure!(
         stats
-            == super::QueueStats {
+            == QueueStats {
                 done: unique as u64,
                 ..Default::default()
             },
@@ -596,22 +627,67 @@ pub async fn concurrent(
     Ok(())
 }
 
-/// Run every check, each on a fresh queue from `fresh`, with a smaller concurrency run
+/// `renew` extends the leases still held, so an extended job is not re-granted when its first
+/// lease runs out; it reports (and leaves alone) jobs re-granted or answered meanwhile.
+pub async fn renew(store: &Store) -> Result<(), ConformanceFailure> {
+    let q = &*store.queue;
+    for id in ["evt_kept", "evt_lapsed", "evt_answered"] {
+        q.enqueue(new_job(id)).await?;
+    }
+    let jobs = q.reserve(3, Duration::ZERO).await?;
+    ensure!(jobs.len() == 3, "expected 3 jobs, got {}", jobs.len());
+    let (kept, lapsed, answered) = (&jobs[0], &jobs[1], &jobs[2]);
+    // An expired lease not yet re-granted may still be renewed.
+    let lost = q.renew(std::slice::from_ref(kept), LONG).await?;
+    ensure!(lost.is_empty(), "renewing a held lease lost {lost:?}");
+    let regranted = reserve_one(q, LONG).await?;
+    ensure!(
+        regranted.id == lapsed.id,
+        "expected the unrenewed job to be re-granted, got {}",
+        regranted.event_id
+    );
+    let regranted_answered = reserve_one(q, LONG).await?;
+    q.complete(&regranted_answered).await?;
+    ensure!(
+        q.reserve(10, LONG).await?.is_empty(),
+        "a renewed lease was re-granted"
+    );
+    let lost = q.renew(&jobs, LONG).await?;
+    let mut want = vec![lapsed.id, answered.id];
+    want.sort_unstable();
+    let mut got = lost.clone();
+    got.sort_unstable();
+    ensure!(got == want, "renew reported {lost:?} lost, want {want:?}");
+    ensure!(
+        is_lease_lost(q.complete(lapsed).await, lapsed),
+        "renew revived a lost lease"
+    );
+    q.complete(&regranted).await?;
+    q.complete(kept).await?;
+    ensure!(
+        q.renew(std::slice::from_ref(kept), LONG).await? == [kept.id],
+        "renewing a completed job must report its lease lost"
+    );
+    Ok(())
+}
+
+/// Run every check, each on a fresh store from `fresh`, with a smaller concurrency run
 /// (8 producers, 2,000 jobs, 4 workers).
-pub async fn run_all<F, Fut>(mut fresh: F) -> Result<(), Failure>
+pub async fn run_all<F, Fut>(mut fresh: F) -> Result<(), ConformanceFailure>
 where
     F: FnMut() -> Fut,
-    Fut: Future<Output = Arc<dyn Queue>>,
+    Fut: Future<Output = Store>,
 {
-    dedupe(&*fresh().await).await?;
-    ordering(&*fresh().await).await?;
-    lease_expiry(&*fresh().await).await?;
-    answered_lease_is_spent(&*fresh().await).await?;
-    retry_attempts(&*fresh().await).await?;
-    dead_letter_and_replay(&*fresh().await).await?;
-    stats(&*fresh().await).await?;
-    purge_keeps_recent(&*fresh().await).await?;
-    record_deal(&*fresh().await).await?;
-    contact_marks(&*fresh().await).await?;
+    dedupe(&fresh().await).await?;
+    ordering(&fresh().await).await?;
+    lease_expiry(&fresh().await).await?;
+    answered_lease_is_spent(&fresh().await).await?;
+    retry_attempts(&fresh().await).await?;
+    dead_letter_and_replay(&fresh().await).await?;
+    stats(&fresh().await).await?;
+    purge_keeps_recent(&fresh().await).await?;
+    renew(&fresh().await).await?;
+    record_deal(&fresh().await).await?;
+    contact_marks(&fresh().await).await?;
     concurrent(fresh().await, 8, 2_000, 4).await
 }

@@ -2,9 +2,10 @@ use std::collections::HashMap;
 use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, SystemTime};
 
-use super::{
-    duration_millis, from_millis, now_millis, to_millis, DeadLetter, Enqueued, Job, JobId,
-    LeaseToken, NewJob, Queue, QueueError, QueueStats, LEASE_EXPIRED,
+use crate::time::{duration_millis, from_millis, now_millis, to_millis};
+use crate::{
+    Attempt, DeadLetter, Enqueued, Job, JobId, LeaseToken, NewJob, Queue, QueueAdmin, QueueError,
+    QueueStats, SyncState, LEASE_EXPIRED,
 };
 
 /// An in-process queue: fast, and lost when the process exits.
@@ -146,16 +147,14 @@ impl Queue for MemoryQueue {
         job: &Job,
         run_at: SystemTime,
         error: &str,
-        consume_attempt: bool,
+        attempt: Attempt,
     ) -> Result<(), QueueError> {
         let mut inner = self.lock();
         let e = inner.held(job)?;
         e.state = State::Ready;
         e.run_at = to_millis(run_at);
         e.last_error = Some(error.to_owned());
-        if consume_attempt {
-            e.attempts = e.attempts.saturating_add(1);
-        }
+        e.attempts = e.attempts.saturating_add(attempt.count());
         Ok(())
     }
 
@@ -176,6 +175,22 @@ impl Queue for MemoryQueue {
         Ok(())
     }
 
+    async fn renew(&self, jobs: &[Job], lease: Duration) -> Result<Vec<JobId>, QueueError> {
+        let until = now_millis().saturating_add(duration_millis(lease));
+        let mut inner = self.lock();
+        let mut lost = Vec::new();
+        for job in jobs {
+            match inner.held(job) {
+                Ok(e) => e.state = State::Leased { until },
+                Err(_) => lost.push(job.id),
+            }
+        }
+        Ok(lost)
+    }
+}
+
+#[async_trait::async_trait]
+impl QueueAdmin for MemoryQueue {
     async fn dead_letters(
         &self,
         limit: usize,
@@ -245,7 +260,10 @@ impl Queue for MemoryQueue {
         });
         Ok((before - jobs.len()) as u64)
     }
+}
 
+#[async_trait::async_trait]
+impl SyncState for MemoryQueue {
     async fn record_deal(&self, payment_key: &str, deal_id: &str) -> Result<(), QueueError> {
         self.lock()
             .deals

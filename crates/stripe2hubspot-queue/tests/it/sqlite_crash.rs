@@ -2,17 +2,22 @@
 //!
 //! The parent test re-runs this test binary as a child that only enqueues (selected by an
 //! environment variable) and prints each acknowledged event id; it kills the child mid-stream.
-#![cfg(all(unix, feature = "sqlite"))]
 
 use std::io::{BufRead, BufReader, Write};
 use std::os::unix::process::ExitStatusExt;
 use std::process::{Command, Stdio};
 use std::sync::Arc;
 
-use stripe2hubspot::queue::{conformance::new_job, Enqueued, Queue, SqliteQueue};
+use stripe2hubspot_queue::{conformance::new_job, Enqueued, Queue, SqliteQueue};
 
 const CHILD_DB: &str = "STRIPE2HUBSPOT_QUEUE_CRASH_CHILD_DB";
 const KILL_AFTER: usize = 500;
+
+/// The child's test name as the harness knows it: its module path without the crate.
+fn child_test_name() -> String {
+    let module = module_path!().split_once("::").map_or("", |(_, rest)| rest);
+    format!("{module}::crash_child")
+}
 
 /// The child: does nothing unless started by `acknowledged_enqueues_survive_sigkill`.
 #[test]
@@ -49,7 +54,12 @@ async fn acknowledged_enqueues_survive_sigkill() {
     let dir = tempfile::tempdir().expect("temp dir");
     let path = dir.path().join("queue.db");
     let mut child = Command::new(std::env::current_exe().expect("test binary"))
-        .args(["--exact", "crash_child", "--nocapture", "--test-threads=1"])
+        .args([
+            "--exact",
+            &child_test_name(),
+            "--nocapture",
+            "--test-threads=1",
+        ])
         .env(CHILD_DB, &path)
         .stdout(Stdio::piped())
         .stderr(Stdio::null())

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use tokio::sync::{mpsc, oneshot};
 
-use super::{Enqueued, NewJob, QueueError};
+use crate::{Enqueued, NewJob, QueueError};
 
 struct Request {
     job: NewJob,

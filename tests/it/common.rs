@@ -1,6 +1,5 @@
 //! A running pipeline for end-to-end tests: SQLite queue file, fake HubSpot, the axum webhook
 //! route on loopback and the sync engine with test-speed timings.
-#![allow(dead_code)] // each test binary uses part of it
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -10,7 +9,7 @@ use stripe2hubspot::engine::{Backoff, EngineHandle, SyncEngine, SyncEngineBuilde
 use stripe2hubspot::hubspot_crm::fake::FakeHubSpot;
 use stripe2hubspot::ingest::Ingest;
 use stripe2hubspot::map::MappingConfig;
-use stripe2hubspot::queue::{Queue, QueueStats, SqliteQueue};
+use stripe2hubspot::queue::{QueueStats, SqliteQueue, Store};
 use stripe2hubspot::stripe_events::Verifier;
 use stripe2hubspot::testkit::sign_now;
 
@@ -18,7 +17,7 @@ pub const SECRET: &str = "whsec_end_to_end";
 
 pub struct Pipeline {
     pub hubspot: FakeHubSpot,
-    pub queue: Arc<dyn Queue>,
+    pub store: Store,
     pub url: String,
     pub alerts: Arc<RecordingAlerter>,
     pub engine: Option<EngineHandle>,
@@ -48,12 +47,12 @@ impl Pipeline {
     /// A pipeline whose webhook route is up; the engine starts with [`Pipeline::start_engine`].
     pub async fn new(hubspot: FakeHubSpot) -> Pipeline {
         let dir = tempfile::tempdir().unwrap();
-        let queue: Arc<dyn Queue> = Arc::new(
+        let store = Store::new(
             SqliteQueue::open(dir.path().join("queue.db"))
                 .await
                 .unwrap(),
         );
-        let ingest = Ingest::builder(Verifier::new(SECRET).unwrap(), queue.clone()).build();
+        let ingest = Ingest::builder(Verifier::new(SECRET).unwrap(), store.queue.clone()).build();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!(
             "http://{}/api/webhooks/stripe",
@@ -63,7 +62,7 @@ impl Pipeline {
         tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
         Pipeline {
             hubspot,
-            queue,
+            store,
             url,
             alerts: Arc::new(RecordingAlerter::new()),
             engine: None,
@@ -77,7 +76,7 @@ impl Pipeline {
     /// Starts the engine with the default mapping, test timings, and `customize` on top.
     pub fn start_engine(&mut self, customize: impl FnOnce(SyncEngineBuilder) -> SyncEngineBuilder) {
         let client = self.hubspot.client_builder().build().unwrap();
-        let builder = SyncEngine::builder(self.queue.clone(), client, MappingConfig::default())
+        let builder = SyncEngine::builder(self.store.clone(), client, MappingConfig::default())
             .alerter(self.alerts.clone());
         let engine = customize(fast(builder)).build().unwrap();
         self.engine = Some(engine.handle());
@@ -110,9 +109,9 @@ impl Pipeline {
     pub async fn drained(&self, limit: Duration) -> QueueStats {
         let started = Instant::now();
         loop {
-            let stats = self.queue.stats().await.unwrap();
+            let stats = self.store.admin.stats().await.unwrap();
             if stats.ready + stats.delayed + stats.leased == 0 {
-                for dead in self.queue.dead_letters(100, None).await.unwrap() {
+                for dead in self.store.admin.dead_letters(100, None).await.unwrap() {
                     eprintln!("dead letter {}: {}", dead.event_id, dead.error);
                 }
                 return stats;

@@ -2,13 +2,13 @@
 
 use std::time::Duration;
 
-use stripe2hubspot::queue::{conformance::new_job, connect, Enqueued, QueueError};
+use stripe2hubspot_queue::{conformance::new_job, connect, Enqueued, QueueError};
 
 #[tokio::test]
 async fn memory_url_gives_a_working_queue() {
     let q = connect("memory:").await.expect("memory queue");
     assert!(matches!(
-        q.enqueue(new_job("evt_1")).await,
+        q.queue.enqueue(new_job("evt_1")).await,
         Ok(Enqueued::Inserted(_))
     ));
 }
@@ -41,7 +41,7 @@ fn debug_hides_payloads() {
 #[cfg(feature = "sqlite")]
 mod sqlite {
     use super::*;
-    use stripe2hubspot::queue::SqliteQueue;
+    use stripe2hubspot_queue::SqliteQueue;
 
     #[tokio::test]
     async fn sqlite_url_creates_the_file_and_keeps_jobs_across_reopen() {
@@ -50,17 +50,22 @@ mod sqlite {
         let url = format!("sqlite://{}", path.display());
         let id = {
             let q = connect(&url).await.expect("open");
-            q.enqueue(new_job("evt_kept")).await.expect("enqueue").id()
+            q.queue
+                .enqueue(new_job("evt_kept"))
+                .await
+                .expect("enqueue")
+                .id()
         };
         assert!(path.exists());
         let q = connect(&format!("sqlite:{}", path.display()))
             .await
             .expect("reopen");
         assert_eq!(
-            q.enqueue(new_job("evt_kept")).await.expect("enqueue"),
+            q.queue.enqueue(new_job("evt_kept")).await.expect("enqueue"),
             Enqueued::Duplicate(id)
         );
         let jobs = q
+            .queue
             .reserve(5, Duration::from_secs(60))
             .await
             .expect("reserve");
@@ -111,7 +116,7 @@ mod sqlite {
 #[cfg(feature = "postgres")]
 mod postgres {
     use super::*;
-    use stripe2hubspot::queue::{PostgresOptions, PostgresQueue};
+    use stripe2hubspot_queue::{PostgresOptions, PostgresQueue};
 
     #[tokio::test]
     async fn bad_postgres_url_is_a_config_error_without_the_password() {

@@ -1,8 +1,7 @@
 //! Engine edge cases: partial answers, unnamed rejections, Slack alerts, the pause handle and
 //! alert storms. Signed webhooks -> SQLite queue -> engine -> fake HubSpot over loopback.
-#![cfg(all(feature = "sqlite", feature = "axum"))]
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 
@@ -255,7 +254,7 @@ async fn a_paused_engine_keeps_events_queued_and_resume_syncs_them() {
         assert_eq!(pipeline.send(&payment.charge_succeeded()).await, 200);
     }
     tokio::time::sleep(Duration::from_millis(500)).await;
-    let stats = pipeline.queue.stats().await.unwrap();
+    let stats = pipeline.store.admin.stats().await.unwrap();
     assert_eq!(
         (
             stats.ready,
@@ -319,7 +318,7 @@ async fn an_alert_storm_of_dead_letters_sends_one_alert() {
     let stats = pipeline.drained(DRAIN).await;
     assert_eq!((stats.done, stats.dead), (2, 5), "{stats:?}");
 
-    let dead = pipeline.queue.dead_letters(100, None).await.unwrap();
+    let dead = pipeline.store.admin.dead_letters(100, None).await.unwrap();
     let mut dead_ids: Vec<&str> = dead.iter().map(|d| d.event_id.as_str()).collect();
     dead_ids.sort_unstable();
     let mut bad_ids: Vec<&str> = bad.iter().map(|p| p.event_id.as_str()).collect();

@@ -1,13 +1,12 @@
 //! The example server binary, run as a user runs it: configuration from the environment,
 //! webhooks over its real HTTP route, HubSpot played by the fake over loopback.
-#![cfg(all(feature = "sqlite", feature = "axum"))]
 
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-mod common;
+use crate::common;
 
 use stripe2hubspot::hubspot_crm::fake::FakeHubSpot;
 use stripe2hubspot::testkit::{sign_now, Payment};
@@ -106,7 +105,7 @@ async fn send_test_event_signs_the_seed_event_so_the_server_accepts_it() {
         stdout.starts_with("200 ") && stdout.contains("evt_1N3x9yLkdIwHu7ix241ad"),
         "{stdout}"
     );
-    assert_eq!(pipeline.queue.stats().await.unwrap().ready, 1);
+    assert_eq!(pipeline.store.admin.stats().await.unwrap().ready, 1);
 
     let forged = run("whsec_not_the_servers").await.unwrap();
     assert!(!forged.status.success());

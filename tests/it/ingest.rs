@@ -1,4 +1,3 @@
-#![cfg(all(feature = "sqlite", feature = "axum"))]
 //! Webhook ingest over real HTTP on loopback, with a real SQLite queue file.
 
 use std::sync::Arc;
@@ -7,7 +6,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use async_trait::async_trait;
 use stripe2hubspot::ingest::Ingest;
 use stripe2hubspot::queue::{
-    DeadLetter, Enqueued, Job, JobId, NewJob, Queue, QueueError, QueueStats, SqliteQueue,
+    Attempt, Enqueued, Job, JobId, NewJob, Queue, QueueError, SqliteQueue, Store,
 };
 use stripe2hubspot::stripe_events::{sign, Verifier};
 use stripe2hubspot::testkit::{sign_now, Payment};
@@ -21,10 +20,10 @@ async fn serve(router: axum::Router) -> String {
     format!("http://{addr}/api/webhooks/stripe")
 }
 
-async fn sqlite_setup() -> (tempfile::TempDir, Arc<dyn Queue>, String) {
+async fn sqlite_setup() -> (tempfile::TempDir, Store, String) {
     let dir = tempfile::tempdir().unwrap();
-    let queue: Arc<dyn Queue> = Arc::new(SqliteQueue::open(dir.path().join("q.db")).await.unwrap());
-    let ingest = Ingest::builder(Verifier::new(SECRET).unwrap(), queue.clone()).build();
+    let queue = Store::new(SqliteQueue::open(dir.path().join("q.db")).await.unwrap());
+    let ingest = Ingest::builder(Verifier::new(SECRET).unwrap(), queue.queue.clone()).build();
     let url = serve(stripe2hubspot::ingest::axum::router(Arc::new(ingest))).await;
     (dir, queue, url)
 }
@@ -47,8 +46,8 @@ fn now() -> i64 {
         .as_secs() as i64
 }
 
-async fn stored(queue: &Arc<dyn Queue>) -> u64 {
-    let stats = queue.stats().await.unwrap();
+async fn stored(store: &Store) -> u64 {
+    let stats = store.admin.stats().await.unwrap();
     stats.ready + stats.delayed + stats.leased + stats.done + stats.dead
 }
 
@@ -65,7 +64,11 @@ async fn a_signed_event_is_stored_once_and_redeliveries_are_duplicates() {
     let (status, json) = post(&url, Some(&signature), body).await;
     assert_eq!((status, json["status"].as_str()), (200, Some("duplicate")));
 
-    let jobs = queue.reserve(10, Duration::from_secs(30)).await.unwrap();
+    let jobs = queue
+        .queue
+        .reserve(10, Duration::from_secs(30))
+        .await
+        .unwrap();
     assert_eq!(jobs.len(), 1);
     assert_eq!(jobs[0].event_type, "charge.succeeded");
 }
@@ -129,7 +132,7 @@ async fn bad_webhooks_get_the_right_status_and_store_nothing() {
     assert_eq!(stored(&queue).await, 0);
 }
 
-/// A queue whose store is down.
+/// A queue whose store is down: a custom backend implements only [`Queue`].
 struct DownQueue;
 
 #[async_trait]
@@ -145,7 +148,7 @@ impl Queue for DownQueue {
     async fn complete(&self, _: &Job) -> Result<(), QueueError> {
         Ok(())
     }
-    async fn retry(&self, _: &Job, _: SystemTime, _: &str, _: bool) -> Result<(), QueueError> {
+    async fn retry(&self, _: &Job, _: SystemTime, _: &str, _: Attempt) -> Result<(), QueueError> {
         Ok(())
     }
     async fn release(&self, _: &Job) -> Result<(), QueueError> {
@@ -154,30 +157,8 @@ impl Queue for DownQueue {
     async fn dead_letter(&self, _: &Job, _: &str) -> Result<(), QueueError> {
         Ok(())
     }
-    async fn dead_letters(
-        &self,
-        _: usize,
-        _: Option<JobId>,
-    ) -> Result<Vec<DeadLetter>, QueueError> {
-        Ok(Vec::new())
-    }
-    async fn replay(&self, id: JobId) -> Result<(), QueueError> {
-        Err(QueueError::NotFound { id })
-    }
-    async fn stats(&self) -> Result<QueueStats, QueueError> {
-        Ok(QueueStats::default())
-    }
-    async fn purge_done(&self, _: Duration) -> Result<u64, QueueError> {
-        Ok(0)
-    }
-    async fn record_deal(&self, _: &str, _: &str) -> Result<(), QueueError> {
-        Ok(())
-    }
-    async fn recorded_deal(&self, _: &str) -> Result<Option<String>, QueueError> {
-        Ok(None)
-    }
-    async fn advance_contact_marks(&self, marks: &[(String, i64)]) -> Result<Vec<i64>, QueueError> {
-        Ok(marks.iter().map(|(_, t)| *t).collect())
+    async fn renew(&self, jobs: &[Job], _: Duration) -> Result<Vec<JobId>, QueueError> {
+        Ok(jobs.iter().map(|job| job.id).collect())
     }
 }
 
@@ -195,8 +176,9 @@ async fn a_queue_that_cannot_store_answers_503_so_stripe_retries() {
 #[actix_web::test]
 async fn the_actix_handler_behaves_like_the_axum_one() {
     use actix_web::{test, App};
-    let queue: Arc<dyn Queue> = Arc::new(stripe2hubspot::queue::MemoryQueue::new());
-    let ingest = Arc::new(Ingest::builder(Verifier::new(SECRET).unwrap(), queue.clone()).build());
+    let queue = Store::new(stripe2hubspot::queue::MemoryQueue::new());
+    let ingest =
+        Arc::new(Ingest::builder(Verifier::new(SECRET).unwrap(), queue.queue.clone()).build());
     let app =
         test::init_service(App::new().configure(stripe2hubspot::ingest::actix::configure(ingest)))
             .await;
@@ -223,5 +205,5 @@ async fn the_actix_handler_behaves_like_the_axum_one() {
     let huge = " ".repeat(2 * 1024 * 1024);
     let too_large = test::call_service(&app, request(huge.clone(), signed(&huge))).await;
     assert_eq!(too_large.status().as_u16(), 413);
-    assert_eq!(queue.stats().await.unwrap().ready, 1);
+    assert_eq!(queue.admin.stats().await.unwrap().ready, 1);
 }

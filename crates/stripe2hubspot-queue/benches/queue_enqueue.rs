@@ -8,7 +8,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use stripe2hubspot::queue::{conformance::new_job, Queue, SqliteOptions, SqliteQueue};
+use stripe2hubspot_queue::{conformance::new_job, Queue, SqliteOptions, SqliteQueue};
 
 const PRODUCERS: usize = 64;
 
@@ -90,7 +90,7 @@ async fn main() {
 
     #[cfg(feature = "postgres")]
     if let Ok(url) = std::env::var("STRIPE2HUBSPOT_TEST_POSTGRES_URL") {
-        use stripe2hubspot::queue::{PostgresOptions, PostgresQueue};
+        use stripe2hubspot_queue::{PostgresOptions, PostgresQueue};
         for coalesce in [true, false] {
             let schema = format!("s2h_bench_{}_{coalesce}", std::process::id());
             let options = PostgresOptions {

@@ -3,12 +3,10 @@
 //! PostgreSQL runs when `STRIPE2HUBSPOT_TEST_POSTGRES_URL` is set (each test in its own schema);
 //! otherwise those tests print a skip notice and pass.
 
-use std::sync::Arc;
-
-use stripe2hubspot::queue::{conformance, Queue};
+use stripe2hubspot_queue::{conformance, Store};
 
 /// One `#[tokio::test]` per check for a backend; `$make` is an async fn
-/// `(test_name) -> Option<(Arc<dyn Queue>, Guard)>` (None: backend skipped).
+/// `(test_name) -> Option<(Store, Guard)>` (None: backend skipped).
 macro_rules! suite {
     ($make:path) => {
         suite!(@one $make, dedupe);
@@ -19,6 +17,7 @@ macro_rules! suite {
         suite!(@one $make, dead_letter_and_replay);
         suite!(@one $make, stats);
         suite!(@one $make, purge_keeps_recent);
+        suite!(@one $make, renew);
         suite!(@one $make, record_deal);
         suite!(@one $make, contact_marks);
 
@@ -34,7 +33,7 @@ macro_rules! suite {
         #[tokio::test]
         async fn $check() {
             let Some((q, _guard)) = $make(stringify!($check)).await else { return };
-            if let Err(e) = conformance::$check(&*q).await {
+            if let Err(e) = conformance::$check(&q).await {
                 panic!("{e}");
             }
         }
@@ -43,18 +42,17 @@ macro_rules! suite {
 
 mod memory {
     use super::*;
-    use stripe2hubspot::queue::MemoryQueue;
+    use stripe2hubspot_queue::MemoryQueue;
 
-    async fn make(_: &str) -> Option<(Arc<dyn Queue>, ())> {
-        Some((Arc::new(MemoryQueue::new()), ()))
+    async fn make(_: &str) -> Option<(Store, ())> {
+        Some((Store::new(MemoryQueue::new()), ()))
     }
 
     suite!(make);
 
     #[tokio::test]
     async fn run_all_passes() {
-        let r =
-            conformance::run_all(|| async { Arc::new(MemoryQueue::new()) as Arc<dyn Queue> }).await;
+        let r = conformance::run_all(|| async { Store::new(MemoryQueue::new()) }).await;
         assert!(r.is_ok(), "{r:?}");
     }
 }
@@ -62,14 +60,14 @@ mod memory {
 #[cfg(feature = "sqlite")]
 mod sqlite {
     use super::*;
-    use stripe2hubspot::queue::SqliteQueue;
+    use stripe2hubspot_queue::SqliteQueue;
 
-    async fn make(_: &str) -> Option<(Arc<dyn Queue>, tempfile::TempDir)> {
+    async fn make(_: &str) -> Option<(Store, tempfile::TempDir)> {
         let dir = tempfile::tempdir().expect("temp dir");
         let q = SqliteQueue::open(dir.path().join("queue.db"))
             .await
             .expect("open sqlite queue");
-        Some((Arc::new(q), dir))
+        Some((Store::new(q), dir))
     }
 
     suite!(make);
@@ -79,9 +77,9 @@ mod sqlite {
 #[cfg(feature = "sqlite")]
 mod sqlite_per_job {
     use super::*;
-    use stripe2hubspot::queue::{SqliteOptions, SqliteQueue};
+    use stripe2hubspot_queue::{SqliteOptions, SqliteQueue};
 
-    async fn make(_: &str) -> Option<(Arc<dyn Queue>, tempfile::TempDir)> {
+    async fn make(_: &str) -> Option<(Store, tempfile::TempDir)> {
         let dir = tempfile::tempdir().expect("temp dir");
         let options = SqliteOptions {
             coalesce: false,
@@ -90,7 +88,7 @@ mod sqlite_per_job {
         let q = SqliteQueue::open_with(dir.path().join("queue.db"), options)
             .await
             .expect("open sqlite queue");
-        Some((Arc::new(q), dir))
+        Some((Store::new(q), dir))
     }
 
     suite!(make);
@@ -99,7 +97,7 @@ mod sqlite_per_job {
 #[cfg(feature = "postgres")]
 mod postgres {
     use super::*;
-    use stripe2hubspot::queue::{PostgresOptions, PostgresQueue};
+    use stripe2hubspot_queue::{PostgresOptions, PostgresQueue};
 
     /// Drops the test's schema when the test ends (also on failure).
     pub struct Schema {
@@ -128,7 +126,7 @@ mod postgres {
         }
     }
 
-    async fn make(test: &str) -> Option<(Arc<dyn Queue>, Schema)> {
+    async fn make(test: &str) -> Option<(Store, Schema)> {
         let Ok(url) = std::env::var("STRIPE2HUBSPOT_TEST_POSTGRES_URL") else {
             // CI sets both: there a missing URL is a broken setup, not a reason to skip.
             assert!(
@@ -150,7 +148,7 @@ mod postgres {
         let q = PostgresQueue::connect_with(&url, options)
             .await
             .expect("connect to PostgreSQL");
-        Some((Arc::new(q), guard))
+        Some((Store::new(q), guard))
     }
 
     suite!(make);

@@ -1,0 +1,138 @@
+//! The shared backend: options and connection of a PostgreSQL database; the statements and
+//! trait implementations are the shared [SQL layer](crate::sql).
+
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions};
+use sqlx::Connection;
+
+use crate::sql::coalesce::Coalescer;
+use crate::sql::db_error;
+use crate::sql::dialect::{Dialect, POSTGRES};
+use crate::sql::statements::Statements;
+use crate::QueueError;
+
+/// Serialises migrations of concurrent processes (any value unique to this crate works).
+const MIGRATION_LOCK: i64 = 0x5332_4855_4253_5154;
+
+/// Options for [`PostgresQueue`].
+#[derive(Debug, Clone)]
+pub struct PostgresOptions {
+    /// Schema holding the queue tables, created if missing; `None` uses the connection's
+    /// `search_path` (normally `public`). Lowercase letters, digits and `_` only.
+    pub schema: Option<String>,
+    /// Pooled connections. Default 8.
+    pub max_connections: u32,
+    /// Insert concurrent enqueues in one transaction. Default `true`.
+    pub coalesce: bool,
+    /// Most enqueues per coalesced transaction. Default 256.
+    pub max_batch: usize,
+    /// How long a call waits for a connection before failing with
+    /// [`QueueError::Unavailable`]: short, so ingest answers 503 while Stripe still waits.
+    /// Default 5 s.
+    pub acquire_timeout: Duration,
+}
+
+impl Default for PostgresOptions {
+    fn default() -> Self {
+        Self {
+            schema: None,
+            max_connections: 8,
+            coalesce: true,
+            max_batch: 256,
+            acquire_timeout: Duration::from_secs(5),
+        }
+    }
+}
+
+/// The shared queue for several processes: PostgreSQL with `FOR UPDATE SKIP LOCKED` claims.
+///
+/// ```no_run
+/// # async fn demo() -> Result<(), stripe2hubspot_queue::QueueError> {
+/// use stripe2hubspot_queue::{PostgresOptions, PostgresQueue};
+/// let queue = PostgresQueue::connect_with(
+///     "postgres://app@db.internal/app",
+///     PostgresOptions { schema: Some("stripe2hubspot".into()), ..PostgresOptions::default() },
+/// )
+/// .await?;
+/// # Ok(()) }
+/// ```
+#[derive(Debug, Clone)]
+pub struct PostgresQueue {
+    pool: PgPool,
+    writer: Option<Coalescer>,
+    sql: Arc<Statements>,
+    dialect: &'static Dialect,
+}
+
+impl PostgresQueue {
+    /// Connect with default options and run migrations.
+    pub async fn connect(url: &str) -> Result<Self, QueueError> {
+        Self::connect_with(url, PostgresOptions::default()).await
+    }
+
+    /// Connect, create the schema if asked, run migrations and start the writer.
+    pub async fn connect_with(url: &str, options: PostgresOptions) -> Result<Self, QueueError> {
+        // The URL is never echoed: it may carry a password.
+        let mut connect = PgConnectOptions::from_str(url).map_err(|e| QueueError::Config {
+            message: format!(
+                "invalid PostgreSQL queue URL ({e}); expected postgres://user@host:port/database"
+            ),
+        })?;
+        if let Some(schema) = &options.schema {
+            let valid = !schema.is_empty()
+                && schema.len() <= 63
+                && !schema.starts_with(|c: char| c.is_ascii_digit())
+                && schema
+                    .chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
+            if !valid {
+                return Err(QueueError::Config {
+                    message: format!(
+                        "PostgreSQL schema {schema:?} is not a plain identifier; use lowercase letters, digits and `_` (at most 63)"
+                    ),
+                });
+            }
+            connect = connect.options([("search_path", schema.as_str())]);
+        }
+        // A direct first connection reports why the database is unreachable, where the pool
+        // would only say that it timed out.
+        let mut first = PgConnection::connect_with(&connect)
+            .await
+            .map_err(db_error)?;
+        let dialect = &POSTGRES;
+        let sql = Arc::new(Statements::new(dialect));
+        let mut preamble = vec![format!("SELECT pg_advisory_xact_lock({MIGRATION_LOCK})")];
+        if let Some(schema) = &options.schema {
+            // `schema` was checked to be a plain identifier, so quoting cannot be escaped.
+            preamble.push(format!("CREATE SCHEMA IF NOT EXISTS \"{schema}\""));
+        }
+        store::migrate(&mut first, dialect, &sql, &preamble).await?;
+        let _ = first.close().await;
+        let pool = PgPoolOptions::new()
+            .max_connections(options.max_connections.max(1))
+            .acquire_timeout(options.acquire_timeout)
+            .connect_lazy_with(connect);
+        let writer = options
+            .coalesce
+            .then(|| Self::start_writer(&pool, dialect, &sql, options.max_batch));
+        Ok(Self {
+            pool,
+            writer,
+            sql,
+            dialect,
+        })
+    }
+
+    /// Close the connections, waiting for in-flight statements.
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+}
+
+mod store {
+    use super::PostgresQueue;
+    crate::sql::sql_store!(PostgresQueue, sqlx::Postgres);
+}

@@ -1,0 +1,90 @@
+//! What SQLite and PostgreSQL spell differently; everything else is shared SQL.
+
+/// The differences between the SQL engines, as text spliced into the shared statements.
+#[derive(Debug)]
+pub(crate) struct Dialect {
+    /// Named in error messages.
+    pub(crate) name: &'static str,
+    /// `$1, $2, ...` instead of `?` placeholders.
+    pub(crate) numbered_placeholders: bool,
+    /// The two-argument maximum: `MAX` (SQLite) or `GREATEST` (PostgreSQL).
+    pub(crate) greatest: &'static str,
+    /// The auto-incrementing 64-bit primary key column type.
+    pub(crate) id_column: &'static str,
+    /// The 64-bit integer column type.
+    pub(crate) integer: &'static str,
+    /// The byte string column type.
+    pub(crate) bytes: &'static str,
+    /// Opens a write transaction. SQLite's `IMMEDIATE` takes the write lock up front, so two
+    /// writers queue instead of failing on lock upgrade.
+    pub(crate) begin_write: &'static str,
+    /// Appended to the claim's row selection so concurrent claimers skip each other's rows
+    /// instead of waiting (SQLite has one writer, so nothing to skip).
+    pub(crate) skip_locked: &'static str,
+}
+
+#[cfg(feature = "sqlite")]
+pub(crate) const SQLITE: Dialect = Dialect {
+    name: "SQLite",
+    numbered_placeholders: false,
+    greatest: "MAX",
+    id_column: "INTEGER PRIMARY KEY AUTOINCREMENT",
+    integer: "INTEGER",
+    bytes: "BLOB",
+    begin_write: "BEGIN IMMEDIATE",
+    skip_locked: "",
+};
+
+#[cfg(feature = "postgres")]
+pub(crate) const POSTGRES: Dialect = Dialect {
+    name: "PostgreSQL",
+    numbered_placeholders: true,
+    greatest: "GREATEST",
+    id_column: "BIGSERIAL PRIMARY KEY",
+    integer: "BIGINT",
+    bytes: "BYTEA",
+    begin_write: "BEGIN",
+    skip_locked: "FOR UPDATE SKIP LOCKED",
+};
+
+impl Dialect {
+    /// `template` in this dialect: `{int}`, `{bytes}`, `{id}`, `{greatest}` and `{skip_locked}`
+    /// replaced, and each `?` numbered if the engine wants `$n`. The shared statements hold no
+    /// `?` inside string literals, so a plain scan is exact.
+    pub(crate) fn render(&self, template: &str) -> String {
+        let text = template
+            .replace("{int}", self.integer)
+            .replace("{bytes}", self.bytes)
+            .replace("{id}", self.id_column)
+            .replace("{greatest}", self.greatest)
+            .replace("{skip_locked}", self.skip_locked);
+        if !self.numbered_placeholders {
+            return text;
+        }
+        let mut out = String::with_capacity(text.len() + 16);
+        let mut n = 0;
+        for c in text.chars() {
+            if c == '?' {
+                n += 1;
+                out.push('$');
+                out.push_str(&n.to_string());
+            } else {
+                out.push(c);
+            }
+        }
+        out
+    }
+}
+
+#[cfg(all(test, feature = "postgres"))]
+mod tests {
+    use super::POSTGRES;
+
+    #[test]
+    fn postgres_numbers_placeholders_in_order() {
+        assert_eq!(
+            POSTGRES.render("SELECT {greatest}(?, ?) FROM t WHERE x = ? {skip_locked}"),
+            "SELECT GREATEST($1, $2) FROM t WHERE x = $3 FOR UPDATE SKIP LOCKED"
+        );
+    }
+}

@@ -1,0 +1,467 @@
+//! The SQL layer shared by the SQLite and PostgreSQL backends: one schema and one set of
+//! statements ([`statements`]) rendered per [`dialect`], one migration runner, one row mapper
+//! and one implementation of the store traits ([`sql_store!`]), instantiated for each pool type.
+//!
+//! A macro rather than a generic over `sqlx::Database`: the generic needs a dozen higher-ranked
+//! `Encode`/`Decode`/`Executor` bounds on every function, while the macro body reads as plain
+//! code against one concrete pool.
+
+pub(crate) mod coalesce;
+pub(crate) mod dialect;
+pub(crate) mod statements;
+
+use crate::{QueueError, QueueStats};
+
+pub(crate) fn db_error(e: sqlx::Error) -> QueueError {
+    match e {
+        sqlx::Error::ColumnDecode { .. }
+        | sqlx::Error::ColumnNotFound(_)
+        | sqlx::Error::ColumnIndexOutOfBounds { .. }
+        | sqlx::Error::Decode(_)
+        | sqlx::Error::TypeNotFound { .. } => QueueError::Corrupt {
+            message: format!("{e}; was the queue table changed by hand or by a newer version?"),
+        },
+        other => QueueError::Unavailable {
+            source: Box::new(other),
+        },
+    }
+}
+
+/// Stored counts are non-negative by construction; a negative one means foreign writes.
+pub(crate) fn to_attempts(n: i64) -> Result<u32, QueueError> {
+    u32::try_from(n).map_err(|_| QueueError::Corrupt {
+        message: format!("attempt count {n} out of range"),
+    })
+}
+
+/// Fold `(state, count, due)` rows (states: 0 ready, 1 leased, 2 done, 3 dead; `due` counts
+/// ready rows whose run_at passed and leased rows whose lease expired) into [`QueueStats`].
+pub(crate) fn stats_from_counts(rows: &[(i64, i64, i64)]) -> QueueStats {
+    let n = |v: i64| u64::try_from(v).unwrap_or(0);
+    let mut s = QueueStats::default();
+    for &(state, count, due) in rows {
+        match state {
+            0 => {
+                s.ready += n(due);
+                s.delayed += n(count - due);
+            }
+            1 => {
+                s.ready += n(due);
+                s.leased += n(count - due);
+            }
+            2 => s.done += n(count),
+            3 => s.dead += n(count),
+            _ => {}
+        }
+    }
+    s
+}
+
+/// Indices of `items` sorted by `key` (stable, so equal keys keep their order). Writing rows in
+/// key order means two transactions touching overlapping keys lock them in the same order and
+/// cannot deadlock.
+pub(crate) fn lock_order<T>(items: &[T], key: impl Fn(&T) -> &str) -> Vec<usize> {
+    let mut order: Vec<usize> = (0..items.len()).collect();
+    order.sort_by(|&a, &b| key(&items[a]).cmp(key(&items[b])));
+    order
+}
+
+/// Results computed in [`lock_order`], put back in the caller's order.
+pub(crate) fn in_given_order<T>(len: usize, results: Vec<(usize, T)>) -> Vec<T> {
+    let mut slots: Vec<Option<T>> = (0..len).map(|_| None).collect();
+    for (index, result) in results {
+        if let Some(slot) = slots.get_mut(index) {
+            *slot = Some(result);
+        }
+    }
+    slots.into_iter().flatten().collect()
+}
+
+/// Implements the migration runner, the coalesced insert, the row mapper and the three store
+/// traits for `$store`, a struct with fields `pool: sqlx::Pool<$db>`,
+/// `writer: Option<Coalescer>`, `sql: Arc<Statements>` and `dialect: &'static Dialect`.
+macro_rules! sql_store {
+    ($store:ident, $db:ty) => {
+        use std::sync::Arc;
+        use std::time::{Duration, SystemTime};
+
+        use sqlx::{Connection as _, Row as _};
+
+        use crate::sql::coalesce::Coalescer;
+        use crate::sql::dialect::Dialect;
+        use crate::sql::statements::Statements;
+        use crate::sql::{db_error, in_given_order, lock_order, stats_from_counts, to_attempts};
+        use crate::time::{duration_millis, from_millis, now_millis, to_millis};
+        use crate::{
+            Attempt, DeadLetter, Enqueued, Job, JobId, LeaseToken, NewJob, Queue, QueueAdmin,
+            QueueError, QueueStats, SyncState, LEASE_EXPIRED,
+        };
+
+        type Connection = <$db as sqlx::Database>::Connection;
+        type DbRow = <$db as sqlx::Database>::Row;
+        type Query<'q> = sqlx::query::Query<'q, $db, <$db as sqlx::Database>::Arguments<'q>>;
+
+        /// Bring the schema up to date in one transaction; `preamble` runs first in it (for
+        /// example to serialise concurrent migrations).
+        pub(super) async fn migrate(
+            conn: &mut Connection,
+            dialect: &'static Dialect,
+            sql: &Statements,
+            preamble: &[String],
+        ) -> Result<(), QueueError> {
+            let mut tx = conn.begin_with(dialect.begin_write).await.map_err(db_error)?;
+            for statement in preamble.iter().chain([&sql.create_version_table]) {
+                sqlx::query(statement)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(db_error)?;
+            }
+            let current: i64 = sqlx::query_scalar(&sql.schema_version)
+                .fetch_one(&mut *tx)
+                .await
+                .map_err(db_error)?;
+            let known = i64::try_from(sql.migrations.len()).unwrap_or(i64::MAX);
+            if current > known {
+                return Err(QueueError::Corrupt {
+                    message: format!(
+                        "the {} queue has schema version {current}, newer than this build knows ({known}); upgrade stripe2hubspot",
+                        dialect.name
+                    ),
+                });
+            }
+            let applied = usize::try_from(current).unwrap_or(0);
+            for (version, statements) in (1..).zip(&sql.migrations).skip(applied) {
+                for statement in statements {
+                    sqlx::query(statement)
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(db_error)?;
+                }
+                sqlx::query(&sql.record_version)
+                    .bind(version as i64)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(db_error)?;
+            }
+            tx.commit().await.map_err(db_error)
+        }
+
+        /// Insert jobs in one transaction, in event id order (see [`lock_order`]); the result
+        /// is known only once it has committed.
+        async fn insert_batch(
+            pool: &sqlx::Pool<$db>,
+            dialect: &'static Dialect,
+            sql: &Statements,
+            jobs: &[NewJob],
+        ) -> Result<Vec<Enqueued>, sqlx::Error> {
+            let now = now_millis();
+            let mut tx = pool.begin_with(dialect.begin_write).await?;
+            let mut results = Vec::with_capacity(jobs.len());
+            for index in lock_order(jobs, |job| job.event_id.as_str()) {
+                let Some(job) = jobs.get(index) else { continue };
+                // A concurrent insert of the same event id waits for that commit, then does
+                // nothing; the SELECT (a fresh snapshot under READ COMMITTED) sees its row.
+                let inserted: Option<i64> = sqlx::query_scalar(&sql.insert_job)
+                    .bind(&job.event_id)
+                    .bind(&job.event_type)
+                    .bind(job.event_created)
+                    .bind(&job.payload)
+                    .bind(now)
+                    .bind(now)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+                let result = match inserted {
+                    Some(id) => Enqueued::Inserted(id),
+                    None => Enqueued::Duplicate(
+                        sqlx::query_scalar(&sql.job_id_of_event)
+                            .bind(&job.event_id)
+                            .fetch_one(&mut *tx)
+                            .await?,
+                    ),
+                };
+                results.push((index, result));
+            }
+            tx.commit().await?;
+            Ok(in_given_order(jobs.len(), results))
+        }
+
+        /// A reserved job and its `run_at`, from a row with the statements' job columns.
+        fn job_from_row(row: &DbRow) -> Result<(i64, Job), QueueError> {
+            let job = Job {
+                id: row.try_get("id").map_err(db_error)?,
+                event_id: row.try_get("event_id").map_err(db_error)?,
+                event_type: row.try_get("event_type").map_err(db_error)?,
+                event_created: row.try_get("event_created").map_err(db_error)?,
+                payload: row.try_get("payload").map_err(db_error)?,
+                attempts: to_attempts(row.try_get("attempts").map_err(db_error)?)?,
+                lease: LeaseToken(row.try_get("lease_token").map_err(db_error)?),
+                last_error: row.try_get("last_error").map_err(db_error)?,
+            };
+            Ok((row.try_get("run_at").map_err(db_error)?, job))
+        }
+
+        fn dead_letter_from_row(row: &DbRow) -> Result<DeadLetter, QueueError> {
+            Ok(DeadLetter {
+                id: row.try_get("id").map_err(db_error)?,
+                event_id: row.try_get("event_id").map_err(db_error)?,
+                event_type: row.try_get("event_type").map_err(db_error)?,
+                attempts: to_attempts(row.try_get("attempts").map_err(db_error)?)?,
+                error: row
+                    .try_get::<Option<String>, _>("last_error")
+                    .map_err(db_error)?
+                    .unwrap_or_default(),
+                failed_at: from_millis(row.try_get("finished_at").map_err(db_error)?),
+            })
+        }
+
+        impl $store {
+            /// The coalescing writer, if asked for: concurrent enqueues share one commit.
+            pub(super) fn start_writer(
+                pool: &sqlx::Pool<$db>,
+                dialect: &'static Dialect,
+                sql: &Arc<Statements>,
+                max_batch: usize,
+            ) -> Coalescer {
+                let (pool, sql) = (pool.clone(), sql.clone());
+                Coalescer::spawn(max_batch, move |jobs| {
+                    let (pool, sql) = (pool.clone(), sql.clone());
+                    async move { insert_batch(&pool, dialect, &sql, &jobs).await }
+                })
+            }
+
+            /// Run an update guarded by the job's lease (its last two placeholders are the job
+            /// id and lease token); zero rows means the lease is gone.
+            async fn answer(&self, job: &Job, query: Query<'_>) -> Result<(), QueueError> {
+                let done = query
+                    .bind(job.id)
+                    .bind(job.lease.0)
+                    .execute(&self.pool)
+                    .await
+                    .map_err(db_error)?;
+                if done.rows_affected() == 0 {
+                    return Err(QueueError::LeaseLost { id: job.id });
+                }
+                Ok(())
+            }
+        }
+
+        #[async_trait::async_trait]
+        impl Queue for $store {
+            async fn enqueue(&self, job: NewJob) -> Result<Enqueued, QueueError> {
+                if let Some(writer) = &self.writer {
+                    return writer.enqueue(job).await;
+                }
+                let mut out =
+                    insert_batch(&self.pool, self.dialect, &self.sql, std::slice::from_ref(&job))
+                        .await
+                        .map_err(db_error)?;
+                out.pop().ok_or_else(|| QueueError::Corrupt {
+                    message: "insert returned no result".into(),
+                })
+            }
+
+            async fn reserve(&self, max: usize, lease: Duration) -> Result<Vec<Job>, QueueError> {
+                if max == 0 {
+                    return Ok(Vec::new());
+                }
+                let now = now_millis();
+                let rows = sqlx::query(&self.sql.reserve)
+                    .bind(now)
+                    .bind(now)
+                    .bind(i64::try_from(max).unwrap_or(i64::MAX))
+                    .bind(LEASE_EXPIRED)
+                    .bind(now.saturating_add(duration_millis(lease)))
+                    .fetch_all(&self.pool)
+                    .await
+                    .map_err(db_error)?;
+                let mut jobs = rows
+                    .iter()
+                    .map(job_from_row)
+                    .collect::<Result<Vec<_>, _>>()?;
+                // RETURNING order is unspecified.
+                jobs.sort_unstable_by_key(|(run_at, job)| (*run_at, job.id));
+                Ok(jobs.into_iter().map(|(_, job)| job).collect())
+            }
+
+            async fn complete(&self, job: &Job) -> Result<(), QueueError> {
+                // The payload is dropped: personal data is kept no longer than needed.
+                let query = sqlx::query(&self.sql.complete)
+                    .bind(now_millis())
+                    .bind(Vec::<u8>::new());
+                self.answer(job, query).await
+            }
+
+            async fn retry(
+                &self,
+                job: &Job,
+                run_at: SystemTime,
+                error: &str,
+                attempt: Attempt,
+            ) -> Result<(), QueueError> {
+                let query = sqlx::query(&self.sql.retry)
+                    .bind(to_millis(run_at))
+                    .bind(error.to_owned())
+                    .bind(i64::from(attempt.count()));
+                self.answer(job, query).await
+            }
+
+            async fn release(&self, job: &Job) -> Result<(), QueueError> {
+                self.answer(job, sqlx::query(&self.sql.release)).await
+            }
+
+            async fn dead_letter(&self, job: &Job, error: &str) -> Result<(), QueueError> {
+                let query = sqlx::query(&self.sql.dead_letter)
+                    .bind(error.to_owned())
+                    .bind(now_millis());
+                self.answer(job, query).await
+            }
+
+            async fn renew(&self, jobs: &[Job], lease: Duration) -> Result<Vec<JobId>, QueueError> {
+                let until = now_millis().saturating_add(duration_millis(lease));
+                let mut tx = self
+                    .pool
+                    .begin_with(self.dialect.begin_write)
+                    .await
+                    .map_err(db_error)?;
+                let mut order: Vec<&Job> = jobs.iter().collect();
+                order.sort_by_key(|job| job.id);
+                let mut lost = Vec::new();
+                for job in order {
+                    let done = sqlx::query(&self.sql.renew)
+                        .bind(until)
+                        .bind(job.id)
+                        .bind(job.lease.0)
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(db_error)?;
+                    if done.rows_affected() == 0 {
+                        lost.push(job.id);
+                    }
+                }
+                tx.commit().await.map_err(db_error)?;
+                Ok(lost)
+            }
+        }
+
+        #[async_trait::async_trait]
+        impl QueueAdmin for $store {
+            async fn dead_letters(
+                &self,
+                limit: usize,
+                after: Option<JobId>,
+            ) -> Result<Vec<DeadLetter>, QueueError> {
+                let rows = sqlx::query(&self.sql.dead_letters)
+                    .bind(after.unwrap_or(JobId::MIN))
+                    .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+                    .fetch_all(&self.pool)
+                    .await
+                    .map_err(db_error)?;
+                rows.iter().map(dead_letter_from_row).collect()
+            }
+
+            async fn replay(&self, id: JobId) -> Result<(), QueueError> {
+                let done = sqlx::query(&self.sql.replay)
+                    .bind(now_millis())
+                    .bind(id)
+                    .execute(&self.pool)
+                    .await
+                    .map_err(db_error)?;
+                if done.rows_affected() == 0 {
+                    return Err(QueueError::NotFound { id });
+                }
+                Ok(())
+            }
+
+            async fn stats(&self) -> Result<QueueStats, QueueError> {
+                let now = now_millis();
+                let rows = sqlx::query(&self.sql.stats)
+                    .bind(now)
+                    .bind(now)
+                    .fetch_all(&self.pool)
+                    .await
+                    .map_err(db_error)?;
+                let mut counts = Vec::with_capacity(rows.len());
+                for row in &rows {
+                    counts.push((
+                        row.try_get::<i64, _>("state").map_err(db_error)?,
+                        row.try_get::<i64, _>("n").map_err(db_error)?,
+                        row.try_get::<i64, _>("due").map_err(db_error)?,
+                    ));
+                }
+                Ok(stats_from_counts(&counts))
+            }
+
+            async fn purge_done(&self, older_than: Duration) -> Result<u64, QueueError> {
+                let cutoff = now_millis().saturating_sub(duration_millis(older_than));
+                let done = sqlx::query(&self.sql.purge_done)
+                    .bind(cutoff)
+                    .execute(&self.pool)
+                    .await
+                    .map_err(db_error)?;
+                Ok(done.rows_affected())
+            }
+        }
+
+        #[async_trait::async_trait]
+        impl SyncState for $store {
+            async fn record_deal(&self, payment_key: &str, deal_id: &str) -> Result<(), QueueError> {
+                sqlx::query(&self.sql.record_deal)
+                    .bind(payment_key.to_owned())
+                    .bind(deal_id.to_owned())
+                    .bind(now_millis())
+                    .execute(&self.pool)
+                    .await
+                    .map_err(db_error)?;
+                Ok(())
+            }
+
+            async fn recorded_deal(&self, payment_key: &str) -> Result<Option<String>, QueueError> {
+                sqlx::query_scalar(&self.sql.recorded_deal)
+                    .bind(payment_key.to_owned())
+                    .fetch_optional(&self.pool)
+                    .await
+                    .map_err(db_error)
+            }
+
+            async fn advance_contact_marks(
+                &self,
+                marks: &[(String, i64)],
+            ) -> Result<Vec<i64>, QueueError> {
+                let mut tx = self
+                    .pool
+                    .begin_with(self.dialect.begin_write)
+                    .await
+                    .map_err(db_error)?;
+                let mut newest = Vec::with_capacity(marks.len());
+                for index in lock_order(marks, |(key, _)| key.as_str()) {
+                    let Some((key, created)) = marks.get(index) else { continue };
+                    let stored: i64 = sqlx::query_scalar(&self.sql.advance_contact_mark)
+                        .bind(key.clone())
+                        .bind(*created)
+                        .fetch_one(&mut *tx)
+                        .await
+                        .map_err(db_error)?;
+                    newest.push((index, stored));
+                }
+                tx.commit().await.map_err(db_error)?;
+                Ok(in_given_order(marks.len(), newest))
+            }
+        }
+    };
+}
+
+pub(crate) use sql_store;
+
+#[cfg(test)]
+mod tests {
+    use super::{in_given_order, lock_order};
+
+    #[test]
+    fn lock_order_sorts_stably_and_results_return_to_the_given_order() {
+        let keys = ["evt_b", "evt_a", "evt_b", "evt_c"];
+        let order = lock_order(&keys, |k| k);
+        assert_eq!(order, [1, 0, 2, 3]);
+        let results = order.iter().map(|&i| (i, keys[i].len() + i)).collect();
+        assert_eq!(in_given_order(keys.len(), results), [5, 6, 7, 8]);
+    }
+}

@@ -1,0 +1,99 @@
+//! One handle on a store's three roles, and opening one from a URL.
+
+use std::sync::Arc;
+
+use crate::{MemoryQueue, Queue, QueueAdmin, QueueError, SyncState};
+
+/// A store's three roles, each behind a shared trait object. Cheap to clone.
+///
+/// Ingest needs only [`Store::queue`]; the sync engine uses all three. The backends of this
+/// crate implement every trait, so [`Store::new`] (or [`connect`]) fills all fields from one.
+///
+/// A custom backend that implements only [`Queue`] is paired with another store for the other
+/// two roles; [`Store::admin`] then reports on that store, not on your queue:
+///
+/// ```
+/// # use std::sync::Arc;
+/// # use stripe2hubspot_queue::{MemoryQueue, Queue, Store};
+/// # fn my_queue() -> Arc<dyn Queue> { Arc::new(MemoryQueue::new()) }
+/// // Contact ordering marks and per-event deal records kept in memory: fine for one process
+/// // that syncs in batch mode; use a SqliteQueue or PostgresQueue to keep them across restarts.
+/// let store = Store { queue: my_queue(), ..Store::new(MemoryQueue::new()) };
+/// ```
+#[derive(Clone)]
+pub struct Store {
+    /// The job source: enqueue, reserve, answer.
+    pub queue: Arc<dyn Queue>,
+    /// Dead letters, replay, stats and purge.
+    pub admin: Arc<dyn QueueAdmin>,
+    /// The sync engine's memory between batches.
+    pub state: Arc<dyn SyncState>,
+}
+
+impl Store {
+    /// All three roles served by one backend.
+    pub fn new<B: Queue + QueueAdmin + SyncState>(backend: B) -> Self {
+        Self::from_arc(Arc::new(backend))
+    }
+
+    /// All three roles served by one shared backend.
+    pub fn from_arc<B: Queue + QueueAdmin + SyncState>(backend: Arc<B>) -> Self {
+        Self {
+            queue: backend.clone(),
+            admin: backend.clone(),
+            state: backend,
+        }
+    }
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store").finish_non_exhaustive()
+    }
+}
+
+/// Open a store from a URL:
+///
+/// - `memory:` — a new [`MemoryQueue`];
+/// - `sqlite://path` or `sqlite:path` — a SQLite file, created if missing (feature `sqlite`);
+/// - `postgres://...` or `postgresql://...` — PostgreSQL (feature `postgres`).
+pub async fn connect(url: &str) -> Result<Store, QueueError> {
+    let scheme = url.split_once(':').map(|(s, _)| s).unwrap_or("");
+    match scheme.to_ascii_lowercase().as_str() {
+        "memory" => Ok(Store::new(MemoryQueue::new())),
+        "sqlite" => connect_sqlite(url).await,
+        "postgres" | "postgresql" => connect_postgres(url).await,
+        // Only the scheme is echoed: the rest of a URL may hold a password.
+        _ => Err(QueueError::Config {
+            message: format!(
+                "unknown queue URL scheme {:?}; use `sqlite://path`, `postgres://...` or `memory:`",
+                scheme
+            ),
+        }),
+    }
+}
+
+#[cfg(feature = "sqlite")]
+async fn connect_sqlite(url: &str) -> Result<Store, QueueError> {
+    Ok(Store::new(crate::SqliteQueue::connect(url).await?))
+}
+
+#[cfg(not(feature = "sqlite"))]
+async fn connect_sqlite(_url: &str) -> Result<Store, QueueError> {
+    Err(QueueError::Config {
+        message: "a sqlite:// queue needs stripe2hubspot built with the `sqlite` feature".into(),
+    })
+}
+
+#[cfg(feature = "postgres")]
+async fn connect_postgres(url: &str) -> Result<Store, QueueError> {
+    Ok(Store::new(crate::PostgresQueue::connect(url).await?))
+}
+
+#[cfg(not(feature = "postgres"))]
+async fn connect_postgres(_url: &str) -> Result<Store, QueueError> {
+    Err(QueueError::Config {
+        message: "a postgres:// queue needs stripe2hubspot built with the `postgres` feature"
+            .into(),
+    })
+}

@@ -1,0 +1,6 @@
+//! The queue crate's integration tests, in one binary so they link once.
+
+mod conformance;
+mod connect;
+#[cfg(all(unix, feature = "sqlite"))]
+mod sqlite_crash;

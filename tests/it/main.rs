@@ -1,0 +1,9 @@
+//! The facade's integration tests, in one binary so they link once. They run the real
+//! pipeline: a SQLite queue file, the axum route on loopback and the fake HubSpot.
+#![cfg(all(feature = "sqlite", feature = "axum", feature = "test-util"))]
+
+mod common;
+mod engine_edges;
+mod ingest;
+mod server;
+mod sync;
