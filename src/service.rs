@@ -12,7 +12,7 @@ use crate::alert::{Alerter, SlackAlerter, TracingAlerter};
 use crate::config::Config;
 use crate::engine::SyncEngine;
 use crate::ingest::Ingest;
-use crate::queue::{self, QueueAdmin, QueueError, Store};
+use crate::queue::{self, QueueError, Store};
 
 /// Why the service could not start.
 #[derive(Debug, thiserror::Error)]
@@ -110,7 +110,7 @@ impl Service {
 
 #[cfg(feature = "axum")]
 async fn health(
-    admin: Arc<dyn QueueAdmin>,
+    admin: Arc<dyn crate::queue::QueueAdmin>,
     engine: crate::engine::EngineHandle,
     ingest: Arc<Ingest>,
 ) -> (axum::http::StatusCode, axum::Json<serde_json::Value>) {

@@ -1,0 +1,30 @@
+//! Deleting completed jobs past the keep period, so the store does not grow forever.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::watch;
+
+use super::Inner;
+
+/// How often the engine deletes completed jobs older than the keep period.
+const PURGE_INTERVAL: Duration = Duration::from_secs(3600);
+
+impl Inner {
+    /// Deletes completed jobs past the keep period, so the store does not grow forever.
+    pub(super) async fn purge_periodically(self: Arc<Self>, mut stopped: watch::Receiver<bool>) {
+        loop {
+            match self.store.admin.purge_done(self.settings.keep_done).await {
+                Ok(0) => {}
+                Ok(purged) => {
+                    tracing::info!(purged, "purged completed events past the keep period")
+                }
+                Err(error) => tracing::warn!(%error, "could not purge completed events"),
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(PURGE_INTERVAL) => {}
+                _ = stopped.changed() => return,
+            }
+        }
+    }
+}

@@ -1,0 +1,128 @@
+//! What happens to each job after a batch: complete, retry, release or dead-letter, and how a
+//! failed HubSpot call turns into one of those.
+
+use std::sync::atomic::Ordering;
+use std::time::{Duration, SystemTime};
+
+use super::failure::CallFailure;
+use super::Inner;
+use crate::alert::{Alert, AlertKind};
+use crate::queue::{Attempt, Job, QueueError};
+
+/// What to do with one job after a batch.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum Disposition {
+    Synced,
+    Skipped(String),
+    /// Retry later. `delay: None` means the job's own backoff for its attempt count.
+    Retry {
+        delay: Option<Duration>,
+        attempt: Attempt,
+        reason: String,
+    },
+    /// Back to the queue at once, attempt not consumed (the pipeline paused).
+    Release,
+    DeadLetter(String),
+}
+
+impl Inner {
+    /// Writes one job's outcome to the queue.
+    pub(super) async fn settle(&self, job: &Job, disposition: Disposition) {
+        let c = &self.counters;
+        let result = match disposition {
+            Disposition::Synced => {
+                self.count(&c.synced, 1);
+                tracing::info!(outcome = "synced", "payment synced to HubSpot");
+                self.store.queue.complete(job).await
+            }
+            Disposition::Skipped(reason) => {
+                self.count(&c.skipped, 1);
+                tracing::info!(outcome = "skipped", %reason, "nothing to sync");
+                self.store.queue.complete(job).await
+            }
+            Disposition::Release => {
+                tracing::info!(outcome = "released", "pipeline paused; event stays queued");
+                self.store.queue.release(job).await
+            }
+            Disposition::Retry {
+                attempt: Attempt::Consume,
+                reason,
+                ..
+            } if job.attempts + 1 >= self.settings.max_attempts => {
+                self.dead_letter(
+                    job,
+                    format!("gave up after {} attempts: {reason}", job.attempts + 1),
+                )
+                .await
+            }
+            Disposition::Retry {
+                delay,
+                attempt,
+                reason,
+            } => {
+                self.count(&c.retried, 1);
+                let delay = delay.unwrap_or_else(|| self.settings.backoff.delay(job.attempts));
+                tracing::warn!(outcome = "retry", ?delay, %reason, "will retry");
+                self.store
+                    .queue
+                    .retry(job, SystemTime::now() + delay, &reason, attempt)
+                    .await
+            }
+            Disposition::DeadLetter(reason) => self.dead_letter(job, reason).await,
+        };
+        if let Err(error) = result {
+            // The lease was lost or the store is down: the job becomes ready again when its
+            // lease expires, and upserts make the repeat harmless.
+            tracing::error!(%error, "could not record the outcome in the queue");
+        }
+    }
+
+    pub(super) async fn dead_letter(&self, job: &Job, reason: String) -> Result<(), QueueError> {
+        self.count(&self.counters.dead_lettered, 1);
+        tracing::error!(outcome = "dead_letter", %reason, "payment moved to the dead-letter list");
+        self.alerter
+            .alert(Alert::new(
+                AlertKind::DeadLettered,
+                format!(
+                    "Stripe event {} could not be synced and was dead-lettered: {reason}. Fix the cause, then replay it.",
+                    job.event_id
+                ),
+            ))
+            .await;
+        self.store.queue.dead_letter(job, &reason).await
+    }
+
+    /// The disposition for a failure that hit a whole call, with its side effects: pausing
+    /// on 401/403, holding the limiter on 429.
+    pub(super) async fn on_failure(&self, failure: &CallFailure) -> Disposition {
+        match failure {
+            CallFailure::Pause(reason) => {
+                self.enter_pause(reason.clone()).await;
+                Disposition::Release
+            }
+            CallFailure::RateLimited { retry_after } => {
+                self.count(&self.counters.rate_limited, 1);
+                let streak = self.rate_limit_streak.fetch_add(1, Ordering::Relaxed);
+                let delay = retry_after.unwrap_or_else(|| self.settings.backoff.delay(streak));
+                self.hubspot.limiter().hold_for(delay);
+                Disposition::Retry {
+                    delay: Some(delay),
+                    attempt: Attempt::Keep,
+                    reason: "HubSpot rate limit (429)".into(),
+                }
+            }
+            CallFailure::Transient(message) => Disposition::Retry {
+                delay: None,
+                attempt: Attempt::Consume,
+                reason: message.clone(),
+            },
+            CallFailure::Rejected { message, .. } | CallFailure::Permanent(message) => {
+                Disposition::DeadLetter(message.clone())
+            }
+        }
+    }
+
+    pub(super) fn succeeded(&self) {
+        self.rate_limit_streak.store(0, Ordering::Relaxed);
+    }
+}
