@@ -1,5 +1,5 @@
 //! How fast payments reach HubSpot under HubSpot's rate limit: the engine's batch path
-//! (`Mode::Batch`, 100 payments per batch) against the blueprint's per-event path
+//! (`Mode::Batch`, 100 payments per batch) against HubSpot's search-then-create flow, one payment at a time
 //! (`Mode::PerEvent`: search, PATCH or POST, then the deal with an inline association), side
 //! by side in one run.
 //!
@@ -294,7 +294,7 @@ async fn main() -> ExitCode {
             payments: batch_payments,
         },
         Case {
-            name: "per-event (`Mode::PerEvent`, blueprint)",
+            name: "per-event (`Mode::PerEvent`, search then create)",
             mode: Mode::PerEvent,
             payments: per_event_payments,
         },

@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 
 use stripe2hubspot::hubspot_crm::fake::{FakeHubSpot, FakeObject};
 use stripe2hubspot::hubspot_crm::RateLimit;
+use stripe2hubspot::ingest::{SIGNATURE_HEADER, WEBHOOK_PATH};
 use stripe2hubspot::testkit::{sign_now, Payment};
 use stripe2hubspot::{Config, Service};
 
@@ -47,7 +48,7 @@ async fn main() -> Result<(), Box<dyn Error>> {
     } = Service::start(&config).await?;
     let router = stripe2hubspot::ingest::axum::router(ingest.clone());
     let listener = tokio::net::TcpListener::bind(config.bind_addr).await?;
-    let url = format!("http://{}/api/webhooks/stripe", listener.local_addr()?);
+    let url = format!("http://{}{WEBHOOK_PATH}", listener.local_addr()?);
     tokio::spawn(async move { axum::serve(listener, router).await });
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let handle = engine.handle();
@@ -63,7 +64,7 @@ async fn main() -> Result<(), Box<dyn Error>> {
         "stripe2hubspot demo: webhook endpoint {url}, fake HubSpot at {}\n",
         hubspot.base_url()
     );
-    let tony = Payment::seed();
+    let tony = Payment::sample();
     let mut kenji = Payment::numbered(
         2,
         "  Kenji.Sato@Example.JP ",
@@ -74,7 +75,7 @@ async fn main() -> Result<(), Box<dyn Error>> {
     kenji.name = Some("Kenji Sato".into());
     let deliveries = [
         (
-            "charge.succeeded (the blueprint's Tony Stark)",
+            "charge.succeeded (Tony Stark's sample payment)",
             tony.charge_succeeded(),
         ),
         (
@@ -92,7 +93,7 @@ async fn main() -> Result<(), Box<dyn Error>> {
         let body = event.to_string();
         let response = http
             .post(&url)
-            .header("Stripe-Signature", sign_now(body.as_bytes(), DEMO_SECRET))
+            .header(SIGNATURE_HEADER, sign_now(body.as_bytes(), DEMO_SECRET))
             .body(body)
             .send()
             .await?;

@@ -1,7 +1,7 @@
 //! Like Stripe's "Send test webhook": signs an event and POSTs it, printing the answer.
 //!
 //! ```sh
-//! # the blueprint's Tony Stark charge.succeeded, to the local server:
+//! # a sample charge.succeeded (Tony Stark's payment), to the local server:
 //! STRIPE_WEBHOOK_SECRET=whsec_... cargo run --example send_test_event
 //! # a JSON event of your own, to any URL:
 //! cargo run --example send_test_event -- http://127.0.0.1:3000/api/webhooks/stripe event.json
@@ -11,15 +11,19 @@
 
 use std::process::ExitCode;
 
+use stripe2hubspot::ingest::{SIGNATURE_HEADER, WEBHOOK_PATH};
 use stripe2hubspot::testkit::{sign_now, Payment};
 
-const DEFAULT_URL: &str = "http://127.0.0.1:3000/api/webhooks/stripe";
+/// The local example server, which listens on `BIND_ADDR`'s default.
+const DEFAULT_BASE: &str = "http://127.0.0.1:3000";
 
 #[tokio::main]
 async fn main() -> ExitCode {
     let _ = dotenvy::dotenv();
     let mut args = std::env::args().skip(1);
-    let url = args.next().unwrap_or_else(|| DEFAULT_URL.to_owned());
+    let url = args
+        .next()
+        .unwrap_or_else(|| format!("{DEFAULT_BASE}{WEBHOOK_PATH}"));
     let body = match args.next() {
         Some(path) => match std::fs::read(&path) {
             Ok(body) => body,
@@ -28,7 +32,10 @@ async fn main() -> ExitCode {
                 return ExitCode::from(2);
             }
         },
-        None => Payment::seed().charge_succeeded().to_string().into_bytes(),
+        None => Payment::sample()
+            .charge_succeeded()
+            .to_string()
+            .into_bytes(),
     };
     let secret = std::env::var("STRIPE_WEBHOOK_SECRET").unwrap_or_default();
     let Some(secret) = secret.split(',').map(str::trim).find(|s| !s.is_empty()) else {
@@ -37,7 +44,7 @@ async fn main() -> ExitCode {
     };
     let response = reqwest::Client::new()
         .post(&url)
-        .header("Stripe-Signature", sign_now(&body, secret))
+        .header(SIGNATURE_HEADER, sign_now(&body, secret))
         .header("Content-Type", "application/json")
         .body(body)
         .send()

@@ -69,15 +69,15 @@ fn redact_url(url: &str) -> String {
 /// A missing or malformed variable.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("configuration error: {variable} {problem}")]
-pub struct ConfigError {
+pub struct ServiceConfigError {
     /// The environment variable at fault.
     pub variable: &'static str,
     /// What is wrong with it and how to fix it.
     pub problem: String,
 }
 
-fn error(variable: &'static str, problem: impl Into<String>) -> ConfigError {
-    ConfigError {
+fn error(variable: &'static str, problem: impl Into<String>) -> ServiceConfigError {
+    ServiceConfigError {
         variable,
         problem: problem.into(),
     }
@@ -85,12 +85,14 @@ fn error(variable: &'static str, problem: impl Into<String>) -> ConfigError {
 
 impl Config {
     /// Reads the process environment.
-    pub fn from_env() -> Result<Config, ConfigError> {
+    pub fn from_env() -> Result<Config, ServiceConfigError> {
         Config::from_lookup(|name| std::env::var(name).ok())
     }
 
     /// Reads variables through `lookup` (tests pass a map). Empty values count as unset.
-    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Config, ConfigError> {
+    pub fn from_lookup(
+        lookup: impl Fn(&str) -> Option<String>,
+    ) -> Result<Config, ServiceConfigError> {
         let get = |name: &str| {
             lookup(name)
                 .map(|v| v.trim().to_owned())
@@ -187,7 +189,7 @@ mod tests {
     use super::*;
     use std::collections::HashMap;
 
-    fn config(vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
+    fn config(vars: &[(&str, &str)]) -> Result<Config, ServiceConfigError> {
         let vars: HashMap<String, String> = vars
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))

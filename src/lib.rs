@@ -17,7 +17,7 @@ pub use stripe2hubspot_map as map;
 pub use stripe2hubspot_queue as queue;
 pub use stripe_events;
 
-pub use config::{Config, ConfigError};
+pub use config::{Config, ServiceConfigError};
 pub use engine::{EngineHandle, SyncEngine};
 pub use ingest::{Ingest, IngestResponse};
 pub use service::Service;

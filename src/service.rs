@@ -96,6 +96,7 @@ impl Service {
     /// `POST /api/webhooks/stripe` and `GET /healthz`: queue depth, pause state, and the ingest
     /// and engine counters as JSON (503 when the queue cannot be read).
     #[cfg(feature = "axum")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
     pub fn router(&self) -> axum::Router {
         use axum::routing::get;
         let admin = self.store.admin.clone();

@@ -2,7 +2,7 @@
 //!
 //! ```
 //! use stripe2hubspot::testkit::Payment;
-//! let payment = Payment::seed(); // the blueprint's Tony Stark charge
+//! let payment = Payment::sample(); // Tony Stark's 149.00 USD charge
 //! let body = payment.charge_succeeded().to_string();
 //! let header = stripe2hubspot::testkit::sign_now(body.as_bytes(), "whsec_demo");
 //! assert!(header.starts_with("t="));
@@ -42,8 +42,8 @@ pub struct Payment {
 }
 
 impl Payment {
-    /// The blueprint's example: Tony Stark pays 149.00 USD for an Arc Reactor Deployment.
-    pub fn seed() -> Payment {
+    /// A sample payment: Tony Stark pays 149.00 USD for an Arc Reactor Deployment.
+    pub fn sample() -> Payment {
         Payment {
             event_id: "evt_1N3x9yLkdIwHu7ix241ad".into(),
             created: 1_680_651_002,

@@ -1,4 +1,4 @@
-//! Retry timing: `2^attempt * base + jitter`, capped (seed step 4).
+//! Retry timing: `2^attempt * base + jitter`, capped.
 
 use std::time::Duration;
 
@@ -6,7 +6,7 @@ use rand::Rng;
 
 /// Exponential backoff with random jitter: attempt `n` waits `min(2^n * base, cap) + U(0, jitter)`.
 ///
-/// The default is the blueprint's `2^attempt * 1000 ms + jitter`, with up to 1 s of jitter
+/// The default is `2^attempt * 1000 ms + jitter`, with up to 1 s of jitter
 /// and a cap of 5 minutes (half the engine's default lease, so a rate-limit hold never
 /// outlasts a lease).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

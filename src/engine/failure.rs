@@ -1,4 +1,4 @@
-//! What the engine does about each kind of HubSpot answer (seed step 4's error guards).
+//! What the engine does about each kind of HubSpot answer.
 
 use std::time::Duration;
 

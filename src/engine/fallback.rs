@@ -1,4 +1,4 @@
-//! The per-event path (the blueprint's flow) for portals without the custom properties:
+//! The per-event path (HubSpot's search-then-create flow) for portals without the custom properties:
 //! search the contact by email, PATCH or POST it (a 409 resolved to PATCH), then create the
 //! deal with an inline association and record its id against the payment key, so a retry
 //! updates that deal instead of creating a second one.

@@ -269,7 +269,7 @@ mod tests {
 
     #[test]
     fn dropped_properties_are_not_sent_but_core_ones_always_are() {
-        let tony = Payment::seed();
+        let tony = Payment::sample();
         let items = items(&[(command(&tony.charge_succeeded()), false)]);
         let untouched = contact_groups(&items, 0..1, &BTreeSet::new());
         for name in [
@@ -338,7 +338,7 @@ mod tests {
 
     #[test]
     fn both_events_of_one_payment_make_one_deal_group_keyed_by_the_payment() {
-        let tony = Payment::seed();
+        let tony = Payment::sample();
         let pi = tony.payment_intent.clone().unwrap();
         let charge = command(&tony.charge_succeeded());
         let intent = command(&tony.payment_intent_succeeded("evt_pi_tony"));

@@ -14,10 +14,7 @@ use std::sync::Arc;
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
 
-use super::{Ingest, IngestOutcome, IngestResponse, SIGNATURE_HEADER};
-
-/// The path the blueprint registers with Stripe.
-pub const WEBHOOK_PATH: &str = "/api/webhooks/stripe";
+use super::{Ingest, IngestOutcome, IngestResponse, SIGNATURE_HEADER, WEBHOOK_PATH};
 
 /// Mounts `POST /api/webhooks/stripe` on an actix-web app.
 pub fn configure(ingest: Arc<Ingest>) -> impl Fn(&mut web::ServiceConfig) + Clone {

@@ -4,7 +4,7 @@
 //! # async fn demo(ingest: std::sync::Arc<stripe2hubspot::ingest::Ingest>) {
 //! use axum::{routing::post, Router};
 //! let app: Router = Router::new()
-//!     .route("/api/webhooks/stripe", post(stripe2hubspot::ingest::axum::handler))
+//!     .route(stripe2hubspot::ingest::WEBHOOK_PATH, post(stripe2hubspot::ingest::axum::handler))
 //!     .with_state(ingest);
 //! # }
 //! ```
@@ -19,10 +19,7 @@ use axum::routing::post;
 use axum::Router;
 use http_body_util::{BodyExt, LengthLimitError, Limited};
 
-use super::{Ingest, IngestOutcome, IngestResponse, SIGNATURE_HEADER};
-
-/// The path the blueprint registers with Stripe.
-pub const WEBHOOK_PATH: &str = "/api/webhooks/stripe";
+use super::{Ingest, IngestOutcome, IngestResponse, SIGNATURE_HEADER, WEBHOOK_PATH};
 
 /// A router with `POST /api/webhooks/stripe`; merge or nest it into your app.
 pub fn router(ingest: Arc<Ingest>) -> Router {

@@ -12,20 +12,27 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use serde::Serialize;
+use stripe2hubspot_map::MappingConfig;
 use stripe_events::Verifier;
 
 use crate::queue::{Enqueued, NewJob, Queue};
 
 #[cfg(feature = "actix")]
+#[cfg_attr(docsrs, doc(cfg(feature = "actix")))]
 pub mod actix;
 #[cfg(feature = "axum")]
+#[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
 pub mod axum;
 
 /// Webhook bodies above this many bytes get 413. Stripe events are a few KiB.
 pub const DEFAULT_BODY_LIMIT: usize = 1024 * 1024;
 
-/// The name of Stripe's signature header.
-pub const SIGNATURE_HEADER: &str = "stripe-signature";
+/// The name of Stripe's signature header (header names match case-insensitively).
+pub use stripe_events::SIGNATURE_HEADER;
+
+/// The path the axum router and the actix configuration mount the webhook on; register
+/// `https://<your host>/api/webhooks/stripe` as the endpoint URL in Stripe's dashboard.
+pub const WEBHOOK_PATH: &str = "/api/webhooks/stripe";
 
 /// Verifies, filters and durably enqueues Stripe webhooks.
 pub struct Ingest {
@@ -47,6 +54,7 @@ impl std::fmt::Debug for Ingest {
 }
 
 /// Builds an [`Ingest`].
+#[must_use = "a builder does nothing until `build` is called"]
 pub struct IngestBuilder {
     verifier: Verifier,
     queue: Arc<dyn Queue>,
@@ -65,7 +73,8 @@ impl std::fmt::Debug for IngestBuilder {
 
 impl IngestBuilder {
     /// Only events of these types are stored; others are answered `200 ignored` so Stripe
-    /// stops sending them. Default: `charge.succeeded` and `payment_intent.succeeded`.
+    /// stops sending them. Default: those of [`MappingConfig::default`] (`charge.succeeded` and
+    /// `payment_intent.succeeded`).
     pub fn event_types<I, S>(mut self, types: I) -> Self
     where
         I: IntoIterator<Item = S>,
@@ -195,10 +204,8 @@ impl Ingest {
         IngestBuilder {
             verifier,
             queue,
-            event_types: ["charge.succeeded", "payment_intent.succeeded"]
-                .into_iter()
-                .map(String::from)
-                .collect(),
+            // The default mapping's event types: the ones it turns into a contact and a deal.
+            event_types: MappingConfig::default().event_types.into_iter().collect(),
             body_limit: DEFAULT_BODY_LIMIT,
         }
     }

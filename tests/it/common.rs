@@ -8,6 +8,7 @@ use stripe2hubspot::alert::RecordingAlerter;
 use stripe2hubspot::engine::{Backoff, EngineHandle, SyncEngine, SyncEngineBuilder};
 use stripe2hubspot::hubspot_crm::fake::FakeHubSpot;
 use stripe2hubspot::ingest::Ingest;
+use stripe2hubspot::ingest::{SIGNATURE_HEADER, WEBHOOK_PATH};
 use stripe2hubspot::map::MappingConfig;
 use stripe2hubspot::queue::{QueueStats, SqliteQueue, Store};
 use stripe2hubspot::stripe_events::Verifier;
@@ -54,10 +55,7 @@ impl Pipeline {
         );
         let ingest = Ingest::builder(Verifier::new(SECRET).unwrap(), store.queue.clone()).build();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let url = format!(
-            "http://{}/api/webhooks/stripe",
-            listener.local_addr().unwrap()
-        );
+        let url = format!("http://{}{WEBHOOK_PATH}", listener.local_addr().unwrap());
         let router = stripe2hubspot::ingest::axum::router(Arc::new(ingest));
         tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
         Pipeline {
@@ -96,7 +94,7 @@ impl Pipeline {
         let body = event.to_string();
         self.http
             .post(&self.url)
-            .header("Stripe-Signature", sign_now(body.as_bytes(), SECRET))
+            .header(SIGNATURE_HEADER, sign_now(body.as_bytes(), SECRET))
             .body(body)
             .send()
             .await

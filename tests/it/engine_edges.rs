@@ -361,7 +361,7 @@ async fn a_forced_per_event_mode_is_used_even_when_the_properties_exist() {
     let mut pipeline = Pipeline::new(hubspot).await;
     pipeline.start_engine(|b| b.mode(stripe2hubspot::engine::Mode::PerEvent));
     assert_eq!(
-        pipeline.send(&Payment::seed().charge_succeeded()).await,
+        pipeline.send(&Payment::sample().charge_succeeded()).await,
         200
     );
     let stats = pipeline.drained(Duration::from_secs(60)).await;

@@ -5,6 +5,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use async_trait::async_trait;
 use stripe2hubspot::ingest::Ingest;
+use stripe2hubspot::ingest::{SIGNATURE_HEADER, WEBHOOK_PATH};
 use stripe2hubspot::queue::{
     Attempt, Enqueued, Job, JobId, NewJob, Queue, QueueError, SqliteQueue, Store,
 };
@@ -17,7 +18,7 @@ async fn serve(router: axum::Router) -> String {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
-    format!("http://{addr}/api/webhooks/stripe")
+    format!("http://{addr}{WEBHOOK_PATH}")
 }
 
 async fn sqlite_setup() -> (tempfile::TempDir, Store, String) {
@@ -31,7 +32,7 @@ async fn sqlite_setup() -> (tempfile::TempDir, Store, String) {
 async fn post(url: &str, signature: Option<&str>, body: Vec<u8>) -> (u16, serde_json::Value) {
     let mut request = reqwest::Client::new().post(url).body(body);
     if let Some(signature) = signature {
-        request = request.header("Stripe-Signature", signature);
+        request = request.header(SIGNATURE_HEADER, signature);
     }
     let response = request.send().await.unwrap();
     let status = response.status().as_u16();
@@ -54,7 +55,10 @@ async fn stored(store: &Store) -> u64 {
 #[tokio::test]
 async fn a_signed_event_is_stored_once_and_redeliveries_are_duplicates() {
     let (_dir, queue, url) = sqlite_setup().await;
-    let body = Payment::seed().charge_succeeded().to_string().into_bytes();
+    let body = Payment::sample()
+        .charge_succeeded()
+        .to_string()
+        .into_bytes();
     let signature = sign_now(&body, SECRET);
 
     let (status, json) = post(&url, Some(&signature), body.clone()).await;
@@ -76,7 +80,7 @@ async fn a_signed_event_is_stored_once_and_redeliveries_are_duplicates() {
 #[tokio::test]
 async fn unhandled_event_types_are_acknowledged_but_not_stored() {
     let (_dir, queue, url) = sqlite_setup().await;
-    let mut event = Payment::seed().charge_succeeded();
+    let mut event = Payment::sample().charge_succeeded();
     event["type"] = "charge.refunded".into();
     let body = event.to_string().into_bytes();
     let (status, json) = post(&url, Some(&sign_now(&body, SECRET)), body).await;
@@ -87,7 +91,10 @@ async fn unhandled_event_types_are_acknowledged_but_not_stored() {
 #[tokio::test]
 async fn bad_webhooks_get_the_right_status_and_store_nothing() {
     let (_dir, queue, url) = sqlite_setup().await;
-    let body = Payment::seed().charge_succeeded().to_string().into_bytes();
+    let body = Payment::sample()
+        .charge_succeeded()
+        .to_string()
+        .into_bytes();
     let truncated = body[..body.len() / 2].to_vec();
     let not_json = b"hello, not json".to_vec();
     let huge = vec![b' '; 2 * 1024 * 1024];
@@ -166,7 +173,10 @@ impl Queue for DownQueue {
 async fn a_queue_that_cannot_store_answers_503_so_stripe_retries() {
     let ingest = Ingest::builder(Verifier::new(SECRET).unwrap(), Arc::new(DownQueue)).build();
     let url = serve(stripe2hubspot::ingest::axum::router(Arc::new(ingest))).await;
-    let body = Payment::seed().charge_succeeded().to_string().into_bytes();
+    let body = Payment::sample()
+        .charge_succeeded()
+        .to_string()
+        .into_bytes();
     let (status, json) = post(&url, Some(&sign_now(&body, SECRET)), body).await;
     assert_eq!(status, 503);
     assert_eq!(json["status"], "unavailable");
@@ -182,12 +192,12 @@ async fn the_actix_handler_behaves_like_the_axum_one() {
     let app =
         test::init_service(App::new().configure(stripe2hubspot::ingest::actix::configure(ingest)))
             .await;
-    let body = Payment::seed().charge_succeeded().to_string();
+    let body = Payment::sample().charge_succeeded().to_string();
     let signed = |body: &str| sign_now(body.as_bytes(), SECRET);
     let request = |body: String, signature: String| {
         test::TestRequest::post()
-            .uri("/api/webhooks/stripe")
-            .insert_header(("Stripe-Signature", signature))
+            .uri(WEBHOOK_PATH)
+            .insert_header((SIGNATURE_HEADER, signature))
             .set_payload(body)
             .to_request()
     };

@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 use crate::common;
 
 use stripe2hubspot::hubspot_crm::fake::FakeHubSpot;
+use stripe2hubspot::ingest::{SIGNATURE_HEADER, WEBHOOK_PATH};
 use stripe2hubspot::testkit::{sign_now, Payment};
 
 const SECRET: &str = "whsec_server_test";
@@ -86,7 +87,7 @@ fn the_actix_server_names_a_missing_variable_and_exits_with_2() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn send_test_event_signs_the_seed_event_so_the_server_accepts_it() {
+async fn send_test_event_signs_the_sample_event_so_the_server_accepts_it() {
     let pipeline = common::Pipeline::new(FakeHubSpot::start().await).await;
     let url = pipeline.url.clone();
     let run = |secret: &'static str| {
@@ -155,21 +156,18 @@ async fn the_server_syncs_a_signed_webhook_into_hubspot_and_stops_on_sigterm() {
     assert_eq!(health["status"], "ok");
     assert_eq!(health["queue"]["ready"], 0);
 
-    let body = Payment::seed().charge_succeeded().to_string();
+    let body = Payment::sample().charge_succeeded().to_string();
     let response = http
-        .post(format!("{base}/api/webhooks/stripe"))
-        .header("Stripe-Signature", sign_now(body.as_bytes(), SECRET))
+        .post(format!("{base}{WEBHOOK_PATH}"))
+        .header(SIGNATURE_HEADER, sign_now(body.as_bytes(), SECRET))
         .body(body.clone())
         .send()
         .await
         .unwrap();
     assert_eq!(response.status().as_u16(), 200);
     let forged = http
-        .post(format!("{base}/api/webhooks/stripe"))
-        .header(
-            "Stripe-Signature",
-            sign_now(body.as_bytes(), "whsec_forged"),
-        )
+        .post(format!("{base}{WEBHOOK_PATH}"))
+        .header(SIGNATURE_HEADER, sign_now(body.as_bytes(), "whsec_forged"))
         .body(body)
         .send()
         .await

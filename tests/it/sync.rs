@@ -14,11 +14,11 @@ use stripe2hubspot::testkit::Payment;
 const DRAIN: Duration = Duration::from_secs(60);
 
 #[tokio::test]
-async fn the_seed_event_becomes_one_contact_and_one_associated_closed_won_deal() {
+async fn the_sample_event_becomes_one_contact_and_one_associated_closed_won_deal() {
     let mut pipeline = Pipeline::new(FakeHubSpot::start().await).await;
     pipeline.start_engine(|b| b);
     assert_eq!(
-        pipeline.send(&Payment::seed().charge_succeeded()).await,
+        pipeline.send(&Payment::sample().charge_succeeded()).await,
         200
     );
     let stats = pipeline.drained(DRAIN).await;
@@ -72,7 +72,7 @@ async fn the_seed_event_becomes_one_contact_and_one_associated_closed_won_deal()
 #[tokio::test]
 async fn redeliveries_and_both_events_of_one_payment_make_one_contact_and_one_deal() {
     let mut pipeline = Pipeline::new(FakeHubSpot::start().await).await;
-    let tony = Payment::seed();
+    let tony = Payment::sample();
     for _ in 0..5 {
         assert_eq!(pipeline.send(&tony.charge_succeeded()).await, 200);
     }
@@ -197,7 +197,7 @@ async fn an_unknown_property_is_stripped_core_fields_sync_and_the_alert_names_it
     let mut pipeline = Pipeline::new(FakeHubSpot::start().await).await;
     pipeline.start_engine(|b| b);
     assert_eq!(
-        pipeline.send(&Payment::seed().charge_succeeded()).await,
+        pipeline.send(&Payment::sample().charge_succeeded()).await,
         200
     );
     pipeline.drained(DRAIN).await;
@@ -301,7 +301,7 @@ async fn without_schema_scopes_the_per_event_path_syncs_once_per_payment() {
         .start()
         .await;
     let mut pipeline = Pipeline::new(hubspot).await;
-    let tony = Payment::seed();
+    let tony = Payment::sample();
     assert_eq!(pipeline.send(&tony.charge_succeeded()).await, 200);
     pipeline.start_engine(|b| b.concurrency(1));
     pipeline.drained(DRAIN).await;
@@ -369,7 +369,7 @@ async fn missing_scopes_pause_and_alert_like_a_revoked_token() {
     let mut pipeline = Pipeline::new(FakeHubSpot::start().await).await;
     pipeline.start_engine(|b| b);
     assert_eq!(
-        pipeline.send(&Payment::seed().charge_succeeded()).await,
+        pipeline.send(&Payment::sample().charge_succeeded()).await,
         200
     );
     pipeline.drained(DRAIN).await;

@@ -524,12 +524,12 @@ pub async fn concurrent(
         .chain((0..total / 5).map(|i| (i * 7919) % unique))
         .collect();
     // Deterministic shuffle (xorshift) so duplicates race with their originals.
-    let mut seed: u64 = 0x9E37_79B9_7F4A_7C15;
+    let mut rng: u64 = 0x9E37_79B9_7F4A_7C15;
     for i in (1..events.len()).rev() {
-        seed ^= seed << 13;
-        seed ^= seed >> 7;
-        seed ^= seed << 17;
-        events.swap(i, (seed % (i as u64 + 1)) as usize);
+        rng ^= rng << 13;
+        rng ^= rng >> 7;
+        rng ^= rng << 17;
+        events.swap(i, (rng % (i as u64 + 1)) as usize);
     }
     let producers = producers.max(1);
     let chunk = events.len().div_ceil(producers);
