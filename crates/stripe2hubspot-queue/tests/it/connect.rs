@@ -1,7 +1,5 @@
 //! `queue::connect` URL handling, reopening a SQLite file, schema versions, redacted Debug.
 
-use std::time::Duration;
-
 use stripe2hubspot_queue::{conformance::new_job, connect, Enqueued, QueueError};
 
 #[tokio::test]
@@ -41,6 +39,7 @@ fn debug_hides_payloads() {
 #[cfg(feature = "sqlite")]
 mod sqlite {
     use super::*;
+    use std::time::Duration;
     use stripe2hubspot_queue::SqliteQueue;
 
     #[tokio::test]
