@@ -7,8 +7,10 @@ mod client;
 mod error;
 mod limit;
 mod objects;
+mod paths;
 mod properties;
 mod retry;
+mod version;
 
 #[cfg(feature = "fake")]
 pub mod fake;
@@ -17,6 +19,7 @@ pub use associations::{AssociationSpec, Associations, DefaultAssociation};
 pub use client::{Client, ClientBuilder, DEFAULT_BASE_URL};
 pub use error::{
     BatchError, Error, ErrorDetail, ErrorDetails, PropertyError, RateLimitPolicy, TransportKind,
+    ViolatedRule,
 };
 pub use limit::{Limiter, RateLimit, RateLimitParseError};
 pub use objects::{
@@ -26,6 +29,7 @@ pub use objects::{
 };
 pub use properties::{Properties, Property, PropertyCreate, PropertyOption};
 pub use retry::RetryPolicy;
+pub use version::{ApiVersion, ApiVersionParseError, DatedVersion};
 
 /// Normalizes an e-mail address the way HubSpot matches it: trimmed and lowercased.
 ///

@@ -88,7 +88,7 @@ async fn batch_upsert_of_100_contacts_is_one_request() {
     assert!(res.results.iter().all(|r| r.new));
     assert_eq!(fake.total_requests(), 1);
     assert_eq!(
-        fake.request_count("POST", "/crm/v3/objects/contacts/batch/upsert"),
+        fake.request_count("POST", "/crm/objects/2026-09/contacts/batch/upsert"),
         1
     );
     // Upserting again updates: still 100 contacts, none new.
@@ -448,7 +448,7 @@ async fn injected_failures() {
         .unwrap();
     assert_eq!(res.results.len(), 1);
     assert_eq!(
-        fake.request_count("POST", "/crm/v3/objects/contacts/batch"),
+        fake.request_count("POST", "/crm/objects/2026-09/contacts/batch"),
         2
     );
 
@@ -456,7 +456,7 @@ async fn injected_failures() {
     fake.fail_next_on(
         1,
         "GET",
-        "/crm/v3/objects/contacts",
+        "/crm/objects/2026-09/contacts",
         Failure::DropConnection,
     );
     let err = client
@@ -509,5 +509,5 @@ async fn injected_failures() {
     );
     assert!(fake
         .request_counts()
-        .contains_key("GET /crm/v3/objects/contacts/a@example.com"));
+        .contains_key("GET /crm/objects/2026-09/contacts/a@example.com"));
 }

@@ -108,7 +108,7 @@ pub(super) fn associate_batch(state: &mut FakeState, from: &str, to: &str, body:
     let mut results = Vec::new();
     let mut errors = Vec::new();
     let id = |v: Option<&Value>| match v {
-        Some(Value::String(state)) => state.clone(),
+        Some(Value::String(text)) => text.clone(),
         Some(Value::Number(n)) => n.to_string(),
         _ => String::new(),
     };

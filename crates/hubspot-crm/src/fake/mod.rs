@@ -16,7 +16,7 @@
 //! let client = fake.client()?;
 //! client.contacts().create(&ObjectInput::default().property("email", "Ada@Example.com")).await?;
 //! assert!(fake.contact_by_email("ada@example.com").is_some());
-//! assert_eq!(fake.request_count("POST", "/crm/v3/objects/contacts"), 1);
+//! assert_eq!(fake.request_count("POST", "/crm/objects/2026-09/contacts"), 1);
 //! # Ok(())
 //! # }
 //! ```
@@ -27,14 +27,19 @@ mod objects;
 mod properties;
 mod rate_limits;
 mod replies;
+mod routes;
 mod search;
 mod server;
 mod state;
+mod validation_rules;
 
 pub use faults::Failure;
 pub use server::{FakeHubSpot, FakeHubSpotBuilder};
+pub use validation_rules::ValidationRule;
 
 use std::collections::BTreeMap;
+
+use crate::ApiVersion;
 
 /// The token a fake accepts unless told otherwise.
 pub const DEFAULT_TOKEN: &str = "pat-fake-token";
@@ -48,6 +53,19 @@ pub struct RequestRecord {
     pub path: String,
     /// Status answered (0 when the connection was dropped).
     pub status: u16,
+    /// The API version the path asked for (`None` for paths outside the CRM APIs).
+    pub api_version: Option<ApiVersion>,
+}
+
+impl RequestRecord {
+    fn new(method: &str, path: &str, status: u16) -> Self {
+        RequestRecord {
+            method: method.to_owned(),
+            path: path.to_owned(),
+            status,
+            api_version: routes::version_of(path),
+        }
+    }
 }
 
 /// A snapshot of a stored object.

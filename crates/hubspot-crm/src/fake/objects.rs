@@ -13,8 +13,9 @@ use super::state::{
     find_object, insert_object, locate, merge_properties, object_at, unique_clash,
     unique_properties, FakeState, StoredObject,
 };
+use super::validation_rules::{broken_rules, rule_violation_body};
 use super::FakeAssociation;
-use crate::normalize_email;
+use crate::{normalize_email, ApiVersion};
 
 // ---------------------------------------------------------------------------------------
 // Objects
@@ -40,7 +41,7 @@ pub(super) fn properties_of(v: &Value) -> Result<BTreeMap<String, String>, Reply
             .iter()
             .map(|(k, v)| {
                 let v = match v {
-                    Value::String(state) => state.clone(),
+                    Value::String(text) => text.clone(),
                     Value::Null => String::new(),
                     other => other.to_string(),
                 };
@@ -177,7 +178,7 @@ pub(super) fn inline_associations(
         let to_id = a
             .pointer("/to/id")
             .map(|v| match v {
-                Value::String(state) => state.clone(),
+                Value::String(text) => text.clone(),
                 other => other.to_string(),
             })
             .unwrap_or_default();
@@ -215,7 +216,12 @@ pub(super) fn inline_associations(
     Ok(out)
 }
 
-pub(super) fn create(state: &mut FakeState, object_type: &str, body: &Value) -> Reply {
+pub(super) fn create(
+    state: &mut FakeState,
+    version: ApiVersion,
+    object_type: &str,
+    body: &Value,
+) -> Reply {
     if !known_type(object_type) {
         return unknown_type(object_type);
     }
@@ -226,6 +232,10 @@ pub(super) fn create(state: &mut FakeState, object_type: &str, body: &Value) -> 
     let invalid = check_properties(state, object_type, &mut props);
     if !invalid.is_empty() {
         return Reply::json(400, validation_body(&invalid));
+    }
+    let breaks = broken_rules(state, version, object_type, &props, None);
+    if !breaks.is_empty() {
+        return Reply::json(400, rule_violation_body(&breaks));
     }
     if let Some(id) = unique_clash(state, object_type, &props, None) {
         return conflict(object_type, id);
@@ -275,6 +285,7 @@ pub(super) fn get(
 
 pub(super) fn update(
     state: &mut FakeState,
+    version: ApiVersion,
     object_type: &str,
     id: &str,
     q: &BTreeMap<String, String>,
@@ -294,6 +305,16 @@ pub(super) fn update(
     if !invalid.is_empty() {
         return Reply::json(400, validation_body(&invalid));
     }
+    let breaks = broken_rules(
+        state,
+        version,
+        object_type,
+        &after_write(state, object_type, Some(i), &props),
+        None,
+    );
+    if !breaks.is_empty() {
+        return Reply::json(400, rule_violation_body(&breaks));
+    }
     let own = object_at(state, object_type, i).map(|o| o.id);
     if let Some(other) = unique_clash(state, object_type, &props, own) {
         return conflict(object_type, other);
@@ -305,7 +326,12 @@ pub(super) fn update(
     }
 }
 
-pub(super) fn batch_upsert(state: &mut FakeState, object_type: &str, body: &Value) -> Reply {
+pub(super) fn batch_upsert(
+    state: &mut FakeState,
+    version: ApiVersion,
+    object_type: &str,
+    body: &Value,
+) -> Reply {
     if !known_type(object_type) {
         return unknown_type(object_type);
     }
@@ -316,6 +342,7 @@ pub(super) fn batch_upsert(state: &mut FakeState, object_type: &str, body: &Valu
     let uniques = unique_properties(state, object_type);
     let mut prepared = Vec::new();
     let mut invalid = Vec::new();
+    let mut breaks = Vec::new();
     let mut seen = BTreeSet::new();
     let mut dups = Vec::new();
     for input in &inputs {
@@ -334,7 +361,7 @@ pub(super) fn batch_upsert(state: &mut FakeState, object_type: &str, body: &Valu
             );
         }
         let mut id = match input.get("id") {
-            Some(Value::String(state)) => state.clone(),
+            Some(Value::String(text)) => text.clone(),
             Some(Value::Number(n)) => n.to_string(),
             _ => String::new(),
         };
@@ -349,6 +376,9 @@ pub(super) fn batch_upsert(state: &mut FakeState, object_type: &str, body: &Valu
             props.insert(id_prop.clone(), id.clone());
         }
         invalid.extend(check_properties(state, object_type, &mut props));
+        let existing = find_object(state, object_type, &id_prop, &id);
+        let after = after_write(state, object_type, existing, &props);
+        breaks.extend(broken_rules(state, version, object_type, &after, Some(&id)));
         if !seen.insert((id_prop.clone(), id.clone())) {
             dups.push(id.clone());
         }
@@ -368,6 +398,10 @@ pub(super) fn batch_upsert(state: &mut FakeState, object_type: &str, body: &Valu
     }
     if !invalid.is_empty() {
         return Reply::json(400, validation_body(&invalid));
+    }
+    // Like an invalid value, one broken rule rejects the whole batch.
+    if !breaks.is_empty() {
+        return Reply::json(400, rule_violation_body(&breaks));
     }
     let mut results = Vec::new();
     let mut errors = Vec::new();
@@ -412,7 +446,12 @@ pub(super) fn batch_upsert(state: &mut FakeState, object_type: &str, body: &Valu
     Reply::json(status, batch_response(results, errors))
 }
 
-pub(super) fn batch_create(state: &mut FakeState, object_type: &str, body: &Value) -> Reply {
+pub(super) fn batch_create(
+    state: &mut FakeState,
+    version: ApiVersion,
+    object_type: &str,
+    body: &Value,
+) -> Reply {
     if !known_type(object_type) {
         return unknown_type(object_type);
     }
@@ -422,12 +461,14 @@ pub(super) fn batch_create(state: &mut FakeState, object_type: &str, body: &Valu
     };
     let mut prepared = Vec::new();
     let mut invalid = Vec::new();
+    let mut breaks = Vec::new();
     for input in &inputs {
         let mut props = match properties_of(input) {
             Ok(p) => p,
             Err(r) => return r,
         };
         invalid.extend(check_properties(state, object_type, &mut props));
+        breaks.extend(broken_rules(state, version, object_type, &props, None));
         let assocs = match inline_associations(state, object_type, input) {
             Ok(a) => a,
             Err(r) => return r,
@@ -436,6 +477,9 @@ pub(super) fn batch_create(state: &mut FakeState, object_type: &str, body: &Valu
     }
     if !invalid.is_empty() {
         return Reply::json(400, validation_body(&invalid));
+    }
+    if !breaks.is_empty() {
+        return Reply::json(400, rule_violation_body(&breaks));
     }
     // HubSpot rejects the whole batch when one input clashes with an existing object.
     for (props, _) in &prepared {
@@ -482,4 +526,19 @@ mod tests {
             assert!(!email_is_valid(bad), "{bad}");
         }
     }
+}
+
+/// The properties an object has once `written` is merged into it (`None`: a new object).
+fn after_write(
+    state: &FakeState,
+    object_type: &str,
+    existing: Option<usize>,
+    written: &BTreeMap<String, String>,
+) -> BTreeMap<String, String> {
+    let mut after = existing
+        .and_then(|i| object_at(state, object_type, i))
+        .map(|o| o.properties.clone())
+        .unwrap_or_default();
+    after.extend(written.iter().map(|(k, v)| (k.clone(), v.clone())));
+    after
 }

@@ -18,7 +18,7 @@ pub(super) fn admit(
 ) -> Option<usize> {
     while window
         .front()
-        .is_some_and(|object_type| now.duration_since(*object_type) >= limit.window())
+        .is_some_and(|sent| now.duration_since(*sent) >= limit.window())
     {
         window.pop_front();
     }

@@ -87,14 +87,14 @@ pub(super) fn default_search_properties(object_type: &str) -> Vec<String> {
         "deals" => &["dealname", "amount", "dealstage", "pipeline", "closedate"],
         _ => &[],
     };
-    names.iter().map(|state| (*state).to_owned()).collect()
+    names.iter().map(|name| (*name).to_owned()).collect()
 }
 
 pub(super) fn filter_matches(o: &StoredObject, f: &Value) -> bool {
     let name = f.get("propertyName").and_then(Value::as_str).unwrap_or("");
     let op = f.get("operator").and_then(Value::as_str).unwrap_or("EQ");
     let want = match f.get("value") {
-        Some(Value::String(state)) => state.clone(),
+        Some(Value::String(text)) => text.clone(),
         Some(Value::Null) | None => String::new(),
         Some(other) => other.to_string(),
     };

@@ -12,14 +12,13 @@ use axum::http::{HeaderMap, Method, Response, StatusCode, Uri};
 use axum::Router;
 use serde_json::Value;
 
-use super::associations::{associate_batch, associate_one};
 use super::faults::{default_failure_body, take_injection, BrokenBody, Failure, Injection};
-use super::objects::{batch_create, batch_upsert, create, get, update};
-use super::properties::{create_property, default_registry, get_property, list_properties};
+use super::properties::default_registry;
 use super::rate_limits::admit_request;
 use super::replies::{correlation_id, error_body, unauthorized_body, Reply};
-use super::search::search;
+use super::routes::{not_found, route, RequestPath};
 use super::state::{lock, snapshot, FakeState, PropertyDefinition, SharedState};
+use super::validation_rules::ValidationRule;
 use super::{FakeAssociation, FakeObject, RequestRecord, DEFAULT_TOKEN};
 use crate::{normalize_email, Client, ClientBuilder, PropertyCreate, RateLimit, RetryPolicy};
 
@@ -32,6 +31,7 @@ pub struct FakeHubSpotBuilder {
     search_lag: Duration,
     missing_scopes: Vec<String>,
     extra: Vec<(String, PropertyCreate)>,
+    validation_rules: Vec<ValidationRule>,
 }
 
 impl FakeHubSpotBuilder {
@@ -77,6 +77,12 @@ impl FakeHubSpotBuilder {
         self
     }
 
+    /// Enforces a validation rule on writes made with API version 2026-09 or later.
+    pub fn validation_rule(mut self, rule: ValidationRule) -> Self {
+        self.validation_rules.push(rule);
+        self
+    }
+
     /// Starts the server on `127.0.0.1:0`.
     ///
     /// # Panics
@@ -111,6 +117,7 @@ impl FakeHubSpotBuilder {
             next_id: 1001,
             requests: Vec::new(),
             injections: Vec::new(),
+            validation_rules: self.validation_rules,
         }));
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let addr = listener.local_addr()?;
@@ -162,6 +169,7 @@ impl FakeHubSpot {
             search_lag: Duration::ZERO,
             missing_scopes: Vec::new(),
             extra: Vec::new(),
+            validation_rules: Vec::new(),
         }
     }
 
@@ -207,6 +215,16 @@ impl FakeHubSpot {
     /// Changes the scopes the token lacks (property creation answers 403 while non-empty).
     pub fn set_missing_scopes<I: IntoIterator<Item = S>, S: Into<String>>(&self, scopes: I) {
         lock(&self.state).missing_scopes = scopes.into_iter().map(Into::into).collect();
+    }
+
+    /// Adds a validation rule, enforced on writes made with API version 2026-09 or later.
+    pub fn add_validation_rule(&self, rule: ValidationRule) {
+        lock(&self.state).validation_rules.push(rule);
+    }
+
+    /// Removes every validation rule.
+    pub fn clear_validation_rules(&self) {
+        lock(&self.state).validation_rules.clear();
     }
 
     /// The next `n` requests fail with `failure`.
@@ -388,11 +406,9 @@ async fn handle(
     let reply = {
         let mut state = lock(&state);
         let reply = process(&mut state, &method, &uri, &headers, &body);
-        state.requests.push(RequestRecord {
-            method: method.as_str().to_owned(),
-            path: path.clone(),
-            status: reply.status,
-        });
+        state
+            .requests
+            .push(RequestRecord::new(method.as_str(), &path, reply.status));
         reply
     };
     Ok(respond_raw(
@@ -403,11 +419,9 @@ async fn handle(
 }
 
 pub(super) fn record_request(state: &SharedState, method: &Method, path: &str, status: u16) {
-    lock(state).requests.push(RequestRecord {
-        method: method.as_str().to_owned(),
-        path: path.to_owned(),
-        status,
-    });
+    lock(state)
+        .requests
+        .push(RequestRecord::new(method.as_str(), path, status));
 }
 
 pub(super) fn respond_raw(
@@ -437,7 +451,7 @@ pub(super) fn process(
         .get("authorization")
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
-        .is_some_and(|object_type| object_type == state.token);
+        .is_some_and(|token| token == state.token);
     if !authorized {
         return Reply::json(401, unauthorized_body());
     }
@@ -448,7 +462,8 @@ pub(super) fn process(
         .map(percent_decode)
         .collect();
     let seg: Vec<&str> = segs.iter().map(String::as_str).collect();
-    let is_search = matches!(seg.as_slice(), ["crm", "v3", "objects", _, "search"]);
+    let request_path = RequestPath::parse(&seg);
+    let is_search = request_path.as_ref().is_some_and(RequestPath::is_search);
     let window_headers = match admit_request(state, is_search, Instant::now()) {
         Ok(headers) => headers,
         Err(reply) => return reply,
@@ -467,48 +482,12 @@ pub(super) fn process(
         }
     };
     let q = query_map(uri);
-    let mut reply = route(state, method, &seg, &q, &json);
+    let mut reply = match request_path {
+        Some(request_path) => route(state, method, &request_path, &q, &json),
+        None => not_found(),
+    };
     reply.headers.extend(window_headers);
     reply
-}
-
-pub(super) fn route(
-    state: &mut FakeState,
-    method: &Method,
-    seg: &[&str],
-    q: &BTreeMap<String, String>,
-    body: &Value,
-) -> Reply {
-    match (method.as_str(), seg) {
-        ("POST", ["crm", "v3", "objects", object_type]) => create(state, object_type, body),
-        ("POST", ["crm", "v3", "objects", object_type, "search"]) => {
-            search(state, object_type, body)
-        }
-        ("POST", ["crm", "v3", "objects", object_type, "batch", "upsert"]) => {
-            batch_upsert(state, object_type, body)
-        }
-        ("POST", ["crm", "v3", "objects", object_type, "batch", "create"]) => {
-            batch_create(state, object_type, body)
-        }
-        ("GET", ["crm", "v3", "objects", object_type, id]) => get(state, object_type, id, q),
-        ("PATCH", ["crm", "v3", "objects", object_type, id]) => {
-            update(state, object_type, id, q, body)
-        }
-        ("PUT", ["crm", "v4", "objects", from, from_id, "associations", "default", to, to_id]) => {
-            associate_one(state, from, from_id, to, to_id)
-        }
-        ("POST", ["crm", "v4", "associations", from, to, "batch", "associate", "default"]) => {
-            associate_batch(state, from, to, body)
-        }
-        ("GET", ["crm", "v3", "properties", object_type]) => list_properties(state, object_type),
-        ("GET", ["crm", "v3", "properties", object_type, name]) => {
-            get_property(state, object_type, name)
-        }
-        ("POST", ["crm", "v3", "properties", object_type]) => {
-            create_property(state, object_type, body)
-        }
-        _ => Reply::json(404, error_body("resource not found", "OBJECT_NOT_FOUND")),
-    }
 }
 
 #[cfg(test)]

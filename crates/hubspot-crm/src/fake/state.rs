@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 use time::OffsetDateTime;
 
 use super::faults::Injection;
+use super::validation_rules::ValidationRule;
 use super::{FakeAssociation, FakeObject, RequestRecord};
 use crate::{normalize_email, PropertyCreate, RateLimit};
 
@@ -38,6 +39,7 @@ pub(super) struct FakeState {
     pub(super) next_id: u64,
     pub(super) requests: Vec<RequestRecord>,
     pub(super) injections: Vec<Injection>,
+    pub(super) validation_rules: Vec<ValidationRule>,
 }
 
 pub(super) type SharedState = Arc<Mutex<FakeState>>;
