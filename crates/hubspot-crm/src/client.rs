@@ -12,6 +12,7 @@ use crate::associations::Associations;
 use crate::error::{Error, RateLimitPolicy, TransportKind};
 use crate::limit::{Limiter, RateLimit};
 use crate::objects::{ObjectType, Objects};
+use crate::pipelines::Pipelines;
 use crate::properties::Properties;
 use crate::retry::RetryPolicy;
 use crate::version::ApiVersion;
@@ -250,6 +251,11 @@ impl Client {
         Associations::new(self.clone())
     }
 
+    /// The pipelines of an object type (deals, tickets) with their stages.
+    pub fn pipelines(&self, object_type: ObjectType) -> Pipelines {
+        Pipelines::new(self.clone(), object_type)
+    }
+
     /// The property registry of an object type.
     pub fn properties(&self, object_type: ObjectType) -> Properties {
         Properties::new(self.clone(), object_type)
@@ -273,6 +279,11 @@ impl Client {
     /// The HubSpot API version every call goes to.
     pub fn api_version(&self) -> ApiVersion {
         self.inner.api_version
+    }
+
+    /// The access token, for calls that carry it in the body.
+    pub(crate) fn token(&self) -> &str {
+        &self.inner.token
     }
 
     /// The API host in use.

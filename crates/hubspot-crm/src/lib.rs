@@ -8,8 +8,10 @@ mod error;
 mod limit;
 mod objects;
 mod paths;
+mod pipelines;
 mod properties;
 mod retry;
+pub mod scopes;
 mod version;
 
 #[cfg(feature = "fake")]
@@ -27,8 +29,13 @@ pub use objects::{
     ObjectInput, ObjectRef, ObjectType, Objects, Paging, SearchRequest, SearchResult,
     SimplePublicObject, UpsertInput, UpsertedObject, MAX_BATCH_INPUTS, MAX_SEARCH_LIMIT,
 };
-pub use properties::{Properties, Property, PropertyCreate, PropertyOption};
+pub use pipelines::{Pipeline, PipelineStage, Pipelines};
+pub use properties::{
+    Properties, Property, PropertyCreate, PropertyOption, PropertyValidation,
+    PropertyValidationRule,
+};
 pub use retry::RetryPolicy;
+pub use scopes::AccessTokenInfo;
 pub use version::{ApiVersion, ApiVersionParseError, DatedVersion};
 
 /// Normalizes an e-mail address the way HubSpot matches it: trimmed and lowercased.

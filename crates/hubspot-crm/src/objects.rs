@@ -43,6 +43,19 @@ impl ObjectType {
     }
 }
 
+impl ObjectType {
+    /// HubSpot's object type id (`0-1` contacts, `0-3` deals, `0-2` companies); other
+    /// types as given.
+    pub fn type_id(&self) -> &str {
+        match self {
+            ObjectType::Contacts => "0-1",
+            ObjectType::Deals => "0-3",
+            ObjectType::Companies => "0-2",
+            ObjectType::Other(s) => s,
+        }
+    }
+}
+
 impl From<&str> for ObjectType {
     fn from(s: &str) -> Self {
         match s {

@@ -174,6 +174,37 @@ impl PropertyCreate {
     }
 }
 
+/// A property's validation rules (HubSpot's property validations: formats, ranges, ...).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PropertyValidation {
+    /// The property the rules guard.
+    pub property_name: String,
+    /// The rules.
+    #[serde(default)]
+    pub property_validation_rules: Vec<PropertyValidationRule>,
+}
+
+/// One validation rule of a property.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PropertyValidationRule {
+    /// The rule's category, e.g. `ALPHANUMERIC`, `MIN_NUMBER`, `AFTER_DATETIME_DURATION`.
+    pub rule_type: String,
+    /// The rule's arguments, e.g. `["NUMERIC_ONLY"]`.
+    #[serde(default)]
+    pub rule_arguments: Vec<String>,
+    /// Whether HubSpot normalizes the value before checking it.
+    #[serde(default)]
+    pub should_apply_normalization: bool,
+}
+
+#[derive(Deserialize)]
+struct ValidationPage {
+    #[serde(default)]
+    results: Vec<PropertyValidation>,
+}
+
 #[derive(Deserialize)]
 struct Page {
     #[serde(default)]
@@ -218,6 +249,26 @@ impl Properties {
             ),
         );
         Ok(self.client.execute(call).await?.body)
+    }
+
+    /// The validation rules of the type's properties, for properties that have any
+    /// (`GET /crm/property-validations/{version}/{objectTypeId}`).
+    ///
+    /// These are the per-property rules (formats, ranges). HubSpot exposes no endpoint for
+    /// the conditional "required when" rules it enforces on writes from 2026-09; those
+    /// surface only as [`Error::RuleViolation`] on a write.
+    pub async fn validation_rules(&self) -> Result<Vec<PropertyValidation>, Error> {
+        let call = Call::new(
+            Method::GET,
+            "properties.validation_rules",
+            paths::property_validations(self.client.api_version(), self.object_type.type_id()),
+        );
+        Ok(self
+            .client
+            .execute::<ValidationPage>(call)
+            .await?
+            .body
+            .results)
     }
 
     /// Creates a property (`POST /crm/properties/{version}/{type}`). An existing name fails with

@@ -3,6 +3,7 @@
 
 use std::collections::BTreeMap;
 
+#[cfg(feature = "fake")]
 use hubspot_crm::fake::{FakeHubSpot, ValidationRule};
 use hubspot_crm::{
     ApiVersion, Client, Error, ObjectInput, ObjectRef, ObjectType, PropertyCreate, RetryPolicy,
@@ -70,6 +71,16 @@ async fn mount_every_endpoint(server: &MockServer, prefix: impl Fn(&str) -> Stri
             format!("{}/deals", prefix("properties")),
             json!({"name": "stripe_payment_id"}),
         ),
+        (
+            "GET",
+            format!("{}/deals", prefix("pipelines")),
+            json!({"results": []}),
+        ),
+        (
+            "GET",
+            format!("{}/0-3", prefix("property-validations")),
+            json!({"results": []}),
+        ),
     ];
     for (verb, at, answer) in mocks {
         Mock::given(method(verb))
@@ -125,6 +136,8 @@ async fn call_every_endpoint(c: &Client) {
         ))
         .await
         .unwrap();
+    properties.validation_rules().await.unwrap();
+    c.pipelines(ObjectType::Deals).list().await.unwrap();
 }
 
 fn client(server: &MockServer, version: Option<ApiVersion>) -> Client {
@@ -234,6 +247,7 @@ async fn a_validation_rule_rejection_is_classified_and_not_retried() {
     server.verify().await;
 }
 
+#[cfg(feature = "fake")]
 fn closed_won_rule() -> ValidationRule {
     ValidationRule::required_when(
         "deals",
@@ -244,6 +258,7 @@ fn closed_won_rule() -> ValidationRule {
     )
 }
 
+#[cfg(feature = "fake")]
 fn deal(name: &str, stage: &str) -> BTreeMap<String, String> {
     [("dealname", name), ("dealstage", stage)]
         .into_iter()
@@ -251,6 +266,7 @@ fn deal(name: &str, stage: &str) -> BTreeMap<String, String> {
         .collect()
 }
 
+#[cfg(feature = "fake")]
 #[tokio::test]
 async fn the_fake_enforces_rules_from_2026_09_only_and_names_the_input() {
     let fake = FakeHubSpot::builder()
@@ -308,6 +324,7 @@ async fn the_fake_enforces_rules_from_2026_09_only_and_names_the_input() {
     assert!(matches!(err, Error::RuleViolation { .. }), "{err:?}");
 }
 
+#[cfg(feature = "fake")]
 #[tokio::test]
 async fn the_fake_serves_dated_and_legacy_paths_from_one_state_and_records_the_version() {
     let fake = FakeHubSpot::start().await;

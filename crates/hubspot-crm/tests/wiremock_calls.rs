@@ -946,3 +946,67 @@ async fn low_remaining_header_holds_every_clone() {
     c.contacts().get(&ObjectRef::id("1"), &[]).await.unwrap();
     assert!(clone.limiter().held_until().is_some());
 }
+
+#[tokio::test]
+async fn access_token_info_sends_the_token_in_the_body_and_lists_scopes() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/oauth/v2/private-apps/get/access-token-info"))
+        .and(body_json(json!({"tokenKey": TOKEN})))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "userId": 123, "hubId": 62515, "appId": 456,
+            "scopes": ["oauth", "crm.objects.contacts.read", "crm.objects.contacts.write"]
+        })))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let info = client(&server).access_token_info().await.unwrap();
+    assert_eq!(info.hub_id.as_deref(), Some("62515"));
+    assert_eq!(
+        info.missing(&hubspot_crm::scopes::SYNC_SCOPES),
+        vec!["crm.objects.deals.read", "crm.objects.deals.write"]
+    );
+    let bad = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(401).set_body_json(json!({
+            "status": "error", "message": "The access token is invalid",
+            "category": "INVALID_AUTHENTICATION"
+        })))
+        .mount(&bad)
+        .await;
+    let err = client(&bad).access_token_info().await.unwrap_err();
+    assert!(matches!(err, Error::Unauthorized { .. }), "{err:?}");
+    assert!(!format!("{err} {err:?}").contains(TOKEN));
+}
+
+#[tokio::test]
+async fn pipelines_are_read_with_their_stages() {
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path("/crm/pipelines/2026-09/deals"))
+        .respond_with(
+            ResponseTemplate::new(200).set_body_json(json!({"results": [{
+                "id": "default", "label": "Sales Pipeline", "displayOrder": 0, "archived": false,
+                "createdAt": "2024-09-17T15:19:55.379Z",
+                "stages": [{
+                    "id": "closedwon", "label": "Closed Won", "displayOrder": 5,
+                    "metadata": {"isClosed": "true", "probability": 1.0},
+                    "archived": false, "writePermissions": "CRM_PERMISSIONS_ENFORCEMENT"
+                }]
+            }]})),
+        )
+        .expect(1)
+        .mount(&server)
+        .await;
+    let pipelines = client(&server)
+        .pipelines(ObjectType::Deals)
+        .list()
+        .await
+        .unwrap();
+    let won = pipelines[0].stage("closedwon").unwrap();
+    assert_eq!(
+        won.metadata.get("probability").map(String::as_str),
+        Some("1.0")
+    );
+    assert!(pipelines[0].stage("closedlost").is_none());
+}

@@ -21,9 +21,11 @@
 //! # }
 //! ```
 
+mod access;
 mod associations;
 mod faults;
 mod objects;
+mod pipelines;
 mod properties;
 mod rate_limits;
 mod replies;

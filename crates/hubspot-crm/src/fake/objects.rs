@@ -511,6 +511,21 @@ pub(super) fn batch_create(
     Reply::json(201, batch_response(results, Vec::new()))
 }
 
+/// The properties an object has once `written` is merged into it (`None`: a new object).
+fn after_write(
+    state: &FakeState,
+    object_type: &str,
+    existing: Option<usize>,
+    written: &BTreeMap<String, String>,
+) -> BTreeMap<String, String> {
+    let mut after = existing
+        .and_then(|i| object_at(state, object_type, i))
+        .map(|o| o.properties.clone())
+        .unwrap_or_default();
+    after.extend(written.iter().map(|(k, v)| (k.clone(), v.clone())));
+    after
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -526,19 +541,4 @@ mod tests {
             assert!(!email_is_valid(bad), "{bad}");
         }
     }
-}
-
-/// The properties an object has once `written` is merged into it (`None`: a new object).
-fn after_write(
-    state: &FakeState,
-    object_type: &str,
-    existing: Option<usize>,
-    written: &BTreeMap<String, String>,
-) -> BTreeMap<String, String> {
-    let mut after = existing
-        .and_then(|i| object_at(state, object_type, i))
-        .map(|o| o.properties.clone())
-        .unwrap_or_default();
-    after.extend(written.iter().map(|(k, v)| (k.clone(), v.clone())));
-    after
 }

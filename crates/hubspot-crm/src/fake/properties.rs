@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 
 use serde_json::{json, Value};
 
-use super::replies::{error_body, missing_scopes_body, Reply};
+use super::replies::{error_body, Reply};
 use super::state::{FakeState, PropertyDefinition};
 use crate::PropertyCreate;
 
@@ -141,10 +141,6 @@ pub(super) fn get_property(state: &FakeState, object_type: &str, name: &str) -> 
 }
 
 pub(super) fn create_property(state: &mut FakeState, object_type: &str, body: &Value) -> Reply {
-    if !state.missing_scopes.is_empty() {
-        let scopes = state.missing_scopes.clone();
-        return Reply::json(403, missing_scopes_body(&scopes));
-    }
     let str_field = |k: &str| body.get(k).and_then(Value::as_str).unwrap_or("").to_owned();
     let (name, label, type_, field_type, group) = (
         str_field("name"),
@@ -204,4 +200,27 @@ pub(super) fn create_property(state: &mut FakeState, object_type: &str, body: &V
         .or_default()
         .insert(name, PropertyDefinition { create: p });
     Reply::json(201, json)
+}
+
+/// `GET /crm/property-validations/{version}/{objectTypeId}`: the properties with rules.
+pub(super) fn list_property_validations(state: &FakeState, object_type_id: &str) -> Reply {
+    let object_type = match object_type_id {
+        "0-1" => "contacts",
+        "0-2" => "companies",
+        "0-3" => "deals",
+        other => other,
+    };
+    let results: Vec<Value> = state
+        .property_validations
+        .get(object_type)
+        .map(|by_property| {
+            by_property
+                .iter()
+                .map(|(name, rules)| {
+                    json!({ "propertyName": name, "propertyValidationRules": rules })
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    Reply::json(200, json!({ "results": results }))
 }

@@ -6,9 +6,13 @@ use std::collections::BTreeMap;
 use axum::http::Method;
 use serde_json::Value;
 
+use super::access::check_scope;
 use super::associations::{associate_batch, associate_one};
 use super::objects::{batch_create, batch_upsert, create, get, update};
-use super::properties::{create_property, get_property, list_properties};
+use super::pipelines::list_pipelines;
+use super::properties::{
+    create_property, get_property, list_properties, list_property_validations,
+};
 use super::replies::{error_body, Reply};
 use super::search::search;
 use super::state::FakeState;
@@ -80,6 +84,9 @@ pub(super) fn route(
     query: &BTreeMap<String, String>,
     body: &Value,
 ) -> Reply {
+    if let Err(forbidden) = check_scope(state, method.as_str(), path) {
+        return forbidden;
+    }
     let version = path.version;
     match (method.as_str(), path.api, path.rest.as_slice()) {
         ("POST", "objects", [object_type]) => create(state, version, object_type, body),
@@ -103,6 +110,10 @@ pub(super) fn route(
         ("GET", "properties", [object_type]) => list_properties(state, object_type),
         ("GET", "properties", [object_type, name]) => get_property(state, object_type, name),
         ("POST", "properties", [object_type]) => create_property(state, object_type, body),
+        ("GET", "pipelines", [object_type]) => list_pipelines(state, object_type),
+        ("GET", "property-validations", [object_type_id]) => {
+            list_property_validations(state, object_type_id)
+        }
         _ => not_found(),
     }
 }

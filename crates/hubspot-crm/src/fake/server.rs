@@ -12,7 +12,9 @@ use axum::http::{HeaderMap, Method, Response, StatusCode, Uri};
 use axum::Router;
 use serde_json::Value;
 
+use super::access::access_token_info;
 use super::faults::{default_failure_body, take_injection, BrokenBody, Failure, Injection};
+use super::pipelines::default_pipelines;
 use super::properties::default_registry;
 use super::rate_limits::admit_request;
 use super::replies::{correlation_id, error_body, unauthorized_body, Reply};
@@ -65,7 +67,10 @@ impl FakeHubSpotBuilder {
         self
     }
 
-    /// Scopes the token lacks: property creation answers 403 `MISSING_SCOPES` naming them.
+    /// Scopes the token lacks: calls that need one answer 403 `MISSING_SCOPES` naming it
+    /// (`crm.objects.{type}.read|write` for objects and associations,
+    /// `crm.schemas.{type}.write` for property creation), and the access-token check
+    /// leaves them out.
     pub fn missing_scopes<I: IntoIterator<Item = S>, S: Into<String>>(mut self, scopes: I) -> Self {
         self.missing_scopes = scopes.into_iter().map(Into::into).collect();
         self
@@ -118,6 +123,8 @@ impl FakeHubSpotBuilder {
             requests: Vec::new(),
             injections: Vec::new(),
             validation_rules: self.validation_rules,
+            pipelines: default_pipelines(),
+            property_validations: BTreeMap::new(),
         }));
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let addr = listener.local_addr()?;
@@ -212,7 +219,7 @@ impl FakeHubSpot {
         state.window.clear();
     }
 
-    /// Changes the scopes the token lacks (property creation answers 403 while non-empty).
+    /// Changes the scopes the token lacks (see [`FakeHubSpotBuilder::missing_scopes`]).
     pub fn set_missing_scopes<I: IntoIterator<Item = S>, S: Into<String>>(&self, scopes: I) {
         lock(&self.state).missing_scopes = scopes.into_iter().map(Into::into).collect();
     }
@@ -245,6 +252,54 @@ impl FakeHubSpot {
             path_prefix: Some(path_prefix.to_owned()),
             failure,
         });
+    }
+
+    /// Replaces (or adds) a property definition, e.g. to give a property the wrong type.
+    pub fn set_property(&self, object_type: &str, property: PropertyCreate) {
+        lock(&self.state)
+            .registry
+            .entry(object_type.to_owned())
+            .or_default()
+            .insert(
+                property.name.clone(),
+                PropertyDefinition { create: property },
+            );
+    }
+
+    /// Removes a stage from a pipeline; `false` when the pipeline or stage does not exist.
+    pub fn remove_pipeline_stage(
+        &self,
+        object_type: &str,
+        pipeline_id: &str,
+        stage_id: &str,
+    ) -> bool {
+        let mut state = lock(&self.state);
+        let Some(pipeline) = state
+            .pipelines
+            .get_mut(object_type)
+            .and_then(|list| list.iter_mut().find(|p| p.id == pipeline_id))
+        else {
+            return false;
+        };
+        let before = pipeline.stages.len();
+        pipeline.stages.retain(|s| s.id != stage_id);
+        pipeline.stages.len() < before
+    }
+
+    /// Gives a property a validation rule, listed by the property-validations endpoint.
+    pub fn add_property_validation_rule(
+        &self,
+        object_type: &str,
+        property: &str,
+        rule: crate::PropertyValidationRule,
+    ) {
+        lock(&self.state)
+            .property_validations
+            .entry(object_type.to_owned())
+            .or_default()
+            .entry(property.to_owned())
+            .or_default()
+            .push(rule);
     }
 
     /// Removes a property from the registry (writes naming it then fail with 400).
@@ -482,9 +537,14 @@ pub(super) fn process(
         }
     };
     let q = query_map(uri);
-    let mut reply = match request_path {
-        Some(request_path) => route(state, method, &request_path, &q, &json),
-        None => not_found(),
+    let mut reply = match (request_path, seg.as_slice()) {
+        (Some(request_path), _) => route(state, method, &request_path, &q, &json),
+        (None, ["oauth", "v2", "private-apps", "get", "access-token-info"])
+            if method == Method::POST =>
+        {
+            access_token_info(state, &json)
+        }
+        (None, _) => not_found(),
     };
     reply.headers.extend(window_headers);
     reply

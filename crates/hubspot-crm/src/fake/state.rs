@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 use time::OffsetDateTime;
 
 use super::faults::Injection;
+use super::pipelines::StoredPipeline;
 use super::validation_rules::ValidationRule;
 use super::{FakeAssociation, FakeObject, RequestRecord};
 use crate::{normalize_email, PropertyCreate, RateLimit};
@@ -40,6 +41,10 @@ pub(super) struct FakeState {
     pub(super) requests: Vec<RequestRecord>,
     pub(super) injections: Vec<Injection>,
     pub(super) validation_rules: Vec<ValidationRule>,
+    pub(super) pipelines: BTreeMap<String, Vec<StoredPipeline>>,
+    /// Property validation rules by object type, then property name.
+    pub(super) property_validations:
+        BTreeMap<String, BTreeMap<String, Vec<crate::PropertyValidationRule>>>,
 }
 
 pub(super) type SharedState = Arc<Mutex<FakeState>>;
