@@ -1,12 +1,15 @@
 //! `FakeHubSpot`: an in-process, stateful HubSpot for tests and demos (feature `fake`).
 //!
-//! It speaks the subset of the CRM API this crate calls, with HubSpot's answers: contacts
-//! unique by lowercase e-mail (409 with "Existing ID"), unique custom properties, batch
-//! upsert, deals with inline associations, associations v4, a property registry (unknown
-//! property -> 400 `PROPERTY_DOESNT_EXIST`, bad option -> 400 `INVALID_OPTION`, bad e-mail
-//! -> 400 `INVALID_EMAIL`), token checks (401), a rolling 10 s window (429
-//! `TEN_SECONDLY_ROLLING`), 5/s search (429 `SECONDLY`), search that lags behind writes,
-//! and injected failures.
+//! It speaks the subset of the CRM API this crate calls, on the dated paths (2026-03,
+//! 2026-09) and the legacy v3/v4 ones alike, over one state, with HubSpot's answers:
+//! contacts unique by lowercase e-mail (409 with "Existing ID"), unique custom properties,
+//! batch upsert, deals with inline associations, default associations, a property registry
+//! (unknown property -> 400 `PROPERTY_DOESNT_EXIST`, bad option -> 400 `INVALID_OPTION`, bad
+//! e-mail -> 400 `INVALID_EMAIL`), validation rules enforced from 2026-09 on, token and
+//! scope checks (401, 403 `MISSING_SCOPES`, the access-token check), pipelines and their
+//! stages, property validation rules, a rolling 10 s window (429 `TEN_SECONDLY_ROLLING`),
+//! 5/s search (429 `SECONDLY`), search that lags behind writes, and injected failures.
+//! [`RequestRecord::api_version`] tells which version each request asked for.
 //!
 //! ```
 //! # #[tokio::main(flavor = "current_thread")]
