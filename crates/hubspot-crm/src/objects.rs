@@ -110,6 +110,9 @@ pub struct UpsertedObject {
     /// `true` when this upsert created the object, `false` when it updated one.
     #[serde(default)]
     pub new: bool,
+    /// The [`UpsertInput::trace_id`] of the input this result answers, when it had one.
+    #[serde(default, rename = "objectWriteTraceId")]
+    pub object_write_trace_id: Option<String>,
 }
 
 /// The answer to a batch call: `results` for the inputs that succeeded and, on a 207,
@@ -253,9 +256,19 @@ pub struct UpsertInput {
     pub id_property: Option<String>,
     /// Property values to write.
     pub properties: BTreeMap<String, String>,
+    /// A caller-chosen tag HubSpot echoes on this input's result
+    /// ([`UpsertedObject::object_write_trace_id`]), since results come back in any order.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub object_write_trace_id: Option<String>,
 }
 
 impl UpsertInput {
+    /// Tags the input so its result can be matched to it.
+    pub fn trace_id(mut self, trace_id: impl Into<String>) -> Self {
+        self.object_write_trace_id = Some(trace_id.into());
+        self
+    }
+
     /// Upsert by a unique property.
     pub fn new(
         id_property: impl Into<String>,
@@ -266,6 +279,7 @@ impl UpsertInput {
             id: id.into(),
             id_property: Some(id_property.into()),
             properties,
+            object_write_trace_id: None,
         }
     }
 

@@ -388,3 +388,31 @@ async fn the_fake_serves_dated_and_legacy_paths_from_one_state_and_records_the_v
         ]
     );
 }
+
+#[cfg(feature = "fake")]
+#[tokio::test]
+async fn upsert_results_carry_the_trace_id_of_their_input() {
+    let fake = FakeHubSpot::start().await;
+    let client = fake.client().unwrap();
+    let inputs = [
+        UpsertInput::by_email("a@example.com", BTreeMap::new()).trace_id("evt_a"),
+        UpsertInput::by_email("b@example.com", BTreeMap::new()).trace_id("evt_b"),
+        UpsertInput::by_email("c@example.com", BTreeMap::new()),
+    ];
+    let batch = client.contacts().batch_upsert(&inputs).await.unwrap();
+    let traced: BTreeMap<Option<String>, Option<String>> = batch
+        .results
+        .iter()
+        .map(|r| {
+            (
+                r.object_write_trace_id.clone(),
+                r.object.property("email").map(str::to_owned),
+            )
+        })
+        .collect();
+    assert_eq!(
+        traced.get(&Some("evt_b".to_owned())),
+        Some(&Some("b@example.com".to_owned()))
+    );
+    assert_eq!(traced.get(&None), Some(&Some("c@example.com".to_owned())));
+}

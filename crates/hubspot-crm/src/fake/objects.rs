@@ -382,7 +382,11 @@ pub(super) fn batch_upsert(
         if !seen.insert((id_prop.clone(), id.clone())) {
             dups.push(id.clone());
         }
-        prepared.push((id_prop, id, props));
+        let trace_id = input
+            .get("objectWriteTraceId")
+            .and_then(Value::as_str)
+            .map(str::to_owned);
+        prepared.push((id_prop, id, props, trace_id));
     }
     if !dups.is_empty() {
         return Reply::json(
@@ -405,13 +409,16 @@ pub(super) fn batch_upsert(
     }
     let mut results = Vec::new();
     let mut errors = Vec::new();
-    for (id_prop, id, props) in prepared {
+    for (id_prop, id, props, trace_id) in prepared {
         match find_object(state, object_type, &id_prop, &id) {
             Some(i) => {
                 merge_properties(state, object_type, i, props);
                 if let Some(o) = object_at(state, object_type, i) {
                     let mut j = object_json(o, None);
                     j["new"] = json!(false);
+                    if let Some(trace_id) = &trace_id {
+                        j["objectWriteTraceId"] = json!(trace_id);
+                    }
                     results.push(j);
                 }
             }
@@ -437,6 +444,9 @@ pub(super) fn batch_upsert(
                 if let Some(o) = object_at(state, object_type, i) {
                     let mut j = object_json(o, None);
                     j["new"] = json!(true);
+                    if let Some(trace_id) = &trace_id {
+                        j["objectWriteTraceId"] = json!(trace_id);
+                    }
                     results.push(j);
                 }
             }
