@@ -1,4 +1,4 @@
-//! Associations v4: default associations, single and batch.
+//! Associations: default associations, single and batch.
 
 use reqwest::Method;
 use serde::{Deserialize, Serialize};
@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 use crate::client::{Call, Client};
 use crate::error::Error;
 use crate::objects::{check_batch, check_id, BatchResult, ObjectId, ObjectType, RawBatch};
+use crate::paths;
 
 /// An association HubSpot made: both ends and the type it used.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
@@ -55,7 +56,7 @@ impl Associations {
     }
 
     /// Associates two objects with their default (unlabeled) type
-    /// (`PUT /crm/v4/objects/{from}/{fromId}/associations/default/{to}/{toId}`).
+    /// (`PUT /crm/objects/{version}/{from}/{fromId}/associations/default/{to}/{toId}`).
     /// Idempotent: associating twice is not an error.
     pub async fn associate_default(
         &self,
@@ -69,17 +70,13 @@ impl Associations {
         let call = Call::new(
             Method::PUT,
             "associations.default",
-            &[
-                "crm",
-                "v4",
-                "objects",
+            paths::default_association(
+                self.client.api_version(),
                 from_type.as_str(),
                 from_id,
-                "associations",
-                "default",
                 to_type.as_str(),
                 to_id,
-            ],
+            ),
         );
         let answer = self
             .client
@@ -89,7 +86,7 @@ impl Associations {
     }
 
     /// Associates up to 100 `(from_id, to_id)` pairs with the default type in one request
-    /// (`POST /crm/v4/associations/{from}/{to}/batch/associate/default`).
+    /// (`POST /crm/associations/{version}/{from}/{to}/batch/associate/default`).
     pub async fn batch_associate_default<I, A, B>(
         &self,
         from_type: &ObjectType,
@@ -116,16 +113,11 @@ impl Associations {
         let call = Call::new(
             Method::POST,
             "associations.batch_default",
-            &[
-                "crm",
-                "v4",
-                "associations",
+            paths::batch_default_associations(
+                self.client.api_version(),
                 from_type.as_str(),
                 to_type.as_str(),
-                "batch",
-                "associate",
-                "default",
-            ],
+            ),
         )
         .json(&Inputs { inputs })?;
         let answer = self

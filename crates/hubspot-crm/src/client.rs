@@ -12,13 +12,15 @@ use crate::associations::Associations;
 use crate::error::{Error, RateLimitPolicy, TransportKind};
 use crate::limit::{Limiter, RateLimit};
 use crate::objects::{ObjectType, Objects};
+use crate::pipelines::Pipelines;
 use crate::properties::Properties;
 use crate::retry::RetryPolicy;
+use crate::version::ApiVersion;
 
 /// HubSpot's production API host.
 pub const DEFAULT_BASE_URL: &str = "https://api.hubapi.com";
 
-/// A HubSpot CRM client authenticated with a private-app token.
+/// A HubSpot CRM client authenticated with a service key or a private-app token.
 ///
 /// Cheap to clone: clones share one connection pool and one pair of limiters, so pacing
 /// holds across every task using the client.
@@ -34,6 +36,7 @@ struct Inner {
     limiter: Limiter,
     search_limiter: Limiter,
     retry: RetryPolicy,
+    api_version: ApiVersion,
 }
 
 impl fmt::Debug for Client {
@@ -43,6 +46,7 @@ impl fmt::Debug for Client {
             .field("token", &"<redacted>")
             .field("rate_limit", &self.inner.limiter.rate_limit())
             .field("retry", &self.inner.retry)
+            .field("api_version", &self.inner.api_version)
             .finish()
     }
 }
@@ -56,6 +60,7 @@ pub struct ClientBuilder {
     rate_limit: RateLimit,
     search_rate_limit: RateLimit,
     retry: RetryPolicy,
+    api_version: ApiVersion,
 }
 
 impl fmt::Debug for ClientBuilder {
@@ -68,6 +73,7 @@ impl fmt::Debug for ClientBuilder {
             .field("rate_limit", &self.rate_limit)
             .field("search_rate_limit", &self.search_rate_limit)
             .field("retry", &self.retry)
+            .field("api_version", &self.api_version)
             .finish()
     }
 }
@@ -110,17 +116,24 @@ impl ClientBuilder {
         self
     }
 
+    /// The HubSpot API version every call goes to, default [`ApiVersion::default`]
+    /// (`2026-09`); [`ApiVersion::Legacy`] keeps the v3/v4 paths.
+    pub fn api_version(mut self, version: ApiVersion) -> Self {
+        self.api_version = version;
+        self
+    }
+
     /// Builds the client.
     pub fn build(self) -> Result<Client, Error> {
         let token = self.token.trim().to_owned();
         if token.is_empty() {
             return Err(Error::InvalidInput(
-                "the HubSpot access token is empty; pass the private app token (pat-...)".into(),
+                "the HubSpot access token is empty; pass a service key (HubSpot: Development > Keys > Service keys) or a private-app access token".into(),
             ));
         }
         if !token.bytes().all(|b| b.is_ascii_graphic()) {
             return Err(Error::InvalidInput(
-                "the HubSpot access token contains spaces or non-ASCII characters; copy it again from the private app settings".into(),
+                "the HubSpot access token contains spaces or non-ASCII characters; copy the service key (or private-app token) again from HubSpot".into(),
             ));
         }
         let base_url = Url::parse(self.base_url.trim()).map_err(|e| {
@@ -146,6 +159,7 @@ impl ClientBuilder {
                 limiter: Limiter::new(self.rate_limit),
                 search_limiter: Limiter::new(self.search_rate_limit),
                 retry: self.retry,
+                api_version: self.api_version,
             }),
         })
     }
@@ -165,10 +179,10 @@ pub(crate) struct Call {
 }
 
 impl Call {
-    pub(crate) fn new(method: Method, endpoint: &'static str, segments: &[&str]) -> Self {
+    pub(crate) fn new(method: Method, endpoint: &'static str, segments: Vec<String>) -> Self {
         Call {
             method,
-            segments: segments.iter().map(|s| (*s).to_owned()).collect(),
+            segments,
             query: Vec::new(),
             body: None,
             endpoint,
@@ -197,7 +211,8 @@ pub(crate) struct Answer<T> {
 }
 
 impl Client {
-    /// Starts building a client from a private-app token (`pat-...`).
+    /// Starts building a client from a service key or a private-app access token (any
+    /// format: no prefix is checked).
     pub fn builder(token: impl Into<String>) -> ClientBuilder {
         ClientBuilder {
             token: token.into(),
@@ -207,6 +222,7 @@ impl Client {
             rate_limit: RateLimit::default(),
             search_rate_limit: RateLimit::SEARCH,
             retry: RetryPolicy::default(),
+            api_version: ApiVersion::default(),
         }
     }
 
@@ -215,12 +231,12 @@ impl Client {
         Client::builder(token).build()
     }
 
-    /// Contacts (`/crm/v3/objects/contacts`).
+    /// Contacts.
     pub fn contacts(&self) -> Objects {
         self.objects(ObjectType::Contacts)
     }
 
-    /// Deals (`/crm/v3/objects/deals`).
+    /// Deals.
     pub fn deals(&self) -> Objects {
         self.objects(ObjectType::Deals)
     }
@@ -230,9 +246,14 @@ impl Client {
         Objects::new(self.clone(), object_type)
     }
 
-    /// Associations v4.
+    /// Associations (default association types, single and batch).
     pub fn associations(&self) -> Associations {
         Associations::new(self.clone())
+    }
+
+    /// The pipelines of an object type (deals, tickets) with their stages.
+    pub fn pipelines(&self, object_type: ObjectType) -> Pipelines {
+        Pipelines::new(self.clone(), object_type)
     }
 
     /// The property registry of an object type.
@@ -253,6 +274,16 @@ impl Client {
     /// The retry policy in use.
     pub fn retry_policy(&self) -> RetryPolicy {
         self.inner.retry
+    }
+
+    /// The HubSpot API version every call goes to.
+    pub fn api_version(&self) -> ApiVersion {
+        self.inner.api_version
+    }
+
+    /// The access token, for calls that carry it in the body.
+    pub(crate) fn token(&self) -> &str {
+        &self.inner.token
     }
 
     /// The API host in use.
@@ -443,7 +474,7 @@ mod tests {
         let call = Call::new(
             Method::GET,
             "t",
-            &["crm", "v3", "objects", "contacts", "a/b?c@d.e"],
+            crate::paths::objects(ApiVersion::Legacy, "contacts", &["a/b?c@d.e"]),
         )
         .query("idProperty", "email");
         let url = c.url(&call).unwrap();

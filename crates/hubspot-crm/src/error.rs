@@ -14,14 +14,14 @@ use serde::Deserialize;
 #[non_exhaustive]
 pub enum Error {
     /// 401: the token is missing, invalid, expired or revoked.
-    #[error("HubSpot rejected the access token (401{}): {}; check or renew the private app token{}",
+    #[error("HubSpot rejected the access token (401{}): {}; check the service key (or private-app token) and rotate it if it was revoked{}",
         cat(.details), .details.message, cid(.details))]
     Unauthorized {
         /// What HubSpot said.
         details: Box<ErrorDetails>,
     },
     /// 403: the token lacks scopes (category `MISSING_SCOPES`) or the portal forbids the call.
-    #[error("HubSpot refused the call (403{}): {}; grant the private app these scopes: [{}]{}",
+    #[error("HubSpot refused the call (403{}): {}; grant the service key (or private app) these scopes: [{}]{}",
         cat(.details), .details.message, .missing_scopes.join(", "), cid(.details))]
     Forbidden {
         /// Scopes HubSpot named as required (`requiredGranularScopes`, `requiredScopes`, ...).
@@ -39,6 +39,19 @@ pub enum Error {
         invalid_options: Vec<PropertyError>,
         /// Other invalid property values HubSpot named (`INVALID_EMAIL`, `INVALID_INTEGER`, ...).
         invalid_values: Vec<PropertyError>,
+        /// What HubSpot said.
+        details: Box<ErrorDetails>,
+    },
+    /// 400: the write breaks a validation rule the portal's admin configured (enforced on
+    /// API writes from version 2026-09, e.g. "close date required when the deal is closed
+    /// won"). Retrying the same data fails again: fix the data or ask the admin about
+    /// the rule. In a batch, HubSpot rejects every input; [`ViolatedRule::ids`] names the
+    /// inputs it blames when HubSpot says.
+    #[error("HubSpot rejected the write: it breaks a validation rule of the portal ({}{}): {}; send the properties the rule asks for or ask a HubSpot admin about the rule (retrying the same data fails again){}",
+        .details.status, cat(.details), rules_hint(.rules), cid(.details))]
+    RuleViolation {
+        /// The rules broken, as HubSpot named them.
+        rules: Vec<ViolatedRule>,
         /// What HubSpot said.
         details: Box<ErrorDetails>,
     },
@@ -154,6 +167,88 @@ fn validation_hint(
             e.property.as_deref().unwrap_or("a property"),
             e.code
         ));
+    }
+    out
+}
+
+fn rules_hint(rules: &[ViolatedRule]) -> String {
+    let parts: Vec<String> = rules
+        .iter()
+        .map(|r| {
+            let mut part = if r.message.is_empty() {
+                r.code.clone()
+            } else {
+                r.message.clone()
+            };
+            if !r.properties.is_empty() {
+                part.push_str(&format!(" [{}]", r.properties.join(", ")));
+            }
+            part
+        })
+        .collect();
+    if parts.is_empty() {
+        "a validation rule".to_owned()
+    } else {
+        parts.join("; ")
+    }
+}
+
+/// One validation rule a write broke, as HubSpot's answer names it.
+///
+/// HubSpot documents the answer only as a 400 `VALIDATION_ERROR` naming the rule; this
+/// crate recognises a rule by its code: one containing `REQUIRED` (required and
+/// conditionally required properties) or `RULE`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ViolatedRule {
+    /// The rule's message as the portal admin wrote it (or HubSpot's wording).
+    pub message: String,
+    /// HubSpot's error code.
+    pub code: String,
+    /// The properties the rule is about.
+    pub properties: Vec<String>,
+    /// The batch inputs HubSpot blames (their `id`s), when it says.
+    pub ids: Vec<String>,
+}
+
+/// Whether an error code names an admin-configured rule rather than a malformed value.
+pub(crate) fn is_rule_code(code: &str) -> bool {
+    let code = code.to_ascii_uppercase();
+    code.contains("REQUIRED") || code.contains("RULE")
+}
+
+fn violated_rules(d: &ErrorDetails) -> Vec<ViolatedRule> {
+    if d.category.as_deref() != Some("VALIDATION_ERROR") {
+        return Vec::new();
+    }
+    let mut out: Vec<ViolatedRule> = d
+        .errors
+        .iter()
+        .filter(|e| e.code.as_deref().is_some_and(is_rule_code))
+        .map(|e| ViolatedRule {
+            message: e.message.clone(),
+            code: e.code.clone().unwrap_or_default(),
+            properties: e.context.get("propertyName").cloned().unwrap_or_default(),
+            ids: e.context.get("ids").cloned().unwrap_or_default(),
+        })
+        .collect();
+    if out.is_empty() {
+        // The embedded form: "Property values were not valid: [{..,"error":"..","name":".."}]".
+        if let Some(start) = d.message.find('[') {
+            if let Ok(list) =
+                serde_json::from_str::<Vec<EmbeddedPropertyError>>(d.message[start..].trim_end())
+            {
+                out = list
+                    .into_iter()
+                    .filter(|e| is_rule_code(&e.error))
+                    .map(|e| ViolatedRule {
+                        message: e.message,
+                        code: e.error,
+                        properties: e.name.into_iter().collect(),
+                        ids: Vec::new(),
+                    })
+                    .collect();
+            }
+        }
     }
     out
 }
@@ -297,6 +392,16 @@ pub struct BatchError {
 }
 
 impl BatchError {
+    /// Whether this failure is a broken validation rule of the portal (a code containing
+    /// `REQUIRED` or `RULE` in `errors[]`): resending the same input fails again.
+    pub fn is_rule_violation(&self) -> bool {
+        self.category.as_deref() == Some("VALIDATION_ERROR")
+            && self
+                .errors
+                .iter()
+                .any(|e| e.code.as_deref().is_some_and(is_rule_code))
+    }
+
     /// Ids or input values this error names (`context.ids`, then `id`).
     pub fn ids(&self) -> Vec<&str> {
         let mut out: Vec<&str> = self
@@ -352,6 +457,7 @@ impl Error {
             Error::Unauthorized { details }
             | Error::Forbidden { details, .. }
             | Error::Validation { details, .. }
+            | Error::RuleViolation { details, .. }
             | Error::Conflict { details, .. }
             | Error::NotFound { details }
             | Error::RateLimited { details, .. }
@@ -416,6 +522,10 @@ impl Error {
                 details,
             },
             500..=599 => Error::Server { details },
+            400 if !violated_rules(&details).is_empty() => Error::RuleViolation {
+                rules: violated_rules(&details),
+                details,
+            },
             400..=499 => {
                 let (unknown_properties, invalid_options, invalid_values) =
                     validation_parts(&details);
@@ -646,6 +756,26 @@ fn value_string(v: serde_json::Value) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn rule_violations_are_told_apart_from_bad_values() {
+        let body = br#"{"status":"error","category":"VALIDATION_ERROR",
+            "message":"Property values were not valid: [{\"isValid\":false,\"message\":\"Close date is required\",\"error\":\"CONDITIONALLY_REQUIRED_PROPERTY\",\"name\":\"closedate\"}]"}"#;
+        match Error::from_response(400, None, None, body) {
+            Error::RuleViolation { rules, .. } => {
+                assert_eq!(rules.len(), 1);
+                assert_eq!(rules[0].properties, vec!["closedate".to_owned()]);
+                assert_eq!(rules[0].message, "Close date is required");
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+        let bad_value = br#"{"status":"error","category":"VALIDATION_ERROR",
+            "message":"Property values were not valid: [{\"isValid\":false,\"message\":\"Enter only letters\",\"error\":\"INVALID_ALPHA\",\"name\":\"firstname\"}]"}"#;
+        assert!(matches!(
+            Error::from_response(400, None, None, bad_value),
+            Error::Validation { .. }
+        ));
+    }
 
     #[test]
     fn existing_id_is_parsed() {

@@ -7,8 +7,12 @@ mod client;
 mod error;
 mod limit;
 mod objects;
+mod paths;
+mod pipelines;
 mod properties;
 mod retry;
+pub mod scopes;
+mod version;
 
 #[cfg(feature = "fake")]
 pub mod fake;
@@ -17,6 +21,7 @@ pub use associations::{AssociationSpec, Associations, DefaultAssociation};
 pub use client::{Client, ClientBuilder, DEFAULT_BASE_URL};
 pub use error::{
     BatchError, Error, ErrorDetail, ErrorDetails, PropertyError, RateLimitPolicy, TransportKind,
+    ViolatedRule,
 };
 pub use limit::{Limiter, RateLimit, RateLimitParseError};
 pub use objects::{
@@ -24,8 +29,14 @@ pub use objects::{
     ObjectInput, ObjectRef, ObjectType, Objects, Paging, SearchRequest, SearchResult,
     SimplePublicObject, UpsertInput, UpsertedObject, MAX_BATCH_INPUTS, MAX_SEARCH_LIMIT,
 };
-pub use properties::{Properties, Property, PropertyCreate, PropertyOption};
+pub use pipelines::{Pipeline, PipelineStage, Pipelines};
+pub use properties::{
+    Properties, Property, PropertyCreate, PropertyOption, PropertyValidation,
+    PropertyValidationRule,
+};
 pub use retry::RetryPolicy;
+pub use scopes::AccessTokenInfo;
+pub use version::{ApiVersion, ApiVersionParseError, DatedVersion};
 
 /// Normalizes an e-mail address the way HubSpot matches it: trimmed and lowercased.
 ///

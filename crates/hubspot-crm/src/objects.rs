@@ -10,6 +10,7 @@ use time::OffsetDateTime;
 use crate::client::{Call, Client};
 use crate::error::{lenient_batch_errors, BatchError, Error};
 use crate::normalize_email;
+use crate::paths;
 
 /// The most inputs one batch call takes.
 pub const MAX_BATCH_INPUTS: usize = 100;
@@ -37,6 +38,19 @@ impl ObjectType {
             ObjectType::Contacts => "contacts",
             ObjectType::Deals => "deals",
             ObjectType::Companies => "companies",
+            ObjectType::Other(s) => s,
+        }
+    }
+}
+
+impl ObjectType {
+    /// HubSpot's object type id (`0-1` contacts, `0-3` deals, `0-2` companies); other
+    /// types as given.
+    pub fn type_id(&self) -> &str {
+        match self {
+            ObjectType::Contacts => "0-1",
+            ObjectType::Deals => "0-3",
+            ObjectType::Companies => "0-2",
             ObjectType::Other(s) => s,
         }
     }
@@ -96,6 +110,9 @@ pub struct UpsertedObject {
     /// `true` when this upsert created the object, `false` when it updated one.
     #[serde(default)]
     pub new: bool,
+    /// The [`UpsertInput::trace_id`] of the input this result answers, when it had one.
+    #[serde(default, rename = "objectWriteTraceId")]
+    pub object_write_trace_id: Option<String>,
 }
 
 /// The answer to a batch call: `results` for the inputs that succeeded and, on a 207,
@@ -239,9 +256,19 @@ pub struct UpsertInput {
     pub id_property: Option<String>,
     /// Property values to write.
     pub properties: BTreeMap<String, String>,
+    /// A caller-chosen tag HubSpot echoes on this input's result
+    /// ([`UpsertedObject::object_write_trace_id`]), since results come back in any order.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub object_write_trace_id: Option<String>,
 }
 
 impl UpsertInput {
+    /// Tags the input so its result can be matched to it.
+    pub fn trace_id(mut self, trace_id: impl Into<String>) -> Self {
+        self.object_write_trace_id = Some(trace_id.into());
+        self
+    }
+
     /// Upsert by a unique property.
     pub fn new(
         id_property: impl Into<String>,
@@ -252,6 +279,7 @@ impl UpsertInput {
             id: id.into(),
             id_property: Some(id_property.into()),
             properties,
+            object_write_trace_id: None,
         }
     }
 
@@ -450,19 +478,17 @@ impl Objects {
         &self.object_type
     }
 
-    fn path<'a>(&'a self, rest: &[&'a str]) -> Vec<&'a str> {
-        let mut p = vec!["crm", "v3", "objects", self.object_type.as_str()];
-        p.extend_from_slice(rest);
-        p
+    fn path(&self, rest: &[&str]) -> Vec<String> {
+        paths::objects(self.client.api_version(), self.object_type.as_str(), rest)
     }
 
-    /// Creates one object (`POST /crm/v3/objects/{type}`), with inline associations.
+    /// Creates one object (`POST /crm/objects/{version}/{type}`), with inline associations.
     ///
     /// A contact whose e-mail exists fails with [`Error::Conflict`] naming the existing id.
     pub async fn create(&self, input: &ObjectInput) -> Result<SimplePublicObject, Error> {
         let mut input = input.clone();
         normalize_email_property(&self.object_type, &mut input.properties);
-        let mut call = Call::new(Method::POST, "objects.create", &self.path(&[])).json(&input)?;
+        let mut call = Call::new(Method::POST, "objects.create", self.path(&[])).json(&input)?;
         call.creates = true;
         Ok(self.client.execute(call).await?.body)
     }
@@ -475,7 +501,7 @@ impl Objects {
     ) -> Result<SimplePublicObject, Error> {
         let (id, id_property) = object.parts();
         check_id(&id)?;
-        let mut call = Call::new(Method::GET, "objects.get", &self.path(&[&id]));
+        let mut call = Call::new(Method::GET, "objects.get", self.path(&[&id]));
         if !properties.is_empty() {
             call = call.query("properties", properties.join(","));
         }
@@ -500,7 +526,7 @@ impl Objects {
             properties: &'a BTreeMap<String, String>,
         }
         let mut call =
-            Call::new(Method::PATCH, "objects.update", &self.path(&[&id])).json(&Body {
+            Call::new(Method::PATCH, "objects.update", self.path(&[&id])).json(&Body {
                 properties: &properties,
             })?;
         if let Some(p) = id_property {
@@ -509,7 +535,7 @@ impl Objects {
         Ok(self.client.execute(call).await?.body)
     }
 
-    /// Searches (`POST /crm/v3/objects/{type}/search`), paced by the search limiter.
+    /// Searches (`POST /crm/objects/{version}/{type}/search`), paced by the search limiter.
     ///
     /// Search lags behind writes by seconds: a miss does not prove absence. Create and
     /// treat [`Error::Conflict`] as "exists", or use [`Objects::batch_upsert`].
@@ -520,13 +546,13 @@ impl Objects {
             )));
         }
         let mut call =
-            Call::new(Method::POST, "objects.search", &self.path(&["search"])).json(request)?;
+            Call::new(Method::POST, "objects.search", self.path(&["search"])).json(request)?;
         call.search = true;
         Ok(self.client.execute(call).await?.body)
     }
 
     /// Creates or updates up to 100 objects by a unique property in one request
-    /// (`POST /crm/v3/objects/{type}/batch/upsert`).
+    /// (`POST /crm/objects/{version}/{type}/batch/upsert`).
     ///
     /// A 207 answer is `Ok` with [`BatchResult::errors`] naming the failed inputs; a 400
     /// (HubSpot rejects the whole batch for one bad value) is [`Error::Validation`].
@@ -553,7 +579,7 @@ impl Objects {
         let call = Call::new(
             Method::POST,
             "objects.batch_upsert",
-            &self.path(&["batch", "upsert"]),
+            self.path(&["batch", "upsert"]),
         )
         .json(&Inputs { inputs: &inputs })?;
         let answer = self
@@ -563,7 +589,7 @@ impl Objects {
         Ok(answer.body.into_result(answer.status))
     }
 
-    /// Creates up to 100 objects in one request (`POST /crm/v3/objects/{type}/batch/create`).
+    /// Creates up to 100 objects in one request (`POST /crm/objects/{version}/{type}/batch/create`).
     pub async fn batch_create(
         &self,
         inputs: &[ObjectInput],
@@ -576,7 +602,7 @@ impl Objects {
         let mut call = Call::new(
             Method::POST,
             "objects.batch_create",
-            &self.path(&["batch", "create"]),
+            self.path(&["batch", "create"]),
         )
         .json(&Inputs { inputs: &inputs })?;
         call.creates = true;

@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 use crate::client::{Call, Client};
 use crate::error::Error;
 use crate::objects::ObjectType;
+use crate::paths;
 
 /// A property definition as HubSpot returns it. Every field but `name` may be missing.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
@@ -68,7 +69,7 @@ impl PropertyOption {
     }
 }
 
-/// The body of a property creation (`POST /crm/v3/properties/{type}`).
+/// The body of a property creation (`POST /crm/properties/{version}/{type}`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct PropertyCreate {
@@ -173,6 +174,37 @@ impl PropertyCreate {
     }
 }
 
+/// A property's validation rules (HubSpot's property validations: formats, ranges, ...).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PropertyValidation {
+    /// The property the rules guard.
+    pub property_name: String,
+    /// The rules.
+    #[serde(default)]
+    pub property_validation_rules: Vec<PropertyValidationRule>,
+}
+
+/// One validation rule of a property.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PropertyValidationRule {
+    /// The rule's category, e.g. `ALPHANUMERIC`, `MIN_NUMBER`, `AFTER_DATETIME_DURATION`.
+    pub rule_type: String,
+    /// The rule's arguments, e.g. `["NUMERIC_ONLY"]`.
+    #[serde(default)]
+    pub rule_arguments: Vec<String>,
+    /// Whether HubSpot normalizes the value before checking it.
+    #[serde(default)]
+    pub should_apply_normalization: bool,
+}
+
+#[derive(Deserialize)]
+struct ValidationPage {
+    #[serde(default)]
+    results: Vec<PropertyValidation>,
+}
+
 #[derive(Deserialize)]
 struct Page {
     #[serde(default)]
@@ -194,35 +226,59 @@ impl Properties {
         }
     }
 
-    /// All properties of the type (`GET /crm/v3/properties/{type}`).
+    /// All properties of the type (`GET /crm/properties/{version}/{type}`).
     pub async fn list(&self) -> Result<Vec<Property>, Error> {
         let call = Call::new(
             Method::GET,
             "properties.list",
-            &["crm", "v3", "properties", self.object_type.as_str()],
+            paths::properties(self.client.api_version(), self.object_type.as_str(), &[]),
         );
         Ok(self.client.execute::<Page>(call).await?.body.results)
     }
 
-    /// One property (`GET /crm/v3/properties/{type}/{name}`); [`Error::NotFound`] if absent.
+    /// One property (`GET /crm/properties/{version}/{type}/{name}`); [`Error::NotFound`] if absent.
     pub async fn get(&self, name: &str) -> Result<Property, Error> {
         crate::objects::check_id(name)?;
         let call = Call::new(
             Method::GET,
             "properties.get",
-            &["crm", "v3", "properties", self.object_type.as_str(), name],
+            paths::properties(
+                self.client.api_version(),
+                self.object_type.as_str(),
+                &[name],
+            ),
         );
         Ok(self.client.execute(call).await?.body)
     }
 
-    /// Creates a property (`POST /crm/v3/properties/{type}`). An existing name fails with
+    /// The validation rules of the type's properties, for properties that have any
+    /// (`GET /crm/property-validations/{version}/{objectTypeId}`).
+    ///
+    /// These are the per-property rules (formats, ranges). HubSpot exposes no endpoint for
+    /// the conditional "required when" rules it enforces on writes from 2026-09; those
+    /// surface only as [`Error::RuleViolation`] on a write.
+    pub async fn validation_rules(&self) -> Result<Vec<PropertyValidation>, Error> {
+        let call = Call::new(
+            Method::GET,
+            "properties.validation_rules",
+            paths::property_validations(self.client.api_version(), self.object_type.type_id()),
+        );
+        Ok(self
+            .client
+            .execute::<ValidationPage>(call)
+            .await?
+            .body
+            .results)
+    }
+
+    /// Creates a property (`POST /crm/properties/{version}/{type}`). An existing name fails with
     /// [`Error::Conflict`]; a token without schema scopes with [`Error::Forbidden`].
     pub async fn create(&self, property: &PropertyCreate) -> Result<Property, Error> {
         property.validate()?;
         let call = Call::new(
             Method::POST,
             "properties.create",
-            &["crm", "v3", "properties", self.object_type.as_str()],
+            paths::properties(self.client.api_version(), self.object_type.as_str(), &[]),
         )
         .json(property)?;
         Ok(self.client.execute(call).await?.body)

@@ -88,7 +88,7 @@ async fn batch_upsert_of_100_contacts_is_one_request() {
     assert!(res.results.iter().all(|r| r.new));
     assert_eq!(fake.total_requests(), 1);
     assert_eq!(
-        fake.request_count("POST", "/crm/v3/objects/contacts/batch/upsert"),
+        fake.request_count("POST", "/crm/objects/2026-09/contacts/batch/upsert"),
         1
     );
     // Upserting again updates: still 100 contacts, none new.
@@ -448,7 +448,7 @@ async fn injected_failures() {
         .unwrap();
     assert_eq!(res.results.len(), 1);
     assert_eq!(
-        fake.request_count("POST", "/crm/v3/objects/contacts/batch"),
+        fake.request_count("POST", "/crm/objects/2026-09/contacts/batch"),
         2
     );
 
@@ -456,7 +456,7 @@ async fn injected_failures() {
     fake.fail_next_on(
         1,
         "GET",
-        "/crm/v3/objects/contacts",
+        "/crm/objects/2026-09/contacts",
         Failure::DropConnection,
     );
     let err = client
@@ -509,5 +509,161 @@ async fn injected_failures() {
     );
     assert!(fake
         .request_counts()
-        .contains_key("GET /crm/v3/objects/contacts/a@example.com"));
+        .contains_key("GET /crm/objects/2026-09/contacts/a@example.com"));
+}
+
+// ---------------------------------------------------------------------------------------
+// What a first-run check (`doctor`) reads: token and scopes, properties, pipelines, rules.
+
+mod first_run_checks {
+    use hubspot_crm::fake::FakeHubSpot;
+    use hubspot_crm::scopes::{DEALS_WRITE, PROPERTY_BOOTSTRAP_SCOPES, SYNC_SCOPES};
+    use hubspot_crm::{Error, ObjectType, PropertyCreate, PropertyValidationRule, UpsertInput};
+
+    fn payment_id_property() -> PropertyCreate {
+        PropertyCreate::text("stripe_payment_id", "Stripe payment", "dealinformation").unique(true)
+    }
+
+    #[tokio::test]
+    async fn a_ready_portal_passes_every_check() {
+        let fake = FakeHubSpot::builder()
+            .property("deals", payment_id_property())
+            .start()
+            .await;
+        let client = fake.client().unwrap();
+        let info = client.access_token_info().await.unwrap();
+        assert!(info.missing(&SYNC_SCOPES).is_empty());
+        assert!(info.missing(&PROPERTY_BOOTSTRAP_SCOPES).is_empty());
+        assert!(info.hub_id.is_some());
+        let deals = client.properties(ObjectType::Deals).list().await.unwrap();
+        let payment = deals
+            .iter()
+            .find(|p| p.name == "stripe_payment_id")
+            .unwrap();
+        assert_eq!(
+            (payment.type_.as_str(), payment.field_type.as_str()),
+            ("string", "text")
+        );
+        assert!(payment.has_unique_value);
+        let pipelines = client.pipelines(ObjectType::Deals).list().await.unwrap();
+        let sales = pipelines.iter().find(|p| p.id == "default").unwrap();
+        let won = sales.stage("closedwon").unwrap();
+        assert_eq!(
+            won.metadata.get("isClosed").map(String::as_str),
+            Some("true")
+        );
+        assert!(client
+            .properties(ObjectType::Deals)
+            .validation_rules()
+            .await
+            .unwrap()
+            .is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_bad_token_is_unauthorized() {
+        let fake = FakeHubSpot::start().await;
+        let client = fake.client().unwrap();
+        fake.set_token("a-rotated-key");
+        let err = client.access_token_info().await.unwrap_err();
+        assert!(matches!(err, Error::Unauthorized { .. }), "{err:?}");
+        assert!(!format!("{err} {err:?}").contains(hubspot_crm::fake::DEFAULT_TOKEN));
+        let err = client
+            .pipelines(ObjectType::Deals)
+            .list()
+            .await
+            .unwrap_err();
+        assert!(matches!(err, Error::Unauthorized { .. }), "{err:?}");
+    }
+
+    #[tokio::test]
+    async fn a_missing_scope_is_left_out_and_its_calls_are_forbidden() {
+        let fake = FakeHubSpot::builder()
+            .property("deals", payment_id_property())
+            .missing_scopes([DEALS_WRITE])
+            .start()
+            .await;
+        let client = fake.client().unwrap();
+        let info = client.access_token_info().await.unwrap();
+        assert_eq!(info.missing(&SYNC_SCOPES), vec![DEALS_WRITE]);
+        let input = UpsertInput::new("stripe_payment_id", "pi_1", Default::default());
+        let err = client.deals().batch_upsert(&[input]).await.unwrap_err();
+        match err {
+            Error::Forbidden { missing_scopes, .. } => assert_eq!(missing_scopes, [DEALS_WRITE]),
+            other => panic!("expected 403, got {other:?}"),
+        }
+        // Reads need only the read scope.
+        client.deals().search(&Default::default()).await.unwrap();
+        fake.set_missing_scopes(Vec::<String>::new());
+        assert!(client
+            .access_token_info()
+            .await
+            .unwrap()
+            .missing(&SYNC_SCOPES)
+            .is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_missing_pipeline_stage_is_visible() {
+        let fake = FakeHubSpot::start().await;
+        let client = fake.client().unwrap();
+        assert!(fake.remove_pipeline_stage("deals", "default", "closedwon"));
+        assert!(!fake.remove_pipeline_stage("deals", "default", "closedwon"));
+        assert!(!fake.remove_pipeline_stage("deals", "no-such-pipeline", "closedlost"));
+        let pipelines = client.pipelines(ObjectType::Deals).list().await.unwrap();
+        let sales = pipelines.iter().find(|p| p.id == "default").unwrap();
+        assert!(sales.stage("closedwon").is_none());
+        assert!(sales.stage("closedlost").is_some());
+    }
+
+    #[tokio::test]
+    async fn a_property_of_the_wrong_type_is_visible() {
+        let fake = FakeHubSpot::builder()
+            .property("deals", payment_id_property())
+            .start()
+            .await;
+        fake.set_property(
+            "deals",
+            PropertyCreate::number("stripe_payment_id", "Stripe payment", "dealinformation"),
+        );
+        let client = fake.client().unwrap();
+        let deals = client.properties(ObjectType::Deals).list().await.unwrap();
+        let payment = deals
+            .iter()
+            .find(|p| p.name == "stripe_payment_id")
+            .unwrap();
+        assert_eq!(payment.type_, "number");
+        assert_eq!(payment.field_type, "number");
+        assert!(!payment.has_unique_value);
+    }
+
+    #[tokio::test]
+    async fn property_validation_rules_are_listed_by_object_type_id() {
+        let fake = FakeHubSpot::start().await;
+        let rule = PropertyValidationRule {
+            rule_type: "ALPHANUMERIC".into(),
+            rule_arguments: vec!["NUMERIC_ONLY".into()],
+            should_apply_normalization: false,
+        };
+        fake.add_property_validation_rule("deals", "amount", rule.clone());
+        let client = fake.client().unwrap();
+        let rules = client
+            .properties(ObjectType::Deals)
+            .validation_rules()
+            .await
+            .unwrap();
+        assert_eq!(rules.len(), 1);
+        assert_eq!(rules[0].property_name, "amount");
+        assert_eq!(rules[0].property_validation_rules, vec![rule]);
+        assert!(fake
+            .requests()
+            .iter()
+            .any(|r| r.path == "/crm/property-validations/2026-09/0-3"));
+        assert!(client
+            .properties(ObjectType::Contacts)
+            .validation_rules()
+            .await
+            .unwrap()
+            .is_empty());
+    }
 }

@@ -68,7 +68,7 @@ async fn requests(server: &MockServer) -> usize {
 async fn create_contact_sends_token_and_normalized_email() {
     let server = MockServer::start().await;
     Mock::given(method("POST"))
-        .and(path("/crm/v3/objects/contacts"))
+        .and(path("/crm/objects/2026-09/contacts"))
         .and(header("authorization", format!("Bearer {TOKEN}").as_str()))
         .and(body_json(
             json!({"properties": {"email": "ada@example.com", "firstname": "Ada"}}),
@@ -97,7 +97,7 @@ async fn create_contact_sends_token_and_normalized_email() {
 async fn get_and_update_by_email_use_id_property() {
     let server = MockServer::start().await;
     Mock::given(method("GET"))
-        .and(path("/crm/v3/objects/contacts/ada@example.com"))
+        .and(path("/crm/objects/2026-09/contacts/ada@example.com"))
         .and(query_param("idProperty", "email"))
         .and(query_param("properties", "email,firstname"))
         .respond_with(ResponseTemplate::new(200).set_body_json(contact("512", "ada@example.com")))
@@ -105,7 +105,7 @@ async fn get_and_update_by_email_use_id_property() {
         .mount(&server)
         .await;
     Mock::given(method("PATCH"))
-        .and(path("/crm/v3/objects/contacts/ada@example.com"))
+        .and(path("/crm/objects/2026-09/contacts/ada@example.com"))
         .and(query_param("idProperty", "email"))
         .and(body_json(json!({"properties": {"firstname": "Augusta"}})))
         .respond_with(ResponseTemplate::new(200).set_body_json(contact("512", "ada@example.com")))
@@ -113,7 +113,7 @@ async fn get_and_update_by_email_use_id_property() {
         .mount(&server)
         .await;
     Mock::given(method("PATCH"))
-        .and(path("/crm/v3/objects/deals/77"))
+        .and(path("/crm/objects/2026-09/deals/77"))
         .respond_with(
             ResponseTemplate::new(200).set_body_json(json!({"id": "77", "properties": {}})),
         )
@@ -149,7 +149,7 @@ async fn get_and_update_by_email_use_id_property() {
 async fn search_sends_filter_groups_and_pages() {
     let server = MockServer::start().await;
     Mock::given(method("POST"))
-        .and(path("/crm/v3/objects/contacts/search"))
+        .and(path("/crm/objects/2026-09/contacts/search"))
         .and(body_json(json!({
             "filterGroups": [{"filters": [
                 {"propertyName": "email", "operator": "EQ", "value": "ada@example.com"}
@@ -192,7 +192,7 @@ async fn search_sends_filter_groups_and_pages() {
 async fn batch_upsert_reports_new_flags_and_partial_errors() {
     let server = MockServer::start().await;
     Mock::given(method("POST"))
-        .and(path("/crm/v3/objects/contacts/batch/upsert"))
+        .and(path("/crm/objects/2026-09/contacts/batch/upsert"))
         .and(body_json(json!({"inputs": [
             {"id": "ada@example.com", "idProperty": "email", "properties": {"firstname": "Ada"}},
             {"id": "bob@example.com", "idProperty": "email", "properties": {}}
@@ -275,7 +275,7 @@ async fn batches_over_100_or_with_duplicates_are_never_sent() {
 async fn deal_create_with_inline_association_and_batch_create() {
     let server = MockServer::start().await;
     Mock::given(method("POST"))
-        .and(path("/crm/v3/objects/deals"))
+        .and(path("/crm/objects/2026-09/deals"))
         .and(body_json(json!({
             "properties": {"dealname": "Order 1", "dealstage": "closedwon"},
             "associations": [{
@@ -290,7 +290,7 @@ async fn deal_create_with_inline_association_and_batch_create() {
         .mount(&server)
         .await;
     Mock::given(method("POST"))
-        .and(path("/crm/v3/objects/deals/batch/create"))
+        .and(path("/crm/objects/2026-09/deals/batch/create"))
         .and(body_partial_json(
             json!({"inputs": [{"properties": {"dealname": "A"}}]}),
         ))
@@ -326,7 +326,7 @@ async fn deal_create_with_inline_association_and_batch_create() {
 async fn upsert_deals_by_unique_property() {
     let server = MockServer::start().await;
     Mock::given(method("POST"))
-        .and(path("/crm/v3/objects/deals/batch/upsert"))
+        .and(path("/crm/objects/2026-09/deals/batch/upsert"))
         .and(body_json(json!({"inputs": [
             {"id": "pi_123", "idProperty": "stripe_payment_id", "properties": {"amount": "10.00"}}
         ]})))
@@ -364,7 +364,7 @@ async fn associations_v4_default_single_and_batch() {
     });
     Mock::given(method("PUT"))
         .and(path(
-            "/crm/v4/objects/deals/9001/associations/default/contacts/512",
+            "/crm/objects/2026-09/deals/9001/associations/default/contacts/512",
         ))
         .respond_with(ResponseTemplate::new(200).set_body_json(answer.clone()))
         .expect(1)
@@ -372,7 +372,7 @@ async fn associations_v4_default_single_and_batch() {
         .await;
     Mock::given(method("POST"))
         .and(path(
-            "/crm/v4/associations/deals/contacts/batch/associate/default",
+            "/crm/associations/2026-09/deals/contacts/batch/associate/default",
         ))
         .and(body_json(json!({"inputs": [
             {"from": {"id": "9001"}, "to": {"id": "512"}},
@@ -411,17 +411,17 @@ async fn properties_list_get_create() {
         "options": [], "hubspotDefined": false, "someNewField": {"x": 1}
     });
     Mock::given(method("GET"))
-        .and(path("/crm/v3/properties/deals"))
+        .and(path("/crm/properties/2026-09/deals"))
         .respond_with(ResponseTemplate::new(200).set_body_json(json!({"results": [prop.clone()]})))
         .mount(&server)
         .await;
     Mock::given(method("GET"))
-        .and(path("/crm/v3/properties/deals/stripe_payment_id"))
+        .and(path("/crm/properties/2026-09/deals/stripe_payment_id"))
         .respond_with(ResponseTemplate::new(200).set_body_json(prop.clone()))
         .mount(&server)
         .await;
     Mock::given(method("POST"))
-        .and(path("/crm/v3/properties/contacts"))
+        .and(path("/crm/properties/2026-09/contacts"))
         .and(body_json(json!({
             "name": "plan", "label": "Plan", "type": "enumeration", "fieldType": "select",
             "groupName": "contactinformation", "hasUniqueValue": false,
@@ -471,7 +471,7 @@ async fn answer(status: u16, body: Value) -> (MockServer, Error) {
 async fn answer_with(template: ResponseTemplate) -> (MockServer, Error) {
     let server = MockServer::start().await;
     Mock::given(method("POST"))
-        .and(path("/crm/v3/objects/contacts/batch/upsert"))
+        .and(path("/crm/objects/2026-09/contacts/batch/upsert"))
         .respond_with(template)
         .mount(&server)
         .await;
@@ -612,7 +612,7 @@ async fn invalid_option_and_invalid_email_name_the_value() {
 async fn conflict_carries_the_existing_id() {
     let server = MockServer::start().await;
     Mock::given(method("POST"))
-        .and(path("/crm/v3/objects/contacts"))
+        .and(path("/crm/objects/2026-09/contacts"))
         .respond_with(ResponseTemplate::new(409).set_body_json(json!({
             "status": "error",
             "message": "Contact already exists. Existing ID: 37765128953",
@@ -638,14 +638,14 @@ async fn conflict_carries_the_existing_id() {
 async fn not_found_and_locked() {
     let server = MockServer::start().await;
     Mock::given(method("GET"))
-        .and(path("/crm/v3/objects/contacts/404"))
+        .and(path("/crm/objects/2026-09/contacts/404"))
         .respond_with(ResponseTemplate::new(404).set_body_json(json!({
             "status": "error", "message": "resource not found", "correlationId": "c3", "category": "OBJECT_NOT_FOUND"
         })))
         .mount(&server)
         .await;
     Mock::given(method("GET"))
-        .and(path("/crm/v3/objects/contacts/423"))
+        .and(path("/crm/objects/2026-09/contacts/423"))
         .respond_with(ResponseTemplate::new(423).set_body_json(json!({
             "status": "error", "message": "locked", "correlationId": "c4"
         })))
@@ -945,4 +945,68 @@ async fn low_remaining_header_holds_every_clone() {
     assert!(clone.limiter().held_until().is_none());
     c.contacts().get(&ObjectRef::id("1"), &[]).await.unwrap();
     assert!(clone.limiter().held_until().is_some());
+}
+
+#[tokio::test]
+async fn access_token_info_sends_the_token_in_the_body_and_lists_scopes() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/oauth/v2/private-apps/get/access-token-info"))
+        .and(body_json(json!({"tokenKey": TOKEN})))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "userId": 123, "hubId": 62515, "appId": 456,
+            "scopes": ["oauth", "crm.objects.contacts.read", "crm.objects.contacts.write"]
+        })))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let info = client(&server).access_token_info().await.unwrap();
+    assert_eq!(info.hub_id.as_deref(), Some("62515"));
+    assert_eq!(
+        info.missing(&hubspot_crm::scopes::SYNC_SCOPES),
+        vec!["crm.objects.deals.read", "crm.objects.deals.write"]
+    );
+    let bad = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(401).set_body_json(json!({
+            "status": "error", "message": "The access token is invalid",
+            "category": "INVALID_AUTHENTICATION"
+        })))
+        .mount(&bad)
+        .await;
+    let err = client(&bad).access_token_info().await.unwrap_err();
+    assert!(matches!(err, Error::Unauthorized { .. }), "{err:?}");
+    assert!(!format!("{err} {err:?}").contains(TOKEN));
+}
+
+#[tokio::test]
+async fn pipelines_are_read_with_their_stages() {
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path("/crm/pipelines/2026-09/deals"))
+        .respond_with(
+            ResponseTemplate::new(200).set_body_json(json!({"results": [{
+                "id": "default", "label": "Sales Pipeline", "displayOrder": 0, "archived": false,
+                "createdAt": "2024-09-17T15:19:55.379Z",
+                "stages": [{
+                    "id": "closedwon", "label": "Closed Won", "displayOrder": 5,
+                    "metadata": {"isClosed": "true", "probability": 1.0},
+                    "archived": false, "writePermissions": "CRM_PERMISSIONS_ENFORCEMENT"
+                }]
+            }]})),
+        )
+        .expect(1)
+        .mount(&server)
+        .await;
+    let pipelines = client(&server)
+        .pipelines(ObjectType::Deals)
+        .list()
+        .await
+        .unwrap();
+    let won = pipelines[0].stage("closedwon").unwrap();
+    assert_eq!(
+        won.metadata.get("probability").map(String::as_str),
+        Some("1.0")
+    );
+    assert!(pipelines[0].stage("closedlost").is_none());
 }

@@ -1,0 +1,125 @@
+//! Associations: default association types, single and batch.
+
+use serde_json::{json, Value};
+
+use super::replies::{batch_response, correlation_id, error_body, inputs_of, Reply};
+use super::state::{find_object, FakeState};
+use super::FakeAssociation;
+
+pub(super) fn default_type_id(from: &str, to: &str) -> Option<u32> {
+    Some(match (from, to) {
+        ("deals", "contacts") => 3,
+        ("contacts", "deals") => 4,
+        ("contacts", "companies") => 279,
+        ("companies", "contacts") => 280,
+        ("deals", "companies") => 341,
+        ("companies", "deals") => 342,
+        _ => return None,
+    })
+}
+
+pub(super) fn target_type(from: &str, type_id: u64) -> Option<&'static str> {
+    ["contacts", "deals", "companies"]
+        .into_iter()
+        .find(|to| default_type_id(from, to).map(u64::from) == Some(type_id))
+}
+
+pub(super) fn association_json(from_id: &str, to_id: &str, type_id: u32) -> Value {
+    json!({
+        "from": { "id": from_id },
+        "to": { "id": to_id },
+        "associationSpec": { "associationCategory": "HUBSPOT_DEFINED", "associationTypeId": type_id }
+    })
+}
+
+pub(super) fn associate_pair(
+    state: &mut FakeState,
+    from: &str,
+    from_id: &str,
+    to: &str,
+    to_id: &str,
+) -> Result<Vec<Value>, Value> {
+    let Some(type_id) = default_type_id(from, to) else {
+        return Err(error_body(
+            &format!("No default association type from {from} to {to}"),
+            "VALIDATION_ERROR",
+        ));
+    };
+    for (ty, id) in [(from, from_id), (to, to_id)] {
+        if find_object(state, ty, "hs_object_id", id).is_none() {
+            return Err(json!({
+                "status": "error",
+                "category": "OBJECT_NOT_FOUND",
+                "message": format!("No {ty} with id {id} exists"),
+                "context": { "ids": [id], "objectType": [ty] },
+                "errors": [],
+            }));
+        }
+    }
+    state.associations.insert(FakeAssociation {
+        from_type: from.to_owned(),
+        from_id: from_id.to_owned(),
+        to_type: to.to_owned(),
+        to_id: to_id.to_owned(),
+        type_id,
+    });
+    let back = default_type_id(to, from).unwrap_or(type_id);
+    Ok(vec![
+        association_json(from_id, to_id, type_id),
+        association_json(to_id, from_id, back),
+    ])
+}
+
+pub(super) fn associate_one(
+    state: &mut FakeState,
+    from: &str,
+    from_id: &str,
+    to: &str,
+    to_id: &str,
+) -> Reply {
+    match associate_pair(state, from, from_id, to, to_id) {
+        Ok(results) => Reply::json(200, batch_response(results, Vec::new())),
+        Err(mut e) => {
+            let status = if e["category"] == "OBJECT_NOT_FOUND" {
+                404
+            } else {
+                400
+            };
+            e["correlationId"] = json!(correlation_id());
+            Reply::json(status, e)
+        }
+    }
+}
+
+pub(super) fn associate_batch(state: &mut FakeState, from: &str, to: &str, body: &Value) -> Reply {
+    let inputs = match inputs_of(body) {
+        Ok(i) => i,
+        Err(r) => return r,
+    };
+    if default_type_id(from, to).is_none() {
+        return Reply::json(
+            400,
+            error_body(
+                &format!("No default association type from {from} to {to}"),
+                "VALIDATION_ERROR",
+            ),
+        );
+    }
+    let mut results = Vec::new();
+    let mut errors = Vec::new();
+    let id = |v: Option<&Value>| match v {
+        Some(Value::String(text)) => text.clone(),
+        Some(Value::Number(n)) => n.to_string(),
+        _ => String::new(),
+    };
+    for input in &inputs {
+        let from_id = id(input.pointer("/from/id"));
+        let to_id = id(input.pointer("/to/id"));
+        match associate_pair(state, from, &from_id, to, &to_id) {
+            Ok(r) => results.extend(r),
+            Err(e) => errors.push(e),
+        }
+    }
+    let status = if errors.is_empty() { 200 } else { 207 };
+    Reply::json(status, batch_response(results, errors))
+}

@@ -1,0 +1,116 @@
+//! Search: filters, paging, the search index lag.
+
+use std::time::Instant;
+
+use serde_json::{json, Value};
+
+use super::objects::{known_type, object_json, unknown_type};
+use super::replies::{error_body, Reply};
+use super::state::{FakeState, StoredObject};
+
+pub(super) fn search(state: &mut FakeState, object_type: &str, body: &Value) -> Reply {
+    if !known_type(object_type) {
+        return unknown_type(object_type);
+    }
+    let limit = body.get("limit").and_then(Value::as_u64).unwrap_or(10);
+    if limit > 200 {
+        return Reply::json(
+            400,
+            error_body("limit must be at most 200", "VALIDATION_ERROR"),
+        );
+    }
+    let after: usize = match body.get("after") {
+        Some(Value::String(a)) => a.parse().unwrap_or(0),
+        Some(Value::Number(n)) => n
+            .as_u64()
+            .and_then(|n| usize::try_from(n).ok())
+            .unwrap_or(0),
+        _ => 0,
+    };
+    let groups = body
+        .get("filterGroups")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    let only: Option<Vec<String>> = body.get("properties").and_then(Value::as_array).map(|a| {
+        a.iter()
+            .filter_map(Value::as_str)
+            .map(str::to_owned)
+            .collect()
+    });
+    let lag = state.search_lag;
+    let now = Instant::now();
+    let matches: Vec<&StoredObject> = state
+        .objects
+        .get(object_type)
+        .map(|v| v.as_slice())
+        .unwrap_or_default()
+        .iter()
+        // Search is an index that catches up with writes after `lag`.
+        .filter(|o| now.duration_since(o.written_at) >= lag)
+        .filter(|o| {
+            groups.is_empty()
+                || groups.iter().any(|g| {
+                    g.get("filters")
+                        .and_then(Value::as_array)
+                        .map_or(true, |fs| fs.iter().all(|f| filter_matches(o, f)))
+                })
+        })
+        .collect();
+    let total = matches.len();
+    let page: Vec<Value> = matches
+        .iter()
+        .skip(after)
+        .take(usize::try_from(limit).unwrap_or(10))
+        .map(|o| {
+            object_json(
+                o,
+                Some(
+                    only.as_deref()
+                        .unwrap_or(&default_search_properties(object_type)),
+                ),
+            )
+        })
+        .collect();
+    let next = after + page.len();
+    let mut v = json!({ "total": total, "results": page });
+    if next < total {
+        v["paging"] =
+            json!({ "next": { "after": next.to_string(), "link": format!("?after={next}") } });
+    }
+    Reply::json(200, v)
+}
+
+pub(super) fn default_search_properties(object_type: &str) -> Vec<String> {
+    let names: &[&str] = match object_type {
+        "contacts" => &["email", "firstname", "lastname"],
+        "deals" => &["dealname", "amount", "dealstage", "pipeline", "closedate"],
+        _ => &[],
+    };
+    names.iter().map(|name| (*name).to_owned()).collect()
+}
+
+pub(super) fn filter_matches(o: &StoredObject, f: &Value) -> bool {
+    let name = f.get("propertyName").and_then(Value::as_str).unwrap_or("");
+    let op = f.get("operator").and_then(Value::as_str).unwrap_or("EQ");
+    let want = match f.get("value") {
+        Some(Value::String(text)) => text.clone(),
+        Some(Value::Null) | None => String::new(),
+        Some(other) => other.to_string(),
+    };
+    let have = if name == "hs_object_id" {
+        Some(o.id.to_string())
+    } else {
+        o.properties.get(name).cloned()
+    };
+    let eq = have
+        .as_deref()
+        .is_some_and(|h| h.eq_ignore_ascii_case(&want));
+    match op {
+        "EQ" => eq,
+        "NEQ" => !eq,
+        "HAS_PROPERTY" => have.is_some_and(|h| !h.is_empty()),
+        "NOT_HAS_PROPERTY" => have.map_or(true, |h| h.is_empty()),
+        _ => false,
+    }
+}

@@ -1,0 +1,182 @@
+//! The fake's shared state and the storage queries every handler uses.
+
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use time::OffsetDateTime;
+
+use super::faults::Injection;
+use super::pipelines::StoredPipeline;
+use super::validation_rules::ValidationRule;
+use super::{FakeAssociation, FakeObject, RequestRecord};
+use crate::{normalize_email, PropertyCreate, RateLimit};
+
+#[derive(Debug, Clone)]
+pub(super) struct PropertyDefinition {
+    pub(super) create: PropertyCreate,
+}
+
+#[derive(Debug, Clone)]
+pub(super) struct StoredObject {
+    pub(super) id: u64,
+    pub(super) properties: BTreeMap<String, String>,
+    pub(super) created: OffsetDateTime,
+    pub(super) updated: OffsetDateTime,
+    pub(super) written_at: Instant,
+}
+
+pub(super) struct FakeState {
+    pub(super) token: String,
+    pub(super) rate_limit: Option<RateLimit>,
+    pub(super) window: VecDeque<Instant>,
+    pub(super) search_rate_limit: Option<RateLimit>,
+    pub(super) search_window: VecDeque<Instant>,
+    pub(super) search_lag: Duration,
+    pub(super) missing_scopes: Vec<String>,
+    pub(super) registry: BTreeMap<String, BTreeMap<String, PropertyDefinition>>,
+    pub(super) objects: BTreeMap<String, Vec<StoredObject>>,
+    pub(super) associations: BTreeSet<FakeAssociation>,
+    pub(super) next_id: u64,
+    pub(super) requests: Vec<RequestRecord>,
+    pub(super) injections: Vec<Injection>,
+    pub(super) validation_rules: Vec<ValidationRule>,
+    pub(super) pipelines: BTreeMap<String, Vec<StoredPipeline>>,
+    /// Property validation rules by object type, then property name.
+    pub(super) property_validations:
+        BTreeMap<String, BTreeMap<String, Vec<crate::PropertyValidationRule>>>,
+}
+
+pub(super) type SharedState = Arc<Mutex<FakeState>>;
+
+pub(super) fn lock(state: &SharedState) -> MutexGuard<'_, FakeState> {
+    state.lock().unwrap_or_else(|p| p.into_inner())
+}
+pub(super) fn snapshot(o: &StoredObject) -> FakeObject {
+    FakeObject {
+        id: o.id.to_string(),
+        properties: o.properties.clone(),
+    }
+}
+
+pub(super) fn unique_properties(state: &FakeState, object_type: &str) -> Vec<String> {
+    let mut out: Vec<String> = state
+        .registry
+        .get(object_type)
+        .map(|r| {
+            r.values()
+                .filter(|d| d.create.has_unique_value)
+                .map(|d| d.create.name.clone())
+                .collect()
+        })
+        .unwrap_or_default();
+    if object_type == "contacts" && !out.iter().any(|p| p == "email") {
+        out.push("email".into());
+    }
+    out
+}
+
+pub(super) fn find_object(
+    state: &FakeState,
+    object_type: &str,
+    prop: &str,
+    value: &str,
+) -> Option<usize> {
+    if value.is_empty() {
+        return None;
+    }
+    let value = if prop == "email" {
+        normalize_email(value)
+    } else {
+        value.to_owned()
+    };
+    state.objects.get(object_type)?.iter().position(|o| {
+        if prop == "hs_object_id" {
+            o.id.to_string() == value
+        } else {
+            o.properties.get(prop).is_some_and(|v| *v == value)
+        }
+    })
+}
+
+/// The first unique-value clash with an object other than `except`.
+pub(super) fn unique_clash(
+    state: &FakeState,
+    object_type: &str,
+    props: &BTreeMap<String, String>,
+    except: Option<u64>,
+) -> Option<u64> {
+    for p in unique_properties(state, object_type) {
+        if let Some(v) = props.get(&p) {
+            if let Some(i) = find_object(state, object_type, &p, v) {
+                let id = state
+                    .objects
+                    .get(object_type)
+                    .and_then(|v| v.get(i))
+                    .map(|o| o.id)?;
+                if Some(id) != except {
+                    return Some(id);
+                }
+            }
+        }
+    }
+    None
+}
+
+pub(super) fn insert_object(
+    state: &mut FakeState,
+    object_type: &str,
+    props: BTreeMap<String, String>,
+) -> usize {
+    let now = OffsetDateTime::now_utc();
+    let id = state.next_id;
+    state.next_id += 1;
+    let list = state.objects.entry(object_type.to_owned()).or_default();
+    list.push(StoredObject {
+        id,
+        properties: props,
+        created: now,
+        updated: now,
+        written_at: Instant::now(),
+    });
+    list.len() - 1
+}
+
+pub(super) fn object_at<'a>(
+    state: &'a FakeState,
+    object_type: &str,
+    i: usize,
+) -> Option<&'a StoredObject> {
+    state.objects.get(object_type).and_then(|v| v.get(i))
+}
+
+pub(super) fn merge_properties(
+    state: &mut FakeState,
+    object_type: &str,
+    i: usize,
+    props: BTreeMap<String, String>,
+) {
+    if let Some(o) = state
+        .objects
+        .get_mut(object_type)
+        .and_then(|v| v.get_mut(i))
+    {
+        for (k, v) in props {
+            o.properties.insert(k, v);
+        }
+        o.updated = OffsetDateTime::now_utc();
+        o.written_at = Instant::now();
+    }
+}
+
+pub(super) fn locate(
+    state: &FakeState,
+    object_type: &str,
+    id: &str,
+    q: &BTreeMap<String, String>,
+) -> Option<usize> {
+    match q.get("idProperty").map(String::as_str) {
+        Some(p) if !p.is_empty() => find_object(state, object_type, p, id),
+        _ => find_object(state, object_type, "hs_object_id", id),
+    }
+}

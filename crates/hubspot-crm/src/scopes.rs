@@ -1,0 +1,103 @@
+//! The HubSpot scopes this crate's calls need, and the access-token check that lists the
+//! scopes a token was granted.
+
+use reqwest::Method;
+use serde::{Deserialize, Deserializer, Serialize};
+
+use crate::client::{Call, Client};
+use crate::error::Error;
+use crate::paths;
+
+/// Read contacts (get, search).
+pub const CONTACTS_READ: &str = "crm.objects.contacts.read";
+/// Create and update contacts, associate them.
+pub const CONTACTS_WRITE: &str = "crm.objects.contacts.write";
+/// Read deals (get, search).
+pub const DEALS_READ: &str = "crm.objects.deals.read";
+/// Create and update deals, associate them.
+pub const DEALS_WRITE: &str = "crm.objects.deals.write";
+/// Create contact properties (only to bootstrap missing properties).
+pub const CONTACT_SCHEMAS_WRITE: &str = "crm.schemas.contacts.write";
+/// Create deal properties (only to bootstrap missing properties).
+pub const DEAL_SCHEMAS_WRITE: &str = "crm.schemas.deals.write";
+
+/// The scopes a sync of contacts and deals needs.
+pub const SYNC_SCOPES: [&str; 4] = [CONTACTS_READ, CONTACTS_WRITE, DEALS_READ, DEALS_WRITE];
+/// The extra scopes that let the client create missing contact and deal properties.
+pub const PROPERTY_BOOTSTRAP_SCOPES: [&str; 2] = [CONTACT_SCHEMAS_WRITE, DEAL_SCHEMAS_WRITE];
+
+/// What HubSpot says about the access token in use.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AccessTokenInfo {
+    /// The HubSpot account (portal) id.
+    #[serde(default, alias = "hub_id", deserialize_with = "opt_id")]
+    pub hub_id: Option<String>,
+    /// The app (private app or service key) id.
+    #[serde(default, alias = "app_id", deserialize_with = "opt_id")]
+    pub app_id: Option<String>,
+    /// The scopes granted to the token.
+    #[serde(default)]
+    pub scopes: Vec<String>,
+}
+
+impl AccessTokenInfo {
+    /// The scopes of `wanted` the token was not granted, in `wanted`'s order.
+    pub fn missing<'a>(&self, wanted: &[&'a str]) -> Vec<&'a str> {
+        wanted
+            .iter()
+            .copied()
+            .filter(|w| !self.scopes.iter().any(|s| s == w))
+            .collect()
+    }
+}
+
+fn opt_id<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    Ok(match serde_json::Value::deserialize(d)? {
+        serde_json::Value::Null => None,
+        serde_json::Value::String(s) => Some(s),
+        other => Some(other.to_string()),
+    })
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct TokenKey<'a> {
+    token_key: &'a str,
+}
+
+impl Client {
+    /// Checks the access token and lists its scopes
+    /// (`POST /oauth/v2/private-apps/get/access-token-info`, which has no dated version).
+    ///
+    /// A rejected token fails with [`Error::Unauthorized`]. HubSpot documents this call for
+    /// private-app tokens; for a service key, a 4xx here does not prove the key bad: check
+    /// it with a read such as [`Properties::list`](crate::Properties::list) instead.
+    pub async fn access_token_info(&self) -> Result<AccessTokenInfo, Error> {
+        let call = Call::new(
+            Method::POST,
+            "oauth.access_token_info",
+            paths::access_token_info(),
+        )
+        .json(&TokenKey {
+            token_key: self.token(),
+        })?;
+        Ok(self.execute(call).await?.body)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn missing_scopes_keep_the_wanted_order() {
+        let info: AccessTokenInfo = serde_json::from_value(serde_json::json!({
+            "hubId": 62515, "appId": 7, "userId": 1,
+            "scopes": ["oauth", CONTACTS_READ, DEALS_WRITE]
+        }))
+        .unwrap();
+        assert_eq!(info.hub_id.as_deref(), Some("62515"));
+        assert_eq!(info.missing(&SYNC_SCOPES), vec![CONTACTS_WRITE, DEALS_READ]);
+    }
+}
