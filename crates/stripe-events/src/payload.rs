@@ -10,7 +10,6 @@ use std::fmt;
 
 use serde::de::{self, MapAccess, SeqAccess, Visitor};
 use serde::{Deserialize, Deserializer};
-use serde_json::value::RawValue;
 use serde_json::Value;
 
 use crate::event::{Event, EventData, EventObject};
@@ -64,8 +63,7 @@ pub fn parse_event(payload: &[u8]) -> Result<Event, WebhookError> {
 
 /// Parses only the [`Envelope`] of a payload, **without** verifying it.
 ///
-/// What this accepts, [`parse_event`] accepts too; what it rejects, it rejects with the
-/// error [`parse_event`] gives.
+/// What this accepts, [`parse_event`] accepts too, and what both refuse gets the same error.
 pub fn parse_envelope(payload: &[u8]) -> Result<Envelope, WebhookError> {
     let text = utf8(payload)?;
     match serde_json::from_str::<WireEnvelope>(text) {
@@ -94,8 +92,8 @@ fn is_thin(object: &Option<JsonStr<'_>>) -> bool {
         .is_some_and(|tag| tag.0 == THIN_EVENT_OBJECT)
 }
 
-/// The event as sent, with the `"object"` tag [`Event`] does not keep and `data.object` as
-/// borrowed raw JSON.
+/// The event as sent, with the `"object"` tag [`Event`] does not keep; `data.object` is typed
+/// in the same pass.
 #[derive(Deserialize)]
 struct WireEvent<'a> {
     #[serde(default, borrow)]
@@ -110,25 +108,24 @@ struct WireEvent<'a> {
     api_version: Option<String>,
     #[serde(default)]
     account: Option<String>,
-    #[serde(borrow)]
-    data: WireData<'a>,
+    data: WireData,
 }
 
 #[derive(Deserialize)]
-struct WireData<'a> {
-    #[serde(borrow)]
-    object: &'a RawValue,
+struct WireData {
+    #[serde(deserialize_with = "tagged::read")]
+    object: EventObject,
     #[serde(default)]
     previous_attributes: Option<Value>,
 }
 
-/// `None` sends the caller to [`explained_event`] for the error.
+/// `None` sends the caller to [`explained_event`], for the error or for a known object that
+/// does not have its type's shape (kept as [`EventObject::Unknown`]).
 fn fast_event(text: &str) -> Option<Result<Event, WebhookError>> {
     let wire: WireEvent = serde_json::from_str(text).ok()?;
     if is_thin(&wire.object) {
         return Some(Err(WebhookError::ThinEvent));
     }
-    let object = tagged::from_raw(wire.data.object).ok()?;
     Some(Ok(Event {
         id: wire.id,
         type_: wire.type_,
@@ -137,7 +134,7 @@ fn fast_event(text: &str) -> Option<Result<Event, WebhookError>> {
         api_version: wire.api_version,
         account: wire.account,
         data: EventData {
-            object,
+            object: wire.data.object,
             previous_attributes: wire.data.previous_attributes,
         },
     }))

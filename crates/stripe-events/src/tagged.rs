@@ -4,14 +4,15 @@
 //! here reads keys until it meets the tag, keeps the few entries before it as borrowed raw
 //! JSON, then hands the type chosen by [`dispatch`](crate::event::dispatch) a map that
 //! replays those entries and continues with the rest of the input. No `serde_json::Value`
-//! is built unless the object turns out to be untyped or malformed, and then from the raw
-//! text, so the result is exactly what [`EventObject::from_value`] gives.
+//! is built unless the object is untyped (then it is read as one in the same pass) or
+//! malformed (then the caller parses it again), so the result is exactly what
+//! [`EventObject::from_value`] gives.
 
 use std::borrow::Cow;
 use std::fmt;
 
 use serde::de::value::CowStrDeserializer;
-use serde::de::{self, DeserializeOwned, DeserializeSeed, MapAccess, Visitor};
+use serde::de::{self, DeserializeOwned, DeserializeSeed, MapAccess, SeqAccess, Visitor};
 use serde::{Deserialize, Deserializer};
 use serde_json::value::RawValue;
 use serde_json::Value;
@@ -50,6 +51,13 @@ impl ObjectSource for Value {
     }
 }
 
+/// Reads the object at the deserializer's position in one pass: typed by its tag, or, when
+/// untyped, as the `Value` it is. Fails when a typed object does not have its type's shape;
+/// the caller then parses it again as a `Value` (see [`from_raw`]).
+pub(crate) fn read<'de, D: Deserializer<'de>>(deserializer: D) -> Result<EventObject, D::Error> {
+    deserializer.deserialize_any(ByTag)
+}
+
 /// Types the JSON object in `raw`; anything untyped or malformed becomes
 /// [`EventObject::Unknown`] holding the parsed value.
 ///
@@ -57,9 +65,9 @@ impl ObjectSource for Value {
 /// serde_json's recursion limit).
 pub(crate) fn from_raw(raw: &RawValue) -> Result<EventObject, serde_json::Error> {
     let mut deserializer = serde_json::Deserializer::from_str(raw.get());
-    match deserializer.deserialize_map(ByTag) {
+    match read(&mut deserializer) {
         Ok(object) => Ok(object),
-        // Untyped, not an object, or not the shape of its type: keep the value itself.
+        // Not the shape of its type: keep the value itself.
         Err(_) => serde_json::from_str(raw.get()).map(EventObject::Unknown),
     }
 }
@@ -89,18 +97,19 @@ impl<'de: 'a, 'a> Deserialize<'de> for JsonStr<'a> {
     }
 }
 
-/// Reads keys up to the `"object"` tag, then lets [`dispatch`] read the rest as its type.
-/// Any error (including "untyped") sends the caller to the `Value` fallback.
+/// Reads keys up to the `"object"` tag, then lets [`dispatch`] read the rest as its type;
+/// anything else is read as the `Value` it is.
 struct ByTag;
 
-/// The message of the error that stops reading an untyped object early.
-const UNTYPED: &str = "untyped object";
+fn unknown<E>(value: impl Into<Value>) -> Result<EventObject, E> {
+    Ok(EventObject::Unknown(value.into()))
+}
 
 impl<'de> Visitor<'de> for ByTag {
     type Value = EventObject;
 
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("a Stripe object with an \"object\" tag")
+        f.write_str("a JSON value")
     }
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<EventObject, A::Error> {
@@ -108,17 +117,54 @@ impl<'de> Visitor<'de> for ByTag {
         while let Some(JsonStr(key)) = map.next_key()? {
             if key == "object" {
                 let JsonStr(tag) = map.next_value()?;
-                return dispatch(Some(&tag), Replay { before, map });
+                let rest = Replay {
+                    before,
+                    tag: Some(tag.clone()),
+                    map,
+                };
+                return dispatch(Some(&tag), rest);
             }
             before.push((key, map.next_value::<&'de RawValue>()?));
         }
-        Err(de::Error::custom(UNTYPED))
+        let rest = Replay {
+            before,
+            tag: None,
+            map,
+        };
+        rest.untyped()
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<EventObject, A::Error> {
+        let mut items = Vec::new();
+        while let Some(item) = seq.next_element::<Value>()? {
+            items.push(item);
+        }
+        unknown(items)
+    }
+    fn visit_bool<E: de::Error>(self, v: bool) -> Result<EventObject, E> {
+        unknown(v)
+    }
+    fn visit_i64<E: de::Error>(self, v: i64) -> Result<EventObject, E> {
+        unknown(v)
+    }
+    fn visit_u64<E: de::Error>(self, v: u64) -> Result<EventObject, E> {
+        unknown(v)
+    }
+    fn visit_f64<E: de::Error>(self, v: f64) -> Result<EventObject, E> {
+        unknown(v)
+    }
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<EventObject, E> {
+        unknown(v)
+    }
+    fn visit_unit<E: de::Error>(self) -> Result<EventObject, E> {
+        unknown(Value::Null)
     }
 }
 
 /// The object's entries: first those read before the tag, then the rest of the input.
 struct Replay<'de, A> {
     before: Vec<(Cow<'de, str>, &'de RawValue)>,
+    tag: Option<Cow<'de, str>>,
     map: A,
 }
 
@@ -138,7 +184,19 @@ impl<'de, A: MapAccess<'de>> ObjectSource for Replay<'de, A> {
     }
 
     fn untyped(self) -> Result<EventObject, Self::Error> {
-        Err(de::Error::custom(UNTYPED))
+        let mut object = serde_json::Map::new();
+        for (key, raw) in self.before {
+            let value = serde_json::from_str(raw.get()).map_err(de::Error::custom)?;
+            object.insert(key.into_owned(), value);
+        }
+        if let Some(tag) = self.tag {
+            object.insert("object".to_owned(), Value::String(tag.into_owned()));
+        }
+        let mut map = self.map;
+        while let Some((key, value)) = map.next_entry::<String, Value>()? {
+            object.insert(key, value);
+        }
+        unknown(object)
     }
 }
 

@@ -419,10 +419,11 @@ impl Verifier {
 
     fn any_signature_matches(&self, payload: &[u8], parsed: &ParsedHeader) -> bool {
         // The SDKs sign the re-formatted integer, so `t=0012` signs as "12.".
-        let prefix = format!("{}.", parsed.timestamp);
+        let mut prefix = SignedPrefix::default();
+        let prefix = prefix.format(parsed.timestamp);
         self.keys.iter().any(|key| {
             let mut mac = key.clone();
-            mac.update(prefix.as_bytes());
+            mac.update(prefix);
             mac.update(payload);
             // Cloning the finished state avoids re-hashing the payload per candidate.
             parsed
@@ -430,6 +431,25 @@ impl Verifier {
                 .iter()
                 .any(|signature| mac.clone().verify_slice(signature).is_ok())
         })
+    }
+}
+
+/// `"{timestamp}."` formatted on the stack: it is hashed once per request.
+#[derive(Default)]
+struct SignedPrefix {
+    /// `i64::MIN` is 20 characters; one more for the dot.
+    buffer: [u8; 21],
+}
+
+impl SignedPrefix {
+    fn format(&mut self, timestamp: i64) -> &[u8] {
+        use std::io::Write;
+        let capacity = self.buffer.len();
+        let mut rest = &mut self.buffer[..];
+        // Cannot fail: the buffer holds the longest i64 and the dot.
+        let _ = write!(rest, "{timestamp}.");
+        let written = capacity - rest.len();
+        self.buffer.get(..written).unwrap_or_default()
     }
 }
 
@@ -532,6 +552,16 @@ pub fn sign_with_secrets(payload: &[u8], secrets: &[&str], timestamp: i64) -> St
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn signed_prefix_formats_every_i64() {
+        for t in [0, 12, -12, 1_700_000_000, i64::MAX, i64::MIN] {
+            assert_eq!(
+                SignedPrefix::default().format(t),
+                format!("{t}.").as_bytes()
+            );
+        }
+    }
 
     #[test]
     fn parser_keeps_only_well_formed_v1_values() {
