@@ -6,10 +6,16 @@
 
 use std::collections::BTreeMap;
 
+use std::fmt;
+use std::marker::PhantomData;
+
+use serde::de::{self, DeserializeOwned, MapAccess, Visitor};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use serde_json::value::RawValue;
 use serde_json::Value;
 
 use crate::money::{Currency, Money};
+use crate::tagged::{self, ObjectSource};
 
 /// Stripe metadata: string keys to string values (Stripe allows nothing else).
 pub type Metadata = BTreeMap<String, String>;
@@ -62,24 +68,39 @@ pub enum EventObject {
     Unknown(Value),
 }
 
+/// The one table from `"object"` tag to type. A new typed object is a variant of
+/// [`EventObject`] and one line here; every way of reading an object goes through it.
+pub(crate) fn dispatch<S: ObjectSource>(
+    tag: Option<&str>,
+    value: S,
+) -> Result<EventObject, S::Error> {
+    match tag {
+        Some("charge") => typed(value, EventObject::Charge),
+        Some("payment_intent") => typed(value, EventObject::PaymentIntent),
+        Some("checkout.session") => typed(value, EventObject::CheckoutSession),
+        Some("customer") => typed(value, EventObject::Customer),
+        _ => value.untyped(),
+    }
+}
+
+fn typed<T: DeserializeOwned, S: ObjectSource>(
+    value: S,
+    wrap: fn(Box<T>) -> EventObject,
+) -> Result<EventObject, S::Error> {
+    value.typed(wrap)
+}
+
 impl EventObject {
     /// Types a JSON object by its `"object"` tag; falls back to [`EventObject::Unknown`].
     pub fn from_value(value: Value) -> EventObject {
-        fn typed<T: serde::de::DeserializeOwned>(
-            value: Value,
-            wrap: fn(Box<T>) -> EventObject,
-        ) -> EventObject {
-            match T::deserialize(&value) {
-                Ok(object) => wrap(Box::new(object)),
-                Err(_) => EventObject::Unknown(value),
-            }
-        }
-        match value.get("object").and_then(Value::as_str) {
-            Some("charge") => typed(value, EventObject::Charge),
-            Some("payment_intent") => typed(value, EventObject::PaymentIntent),
-            Some("checkout.session") => typed(value, EventObject::CheckoutSession),
-            Some("customer") => typed(value, EventObject::Customer),
-            _ => EventObject::Unknown(value),
+        // Owned, because `value` moves into the typed object or the fallback.
+        let tag = value
+            .get("object")
+            .and_then(Value::as_str)
+            .map(str::to_owned);
+        match dispatch(tag.as_deref(), value) {
+            Ok(object) => object,
+            Err(never) => match never {},
         }
     }
 
@@ -95,9 +116,12 @@ impl EventObject {
     }
 }
 
+/// JSON only: the object is taken as raw JSON text (serde_json's `RawValue`) and typed from
+/// it without building a `Value` first.
 impl<'de> Deserialize<'de> for EventObject {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        Value::deserialize(deserializer).map(EventObject::from_value)
+        let raw = Box::<RawValue>::deserialize(deserializer)?;
+        tagged::from_raw(&raw).map_err(de::Error::custom)
     }
 }
 
@@ -128,13 +152,38 @@ impl Serialize for EventObject {
 }
 
 /// A field Stripe sends either as an id or, when expanded, as the full object.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(untagged)]
 pub enum Expandable<T> {
     /// The id only (the default).
     Id(String),
     /// The expanded object.
     Object(Box<T>),
+}
+
+/// A string is an id, an object is the expanded object; read in one pass, where serde's
+/// `untagged` would buffer the whole object before trying each variant.
+impl<'de, T: Deserialize<'de>> Deserialize<'de> for Expandable<T> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct ExpandableVisitor<T>(PhantomData<T>);
+        impl<'de, T: Deserialize<'de>> Visitor<'de> for ExpandableVisitor<T> {
+            type Value = Expandable<T>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("an id string or an expanded object")
+            }
+            fn visit_str<E: de::Error>(self, id: &str) -> Result<Self::Value, E> {
+                Ok(Expandable::Id(id.to_owned()))
+            }
+            fn visit_string<E: de::Error>(self, id: String) -> Result<Self::Value, E> {
+                Ok(Expandable::Id(id))
+            }
+            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
+                T::deserialize(de::value::MapAccessDeserializer::new(map))
+                    .map(|object| Expandable::Object(Box::new(object)))
+            }
+        }
+        deserializer.deserialize_any(ExpandableVisitor(PhantomData))
+    }
 }
 
 /// Objects with a Stripe id.

@@ -33,6 +33,8 @@
 
 pub mod event;
 pub mod money;
+mod payload;
+mod tagged;
 pub mod webhook;
 
 pub use event::{
@@ -41,8 +43,8 @@ pub use event::{
 };
 pub use money::{Currency, InvalidAmount, InvalidCurrency, Money};
 pub use webhook::{
-    parse_event, sign, sign_with_secrets, ConfigError, HeaderProblem, PayloadErrorKind, Verifier,
-    Webhook, WebhookError, DEFAULT_TOLERANCE, SIGNATURE_HEADER,
+    parse_envelope, parse_event, sign, sign_with_secrets, ConfigError, Envelope, HeaderProblem,
+    PayloadErrorKind, Verifier, Webhook, WebhookError, DEFAULT_TOLERANCE, SIGNATURE_HEADER,
 };
 
 #[cfg(doctest)]

@@ -16,8 +16,8 @@ const THREE_DECIMAL: [&str; 5] = ["bhd", "jod", "kwd", "omr", "tnd"];
 /// An ISO 4217 currency code, stored lowercase as Stripe sends it.
 ///
 /// Parsing is case-insensitive: `"USD"`, `"usd"` and `" Usd "` are the same currency.
-#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(try_from = "String", into = "String")]
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(into = "String")]
 pub struct Currency([u8; 3]);
 
 /// A currency code that is not three ASCII letters.
@@ -86,6 +86,23 @@ impl TryFrom<String> for Currency {
     type Error = InvalidCurrency;
     fn try_from(s: String) -> Result<Self, Self::Error> {
         Currency::new(&s)
+    }
+}
+
+/// Reads the code without allocating: every charge and payment has one.
+impl<'de> Deserialize<'de> for Currency {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct CodeVisitor;
+        impl serde::de::Visitor<'_> for CodeVisitor {
+            type Value = Currency;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a three-letter currency code")
+            }
+            fn visit_str<E: serde::de::Error>(self, code: &str) -> Result<Currency, E> {
+                Currency::new(code).map_err(E::custom)
+            }
+        }
+        deserializer.deserialize_str(CodeVisitor)
     }
 }
 
