@@ -314,7 +314,7 @@ impl LedgerRow {
         refunded.clamp(0, captured)
     }
 
-    /// Whether the payment is refunded in full.
+    /// Whether the payment is refunded in full (for an authorization never captured: released).
     pub fn is_fully_refunded(&self) -> bool {
         let captured = self.captured.unwrap_or(0);
         self.fully_refunded || (captured > 0 && self.refunded >= captured)

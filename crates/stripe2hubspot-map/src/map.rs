@@ -22,9 +22,10 @@ pub enum MapError {
     /// The configuration is invalid.
     #[error(transparent)]
     InvalidConfig(#[from] ConfigError),
-    /// A handled event type carries an object that is not a charge or payment intent, or one
-    /// that did not match Stripe's documented shape (it parsed as an unknown object).
-    #[error("event {event_id} ({event_type}) carries {found}, not a charge or payment intent in the expected shape; check the event in the Stripe dashboard, then replay or discard it")]
+    /// A handled event type carries an object that is not a payment object (charge, payment
+    /// intent, Checkout Session, invoice, invoice payment, dispute), or one that did not match
+    /// Stripe's documented shape (it parsed as an unknown object).
+    #[error("event {event_id} ({event_type}) carries {found}, not a payment object in the expected shape; check the event in the Stripe dashboard, then replay or discard it")]
     UnexpectedObject {
         /// The event id.
         event_id: String,

@@ -74,6 +74,9 @@ pub enum PaymentState {
     AwaitingPayment,
     /// Authorized, not captured: it becomes a deal at capture.
     AwaitingCapture,
+    /// Authorized, never captured, and the authorization released (canceled or expired: Stripe
+    /// marks the charge refunded). Done, with nothing to write.
+    Released,
     /// Paid, but no fact gives the contact key (an email, by default). Count and list these:
     /// they are not done.
     AwaitingContact,
@@ -84,7 +87,12 @@ pub enum PaymentState {
 impl PaymentState {
     /// Whether the payment waits for more facts before it is written to HubSpot.
     pub fn is_waiting(self) -> bool {
-        !matches!(self, PaymentState::Settled(_))
+        matches!(
+            self,
+            PaymentState::AwaitingPayment
+                | PaymentState::AwaitingCapture
+                | PaymentState::AwaitingContact
+        )
     }
 
     /// The status, once settled.
@@ -96,12 +104,13 @@ impl PaymentState {
     }
 
     /// A stable name for metrics and the admin API: `awaiting_payment`, `awaiting_capture`,
-    /// `awaiting_contact`, or the [`PaymentStatus`] value.
+    /// `awaiting_contact`, `released`, or the [`PaymentStatus`] value.
     pub fn as_str(self) -> &'static str {
         match self {
             PaymentState::AwaitingPayment => "awaiting_payment",
             PaymentState::AwaitingCapture => "awaiting_capture",
             PaymentState::AwaitingContact => "awaiting_contact",
+            PaymentState::Released => "released",
             PaymentState::Settled(status) => status.as_str(),
         }
     }
@@ -114,7 +123,11 @@ impl LedgerRow {
             return PaymentState::AwaitingPayment;
         }
         if self.captured().is_none() {
-            return PaymentState::AwaitingCapture;
+            return if self.is_fully_refunded() {
+                PaymentState::Released
+            } else {
+                PaymentState::AwaitingCapture
+            };
         }
         if self.contact_key(config).is_none() {
             return PaymentState::AwaitingContact;

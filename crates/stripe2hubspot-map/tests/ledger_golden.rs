@@ -100,6 +100,28 @@ fn an_authorisation_waits_for_its_capture_then_makes_one_deal() {
 }
 
 #[test]
+fn a_released_authorisation_is_done_without_a_deal() {
+    let config = config();
+    let mut released = event("charge_succeeded_uncaptured.json");
+    released.type_ = "charge.refunded".into();
+    released.id = "evt_released".into();
+    released.created += 86_400;
+    let stripe_events::EventObject::Charge(charge) = &mut released.data.object else {
+        panic!("expected a charge")
+    };
+    charge.refunded = true;
+    charge.amount_refunded = charge.amount;
+    let FactsOutcome::Facts(facts) = facts_from_event(&released, &config).unwrap() else {
+        panic!("expected facts")
+    };
+    let mut row = row(&["charge_succeeded_uncaptured.json"]);
+    row.apply(&facts);
+    assert_eq!(row.state(&config), PaymentState::Released);
+    assert!(!row.state(&config).is_waiting());
+    assert_eq!(deal_properties(&row, &config), None);
+}
+
+#[test]
 fn a_payment_intent_without_an_email_waits_for_a_contact() {
     let config = config();
     let intent = row(&["payment_intent_succeeded_latest_charge_id.json"]);
