@@ -382,12 +382,17 @@ fn charge_into(facts: &mut Facts, charge: &Charge, captured: bool, config: &Mapp
         .or_else(|| id(charge.customer.as_ref().map(Expandable::id)));
     facts.currency = Some(charge.currency);
     facts.authorized = Some(charge.amount);
+    facts.refunded = Some(charge.amount_refunded);
     if captured {
         // A payload without amount_captured (older API versions) counts the whole amount.
-        facts.captured = Some(positive_or(charge.amount_captured, charge.amount));
+        let amount = positive_or(charge.amount_captured, charge.amount);
+        facts.captured = Some(amount);
+        // Capturing less than authorized refunds the rest at once, and Stripe counts that
+        // release in amount_refunded: only what exceeds it left the merchant's hands.
+        let released = charge.amount.saturating_sub(amount).max(0);
+        facts.refunded = Some(charge.amount_refunded.saturating_sub(released).max(0));
     }
     facts.succeeded = true;
-    facts.refunded = Some(charge.amount_refunded);
     facts.fully_refunded = charge.refunded;
     facts.disputed = charge.disputed;
     facts.paid_at = Some(charge.created);

@@ -122,6 +122,45 @@ fn a_released_authorisation_is_done_without_a_deal() {
 }
 
 #[test]
+fn a_partial_capture_does_not_count_the_released_remainder_as_refunded() {
+    let config = config();
+    let mut event = event("charge_captured.json");
+    let stage = |event: &Event, captured: i64, refunded: i64, id: &str| {
+        let mut event = event.clone();
+        event.id = id.into();
+        event.created += refunded;
+        let stripe_events::EventObject::Charge(charge) = &mut event.data.object else {
+            panic!("expected a charge")
+        };
+        charge.amount_captured = captured;
+        charge.amount_refunded = refunded;
+        charge.refunded = refunded == charge.amount;
+        event
+    };
+    // 149.00 authorized, 100.00 captured: Stripe refunds the other 49.00 at capture.
+    event = stage(&event, 10000, 4900, "evt_capture");
+    let FactsOutcome::Facts(capture) = facts_from_event(&event, &config).unwrap() else {
+        panic!("expected facts")
+    };
+    let mut row = LedgerRow::from_facts(&capture);
+    let captured = deal(&row);
+    assert_eq!(captured["amount"], "100.00");
+    assert_eq!(captured["stripe_amount_refunded"], "0.00");
+    assert_eq!(captured["stripe_payment_status"], "succeeded");
+
+    let mut refund = stage(&event, 10000, 7400, "evt_refund");
+    refund.type_ = "charge.refunded".into();
+    let FactsOutcome::Facts(refund) = facts_from_event(&refund, &config).unwrap() else {
+        panic!("expected facts")
+    };
+    row.apply(&refund);
+    let partial = deal(&row);
+    assert_eq!(partial["amount"], "75.00");
+    assert_eq!(partial["stripe_amount_refunded"], "25.00");
+    assert_eq!(partial["stripe_payment_status"], "partially_refunded");
+}
+
+#[test]
 fn a_payment_intent_without_an_email_waits_for_a_contact() {
     let config = config();
     let intent = row(&["payment_intent_succeeded_latest_charge_id.json"]);
