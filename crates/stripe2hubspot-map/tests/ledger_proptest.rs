@@ -35,7 +35,9 @@ struct Payment {
     flow: Flow,
     currency: &'static str,
     amount: i64,
-    /// Cumulative refunded amounts, increasing, each at most `amount`.
+    /// What was captured: less than `amount` for a partial manual capture.
+    captured: i64,
+    /// Cumulative refunded amounts, increasing, each at most `captured`.
     refunds: Vec<i64>,
     dispute: DisputeEnd,
     billing_email: bool,
@@ -66,18 +68,24 @@ fn payment(n: usize) -> impl Strategy<Value = Payment> {
         ],
         any::<bool>(),
         any::<bool>(),
+        prop_oneof![Just(1.0f64), 0.01f64..1.0],
     )
         .prop_map(
-            move |(flow, currency, amount, fractions, full, dispute, billing, receipt)| {
+            move |(flow, currency, amount, fractions, full, dispute, billing, receipt, part)| {
+                let captured = if flow == Flow::ManualCapture {
+                    (((amount as f64) * part) as i64).clamp(1, amount)
+                } else {
+                    amount
+                };
                 let mut refunds: Vec<i64> = fractions
                     .iter()
-                    .map(|f| ((amount as f64) * f) as i64)
+                    .map(|f| ((captured as f64) * f) as i64)
                     .filter(|r| *r > 0)
                     .collect();
                 refunds.sort_unstable();
                 refunds.dedup();
                 if full {
-                    refunds.push(amount);
+                    refunds.push(captured);
                     refunds.dedup();
                 }
                 Payment {
@@ -85,6 +93,7 @@ fn payment(n: usize) -> impl Strategy<Value = Payment> {
                     flow,
                     currency,
                     amount,
+                    captured,
                     refunds,
                     dispute,
                     billing_email: billing,
@@ -104,10 +113,17 @@ impl Payment {
     }
 
     fn charge(&self, captured: bool, refunded: i64, disputed: bool) -> Value {
+        // Stripe refunds what a partial capture leaves uncaptured, in amount_refunded.
+        let released = if captured {
+            self.amount - self.captured
+        } else {
+            0
+        };
         json!({
             "id": self.id("ch"), "object": "charge", "amount": self.amount,
-            "amount_captured": if captured { self.amount } else { 0 },
-            "amount_refunded": refunded, "refunded": captured && refunded == self.amount,
+            "amount_captured": if captured { self.captured } else { 0 },
+            "amount_refunded": released + refunded,
+            "refunded": captured && released + refunded == self.amount,
             "captured": captured, "disputed": disputed, "currency": self.currency,
             "status": "succeeded", "paid": true, "created": self.t0(),
             "payment_intent": self.id("pi"), "customer": "cus_1",
@@ -122,7 +138,7 @@ impl Payment {
     fn intent(&self) -> Value {
         json!({
             "id": self.id("pi"), "object": "payment_intent", "amount": self.amount,
-            "amount_received": self.amount, "currency": self.currency, "status": "succeeded",
+            "amount_received": self.captured, "currency": self.currency, "status": "succeeded",
             "created": self.t0() - 5, "latest_charge": self.id("ch"), "customer": "cus_1",
             "receipt_email": if self.receipt_email { Some(EMAIL) } else { None },
             "metadata": {}
@@ -131,7 +147,7 @@ impl Payment {
 
     fn dispute(&self, status: &str) -> Value {
         json!({
-            "id": self.id("dp"), "object": "dispute", "amount": self.amount,
+            "id": self.id("dp"), "object": "dispute", "amount": self.captured,
             "currency": self.currency, "charge": self.id("ch"),
             "payment_intent": self.id("pi"), "status": status, "reason": "fraudulent",
             "created": self.t0() + 500
@@ -245,18 +261,18 @@ impl Payment {
     fn expected_net(&self) -> i64 {
         let refunded = self.refunds.last().copied().unwrap_or(0);
         let lost = if self.dispute == DisputeEnd::Lost {
-            self.amount
+            self.captured
         } else {
             0
         };
-        (self.amount - refunded - lost).max(0)
+        (self.captured - refunded - lost).max(0)
     }
 
     fn expected_status(&self) -> &'static str {
         let refunded = self.refunds.last().copied().unwrap_or(0);
         match self.dispute {
             DisputeEnd::Lost => "dispute_lost",
-            _ if refunded == self.amount => "refunded",
+            _ if refunded == self.captured => "refunded",
             DisputeEnd::Open => "disputed",
             DisputeEnd::Won => "dispute_won",
             _ if refunded > 0 => "partially_refunded",
