@@ -16,6 +16,7 @@ use serde_json::Value;
 
 use crate::money::{Currency, Money};
 use crate::tagged::{self, ObjectSource};
+use crate::{Dispute, Invoice, InvoicePayment, Subscription};
 
 /// Stripe metadata: string keys to string values (Stripe allows nothing else).
 pub type Metadata = BTreeMap<String, String>;
@@ -64,6 +65,12 @@ pub enum EventObject {
     CheckoutSession(Box<CheckoutSession>),
     /// `"object": "customer"`.
     Customer(Box<Customer>),
+    /// `"object": "dispute"`.
+    Dispute(Box<Dispute>),
+    /// `"object": "invoice"`.
+    Invoice(Box<Invoice>),
+    /// `"object": "invoice_payment"`.
+    InvoicePayment(Box<InvoicePayment>),
     /// Any other object, or one whose shape this crate does not recognise.
     Unknown(Value),
 }
@@ -79,6 +86,9 @@ pub(crate) fn dispatch<S: ObjectSource>(
         Some("payment_intent") => typed(value, EventObject::PaymentIntent),
         Some("checkout.session") => typed(value, EventObject::CheckoutSession),
         Some("customer") => typed(value, EventObject::Customer),
+        Some("dispute") => typed(value, EventObject::Dispute),
+        Some("invoice") => typed(value, EventObject::Invoice),
+        Some("invoice_payment") => typed(value, EventObject::InvoicePayment),
         _ => value.untyped(),
     }
 }
@@ -111,6 +121,9 @@ impl EventObject {
             EventObject::PaymentIntent(p) => Some(&p.id),
             EventObject::CheckoutSession(s) => Some(&s.id),
             EventObject::Customer(c) => Some(&c.id),
+            EventObject::Dispute(d) => Some(&d.id),
+            EventObject::Invoice(i) => Some(&i.id),
+            EventObject::InvoicePayment(p) => Some(&p.id),
             EventObject::Unknown(v) => v.get("id").and_then(Value::as_str),
         }
     }
@@ -146,6 +159,9 @@ impl Serialize for EventObject {
             EventObject::PaymentIntent(o) => tagged(serializer, "payment_intent", o),
             EventObject::CheckoutSession(o) => tagged(serializer, "checkout.session", o),
             EventObject::Customer(o) => tagged(serializer, "customer", o),
+            EventObject::Dispute(o) => tagged(serializer, "dispute", o),
+            EventObject::Invoice(o) => tagged(serializer, "invoice", o),
+            EventObject::InvoicePayment(o) => tagged(serializer, "invoice_payment", o),
             EventObject::Unknown(v) => v.serialize(serializer),
         }
     }
@@ -215,7 +231,7 @@ fn captured_when_absent() -> bool {
 }
 
 /// Treats an explicit JSON `null` like a missing field.
-fn null_as_default<'de, D, T>(deserializer: D) -> Result<T, D::Error>
+pub(crate) fn null_as_default<'de, D, T>(deserializer: D) -> Result<T, D::Error>
 where
     D: Deserializer<'de>,
     T: Default + Deserialize<'de>,
@@ -316,6 +332,12 @@ pub struct Charge {
     /// Whether the charge was fully refunded.
     #[serde(default)]
     pub refunded: bool,
+    /// Whether the charge has been disputed (it stays `true` once a dispute was opened).
+    #[serde(default)]
+    pub disputed: bool,
+    /// The invoice this charge paid (API versions before 2025-03-31 only).
+    #[serde(default)]
+    pub invoice: Option<Expandable<Invoice>>,
     /// Creation time, in seconds since the Unix epoch.
     pub created: i64,
     /// Whether the charge is live (`false` in test mode).
@@ -382,6 +404,9 @@ pub struct PaymentIntent {
     pub metadata: Metadata,
     /// Status of the PaymentIntent.
     pub status: PaymentIntentStatus,
+    /// The invoice this PaymentIntent pays (API versions before 2025-03-31 only).
+    #[serde(default)]
+    pub invoice: Option<Expandable<Invoice>>,
     /// Creation time, in seconds since the Unix epoch.
     pub created: i64,
     /// Whether the object is live (`false` in test mode).
@@ -488,6 +513,12 @@ pub struct CheckoutSession {
     /// `payment`, `setup` or `subscription`.
     #[serde(default)]
     pub mode: Option<String>,
+    /// The invoice the session created (subscription mode, or invoice creation enabled).
+    #[serde(default)]
+    pub invoice: Option<Expandable<Invoice>>,
+    /// The subscription a `subscription`-mode session created.
+    #[serde(default)]
+    pub subscription: Option<Expandable<Subscription>>,
     /// Key-value metadata.
     #[serde(default, deserialize_with = "null_as_default")]
     pub metadata: Metadata,

@@ -31,17 +31,29 @@
 //! See [`webhook`] for the exact header grammar, limits and tolerance rules.
 #![deny(missing_docs)]
 
+pub mod dispute;
 pub mod event;
+pub mod invoice;
+pub mod invoice_payment;
+pub mod list;
 pub mod money;
 mod payload;
 mod tagged;
+pub mod subscription;
 pub mod webhook;
 
+pub use dispute::{Dispute, DisputeStatus};
 pub use event::{
     Address, BillingDetails, Charge, ChargeStatus, CheckoutSession, Customer, CustomerDetails,
     Event, EventData, EventObject, Expandable, HasId, Metadata, PaymentIntent, PaymentIntentStatus,
 };
+pub use invoice::{
+    Invoice, InvoiceParent, InvoiceStatus, InvoiceStatusTransitions, InvoiceSubscriptionDetails,
+};
+pub use invoice_payment::{InvoicePayment, InvoicePaymentTarget};
+pub use list::List;
 pub use money::{Currency, InvalidAmount, InvalidCurrency, Money};
+pub use subscription::Subscription;
 pub use webhook::{
     parse_envelope, parse_event, sign, sign_with_secrets, ConfigError, Envelope, HeaderProblem,
     PayloadErrorKind, Verifier, Webhook, WebhookError, DEFAULT_TOLERANCE, SIGNATURE_HEADER,

@@ -187,13 +187,20 @@ fn customer_created() {
 
 #[test]
 fn unknown_event_type_parses_as_unknown() {
-    let event = delivered("invoice_paid.json");
-    assert_eq!(event.type_, "invoice.paid");
+    // Invoices are typed now (see payment_fixtures.rs); a payout is not.
+    let invoice = delivered("invoice_paid.json");
+    assert!(matches!(invoice.data.object, EventObject::Invoice(_)));
+    assert_eq!(
+        invoice.data.object.id(),
+        Some("in_1Mv2AbLkdIwHu7ixyWbVkT5c")
+    );
+    let event = delivered("payout_paid.json");
+    assert_eq!(event.type_, "payout.paid");
     let EventObject::Unknown(value) = &event.data.object else {
         panic!("expected Unknown, got {:?}", event.data.object)
     };
-    assert_eq!(value["amount_paid"], 2000);
-    assert_eq!(event.data.object.id(), Some("in_1Mv2AbLkdIwHu7ixyWbVkT5c"));
+    assert_eq!(value["amount"], 1100);
+    assert_eq!(event.data.object.id(), Some("po_1QxPayoutLkdIwHu7ix0Abc01"));
 }
 
 #[test]

@@ -1,9 +1,12 @@
-//! `map_event` on the seed blueprint's example event (parsing excluded, as the worker maps an
+//! `map_event` and the ledger on the original example event (parsing excluded, as the worker maps an
 //! already-parsed event).
 
 use criterion::{criterion_group, criterion_main, Criterion};
 use std::hint::black_box;
-use stripe2hubspot_map::{map_event, MappingConfig};
+use stripe2hubspot_map::{
+    contact_properties, deal_properties, facts_from_event, map_event, FactsOutcome, LedgerRow,
+    MappingConfig,
+};
 
 const SEED_EVENT: &str = include_str!("../tests/fixtures/seed_charge_succeeded.json");
 
@@ -17,6 +20,31 @@ fn bench(c: &mut Criterion) {
     });
     c.bench_function("map_event/seed_charge/seed_preset", |b| {
         b.iter(|| map_event(black_box(&event), black_box(&seed)))
+    });
+    let FactsOutcome::Facts(facts) =
+        facts_from_event(&event, &default).expect("the seed event maps")
+    else {
+        panic!("the seed event is handled by default")
+    };
+    let row = LedgerRow::from_facts(&facts);
+    c.bench_function("ledger/facts_from_event/seed_charge", |b| {
+        b.iter(|| facts_from_event(black_box(&event), black_box(&default)))
+    });
+    c.bench_function("ledger/apply", |b| {
+        b.iter(|| {
+            let mut row = black_box(&row).clone();
+            row.apply(black_box(&facts));
+            row
+        })
+    });
+    c.bench_function("ledger/deal_and_contact_properties", |b| {
+        b.iter(|| {
+            let row = black_box(&row);
+            (
+                deal_properties(row, &default),
+                contact_properties(std::slice::from_ref(row), &default),
+            )
+        })
     });
     c.bench_function("mapping_config/validate", |b| {
         b.iter(|| black_box(&default).validate())

@@ -42,6 +42,14 @@ pub enum SkipReason {
         /// The configured contact key.
         key: ContactKeySource,
     },
+    /// A Checkout Session completed without being paid yet (a delayed payment method); its
+    /// `checkout.session.async_payment_succeeded` records the payment.
+    CheckoutNotPaid {
+        /// The session's `payment_status` (`unpaid`, or what Stripe sent).
+        payment_status: String,
+    },
+    /// Nothing was paid (a zero-amount invoice or a session that required no payment).
+    NoAmountPaid,
 }
 
 impl fmt::Display for SkipReason {
@@ -60,6 +68,11 @@ impl fmt::Display for SkipReason {
             SkipReason::NoContactKey { key } => {
                 write!(f, "payment has no value for the contact key {key}")
             }
+            SkipReason::CheckoutNotPaid { payment_status } => write!(
+                f,
+                "checkout session is {payment_status}, not paid; its async_payment_succeeded event records the payment"
+            ),
+            SkipReason::NoAmountPaid => f.write_str("nothing was paid"),
         }
     }
 }
@@ -260,10 +273,10 @@ pub struct PropertySpec {
     pub name: String,
     /// Label shown in HubSpot.
     pub label: String,
-    /// Data type: `string`, `number` or `datetime`.
+    /// Data type: `string`, `number`, `datetime` or `enumeration`.
     #[serde(rename = "type")]
     pub type_: String,
-    /// How HubSpot displays it: `text`, `number` or `date`.
+    /// How HubSpot displays it: `text`, `number`, `date` or `select`.
     pub field_type: String,
     /// Property group: `contactinformation` or `dealinformation`.
     pub group_name: String,
@@ -272,4 +285,21 @@ pub struct PropertySpec {
     pub has_unique_value: bool,
     /// Help text shown in HubSpot.
     pub description: String,
+    /// The allowed values of an `enumeration` property (empty for other types).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub options: Vec<PropertyOption>,
+}
+
+/// One allowed value of an `enumeration` property, shaped like HubSpot's option object.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PropertyOption {
+    /// Label shown in HubSpot.
+    pub label: String,
+    /// The internal value written by the mapping.
+    pub value: String,
+    /// Position in HubSpot's drop-down.
+    pub display_order: i32,
+    /// Whether HubSpot hides it in forms.
+    pub hidden: bool,
 }

@@ -4,16 +4,48 @@ use std::collections::BTreeMap;
 use std::fmt;
 
 use serde::{Deserialize, Serialize};
+use stripe_events::Currency;
 
 use crate::command::{PropertyKind, PropertySpec};
+use crate::properties::{
+    ledger_contact_specs, ledger_deal_specs, LEDGER_CONTACT_PROPERTIES, LEDGER_DEAL_PROPERTIES,
+};
 use crate::template::Template;
 
-/// Event types the mapping knows how to turn into a contact and a deal.
-pub const SUPPORTED_EVENT_TYPES: [&str; 3] = [
+/// Event types the mapping can turn into payment facts: [`DEFAULT_EVENT_TYPES`] plus
+/// `invoice_payment.paid`, which links an invoice to its PaymentIntent on API versions from
+/// 2025-03-31 (where neither `invoice.paid` nor the charge names the other by default).
+pub const SUPPORTED_EVENT_TYPES: [&str; 10] = [
     "charge.succeeded",
     "charge.captured",
+    "charge.refunded",
+    "charge.dispute.created",
+    "charge.dispute.closed",
     "payment_intent.succeeded",
+    "checkout.session.completed",
+    "checkout.session.async_payment_succeeded",
+    "invoice.paid",
+    "invoice_payment.paid",
 ];
+
+/// Event types handled by default: every event that changes what a payment is worth.
+pub const DEFAULT_EVENT_TYPES: [&str; 9] = [
+    "charge.succeeded",
+    "charge.captured",
+    "charge.refunded",
+    "charge.dispute.created",
+    "charge.dispute.closed",
+    "payment_intent.succeeded",
+    "checkout.session.completed",
+    "checkout.session.async_payment_succeeded",
+    "invoice.paid",
+];
+
+/// The deal stage of a payment fully refunded or whose dispute was lost, unless configured.
+pub const DEFAULT_LOST_DEAL_STAGE: &str = "closedlost";
+
+/// The currency the contact's lifetime value is summed in, unless configured.
+pub const DEFAULT_REPORTING_CURRENCY: &str = "usd";
 
 /// The contact properties of the last-charge group, always [`PropertyKind::Custom`].
 pub const LAST_CHARGE_PROPERTIES: [&str; 5] = [
@@ -65,7 +97,8 @@ const STANDARD_DEAL: [&str; 9] = [
     "hubspot_owner_id",
 ];
 
-/// Deal properties the mapping computes itself; metadata and constants may not target them.
+/// Deal properties the mapping computes itself; metadata and constants may not target them
+/// (nor the ledger's, [`LEDGER_DEAL_PROPERTIES`]).
 const RESERVED_DEAL: [&str; 6] = [
     PAYMENT_ID_PROPERTY,
     "amount",
@@ -106,6 +139,17 @@ pub enum EmailSource {
     ReceiptEmail,
     /// `email` of an expanded, non-deleted customer.
     Customer,
+}
+
+/// Which amount a deal carries and the lifetime value sums.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AmountBasis {
+    /// Captured minus refunded minus a lost dispute, never below zero. The default.
+    #[default]
+    Net,
+    /// Captured, whatever was refunded or lost later.
+    Gross,
 }
 
 /// How `billing_details.name` becomes `firstname` and `lastname`. Whitespace is collapsed;
@@ -166,21 +210,33 @@ pub struct MappingConfig {
     pub deal_constants: BTreeMap<String, String>,
     /// Deal pipeline id.
     pub pipeline: String,
-    /// Deal stage id (must belong to the pipeline).
+    /// Deal stage id of a payment that stands (must belong to the pipeline): the won stage.
     pub deal_stage: String,
+    /// Deal stage id of a payment fully refunded or whose dispute was lost (must belong to the
+    /// pipeline); [`DEFAULT_LOST_DEAL_STAGE`] by default.
+    pub lost_deal_stage: String,
+    /// Currency of the contact's `stripe_lifetime_value`; payments in other currencies are left
+    /// out of that sum (they are still counted in `stripe_payment_count`).
+    pub reporting_currency: Currency,
+    /// Whether deal amounts and the lifetime value are net of refunds and lost disputes.
+    pub amount_basis: AmountBasis,
     /// How the billing name is split.
     pub name_split: NameSplit,
     /// Deal name when neither metadata nor the payment description gives one. Placeholders:
     /// `{amount}` (decimal), `{currency}` (ISO code), `{id}` (the deal key), `{email}`,
     /// `{name}`; `{{` and `}}` for literal braces.
     pub deal_name_template: String,
-    /// Send `deal_currency_code` (the ISO code). Only for portals with that currency enabled,
-    /// otherwise HubSpot rejects the deal.
+    /// Send `deal_currency_code` (the ISO code). On by default: without it a portal reads every
+    /// amount in its own currency. A portal without that currency enabled answers
+    /// `INVALID_OPTION`; the engine then strips it, and `stripe_amount_currency` keeps the amount
+    /// with its currency.
     pub deal_currency_code: bool,
 }
 
 impl Default for MappingConfig {
-    /// The recommended mapping: the seed blueprint's properties without its two errors.
+    /// The recommended mapping: email-keyed contacts, the Stripe customer id on the contact,
+    /// the `company` and `lifecycle_stage` metadata keys on the contact, `deal_name` on the deal,
+    /// the default pipeline's `closedwon`/`closedlost` stages, net USD lifetime value.
     fn default() -> Self {
         let pairs = |items: &[(&str, &str)]| {
             items
@@ -189,10 +245,7 @@ impl Default for MappingConfig {
                 .collect()
         };
         MappingConfig {
-            event_types: vec![
-                "charge.succeeded".to_owned(),
-                "payment_intent.succeeded".to_owned(),
-            ],
+            event_types: DEFAULT_EVENT_TYPES.iter().map(|t| t.to_string()).collect(),
             contact_key: ContactKeySource::Email,
             email_sources: vec![
                 EmailSource::BillingDetails,
@@ -209,9 +262,13 @@ impl Default for MappingConfig {
             deal_constants: BTreeMap::new(),
             pipeline: "default".to_owned(),
             deal_stage: "closedwon".to_owned(),
+            lost_deal_stage: DEFAULT_LOST_DEAL_STAGE.to_owned(),
+            reporting_currency: Currency::new(DEFAULT_REPORTING_CURRENCY)
+                .unwrap_or_else(|_| unreachable!("the default reporting currency is a valid code")),
+            amount_basis: AmountBasis::Net,
             name_split: NameSplit::LastWordIsLastName,
             deal_name_template: "Payment {amount} {currency} ({id})".to_owned(),
-            deal_currency_code: false,
+            deal_currency_code: true,
         }
     }
 }
@@ -252,7 +309,7 @@ pub enum ConfigError {
         name: String,
     },
     /// An event type the mapping cannot handle.
-    #[error("mapping config `{field}`: unsupported event type {value:?}; supported: charge.succeeded, charge.captured, payment_intent.succeeded")]
+    #[error("mapping config `{field}`: unsupported event type {value:?}; supported: charge.succeeded, charge.captured, charge.refunded, charge.dispute.created, charge.dispute.closed, payment_intent.succeeded, checkout.session.completed, checkout.session.async_payment_succeeded, invoice.paid, invoice_payment.paid")]
     UnsupportedEventType {
         /// The field.
         field: String,
@@ -273,19 +330,25 @@ pub enum ConfigError {
         /// What is wrong.
         reason: String,
     },
+    /// Both deal stages are the same, so a refund or lost dispute would not show on the deal.
+    #[error("mapping config `lost_deal_stage` equals `deal_stage` ({stage:?}): choose a lost stage so refunded and lost payments leave the won stage")]
+    SameStages {
+        /// The stage given for both.
+        stage: String,
+    },
     /// The configuration text does not parse.
     #[error("mapping config does not parse: {0}")]
     Parse(String),
 }
 
 impl MappingConfig {
-    /// The seed blueprint's mapping, for portals configured the way the blueprint assumes:
-    /// [`default`](Self::default) plus the constant `hs_lead_status = CLOSED_WON`.
+    /// [`default`](Self::default) plus the contact constant `hs_lead_status = CLOSED_WON`, for
+    /// portals that added a `CLOSED_WON` option to `hs_lead_status`.
     ///
     /// `CLOSED_WON` is not one of HubSpot's default `hs_lead_status` options: use this preset
     /// only if you added that option to the property, or HubSpot rejects every contact with
-    /// 400 INVALID_OPTION. The blueprint's other error is not reproduced: `stripe_customer_id`
-    /// holds the customer id (`cus_...`), never the charge id.
+    /// 400 INVALID_OPTION. `stripe_customer_id` holds the customer id (`cus_...`), never the
+    /// charge id.
     pub fn seed() -> Self {
         let mut config = Self::default();
         config
@@ -346,9 +409,11 @@ impl MappingConfig {
         let contact_reserved = |name: &str| {
             name == "email"
                 || LAST_CHARGE_PROPERTIES.contains(&name)
+                || LEDGER_CONTACT_PROPERTIES.contains(&name)
                 || self.customer_id_property.as_deref() == Some(name)
         };
-        let deal_reserved = |name: &str| RESERVED_DEAL.contains(&name);
+        let deal_reserved =
+            |name: &str| RESERVED_DEAL.contains(&name) || LEDGER_DEAL_PROPERTIES.contains(&name);
         check_metadata(
             "contact_metadata",
             &self.contact_metadata,
@@ -366,6 +431,14 @@ impl MappingConfig {
         }
         if self.deal_stage.trim().is_empty() {
             return Err(empty("deal_stage"));
+        }
+        if self.lost_deal_stage.trim().is_empty() {
+            return Err(empty("lost_deal_stage"));
+        }
+        if self.lost_deal_stage.trim() == self.deal_stage.trim() {
+            return Err(ConfigError::SameStages {
+                stage: self.deal_stage.clone(),
+            });
         }
         Template::parse(&self.deal_name_template).map_err(|reason| ConfigError::Template {
             reason: reason.to_string(),
@@ -443,6 +516,12 @@ impl MappingConfig {
                 "The Stripe payment intent (pi_...) or charge (ch_...) this deal records.",
             ),
         );
+        for spec in ledger_contact_specs() {
+            contact.insert(spec.name.clone(), spec);
+        }
+        for spec in ledger_deal_specs() {
+            deal.insert(spec.name.clone(), spec);
+        }
         let user_targets = |metadata: &BTreeMap<String, String>,
                             constants: &BTreeMap<String, String>,
                             deal_object: bool,
@@ -480,8 +559,8 @@ impl MappingConfig {
     }
 }
 
-const CONTACT_GROUP: &str = "contactinformation";
-const DEAL_GROUP: &str = "dealinformation";
+pub(crate) const CONTACT_GROUP: &str = "contactinformation";
+pub(crate) const DEAL_GROUP: &str = "dealinformation";
 
 /// How the engine must treat a property of a contact (`deal_object = false`) or deal.
 pub(crate) fn property_kind(name: &str, deal_object: bool) -> PropertyKind {
@@ -497,7 +576,7 @@ pub(crate) fn property_kind(name: &str, deal_object: bool) -> PropertyKind {
     }
 }
 
-fn spec(
+pub(crate) fn spec(
     name: &str,
     label: &str,
     type_: &str,
@@ -508,6 +587,7 @@ fn spec(
     let field_type = match type_ {
         "number" => "number",
         "datetime" | "date" => "date",
+        "enumeration" => "select",
         _ => "text",
     };
     PropertySpec {
@@ -518,6 +598,7 @@ fn spec(
         group_name: group.to_owned(),
         has_unique_value: unique,
         description: description.to_owned(),
+        options: Vec::new(),
     }
 }
 

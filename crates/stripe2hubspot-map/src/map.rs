@@ -4,17 +4,16 @@ use stripe_events::{
     BillingDetails, Charge, ChargeStatus, Customer, Event, EventObject, Expandable, Metadata,
     Money, PaymentIntent, PaymentIntentStatus,
 };
-use time::format_description::well_known::Rfc3339;
-use time::OffsetDateTime;
 
 use crate::command::{
     ContactKey, MapOutcome, PropertyKind, PropertySet, PropertyValue, SkipReason, SyncCommand,
 };
 use crate::config::{
-    property_kind, ConfigError, ContactKeySource, EmailSource, MappingConfig, NameSplit,
+    property_kind, ConfigError, ContactKeySource, EmailSource, MappingConfig,
     LAST_CHARGE_PROPERTIES, PAYMENT_ID_PROPERTY,
 };
 use crate::template::{Field, Template};
+use crate::text::{normalize_email, present, split_name};
 
 /// An event that should map but cannot. Permanent: retrying the same event gives the same
 /// error, so the engine should dead-letter it. Messages carry ids only, never personal data.
@@ -23,9 +22,10 @@ pub enum MapError {
     /// The configuration is invalid.
     #[error(transparent)]
     InvalidConfig(#[from] ConfigError),
-    /// A handled event type carries an object that is not a charge or payment intent, or one
-    /// that did not match Stripe's documented shape (it parsed as an unknown object).
-    #[error("event {event_id} ({event_type}) carries {found}, not a charge or payment intent in the expected shape; check the event in the Stripe dashboard, then replay or discard it")]
+    /// A handled event type carries an object that is not a payment object (charge, payment
+    /// intent, Checkout Session, invoice, invoice payment, dispute), or one that did not match
+    /// Stripe's documented shape (it parsed as an unknown object).
+    #[error("event {event_id} ({event_type}) carries {found}, not a payment object in the expected shape; check the event in the Stripe dashboard, then replay or discard it")]
     UnexpectedObject {
         /// The event id.
         event_id: String,
@@ -50,12 +50,19 @@ pub enum MapError {
     },
 }
 
-/// Maps one Stripe event to the HubSpot writes it implies.
+/// Maps one successful payment event to the HubSpot writes it implies, on its own.
+///
+/// This is the per-event mapping: it sees one event, so it cannot follow a payment through
+/// refunds or disputes. Only `charge.succeeded`, `charge.captured` and
+/// `payment_intent.succeeded` (when the configuration handles them) map to a command; every
+/// other type is skipped as unhandled. For the whole lifecycle, map events to
+/// [`Facts`](crate::Facts) with [`facts_from_event`](crate::facts_from_event), merge them into a
+/// [`LedgerRow`](crate::LedgerRow) and write [`deal_properties`](crate::deal_properties) and
+/// [`contact_properties`](crate::contact_properties).
 ///
 /// Pure and deterministic: the same event and configuration always give the same result.
-/// Events of unhandled types, unsuccessful or refunded payments and payments without a
-/// contact key are [`MapOutcome::Skip`]ped; an invalid configuration or a malformed payment
-/// object is an error.
+/// Unsuccessful, uncaptured or refunded payments and payments without a contact key are
+/// [`MapOutcome::Skip`]ped; an invalid configuration or a malformed payment object is an error.
 ///
 /// ```
 /// use stripe2hubspot_map::{map_event, MapOutcome, MappingConfig};
@@ -78,7 +85,7 @@ pub enum MapError {
 /// ```
 pub fn map_event(event: &Event, config: &MappingConfig) -> Result<MapOutcome, MapError> {
     config.validate()?;
-    if !config.handles(&event.type_) {
+    if !config.handles(&event.type_) || !PER_EVENT_TYPES.contains(&event.type_.as_str()) {
         return Ok(skip(SkipReason::UnhandledEventType {
             event_type: event.type_.clone(),
         }));
@@ -125,6 +132,13 @@ pub fn map_event(event: &Event, config: &MappingConfig) -> Result<MapOutcome, Ma
     };
     build(event, &payment, config)
 }
+
+/// The event types [`map_event`] maps on their own; the others need the ledger.
+const PER_EVENT_TYPES: [&str; 3] = [
+    "charge.succeeded",
+    "charge.captured",
+    "payment_intent.succeeded",
+];
 
 fn skip(reason: SkipReason) -> MapOutcome {
     MapOutcome::Skip(reason)
@@ -239,43 +253,11 @@ fn positive_or(preferred: i64, fallback: i64) -> i64 {
     }
 }
 
-/// The trimmed text, unless it is empty.
-fn present(value: Option<&str>) -> Option<&str> {
-    value.map(str::trim).filter(|v| !v.is_empty())
-}
-
-/// Trimmed and lowercased; `None` when it cannot be an address HubSpot accepts, so the next
-/// source is tried instead of failing the whole batch with INVALID_EMAIL.
-fn normalize_email(raw: &str) -> Option<String> {
-    let email = raw.trim().to_lowercase();
-    let (local, domain) = email.rsplit_once('@')?;
-    let plausible = !local.is_empty()
-        && !domain.is_empty()
-        && !email.chars().any(|c| c.is_whitespace() || c.is_control());
-    plausible.then_some(email)
-}
-
 fn iso_utc(secs: i64, event: &Event) -> Result<String, MapError> {
-    OffsetDateTime::from_unix_timestamp(secs)
-        .ok()
-        .and_then(|t| t.format(&Rfc3339).ok())
-        .ok_or_else(|| MapError::InvalidTimestamp {
-            event_id: event.id.clone(),
-            value: secs,
-        })
-}
-
-fn split_name(words: &[&str], rule: NameSplit) -> (String, Option<String>) {
-    match (rule, words) {
-        (NameSplit::FirstnameOnly, _) | (_, [_]) => (words.join(" "), None),
-        (NameSplit::LastWordIsLastName, [first @ .., last]) => {
-            (first.join(" "), Some((*last).to_owned()))
-        }
-        (NameSplit::FirstWordIsFirstName, [first, rest @ ..]) => {
-            ((*first).to_owned(), Some(rest.join(" ")))
-        }
-        (_, []) => (String::new(), None),
-    }
+    crate::text::iso_utc(secs).ok_or_else(|| MapError::InvalidTimestamp {
+        event_id: event.id.clone(),
+        value: secs,
+    })
 }
 
 fn build(

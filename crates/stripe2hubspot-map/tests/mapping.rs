@@ -373,7 +373,13 @@ fn constants_metadata_and_currency_code_follow_the_config() {
     );
 
     let default = map_charge(json!({}));
-    assert_eq!(default.deal.get("deal_currency_code"), None);
+    assert_eq!(default.deal.get("deal_currency_code"), Some("USD"));
+    let without = MappingConfig {
+        deal_currency_code: false,
+        ..MappingConfig::default()
+    };
+    let plain = map_with(&event("charge.succeeded", charge(json!({}))), &without);
+    assert_eq!(plain.deal.get("deal_currency_code"), None);
     assert_eq!(default.contact.get("hs_lead_status"), None);
 }
 
@@ -419,7 +425,7 @@ fn invalid_configurations_name_the_field() {
     assert!(invalid(config).to_string().contains("`email_sources`"));
 
     let config = MappingConfig {
-        event_types: vec!["charge.refunded".into()],
+        event_types: vec!["customer.created".into()],
         ..MappingConfig::default()
     };
     assert!(invalid(config).to_string().contains("event_types[0]"));
@@ -526,6 +532,10 @@ fn custom_properties_describe_what_bootstrap_creates() {
             "last_charge_id",
             "last_charge_receipt",
             "stripe_customer_id",
+            "stripe_first_payment_date",
+            "stripe_last_payment_date",
+            "stripe_lifetime_value",
+            "stripe_payment_count",
         ]
     );
     let find = |name: &str| contact.iter().find(|p| p.name == name).unwrap();
@@ -533,10 +543,23 @@ fn custom_properties_describe_what_bootstrap_creates() {
     assert_eq!(find("last_charge_date").type_, "datetime");
     assert_eq!(find("last_charge_date").field_type, "date");
     assert!(!find("stripe_customer_id").has_unique_value);
-    assert_eq!(deal.len(), 1);
-    assert!(deal[0].has_unique_value);
+    let deal_names: Vec<&str> = deal.iter().map(|p| p.name.as_str()).collect();
     assert_eq!(
-        serde_json::to_value(&deal[0]).unwrap(),
+        deal_names,
+        [
+            "stripe_amount_currency",
+            "stripe_amount_refunded",
+            "stripe_invoice_id",
+            "stripe_payment_id",
+            "stripe_payment_status",
+            "stripe_subscription_id",
+        ]
+    );
+    let payment_id = deal.iter().find(|p| p.name == "stripe_payment_id").unwrap();
+    assert!(payment_id.has_unique_value);
+    assert_eq!(deal.iter().filter(|p| p.has_unique_value).count(), 1);
+    assert_eq!(
+        serde_json::to_value(payment_id).unwrap(),
         json!({
             "name": "stripe_payment_id", "label": "Stripe payment ID", "type": "string",
             "fieldType": "text", "groupName": "dealinformation", "hasUniqueValue": true,

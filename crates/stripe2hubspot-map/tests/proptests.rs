@@ -133,6 +133,8 @@ fn arb_charge() -> BoxedStrategy<Charge> {
                 paid: true,
                 captured,
                 refunded,
+                disputed: false,
+                invoice: None,
                 created,
                 livemode: false,
             },
@@ -159,6 +161,7 @@ fn arb_intent() -> impl Strategy<Value = PaymentIntent> {
                 description: None,
                 metadata: charge.metadata.clone(),
                 status: PaymentIntentStatus::Succeeded,
+                invoice: None,
                 created: charge.created,
                 livemode: false,
                 latest_charge: Some(if expanded {
@@ -218,7 +221,7 @@ proptest! {
             billing_details: BillingDetails { email: Some("a@b.co".into()), ..Default::default() },
             receipt_email: None, receipt_url: None, description: None, metadata: Metadata::new(),
             payment_intent: None, status: ChargeStatus::Succeeded, paid: true, captured: true, refunded: false,
-            created: 1_700_000_000, livemode: false,
+            disputed: false, invoice: None, created: 1_700_000_000, livemode: false,
         };
         let event = envelope("charge.succeeded", EventObject::Charge(Box::new(charge)), 1);
         let MapOutcome::Sync(command) = map_event(&event, &MappingConfig::default()).unwrap() else {

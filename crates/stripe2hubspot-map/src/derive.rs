@@ -1,0 +1,246 @@
+//! HubSpot properties derived from ledger rows: absolute values, so writing them again is
+//! harmless and any order of events gives the same properties.
+
+use stripe_events::Money;
+
+use crate::command::{PropertyKind, PropertySet, PropertyValue};
+use crate::config::{
+    property_kind, AmountBasis, MappingConfig, LAST_CHARGE_PROPERTIES, PAYMENT_ID_PROPERTY,
+};
+use crate::ledger::{LedgerRow, Stamped};
+use crate::properties::{
+    AMOUNT_CURRENCY_PROPERTY, AMOUNT_REFUNDED_PROPERTY, FIRST_PAYMENT_DATE_PROPERTY,
+    INVOICE_ID_PROPERTY, LAST_PAYMENT_DATE_PROPERTY, LIFETIME_VALUE_PROPERTY,
+    PAYMENT_COUNT_PROPERTY, PAYMENT_STATUS_PROPERTY, SUBSCRIPTION_ID_PROPERTY,
+};
+use crate::state::PaymentStatus;
+use crate::template::{Field, Template};
+use crate::text::{iso_utc, present, split_name};
+
+/// The amount a deal carries under the configured [`AmountBasis`], in minor units.
+pub fn deal_amount(row: &LedgerRow, config: &MappingConfig) -> i64 {
+    match config.amount_basis {
+        AmountBasis::Net => row.net(),
+        AmountBasis::Gross => row.captured().unwrap_or(0).max(0),
+    }
+}
+
+/// A settled row's parts every property needs.
+struct Settled<'a> {
+    row: &'a LedgerRow,
+    key: &'a str,
+    status: PaymentStatus,
+    amount: Money,
+    paid_at: String,
+}
+
+fn settled<'a>(row: &'a LedgerRow, config: &MappingConfig) -> Option<Settled<'a>> {
+    let status = row.state(config).status()?;
+    let currency = row.currency()?;
+    Some(Settled {
+        row,
+        key: row.key()?,
+        status,
+        amount: Money::new(deal_amount(row, config), currency),
+        // Facts with a time outside years 0-9999 are rejected when read.
+        paid_at: row.paid_at().and_then(iso_utc).unwrap_or_default(),
+    })
+}
+
+fn value(v: &str, kind: PropertyKind, last_charge: bool) -> PropertyValue {
+    PropertyValue {
+        value: v.to_owned(),
+        kind,
+        last_charge,
+    }
+}
+
+fn put(set: &mut PropertySet, name: &str, v: &str, deal_object: bool) {
+    set.insert(name, value(v, property_kind(name, deal_object), false));
+}
+
+/// The deal of a payment, or `None` while the payment waits (not paid, not captured, or no
+/// contact yet: see [`LedgerRow::state`]).
+///
+/// `amount` is net of refunds and a lost dispute (or gross, by configuration) with the
+/// currency's real exponent; `dealstage` is the lost stage once the payment is refunded in
+/// full or its dispute lost. Precedence for one property: computed value < constant <
+/// metadata value.
+///
+/// ```
+/// use stripe2hubspot_map::{deal_properties, facts_from_event, FactsOutcome, LedgerRow, MappingConfig};
+///
+/// let config = MappingConfig::default();
+/// let event: stripe_events::Event = serde_json::from_str(r#"{
+///   "id": "evt_1", "object": "event", "type": "charge.succeeded", "created": 1680000000,
+///   "data": {"object": {
+///     "id": "ch_1", "object": "charge", "amount": 5000, "amount_captured": 5000,
+///     "currency": "jpy", "status": "succeeded", "captured": true, "created": 1680000000,
+///     "billing_details": {"email": "ann@example.com"}
+///   }}
+/// }"#)?;
+/// let FactsOutcome::Facts(facts) = facts_from_event(&event, &config)? else { panic!() };
+/// let deal = deal_properties(&LedgerRow::from_facts(&facts), &config).expect("settled");
+/// assert_eq!(deal.get("amount"), Some("5000"));
+/// assert_eq!(deal.get("deal_currency_code"), Some("JPY"));
+/// assert_eq!(deal.get("stripe_amount_currency"), Some("5000 JPY"));
+/// assert_eq!(deal.get("dealstage"), Some("closedwon"));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub fn deal_properties(row: &LedgerRow, config: &MappingConfig) -> Option<PropertySet> {
+    let s = settled(row, config)?;
+    let currency = s.amount.currency;
+    let amount = s.amount.to_decimal_string();
+    let iso = currency.iso_code();
+    let mut deal = PropertySet::new();
+    let email = row.email().unwrap_or("");
+    let full_name = row
+        .name()
+        .map(|n| n.split_whitespace().collect::<Vec<_>>().join(" "))
+        .unwrap_or_default();
+    let dealname = match present(row.description()) {
+        Some(description) => description.to_owned(),
+        // The configuration was validated when the facts were read; an empty name would be
+        // no better than this fallback.
+        None => Template::parse(&config.deal_name_template)
+            .map(|t| {
+                t.render(|field| match field {
+                    Field::Amount => &amount,
+                    Field::Currency => &iso,
+                    Field::Id => s.key,
+                    Field::Email => email,
+                    Field::Name => &full_name,
+                })
+            })
+            .unwrap_or_else(|_| format!("Payment {amount} {iso} ({})", s.key)),
+    };
+    put(&mut deal, "dealname", dealname.trim(), true);
+    let stage = if s.status.is_lost() {
+        &config.lost_deal_stage
+    } else {
+        &config.deal_stage
+    };
+    put(&mut deal, "dealstage", stage, true);
+    put(&mut deal, "pipeline", &config.pipeline, true);
+    put(&mut deal, "amount", &amount, true);
+    put(&mut deal, "closedate", &s.paid_at, true);
+    put(&mut deal, PAYMENT_ID_PROPERTY, s.key, true);
+    if config.deal_currency_code {
+        put(&mut deal, "deal_currency_code", &iso, true);
+    }
+    let refunded = Money::new(row.refunded(), currency).to_decimal_string();
+    put(&mut deal, AMOUNT_REFUNDED_PROPERTY, &refunded, true);
+    put(&mut deal, PAYMENT_STATUS_PROPERTY, s.status.as_str(), true);
+    put(
+        &mut deal,
+        AMOUNT_CURRENCY_PROPERTY,
+        &s.amount.to_string(),
+        true,
+    );
+    if let Some(invoice) = row.invoice_ids().next() {
+        put(&mut deal, INVOICE_ID_PROPERTY, invoice, true);
+    }
+    if let Some(subscription) = present(row.subscription_id()) {
+        put(&mut deal, SUBSCRIPTION_ID_PROPERTY, subscription, true);
+    }
+    for (property, v) in &config.deal_constants {
+        put(&mut deal, property, v.trim(), true);
+    }
+    for (key, property) in &config.deal_metadata {
+        if let Some(v) = present(row.metadata(key)) {
+            put(&mut deal, property, v, true);
+        }
+    }
+    Some(deal)
+}
+
+/// The newest stamped value among the rows (ties broken by the value, so the order of `rows`
+/// does not matter).
+fn newest_of<'a, T: Ord + 'a>(
+    values: impl Iterator<Item = Option<&'a Stamped<T>>>,
+) -> Option<&'a T> {
+    values.flatten().max().map(|s| &s.value)
+}
+
+/// The contact of a set of payments: identity properties (email, names, phone, customer id,
+/// mapped metadata, constants), the rollups `stripe_payment_count`, `stripe_lifetime_value`,
+/// `stripe_first_payment_date`, `stripe_last_payment_date`, and the `last_charge_*` group of the
+/// newest payment. `None` when none of `rows` is settled.
+///
+/// Pass every ledger row of one contact (rows with the same
+/// [`contact_key`](LedgerRow::contact_key)); waiting rows are ignored. Every value is absolute
+/// (dates with no counted payment are empty strings, which clear them), so the result does not
+/// depend on the order of `rows` and may be written again safely. Only payments in the
+/// configured reporting currency are summed into the lifetime value.
+pub fn contact_properties(rows: &[LedgerRow], config: &MappingConfig) -> Option<PropertySet> {
+    let mut settled: Vec<Settled<'_>> = rows.iter().filter_map(|r| settled(r, config)).collect();
+    settled.sort_by(|a, b| {
+        (a.row.paid_at(), a.key, a.row.latest()).cmp(&(b.row.paid_at(), b.key, b.row.latest()))
+    });
+    let newest = settled.last()?;
+    let mut contact = PropertySet::new();
+
+    let rows_of = || settled.iter().map(|s| s.row);
+    if let Some(email) = newest_of(rows_of().map(|r| r.stamped_email().as_ref())) {
+        put(&mut contact, "email", email.expose(), false);
+    }
+    let name = newest_of(rows_of().map(|r| r.stamped_name().as_ref()));
+    let words: Vec<&str> = name
+        .map(|n| n.expose().split_whitespace().collect())
+        .unwrap_or_default();
+    if !words.is_empty() {
+        let (first, last) = split_name(&words, config.name_split);
+        put(&mut contact, "firstname", &first, false);
+        if let Some(last) = last {
+            put(&mut contact, "lastname", &last, false);
+        }
+    }
+    if let Some(phone) = newest_of(rows_of().map(|r| r.stamped_phone().as_ref())) {
+        put(&mut contact, "phone", phone.expose(), false);
+    }
+    if let Some(property) = &config.customer_id_property {
+        if let Some(id) = newest_of(rows_of().map(|r| r.stamped_customer_id().as_ref())) {
+            contact.insert(property.clone(), value(id, PropertyKind::Custom, false));
+        }
+    }
+
+    let counted: Vec<&Settled<'_>> = settled.iter().filter(|s| s.amount.minor > 0).collect();
+    let lifetime = counted
+        .iter()
+        .filter(|s| s.amount.currency == config.reporting_currency)
+        .map(|s| s.amount.minor)
+        .fold(0i64, i64::saturating_add);
+    let custom = |v: &str| value(v, PropertyKind::Custom, false);
+    contact.insert(PAYMENT_COUNT_PROPERTY, custom(&counted.len().to_string()));
+    contact.insert(
+        LIFETIME_VALUE_PROPERTY,
+        custom(&Money::new(lifetime, config.reporting_currency).to_decimal_string()),
+    );
+    let first = counted.first().map_or("", |s| s.paid_at.as_str());
+    let last = counted.last().map_or("", |s| s.paid_at.as_str());
+    contact.insert(FIRST_PAYMENT_DATE_PROPERTY, custom(first));
+    contact.insert(LAST_PAYMENT_DATE_PROPERTY, custom(last));
+
+    let captured = Money::new(newest.row.captured().unwrap_or(0), newest.amount.currency);
+    let last_charge = [
+        newest.row.charge_ids().next().unwrap_or(""),
+        &captured.to_decimal_string(),
+        &captured.currency.iso_code(),
+        newest.row.receipt_url().unwrap_or(""),
+        &newest.paid_at,
+    ];
+    for (name, v) in LAST_CHARGE_PROPERTIES.iter().zip(last_charge) {
+        contact.insert(*name, value(v, PropertyKind::Custom, true));
+    }
+
+    for (property, v) in &config.contact_constants {
+        put(&mut contact, property, v.trim(), false);
+    }
+    for (key, property) in &config.contact_metadata {
+        let newest_value = newest_of(rows_of().map(|r| r.stamped_metadata(key)));
+        if let Some(v) = present(newest_value.map(String::as_str)) {
+            put(&mut contact, property, v, false);
+        }
+    }
+    Some(contact)
+}

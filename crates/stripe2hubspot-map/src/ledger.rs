@@ -1,0 +1,411 @@
+//! The ledger row of one payment: every fact ever read about it, merged so that order and
+//! repetition do not matter.
+//!
+//! Every field is a join: a set union, a maximum, a minimum, a logical or, or the value with
+//! the newest [`Stamp`] (ties broken by the value itself, so the order is total). Therefore
+//! [`LedgerRow::merge`] is commutative, associative and idempotent, and merging two rows gives
+//! the same row as folding all their facts into one.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde::{Deserialize, Serialize};
+use stripe_events::{Currency, DisputeStatus};
+
+use crate::command::ContactKey;
+use crate::config::{ContactKeySource, MappingConfig};
+use crate::facts::{Facts, Stamp};
+use crate::personal::Personal;
+
+/// A value with the stamp of the facts that gave it; the newest stamp wins.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct Stamped<T> {
+    /// When the value was true. Compared first.
+    pub stamp: Stamp,
+    /// The value.
+    pub value: T,
+}
+
+/// The newest of two stamped values (`None` loses to anything).
+fn newest<T: Ord + Clone>(a: &Option<Stamped<T>>, b: &Option<Stamped<T>>) -> Option<Stamped<T>> {
+    a.clone().max(b.clone())
+}
+
+fn earliest(a: Option<i64>, b: Option<i64>) -> Option<i64> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    }
+}
+
+fn stamped<T>(stamp: &Stamp, value: Option<T>) -> Option<Stamped<T>> {
+    value.map(|value| Stamped {
+        stamp: stamp.clone(),
+        value,
+    })
+}
+
+/// The latest word on one dispute. A closed dispute outranks an open one; then the newest
+/// stamp wins.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct DisputeEntry {
+    /// Whether the dispute is over. Compared first.
+    pub closed: bool,
+    /// When this status was true.
+    pub stamp: Stamp,
+    /// Where the dispute stands.
+    pub status: DisputeStatus,
+    /// Disputed amount, in minor units of `currency`.
+    pub amount: i64,
+    /// Currency of the disputed amount.
+    pub currency: Currency,
+}
+
+/// Everything known about one payment. Serializable (the store keeps it as JSON); build it
+/// with [`from_facts`](Self::from_facts), grow it with [`apply`](Self::apply) and
+/// [`merge`](Self::merge), and derive HubSpot state with
+/// [`deal_properties`](crate::deal_properties) and [`contact_properties`](crate::contact_properties).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct LedgerRow {
+    payment_intent_ids: BTreeSet<String>,
+    charge_ids: BTreeSet<String>,
+    invoice_ids: BTreeSet<String>,
+    checkout_session_ids: BTreeSet<String>,
+    email: Option<Stamped<Personal>>,
+    name: Option<Stamped<Personal>>,
+    phone: Option<Stamped<Personal>>,
+    customer_id: Option<Stamped<String>>,
+    currency: Option<Stamped<Currency>>,
+    authorized: Option<i64>,
+    captured: Option<i64>,
+    succeeded: bool,
+    refunded: i64,
+    fully_refunded: bool,
+    disputed: bool,
+    disputes: BTreeMap<String, DisputeEntry>,
+    paid_at: Option<i64>,
+    first_success_at: Option<i64>,
+    subscription_id: Option<Stamped<String>>,
+    receipt_url: Option<Stamped<String>>,
+    description: Option<Stamped<String>>,
+    metadata: BTreeMap<String, Stamped<String>>,
+    latest: Option<Stamp>,
+}
+
+impl LedgerRow {
+    /// The row holding exactly these facts.
+    pub fn from_facts(facts: &Facts) -> LedgerRow {
+        let stamp = &facts.stamp;
+        let set = |id: &Option<String>| id.iter().cloned().collect::<BTreeSet<_>>();
+        LedgerRow {
+            payment_intent_ids: set(&facts.ids.payment_intent),
+            charge_ids: set(&facts.ids.charge),
+            invoice_ids: set(&facts.ids.invoice),
+            checkout_session_ids: set(&facts.ids.checkout_session),
+            email: stamped(stamp, facts.contact.email.clone()),
+            name: stamped(stamp, facts.contact.name.clone()),
+            phone: stamped(stamp, facts.contact.phone.clone()),
+            customer_id: stamped(stamp, facts.contact.customer_id.clone()),
+            currency: stamped(stamp, facts.currency),
+            authorized: facts.authorized,
+            captured: facts.captured,
+            succeeded: facts.succeeded,
+            refunded: facts.refunded.unwrap_or(0).max(0),
+            fully_refunded: facts.fully_refunded,
+            disputed: facts.disputed,
+            disputes: facts
+                .dispute
+                .iter()
+                .map(|d| {
+                    let entry = DisputeEntry {
+                        closed: d.status.is_closed(),
+                        stamp: stamp.clone(),
+                        status: d.status,
+                        amount: d.amount,
+                        currency: d.currency,
+                    };
+                    (d.id.clone(), entry)
+                })
+                .collect(),
+            paid_at: facts.paid_at,
+            first_success_at: facts.succeeded.then_some(stamp.created),
+            subscription_id: stamped(stamp, facts.subscription_id.clone()),
+            receipt_url: stamped(stamp, facts.receipt_url.clone()),
+            description: stamped(stamp, facts.description.clone()),
+            metadata: facts
+                .metadata
+                .iter()
+                .map(|(k, v)| {
+                    let value = Stamped {
+                        stamp: stamp.clone(),
+                        value: v.clone(),
+                    };
+                    (k.clone(), value)
+                })
+                .collect(),
+            latest: Some(stamp.clone()),
+        }
+    }
+
+    /// Merges `facts` into this row.
+    pub fn apply(&mut self, facts: &Facts) {
+        *self = self.merge(&LedgerRow::from_facts(facts));
+    }
+
+    /// The join of two rows: commutative, associative and idempotent, and equal to the row
+    /// folded from all the facts of both. Use it when a fact links two rows (see
+    /// [`aliases`](Self::aliases)).
+    pub fn merge(&self, other: &LedgerRow) -> LedgerRow {
+        let union = |a: &BTreeSet<String>, b: &BTreeSet<String>| a.union(b).cloned().collect();
+        let mut disputes = self.disputes.clone();
+        for (id, entry) in &other.disputes {
+            let merged = match disputes.get(id) {
+                Some(mine) => mine.clone().max(entry.clone()),
+                None => entry.clone(),
+            };
+            disputes.insert(id.clone(), merged);
+        }
+        let mut metadata = self.metadata.clone();
+        for (key, value) in &other.metadata {
+            let merged = match metadata.get(key) {
+                Some(mine) => mine.clone().max(value.clone()),
+                None => value.clone(),
+            };
+            metadata.insert(key.clone(), merged);
+        }
+        LedgerRow {
+            payment_intent_ids: union(&self.payment_intent_ids, &other.payment_intent_ids),
+            charge_ids: union(&self.charge_ids, &other.charge_ids),
+            invoice_ids: union(&self.invoice_ids, &other.invoice_ids),
+            checkout_session_ids: union(&self.checkout_session_ids, &other.checkout_session_ids),
+            email: newest(&self.email, &other.email),
+            name: newest(&self.name, &other.name),
+            phone: newest(&self.phone, &other.phone),
+            customer_id: newest(&self.customer_id, &other.customer_id),
+            currency: newest(&self.currency, &other.currency),
+            authorized: self.authorized.max(other.authorized),
+            captured: self.captured.max(other.captured),
+            succeeded: self.succeeded || other.succeeded,
+            refunded: self.refunded.max(other.refunded),
+            fully_refunded: self.fully_refunded || other.fully_refunded,
+            disputed: self.disputed || other.disputed,
+            disputes,
+            paid_at: earliest(self.paid_at, other.paid_at),
+            first_success_at: earliest(self.first_success_at, other.first_success_at),
+            subscription_id: newest(&self.subscription_id, &other.subscription_id),
+            receipt_url: newest(&self.receipt_url, &other.receipt_url),
+            description: newest(&self.description, &other.description),
+            metadata,
+            latest: self.latest.clone().max(other.latest.clone()),
+        }
+    }
+
+    /// The payment identity: the PaymentIntent id when known, else the charge id, else the
+    /// invoice id, else the Checkout Session id (the smallest, should a row know two of a
+    /// kind). `None` only for an empty row. It is the deal's `stripe_payment_id`, so it can
+    /// change when a fact reveals a PaymentIntent for a row keyed by another id.
+    pub fn key(&self) -> Option<&str> {
+        [
+            &self.payment_intent_ids,
+            &self.charge_ids,
+            &self.invoice_ids,
+            &self.checkout_session_ids,
+        ]
+        .into_iter()
+        .find_map(|ids| ids.first())
+        .map(String::as_str)
+    }
+
+    /// Every id the row knows, in key order: the store indexes the row under each, so a fact
+    /// naming any of them finds it.
+    pub fn aliases(&self) -> impl Iterator<Item = &str> {
+        self.payment_intent_ids
+            .iter()
+            .chain(&self.charge_ids)
+            .chain(&self.invoice_ids)
+            .chain(&self.checkout_session_ids)
+            .map(String::as_str)
+    }
+
+    /// The PaymentIntent ids (normally at most one).
+    pub fn payment_intent_ids(&self) -> impl Iterator<Item = &str> {
+        self.payment_intent_ids.iter().map(String::as_str)
+    }
+
+    /// The charge ids.
+    pub fn charge_ids(&self) -> impl Iterator<Item = &str> {
+        self.charge_ids.iter().map(String::as_str)
+    }
+
+    /// The invoice ids.
+    pub fn invoice_ids(&self) -> impl Iterator<Item = &str> {
+        self.invoice_ids.iter().map(String::as_str)
+    }
+
+    /// The Checkout Session ids.
+    pub fn checkout_session_ids(&self) -> impl Iterator<Item = &str> {
+        self.checkout_session_ids.iter().map(String::as_str)
+    }
+
+    /// The normalized email, if any fact gave one.
+    pub fn email(&self) -> Option<&str> {
+        self.email.as_ref().map(|e| e.value.expose())
+    }
+
+    /// The payer's full name.
+    pub fn name(&self) -> Option<&str> {
+        self.name.as_ref().map(|n| n.value.expose())
+    }
+
+    /// The payer's phone.
+    pub fn phone(&self) -> Option<&str> {
+        self.phone.as_ref().map(|p| p.value.expose())
+    }
+
+    /// The Stripe customer id.
+    pub fn customer_id(&self) -> Option<&str> {
+        self.customer_id.as_ref().map(|c| c.value.as_str())
+    }
+
+    /// How the payment's contact is found in HubSpot; `None` while the facts give no value for
+    /// the configured contact key (the payment waits for a contact).
+    pub fn contact_key(&self, config: &MappingConfig) -> Option<ContactKey> {
+        match (config.contact_key, &config.customer_id_property) {
+            (ContactKeySource::Email, _) => self.email().map(|e| ContactKey::Email(e.to_owned())),
+            (ContactKeySource::StripeCustomerId, Some(property)) => {
+                self.customer_id().map(|id| ContactKey::StripeCustomerId {
+                    property: property.clone(),
+                    id: id.to_owned(),
+                })
+            }
+            (ContactKeySource::StripeCustomerId, None) => None,
+        }
+    }
+
+    /// The currency of the payment's amounts.
+    pub fn currency(&self) -> Option<Currency> {
+        self.currency.as_ref().map(|c| c.value)
+    }
+
+    /// Whether some fact says the payment (or its authorization) succeeded.
+    pub fn succeeded(&self) -> bool {
+        self.succeeded
+    }
+
+    /// Amount authorized, in minor units.
+    pub fn authorized(&self) -> Option<i64> {
+        self.authorized
+    }
+
+    /// Amount captured, in minor units; `None` while only authorized.
+    pub fn captured(&self) -> Option<i64> {
+        self.captured
+    }
+
+    /// Amount refunded, in minor units, never more than captured. A payment Stripe marks
+    /// fully refunded counts as refunded in full.
+    pub fn refunded(&self) -> i64 {
+        let captured = self.captured.unwrap_or(0).max(0);
+        let refunded = if self.fully_refunded {
+            self.refunded.max(captured)
+        } else {
+            self.refunded
+        };
+        refunded.clamp(0, captured)
+    }
+
+    /// Whether the payment is refunded in full (for an authorization never captured: released).
+    pub fn is_fully_refunded(&self) -> bool {
+        let captured = self.captured.unwrap_or(0);
+        self.fully_refunded || (captured > 0 && self.refunded >= captured)
+    }
+
+    /// Whether any fact says the payment was disputed.
+    pub fn disputed(&self) -> bool {
+        self.disputed
+    }
+
+    /// The disputes on the payment, by dispute id.
+    pub fn disputes(&self) -> &BTreeMap<String, DisputeEntry> {
+        &self.disputes
+    }
+
+    /// Amount lost to disputes, in minor units of the payment's currency. A lost dispute in
+    /// another currency counts as the whole captured amount.
+    pub fn lost_to_disputes(&self) -> i64 {
+        let captured = self.captured.unwrap_or(0).max(0);
+        let lost = self
+            .disputes
+            .values()
+            .filter(|d| d.status == DisputeStatus::Lost)
+            .map(|d| match self.currency() {
+                Some(currency) if currency == d.currency => d.amount.max(0),
+                _ => captured,
+            })
+            .fold(0i64, i64::saturating_add);
+        lost.min(captured)
+    }
+
+    /// Captured minus refunded minus lost to disputes, never below zero.
+    pub fn net(&self) -> i64 {
+        let captured = self.captured.unwrap_or(0).max(0);
+        captured
+            .saturating_sub(self.refunded())
+            .saturating_sub(self.lost_to_disputes())
+            .max(0)
+    }
+
+    /// When the money moved, in seconds since the Unix epoch: the charge's `created` or the
+    /// invoice's `paid_at`, else the first success event's `created`.
+    pub fn paid_at(&self) -> Option<i64> {
+        self.paid_at
+            .or(self.first_success_at)
+            .or(self.latest.as_ref().map(|s| s.created))
+    }
+
+    /// The subscription of an invoice payment.
+    pub fn subscription_id(&self) -> Option<&str> {
+        self.subscription_id.as_ref().map(|s| s.value.as_str())
+    }
+
+    /// The charge's receipt page.
+    pub fn receipt_url(&self) -> Option<&str> {
+        self.receipt_url.as_ref().map(|s| s.value.as_str())
+    }
+
+    /// The payment's description.
+    pub fn description(&self) -> Option<&str> {
+        self.description.as_ref().map(|s| s.value.as_str())
+    }
+
+    /// The metadata value of `key`, from the newest facts that had it.
+    pub fn metadata(&self, key: &str) -> Option<&str> {
+        self.metadata.get(key).map(|s| s.value.as_str())
+    }
+
+    pub(crate) fn stamped_email(&self) -> &Option<Stamped<Personal>> {
+        &self.email
+    }
+
+    pub(crate) fn stamped_name(&self) -> &Option<Stamped<Personal>> {
+        &self.name
+    }
+
+    pub(crate) fn stamped_phone(&self) -> &Option<Stamped<Personal>> {
+        &self.phone
+    }
+
+    pub(crate) fn stamped_customer_id(&self) -> &Option<Stamped<String>> {
+        &self.customer_id
+    }
+
+    pub(crate) fn stamped_metadata(&self, key: &str) -> Option<&Stamped<String>> {
+        self.metadata.get(key)
+    }
+
+    /// The newest stamp among the row's facts: what the store compares to know whether a
+    /// written state is stale.
+    pub fn latest(&self) -> Option<&Stamp> {
+        self.latest.as_ref()
+    }
+}

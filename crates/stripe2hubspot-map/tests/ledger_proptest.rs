@@ -1,0 +1,423 @@
+//! The ledger's promise: for random payments with random event sequences (success, capture,
+//! partial and full refunds, disputes opened and closed won or lost, Checkout, invoices in both
+//! API shapes), every permutation of the events with random redeliveries ends in the same
+//! ledger rows and the same HubSpot deal and contact properties, and those are the right ones.
+
+use proptest::prelude::*;
+use serde_json::{json, Value};
+use stripe2hubspot_map::{
+    contact_properties, deal_properties, facts_from_event, Facts, FactsOutcome, LedgerRow,
+    MappingConfig, PaymentState,
+};
+use stripe_events::Event;
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Flow {
+    Automatic,
+    ManualCapture,
+    Checkout,
+    InvoiceBefore2025,
+    InvoiceWithPayments,
+    InvoiceLinkedByInvoicePayment,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum DisputeEnd {
+    None,
+    Open,
+    Won,
+    Lost,
+}
+
+#[derive(Debug, Clone)]
+struct Payment {
+    n: usize,
+    flow: Flow,
+    currency: &'static str,
+    amount: i64,
+    /// What was captured: less than `amount` for a partial manual capture.
+    captured: i64,
+    /// Cumulative refunded amounts, increasing, each at most `captured`.
+    refunds: Vec<i64>,
+    dispute: DisputeEnd,
+    billing_email: bool,
+    receipt_email: bool,
+}
+
+const EMAIL: &str = "ann@example.com";
+
+fn payment(n: usize) -> impl Strategy<Value = Payment> {
+    (
+        prop_oneof![
+            Just(Flow::Automatic),
+            Just(Flow::ManualCapture),
+            Just(Flow::Checkout),
+            Just(Flow::InvoiceBefore2025),
+            Just(Flow::InvoiceWithPayments),
+            Just(Flow::InvoiceLinkedByInvoicePayment),
+        ],
+        prop::sample::select(vec!["usd", "jpy", "kwd", "eur"]),
+        1i64..1_000_000,
+        prop::collection::vec(0.0f64..=1.0, 0..3),
+        any::<bool>(),
+        prop_oneof![
+            Just(DisputeEnd::None),
+            Just(DisputeEnd::Open),
+            Just(DisputeEnd::Won),
+            Just(DisputeEnd::Lost)
+        ],
+        any::<bool>(),
+        any::<bool>(),
+        prop_oneof![Just(1.0f64), 0.01f64..1.0],
+    )
+        .prop_map(
+            move |(flow, currency, amount, fractions, full, dispute, billing, receipt, part)| {
+                let captured = if flow == Flow::ManualCapture {
+                    (((amount as f64) * part) as i64).clamp(1, amount)
+                } else {
+                    amount
+                };
+                let mut refunds: Vec<i64> = fractions
+                    .iter()
+                    .map(|f| ((captured as f64) * f) as i64)
+                    .filter(|r| *r > 0)
+                    .collect();
+                refunds.sort_unstable();
+                refunds.dedup();
+                if full {
+                    refunds.push(captured);
+                    refunds.dedup();
+                }
+                Payment {
+                    n,
+                    flow,
+                    currency,
+                    amount,
+                    captured,
+                    refunds,
+                    dispute,
+                    billing_email: billing,
+                    receipt_email: receipt,
+                }
+            },
+        )
+}
+
+impl Payment {
+    fn id(&self, prefix: &str) -> String {
+        format!("{prefix}_{}", self.n)
+    }
+
+    fn t0(&self) -> i64 {
+        1_700_000_000 + (self.n as i64) * 100_000
+    }
+
+    fn charge(&self, captured: bool, refunded: i64, disputed: bool) -> Value {
+        // Stripe refunds what a partial capture leaves uncaptured, in amount_refunded.
+        let released = if captured {
+            self.amount - self.captured
+        } else {
+            0
+        };
+        json!({
+            "id": self.id("ch"), "object": "charge", "amount": self.amount,
+            "amount_captured": if captured { self.captured } else { 0 },
+            "amount_refunded": released + refunded,
+            "refunded": captured && released + refunded == self.amount,
+            "captured": captured, "disputed": disputed, "currency": self.currency,
+            "status": "succeeded", "paid": true, "created": self.t0(),
+            "payment_intent": self.id("pi"), "customer": "cus_1",
+            "billing_details": {
+                "email": if self.billing_email { Some(EMAIL) } else { None },
+                "name": "Ann Lee", "phone": null
+            },
+            "receipt_email": null, "metadata": {"deal_name": format!("Order {}", self.n)}
+        })
+    }
+
+    fn intent(&self) -> Value {
+        json!({
+            "id": self.id("pi"), "object": "payment_intent", "amount": self.amount,
+            "amount_received": self.captured, "currency": self.currency, "status": "succeeded",
+            "created": self.t0() - 5, "latest_charge": self.id("ch"), "customer": "cus_1",
+            "receipt_email": if self.receipt_email { Some(EMAIL) } else { None },
+            "metadata": {}
+        })
+    }
+
+    fn dispute(&self, status: &str) -> Value {
+        json!({
+            "id": self.id("dp"), "object": "dispute", "amount": self.captured,
+            "currency": self.currency, "charge": self.id("ch"),
+            "payment_intent": self.id("pi"), "status": status, "reason": "fraudulent",
+            "created": self.t0() + 500
+        })
+    }
+
+    fn invoice_payment(&self) -> Value {
+        json!({
+            "id": self.id("inpay"), "object": "invoice_payment", "invoice": self.id("in"),
+            "amount_paid": self.amount, "amount_requested": self.amount,
+            "currency": self.currency, "status": "paid", "is_default": true,
+            "payment": {"type": "payment_intent", "payment_intent": self.id("pi")},
+            "created": self.t0()
+        })
+    }
+
+    fn invoice(&self) -> Value {
+        let mut invoice = json!({
+            "id": self.id("in"), "object": "invoice", "status": "paid",
+            "amount_due": self.amount, "amount_paid": self.amount, "currency": self.currency,
+            "customer": "cus_1", "customer_email": EMAIL, "customer_name": "Ann Lee",
+            "created": self.t0() - 3600, "status_transitions": {"paid_at": self.t0() + 1},
+            "metadata": {}
+        });
+        let fields = match self.flow {
+            Flow::InvoiceBefore2025 => json!({
+                "payment_intent": self.id("pi"), "charge": self.id("ch"),
+                "subscription": "sub_1", "paid": true
+            }),
+            Flow::InvoiceWithPayments => json!({
+                "parent": {"type": "subscription_details",
+                           "subscription_details": {"subscription": "sub_1"}},
+                "payments": {"object": "list", "data": [self.invoice_payment()],
+                             "has_more": false}
+            }),
+            _ => json!({
+                "parent": {"type": "subscription_details",
+                           "subscription_details": {"subscription": "sub_1"}}
+            }),
+        };
+        if let (Some(target), Value::Object(extra)) = (invoice.as_object_mut(), fields) {
+            target.extend(extra);
+        }
+        invoice
+    }
+
+    fn session(&self) -> Value {
+        json!({
+            "id": self.id("cs"), "object": "checkout.session", "payment_status": "paid",
+            "status": "complete", "mode": "payment", "amount_total": self.amount,
+            "currency": self.currency, "payment_intent": self.id("pi"),
+            "customer_details": {"email": EMAIL, "name": "Ann Lee"},
+            "created": self.t0() - 60, "metadata": {}
+        })
+    }
+
+    /// Everything Stripe sends for this payment, in the order it happened.
+    fn events(&self) -> Vec<Event> {
+        let mut out: Vec<(String, Value)> = Vec::new();
+        let manual = self.flow == Flow::ManualCapture;
+        if manual {
+            out.push(("charge.succeeded".into(), self.charge(false, 0, false)));
+            out.push(("charge.captured".into(), self.charge(true, 0, false)));
+        } else {
+            out.push(("charge.succeeded".into(), self.charge(true, 0, false)));
+        }
+        out.push(("payment_intent.succeeded".into(), self.intent()));
+        match self.flow {
+            Flow::Checkout => out.push(("checkout.session.completed".into(), self.session())),
+            Flow::InvoiceBefore2025 | Flow::InvoiceWithPayments => {
+                out.push(("invoice.paid".into(), self.invoice()))
+            }
+            Flow::InvoiceLinkedByInvoicePayment => {
+                out.push(("invoice.paid".into(), self.invoice()));
+                out.push(("invoice_payment.paid".into(), self.invoice_payment()));
+            }
+            Flow::Automatic | Flow::ManualCapture => {}
+        }
+        let disputed = self.dispute != DisputeEnd::None;
+        if disputed {
+            out.push((
+                "charge.dispute.created".into(),
+                self.dispute("needs_response"),
+            ));
+        }
+        for refunded in &self.refunds {
+            out.push((
+                "charge.refunded".into(),
+                self.charge(true, *refunded, disputed),
+            ));
+        }
+        match self.dispute {
+            DisputeEnd::Won => out.push(("charge.dispute.closed".into(), self.dispute("won"))),
+            DisputeEnd::Lost => out.push(("charge.dispute.closed".into(), self.dispute("lost"))),
+            DisputeEnd::None | DisputeEnd::Open => {}
+        }
+        out.into_iter()
+            .enumerate()
+            .map(|(i, (type_, object))| {
+                serde_json::from_value(json!({
+                    "id": format!("evt_{}_{i:02}", self.n), "object": "event", "type": type_,
+                    // Stripe's `created` has one-second resolution: some events share it.
+                    "created": self.t0() + (i as i64) * 10 / 3,
+                    "data": {"object": object}
+                }))
+                .unwrap()
+            })
+            .collect()
+    }
+
+    fn expected_net(&self) -> i64 {
+        let refunded = self.refunds.last().copied().unwrap_or(0);
+        let lost = if self.dispute == DisputeEnd::Lost {
+            self.captured
+        } else {
+            0
+        };
+        (self.captured - refunded - lost).max(0)
+    }
+
+    fn expected_status(&self) -> &'static str {
+        let refunded = self.refunds.last().copied().unwrap_or(0);
+        match self.dispute {
+            DisputeEnd::Lost => "dispute_lost",
+            _ if refunded == self.captured => "refunded",
+            DisputeEnd::Open => "disputed",
+            DisputeEnd::Won => "dispute_won",
+            _ if refunded > 0 => "partially_refunded",
+            _ => "succeeded",
+        }
+    }
+
+    fn has_email(&self) -> bool {
+        self.billing_email
+            || self.receipt_email
+            || !matches!(self.flow, Flow::Automatic | Flow::ManualCapture)
+    }
+}
+
+fn config() -> MappingConfig {
+    let mut config = MappingConfig::default();
+    config.event_types.push("invoice_payment.paid".into());
+    config
+}
+
+/// What the store does: find every row sharing an id with the facts, merge them all with the
+/// facts into one row.
+fn store(events: &[Event], config: &MappingConfig) -> Vec<LedgerRow> {
+    let mut rows: Vec<LedgerRow> = Vec::new();
+    for event in events {
+        let facts: Facts = match facts_from_event(event, config).unwrap() {
+            FactsOutcome::Facts(facts) => *facts,
+            FactsOutcome::Skip(reason) => panic!("{} skipped: {reason}", event.id),
+        };
+        let mut merged = LedgerRow::from_facts(&facts);
+        rows.retain(|row| {
+            let linked = row.aliases().any(|a| facts.ids.all().any(|id| id == a));
+            if linked {
+                merged = merged.merge(row);
+            }
+            !linked
+        });
+        rows.push(merged);
+    }
+    rows.sort_by(|a, b| a.key().cmp(&b.key()));
+    rows
+}
+
+fn scenario() -> impl Strategy<Value = (Vec<Payment>, Vec<Event>, Vec<Event>)> {
+    prop::collection::vec(any::<u8>(), 1..=3)
+        .prop_flat_map(|seeds| {
+            let payments: Vec<_> = (0..seeds.len()).map(payment).collect();
+            payments
+        })
+        .prop_flat_map(|payments| {
+            let events: Vec<Event> = payments.iter().flat_map(Payment::events).collect();
+            let redelivered = prop::sample::subsequence(events.clone(), 0..=events.len());
+            (Just(payments), Just(events), redelivered)
+        })
+        .prop_flat_map(|(payments, events, redelivered)| {
+            let mut delivered = events.clone();
+            delivered.extend(redelivered);
+            (Just(payments), Just(events), Just(delivered).prop_shuffle())
+        })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+
+    #[test]
+    fn any_order_and_redelivery_gives_the_same_rows_and_properties(
+        (payments, in_order, delivered) in scenario()
+    ) {
+        let config = config();
+        let expected = store(&in_order, &config);
+        let actual = store(&delivered, &config);
+        prop_assert_eq!(&actual, &expected);
+        prop_assert_eq!(actual.len(), payments.len(), "one row per payment");
+
+        for (row, payment) in expected.iter().zip(&payments) {
+            prop_assert_eq!(row.key().map(str::to_owned), Some(payment.id("pi")));
+            let deal = deal_properties(row, &config);
+            prop_assert_eq!(&deal, &deal_properties(&actual[payment.n], &config));
+            if !payment.has_email() {
+                prop_assert_eq!(row.state(&config), PaymentState::AwaitingContact);
+                prop_assert!(deal.is_none());
+                continue;
+            }
+            let deal = deal.expect("a settled payment makes a deal");
+            let currency = stripe_events::Currency::new(payment.currency).unwrap();
+            let net = stripe_events::Money::new(payment.expected_net(), currency);
+            prop_assert_eq!(deal.get("amount").map(str::to_owned), Some(net.to_decimal_string()));
+            prop_assert_eq!(deal.get("stripe_payment_status"), Some(payment.expected_status()));
+            let lost = matches!(payment.expected_status(), "refunded" | "dispute_lost");
+            let stage = if lost { "closedlost" } else { "closedwon" };
+            prop_assert_eq!(deal.get("dealstage"), Some(stage));
+            let invoiced = !matches!(
+                payment.flow,
+                Flow::Automatic | Flow::ManualCapture | Flow::Checkout
+            );
+            prop_assert_eq!(deal.get("stripe_subscription_id").is_some(), invoiced);
+        }
+
+        let contact = contact_properties(&actual, &config);
+        let mut reversed = expected.clone();
+        reversed.reverse();
+        prop_assert_eq!(&contact, &contact_properties(&reversed, &config));
+        let paying: Vec<&Payment> = payments
+            .iter()
+            .filter(|p| p.has_email() && p.expected_net() > 0)
+            .collect();
+        if let Some(contact) = contact {
+            prop_assert_eq!(
+                contact.get("stripe_payment_count").map(str::to_owned),
+                Some(paying.len().to_string())
+            );
+            let usd: i64 = paying.iter().filter(|p| p.currency == "usd").map(|p| p.expected_net()).sum();
+            let usd = stripe_events::Money::new(usd, config.reporting_currency);
+            prop_assert_eq!(
+                contact.get("stripe_lifetime_value").map(str::to_owned),
+                Some(usd.to_decimal_string())
+            );
+        } else {
+            prop_assert!(payments.iter().all(|p| !p.has_email()));
+        }
+    }
+
+    #[test]
+    fn merging_rows_equals_folding_their_facts(
+        (_payments, events, _delivered) in scenario(),
+        split in any::<prop::sample::Index>(),
+    ) {
+        let config = config();
+        let rows: Vec<LedgerRow> = events
+            .iter()
+            .filter_map(|e| match facts_from_event(e, &config).unwrap() {
+                FactsOutcome::Facts(f) => Some(LedgerRow::from_facts(&f)),
+                FactsOutcome::Skip(_) => None,
+            })
+            .collect();
+        let fold = |rows: &[LedgerRow]| {
+            rows.iter().fold(LedgerRow::default(), |acc, r| acc.merge(r))
+        };
+        let at = split.index(rows.len() + 1);
+        let (a, b) = rows.split_at(at);
+        let (a, b) = (fold(a), fold(b));
+        prop_assert_eq!(a.merge(&b), fold(&rows));
+        prop_assert_eq!(a.merge(&b), b.merge(&a));
+        prop_assert_eq!(a.merge(&a), a.clone());
+        let json = serde_json::to_string(&a).unwrap();
+        prop_assert_eq!(serde_json::from_str::<LedgerRow>(&json).unwrap(), a);
+    }
+}
