@@ -163,8 +163,8 @@ async fn run(case: &Case) -> Result<Outcome, String> {
     let metrics = handle.metrics();
     let total_requests = fake.total_requests();
     // Reading and creating the custom properties happens once per process, not per payment.
-    let bootstrap = fake.request_count("GET", "/crm/v3/properties")
-        + fake.request_count("POST", "/crm/v3/properties");
+    let bootstrap = fake.request_count("GET", "/crm/properties/2026-09")
+        + fake.request_count("POST", "/crm/properties/2026-09");
     let outcome = Outcome {
         name: case.name,
         mode: case.mode,

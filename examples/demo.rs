@@ -137,7 +137,7 @@ async fn main() -> Result<(), Box<dyn Error>> {
         hubspot.contacts().len(),
         hubspot.deals().len(),
         hubspot.total_requests(),
-        hubspot.request_count("GET", "/crm/v3/properties") + hubspot.request_count("POST", "/crm/v3/properties"),
+        hubspot.request_count("GET", "/crm/properties/2026-09") + hubspot.request_count("POST", "/crm/properties/2026-09"),
     );
     Ok(())
 }

@@ -177,6 +177,16 @@ impl Inner {
                 .description(spec.description.clone());
             create.type_ = spec.type_.clone();
             create.field_type = spec.field_type.clone();
+            create.options = spec
+                .options
+                .iter()
+                .map(|option| hubspot_crm::PropertyOption {
+                    label: option.label.clone(),
+                    value: option.value.clone(),
+                    display_order: Some(option.display_order),
+                    hidden: option.hidden,
+                })
+                .collect();
             self.count_request();
             match properties.create(&create).await {
                 Ok(_) => {

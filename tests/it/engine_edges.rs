@@ -16,9 +16,9 @@ use wiremock::{Mock, MockServer, ResponseTemplate};
 
 const DRAIN: Duration = Duration::from_secs(60);
 
-const CONTACTS_UPSERT: &str = "/crm/v3/objects/contacts/batch/upsert";
-const DEALS_UPSERT: &str = "/crm/v3/objects/deals/batch/upsert";
-const ASSOCIATIONS: &str = "/crm/v4/associations";
+const CONTACTS_UPSERT: &str = "/crm/objects/2026-09/contacts/batch/upsert";
+const DEALS_UPSERT: &str = "/crm/objects/2026-09/deals/batch/upsert";
+const ASSOCIATIONS: &str = "/crm/associations/2026-09";
 
 fn payments(prefix: &str, n: u64) -> Vec<Payment> {
     (0..n)
@@ -370,11 +370,11 @@ async fn a_forced_per_event_mode_is_used_even_when_the_properties_exist() {
     assert_eq!(engine.mode(), stripe2hubspot::engine::Mode::PerEvent);
     let hubspot = &pipeline.hubspot;
     assert_eq!(
-        hubspot.request_count("POST", "/crm/v3/objects/contacts/batch"),
+        hubspot.request_count("POST", "/crm/objects/2026-09/contacts/batch"),
         0
     );
     assert_eq!(
-        hubspot.request_count("POST", "/crm/v3/objects/contacts/search"),
+        hubspot.request_count("POST", "/crm/objects/2026-09/contacts/search"),
         1
     );
     assert_eq!(hubspot.deals().len(), 1);

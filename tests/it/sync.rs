@@ -55,15 +55,15 @@ async fn the_sample_event_becomes_one_contact_and_one_associated_closed_won_deal
     assert!(hubspot.are_associated("deals", &deal.id, "contacts", &contact.id));
     // The batch path: one call each for contacts, deals and associations.
     assert_eq!(
-        hubspot.request_count("POST", "/crm/v3/objects/contacts/batch/upsert"),
+        hubspot.request_count("POST", "/crm/objects/2026-09/contacts/batch/upsert"),
         1
     );
     assert_eq!(
-        hubspot.request_count("POST", "/crm/v3/objects/deals/batch/upsert"),
+        hubspot.request_count("POST", "/crm/objects/2026-09/deals/batch/upsert"),
         1
     );
     assert_eq!(
-        hubspot.request_count("POST", "/crm/v4/associations/deals/contacts/batch"),
+        hubspot.request_count("POST", "/crm/associations/2026-09/deals/contacts/batch"),
         1
     );
     pipeline.shutdown().await;
@@ -335,7 +335,7 @@ async fn without_schema_scopes_the_per_event_path_syncs_once_per_payment() {
     let conflicts = hubspot
         .requests()
         .iter()
-        .filter(|r| r.path == "/crm/v3/objects/contacts" && r.status == 409)
+        .filter(|r| r.path == "/crm/objects/2026-09/contacts" && r.status == 409)
         .count();
     assert!(
         conflicts >= 1,
@@ -377,7 +377,7 @@ async fn missing_scopes_pause_and_alert_like_a_revoked_token() {
     pipeline.hubspot.fail_next_on(
         1,
         "POST",
-        "/crm/v3/objects/contacts/batch/upsert",
+        "/crm/objects/2026-09/contacts/batch/upsert",
         Failure::Status(403, None),
     );
     let next = Payment::numbered(1, "happy@example.com", 100, "usd", 1_700_000_000);

@@ -38,8 +38,8 @@ pub mod invoice_payment;
 pub mod list;
 pub mod money;
 mod payload;
-mod tagged;
 pub mod subscription;
+mod tagged;
 pub mod webhook;
 
 pub use dispute::{Dispute, DisputeStatus};
