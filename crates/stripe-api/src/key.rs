@@ -42,7 +42,7 @@ impl ApiKey {
             (KeyKind::Restricted, rest)
         } else if key.starts_with("pk_") {
             return Err(Error::Config(
-                "the Stripe API key is a publishable key (pk_...), which cannot read payments; use a secret key (sk_...) or a restricted key (rk_...) with read access".into(),
+                "the Stripe API key is a publishable key (pk_...), which cannot read payments; set STRIPE_SECRET_KEY to a secret key (sk_...) or a restricted key (rk_...) with read access".into(),
             ));
         } else {
             return Err(Error::Config(
