@@ -10,7 +10,7 @@ use serde::Deserialize;
 use serde_json::Value;
 use stripe_events::EventObject;
 
-use crate::error::{Error, RequestId, TransportKind};
+use crate::error::{Error, ErrorDetails, RequestId, TransportKind};
 use crate::key::{ApiKey, KeyKind};
 use crate::list::{CreatedRange, ListKind, Listable, Page};
 use crate::pace::ReadPacer;
@@ -288,7 +288,10 @@ impl StripeClient {
             Some(ListKind::PaymentIntents) => &["latest_charge"],
             _ => &[],
         };
-        let query: Vec<(&str, String)> = expand.iter().map(|e| ("expand[]", (*e).to_owned())).collect();
+        let query: Vec<(&str, String)> = expand
+            .iter()
+            .map(|e| ("expand[]", (*e).to_owned()))
+            .collect();
         let answer = self.get(path, &query).await?;
         let value: Value = decode_json(path, &answer)?;
         Ok(EventObject::from_value(value))
@@ -324,7 +327,11 @@ impl StripeClient {
             query.push(("created[lte]", lte.to_string()));
         }
         if let Some(cursor) = cursor {
-            if cursor.is_empty() || !cursor.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
+            if cursor.is_empty()
+                || !cursor
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'_')
+            {
                 return Err(Error::InvalidInput(
                     "the pagination cursor is not a Stripe object id; start the listing again without it".into(),
                 ));
@@ -348,7 +355,9 @@ impl StripeClient {
             return Err(Error::Decode {
                 endpoint: endpoint.to_owned(),
                 request_id: answer.request_id,
-                detail: "an empty page claims more objects follow, so there is no cursor to go on from".into(),
+                detail:
+                    "an empty page claims more objects follow, so there is no cursor to go on from"
+                        .into(),
             });
         }
         Ok(RawPage {
@@ -371,9 +380,9 @@ impl StripeClient {
             let wait_hint = match outcome {
                 Ok(Ok(answer)) => return Ok(answer),
                 Ok(Err(refusal)) => {
-                    let again = refusal.should_retry.unwrap_or(
-                        refusal.status == 429 || refusal.status >= 500,
-                    );
+                    let again = refusal
+                        .should_retry
+                        .unwrap_or(refusal.status == 429 || refusal.status >= 500);
                     if !(again && retries_left) {
                         return Err(self.refusal_error(path, refusal, attempts));
                     }
@@ -420,7 +429,12 @@ impl StripeClient {
     /// One attempt: an answer, a refusal (non-2xx) or a transport failure.
     async fn once(&self, url: &Url) -> Result<Result<Answer, Refusal>, (TransportKind, String)> {
         let mut auth = HeaderValue::from_str(&format!("Bearer {}", self.inner.key.expose()))
-            .map_err(|_| (TransportKind::Other, "the API key cannot be sent as a header".to_owned()))?;
+            .map_err(|_| {
+                (
+                    TransportKind::Other,
+                    "the API key cannot be sent as a header".to_owned(),
+                )
+            })?;
         auth.set_sensitive(true);
         let response = self
             .inner
@@ -502,9 +516,11 @@ impl StripeClient {
                 endpoint,
                 status,
                 request_id,
-                error_type: body.type_,
-                code: body.code,
-                param: body.param,
+                details: Box::new(ErrorDetails {
+                    error_type: body.type_,
+                    code: body.code,
+                    param: body.param,
+                }),
                 message,
             },
         }
@@ -547,7 +563,10 @@ fn stripe_permission(message: &str) -> Option<&str> {
 
 /// Parses a JSON body; the error names the position and category only, never content (which
 /// could be personal data).
-fn decode_json<T: serde::de::DeserializeOwned>(endpoint: &str, answer: &Answer) -> Result<T, Error> {
+fn decode_json<T: serde::de::DeserializeOwned>(
+    endpoint: &str,
+    answer: &Answer,
+) -> Result<T, Error> {
     serde_json::from_slice(&answer.body).map_err(|e| Error::Decode {
         endpoint: endpoint.to_owned(),
         request_id: answer.request_id.clone(),
@@ -593,7 +612,12 @@ fn cursor_of(has_more: bool, last_id: Option<&str>) -> Option<String> {
 pub(crate) fn typed_page<T: Listable>(kind: ListKind, raw: RawPage) -> Result<Page<T>, Error> {
     let mut data = Vec::with_capacity(raw.data.len());
     for value in raw.data {
-        data.push(typed_object::<T>(kind, kind.path(), value, raw.request_id.clone())?);
+        data.push(typed_object::<T>(
+            kind,
+            kind.path(),
+            value,
+            raw.request_id.clone(),
+        )?);
     }
     let next_cursor = cursor_of(raw.has_more, data.last().map(|o| o.id()));
     Ok(Page {
@@ -640,16 +664,24 @@ mod tests {
 
     #[test]
     fn builder_checks_key_url_and_version_without_showing_the_key() {
-        let ok = StripeClient::builder("rk_test_secretvalue").build().unwrap();
+        let ok = StripeClient::builder("rk_test_secretvalue")
+            .build()
+            .unwrap();
         assert_eq!(ok.stripe_version(), STRIPE_VERSION);
         assert_eq!(ok.read_rate(), DEFAULT_READ_RATE);
         assert!(!format!("{ok:?}").contains("secretvalue"));
         let b = StripeClient::builder("sk_test_secretvalue");
         assert!(!format!("{b:?}").contains("secretvalue"));
         for bad in [
-            StripeClient::builder("sk_test_x").base_url("not a url").build(),
-            StripeClient::builder("sk_test_x").base_url("ftp://x").build(),
-            StripeClient::builder("sk_test_x").stripe_version("").build(),
+            StripeClient::builder("sk_test_x")
+                .base_url("not a url")
+                .build(),
+            StripeClient::builder("sk_test_x")
+                .base_url("ftp://x")
+                .build(),
+            StripeClient::builder("sk_test_x")
+                .stripe_version("")
+                .build(),
             StripeClient::builder("pk_test_x").build(),
         ] {
             assert!(matches!(bad, Err(Error::Config(_))));

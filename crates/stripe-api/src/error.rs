@@ -23,6 +23,17 @@ impl fmt::Display for RequestId {
     }
 }
 
+/// The machine-readable part of a Stripe error answer.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ErrorDetails {
+    /// Stripe's error `type` (`invalid_request_error`, `api_error`, ...).
+    pub error_type: Option<String>,
+    /// Stripe's error `code` (`resource_missing`, ...).
+    pub code: Option<String>,
+    /// Stripe's error `param`, when one parameter was wrong.
+    pub param: Option<String>,
+}
+
 /// Why a request never got an HTTP answer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TransportKind {
@@ -122,12 +133,8 @@ pub enum Error {
         status: u16,
         /// Stripe's request id.
         request_id: RequestId,
-        /// Stripe's error `type` (`invalid_request_error`, ...).
-        error_type: Option<String>,
-        /// Stripe's error `code` (`resource_missing`, ...).
-        code: Option<String>,
-        /// Stripe's error `param`, when one parameter was wrong.
-        param: Option<String>,
+        /// Stripe's error `type`, `code` and `param`.
+        details: Box<ErrorDetails>,
         /// Stripe's message, scrubbed of keys.
         message: String,
     },
@@ -192,7 +199,10 @@ mod tests {
             request_id: RequestId(Some("req_123".into())),
         };
         let msg = e.to_string();
-        assert!(msg.contains("req_123") && msg.contains("STRIPE_SECRET_KEY"), "{msg}");
+        assert!(
+            msg.contains("req_123") && msg.contains("STRIPE_SECRET_KEY"),
+            "{msg}"
+        );
         assert_eq!(e.request_id(), Some("req_123"));
         let e = Error::Forbidden {
             endpoint: "/v1/disputes".into(),
@@ -201,7 +211,10 @@ mod tests {
             detail: String::new(),
         };
         let msg = e.to_string();
-        assert!(msg.contains("\"Disputes: Read\"") && msg.contains("without a request id"), "{msg}");
+        assert!(
+            msg.contains("\"Disputes: Read\"") && msg.contains("without a request id"),
+            "{msg}"
+        );
         assert!(!e.is_transient());
     }
 }

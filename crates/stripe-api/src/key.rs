@@ -89,7 +89,9 @@ impl ApiKey {
 
 /// Replaces every word that looks like a Stripe key (or a masked fragment of one).
 pub(crate) fn redact_keys(text: &str) -> String {
-    const PREFIXES: [&str; 6] = ["sk_test_", "sk_live_", "rk_test_", "rk_live_", "pk_test_", "pk_live_"];
+    const PREFIXES: [&str; 6] = [
+        "sk_test_", "sk_live_", "rk_test_", "rk_live_", "pk_test_", "pk_live_",
+    ];
     let mut out = String::with_capacity(text.len());
     let mut rest = text;
     while let Some(pos) = PREFIXES.iter().filter_map(|p| rest.find(p)).min() {
@@ -134,7 +136,10 @@ mod tests {
         assert_eq!((rk.kind(), rk.is_live()), (KeyKind::Restricted, true));
         for bad in ["", "pk_test_abc", "whsec_abc", "sk_abc", "sk_test_a b"] {
             let err = ApiKey::parse(bad).unwrap_err().to_string();
-            assert!(err.contains("STRIPE_SECRET_KEY") || err.contains("Dashboard"), "{err}");
+            assert!(
+                err.contains("STRIPE_SECRET_KEY") || err.contains("Dashboard"),
+                "{err}"
+            );
             assert!(bad.len() < 4 || !err.contains(bad.trim()), "{err}");
         }
     }
@@ -155,6 +160,9 @@ mod tests {
         let clean = key.redact(msg);
         assert!(!clean.contains("Cb3gph"), "{clean}");
         assert!(!clean.contains("1234"), "{clean}");
-        assert!(clean.contains("The provided key '<redacted key>' does not"), "{clean}");
+        assert!(
+            clean.contains("The provided key '<redacted key>' does not"),
+            "{clean}"
+        );
     }
 }

@@ -15,7 +15,7 @@ mod retry;
 pub mod fake;
 
 pub use client::{StripeClient, StripeClientBuilder};
-pub use error::{Error, RequestId, TransportKind};
+pub use error::{Error, ErrorDetails, RequestId, TransportKind};
 pub use key::{ApiKey, KeyKind};
 pub use list::{CreatedRange, ListKind, Listable, Page};
 pub use pager::Pager;

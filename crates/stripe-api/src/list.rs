@@ -1,9 +1,7 @@
 //! What can be listed, over which creation times, and one page of the answer.
 
 use serde::de::DeserializeOwned;
-use stripe_events::{
-    Charge, CheckoutSession, Dispute, EventObject, HasId, Invoice, PaymentIntent,
-};
+use stripe_events::{Charge, CheckoutSession, Dispute, EventObject, HasId, Invoice, PaymentIntent};
 
 use crate::error::Error;
 

@@ -40,7 +40,11 @@ mod tests {
 
     #[test]
     fn accepts_api_paths_and_refuses_everything_else() {
-        for ok in ["/v1/charges/ch_123", "/v1/checkout/sessions/cs_test_a1", "/v1/disputes/du_1"] {
+        for ok in [
+            "/v1/charges/ch_123",
+            "/v1/checkout/sessions/cs_test_a1",
+            "/v1/disputes/du_1",
+        ] {
             assert_eq!(object_path(ok).unwrap(), ok);
         }
         for bad in [

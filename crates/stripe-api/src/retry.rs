@@ -72,7 +72,10 @@ mod tests {
         for retry in 0..4 {
             let wait = p.backoff(retry, None);
             let floor = Duration::from_millis(100) * 2u32.pow(retry);
-            assert!(wait >= floor && wait < floor + Duration::from_millis(100), "{wait:?}");
+            assert!(
+                wait >= floor && wait < floor + Duration::from_millis(100),
+                "{wait:?}"
+            );
         }
         assert_eq!(p.backoff(30, None), Duration::from_secs(2));
         assert_eq!(

@@ -32,7 +32,10 @@ async fn a_bad_key_names_the_request_id_and_stripe_secret_key_never_the_key() {
     assert!(matches!(err, Error::Unauthorized { .. }), "{err:?}");
     let request_id = fake.requests()[0].request_id.clone();
     let msg = err.to_string();
-    assert!(msg.contains(&request_id) && msg.contains("STRIPE_SECRET_KEY"), "{msg}");
+    assert!(
+        msg.contains(&request_id) && msg.contains("STRIPE_SECRET_KEY"),
+        "{msg}"
+    );
     assert_eq!(err.request_id(), Some(request_id.as_str()));
     assert!(!err.is_transient());
     assert_eq!(fake.total_requests(), 1, "a 401 is not retried");
@@ -40,7 +43,10 @@ async fn a_bad_key_names_the_request_id_and_stripe_secret_key_never_the_key() {
         assert_no_key(&shown, WRONG_KEY);
     }
     // The right key works.
-    assert!(client.list_page::<Charge>(CreatedRange::all(), None).await.is_ok());
+    assert!(client
+        .list_page::<Charge>(CreatedRange::all(), None)
+        .await
+        .is_ok());
     // And the fake did say the key's tail, as Stripe does: the client scrubbed it.
     assert!(fake.requests()[0].status == 401);
 }
@@ -66,12 +72,17 @@ async fn a_restricted_key_without_a_permission_is_told_which_one() {
     };
     assert_eq!(*permission, "Disputes");
     let msg = err.to_string();
-    assert!(msg.contains("\"Disputes: Read\"") && msg.contains("rak_dispute_read"), "{msg}");
+    assert!(
+        msg.contains("\"Disputes: Read\"") && msg.contains("rak_dispute_read"),
+        "{msg}"
+    );
     assert!(msg.contains(&fake.requests()[1].request_id), "{msg}");
     assert_no_key(&msg, RESTRICTED_KEY);
     assert_no_key(&format!("{err:?}"), RESTRICTED_KEY);
     // Stripe quotes the start of the key in its 403 message; none of it comes through.
-    assert!(!msg.contains(&RESTRICTED_KEY[..14]) && !format!("{err:?}").contains(&RESTRICTED_KEY[..14]));
+    assert!(
+        !msg.contains(&RESTRICTED_KEY[..14]) && !format!("{err:?}").contains(&RESTRICTED_KEY[..14])
+    );
 }
 
 #[tokio::test]
@@ -87,11 +98,20 @@ async fn retrieve_follows_a_thin_events_related_object_url() {
     };
     assert_eq!(charge.id, "ch_000001");
 
-    let intent = client.retrieve("/v1/payment_intents/pi_000002").await.unwrap();
+    let intent = client
+        .retrieve("/v1/payment_intents/pi_000002")
+        .await
+        .unwrap();
     let EventObject::PaymentIntent(pi) = intent else {
         panic!("expected a PaymentIntent");
     };
-    assert!(pi.latest_charge.as_ref().and_then(|c| c.as_object()).is_some(), "latest_charge expanded");
+    assert!(
+        pi.latest_charge
+            .as_ref()
+            .and_then(|c| c.as_object())
+            .is_some(),
+        "latest_charge expanded"
+    );
 
     let typed: Charge = client.retrieve_by_id("ch_000000").await.unwrap();
     assert_eq!(typed.id, "ch_000000");
@@ -101,8 +121,15 @@ async fn retrieve_follows_a_thin_events_related_object_url() {
     assert!(err.to_string().contains("ch_gone") && err.request_id().is_some());
 
     let before = fake.total_requests();
-    for bad in ["https://evil.example/v1/charges/ch_1", "/v1/charges/../../x", "/v2/core/events/evt_1"] {
-        assert!(matches!(client.retrieve(bad).await, Err(Error::InvalidInput(_))), "{bad}");
+    for bad in [
+        "https://evil.example/v1/charges/ch_1",
+        "/v1/charges/../../x",
+        "/v2/core/events/evt_1",
+    ] {
+        assert!(
+            matches!(client.retrieve(bad).await, Err(Error::InvalidInput(_))),
+            "{bad}"
+        );
     }
     assert_eq!(fake.total_requests(), before, "refused paths send nothing");
 }
@@ -112,13 +139,21 @@ async fn every_request_carries_the_pinned_version_and_bearer_key() {
     let server = wiremock::MockServer::start().await;
     wiremock::Mock::given(wiremock::matchers::method("GET"))
         .and(wiremock::matchers::path("/v1/invoices"))
-        .and(wiremock::matchers::header("stripe-version", stripe_api::STRIPE_VERSION))
-        .and(wiremock::matchers::header("authorization", "Bearer sk_test_header_check"))
+        .and(wiremock::matchers::header(
+            "stripe-version",
+            stripe_api::STRIPE_VERSION,
+        ))
+        .and(wiremock::matchers::header(
+            "authorization",
+            "Bearer sk_test_header_check",
+        ))
         .and(wiremock::matchers::query_param("limit", "100"))
         .and(wiremock::matchers::query_param("created[gte]", "5"))
-        .respond_with(wiremock::ResponseTemplate::new(200).set_body_json(serde_json::json!({
-            "object": "list", "url": "/v1/invoices", "has_more": false, "data": []
-        })))
+        .respond_with(
+            wiremock::ResponseTemplate::new(200).set_body_json(serde_json::json!({
+                "object": "list", "url": "/v1/invoices", "has_more": false, "data": []
+            })),
+        )
         .expect(1)
         .mount(&server)
         .await;

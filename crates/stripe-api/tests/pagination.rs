@@ -11,7 +11,8 @@ const T0: i64 = 1_700_000_000;
 
 async fn fake_with_charges(count: usize) -> (FakeStripe, StripeClient) {
     let fake = FakeStripe::start().await;
-    fake.insert_all(objects::history(count, T0).charges).unwrap();
+    fake.insert_all(objects::history(count, T0).charges)
+        .unwrap();
     let client = fake.client().unwrap();
     (fake, client)
 }
@@ -24,11 +25,17 @@ async fn eleven_pages_list_every_charge_once_newest_first() {
     let mut sizes = Vec::new();
     while let Some(page) = pager.next_page().await.unwrap() {
         sizes.push(page.data.len());
-        assert!(page.request_id.as_deref().is_some_and(|r| r.starts_with("req_")));
+        assert!(page
+            .request_id
+            .as_deref()
+            .is_some_and(|r| r.starts_with("req_")));
         ids.extend(page.data.into_iter().map(|c| (c.created, c.id)));
     }
     assert_eq!(sizes.len(), 11);
-    assert!(sizes[..10].iter().all(|&n| n == 100) && sizes[10] == 50, "{sizes:?}");
+    assert!(
+        sizes[..10].iter().all(|&n| n == 100) && sizes[10] == 50,
+        "{sizes:?}"
+    );
     assert!(pager.is_done() && pager.cursor().is_none());
     let unique: BTreeSet<_> = ids.iter().map(|(_, id)| id.clone()).collect();
     assert_eq!(unique.len(), 1_050);
@@ -52,7 +59,11 @@ async fn created_filters_are_inclusive_and_sent_as_stripe_parameters() {
     let (fake, client) = fake_with_charges(300).await;
     // Charges are a minute apart: [T0 + 60*10, T0 + 60*249] holds charges 10..=249.
     let range = CreatedRange::new(Some(T0 + 600), Some(T0 + 60 * 249)).unwrap();
-    let charges = client.pager::<Charge>(range, None).collect_all().await.unwrap();
+    let charges = client
+        .pager::<Charge>(range, None)
+        .collect_all()
+        .await
+        .unwrap();
     assert_eq!(charges.len(), 240);
     assert!(charges.iter().all(|c| range.contains(c.created)));
     let ids: BTreeSet<_> = charges.iter().map(|c| c.id.clone()).collect();
@@ -150,7 +161,10 @@ async fn an_unknown_cursor_is_stripes_400_and_a_malformed_one_is_refused_locally
         .await
         .unwrap_err();
     let msg = err.to_string();
-    assert!(msg.contains("400") && msg.contains("ch_missing") && msg.contains("req_fake"), "{msg}");
+    assert!(
+        msg.contains("400") && msg.contains("ch_missing") && msg.contains("req_fake"),
+        "{msg}"
+    );
     let before = fake.total_requests();
     assert!(client
         .list_page::<Charge>(CreatedRange::all(), Some("ch_1&limit=5"))

@@ -38,15 +38,22 @@ async fn a_429_then_success_finishes_the_listing() {
 #[tokio::test]
 async fn a_500_mid_pagination_then_success_finishes_the_listing() {
     let fake = FakeStripe::start().await;
-    fake.insert_all(objects::history(1_000, T0).charges).unwrap();
+    fake.insert_all(objects::history(1_000, T0).charges)
+        .unwrap();
     fake.fail_at(6, Failure::server_error());
     fake.fail_at(7, Failure::status(503));
     let ids = all_ids(&fake.client().unwrap()).await.unwrap();
     assert_eq!(ids.len(), 1_000);
     let requests = fake.requests();
     assert_eq!(requests.len(), 12);
-    assert_eq!((requests[5].status, requests[6].status, requests[7].status), (500, 503, 200));
-    assert_eq!(requests[5].param("starting_after"), requests[7].param("starting_after"));
+    assert_eq!(
+        (requests[5].status, requests[6].status, requests[7].status),
+        (500, 503, 200)
+    );
+    assert_eq!(
+        requests[5].param("starting_after"),
+        requests[7].param("starting_after")
+    );
 }
 
 #[tokio::test]
@@ -56,18 +63,35 @@ async fn persistent_failures_stop_after_the_retry_budget_and_say_so() {
     fake.fail_next(3, Failure::server_error());
     let client = fake
         .client_builder()
-        .retry_policy(RetryPolicy::new(2, Duration::from_millis(1), Duration::from_millis(5)))
+        .retry_policy(RetryPolicy::new(
+            2,
+            Duration::from_millis(1),
+            Duration::from_millis(5),
+        ))
         .build()
         .unwrap();
     let err = all_ids(&client).await.unwrap_err();
-    assert!(matches!(err, Error::Server { status: 500, attempts: 3, .. }), "{err:?}");
+    assert!(
+        matches!(
+            err,
+            Error::Server {
+                status: 500,
+                attempts: 3,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
     assert_eq!(err.request_id(), Some("req_fake00000003"));
     assert!(err.is_transient());
     assert_eq!(fake.total_requests(), 3);
 
     fake.fail_next(3, Failure::rate_limited());
     let err = all_ids(&client).await.unwrap_err();
-    assert!(matches!(err, Error::RateLimited { attempts: 3, .. }), "{err:?}");
+    assert!(
+        matches!(err, Error::RateLimited { attempts: 3, .. }),
+        "{err:?}"
+    );
     assert!(err.to_string().contains("read rate"), "{err}");
 }
 
@@ -77,7 +101,10 @@ async fn stripe_should_retry_false_stops_at_once_and_true_retries_a_409() {
     fake.insert_all(objects::history(10, T0).charges).unwrap();
     let client = fake.client().unwrap();
     fake.fail_next(1, Failure::server_error().should_retry(false));
-    assert!(matches!(all_ids(&client).await, Err(Error::Server { attempts: 1, .. })));
+    assert!(matches!(
+        all_ids(&client).await,
+        Err(Error::Server { attempts: 1, .. })
+    ));
     assert_eq!(fake.total_requests(), 1);
 
     fake.fail_next(1, Failure::status(409).should_retry(true));
@@ -92,7 +119,11 @@ async fn the_fakes_rate_limit_answers_429_and_the_client_recovers() {
     // The client reads faster than the fake allows, so it meets 429s and backs off.
     let client = fake
         .client_builder()
-        .retry_policy(RetryPolicy::new(10, Duration::from_millis(200), Duration::from_secs(2)))
+        .retry_policy(RetryPolicy::new(
+            10,
+            Duration::from_millis(200),
+            Duration::from_secs(2),
+        ))
         .build()
         .unwrap();
     assert_eq!(all_ids(&client).await.unwrap().len(), 800);
@@ -109,8 +140,10 @@ async fn retry_after_is_honoured_within_its_bound() {
             ResponseTemplate::new(429)
                 .insert_header("request-id", "req_wm1")
                 .insert_header("retry-after", "1")
-                .set_body_json(serde_json::json!({"error": {"type": "invalid_request_error",
-                    "code": "rate_limit", "message": "Request rate limit exceeded."}})),
+                .set_body_json(
+                    serde_json::json!({"error": {"type": "invalid_request_error",
+                    "code": "rate_limit", "message": "Request rate limit exceeded."}}),
+                ),
         )
         .up_to_n_times(1)
         .mount(&server)
@@ -125,7 +158,11 @@ async fn retry_after_is_honoured_within_its_bound() {
         .await;
     let client = StripeClient::builder("sk_test_wiremock")
         .base_url(server.uri())
-        .retry_policy(RetryPolicy::new(3, Duration::from_millis(1), Duration::from_millis(2)))
+        .retry_policy(RetryPolicy::new(
+            3,
+            Duration::from_millis(1),
+            Duration::from_millis(2),
+        ))
         .build()
         .unwrap();
     let started = std::time::Instant::now();
@@ -148,14 +185,21 @@ async fn a_dropped_connection_is_retried() {
     drop(listener);
     let client = StripeClient::builder("sk_test_nothing")
         .base_url(format!("http://{addr}"))
-        .retry_policy(RetryPolicy::new(2, Duration::from_millis(1), Duration::from_millis(2)))
+        .retry_policy(RetryPolicy::new(
+            2,
+            Duration::from_millis(1),
+            Duration::from_millis(2),
+        ))
         .build()
         .unwrap();
     let err = client
         .list_page::<Charge>(CreatedRange::all(), None)
         .await
         .unwrap_err();
-    assert!(matches!(err, Error::Transport { attempts: 3, .. }), "{err:?}");
+    assert!(
+        matches!(err, Error::Transport { attempts: 3, .. }),
+        "{err:?}"
+    );
     assert!(err.to_string().contains("STRIPE_API_BASE"), "{err}");
 }
 

@@ -315,7 +315,10 @@ impl FakeStripe {
     }
 
     /// Stores many objects; returns how many.
-    pub fn insert_all<I: IntoIterator<Item = Value>>(&self, objects: I) -> Result<usize, NotAStripeObject> {
+    pub fn insert_all<I: IntoIterator<Item = Value>>(
+        &self,
+        objects: I,
+    ) -> Result<usize, NotAStripeObject> {
         let mut n = 0;
         for o in objects {
             self.insert(o)?;
@@ -440,7 +443,13 @@ impl Reply {
         }
     }
 
-    fn error(status: u16, error_type: &str, code: Option<&str>, param: Option<&str>, message: String) -> Reply {
+    fn error(
+        status: u16,
+        error_type: &str,
+        code: Option<&str>,
+        param: Option<&str>,
+        message: String,
+    ) -> Reply {
         let mut error = json!({"type": error_type, "message": message});
         if let Some(code) = code {
             error["code"] = json!(code);
@@ -460,10 +469,19 @@ impl Reply {
     }
 }
 
-async fn handle(State(state): State<Shared>, method: Method, uri: Uri, headers: HeaderMap) -> Response<Body> {
+async fn handle(
+    State(state): State<Shared>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+) -> Response<Body> {
     let at = Instant::now();
     let query: Vec<(String, String)> = Url::parse(&format!("http://fake{uri}"))
-        .map(|u| u.query_pairs().map(|(k, v)| (k.into_owned(), v.into_owned())).collect())
+        .map(|u| {
+            u.query_pairs()
+                .map(|(k, v)| (k.into_owned(), v.into_owned()))
+                .collect()
+        })
         .unwrap_or_default();
     let path = uri.path().to_owned();
     let auth = headers
@@ -555,7 +573,9 @@ fn failure_reply(failure: &Failure) -> Reply {
         reply.headers.push(("retry-after", seconds.to_string()));
     }
     if let Some(retry) = failure.should_retry {
-        reply.headers.push(("stripe-should-retry", retry.to_string()));
+        reply
+            .headers
+            .push(("stripe-should-retry", retry.to_string()));
     }
     reply
 }
@@ -566,7 +586,13 @@ fn masked(key: &str) -> String {
     shown
 }
 
-fn serve(s: &St, method: &Method, path: &str, query: &[(String, String)], auth: Option<&str>) -> Reply {
+fn serve(
+    s: &St,
+    method: &Method,
+    path: &str,
+    query: &[(String, String)],
+    auth: Option<&str>,
+) -> Reply {
     let given = auth.and_then(|a| a.strip_prefix("Bearer ")).map(str::trim);
     match given {
         None => {
@@ -574,16 +600,33 @@ fn serve(s: &St, method: &Method, path: &str, query: &[(String, String)], auth: 
                 "You did not provide an API key. You need to provide your API key in the Authorization header, using Bearer auth.".into());
         }
         Some(key) if key != s.key => {
-            let tail: String = key.chars().rev().take(4).collect::<Vec<_>>().into_iter().rev().collect();
+            let tail: String = key
+                .chars()
+                .rev()
+                .take(4)
+                .collect::<Vec<_>>()
+                .into_iter()
+                .rev()
+                .collect();
             let prefix: String = key.chars().take(8).collect();
-            return Reply::error(401, "invalid_request_error", None, None,
-                format!("Invalid API Key provided: {prefix}****{tail}"));
+            return Reply::error(
+                401,
+                "invalid_request_error",
+                None,
+                None,
+                format!("Invalid API Key provided: {prefix}****{tail}"),
+            );
         }
         Some(_) => {}
     }
     let unrecognized = || {
-        Reply::error(404, "invalid_request_error", None, None,
-            format!("Unrecognized request URL ({}: {path}).", method.as_str()))
+        Reply::error(
+            404,
+            "invalid_request_error",
+            None,
+            None,
+            format!("Unrecognized request URL ({}: {path}).", method.as_str()),
+        )
     };
     let Some(kind) = ListKind::from_path(path) else {
         return unrecognized();
@@ -617,8 +660,16 @@ fn retrieve(s: &St, kind: ListKind, id: &str, expand: &[&str]) -> Reply {
         .get(&kind)
         .and_then(|l| l.iter().find(|o| o.id == id));
     let Some(stored) = found else {
-        return Reply::error(404, "invalid_request_error", Some("resource_missing"), Some("id"),
-            format!("No such {}: '{id}'", kind.object_tag().replace("checkout.", "checkout ")));
+        return Reply::error(
+            404,
+            "invalid_request_error",
+            Some("resource_missing"),
+            Some("id"),
+            format!(
+                "No such {}: '{id}'",
+                kind.object_tag().replace("checkout.", "checkout ")
+            ),
+        );
     };
     let mut value = stored.value.clone();
     for field in expand {
@@ -630,7 +681,12 @@ fn retrieve(s: &St, kind: ListKind, id: &str, expand: &[&str]) -> Reply {
 }
 
 fn list(s: &St, kind: ListKind, query: &[(String, String)], expand: &[&str]) -> Reply {
-    let param = |name: &str| query.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str());
+    let param = |name: &str| {
+        query
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    };
     let limit = match param("limit").map(str::parse::<usize>) {
         None => 10,
         Some(Ok(n)) if (1..=100).contains(&n) => n,
@@ -639,7 +695,13 @@ fn list(s: &St, kind: ListKind, query: &[(String, String)], expand: &[&str]) -> 
         }
     };
     let mut bounds = Vec::new();
-    for name in ["created[gte]", "created[gt]", "created[lte]", "created[lt]", "created"] {
+    for name in [
+        "created[gte]",
+        "created[gt]",
+        "created[lte]",
+        "created[lt]",
+        "created",
+    ] {
         if let Some(v) = param(name) {
             match v.parse::<i64>() {
                 Ok(t) => bounds.push((name, t)),
@@ -656,7 +718,11 @@ fn list(s: &St, kind: ListKind, query: &[(String, String)], expand: &[&str]) -> 
             _ => created == *t,
         })
     };
-    let mut sorted: Vec<&Stored> = s.objects.get(&kind).map(|l| l.iter().collect()).unwrap_or_default();
+    let mut sorted: Vec<&Stored> = s
+        .objects
+        .get(&kind)
+        .map(|l| l.iter().collect())
+        .unwrap_or_default();
     // Stripe lists newest first; objects of the same second keep a stable order.
     sorted.sort_by(|a, b| {
         let ca = a.value["created"].as_i64().unwrap_or(0);
@@ -668,8 +734,13 @@ fn list(s: &St, kind: ListKind, query: &[(String, String)], expand: &[&str]) -> 
         Some(cursor) => match sorted.iter().position(|o| o.id == cursor) {
             Some(i) => i + 1,
             None => {
-                return Reply::error(400, "invalid_request_error", Some("resource_missing"), Some("starting_after"),
-                    format!("No such {}: '{cursor}'", kind.object_tag()));
+                return Reply::error(
+                    400,
+                    "invalid_request_error",
+                    Some("resource_missing"),
+                    Some("starting_after"),
+                    format!("No such {}: '{cursor}'", kind.object_tag()),
+                );
             }
         },
     };
@@ -701,7 +772,12 @@ fn list(s: &St, kind: ListKind, query: &[(String, String)], expand: &[&str]) -> 
 
 /// Replaces an id field with the stored object it names (one level).
 fn expand_field(s: &St, value: &mut Value, field: &str) -> Result<(), Reply> {
-    let cannot = || Reply::invalid("expand", format!("This property cannot be expanded ({field})."));
+    let cannot = || {
+        Reply::invalid(
+            "expand",
+            format!("This property cannot be expanded ({field})."),
+        )
+    };
     let Some(slot) = value.get_mut(field) else {
         return Err(cannot());
     };

@@ -120,7 +120,14 @@ pub fn payment_intent(id: &str, charge: &Value) -> Value {
 }
 
 /// A completed, paid `payment`-mode Checkout Session paid through the PaymentIntent `pi`.
-pub fn checkout_session(id: &str, created: i64, pi: &str, amount: i64, currency: &str, email: &str) -> Value {
+pub fn checkout_session(
+    id: &str,
+    created: i64,
+    pi: &str,
+    amount: i64,
+    currency: &str,
+    email: &str,
+) -> Value {
     json!({
         "id": id,
         "object": "checkout.session",
