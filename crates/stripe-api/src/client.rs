@@ -283,34 +283,27 @@ impl StripeClient {
     /// (`/v1/charges/ch_...`). Only `/v1/...` paths on the configured host are fetched, so a
     /// payload can never send the key elsewhere.
     pub async fn retrieve(&self, url: &str) -> Result<EventObject, Error> {
-        let path = object_path(url)?;
-        let expand: &[&str] = match ListKind::from_path(path) {
-            Some(ListKind::PaymentIntents) => &["latest_charge"],
-            _ => &[],
-        };
-        let query: Vec<(&str, String)> = expand
-            .iter()
-            .map(|e| ("expand[]", (*e).to_owned()))
-            .collect();
-        let answer = self.get(path, &query).await?;
-        let value: Value = decode_json(path, &answer)?;
+        let (value, _) = self.fetch_object(url).await?;
         Ok(EventObject::from_value(value))
     }
 
     /// Retrieves one `T` by id (`GET /v1/charges/{id}`, ...).
     pub async fn retrieve_by_id<T: Listable>(&self, id: &str) -> Result<T, Error> {
         let path = format!("{}/{}", T::KIND.path(), id);
-        match self.retrieve(&path).await? {
-            EventObject::Unknown(value) => typed_object(T::KIND, &path, value, RequestId(None)),
-            object => {
-                let value = serde_json::to_value(&object).map_err(|e| Error::Decode {
-                    endpoint: path.clone(),
-                    request_id: RequestId(None),
-                    detail: format!("could not re-read the object ({e})"),
-                })?;
-                typed_object(T::KIND, &path, value, RequestId(None))
-            }
+        let (value, request_id) = self.fetch_object(&path).await?;
+        typed_object(T::KIND, &path, value, request_id)
+    }
+
+    /// `GET` of one object path, checked first; a PaymentIntent comes with its latest charge.
+    async fn fetch_object(&self, url: &str) -> Result<(Value, RequestId), Error> {
+        let path = object_path(url)?;
+        let mut query: Vec<(&str, String)> = Vec::new();
+        if ListKind::from_path(path) == Some(ListKind::PaymentIntents) {
+            query.push(("expand[]", "latest_charge".to_owned()));
         }
+        let answer = self.get(path, &query).await?;
+        let value: Value = decode_json(path, &answer)?;
+        Ok((value, answer.request_id))
     }
 
     pub(crate) async fn fetch_page(

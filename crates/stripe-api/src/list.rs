@@ -30,6 +30,32 @@ impl ListKind {
         ListKind::PaymentIntents,
     ];
 
+    /// What a backfill lists: every payment appears as a charge (with its refund and dispute
+    /// flags), and disputes, Checkout Sessions and invoices add what a charge does not say.
+    /// PaymentIntents are left out: each succeeded one already appears through its charge.
+    pub const BACKFILL: [ListKind; 4] = [
+        ListKind::Charges,
+        ListKind::Disputes,
+        ListKind::CheckoutSessions,
+        ListKind::Invoices,
+    ];
+
+    /// A stable, lowercase name (`charges`, `checkout_sessions`, ...) for checkpoints and logs.
+    pub fn name(self) -> &'static str {
+        match self {
+            ListKind::Charges => "charges",
+            ListKind::Disputes => "disputes",
+            ListKind::CheckoutSessions => "checkout_sessions",
+            ListKind::Invoices => "invoices",
+            ListKind::PaymentIntents => "payment_intents",
+        }
+    }
+
+    /// The kind with this [`name`](Self::name).
+    pub fn from_name(name: &str) -> Option<ListKind> {
+        ListKind::ALL.into_iter().find(|k| k.name() == name)
+    }
+
     /// The list endpoint's path.
     pub fn path(self) -> &'static str {
         match self {
@@ -196,4 +222,33 @@ pub struct Page<T> {
     pub next_cursor: Option<String>,
     /// Stripe's id of the request that returned this page.
     pub request_id: Option<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kinds_map_paths_tags_and_names_both_ways() {
+        for kind in ListKind::ALL {
+            assert_eq!(ListKind::from_path(kind.path()), Some(kind));
+            assert_eq!(ListKind::from_object_tag(kind.object_tag()), Some(kind));
+            assert_eq!(ListKind::from_name(kind.name()), Some(kind));
+        }
+        assert_eq!(
+            ListKind::from_path("/v1/checkout/sessions/cs_1"),
+            Some(ListKind::CheckoutSessions)
+        );
+        assert_eq!(ListKind::from_path("/v1/chargesx"), None);
+        assert_eq!(ListKind::from_path("/v1/customers/cus_1"), None);
+    }
+
+    #[test]
+    fn created_ranges_are_inclusive_and_ordered() {
+        let r = CreatedRange::new(Some(10), Some(20)).unwrap();
+        assert!(r.contains(10) && r.contains(20) && !r.contains(9) && !r.contains(21));
+        assert!(CreatedRange::all().contains(i64::MIN));
+        assert!(CreatedRange::new(Some(21), Some(20)).is_err());
+        assert!(CreatedRange::new(Some(20), Some(20)).is_ok());
+    }
 }
