@@ -480,9 +480,10 @@ impl StripeClient {
         match status {
             401 => Error::Unauthorized { request_id },
             403 => Error::Forbidden {
-                permission: ListKind::from_path(path)
-                    .map(ListKind::read_permission)
-                    .unwrap_or("the resource's"),
+                permission: ListKind::from_path(path).map_or_else(
+                    || format!("Read access to {path}"),
+                    |kind| format!("{}: Read", kind.read_permission()),
+                ),
                 detail: stripe_permission(&message)
                     .map(|p| format!(" (Stripe: {p})"))
                     .unwrap_or_default(),

@@ -77,14 +77,14 @@ pub enum Error {
 
     /// 403: the key may not read this resource (usually a restricted key without the read
     /// permission).
-    #[error("Stripe refused {endpoint} (403, request {request_id}): the key lacks the \"{permission}: Read\" permission{detail}; edit the restricted key in the Stripe Dashboard (Developers > API keys) to grant it, or use a secret key")]
+    #[error("Stripe refused {endpoint} (403, request {request_id}): the key lacks the \"{permission}\" permission{detail}; edit the restricted key in the Stripe Dashboard (Developers > API keys) to grant it, or use a secret key")]
     Forbidden {
         /// The endpoint, e.g. `/v1/charges`.
         endpoint: String,
         /// Stripe's request id.
         request_id: RequestId,
-        /// The Dashboard name of the missing permission, e.g. `Charges`.
-        permission: &'static str,
+        /// The missing permission as the Dashboard names it, e.g. `Charges: Read`.
+        permission: String,
         /// Stripe's own permission name, when its message gave one (e.g. ` (Stripe: rak_charge_read)`).
         detail: String,
     },
@@ -207,7 +207,7 @@ mod tests {
         let e = Error::Forbidden {
             endpoint: "/v1/disputes".into(),
             request_id: RequestId(None),
-            permission: "Disputes",
+            permission: "Disputes: Read".into(),
             detail: String::new(),
         };
         let msg = e.to_string();

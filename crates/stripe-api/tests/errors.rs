@@ -70,7 +70,7 @@ async fn a_restricted_key_without_a_permission_is_told_which_one() {
     let Error::Forbidden { permission, .. } = &err else {
         panic!("expected a 403, got {err:?}");
     };
-    assert_eq!(*permission, "Disputes");
+    assert_eq!(permission, "Disputes: Read");
     let msg = err.to_string();
     assert!(
         msg.contains("\"Disputes: Read\"") && msg.contains("rak_dispute_read"),
