@@ -283,25 +283,56 @@ impl StripeClient {
     /// (`/v1/charges/ch_...`). Only `/v1/...` paths on the configured host are fetched, so a
     /// payload can never send the key elsewhere.
     pub async fn retrieve(&self, url: &str) -> Result<EventObject, Error> {
-        let (value, _) = self.fetch_object(url).await?;
+        let (value, _) = self.fetch_object(url, None).await?;
+        Ok(EventObject::from_value(value))
+    }
+
+    /// [`retrieve`](Self::retrieve) in another account's context: a thin event's `context`
+    /// (`acct_...`, or segments such as `acct_1/acct_2`) is sent as the `Stripe-Context` header,
+    /// as Stripe requires for objects of connected or organization accounts. `None` reads the
+    /// key's own account.
+    pub async fn retrieve_in_context(
+        &self,
+        url: &str,
+        context: Option<&str>,
+    ) -> Result<EventObject, Error> {
+        if let Some(context) = context {
+            let plain = context.split('/').all(|segment| {
+                !segment.is_empty()
+                    && segment
+                        .bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b == b'_')
+            });
+            if !plain {
+                return Err(Error::InvalidInput(
+                    "the event context is not an account id path such as acct_123 or acct_1/acct_2"
+                        .into(),
+                ));
+            }
+        }
+        let (value, _) = self.fetch_object(url, context).await?;
         Ok(EventObject::from_value(value))
     }
 
     /// Retrieves one `T` by id (`GET /v1/charges/{id}`, ...).
     pub async fn retrieve_by_id<T: Listable>(&self, id: &str) -> Result<T, Error> {
         let path = format!("{}/{}", T::KIND.path(), id);
-        let (value, request_id) = self.fetch_object(&path).await?;
+        let (value, request_id) = self.fetch_object(&path, None).await?;
         typed_object(T::KIND, &path, value, request_id)
     }
 
     /// `GET` of one object path, checked first; a PaymentIntent comes with its latest charge.
-    async fn fetch_object(&self, url: &str) -> Result<(Value, RequestId), Error> {
+    async fn fetch_object(
+        &self,
+        url: &str,
+        context: Option<&str>,
+    ) -> Result<(Value, RequestId), Error> {
         let path = object_path(url)?;
         let mut query: Vec<(&str, String)> = Vec::new();
         if ListKind::from_path(path) == Some(ListKind::PaymentIntents) {
             query.push(("expand[]", "latest_charge".to_owned()));
         }
-        let answer = self.get(path, &query).await?;
+        let answer = self.get(path, &query, context).await?;
         let value: Value = decode_json(path, &answer)?;
         Ok((value, answer.request_id))
     }
@@ -335,7 +366,7 @@ impl StripeClient {
             query.push(("expand[]", (*field).to_owned()));
         }
         let endpoint = kind.path();
-        let answer = self.get(endpoint, &query).await?;
+        let answer = self.get(endpoint, &query, None).await?;
         let list: RawList = decode_json(endpoint, &answer)?;
         if list.object.as_deref().is_some_and(|o| o != "list") {
             return Err(Error::Decode {
@@ -361,7 +392,12 @@ impl StripeClient {
     }
 
     /// `GET path?query`, paced and retried per the client's settings.
-    async fn get(&self, path: &str, query: &[(&str, String)]) -> Result<Answer, Error> {
+    async fn get(
+        &self,
+        path: &str,
+        query: &[(&str, String)],
+        context: Option<&str>,
+    ) -> Result<Answer, Error> {
         let url = self.url(path, query)?;
         let retry = self.inner.retry;
         let mut attempts: u32 = 0;
@@ -369,7 +405,7 @@ impl StripeClient {
             self.inner.pacer.acquire().await;
             attempts += 1;
             let retries_left = attempts <= retry.max_retries;
-            let outcome = self.once(&url).await;
+            let outcome = self.once(&url, context).await;
             let wait_hint = match outcome {
                 Ok(Ok(answer)) => return Ok(answer),
                 Ok(Err(refusal)) => {
@@ -420,7 +456,11 @@ impl StripeClient {
     }
 
     /// One attempt: an answer, a refusal (non-2xx) or a transport failure.
-    async fn once(&self, url: &Url) -> Result<Result<Answer, Refusal>, (TransportKind, String)> {
+    async fn once(
+        &self,
+        url: &Url,
+        context: Option<&str>,
+    ) -> Result<Result<Answer, Refusal>, (TransportKind, String)> {
         let mut auth = HeaderValue::from_str(&format!("Bearer {}", self.inner.key.expose()))
             .map_err(|_| {
                 (
@@ -429,15 +469,16 @@ impl StripeClient {
                 )
             })?;
         auth.set_sensitive(true);
-        let response = self
+        let mut request = self
             .inner
             .http
             .get(url.clone())
             .header(AUTHORIZATION, auth)
-            .header("Stripe-Version", self.inner.stripe_version.as_str())
-            .send()
-            .await
-            .map_err(transport)?;
+            .header("Stripe-Version", self.inner.stripe_version.as_str());
+        if let Some(context) = context {
+            request = request.header("Stripe-Context", context);
+        }
+        let response = request.send().await.map_err(transport)?;
         let status = response.status().as_u16();
         let headers = response.headers().clone();
         let request_id = RequestId(header_str(&headers, "request-id").map(str::to_owned));

@@ -190,3 +190,34 @@ async fn a_non_list_answer_is_a_decode_error_not_an_empty_page() {
     assert!(matches!(err, Error::Decode { .. }), "{err:?}");
     assert!(err.to_string().contains("req_html") && err.to_string().contains("STRIPE_API_BASE"));
 }
+
+#[tokio::test]
+async fn a_thin_events_context_is_sent_as_stripe_context() {
+    let server = wiremock::MockServer::start().await;
+    wiremock::Mock::given(wiremock::matchers::method("GET"))
+        .and(wiremock::matchers::path("/v1/charges/ch_ctx"))
+        .and(wiremock::matchers::header(
+            "stripe-context",
+            "acct_1Connected",
+        ))
+        .respond_with(
+            wiremock::ResponseTemplate::new(200)
+                .set_body_json(objects::charge("ch_ctx", T0, 700, "eur")),
+        )
+        .expect(1)
+        .mount(&server)
+        .await;
+    let client = StripeClient::builder("sk_test_ctx")
+        .base_url(server.uri())
+        .build()
+        .unwrap();
+    let object = client
+        .retrieve_in_context("/v1/charges/ch_ctx", Some("acct_1Connected"))
+        .await
+        .unwrap();
+    assert!(matches!(object, EventObject::Charge(_)));
+    let refused = client
+        .retrieve_in_context("/v1/charges/ch_ctx", Some("acct_1\r\nX-Evil: 1"))
+        .await;
+    assert!(matches!(refused, Err(Error::InvalidInput(_))));
+}
