@@ -60,9 +60,12 @@
 pub mod conformance;
 mod error;
 mod job;
+mod leader;
 mod memory;
 #[cfg(feature = "postgres")]
 mod postgres;
+#[cfg(feature = "postgres")]
+mod postgres_leader;
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
 mod sql;
 #[cfg(feature = "sqlite")]
@@ -75,10 +78,14 @@ pub use error::QueueError;
 pub use job::{
     Attempt, DeadLetter, Enqueued, Job, JobId, LeaseToken, NewJob, QueueStats, DEFAULT_KEEP_DONE,
 };
+pub use leader::{Election, SoleProcess};
 pub use memory::MemoryQueue;
 #[cfg(feature = "postgres")]
 #[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
 pub use postgres::{PostgresOptions, PostgresQueue};
+#[cfg(feature = "postgres")]
+#[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
+pub use postgres_leader::PostgresElection;
 #[cfg(feature = "sqlite")]
 #[cfg_attr(docsrs, doc(cfg(feature = "sqlite")))]
 pub use sqlite::{SqliteOptions, SqliteQueue, Synchronous};

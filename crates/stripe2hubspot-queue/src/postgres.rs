@@ -65,6 +65,7 @@ pub struct PostgresQueue {
     writer: Option<Coalescer>,
     sql: Arc<Statements>,
     dialect: &'static Dialect,
+    connect: PgConnectOptions,
 }
 
 impl PostgresQueue {
@@ -114,7 +115,7 @@ impl PostgresQueue {
         let pool = PgPoolOptions::new()
             .max_connections(options.max_connections.max(1))
             .acquire_timeout(options.acquire_timeout)
-            .connect_lazy_with(connect);
+            .connect_lazy_with(connect.clone());
         let writer = options
             .coalesce
             .then(|| Self::start_writer(&pool, dialect, &sql, options.max_batch));
@@ -123,7 +124,14 @@ impl PostgresQueue {
             writer,
             sql,
             dialect,
+            connect,
         })
+    }
+
+    /// The election of the process that syncs among those sharing this database (and schema):
+    /// a session advisory lock on a connection of its own.
+    pub fn election(&self) -> crate::PostgresElection {
+        crate::PostgresElection::new(self.connect.clone())
     }
 
     /// Close the connections, waiting for in-flight statements.

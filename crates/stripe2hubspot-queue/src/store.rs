@@ -2,9 +2,9 @@
 
 use std::sync::Arc;
 
-use crate::{MemoryQueue, Queue, QueueAdmin, QueueError, SyncState};
+use crate::{Election, MemoryQueue, Queue, QueueAdmin, QueueError, SoleProcess, SyncState};
 
-/// A store's three roles, each behind a shared trait object. Cheap to clone.
+/// A store's roles, each behind a shared trait object. Cheap to clone.
 ///
 /// Ingest needs only [`Store::queue`]; the sync engine uses all three. The backends of this
 /// crate implement every trait, so [`Store::new`] (or [`connect`]) fills all fields from one.
@@ -28,6 +28,9 @@ pub struct Store {
     pub admin: Arc<dyn QueueAdmin>,
     /// The sync engine's memory between batches.
     pub state: Arc<dyn SyncState>,
+    /// Which of the processes sharing this store runs the sync engine: [`SoleProcess`] for a
+    /// store one process uses, a PostgreSQL advisory lock for a shared one.
+    pub election: Arc<dyn Election>,
 }
 
 impl Store {
@@ -42,6 +45,7 @@ impl Store {
             queue: backend.clone(),
             admin: backend.clone(),
             state: backend,
+            election: Arc::new(SoleProcess),
         }
     }
 }
@@ -87,7 +91,12 @@ async fn connect_sqlite(_url: &str) -> Result<Store, QueueError> {
 
 #[cfg(feature = "postgres")]
 async fn connect_postgres(url: &str) -> Result<Store, QueueError> {
-    Ok(Store::new(crate::PostgresQueue::connect(url).await?))
+    let queue = crate::PostgresQueue::connect(url).await?;
+    let election = Arc::new(queue.election());
+    Ok(Store {
+        election,
+        ..Store::new(queue)
+    })
 }
 
 #[cfg(not(feature = "postgres"))]

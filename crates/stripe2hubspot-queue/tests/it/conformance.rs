@@ -153,6 +153,58 @@ mod postgres {
 
     suite!(make);
 
+    /// One leader per schema: a second process cannot lead while the first holds the lock,
+    /// takes over as soon as the first resigns (or its session dies), and another schema elects
+    /// on its own.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn one_process_leads_per_schema_and_a_standby_takes_over() {
+        use stripe2hubspot_queue::Election;
+        let Some((_store, guard)) = make("election").await else {
+            return;
+        };
+        let open = |schema: String| {
+            let url = guard.url.clone();
+            async move {
+                let options = PostgresOptions {
+                    schema: Some(schema),
+                    ..PostgresOptions::default()
+                };
+                PostgresQueue::connect_with(&url, options)
+                    .await
+                    .expect("connect")
+                    .election()
+            }
+        };
+        let first = open(guard.name.clone()).await;
+        let second = open(guard.name.clone()).await;
+        assert!(!second.still_leading().await);
+        assert!(first.try_lead().await.unwrap());
+        assert!(
+            first.try_lead().await.unwrap(),
+            "leading again is idempotent"
+        );
+        assert!(!second.try_lead().await.unwrap());
+        assert!(first.still_leading().await);
+
+        let other_schema = format!("{}_other", guard.name);
+        let other = open(other_schema.clone()).await;
+        assert!(
+            other.try_lead().await.unwrap(),
+            "another schema is another portal"
+        );
+        other.resign().await;
+
+        first.resign().await;
+        assert!(!first.still_leading().await);
+        assert!(second.try_lead().await.unwrap());
+        assert!(!first.try_lead().await.unwrap());
+        second.resign().await;
+        let _other = Schema {
+            url: guard.url.clone(),
+            name: other_schema,
+        };
+    }
+
     /// Two processes (two pools on one schema) store the same events concurrently, one in
     /// the opposite order of the other, so their coalesced transactions overlap. Rows are
     /// inserted in event id order, so neither waits on a lock the other holds while holding one
