@@ -383,8 +383,7 @@ impl Client {
             Ok(Answer { status, body })
         } else {
             let retry_after = header_str(&headers, RETRY_AFTER.as_str())
-                .and_then(|v| v.trim().parse::<u64>().ok())
-                .map(Duration::from_secs);
+                .and_then(|v| crate::retry::parse_retry_after(&v));
             Err(Error::from_response(
                 status,
                 correlation_id,
@@ -398,7 +397,9 @@ impl Client {
         let num = |name: &str| header_str(headers, name).and_then(|v| v.trim().parse::<u64>().ok());
         let max = num("x-hubspot-ratelimit-max").and_then(|v| u32::try_from(v).ok());
         let remaining = num("x-hubspot-ratelimit-remaining").and_then(|v| u32::try_from(v).ok());
-        let interval = num("x-hubspot-ratelimit-interval-milliseconds").map(Duration::from_millis);
+        // Clamped: the limiter multiplies the interval, and a huge value must not overflow.
+        let interval = num("x-hubspot-ratelimit-interval-milliseconds")
+            .map(|ms| Duration::from_millis(ms).min(crate::retry::MAX_HOLD));
         let limiter = if search && interval.is_some_and(|i| i <= Duration::from_secs(1)) {
             &self.inner.search_limiter
         } else {

@@ -496,6 +496,9 @@ impl Error {
                 "the body was not HubSpot's JSON error format".to_owned()
             }
         });
+        // Read before redaction: a 409 names the existing object's id next to its email.
+        let conflict_id = existing_id(&message);
+        let message = crate::redact::redact(&message);
         let details = Box::new(ErrorDetails {
             status,
             message,
@@ -512,7 +515,7 @@ impl Error {
             },
             404 => Error::NotFound { details },
             409 => Error::Conflict {
-                existing_id: existing_id(&details.message),
+                existing_id: conflict_id,
                 details,
             },
             423 => Error::Locked { details },

@@ -10,6 +10,7 @@ mod objects;
 mod paths;
 mod pipelines;
 mod properties;
+mod redact;
 mod retry;
 pub mod scopes;
 mod version;
@@ -34,7 +35,8 @@ pub use properties::{
     Properties, Property, PropertyCreate, PropertyOption, PropertyValidation,
     PropertyValidationRule,
 };
-pub use retry::RetryPolicy;
+pub use redact::redact;
+pub use retry::{parse_retry_after, RetryPolicy, MAX_HOLD};
 pub use scopes::AccessTokenInfo;
 pub use version::{ApiVersion, ApiVersionParseError, DatedVersion};
 

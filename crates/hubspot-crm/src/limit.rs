@@ -201,8 +201,9 @@ impl Limiter {
     }
 
     /// Holds every request back for `d` from now (never shortens an existing hold).
+    /// `d` is clamped to [`MAX_HOLD`](crate::MAX_HOLD), so no header value can overflow the clock.
     pub fn hold_for(&self, d: Duration) {
-        self.hold_until(Instant::now() + d);
+        self.hold_until(Instant::now() + d.min(crate::retry::MAX_HOLD));
     }
 
     /// The instant requests are held until, if a hold is in the future.

@@ -4,6 +4,38 @@ use std::time::Duration;
 
 use rand::Rng;
 
+/// The longest a `Retry-After` or rate-limit header may hold requests back. A larger (or
+/// absurd, e.g. `18446744073709551615`) value is clamped to this: a broken or hostile header
+/// must not stall the sync for days, nor overflow a clock.
+pub const MAX_HOLD: Duration = Duration::from_secs(600);
+
+/// Reads a `Retry-After` header value given in seconds, as HubSpot sent it (saturating: a
+/// number too large to parse reads as `u64::MAX` seconds). `None` for anything else (an HTTP
+/// date, a negative or empty value): the caller's own backoff applies. Whoever holds requests
+/// back for it clamps the wait to [`MAX_HOLD`], as [`RetryPolicy::backoff`] and
+/// [`Limiter::hold_for`](crate::Limiter::hold_for) do.
+///
+/// ```
+/// use std::time::Duration;
+/// use hubspot_crm::{parse_retry_after, RetryPolicy, MAX_HOLD};
+/// assert_eq!(parse_retry_after(" 7 "), Some(Duration::from_secs(7)));
+/// let absurd = parse_retry_after("18446744073709551615");
+/// assert_eq!(absurd, Some(Duration::from_secs(u64::MAX)));
+/// assert_eq!(parse_retry_after("999999999999999999999999"), absurd);
+/// assert_eq!(RetryPolicy::default().backoff(0, absurd), MAX_HOLD);
+/// assert_eq!(parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT"), None);
+/// ```
+pub fn parse_retry_after(value: &str) -> Option<Duration> {
+    let value = value.trim();
+    if value.is_empty() || !value.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    // All digits: too many to parse means too long to wait.
+    Some(Duration::from_secs(
+        value.parse::<u64>().unwrap_or(u64::MAX),
+    ))
+}
+
 /// How the client retries transient failures (transport errors, 5xx, 423, 429 other than
 /// DAILY). Never retried: 400, 401, 403, 404, 409 and the daily limit.
 ///
@@ -16,7 +48,8 @@ pub struct RetryPolicy {
     pub max_retries: u32,
     /// Backoff unit: attempt `n` waits `2^n * base` plus up to `base` of jitter.
     pub base: Duration,
-    /// Upper bound of any computed wait (a longer `Retry-After` is still honoured).
+    /// Upper bound of any computed wait (a longer `Retry-After` is still honoured, up to
+    /// [`MAX_HOLD`]).
     pub cap: Duration,
 }
 
@@ -43,7 +76,7 @@ impl RetryPolicy {
     /// capped, or `retry_after` when HubSpot gave one.
     pub fn backoff(&self, attempt: u32, retry_after: Option<Duration>) -> Duration {
         if let Some(ra) = retry_after {
-            return ra;
+            return ra.min(MAX_HOLD);
         }
         let exp = self
             .base

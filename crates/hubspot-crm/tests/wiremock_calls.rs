@@ -1010,3 +1010,73 @@ async fn pipelines_are_read_with_their_stages() {
     );
     assert!(pipelines[0].stage("closedlost").is_none());
 }
+
+/// No header value can panic the client or stall it for longer than [`MAX_HOLD`]: an absurd
+/// `Retry-After` is read saturating and every hold built from it is clamped; an absurd
+/// rate-limit interval on a success is clamped before the limiter multiplies it.
+#[tokio::test]
+async fn absurd_rate_limit_headers_neither_panic_nor_hold_past_the_bound() {
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .respond_with(
+            rate_limited("TEN_SECONDLY_ROLLING")
+                .insert_header("Retry-After", "18446744073709551615"),
+        )
+        .mount(&server)
+        .await;
+    let hubspot = client(&server);
+    let err = hubspot
+        .contacts()
+        .get(&ObjectRef::id("1"), &[])
+        .await
+        .unwrap_err();
+    let asked = err.retry_after().unwrap();
+    assert_eq!(asked, Duration::from_secs(u64::MAX));
+    assert_eq!(
+        RetryPolicy::default().backoff(0, Some(asked)),
+        hubspot_crm::MAX_HOLD
+    );
+    hubspot.limiter().hold_for(asked);
+    let held = hubspot.limiter().held_until().unwrap();
+    assert!(held <= std::time::Instant::now() + hubspot_crm::MAX_HOLD);
+
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_json(contact("1", "a@example.com"))
+                .insert_header("X-HubSpot-RateLimit-Max", "100")
+                .insert_header("X-HubSpot-RateLimit-Remaining", "0")
+                .insert_header(
+                    "X-HubSpot-RateLimit-Interval-Milliseconds",
+                    "18446744073709551615",
+                ),
+        )
+        .mount(&server)
+        .await;
+    let hubspot = client(&server);
+    hubspot
+        .contacts()
+        .get(&ObjectRef::id("1"), &[])
+        .await
+        .unwrap();
+    let held = hubspot.limiter().held_until().unwrap();
+    assert!(held <= std::time::Instant::now() + hubspot_crm::MAX_HOLD);
+}
+
+/// HubSpot quotes the rejected email in its message; the error never repeats it.
+#[tokio::test]
+async fn error_messages_never_quote_an_email() {
+    let (_server, err) = answer(
+        409,
+        json!({"status":"error","message":"Contact already exists. Existing ID: 551, email jo.doe@example.com","category":"CONFLICT"}),
+    )
+    .await;
+    let text = err.to_string();
+    assert!(!text.contains("jo.doe@example.com"), "{text}");
+    assert!(text.contains("[email]"), "{text}");
+    let Error::Conflict { existing_id, .. } = &err else {
+        panic!("{err:?}")
+    };
+    assert_eq!(existing_id.as_deref(), Some("551"));
+}
