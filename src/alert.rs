@@ -26,6 +26,35 @@ pub enum AlertKind {
     PropertiesDropped,
     /// A payment could not be synced and was moved to the dead-letter list.
     DeadLettered,
+    /// The sync paused for a reason other than the token: a core property was deleted in
+    /// HubSpot, or the properties bootstrap keeps failing.
+    Paused,
+}
+
+impl AlertKind {
+    /// Whether the alert announces the pipeline stopping or starting again. [`Throttled`]
+    /// always lets such a change through, so the last alert sent tells the current state.
+    pub fn is_state_change(self) -> bool {
+        matches!(
+            self,
+            AlertKind::Unauthorized
+                | AlertKind::MissingScopes
+                | AlertKind::Paused
+                | AlertKind::Resumed
+        )
+    }
+
+    /// A plural noun for counting suppressed alerts of this kind.
+    fn counted(self) -> &'static str {
+        match self {
+            AlertKind::Unauthorized => "token rejections",
+            AlertKind::MissingScopes => "scope refusals",
+            AlertKind::Resumed => "resumptions",
+            AlertKind::PropertiesDropped => "dropped-property notices",
+            AlertKind::DeadLettered => "dead letters",
+            AlertKind::Paused => "pause notices",
+        }
+    }
 }
 
 /// A message for a human.
@@ -38,11 +67,12 @@ pub struct Alert {
 }
 
 impl Alert {
-    /// An alert of `kind` with `message`.
+    /// An alert of `kind` with `message`, any email address in it replaced by `[email]`
+    /// ([`redact`](crate::redact)): alerts leave the process.
     pub fn new(kind: AlertKind, message: impl Into<String>) -> Self {
         Alert {
             kind,
-            message: message.into(),
+            message: crate::redact(&message.into()),
         }
     }
 }
@@ -127,11 +157,22 @@ impl Alerter for SlackAlerter {
     }
 }
 
-/// Sends at most one alert of each [`AlertKind`] per `window`; the rest are logged at debug.
+/// Sends at most one alert of each [`AlertKind`] per `window`; the rest are counted, logged
+/// at debug, and the next alert of that kind says how many were held back ("12 more dead
+/// letters in the last 5 minutes"). A change of state (paused, resumed) always goes through,
+/// so the last alert sent never says "resumed" while the sync is paused.
 pub struct Throttled<A> {
     inner: A,
     window: Duration,
-    last_sent: Mutex<HashMap<AlertKind, Instant>>,
+    state: Mutex<ThrottleState>,
+}
+
+#[derive(Default)]
+struct ThrottleState {
+    /// When each kind last went out, and how many of it were held back since.
+    sent: HashMap<AlertKind, (Instant, u64)>,
+    /// The last state change that went out.
+    last_state: Option<AlertKind>,
 }
 
 impl<A: Alerter> Throttled<A> {
@@ -140,20 +181,38 @@ impl<A: Alerter> Throttled<A> {
         Throttled {
             inner,
             window,
-            last_sent: Mutex::new(HashMap::new()),
+            state: Mutex::new(ThrottleState::default()),
         }
     }
 
-    fn admit(&self, kind: AlertKind) -> bool {
+    /// `None` when the alert is held back, else how many of its kind were held back before it.
+    fn admit(&self, kind: AlertKind) -> Option<u64> {
         let now = Instant::now();
-        let mut last_sent = self.last_sent.lock().unwrap_or_else(|p| p.into_inner());
-        match last_sent.get(&kind) {
-            Some(at) if now.duration_since(*at) < self.window => false,
-            _ => {
-                last_sent.insert(kind, now);
-                true
-            }
+        let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        let changes_state = kind.is_state_change() && state.last_state != Some(kind);
+        if kind.is_state_change() {
+            state.last_state = Some(kind);
         }
+        let Some((sent_at, held_back)) = state.sent.get_mut(&kind) else {
+            state.sent.insert(kind, (now, 0));
+            return Some(0);
+        };
+        if !changes_state && now.duration_since(*sent_at) < self.window {
+            *held_back = held_back.saturating_add(1);
+            return None;
+        }
+        let count = *held_back;
+        *sent_at = now;
+        *held_back = 0;
+        Some(count)
+    }
+}
+
+fn window_words(window: Duration) -> String {
+    let secs = window.as_secs();
+    match secs {
+        0..=119 => format!("{secs} seconds"),
+        _ => format!("{} minutes", secs / 60),
     }
 }
 
@@ -167,11 +226,21 @@ impl<A> fmt::Debug for Throttled<A> {
 
 #[async_trait]
 impl<A: Alerter> Alerter for Throttled<A> {
-    async fn alert(&self, alert: Alert) {
-        if self.admit(alert.kind) {
-            self.inner.alert(alert).await;
-        } else {
-            tracing::debug!(kind = ?alert.kind, "alert suppressed by throttle: {}", alert.message);
+    async fn alert(&self, mut alert: Alert) {
+        match self.admit(alert.kind) {
+            Some(0) => self.inner.alert(alert).await,
+            Some(held_back) => {
+                alert.message = format!(
+                    "{} ({held_back} more {} in the last {})",
+                    alert.message,
+                    alert.kind.counted(),
+                    window_words(self.window)
+                );
+                self.inner.alert(alert).await;
+            }
+            None => {
+                tracing::debug!(kind = ?alert.kind, "alert suppressed by throttle: {}", alert.message)
+            }
         }
     }
 }
@@ -237,6 +306,55 @@ mod tests {
             .await;
         let kinds: Vec<_> = recorder.alerts().iter().map(|a| a.kind).collect();
         assert_eq!(kinds, [AlertKind::Unauthorized, AlertKind::DeadLettered]);
+    }
+
+    #[tokio::test]
+    async fn held_back_alerts_are_counted_in_the_next_one() {
+        let recorder = Arc::new(RecordingAlerter::new());
+        let throttled = Throttled::new(recorder.clone(), Duration::from_millis(30));
+        for _ in 0..13 {
+            throttled
+                .alert(Alert::new(AlertKind::DeadLettered, "payment failed"))
+                .await;
+        }
+        tokio::time::sleep(Duration::from_millis(40)).await;
+        throttled
+            .alert(Alert::new(AlertKind::DeadLettered, "payment failed"))
+            .await;
+        let messages: Vec<String> = recorder.alerts().into_iter().map(|a| a.message).collect();
+        assert_eq!(messages.len(), 2);
+        assert!(
+            messages[1].contains("(12 more dead letters in the last "),
+            "{messages:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_pause_after_a_resume_is_never_held_back() {
+        let recorder = Arc::new(RecordingAlerter::new());
+        let throttled = Throttled::new(recorder.clone(), Duration::from_secs(3600));
+        for kind in [
+            AlertKind::Paused,
+            AlertKind::Resumed,
+            AlertKind::Paused,
+            AlertKind::Paused,
+        ] {
+            throttled.alert(Alert::new(kind, "state")).await;
+        }
+        let kinds: Vec<_> = recorder.alerts().iter().map(|a| a.kind).collect();
+        assert_eq!(
+            kinds,
+            [AlertKind::Paused, AlertKind::Resumed, AlertKind::Paused]
+        );
+    }
+
+    #[test]
+    fn alerts_never_carry_an_email() {
+        let alert = Alert::new(
+            AlertKind::DeadLettered,
+            "HubSpot said: bob@example.com is bad",
+        );
+        assert_eq!(alert.message, "HubSpot said: [email] is bad");
     }
 
     #[test]

@@ -13,6 +13,8 @@ pub mod service;
 pub mod testkit;
 
 pub use hubspot_crm;
+/// Replaces email addresses in a text that may reach logs, alerts or the queue's error column.
+pub use hubspot_crm::redact;
 pub use stripe2hubspot_map as map;
 pub use stripe2hubspot_queue as queue;
 pub use stripe_events;

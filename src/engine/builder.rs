@@ -9,7 +9,17 @@ use stripe2hubspot_map::MappingConfig;
 use tokio::sync::{watch, OnceCell};
 
 use super::handle::Counters;
-use super::{Backoff, Dropped, Inner, Mode, SyncEngine};
+use super::{Backoff, Dropped, Inner, Mode, Role, SyncEngine};
+
+/// How long faults that are not the payment's own are retried, from the event's creation:
+/// 72 hours, as long as Stripe itself redelivers an event.
+pub const DEFAULT_RETRY_FOR: Duration = Duration::from_secs(72 * 3600);
+
+/// How long a shutdown lets batches in hand finish: 20 s, under Kubernetes' 30 s grace period.
+pub const DEFAULT_SHUTDOWN_GRACE: Duration = Duration::from_secs(20);
+
+/// How long a reservation lasts unless the worker renews it: 10 s, renewed every third.
+pub const DEFAULT_LEASE: Duration = Duration::from_secs(10);
 use crate::alert::{Alerter, Throttled, TracingAlerter};
 use crate::queue::Store;
 
@@ -21,7 +31,6 @@ pub struct SyncEngineBuilder {
     mapping: MappingConfig,
     settings: Settings,
     alerter: Arc<dyn Alerter>,
-    alert_window: Duration,
 }
 
 #[derive(Debug, Clone)]
@@ -35,6 +44,11 @@ pub(super) struct Settings {
     pub(super) poll_interval: Duration,
     pub(super) mode: Mode,
     pub(super) keep_done: Duration,
+    pub(super) retry_for: Duration,
+    pub(super) shutdown_grace: Duration,
+    pub(super) standby_retry: Duration,
+    pub(super) leader_check: Duration,
+    pub(super) alert_window: Duration,
 }
 
 /// A configuration the engine cannot run with.
@@ -65,9 +79,35 @@ impl SyncEngineBuilder {
         self
     }
 
-    /// Attempts before an event is dead-lettered (default 10). 429s and pauses never count.
+    /// The fewest attempts an event gets before a fault that is not its own dead-letters it
+    /// (default 10); it is dead-lettered only once [`retry_for`](Self::retry_for) has also
+    /// passed. 429s, pauses and lost leadership never count.
     pub fn max_attempts(mut self, attempts: u32) -> Self {
         self.settings.max_attempts = attempts;
+        self
+    }
+
+    /// How long after an event was created faults that are not the payment's own (5xx,
+    /// timeouts, 409 races) are retried before it is dead-lettered (default
+    /// [`DEFAULT_RETRY_FOR`], 72 hours: Stripe's own redelivery horizon, so a HubSpot outage
+    /// shorter than that loses nothing).
+    pub fn retry_for(mut self, window: Duration) -> Self {
+        self.settings.retry_for = window;
+        self
+    }
+
+    /// On shutdown, how long batches in hand may still finish (default
+    /// [`DEFAULT_SHUTDOWN_GRACE`], 20 s, under Kubernetes' 30 s). Whatever is unfinished then
+    /// is released to the queue and [`SyncEngine::run`] returns.
+    pub fn shutdown_grace(mut self, grace: Duration) -> Self {
+        self.settings.shutdown_grace = grace;
+        self
+    }
+
+    /// How often a standby process tries to become the syncer (default 3 s). With the
+    /// default 10 s lease a dead syncer's work resumes within 15 s.
+    pub fn standby_retry(mut self, every: Duration) -> Self {
+        self.settings.standby_retry = every;
         self
     }
 
@@ -83,8 +123,9 @@ impl SyncEngineBuilder {
         self
     }
 
-    /// How long a reserved batch stays leased before another worker may take it (default
-    /// 10 minutes). Must exceed the time one batch can take, including rate-limit waits.
+    /// How long a reserved batch stays leased unless renewed (default [`DEFAULT_LEASE`], 10 s).
+    /// The worker renews the leases of the batch it is writing every third of this; a job
+    /// whose worker died is taken up again once its lease runs out, so keep it short.
     pub fn lease(mut self, lease: Duration) -> Self {
         self.settings.lease = lease;
         self
@@ -119,7 +160,7 @@ impl SyncEngineBuilder {
     /// At most one alert of each kind per window (default 5 minutes), so a storm of
     /// identical failures sends one message.
     pub fn alert_window(mut self, window: Duration) -> Self {
-        self.alert_window = window;
+        self.settings.alert_window = window;
         self
     }
 
@@ -141,17 +182,25 @@ impl SyncEngineBuilder {
         if s.max_attempts == 0 {
             return invalid("max_attempts", "must be at least 1");
         }
-        if s.lease.is_zero() {
-            return invalid("lease", "must be longer than zero");
+        if s.lease < Duration::from_secs(1) {
+            return invalid(
+                "lease",
+                "must be at least 1 second (it is renewed every third)",
+            );
+        }
+        if s.standby_retry.is_zero() {
+            return invalid("standby_retry", "must be longer than zero");
         }
         let (pause, _) = watch::channel(None);
+        let settings = self.settings;
+        let alerter = Arc::new(Throttled::new(self.alerter, settings.alert_window));
         Ok(SyncEngine {
             inner: Arc::new(Inner {
                 store: self.store,
                 hubspot: self.hubspot,
                 mapping: self.mapping,
-                settings: self.settings,
-                alerter: Arc::new(Throttled::new(self.alerter, self.alert_window)),
+                settings,
+                alerter,
                 pause,
                 bootstrapped: OnceCell::new(),
                 per_event: AtomicBool::new(false),
@@ -159,6 +208,8 @@ impl SyncEngineBuilder {
                 dropped: Mutex::new(Dropped::default()),
                 rate_limit_streak: AtomicU32::new(0),
                 counters: Counters::default(),
+                role: watch::channel(Role::Standby).0,
+                leading: AtomicBool::new(false),
             }),
         })
     }
@@ -193,13 +244,17 @@ impl SyncEngine {
                     cap: Duration::from_secs(60),
                     jitter: Duration::from_millis(500),
                 },
-                lease: Duration::from_secs(600),
+                lease: DEFAULT_LEASE,
                 poll_interval: Duration::from_millis(200),
                 mode: Mode::Auto,
                 keep_done: crate::queue::DEFAULT_KEEP_DONE,
+                retry_for: DEFAULT_RETRY_FOR,
+                shutdown_grace: DEFAULT_SHUTDOWN_GRACE,
+                standby_retry: Duration::from_secs(3),
+                leader_check: Duration::from_secs(1),
+                alert_window: Duration::from_secs(300),
             },
             alerter: Arc::new(TracingAlerter),
-            alert_window: Duration::from_secs(300),
         }
     }
 }

@@ -14,6 +14,19 @@ pub enum PauseReason {
     MissingScopes(Vec<String>),
     /// Paused by [`EngineHandle::pause`](super::EngineHandle::pause).
     Manual,
+    /// HubSpot says a property every write needs does not exist (it was deleted): `email` on
+    /// contacts or the deal key `stripe_payment_id`. Without it every payment would be
+    /// rejected, so the engine pauses instead of dead-lettering them, and resumes once the
+    /// property exists again.
+    MissingCoreProperty {
+        /// `contacts` or `deals`.
+        object: &'static str,
+        /// The property's internal name.
+        property: String,
+    },
+    /// The properties bootstrap failed in a way retrying soon will not fix; it is retried
+    /// while the sync stays paused.
+    Bootstrap(String),
 }
 
 impl std::fmt::Display for PauseReason {
@@ -31,6 +44,15 @@ impl std::fmt::Display for PauseReason {
                 scopes.join(", ")
             ),
             PauseReason::Manual => f.write_str("paused by the operator"),
+            PauseReason::MissingCoreProperty { object, property } => write!(
+                f,
+                "HubSpot says the {object} property `{property}` does not exist (was it deleted?); every write needs it. Restore it in HubSpot (Settings > Properties; `{DEAL_KEY}` must have unique values) or let the sync recreate it by restarting with a token that has crm.schemas.{object}.write",
+                DEAL_KEY = super::DEAL_ID_PROPERTY,
+            ),
+            PauseReason::Bootstrap(message) => write!(
+                f,
+                "the custom HubSpot properties could not be checked or created ({message}); retrying"
+            ),
         }
     }
 }
@@ -53,6 +75,9 @@ pub(crate) enum CallFailure {
     },
     /// Anything else that retrying cannot fix.
     Permanent(String),
+    /// This worker may no longer write for its batch: the process lost leadership, or a lease
+    /// of the batch was lost. The jobs go back to the queue without consuming an attempt.
+    Fenced(&'static str),
 }
 
 impl CallFailure {
@@ -64,6 +89,15 @@ impl CallFailure {
             HubSpotError::Unauthorized { .. } => CallFailure::Pause(PauseReason::Unauthorized),
             HubSpotError::Forbidden { missing_scopes, .. } => {
                 CallFailure::Pause(PauseReason::MissingScopes(missing_scopes.clone()))
+            }
+            HubSpotError::Validation {
+                unknown_properties, ..
+            } if missing_core(unknown_properties).is_some() => {
+                let (object, property) = missing_core(unknown_properties).unwrap_or_default();
+                CallFailure::Pause(PauseReason::MissingCoreProperty {
+                    object,
+                    property: property.to_owned(),
+                })
             }
             HubSpotError::Validation {
                 unknown_properties,
@@ -80,13 +114,46 @@ impl CallFailure {
                     .iter()
                     .filter_map(|e| e.value.clone())
                     .collect(),
-                message: error.to_string(),
+                message: crate::redact(&error.to_string()),
             },
+            // A 409 on an upsert is a race with another writer (or HubSpot's own indexing):
+            // the same upsert succeeds on a retry.
             HubSpotError::Server { .. }
             | HubSpotError::Locked { .. }
+            | HubSpotError::Conflict { .. }
             | HubSpotError::Transport { .. }
-            | HubSpotError::Decode { .. } => CallFailure::Transient(error.to_string()),
-            _ => CallFailure::Permanent(error.to_string()),
+            | HubSpotError::Decode { .. } => {
+                CallFailure::Transient(crate::redact(&error.to_string()))
+            }
+            _ => CallFailure::Permanent(crate::redact(&error.to_string())),
         }
+    }
+}
+
+/// The core property among those HubSpot called unknown, with its object type: `email`
+/// (contacts) or the deal key. Anything else can be stripped and the rest synced.
+fn missing_core(unknown: &[String]) -> Option<(&'static str, &str)> {
+    unknown.iter().find_map(|name| match name.as_str() {
+        "email" => Some(("contacts", "email")),
+        name if name == super::DEAL_ID_PROPERTY => Some(("deals", super::DEAL_ID_PROPERTY)),
+        _ => None,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_email_and_the_deal_key_count_as_core() {
+        assert_eq!(
+            missing_core(&["x".into(), "email".into()]),
+            Some(("contacts", "email"))
+        );
+        assert_eq!(
+            missing_core(&[super::super::DEAL_ID_PROPERTY.into()]),
+            Some(("deals", super::super::DEAL_ID_PROPERTY))
+        );
+        assert_eq!(missing_core(&["firstname".into(), "amount".into()]), None);
     }
 }

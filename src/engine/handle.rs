@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use serde::Serialize;
 
-use super::{Inner, Mode, PauseReason};
+use super::{Inner, Mode, PauseReason, Role};
 
 /// Counters since the engine started.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
@@ -24,6 +24,8 @@ pub struct EngineMetrics {
     pub rate_limited: u64,
     /// Times the pipeline paused.
     pub pauses: u64,
+    /// Worker tasks that panicked and were restarted (their batch went back to the queue).
+    pub worker_restarts: u64,
 }
 
 #[derive(Debug, Default)]
@@ -35,6 +37,7 @@ pub(super) struct Counters {
     pub(super) hubspot_requests: AtomicU64,
     pub(super) rate_limited: AtomicU64,
     pub(super) pauses: AtomicU64,
+    pub(super) worker_restarts: AtomicU64,
 }
 
 /// Controls and observes a running engine.
@@ -47,6 +50,7 @@ impl std::fmt::Debug for EngineHandle {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("EngineHandle")
             .field("paused", &self.paused())
+            .field("role", &self.role())
             .finish_non_exhaustive()
     }
 }
@@ -79,7 +83,14 @@ impl EngineHandle {
             hubspot_requests: c.hubspot_requests.load(Ordering::Relaxed),
             rate_limited: c.rate_limited.load(Ordering::Relaxed),
             pauses: c.pauses.load(Ordering::Relaxed),
+            worker_restarts: c.worker_restarts.load(Ordering::Relaxed),
         }
+    }
+
+    /// Whether this process runs the sync ([`Role::Leader`]) or stands by for the one that
+    /// does ([`Role::Standby`]). A store one process uses always leads once running.
+    pub fn role(&self) -> Role {
+        *self.inner.role.borrow()
     }
 
     /// The path in use: [`Mode::Batch`] or [`Mode::PerEvent`] once the properties bootstrap

@@ -40,6 +40,7 @@ impl Inner {
                 )
             })
             .collect();
+        self.fence()?;
         self.count_request();
         let result = self
             .hubspot
@@ -78,6 +79,7 @@ impl Inner {
         &self,
         links: &[(String, String)],
     ) -> Result<HashMap<usize, String>, CallFailure> {
+        self.fence()?;
         self.count_request();
         let result = self
             .hubspot

@@ -21,15 +21,23 @@
 //! | 400 naming nothing | bisects the batch until the bad payment is alone, dead-letters it |
 //! | 207 with per-input errors | completes what succeeded, retries only the failed inputs |
 //! | 429 | reschedules at `2^n * 1 s + jitter` (or `Retry-After`) without consuming an attempt, and holds the shared limiter back |
-//! | 5xx, 423, timeout | retries with backoff, consuming an attempt; dead-letters after `max_attempts` |
+//! | 400 naming `email` or `stripe_payment_id` unknown (a core property was deleted) | pauses with an alert, probes, resumes once it exists again |
+//! | 409 on an upsert | a race: retries with backoff |
+//! | 5xx, 423, 409, timeout | retries with backoff, consuming an attempt, for 72 hours from the event's creation ([`SyncEngineBuilder::retry_for`]); only then dead-letters |
+//!
+//! With several processes on one PostgreSQL store, each runs [`SyncEngine::run`] but only
+//! the elected one syncs (see [`Role`]); the others stand by and take over within 15 s of
+//! its death.
 
 mod backoff;
 mod batch;
 mod builder;
 mod failure;
 mod fallback;
+mod fence;
 mod handle;
 mod hub;
+mod leader;
 mod pause;
 mod plan;
 mod purge;
@@ -44,12 +52,14 @@ use std::sync::{Arc, Mutex};
 use hubspot_crm::Client;
 use stripe2hubspot_map::MappingConfig;
 use tokio::sync::{watch, OnceCell};
-use tracing::Instrument;
 
 pub use backoff::Backoff;
-pub use builder::{EngineError, SyncEngineBuilder};
+pub use builder::{
+    EngineError, SyncEngineBuilder, DEFAULT_LEASE, DEFAULT_RETRY_FOR, DEFAULT_SHUTDOWN_GRACE,
+};
 pub use failure::PauseReason;
 pub use handle::{EngineHandle, EngineMetrics};
+pub use leader::Role;
 
 use crate::alert::Alerter;
 use crate::queue::Store;
@@ -117,6 +127,10 @@ struct Inner {
     /// Consecutive 429s, the exponent of the rate-limit backoff.
     rate_limit_streak: AtomicU32,
     counters: Counters,
+    /// Whether this process runs the sync or stands by, for `/healthz`.
+    role: watch::Sender<Role>,
+    /// Cleared the moment leadership is lost: every HubSpot write checks it first.
+    leading: AtomicBool,
 }
 
 /// Drains the queue into HubSpot. Cheap to clone handles come from [`SyncEngine::handle`].
@@ -140,27 +154,22 @@ impl SyncEngine {
         }
     }
 
-    /// Runs the workers until `shutdown` completes. On shutdown every worker finishes the
-    /// batch in hand (completing, rescheduling or releasing each job) and stops: no job is
-    /// left leased.
+    /// Syncs until `shutdown` completes. With a shared (PostgreSQL) store this process first
+    /// waits to be elected and syncs only while it leads; a standby retries every few seconds.
+    ///
+    /// On shutdown no new batch is reserved; batches in hand get up to the shutdown grace
+    /// (default 20 s) to finish, then whatever is unfinished is released to the queue, the
+    /// leadership is given up and this returns.
     pub async fn run(&self, shutdown: impl Future<Output = ()>) {
         let (stop, stopped) = watch::channel(false);
-        let mut workers = tokio::task::JoinSet::new();
-        for worker in 0..self.inner.settings.concurrency {
-            let inner = self.inner.clone();
-            let stopped = stopped.clone();
-            workers.spawn(
-                async move { inner.work(stopped).await }
-                    .instrument(tracing::info_span!("worker", worker)),
-            );
+        let syncing = self.inner.clone().lead_and_sync(stopped);
+        tokio::pin!(syncing);
+        tokio::select! {
+            _ = shutdown => {}
+            _ = &mut syncing => return,
         }
-        let prober = tokio::spawn(self.inner.clone().probe_while_paused(stopped.clone()));
-        let purger = tokio::spawn(self.inner.clone().purge_periodically(stopped));
-        shutdown.await;
-        tracing::info!("shutting down: finishing the batches in hand");
+        tracing::info!("shutting down: no new batches; finishing or releasing the ones in hand");
         let _ = stop.send(true);
-        while workers.join_next().await.is_some() {}
-        let _ = prober.await;
-        let _ = purger.await;
+        syncing.await;
     }
 }

@@ -19,17 +19,13 @@ impl Inner {
         });
         if newly_paused {
             self.count(&self.counters.pauses, 1);
-            let kind = match reason {
-                PauseReason::Unauthorized => AlertKind::Unauthorized,
-                _ => AlertKind::MissingScopes,
-            };
-            self.alerter
-                .alert(Alert::new(
-                    kind,
-                    format!("Sync to HubSpot paused: {reason}. Stripe webhooks are still accepted and stored; the sync resumes by itself once HubSpot accepts the token."),
-                ))
-                .await;
+            self.alerter.alert(pause_alert(&reason, None)).await;
         }
+    }
+
+    /// Whether a pause of this kind ends by itself once HubSpot's answer changes.
+    pub(super) fn probed(reason: &PauseReason) -> bool {
+        !matches!(reason, PauseReason::Manual)
     }
 
     /// While paused by a HubSpot answer, probes the token with backoff and resumes once
@@ -38,14 +34,17 @@ impl Inner {
         let mut paused = self.pause.subscribe();
         loop {
             tokio::select! {
-                _ = paused.wait_for(|p| matches!(p, Some(PauseReason::Unauthorized | PauseReason::MissingScopes(_)))) => {}
+                _ = paused.wait_for(|p| p.as_ref().is_some_and(Self::probed)) => {}
                 _ = stopped.changed() => return,
             }
             let mut attempt = 0;
             loop {
                 // Missing scopes do not show on a read: wait the longest probe delay and let
                 // the next batch find out.
-                let scopes = matches!(*self.pause.borrow(), Some(PauseReason::MissingScopes(_)));
+                let scopes = matches!(
+                    *self.pause.borrow(),
+                    Some(PauseReason::MissingScopes(_) | PauseReason::Bootstrap(_))
+                );
                 let delay = if scopes {
                     self.settings.probe.cap
                 } else {
@@ -65,7 +64,7 @@ impl Inner {
                     self.alerter
                         .alert(Alert::new(
                             AlertKind::Resumed,
-                            "HubSpot accepts the token again; sync to HubSpot resumed.",
+                            format!("Sync to HubSpot resumed; it had paused because: {reason}."),
                         ))
                         .await;
                     break;
@@ -77,8 +76,18 @@ impl Inner {
     /// Whether a probe call gets past authentication. Any answer other than 401/403 (a 404
     /// for the nonexistent contact 0 included) proves HubSpot accepts the token.
     pub(super) async fn token_works(&self, reason: &PauseReason) -> bool {
-        if let PauseReason::MissingScopes(_) = reason {
-            return true;
+        match reason {
+            PauseReason::MissingScopes(_) | PauseReason::Bootstrap(_) => return true,
+            PauseReason::MissingCoreProperty { object, property } => {
+                self.count_request();
+                let object = if *object == "contacts" {
+                    hubspot_crm::ObjectType::Contacts
+                } else {
+                    hubspot_crm::ObjectType::Deals
+                };
+                return self.hubspot.properties(object).get(property).await.is_ok();
+            }
+            _ => {}
         }
         self.count_request();
         let probe = self.hubspot.contacts().get(&ObjectRef::id("0"), &[]).await;
@@ -87,4 +96,20 @@ impl Inner {
             Err(hubspot_crm::Error::Unauthorized { .. } | hubspot_crm::Error::Forbidden { .. })
         )
     }
+}
+
+/// The alert announcing a pause, or (with `since`) that it still holds.
+pub(super) fn pause_alert(reason: &PauseReason, since: Option<std::time::Duration>) -> Alert {
+    let kind = match reason {
+        PauseReason::Unauthorized => AlertKind::Unauthorized,
+        PauseReason::MissingScopes(_) => AlertKind::MissingScopes,
+        _ => AlertKind::Paused,
+    };
+    let still = since
+        .map(|d| format!(" (still paused after {} minutes)", d.as_secs() / 60))
+        .unwrap_or_default();
+    Alert::new(
+        kind,
+        format!("Sync to HubSpot paused{still}: {reason}. Stripe webhooks are still accepted and stored; the sync resumes by itself once HubSpot accepts its writes again."),
+    )
 }

@@ -48,10 +48,14 @@ impl Inner {
                 attempt: Attempt::Consume,
                 reason,
                 ..
-            } if job.attempts + 1 >= self.settings.max_attempts => {
+            } if self.out_of_retries(job) => {
+                let hours = self.settings.retry_for.as_secs() / 3600;
                 self.dead_letter(
                     job,
-                    format!("gave up after {} attempts: {reason}", job.attempts + 1),
+                    format!(
+                        "gave up after {} attempts over more than {hours} hours since the event was created: {reason}",
+                        job.attempts + 1
+                    ),
                 )
                 .await
             }
@@ -62,6 +66,7 @@ impl Inner {
             } => {
                 self.count(&c.retried, 1);
                 let delay = delay.unwrap_or_else(|| self.settings.backoff.delay(job.attempts));
+                let reason = crate::redact(&reason);
                 tracing::warn!(outcome = "retry", ?delay, %reason, "will retry");
                 self.store
                     .queue
@@ -77,7 +82,22 @@ impl Inner {
         }
     }
 
+    /// Whether a job whose fault is not its own has been retried long enough: Stripe itself
+    /// stops redelivering an event `retry_for` (72 h) after creating it, so an outage shorter
+    /// than that never loses a payment. `max_attempts` only guards an event replayed long after
+    /// it was created, which still gets that many attempts.
+    fn out_of_retries(&self, job: &Job) -> bool {
+        let created = std::time::UNIX_EPOCH
+            + Duration::from_secs(u64::try_from(job.event_created).unwrap_or(0));
+        let age = SystemTime::now()
+            .duration_since(created)
+            .unwrap_or(Duration::ZERO);
+        age > self.settings.retry_for
+            && job.attempts.saturating_add(1) >= self.settings.max_attempts
+    }
+
     pub(super) async fn dead_letter(&self, job: &Job, reason: String) -> Result<(), QueueError> {
+        let reason = crate::redact(&reason);
         self.count(&self.counters.dead_lettered, 1);
         tracing::error!(outcome = "dead_letter", %reason, "payment moved to the dead-letter list");
         self.alerter
@@ -103,7 +123,9 @@ impl Inner {
             CallFailure::RateLimited { retry_after } => {
                 self.count(&self.counters.rate_limited, 1);
                 let streak = self.rate_limit_streak.fetch_add(1, Ordering::Relaxed);
-                let delay = retry_after.unwrap_or_else(|| self.settings.backoff.delay(streak));
+                let delay = retry_after
+                    .unwrap_or_else(|| self.settings.backoff.delay(streak))
+                    .min(hubspot_crm::MAX_HOLD);
                 self.hubspot.limiter().hold_for(delay);
                 Disposition::Retry {
                     delay: Some(delay),
@@ -119,6 +141,23 @@ impl Inner {
             CallFailure::Rejected { message, .. } | CallFailure::Permanent(message) => {
                 Disposition::DeadLetter(message.clone())
             }
+            CallFailure::Fenced(why) => {
+                tracing::warn!(%why, "not writing this batch; its events go back to the queue");
+                Disposition::Release
+            }
+        }
+    }
+
+    /// Like [`on_failure`](Self::on_failure), but no answer to the properties bootstrap
+    /// dead-letters a payment: the bootstrap is not about any one of them. What retrying soon
+    /// will not fix pauses the sync with an alert and is retried while paused.
+    pub(super) async fn on_bootstrap_failure(&self, failure: CallFailure) -> Disposition {
+        match failure {
+            CallFailure::Rejected { message, .. } | CallFailure::Permanent(message) => {
+                self.on_failure(&CallFailure::Pause(super::PauseReason::Bootstrap(message)))
+                    .await
+            }
+            other => self.on_failure(&other).await,
         }
     }
 

@@ -7,6 +7,7 @@ use stripe2hubspot_map::{map_event, MapOutcome};
 use tokio::sync::watch;
 use tracing::Instrument;
 
+use super::leader::InHand;
 use super::plan::Item;
 use super::settle::Disposition;
 use super::Inner;
@@ -21,7 +22,9 @@ impl Inner {
         counter.fetch_add(n, Ordering::Relaxed);
     }
 
-    pub(super) async fn work(&self, mut stopped: watch::Receiver<bool>) {
+    /// Reserves and processes batches until `stopped`. The batch in hand is kept in
+    /// `in_hand` until answered, so a supervisor can release it if this task dies.
+    pub(super) async fn work(&self, in_hand: InHand, mut stopped: watch::Receiver<bool>) {
         loop {
             if *stopped.borrow() {
                 return;
@@ -61,7 +64,9 @@ impl Inner {
                 }
                 continue;
             }
-            self.process(jobs).await;
+            *in_hand.lock().unwrap_or_else(|p| p.into_inner()) = jobs.clone();
+            self.with_heartbeat(&jobs, self.process(jobs.clone())).await;
+            in_hand.lock().unwrap_or_else(|p| p.into_inner()).clear();
         }
     }
 
@@ -108,7 +113,7 @@ impl Inner {
         if !items.is_empty() {
             match self.bootstrap().await {
                 Err(failure) => {
-                    let disposition = self.on_failure(&failure).await;
+                    let disposition = self.on_bootstrap_failure(failure).await;
                     for item in &items {
                         dispositions[item.job] = Some(disposition.clone());
                     }
