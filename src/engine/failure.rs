@@ -92,8 +92,9 @@ impl CallFailure {
             }
             HubSpotError::Validation {
                 unknown_properties, ..
-            } if missing_core(unknown_properties).is_some() => {
-                let (object, property) = missing_core(unknown_properties).unwrap_or_default();
+            } if missing_core(unknown_properties, &error.to_string()).is_some() => {
+                let (object, property) =
+                    missing_core(unknown_properties, &error.to_string()).unwrap_or_default();
                 CallFailure::Pause(PauseReason::MissingCoreProperty {
                     object,
                     property: property.to_owned(),
@@ -130,13 +131,20 @@ impl CallFailure {
     }
 }
 
-/// The core property among those HubSpot called unknown, with its object type: `email`
-/// (contacts) or the deal key. Anything else can be stripped and the rest synced.
-fn missing_core(unknown: &[String]) -> Option<(&'static str, &str)> {
-    unknown.iter().find_map(|name| match name.as_str() {
+/// The core property a 400 says is gone, with its object type: `email` (contacts) or the deal
+/// key, named unknown, or the deal key refused as `idProperty` (HubSpot's answer when the
+/// unique property an upsert is keyed by was deleted or lost its uniqueness). Anything else
+/// can be stripped and the rest synced.
+fn missing_core(unknown: &[String], message: &str) -> Option<(&'static str, &'static str)> {
+    let deal_key = super::DEAL_ID_PROPERTY;
+    let named = unknown.iter().find_map(|name| match name.as_str() {
         "email" => Some(("contacts", "email")),
-        name if name == super::DEAL_ID_PROPERTY => Some(("deals", super::DEAL_ID_PROPERTY)),
+        name if name == deal_key => Some(("deals", deal_key)),
         _ => None,
+    });
+    named.or_else(|| {
+        (message.contains("idProperty") && message.contains(deal_key))
+            .then_some(("deals", deal_key))
     })
 }
 
@@ -146,14 +154,17 @@ mod tests {
 
     #[test]
     fn only_email_and_the_deal_key_count_as_core() {
+        let key = super::super::DEAL_ID_PROPERTY;
         assert_eq!(
-            missing_core(&["x".into(), "email".into()]),
+            missing_core(&["x".into(), "email".into()], ""),
             Some(("contacts", "email"))
         );
+        assert_eq!(missing_core(&[key.into()], ""), Some(("deals", key)));
+        let refused = format!("{key} is not a unique property and cannot be used as idProperty");
+        assert_eq!(missing_core(&[], &refused), Some(("deals", key)));
         assert_eq!(
-            missing_core(&[super::super::DEAL_ID_PROPERTY.into()]),
-            Some(("deals", super::super::DEAL_ID_PROPERTY))
+            missing_core(&["firstname".into(), "amount".into()], ""),
+            None
         );
-        assert_eq!(missing_core(&["firstname".into(), "amount".into()]), None);
     }
 }

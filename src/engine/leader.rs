@@ -76,6 +76,12 @@ impl Inner {
     }
 
     async fn sync_while_leading(self: &Arc<Self>, stopped: &mut watch::Receiver<bool>) -> Stop {
+        if self.store.election.shared() {
+            // The previous leader's last requests still count in HubSpot's rolling window:
+            // spend one window's worth of quota only once they have left it.
+            let window = self.hubspot.limiter().rate_limit().window();
+            self.hubspot.limiter().hold_for(window);
+        }
         self.leading.store(true, Ordering::Release);
         self.role.send_replace(Role::Leader);
         let (halt, halted) = watch::channel(false);

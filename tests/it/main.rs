@@ -4,6 +4,8 @@
 
 mod common;
 mod engine_edges;
+mod faults;
 mod ingest;
+mod scale;
 mod server;
 mod sync;

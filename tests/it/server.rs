@@ -15,7 +15,7 @@ use stripe2hubspot::testkit::{sign_now, Payment};
 const SECRET: &str = "whsec_server_test";
 
 /// `target/<profile>/examples/<name>`, built by `cargo test` with the other examples.
-fn example_binary(name: &str) -> PathBuf {
+pub(crate) fn example_binary(name: &str) -> PathBuf {
     let exe = std::env::current_exe().unwrap();
     let profile_dir = exe.parent().and_then(|deps| deps.parent()).unwrap();
     let binary = profile_dir

@@ -23,6 +23,13 @@ pub trait Election: Send + Sync + 'static {
 
     /// Gives leadership up at once so a standby can take over without waiting.
     async fn resign(&self);
+
+    /// Whether other processes may have led before this one (default `true`). A new leader
+    /// of a shared store then waits one rate-limit window before its first HubSpot call: the
+    /// previous leader's last requests still count in HubSpot's rolling window.
+    fn shared(&self) -> bool {
+        true
+    }
 }
 
 /// The election of a store only one process uses: this process always leads.
@@ -40,4 +47,8 @@ impl Election for SoleProcess {
     }
 
     async fn resign(&self) {}
+
+    fn shared(&self) -> bool {
+        false
+    }
 }

@@ -20,6 +20,8 @@ pub enum Failure {
     Delay(Duration),
     /// Start the answer, then break the connection.
     DropConnection,
+    /// Answer 429 with this `Retry-After` header value, verbatim (any text, to test parsers).
+    RetryAfter(String),
 }
 
 #[derive(Debug, Clone)]

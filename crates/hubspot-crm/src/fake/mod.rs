@@ -60,6 +60,8 @@ pub struct RequestRecord {
     pub status: u16,
     /// The API version the path asked for (`None` for paths outside the CRM APIs).
     pub api_version: Option<ApiVersion>,
+    /// When the fake handled it (after any injected delay), to check rolling windows.
+    pub at: std::time::Instant,
 }
 
 impl RequestRecord {
@@ -69,6 +71,7 @@ impl RequestRecord {
             path: path.to_owned(),
             status,
             api_version: routes::version_of(path),
+            at: std::time::Instant::now(),
         }
     }
 }

@@ -254,6 +254,11 @@ impl FakeHubSpot {
         });
     }
 
+    /// Drops every injected failure not yet spent.
+    pub fn clear_failures(&self) {
+        lock(&self.state).injections.clear();
+    }
+
     /// Replaces (or adds) a property definition, e.g. to give a property the wrong type.
     pub fn set_property(&self, object_type: &str, property: PropertyCreate) {
         lock(&self.state)
@@ -454,6 +459,11 @@ async fn handle(
             };
             record_request(&state, &method, &path, code);
             return Ok(respond_raw(code, body, Vec::new()));
+        }
+        Some(Failure::RetryAfter(value)) => {
+            record_request(&state, &method, &path, 429);
+            let body = default_failure_body(429).to_string();
+            return Ok(respond_raw(429, body, vec![("retry-after", value)]));
         }
         Some(Failure::Delay(d)) => tokio::time::sleep(d).await,
         None => {}
