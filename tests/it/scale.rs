@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use sqlx::Connection;
 use stripe2hubspot::engine::DEAL_ID_PROPERTY;
-use stripe2hubspot::hubspot_crm::fake::{FakeHubSpot, RequestRecord};
+use stripe2hubspot::hubspot_crm::fake::{Failure, FakeHubSpot, RequestRecord};
 use stripe2hubspot::hubspot_crm::RateLimit;
 use stripe2hubspot::ingest::{SIGNATURE_HEADER, WEBHOOK_PATH};
 use stripe2hubspot::testkit::{sign_now, Payment};
@@ -36,7 +36,7 @@ struct Database {
 }
 
 impl Database {
-    async fn create() -> Option<Database> {
+    async fn create(test: &str) -> Option<Database> {
         let Ok(admin_url) = std::env::var("STRIPE2HUBSPOT_TEST_POSTGRES_URL") else {
             assert!(
                 std::env::var_os("STRIPE2HUBSPOT_REQUIRE_POSTGRES").is_none(),
@@ -45,7 +45,7 @@ impl Database {
             eprintln!("skipping the scale-out test: STRIPE2HUBSPOT_TEST_POSTGRES_URL is not set");
             return None;
         };
-        let name = format!("s2h_scale_{}", std::process::id());
+        let name = format!("s2h_scale_{}_{test}", std::process::id());
         let mut admin = sqlx::PgConnection::connect(&admin_url).await.unwrap();
         sqlx::query(&format!("DROP DATABASE IF EXISTS {name}"))
             .execute(&mut admin)
@@ -211,7 +211,7 @@ fn max_in_any_window(requests: &[RequestRecord]) -> usize {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn three_processes_share_one_budget_and_survive_the_leaders_death() {
-    let Some(database) = Database::create().await else {
+    let Some(database) = Database::create("failover").await else {
         return;
     };
     let hubspot = FakeHubSpot::builder()
@@ -400,4 +400,90 @@ async fn three_processes_share_one_budget_and_survive_the_leaders_death() {
             server.log().lines().last().unwrap_or_default()
         );
     }
+}
+
+async fn health(http: &reqwest::Client, server: &Server) -> serde_json::Value {
+    http.get(format!("{}/healthz", server.base))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
+/// SIGTERM while a slow HubSpot (30 s per call) holds batches in hand: the process exits 0
+/// within the shutdown grace (20 s) plus Kubernetes' margin, leaves nothing leased, and a
+/// restarted process finishes every payment.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_mid_burst_exits_within_the_bound_and_a_restart_finishes() {
+    let Some(database) = Database::create("sigterm").await else {
+        return;
+    };
+    let hubspot = FakeHubSpot::start().await;
+    hubspot.fail_next(1_000_000, Failure::Delay(Duration::from_secs(30)));
+    let logs = tempfile::tempdir().unwrap();
+    let mut server = Server::start(&hubspot, &database.url, logs.path().join("first.log")).await;
+    let http = reqwest::Client::new();
+    for n in 0..50 {
+        let body = event(n);
+        let status = http
+            .post(format!("{}{WEBHOOK_PATH}", server.base))
+            .header(SIGNATURE_HEADER, sign_now(body.as_bytes(), SECRET))
+            .body(body)
+            .send()
+            .await
+            .unwrap()
+            .status();
+        assert_eq!(status.as_u16(), 200);
+    }
+    let started = Instant::now();
+    while health(&http, &server).await["queue"]["leased"].as_u64() == Some(0) {
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "nothing was reserved"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let signalled = Instant::now();
+    let status = tokio::task::spawn_blocking(move || {
+        let status = server.signal("-TERM");
+        (status, server)
+    })
+    .await
+    .unwrap();
+    let exited_after = signalled.elapsed();
+    let (status, _server) = status;
+    assert_eq!(status.and_then(|s| s.code()), Some(0));
+    eprintln!(
+        "SIGTERM mid-burst: exited 0 after {:.1} s",
+        exited_after.as_secs_f64()
+    );
+    assert!(exited_after < Duration::from_secs(30), "{exited_after:?}");
+
+    hubspot.clear_failures();
+    let restarted = Server::start(&hubspot, &database.url, logs.path().join("second.log")).await;
+    let leased = health(&http, &restarted).await["queue"]["leased"].as_u64();
+    assert_eq!(leased, Some(0), "the first process left nothing leased");
+    let started = Instant::now();
+    loop {
+        let queue = health(&http, &restarted).await["queue"].clone();
+        let pending: u64 = ["ready", "delayed", "leased"]
+            .iter()
+            .map(|k| queue[*k].as_u64().unwrap_or(u64::MAX))
+            .sum();
+        if pending == 0 {
+            assert_eq!(queue["dead"], 0);
+            break;
+        }
+        assert!(started.elapsed() < Duration::from_secs(120), "{queue}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let keys: BTreeSet<String> = hubspot
+        .deals()
+        .iter()
+        .filter_map(|d| d.property(DEAL_ID_PROPERTY).map(str::to_owned))
+        .collect();
+    assert_eq!(keys.len(), 50);
+    assert_eq!(hubspot.deals().len(), 50);
 }
