@@ -223,3 +223,85 @@ async fn a_single_process_store_always_leads() {
     pipeline.shutdown().await;
     assert_eq!(engine.role(), Role::Standby);
 }
+
+/// Two engines on one PostgreSQL schema: one leads. When the leader's lock connection is
+/// killed (as a network partition or a database failover would), it notices, stops writing
+/// and stands by; the other takes over.
+#[cfg(feature = "postgres")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_leader_that_loses_its_lock_connection_stands_by_and_another_leads() {
+    use sqlx::Connection;
+    use stripe2hubspot::engine::SyncEngine;
+    use stripe2hubspot::map::MappingConfig;
+    use stripe2hubspot::queue::{PostgresOptions, PostgresQueue, Store};
+
+    let Ok(url) = std::env::var("STRIPE2HUBSPOT_TEST_POSTGRES_URL") else {
+        assert!(std::env::var_os("STRIPE2HUBSPOT_REQUIRE_POSTGRES").is_none());
+        return;
+    };
+    let schema = format!("s2h_test_{}_fence", std::process::id());
+    let hubspot = FakeHubSpot::start().await;
+    let mut engines = Vec::new();
+    let mut stops = Vec::new();
+    for _ in 0..2 {
+        let options = PostgresOptions {
+            schema: Some(schema.clone()),
+            ..PostgresOptions::default()
+        };
+        let queue = PostgresQueue::connect_with(&url, options).await.unwrap();
+        let store = Store {
+            election: std::sync::Arc::new(queue.election()),
+            ..Store::new(queue)
+        };
+        let engine =
+            SyncEngine::builder(store, hubspot.client().unwrap(), MappingConfig::default())
+                .standby_retry(Duration::from_millis(200))
+                .build()
+                .unwrap();
+        let handle = engine.handle();
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        stops.push((
+            stop,
+            tokio::spawn(async move {
+                engine
+                    .run(async {
+                        let _ = stopped.await;
+                    })
+                    .await
+            }),
+        ));
+        engines.push(handle);
+    }
+    let leaders = || engines.iter().filter(|e| e.role() == Role::Leader).count();
+    until("a leader", Duration::from_secs(10), || leaders() == 1).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(leaders(), 1, "exactly one leads");
+    let first = engines
+        .iter()
+        .position(|e| e.role() == Role::Leader)
+        .unwrap();
+
+    let mut admin = sqlx::PgConnection::connect(&url).await.unwrap();
+    let killed: Vec<bool> = sqlx::query_scalar(
+        "SELECT pg_terminate_backend(pid) FROM pg_locks \
+         WHERE locktype = 'advisory' AND granted AND classid::bigint = $1 \
+         AND database = (SELECT oid FROM pg_database WHERE datname = current_database())",
+    )
+    .bind(0x5332_4853_i64)
+    .fetch_all(&mut admin)
+    .await
+    .unwrap();
+    assert!(!killed.is_empty(), "the leader's lock connection was found");
+    until("the other to lead", Duration::from_secs(15), || {
+        engines[first].role() == Role::Standby && engines[1 - first].role() == Role::Leader
+    })
+    .await;
+
+    for (stop, task) in stops {
+        let _ = stop.send(());
+        task.await.unwrap();
+    }
+    let _ = sqlx::query(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE"))
+        .execute(&mut admin)
+        .await;
+}
