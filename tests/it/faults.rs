@@ -79,16 +79,18 @@ async fn an_absurd_retry_after_neither_panics_nor_dead_letters() {
     send_all(&pipeline, 0..3).await;
     pipeline.start_engine(|b| b);
     let engine = pipeline.engine.clone().unwrap();
-    until("the 429", Duration::from_secs(30), || {
-        engine.metrics().rate_limited == 1
-    })
-    .await;
-    let stats = pipeline.store.admin.stats().await.unwrap();
-    assert_eq!(stats.dead, 0);
-    assert_eq!(
-        stats.delayed, 3,
-        "rescheduled, not dead-lettered: {stats:?}"
-    );
+    // Counters move before the queue is written: wait for the queue itself.
+    let started = Instant::now();
+    let stats = loop {
+        let stats = pipeline.store.admin.stats().await.unwrap();
+        if stats.delayed + stats.dead == 3 {
+            break stats;
+        }
+        assert!(started.elapsed() < Duration::from_secs(30), "{stats:?}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert_eq!(stats.dead, 0, "rescheduled, not dead-lettered: {stats:?}");
+    assert_eq!(engine.metrics().rate_limited, 1);
     let jobs = pipeline.store.admin.dead_letters(10, None).await.unwrap();
     assert!(jobs.is_empty());
     // The engine is alive and stops cleanly: nothing panicked.
