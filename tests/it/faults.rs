@@ -307,3 +307,89 @@ async fn a_leader_that_loses_its_lock_connection_stands_by_and_another_leads() {
         .execute(&mut admin)
         .await;
 }
+
+/// A queue whose first lease renewal panics, to crash a worker mid-batch.
+struct PanicsOnFirstRenewal {
+    inner: std::sync::Arc<dyn stripe2hubspot::queue::Queue>,
+    panicked: std::sync::atomic::AtomicBool,
+}
+
+#[async_trait::async_trait]
+impl stripe2hubspot::queue::Queue for PanicsOnFirstRenewal {
+    async fn enqueue(
+        &self,
+        job: stripe2hubspot::queue::NewJob,
+    ) -> Result<stripe2hubspot::queue::Enqueued, stripe2hubspot::queue::QueueError> {
+        self.inner.enqueue(job).await
+    }
+    async fn reserve(
+        &self,
+        max: usize,
+        lease: Duration,
+    ) -> Result<Vec<stripe2hubspot::queue::Job>, stripe2hubspot::queue::QueueError> {
+        self.inner.reserve(max, lease).await
+    }
+    async fn complete(
+        &self,
+        job: &stripe2hubspot::queue::Job,
+    ) -> Result<(), stripe2hubspot::queue::QueueError> {
+        self.inner.complete(job).await
+    }
+    async fn retry(
+        &self,
+        job: &stripe2hubspot::queue::Job,
+        run_at: std::time::SystemTime,
+        error: &str,
+        attempt: stripe2hubspot::queue::Attempt,
+    ) -> Result<(), stripe2hubspot::queue::QueueError> {
+        self.inner.retry(job, run_at, error, attempt).await
+    }
+    async fn release(
+        &self,
+        job: &stripe2hubspot::queue::Job,
+    ) -> Result<(), stripe2hubspot::queue::QueueError> {
+        self.inner.release(job).await
+    }
+    async fn dead_letter(
+        &self,
+        job: &stripe2hubspot::queue::Job,
+        error: &str,
+    ) -> Result<(), stripe2hubspot::queue::QueueError> {
+        self.inner.dead_letter(job, error).await
+    }
+    async fn renew(
+        &self,
+        jobs: &[stripe2hubspot::queue::Job],
+        lease: Duration,
+    ) -> Result<Vec<stripe2hubspot::queue::JobId>, stripe2hubspot::queue::QueueError> {
+        if !self
+            .panicked
+            .swap(true, std::sync::atomic::Ordering::SeqCst)
+        {
+            panic!("injected worker panic");
+        }
+        self.inner.renew(jobs, lease).await
+    }
+}
+
+/// A worker that panics mid-batch is restarted and counted; its batch goes back to the queue
+/// and every payment is still synced once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_panicking_worker_is_restarted_and_its_batch_released() {
+    let mut pipeline = Pipeline::new(FakeHubSpot::start().await).await;
+    pipeline
+        .hubspot
+        .fail_next(3, Failure::Delay(Duration::from_secs(2)));
+    send_all(&pipeline, 0..6).await;
+    pipeline.store.queue = std::sync::Arc::new(PanicsOnFirstRenewal {
+        inner: pipeline.store.queue.clone(),
+        panicked: Default::default(),
+    });
+    pipeline.start_engine(|b| b.lease(Duration::from_secs(1)).concurrency(1));
+    let stats = pipeline.drained(Duration::from_secs(60)).await;
+    assert_eq!(stats.dead, 0);
+    let engine = pipeline.engine.clone().unwrap();
+    assert_eq!(engine.metrics().worker_restarts, 1);
+    assert_one_deal_per_payment(&pipeline.hubspot, 6);
+    pipeline.shutdown().await;
+}
