@@ -85,7 +85,12 @@ impl Inner {
                 } else {
                     hubspot_crm::ObjectType::Deals
                 };
-                return self.hubspot.properties(object).get(property).await.is_ok();
+                // The deal key must also be unique again, or the next upsert pauses anew.
+                let unique_needed = property.as_str() == super::DEAL_ID_PROPERTY;
+                return matches!(
+                    self.hubspot.properties(object).get(property).await,
+                    Ok(found) if found.has_unique_value || !unique_needed
+                );
             }
             _ => {}
         }

@@ -393,3 +393,30 @@ async fn a_panicking_worker_is_restarted_and_its_batch_released() {
     assert_one_deal_per_payment(&pipeline.hubspot, 6);
     pipeline.shutdown().await;
 }
+
+/// A pause that outlives its alert window is announced again, so the last alert sent never
+/// says "resumed" while the sync is paused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_long_pause_is_announced_again() {
+    let mut pipeline = Pipeline::new(FakeHubSpot::start().await).await;
+    pipeline.start_engine(|b| b.alert_window(Duration::from_millis(300)));
+    // The engine's client keeps the old token: HubSpot now rejects it.
+    pipeline.hubspot.set_token("pat-rotated");
+    send_all(&pipeline, 0..1).await;
+    let alerts = pipeline.alerts.clone();
+    until(
+        "the pause to be re-announced",
+        Duration::from_secs(30),
+        || {
+            alerts
+                .alerts()
+                .iter()
+                .any(|a| a.kind == AlertKind::Unauthorized && a.message.contains("still paused"))
+        },
+    )
+    .await;
+    let last = alerts.alerts().last().cloned().unwrap();
+    assert_eq!(last.kind, AlertKind::Unauthorized);
+    assert_eq!(pipeline.store.admin.stats().await.unwrap().dead, 0);
+    pipeline.shutdown().await;
+}
