@@ -7,8 +7,8 @@ use rand::Rng;
 /// Exponential backoff with random jitter: attempt `n` waits `min(2^n * base, cap) + U(0, jitter)`.
 ///
 /// The default is `2^attempt * 1000 ms + jitter`, with up to 1 s of jitter
-/// and a cap of 5 minutes (half the engine's default lease, so a rate-limit hold never
-/// outlasts a lease).
+/// and a cap of 5 minutes. Waiting jobs are rescheduled, not held under a lease, so the cap
+/// only bounds how long a payment waits after HubSpot recovers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Backoff {
     /// Delay of attempt 0, doubled per attempt.

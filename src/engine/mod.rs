@@ -20,7 +20,7 @@
 //! | 400 naming a bad value (e.g. `INVALID_EMAIL`) | dead-letters the payments with that value, resends the rest at once |
 //! | 400 naming nothing | bisects the batch until the bad payment is alone, dead-letters it |
 //! | 207 with per-input errors | completes what succeeded, retries only the failed inputs |
-//! | 429 | reschedules at `2^n * 1 s + jitter` (or `Retry-After`) without consuming an attempt, and holds the shared limiter back |
+//! | 429 | reschedules at `2^n * 1 s + jitter` (or `Retry-After`, at most [`MAX_HOLD`](hubspot_crm::MAX_HOLD), 10 minutes, whatever the header says) without consuming an attempt, and holds the shared limiter back |
 //! | 400 naming `email` or `stripe_payment_id` unknown (a core property was deleted) | pauses with an alert, probes, resumes once it exists again |
 //! | 409 on an upsert | a race: retries with backoff |
 //! | 5xx, 423, 409, timeout | retries with backoff, consuming an attempt, for 72 hours from the event's creation ([`SyncEngineBuilder::retry_for`]); only then dead-letters |
