@@ -26,7 +26,15 @@ const CHECK_TIMEOUT: Duration = Duration::from_secs(2);
 /// [`still_leading`](Election::still_leading) and must stop before its next HubSpot call.
 pub struct PostgresElection {
     options: PgConnectOptions,
-    held: Mutex<Option<PgConnection>>,
+    session: Mutex<Session>,
+}
+
+/// The election's own connection, kept open between a standby's attempts, and whether its
+/// session holds the lock.
+#[derive(Default)]
+struct Session {
+    connection: Option<PgConnection>,
+    leading: bool,
 }
 
 impl std::fmt::Debug for PostgresElection {
@@ -40,7 +48,7 @@ impl PostgresElection {
     pub(crate) fn new(options: PgConnectOptions) -> Self {
         Self {
             options,
-            held: Mutex::new(None),
+            session: Mutex::new(Session::default()),
         }
     }
 }
@@ -57,26 +65,38 @@ async fn lock(connection: &mut PgConnection) -> Result<bool, sqlx::Error> {
 #[async_trait::async_trait]
 impl Election for PostgresElection {
     async fn try_lead(&self) -> Result<bool, QueueError> {
-        let mut held = self.held.lock().await;
-        if held.is_some() {
-            drop(held);
+        let mut session = self.session.lock().await;
+        if session.leading {
+            drop(session);
             return Ok(self.still_leading().await);
         }
-        let mut connection = PgConnection::connect_with(&self.options)
-            .await
-            .map_err(db_error)?;
-        if lock(&mut connection).await.map_err(db_error)? {
-            *held = Some(connection);
-            Ok(true)
-        } else {
-            let _ = connection.close().await;
-            Ok(false)
+        let connection = match session.connection.as_mut() {
+            Some(connection) => connection,
+            None => session.connection.insert(
+                PgConnection::connect_with(&self.options)
+                    .await
+                    .map_err(db_error)?,
+            ),
+        };
+        match lock(connection).await {
+            Ok(won) => {
+                session.leading = won;
+                Ok(won)
+            }
+            Err(error) => {
+                // A broken connection is opened afresh on the next attempt.
+                session.connection = None;
+                Err(db_error(error))
+            }
         }
     }
 
     async fn still_leading(&self) -> bool {
-        let mut held = self.held.lock().await;
-        let Some(connection) = held.as_mut() else {
+        let mut session = self.session.lock().await;
+        if !session.leading {
+            return false;
+        }
+        let Some(connection) = session.connection.as_mut() else {
             return false;
         };
         // The lock lives as long as the session: a live connection still holds it.
@@ -85,15 +105,17 @@ impl Election for PostgresElection {
             Ok(Ok(()))
         );
         if !alive {
-            *held = None;
+            *session = Session::default();
         }
         alive
     }
 
     async fn resign(&self) {
-        if let Some(connection) = self.held.lock().await.take() {
+        let mut session = self.session.lock().await;
+        if let Some(connection) = session.connection.take() {
             // Closing ends the session, which frees the lock.
             let _ = connection.close().await;
         }
+        session.leading = false;
     }
 }
