@@ -49,7 +49,7 @@ use tracing::Instrument;
 pub use backoff::Backoff;
 pub use builder::{EngineError, SyncEngineBuilder};
 pub use failure::PauseReason;
-pub use handle::{EngineHandle, EngineMetrics};
+pub use handle::{metric_names, EngineHandle, EngineMetrics};
 
 use crate::alert::Alerter;
 use crate::queue::Store;

@@ -12,6 +12,7 @@ mod pipelines;
 mod properties;
 mod retry;
 pub mod scopes;
+pub mod telemetry;
 mod version;
 
 #[cfg(feature = "fake")]
