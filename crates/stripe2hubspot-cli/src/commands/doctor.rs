@@ -102,7 +102,7 @@ async fn hubspot_checks(client: &Client, mapping: &MappingConfig, fix: bool, rep
         property_check(client, object, &specs, fix, bootstrap_granted, report).await;
     }
     pipeline_check(client, mapping, report).await;
-    validation_rules(client, mapping, report).await;
+    validation_rules(client, report).await;
 }
 
 /// `Some(None)`: the token works but HubSpot did not list its scopes (a service key).
@@ -347,43 +347,37 @@ async fn pipeline_check(client: &Client, mapping: &MappingConfig, report: &mut R
     }
 }
 
-/// Lists the validation rules on properties the sync writes: a write that breaks one is
-/// rejected (from API version 2026-09) and dead-lettered.
-async fn validation_rules(client: &Client, mapping: &MappingConfig, report: &mut Report) {
-    let (contact_specs, deal_specs) = mapping.custom_properties();
-    for (object, specs) in [
-        (ObjectType::Contacts, contact_specs),
-        (ObjectType::Deals, deal_specs),
-    ] {
+/// Lists the validation rules HubSpot reports on contact and deal properties: the sync writes
+/// both objects, and from API version 2026-09 a write that breaks a rule is rejected and its
+/// payment dead-lettered. Informational: a rule is not a failure.
+async fn validation_rules(client: &Client, report: &mut Report) {
+    for object in [ObjectType::Contacts, ObjectType::Deals] {
         let check = format!("{} validation rules", object.as_str());
         match client.properties(object).validation_rules().await {
             Ok(rules) => {
-                let written: BTreeSet<&str> = specs.iter().map(|s| s.name.as_str()).collect();
-                let relevant: Vec<String> = rules
+                let listed: Vec<String> = rules
                     .iter()
-                    .filter(|r| {
-                        written.contains(r.property_name.as_str())
-                            || !r.property_validation_rules.is_empty()
-                    })
                     .flat_map(|r| {
                         r.property_validation_rules.iter().map(move |rule| {
                             format!(
-                                "{}: {} {}",
+                                "{} {} {}",
                                 r.property_name,
                                 rule.rule_type,
                                 rule.rule_arguments.join(" ")
                             )
+                            .trim_end()
+                            .to_owned()
                         })
                     })
                     .collect();
-                if relevant.is_empty() {
-                    report.ok(&check, "none that the sync's writes could break");
+                if listed.is_empty() {
+                    report.ok(&check, "none");
                 } else {
                     report.note(
                         &check,
                         format!(
-                            "writes breaking these are rejected and dead-lettered: {}",
-                            relevant.join("; ")
+                            "a write breaking one is rejected and its payment dead-lettered: {}",
+                            listed.join("; ")
                         ),
                     );
                 }

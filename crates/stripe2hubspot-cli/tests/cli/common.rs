@@ -56,10 +56,19 @@ pub struct Server {
 
 impl Server {
     pub async fn start(envs: &[(String, String)]) -> Server {
+        Server::spawn(envs, Stdio::inherit()).await
+    }
+
+    /// Like [`Server::start`], with the log (stderr) written to `log`.
+    pub async fn start_logging_to(envs: &[(String, String)], log: &std::path::Path) -> Server {
+        Server::spawn(envs, std::fs::File::create(log).unwrap().into()).await
+    }
+
+    async fn spawn(envs: &[(String, String)], stderr: Stdio) -> Server {
         let envs: Vec<(&str, &str)> = envs.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
         let mut child = binary(&["serve"], &envs)
             .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
+            .stderr(stderr)
             .spawn()
             .unwrap();
         let stdout = child.stdout.take().unwrap();

@@ -1,7 +1,7 @@
 //! `doctor` against the fake HubSpot: a ready portal passes; each problem fails, naming the fix.
 
-use hubspot_crm::fake::FakeHubSpot;
-use hubspot_crm::PropertyCreate;
+use hubspot_crm::fake::{Failure, FakeHubSpot};
+use hubspot_crm::{PropertyCreate, PropertyValidationRule};
 
 use crate::common::{output, SECRET};
 
@@ -73,9 +73,24 @@ async fn a_ready_portal_passes_and_missing_properties_fail_without_fix() {
     );
 
     let (hubspot, dir) = ready_portal().await;
+    hubspot.add_property_validation_rule(
+        "deals",
+        "amount",
+        PropertyValidationRule {
+            rule_type: "MIN_NUMBER".into(),
+            rule_arguments: vec!["1".into()],
+            should_apply_normalization: false,
+        },
+    );
     let run = doctor(&hubspot, &dir, &hubspot.token(), &[]).await;
     assert_eq!(run.code, Some(0), "{}", run.stdout);
     assert!(failures(&run).is_empty(), "{}", run.stdout);
+    assert!(
+        run.stdout.contains("info  deals validation rules")
+            && run.stdout.contains("amount MIN_NUMBER 1"),
+        "{}",
+        run.stdout
+    );
     for check in [
         "webhook secret",
         "token",
@@ -154,6 +169,43 @@ async fn a_property_of_the_wrong_type_fails_naming_it() {
             .iter()
             .any(|l| l.contains("last_charge_id is of type number")
                 && l.contains("delete or rename last_charge_id")),
+        "{}",
+        run.stdout
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_service_key_the_token_check_does_not_describe_is_confirmed_with_a_read() {
+    let (hubspot, dir) = ready_portal().await;
+    // HubSpot documents the token-info call for private-app tokens only.
+    hubspot.fail_next_on(
+        1,
+        "POST",
+        "/oauth/v2/private-apps",
+        Failure::Status(400, None),
+    );
+    let run = doctor(&hubspot, &dir, &hubspot.token(), &[]).await;
+    assert_eq!(run.code, Some(0), "{}", run.stdout);
+    assert!(
+        run.stdout.contains("confirmed with a read"),
+        "{}",
+        run.stdout
+    );
+    assert!(run.stdout.contains("info  scopes"), "{}", run.stdout);
+
+    // The same 4xx with a key HubSpot also rejects on the read fails.
+    hubspot.fail_next_on(
+        1,
+        "POST",
+        "/oauth/v2/private-apps",
+        Failure::Status(400, None),
+    );
+    let run = doctor(&hubspot, &dir, "revoked-service-key", &[]).await;
+    assert_eq!(run.code, Some(1), "{}", run.stdout);
+    assert!(
+        failures(&run)
+            .iter()
+            .any(|l| l.contains("rejected") && l.contains("service key")),
         "{}",
         run.stdout
     );

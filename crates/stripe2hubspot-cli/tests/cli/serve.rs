@@ -174,3 +174,38 @@ async fn the_server_syncs_a_signed_webhook_counts_it_and_stops_on_sigterm() {
         "SIGTERM shuts down gracefully"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn json_logs_carry_the_event_id_and_never_the_email_or_token() {
+    let hubspot = FakeHubSpot::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut envs = server_env(&hubspot, &dir);
+    envs.retain(|(k, _)| k != "RUST_LOG");
+    envs.push(("RUST_LOG".into(), "info".into()));
+    envs.push(("LOG_FORMAT".into(), "json".into()));
+    let log = dir.path().join("server.log");
+    let server = Server::start_logging_to(&envs, &log).await;
+    let body = Payment::sample().charge_succeeded().to_string();
+    assert_eq!(server.send(&body, SECRET).await, 200);
+    eventually("the deal to reach HubSpot", || async {
+        !hubspot.deals().is_empty()
+    })
+    .await;
+    assert_eq!(server.stop().await, Some(0));
+
+    let text = std::fs::read_to_string(&log).unwrap();
+    let lines: Vec<serde_json::Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect();
+    let synced = lines
+        .iter()
+        .find(|l| l["fields"]["outcome"] == "synced")
+        .unwrap_or_else(|| panic!("no synced line in {text}"));
+    assert_eq!(
+        synced["span"]["event_id"], "evt_1N3x9yLkdIwHu7ix241ad",
+        "{synced}"
+    );
+    assert!(!text.contains("tony@starkindustries.com"), "{text}");
+    assert!(!text.contains(&hubspot.token()), "{text}");
+}
