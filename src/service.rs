@@ -1,6 +1,6 @@
 //! The whole pipeline assembled from a [`Config`]: queue, HubSpot client, ingest and engine.
 //!
-//! This is what the example servers run; embed it, or assemble the parts yourself.
+//! This is what `stripe2hubspot serve` runs; embed it, or assemble the parts yourself.
 
 use std::sync::Arc;
 
