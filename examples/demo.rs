@@ -33,6 +33,7 @@ async fn main() -> Result<(), Box<dyn Error>> {
         webhook_secrets: vec![DEMO_SECRET.to_owned()],
         hubspot_token: hubspot.token(),
         hubspot_base_url: hubspot.base_url(),
+        hubspot_api_version: Default::default(),
         queue_url: format!(
             "sqlite://{}",
             dir.path().join("stripe2hubspot.db").display()

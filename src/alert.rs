@@ -18,7 +18,7 @@ use async_trait::async_trait;
 pub enum AlertKind {
     /// HubSpot answered 401: the pipeline is paused until the token works again.
     Unauthorized,
-    /// HubSpot answered 403: the private app lacks scopes.
+    /// HubSpot answered 403: the service key (or private-app token) lacks scopes.
     MissingScopes,
     /// The pipeline resumed after a pause.
     Resumed,

@@ -3,6 +3,7 @@
 #![warn(unreachable_pub)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+pub mod admin;
 pub mod alert;
 pub mod config;
 pub mod engine;
@@ -19,7 +20,7 @@ pub use stripe2hubspot_map as map;
 pub use stripe2hubspot_queue as queue;
 pub use stripe_events;
 
-pub use config::{Config, ServiceConfigError};
+pub use config::Config;
 pub use engine::{EngineHandle, SyncEngine};
 pub use ingest::{Ingest, IngestResponse};
 pub use service::Service;

@@ -1,6 +1,6 @@
 //! The whole pipeline assembled from a [`Config`]: queue, HubSpot client, ingest and engine.
 //!
-//! This is what the example servers run; embed it, or assemble the parts yourself.
+//! This is what `stripe2hubspot serve` runs; embed it, or assemble the parts yourself.
 
 use std::sync::Arc;
 
@@ -70,11 +70,7 @@ impl Service {
     ) -> Result<Service, ServiceError> {
         mapping.validate()?;
         let store = queue::connect(&config.queue_url).await?;
-        let hubspot = Client::builder(config.hubspot_token.clone())
-            .base_url(config.hubspot_base_url.clone())
-            .rate_limit(config.rate_limit)
-            .retry_policy(RetryPolicy::none())
-            .build()?;
+        let hubspot = hubspot_client(config, RetryPolicy::none())?;
         let verifier = Verifier::with_secrets(&config.webhook_secrets)?;
         let ingest = Ingest::builder(verifier, store.queue.clone())
             .event_types(mapping.event_types.iter().cloned())
@@ -93,52 +89,40 @@ impl Service {
         })
     }
 
-    /// `POST /api/webhooks/stripe` and `GET /healthz`: queue depth, pause state, and the ingest
-    /// and engine counters as JSON (503 when the queue cannot be read).
+    /// `POST /api/webhooks/stripe` and `GET /healthz`.
+    ///
+    /// `/healthz` answers `200 {"status":"ok"}`, `200 {"status":"paused"}`, or `503
+    /// {"status":"unavailable"}` when the queue cannot be read; it never shows internal
+    /// error text (the [`admin`](crate::admin) routes give the details).
     #[cfg(feature = "axum")]
     #[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
     pub fn router(&self) -> axum::Router {
         use axum::routing::get;
-        let admin = self.store.admin.clone();
-        let engine = self.engine.handle();
-        let ingest = self.ingest.clone();
+        let status = self.status_source();
         crate::ingest::axum::router(self.ingest.clone()).route(
             "/healthz",
-            get(move || health(admin.clone(), engine.clone(), ingest.clone())),
+            get(move || crate::admin::health(status.clone())),
         )
+    }
+
+    /// What the admin routes, `/healthz` and metric gauges read: the queue's admin side, the
+    /// engine's handle and the ingest counters.
+    pub fn status_source(&self) -> crate::admin::StatusSource {
+        crate::admin::StatusSource {
+            admin: self.store.admin.clone(),
+            engine: self.engine.handle(),
+            ingest: self.ingest.clone(),
+        }
     }
 }
 
-#[cfg(feature = "axum")]
-async fn health(
-    admin: Arc<dyn crate::queue::QueueAdmin>,
-    engine: crate::engine::EngineHandle,
-    ingest: Arc<Ingest>,
-) -> (axum::http::StatusCode, axum::Json<serde_json::Value>) {
-    use axum::http::StatusCode;
-    let paused = engine.paused().map(|reason| reason.to_string());
-    match admin.stats().await {
-        Ok(stats) => (
-            StatusCode::OK,
-            axum::Json(serde_json::json!({
-                "status": if paused.is_some() { "paused" } else { "ok" },
-                "paused": paused,
-                "queue": {
-                    "ready": stats.ready,
-                    "delayed": stats.delayed,
-                    "leased": stats.leased,
-                    "dead": stats.dead,
-                    "done": stats.done,
-                },
-                "ingest": ingest.stats(),
-                "engine": engine.metrics(),
-            })),
-        ),
-        Err(error) => (
-            StatusCode::SERVICE_UNAVAILABLE,
-            axum::Json(
-                serde_json::json!({ "status": "queue_unavailable", "error": error.to_string() }),
-            ),
-        ),
-    }
+/// A HubSpot client for `config`: its token, host, API version and pacing. `retry` is
+/// [`RetryPolicy::none`] for the engine (it schedules its own retries through the queue).
+pub fn hubspot_client(config: &Config, retry: RetryPolicy) -> Result<Client, hubspot_crm::Error> {
+    Client::builder(config.hubspot_token.clone())
+        .base_url(config.hubspot_base_url.clone())
+        .api_version(config.hubspot_api_version)
+        .rate_limit(config.rate_limit)
+        .retry_policy(retry)
+        .build()
 }

@@ -36,11 +36,11 @@ impl std::fmt::Display for PauseReason {
                 f.write_str("HubSpot rejected the access token (401); check HUBSPOT_ACCESS_TOKEN")
             }
             PauseReason::MissingScopes(scopes) if scopes.is_empty() => f.write_str(
-                "HubSpot refused a call (403); grant the private app the scopes the README lists",
+                "HubSpot refused a call (403); grant the service key (or private-app token) the scopes the README lists",
             ),
             PauseReason::MissingScopes(scopes) => write!(
                 f,
-                "HubSpot refused a call (403); grant the private app these scopes: {}",
+                "HubSpot refused a call (403); grant the service key (or private-app token) these scopes: {}",
                 scopes.join(", ")
             ),
             PauseReason::Manual => f.write_str("paused by the operator"),

@@ -1,6 +1,6 @@
 //! Pausing, resuming and observing a running engine.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::Arc;
 
 use serde::Serialize;
@@ -38,6 +38,47 @@ pub(super) struct Counters {
     pub(super) rate_limited: AtomicU64,
     pub(super) pauses: AtomicU64,
     pub(super) worker_restarts: AtomicU64,
+    /// Unix seconds of the last synced event, 0 before the first.
+    pub(super) last_synced_at: AtomicI64,
+}
+
+/// Counter names in the [`metrics`] facade, next to the [`EngineMetrics`] field they follow.
+pub mod metric_names {
+    /// Events written to HubSpot and completed.
+    pub const PAYMENTS_SYNCED_TOTAL: &str = "stripe2hubspot_payments_synced_total";
+    /// Events completed without a write.
+    pub const EVENTS_SKIPPED_TOTAL: &str = "stripe2hubspot_events_skipped_total";
+    /// Events rescheduled for a later attempt.
+    pub const EVENTS_RETRIED_TOTAL: &str = "stripe2hubspot_events_retried_total";
+    /// Events moved to the dead-letter list.
+    pub const DEAD_LETTERS_TOTAL: &str = "stripe2hubspot_dead_letters_total";
+    /// Times the pipeline paused.
+    pub const PAUSES_TOTAL: &str = "stripe2hubspot_pauses_total";
+}
+
+impl Counters {
+    /// Mirrors an increment of one of these counters into the [`metrics`] facade (and notes
+    /// the time of the last sync). Counters without a metric of their own (HubSpot requests
+    /// and 429s, which the HubSpot client records itself) emit nothing.
+    pub(super) fn emit(&self, counter: &AtomicU64, n: u64) {
+        use metric_names::*;
+        let name = if std::ptr::eq(counter, &self.synced) {
+            let now = time::OffsetDateTime::now_utc().unix_timestamp();
+            self.last_synced_at.store(now, Ordering::Relaxed);
+            PAYMENTS_SYNCED_TOTAL
+        } else if std::ptr::eq(counter, &self.skipped) {
+            EVENTS_SKIPPED_TOTAL
+        } else if std::ptr::eq(counter, &self.retried) {
+            EVENTS_RETRIED_TOTAL
+        } else if std::ptr::eq(counter, &self.dead_lettered) {
+            DEAD_LETTERS_TOTAL
+        } else if std::ptr::eq(counter, &self.pauses) {
+            PAUSES_TOTAL
+        } else {
+            return;
+        };
+        metrics::counter!(name).increment(n);
+    }
 }
 
 /// Controls and observes a running engine.
@@ -91,6 +132,14 @@ impl EngineHandle {
     /// does ([`Role::Standby`]). A store one process uses always leads once running.
     pub fn role(&self) -> Role {
         *self.inner.role.borrow()
+    }
+
+    /// When the last event was synced to HubSpot by this process, if one was.
+    pub fn last_synced_at(&self) -> Option<time::OffsetDateTime> {
+        match self.inner.counters.last_synced_at.load(Ordering::Relaxed) {
+            0 => None,
+            secs => time::OffsetDateTime::from_unix_timestamp(secs).ok(),
+        }
     }
 
     /// The path in use: [`Mode::Batch`] or [`Mode::PerEvent`] once the properties bootstrap

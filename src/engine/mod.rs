@@ -58,7 +58,7 @@ pub use builder::{
     EngineError, SyncEngineBuilder, DEFAULT_LEASE, DEFAULT_RETRY_FOR, DEFAULT_SHUTDOWN_GRACE,
 };
 pub use failure::PauseReason;
-pub use handle::{EngineHandle, EngineMetrics};
+pub use handle::{metric_names, EngineHandle, EngineMetrics};
 pub use leader::Role;
 
 use crate::alert::Alerter;

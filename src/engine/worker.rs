@@ -20,6 +20,7 @@ fn mark_key(key: &stripe2hubspot_map::ContactKey) -> String {
 impl Inner {
     pub(super) fn count(&self, counter: &AtomicU64, n: u64) {
         counter.fetch_add(n, Ordering::Relaxed);
+        self.counters.emit(counter, n);
     }
 
     /// Reserves and processes batches until `stopped`. The batch in hand is kept in

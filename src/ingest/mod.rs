@@ -140,6 +140,23 @@ pub enum IngestOutcome {
     },
 }
 
+/// Counter of webhook deliveries, labelled `outcome`: `queued`, `duplicate`, `ignored`,
+/// `rejected` (bad signature, bad body or too large) or `unavailable` (the queue failed).
+pub const WEBHOOKS_RECEIVED_TOTAL: &str = "stripe2hubspot_webhooks_received_total";
+
+impl IngestOutcome {
+    /// The outcome's label in [`WEBHOOKS_RECEIVED_TOTAL`].
+    pub fn label(&self) -> &'static str {
+        match self {
+            IngestOutcome::Queued { .. } => "queued",
+            IngestOutcome::Duplicate { .. } => "duplicate",
+            IngestOutcome::Ignored { .. } => "ignored",
+            IngestOutcome::Rejected { .. } | IngestOutcome::PayloadTooLarge { .. } => "rejected",
+            IngestOutcome::Unavailable { .. } => "unavailable",
+        }
+    }
+}
+
 /// The HTTP answer for Stripe: a status code and a small JSON body.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct IngestResponse {
@@ -241,6 +258,7 @@ impl Ingest {
             IngestOutcome::Unavailable { .. } => &self.counters.unavailable,
         };
         counter.fetch_add(1, Ordering::Relaxed);
+        metrics::counter!(WEBHOOKS_RECEIVED_TOTAL, "outcome" => outcome.label()).increment(1);
         match &outcome {
             IngestOutcome::Rejected { error } => tracing::warn!(%error, "rejected a webhook"),
             other => tracing::debug!(outcome = ?other, "webhook handled"),

@@ -15,6 +15,7 @@ use crate::objects::{ObjectType, Objects};
 use crate::pipelines::Pipelines;
 use crate::properties::Properties;
 use crate::retry::RetryPolicy;
+use crate::telemetry;
 use crate::version::ApiVersion;
 
 /// HubSpot's production API host.
@@ -320,11 +321,20 @@ impl Client {
         let retry = self.inner.retry;
         let mut attempt: u32 = 0;
         loop {
+            let queued = std::time::Instant::now();
             if call.search {
                 self.inner.search_limiter.acquire().await;
             }
             self.inner.limiter.acquire().await;
-            let err = match self.once::<T>(&call, &url).await {
+            telemetry::record_limiter_wait(queued.elapsed());
+            let sent = std::time::Instant::now();
+            let result = self.once::<T>(&call, &url).await;
+            let status = match &result {
+                Ok(answer) => Some(answer.status),
+                Err(e) => e.status(),
+            };
+            telemetry::record_request(call.endpoint, status, sent.elapsed());
+            let err = match result {
                 Ok(answer) => return Ok(answer),
                 Err(e) => e,
             };

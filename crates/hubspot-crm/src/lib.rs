@@ -13,6 +13,7 @@ mod properties;
 mod redact;
 mod retry;
 pub mod scopes;
+pub mod telemetry;
 mod version;
 
 #[cfg(feature = "fake")]

@@ -1,0 +1,58 @@
+//! Metrics every request emits through the [`metrics`] facade.
+//!
+//! Nothing is recorded unless the application installs a recorder (for example the
+//! Prometheus exporter of the `stripe2hubspot` binary); without one these calls cost a
+//! few atomic loads.
+
+use std::time::Duration;
+
+/// Requests sent, labelled `endpoint` (such as `objects.batch_upsert`) and `status`
+/// (`2xx`, `4xx`, `5xx`, or `error` when no answer arrived).
+pub const REQUESTS_TOTAL: &str = "stripe2hubspot_hubspot_requests_total";
+/// Seconds from sending a request to reading its whole answer, labelled `endpoint`.
+pub const REQUEST_DURATION_SECONDS: &str = "stripe2hubspot_hubspot_request_duration_seconds";
+/// 429 answers, labelled `endpoint`.
+pub const RATE_LIMITED_TOTAL: &str = "stripe2hubspot_hubspot_rate_limited_total";
+/// Seconds a request waited in the client's limiters before it was sent.
+pub const LIMITER_WAIT_SECONDS: &str = "stripe2hubspot_hubspot_limiter_wait_seconds";
+
+/// The `status` label of an answer: its class, or `error` without one.
+pub(crate) fn status_class(status: Option<u16>) -> &'static str {
+    match status {
+        Some(200..=299) => "2xx",
+        Some(300..=399) => "3xx",
+        Some(400..=499) => "4xx",
+        Some(500..=599) => "5xx",
+        _ => "error",
+    }
+}
+
+/// Records one request's outcome.
+pub(crate) fn record_request(endpoint: &'static str, status: Option<u16>, elapsed: Duration) {
+    metrics::counter!(REQUESTS_TOTAL, "endpoint" => endpoint, "status" => status_class(status))
+        .increment(1);
+    metrics::histogram!(REQUEST_DURATION_SECONDS, "endpoint" => endpoint)
+        .record(elapsed.as_secs_f64());
+    if status == Some(429) {
+        metrics::counter!(RATE_LIMITED_TOTAL, "endpoint" => endpoint).increment(1);
+    }
+}
+
+/// Records how long a request waited for the limiters.
+pub(crate) fn record_limiter_wait(waited: Duration) {
+    metrics::histogram!(LIMITER_WAIT_SECONDS).record(waited.as_secs_f64());
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn status_classes() {
+        assert_eq!(status_class(Some(200)), "2xx");
+        assert_eq!(status_class(Some(207)), "2xx");
+        assert_eq!(status_class(Some(429)), "4xx");
+        assert_eq!(status_class(Some(503)), "5xx");
+        assert_eq!(status_class(None), "error");
+    }
+}

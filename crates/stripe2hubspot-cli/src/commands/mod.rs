@@ -1,0 +1,38 @@
+//! One module per command.
+
+use std::process::ExitCode;
+
+use crate::config::ConfigError;
+
+pub mod dead_letters;
+pub mod doctor;
+pub mod serve;
+pub mod status;
+
+/// Exit code for missing or malformed configuration.
+pub const EXIT_CONFIG: u8 = 2;
+
+/// Prints a configuration error and returns exit code 2.
+pub fn config_failure(error: &ConfigError) -> ExitCode {
+    eprintln!("{error}");
+    ExitCode::from(EXIT_CONFIG)
+}
+
+/// Prints a runtime error and returns exit code 1.
+pub fn failure(error: &dyn std::fmt::Display) -> ExitCode {
+    eprintln!("error: {error}");
+    ExitCode::FAILURE
+}
+
+/// Opens the queue `STRIPE2HUBSPOT_QUEUE` names, for the commands that only inspect it.
+pub async fn open_queue() -> Result<stripe2hubspot::queue::Store, ExitCode> {
+    let url = crate::config::process_env()
+        .queue_url()
+        .map_err(|e| config_failure(&e))?;
+    stripe2hubspot::queue::connect(&url).await.map_err(|e| {
+        failure(&format_args!(
+            "could not open the queue {}: {e}",
+            stripe2hubspot::config::redact_url(&url)
+        ))
+    })
+}

@@ -1,0 +1,103 @@
+//! `stripe2hubspot serve`: the webhook server and sync engine in one process.
+
+use std::future::IntoFuture;
+use std::process::ExitCode;
+
+use axum::routing::get;
+use stripe2hubspot::admin::StatusSource;
+use stripe2hubspot::Service;
+
+use crate::config::{process_env, ServeConfig};
+
+/// `serve` takes its settings from the environment only.
+#[derive(Debug, clap::Args)]
+#[command(
+    after_help = "Routes: POST /api/webhooks/stripe, GET /healthz, GET /metrics, and \
+with ADMIN_TOKEN set GET /admin/status, GET /admin/dead-letters, \
+POST /admin/dead-letters/replay, POST /admin/pause, POST /admin/resume.\n\
+Exits 2 when configuration is missing or malformed, naming the variable."
+)]
+pub struct Args {}
+
+/// Runs until SIGINT or SIGTERM, then finishes the batches in hand.
+pub async fn run(_args: Args) -> ExitCode {
+    let config = match process_env().serve() {
+        Ok(config) => config,
+        Err(error) => return super::config_failure(&error),
+    };
+    match serve(config).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => super::failure(&error),
+    }
+}
+
+async fn serve(config: ServeConfig) -> Result<(), Box<dyn std::error::Error>> {
+    let metrics = crate::telemetry::install()?;
+    let service = Service::start(&config.service).await?;
+    let source = service.status_source();
+    let scrape = source.clone();
+    let mut router = service.router().route(
+        "/metrics",
+        get(move || render(scrape.clone(), metrics.clone())),
+    );
+    match config.admin_token {
+        Some(token) => router = router.merge(stripe2hubspot::admin::router(source, token)),
+        None => tracing::info!("ADMIN_TOKEN is not set: the /admin routes are off"),
+    }
+    let listener = tokio::net::TcpListener::bind(config.service.bind_addr).await?;
+    // Printed on stdout so scripts (and our tests) can find an ephemeral port.
+    println!(
+        "stripe2hubspot listening on http://{}",
+        listener.local_addr()?
+    );
+
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let signalled = async move {
+        shutdown_signal().await;
+        tracing::info!("shutdown requested");
+        let _ = stop.send(true);
+    };
+    let wait = |mut stopped: tokio::sync::watch::Receiver<bool>| async move {
+        let _ = stopped.wait_for(|stop| *stop).await;
+    };
+    let server = axum::serve(listener, router).with_graceful_shutdown(wait(stopped.clone()));
+    let engine = service.engine.run(wait(stopped));
+    let (served, (), ()) = tokio::join!(server.into_future(), engine, signalled);
+    served?;
+    Ok(())
+}
+
+async fn render(
+    source: StatusSource,
+    metrics: metrics_exporter_prometheus::PrometheusHandle,
+) -> ([(axum::http::HeaderName, &'static str); 1], String) {
+    source.record_gauges().await;
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        metrics.render(),
+    )
+}
+
+async fn shutdown_signal() {
+    let interrupt = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut terminate) => {
+                tokio::select! {
+                    _ = interrupt => {}
+                    _ = terminate.recv() => {}
+                }
+            }
+            Err(error) => {
+                tracing::warn!(%error, "no SIGTERM handler; stop with Ctrl-C");
+                let _ = interrupt.await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = interrupt.await;
+}

@@ -1,0 +1,7 @@
+//! The `stripe2hubspot` binary run as a user runs it: a process with only the environment the
+//! test gives it, HubSpot played by the fake over loopback.
+
+mod admin;
+mod common;
+mod doctor;
+mod serve;

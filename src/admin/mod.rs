@@ -1,0 +1,293 @@
+//! Operating a running pipeline: its status, dead letters, pause and resume, health, and the
+//! gauges a metrics scrape reads.
+//!
+//! [`StatusSource`] is framework-free; with the `axum` feature, [`router`] serves it as the
+//! admin HTTP API behind a bearer token and [`health`] as `/healthz`.
+
+use std::sync::Arc;
+
+use serde::Serialize;
+
+use crate::engine::{EngineHandle, EngineMetrics};
+use crate::ingest::{Ingest, IngestStats};
+use crate::queue::{DeadLetter, JobId, QueueAdmin, QueueError, QueueStats};
+
+#[cfg(feature = "axum")]
+mod http;
+#[cfg(feature = "axum")]
+#[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
+pub use http::{health, router, AdminToken, InvalidAdminToken, MIN_ADMIN_TOKEN_LEN};
+
+/// Gauge of jobs in the queue, labelled `state` (`ready`, `delayed`, `leased`, `dead`, `done`).
+pub const QUEUE_JOBS: &str = "stripe2hubspot_queue_jobs";
+/// Gauge: 1 while the pipeline is paused, 0 otherwise.
+pub const PAUSED: &str = "stripe2hubspot_paused";
+/// Gauge: Unix seconds of the last event this process synced (absent before the first).
+pub const LAST_SYNC_TIMESTAMP_SECONDS: &str = "stripe2hubspot_last_sync_timestamp_seconds";
+
+/// Most dead letters one listing returns.
+pub const MAX_DEAD_LETTER_PAGE: usize = 500;
+
+/// The parts of a running [`Service`](crate::Service) an operator looks at.
+#[derive(Clone)]
+pub struct StatusSource {
+    /// The queue's inspection side.
+    pub admin: Arc<dyn QueueAdmin>,
+    /// The running engine.
+    pub engine: EngineHandle,
+    /// The webhook ingest.
+    pub ingest: Arc<Ingest>,
+}
+
+impl std::fmt::Debug for StatusSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StatusSource")
+            .field("engine", &self.engine)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Jobs by state, serializable.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct QueueDepth {
+    /// Reservable now.
+    pub ready: u64,
+    /// Waiting for a retry time.
+    pub delayed: u64,
+    /// Held by a worker.
+    pub leased: u64,
+    /// Dead-lettered.
+    pub dead: u64,
+    /// Completed, kept for deduplication.
+    pub done: u64,
+}
+
+impl From<QueueStats> for QueueDepth {
+    fn from(s: QueueStats) -> Self {
+        QueueDepth {
+            ready: s.ready,
+            delayed: s.delayed,
+            leased: s.leased,
+            dead: s.dead,
+            done: s.done,
+        }
+    }
+}
+
+impl QueueDepth {
+    /// `(state, count)` pairs, in a fixed order.
+    pub fn by_state(&self) -> [(&'static str, u64); 5] {
+        [
+            ("ready", self.ready),
+            ("delayed", self.delayed),
+            ("leased", self.leased),
+            ("dead", self.dead),
+            ("done", self.done),
+        ]
+    }
+}
+
+/// What `GET /admin/status` answers.
+#[derive(Debug, Clone, Serialize)]
+pub struct StatusReport {
+    /// `ok`, `paused`, or `unavailable` when the queue cannot be read.
+    pub status: &'static str,
+    /// Why the pipeline is paused, if it is.
+    pub paused: Option<String>,
+    /// Jobs by state; `None` when the queue cannot be read.
+    pub queue: Option<QueueDepth>,
+    /// Why the queue could not be read (for the operator; may name the database host).
+    pub queue_error: Option<String>,
+    /// When this process last synced an event (RFC 3339), if it did.
+    pub last_sync: Option<String>,
+    /// Ingest counters since start.
+    pub ingest: IngestStats,
+    /// Engine counters since start.
+    pub engine: EngineMetrics,
+}
+
+/// One dead letter, with its error shortened and stripped of anything that looks like an
+/// email address or a token.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct DeadLetterView {
+    /// Queue id.
+    pub id: JobId,
+    /// Stripe event id.
+    pub event_id: String,
+    /// Stripe event type.
+    pub event_type: String,
+    /// The payment the event is about, when the queue records it (it does not yet: the
+    /// payload is not listed with dead letters).
+    pub payment_id: Option<String>,
+    /// Attempts consumed.
+    pub attempts: u32,
+    /// Why it was dead-lettered, redacted.
+    pub last_error: String,
+    /// When, in Unix seconds.
+    pub failed_at: i64,
+}
+
+impl From<&DeadLetter> for DeadLetterView {
+    fn from(d: &DeadLetter) -> Self {
+        DeadLetterView {
+            id: d.id,
+            event_id: d.event_id.clone(),
+            event_type: d.event_type.clone(),
+            payment_id: None,
+            attempts: d.attempts,
+            last_error: redact(&d.error),
+            failed_at: d
+                .failed_at
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|t| i64::try_from(t.as_secs()).unwrap_or(i64::MAX))
+                .unwrap_or(0),
+        }
+    }
+}
+
+/// Longest error text shown for a dead letter.
+const MAX_ERROR_CHARS: usize = 200;
+
+/// Replaces words that look like an email address or a credential (`pat-...`, `sk_...`,
+/// `whsec_...`, long opaque strings) with `[redacted]` and shortens the text.
+pub fn redact(text: &str) -> String {
+    let looks_secret = |word: &str| {
+        let w = word.trim_matches(|c: char| !c.is_ascii_alphanumeric() && c != '@');
+        w.contains('@')
+            || ["pat-", "sk_", "rk_", "whsec_", "Bearer"]
+                .iter()
+                .any(|p| w.starts_with(p))
+            || (w.len() >= 32 && w.chars().all(|c| c.is_ascii_alphanumeric() || c == '-'))
+    };
+    let redacted: Vec<&str> = text
+        .split_whitespace()
+        .map(|w| if looks_secret(w) { "[redacted]" } else { w })
+        .collect();
+    let joined = redacted.join(" ");
+    if joined.chars().count() > MAX_ERROR_CHARS {
+        let cut: String = joined.chars().take(MAX_ERROR_CHARS).collect();
+        format!("{cut}...")
+    } else {
+        joined
+    }
+}
+
+/// Why a replay did not happen.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ReplayError {
+    /// No dead letter has this event id.
+    #[error("no dead letter has event id {0}: list them with `stripe2hubspot dead-letters list`")]
+    NotDead(String),
+    /// The queue failed.
+    #[error("the queue failed: {0}")]
+    Queue(#[from] QueueError),
+}
+
+/// Every dead letter, oldest first, read in pages.
+pub async fn all_dead_letters(admin: &dyn QueueAdmin) -> Result<Vec<DeadLetter>, QueueError> {
+    let mut out: Vec<DeadLetter> = Vec::new();
+    loop {
+        let page = admin
+            .dead_letters(MAX_DEAD_LETTER_PAGE, out.last().map(|d| d.id))
+            .await?;
+        let full = page.len() == MAX_DEAD_LETTER_PAGE;
+        out.extend(page);
+        if !full {
+            return Ok(out);
+        }
+    }
+}
+
+/// Makes the dead letters with these event ids ready again (every one when `event_ids` is
+/// `None`); returns the event ids replayed. Fails before replaying anything if an id is not a
+/// dead letter.
+pub async fn replay(
+    admin: &dyn QueueAdmin,
+    event_ids: Option<&[String]>,
+) -> Result<Vec<String>, ReplayError> {
+    let dead = all_dead_letters(admin).await?;
+    let chosen: Vec<&DeadLetter> = match event_ids {
+        None => dead.iter().collect(),
+        Some(ids) => {
+            let mut chosen = Vec::with_capacity(ids.len());
+            for id in ids {
+                match dead.iter().find(|d| &d.event_id == id) {
+                    Some(d) => chosen.push(d),
+                    None => return Err(ReplayError::NotDead(id.clone())),
+                }
+            }
+            chosen
+        }
+    };
+    let mut replayed = Vec::with_capacity(chosen.len());
+    for d in chosen {
+        admin.replay(d.id).await?;
+        replayed.push(d.event_id.clone());
+    }
+    Ok(replayed)
+}
+
+impl StatusSource {
+    /// The status report (reads the queue once).
+    pub async fn report(&self) -> StatusReport {
+        let paused = self.engine.paused().map(|r| r.to_string());
+        let (queue, queue_error) = match self.admin.stats().await {
+            Ok(stats) => (Some(QueueDepth::from(stats)), None),
+            Err(error) => (None, Some(error.to_string())),
+        };
+        let status = match (&queue, &paused) {
+            (None, _) => "unavailable",
+            (Some(_), Some(_)) => "paused",
+            (Some(_), None) => "ok",
+        };
+        StatusReport {
+            status,
+            paused,
+            queue,
+            queue_error,
+            last_sync: self.engine.last_synced_at().and_then(|t| {
+                t.format(&time::format_description::well_known::Rfc3339)
+                    .ok()
+            }),
+            ingest: self.ingest.stats(),
+            engine: self.engine.metrics(),
+        }
+    }
+
+    /// Sets the queue-depth, paused and last-sync gauges in the [`metrics`] facade; call it
+    /// before each scrape. A queue that cannot be read leaves the depth gauges as they were.
+    pub async fn record_gauges(&self) {
+        if let Ok(stats) = self.admin.stats().await {
+            for (state, count) in QueueDepth::from(stats).by_state() {
+                metrics::gauge!(QUEUE_JOBS, "state" => state).set(count as f64);
+            }
+        }
+        let paused = if self.engine.paused().is_some() {
+            1.0
+        } else {
+            0.0
+        };
+        metrics::gauge!(PAUSED).set(paused);
+        if let Some(at) = self.engine.last_synced_at() {
+            metrics::gauge!(LAST_SYNC_TIMESTAMP_SECONDS).set(at.unix_timestamp() as f64);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn redact_hides_emails_and_tokens_and_keeps_the_rest() {
+        let text = "HubSpot answered 400 for tony@stark.com with Bearer pat-na1-abc and sk_live_x";
+        let r = redact(text);
+        assert!(!r.contains("tony@stark.com"), "{r}");
+        assert!(!r.contains("pat-na1-abc"), "{r}");
+        assert!(!r.contains("sk_live_x"), "{r}");
+        assert!(r.starts_with("HubSpot answered 400 for [redacted]"), "{r}");
+        let long = "x ".repeat(400);
+        assert!(redact(&long).chars().count() <= MAX_ERROR_CHARS + 3);
+    }
+}
