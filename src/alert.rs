@@ -26,6 +26,14 @@ pub enum AlertKind {
     PropertiesDropped,
     /// A payment could not be synced and was moved to the dead-letter list.
     DeadLettered,
+    /// HubSpot refused a deal's currency (not enabled in the portal): the deal was written
+    /// without `deal_currency_code`.
+    CurrencyNotEnabled,
+    /// A write broke a validation rule of the portal; the payments it named were
+    /// dead-lettered.
+    RuleViolated,
+    /// Two deals exist for one payment (written before a later event linked them).
+    DuplicateDeal,
 }
 
 /// A message for a human.

@@ -1,6 +1,6 @@
 //! Settings of the engine, checked once when it is built.
 
-use std::sync::atomic::{AtomicBool, AtomicU32};
+use std::sync::atomic::AtomicU32;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -9,7 +9,7 @@ use stripe2hubspot_map::MappingConfig;
 use tokio::sync::{watch, OnceCell};
 
 use super::handle::Counters;
-use super::{Backoff, Dropped, Inner, Mode, SyncEngine};
+use super::{Backoff, Dropped, Inner, SyncEngine};
 use crate::alert::{Alerter, Throttled, TracingAlerter};
 use crate::queue::Store;
 
@@ -33,7 +33,6 @@ pub(super) struct Settings {
     pub(super) probe: Backoff,
     pub(super) lease: Duration,
     pub(super) poll_interval: Duration,
-    pub(super) mode: Mode,
     pub(super) keep_done: Duration,
 }
 
@@ -104,12 +103,6 @@ impl SyncEngineBuilder {
         self
     }
 
-    /// Batch, per-event or automatic choice (default [`Mode::Auto`]).
-    pub fn mode(mut self, mode: Mode) -> Self {
-        self.settings.mode = mode;
-        self
-    }
-
     /// Where alerts go (default: the `tracing` log).
     pub fn alerter(mut self, alerter: impl Alerter) -> Self {
         self.alerter = Arc::new(alerter);
@@ -154,7 +147,6 @@ impl SyncEngineBuilder {
                 alerter: Arc::new(Throttled::new(self.alerter, self.alert_window)),
                 pause,
                 bootstrapped: OnceCell::new(),
-                per_event: AtomicBool::new(false),
                 write_order: tokio::sync::Mutex::new(()),
                 dropped: Mutex::new(Dropped::default()),
                 rate_limit_streak: AtomicU32::new(0),
@@ -175,7 +167,7 @@ impl std::fmt::Debug for SyncEngineBuilder {
 impl SyncEngine {
     /// Starts building an engine that drains `store` into HubSpot through `hubspot`, mapping
     /// events with `mapping`. The engine reserves and answers jobs through `store.queue`, keeps
-    /// contact ordering marks and per-event deal records in `store.state`, and purges completed
+    /// the payment ledger in `store.state`, and purges completed
     /// jobs through `store.admin`. Give the client [`hubspot_crm::RetryPolicy::none`]: the
     /// engine owns retries, through the durable queue.
     pub fn builder(store: Store, hubspot: Client, mapping: MappingConfig) -> SyncEngineBuilder {
@@ -195,7 +187,6 @@ impl SyncEngine {
                 },
                 lease: Duration::from_secs(600),
                 poll_interval: Duration::from_millis(200),
-                mode: Mode::Auto,
                 keep_done: crate::queue::DEFAULT_KEEP_DONE,
             },
             alerter: Arc::new(TracingAlerter),

@@ -26,7 +26,13 @@ impl Inner {
             self.alerter
                 .alert(Alert::new(
                     kind,
-                    format!("Sync to HubSpot paused: {reason}. Stripe webhooks are still accepted and stored; the sync resumes by itself once HubSpot accepts the token."),
+                    format!(
+                        "Sync to HubSpot paused: {reason}. Stripe webhooks are still accepted and stored; the sync resumes by itself once {}.",
+                        match reason {
+                            PauseReason::MissingProperties(_) => "the property exists",
+                            _ => "HubSpot accepts the token",
+                        }
+                    ),
                 ))
                 .await;
         }
@@ -38,7 +44,7 @@ impl Inner {
         let mut paused = self.pause.subscribe();
         loop {
             tokio::select! {
-                _ = paused.wait_for(|p| matches!(p, Some(PauseReason::Unauthorized | PauseReason::MissingScopes(_)))) => {}
+                _ = paused.wait_for(|p| matches!(p, Some(PauseReason::Unauthorized | PauseReason::MissingScopes(_) | PauseReason::MissingProperties(_)))) => {}
                 _ = stopped.changed() => return,
             }
             let mut attempt = 0;
@@ -46,7 +52,11 @@ impl Inner {
                 // Missing scopes do not show on a read: wait the longest probe delay and let
                 // the next batch find out.
                 let scopes = matches!(*self.pause.borrow(), Some(PauseReason::MissingScopes(_)));
-                let delay = if scopes {
+                let properties = matches!(
+                    *self.pause.borrow(),
+                    Some(PauseReason::MissingProperties(_))
+                );
+                let delay = if scopes && !properties {
                     self.settings.probe.cap
                 } else {
                     self.settings.probe.delay(attempt)
@@ -62,11 +72,12 @@ impl Inner {
                 };
                 if self.token_works(&reason).await {
                     self.pause.send_replace(None);
+                    let message = match reason {
+                        PauseReason::MissingProperties(_) => "The HubSpot deal property stripe_payment_id exists now; sync to HubSpot resumed.",
+                        _ => "HubSpot accepts the token again; sync to HubSpot resumed.",
+                    };
                     self.alerter
-                        .alert(Alert::new(
-                            AlertKind::Resumed,
-                            "HubSpot accepts the token again; sync to HubSpot resumed.",
-                        ))
+                        .alert(Alert::new(AlertKind::Resumed, message))
                         .await;
                     break;
                 }
@@ -77,8 +88,10 @@ impl Inner {
     /// Whether a probe call gets past authentication. Any answer other than 401/403 (a 404
     /// for the nonexistent contact 0 included) proves HubSpot accepts the token.
     pub(super) async fn token_works(&self, reason: &PauseReason) -> bool {
-        if let PauseReason::MissingScopes(_) = reason {
-            return true;
+        match reason {
+            PauseReason::MissingScopes(_) => return true,
+            PauseReason::MissingProperties(_) => return self.deal_key_exists().await,
+            _ => {}
         }
         self.count_request();
         let probe = self.hubspot.contacts().get(&ObjectRef::id("0"), &[]).await;

@@ -116,9 +116,9 @@ impl Inner {
                 attempt: Attempt::Consume,
                 reason: message.clone(),
             },
-            CallFailure::Rejected { message, .. } | CallFailure::Permanent(message) => {
-                Disposition::DeadLetter(message.clone())
-            }
+            CallFailure::Rejected { message, .. }
+            | CallFailure::RuleBroken { message, .. }
+            | CallFailure::Permanent(message) => Disposition::DeadLetter(message.clone()),
         }
     }
 

@@ -348,7 +348,9 @@ async fn an_alert_storm_of_dead_letters_sends_one_alert() {
 }
 
 #[tokio::test]
-async fn a_forced_per_event_mode_is_used_even_when_the_properties_exist() {
+/// Was: a forced per-event mode is used even when the properties exist. The per-event path
+/// is gone; every write is a batch upsert, never a search then create.
+async fn every_write_is_a_batch_upsert_and_never_a_search() {
     use stripe2hubspot::hubspot_crm::PropertyCreate;
     let hubspot = FakeHubSpot::builder()
         .property(
@@ -359,23 +361,26 @@ async fn a_forced_per_event_mode_is_used_even_when_the_properties_exist() {
         .start()
         .await;
     let mut pipeline = Pipeline::new(hubspot).await;
-    pipeline.start_engine(|b| b.mode(stripe2hubspot::engine::Mode::PerEvent));
+    pipeline.start_engine(|b| b);
     assert_eq!(
         pipeline.send(&Payment::sample().charge_succeeded()).await,
         200
     );
     let stats = pipeline.drained(Duration::from_secs(60)).await;
     assert_eq!((stats.done, stats.dead), (1, 0));
-    let engine = pipeline.engine.clone().unwrap();
-    assert_eq!(engine.mode(), stripe2hubspot::engine::Mode::PerEvent);
     let hubspot = &pipeline.hubspot;
     assert_eq!(
-        hubspot.request_count("POST", "/crm/objects/2026-09/contacts/batch"),
-        0
+        hubspot.request_count("POST", "/crm/objects/2026-09/contacts/batch/upsert"),
+        1
     );
     assert_eq!(
-        hubspot.request_count("POST", "/crm/objects/2026-09/contacts/search"),
+        hubspot.request_count("POST", "/crm/objects/2026-09/deals/batch/upsert"),
         1
+    );
+    assert_eq!(
+        hubspot.request_count("POST", "/crm/objects/2026-09/contacts/search")
+            + hubspot.request_count("POST", "/crm/objects/2026-09/deals/search"),
+        0
     );
     assert_eq!(hubspot.deals().len(), 1);
     pipeline.shutdown().await;
