@@ -5,5 +5,6 @@
 mod common;
 mod engine_edges;
 mod ingest;
+mod lifecycle;
 mod server;
 mod sync;
