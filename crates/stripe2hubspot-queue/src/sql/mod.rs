@@ -507,6 +507,12 @@ macro_rules! sql_store {
                     .begin_with(self.dialect.begin_write)
                     .await
                     .map_err(db_error)?;
+                if !self.dialect.ledger_lock.is_empty() {
+                    sqlx::query(self.dialect.ledger_lock)
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(db_error)?;
+                }
                 let mut changes = Changes::default();
                 for fact in facts {
                     let existing = rows_named(&self.sql, &mut tx, fact).await?;
