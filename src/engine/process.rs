@@ -105,6 +105,19 @@ impl Inner {
         self.alert_orphaned_deals(&changes).await;
         let jobs_of = jobs_of_changes(&changes, facts);
         let mut out = Vec::with_capacity(facts.len());
+        // Facts that name no payment id key no row: nothing to merge or write.
+        let placed: std::collections::HashSet<usize> = jobs_of.iter().flatten().copied().collect();
+        out.extend(
+            facts
+                .iter()
+                .filter(|(job, _)| !placed.contains(job))
+                .map(|(job, _)| {
+                    (
+                        *job,
+                        Disposition::Skipped("the event names no payment id".into()),
+                    )
+                }),
+        );
         let mut marks = Vec::new();
         let mut writes: Vec<RowWrite> = Vec::new();
         for row_plan in plan::plan_rows(&changes, &jobs_of, &self.mapping) {

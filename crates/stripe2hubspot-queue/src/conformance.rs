@@ -812,6 +812,14 @@ pub async fn ledger_versions(store: &Store) -> Result<(), ConformanceFailure> {
         state.waiting_count().await? == 1,
         "a paid row without an email waits"
     );
+    let waiting = state.waiting(10).await?;
+    ensure!(
+        waiting.len() == 1
+            && waiting
+                .iter()
+                .all(|e| e.key == "ch_w" && e.row.state(&config).as_str() == "awaiting_contact"),
+        "the waiting row is listed with its state"
+    );
     ensure!(
         state.unwritten(10).await?.is_empty(),
         "a waiting row is not listed as unwritten"
@@ -824,6 +832,10 @@ pub async fn ledger_versions(store: &Store) -> Result<(), ConformanceFailure> {
     )?;
     state.merge_facts(&[email], &config).await?;
     ensure!(state.waiting_count().await? == 0, "the email ends the wait");
+    ensure!(
+        state.waiting(10).await?.is_empty(),
+        "and it is no longer listed"
+    );
     ensure!(
         state.unwritten(10).await?.iter().any(|e| e.key == "ch_w"),
         "then it is unwritten"

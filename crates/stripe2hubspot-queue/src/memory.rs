@@ -386,4 +386,16 @@ impl SyncState for MemoryQueue {
         let inner = self.lock();
         Ok(inner.ledger.values().filter(|s| s.waiting).count() as u64)
     }
+
+    async fn waiting(&self, limit: usize) -> Result<Vec<LedgerEntry>, QueueError> {
+        let inner = self.lock();
+        let mut rows: Vec<&LedgerEntry> = inner
+            .ledger
+            .values()
+            .filter(|stored| stored.waiting)
+            .map(|stored| &stored.entry)
+            .collect();
+        rows.sort_by(|a, b| a.key.cmp(&b.key));
+        Ok(rows.into_iter().take(limit).cloned().collect())
+    }
 }

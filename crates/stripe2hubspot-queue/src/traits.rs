@@ -86,4 +86,7 @@ pub trait SyncState: Send + Sync + 'static {
     async fn unwritten(&self, limit: usize) -> Result<Vec<LedgerEntry>, QueueError>;
     /// How many payments wait for more facts (a capture, a contact): they are not done.
     async fn waiting_count(&self) -> Result<u64, QueueError>;
+    /// Up to `limit` of the waiting payments, by key (for operators: what is stuck and why,
+    /// via [`LedgerRow::state`]).
+    async fn waiting(&self, limit: usize) -> Result<Vec<LedgerEntry>, QueueError>;
 }

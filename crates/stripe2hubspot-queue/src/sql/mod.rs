@@ -589,6 +589,15 @@ macro_rules! sql_store {
                     .map_err(db_error)?;
                 Ok(u64::try_from(n).unwrap_or(0))
             }
+
+            async fn waiting(&self, limit: usize) -> Result<Vec<LedgerEntry>, QueueError> {
+                let rows = sqlx::query(&self.sql.ledger_waiting)
+                    .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+                    .fetch_all(&self.pool)
+                    .await
+                    .map_err(db_error)?;
+                rows.iter().map(ledger_entry_from_row).collect()
+            }
         }
     };
 }

@@ -93,6 +93,7 @@ pub(crate) struct Statements {
     pub(crate) ledger_mark_written: String,
     pub(crate) ledger_unwritten: String,
     pub(crate) ledger_waiting_count: String,
+    pub(crate) ledger_waiting: String,
 }
 
 impl Statements {
@@ -211,6 +212,10 @@ impl Statements {
             )),
             ledger_waiting_count: d
                 .render("SELECT COUNT(*) FROM stripe2hubspot_ledger WHERE waiting = 1"),
+            ledger_waiting: d.render(&format!(
+                "SELECT {LEDGER_COLUMNS} FROM stripe2hubspot_ledger
+                 WHERE waiting = 1 ORDER BY payment_key LIMIT ?"
+            )),
         }
     }
 }
