@@ -385,3 +385,55 @@ async fn every_write_is_a_batch_upsert_and_never_a_search() {
     assert_eq!(hubspot.deals().len(), 1);
     pipeline.shutdown().await;
 }
+
+/// An upsert answer without the echoed `stripe_payment_id` is never matched by position: the
+/// engine reads the deals back by that property. Here the answer names ids of objects that do
+/// not exist, so the read-back finds nothing, the payments are retried, and the next upsert
+/// writes and associates the real deals.
+#[tokio::test]
+async fn an_upsert_answer_without_the_id_echo_is_read_back_never_matched_by_position() {
+    let hubspot = FakeHubSpot::start().await;
+    let unechoed = serde_json::json!({
+        "status": "COMPLETE",
+        "results": [
+            {"id": "999001", "properties": {}, "new": true},
+            {"id": "999002", "properties": {}, "new": true}
+        ],
+        "startedAt": "2026-01-01T00:00:00Z",
+        "completedAt": "2026-01-01T00:00:01Z"
+    });
+    hubspot.fail_next_on(
+        1,
+        "POST",
+        "/crm/objects/2026-09/deals/batch/upsert",
+        Failure::Status(200, Some(unechoed.to_string())),
+    );
+    let mut pipeline = Pipeline::new(hubspot).await;
+    let payments = payments("echo", 2);
+    for payment in &payments {
+        assert_eq!(pipeline.send(&payment.charge_succeeded()).await, 200);
+    }
+    pipeline.start_engine(|b| b.concurrency(1));
+    let stats = pipeline.drained(Duration::from_secs(60)).await;
+    assert_eq!((stats.done, stats.dead), (2, 0));
+    let read_backs = pipeline
+        .hubspot
+        .requests()
+        .iter()
+        .filter(|r| r.method == "GET" && r.path.starts_with("/crm/objects/2026-09/deals/"))
+        .count();
+    assert_eq!(
+        read_backs, 2,
+        "each unechoed deal is read back by its id property"
+    );
+    assert_one_contact_and_one_associated_deal_each(&pipeline.hubspot, &payments);
+    assert!(
+        pipeline
+            .hubspot
+            .associations()
+            .iter()
+            .all(|a| !a.from_id.starts_with("99900") && !a.to_id.starts_with("99900")),
+        "nothing was associated with the unechoed ids"
+    );
+    pipeline.shutdown().await;
+}
