@@ -424,3 +424,62 @@ async fn a_validation_rule_dead_letters_only_the_payment_that_breaks_it() {
     );
     pipeline.shutdown().await;
 }
+
+/// The one order the ledger cannot fix alone: the renewal's charge and its invoice are both
+/// written (as two payments) before `invoice_payment.paid` links them. The ledger merges them
+/// into one payment on the PaymentIntent's deal and alerts once, naming the other deal.
+#[tokio::test]
+async fn a_link_arriving_after_both_halves_were_written_keeps_one_deal_current_and_alerts() {
+    let mut pipeline = started().await;
+    let mut renewal = fixture("invoice_paid_2025_03_31_basil");
+    renewal["data"]["object"]
+        .as_object_mut()
+        .unwrap()
+        .remove("payments");
+    deliver(&pipeline, &[renewal, renewal_charge_2025()]).await;
+    assert_eq!(
+        pipeline.hubspot.deals().len(),
+        2,
+        "two rows, two deals, before the link"
+    );
+    let invoice_deal = pipeline
+        .hubspot
+        .deals()
+        .into_iter()
+        .find(|d| d.property("stripe_payment_id") == Some("in_1RbAslLkdIwHu7ixRenew2025"))
+        .unwrap();
+
+    deliver(&pipeline, &[fixture("invoice_payment_paid")]).await;
+    let current = pipeline
+        .hubspot
+        .deals()
+        .into_iter()
+        .find(|d| d.property("stripe_payment_id") == Some("pi_3RbAslLkdIwHu7ix0Renew2025"))
+        .expect("the PaymentIntent's deal carries the payment");
+    assert_eq!(
+        prop(&current, "stripe_invoice_id"),
+        "in_1RbAslLkdIwHu7ixRenew2025"
+    );
+    assert_eq!(prop(&current, "amount"), "20.00");
+    let alerts: Vec<String> = pipeline
+        .alerts
+        .alerts()
+        .into_iter()
+        .filter(|a| a.kind == AlertKind::DuplicateDeal)
+        .map(|a| a.message)
+        .collect();
+    assert_eq!(alerts.len(), 1, "{alerts:?}");
+    assert!(alerts[0].contains(&invoice_deal.id), "{}", alerts[0]);
+    let entry = pipeline
+        .store
+        .state
+        .ledger_entry("in_1RbAslLkdIwHu7ixRenew2025")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        entry.key, "pi_3RbAslLkdIwHu7ix0Renew2025",
+        "one payment in the ledger"
+    );
+    pipeline.shutdown().await;
+}
