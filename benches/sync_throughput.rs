@@ -1,9 +1,9 @@
-//! How fast payments reach HubSpot under HubSpot's rate limit: the engine's batch path
-//! (`Mode::Batch`, 100 payments per batch) against HubSpot's search-then-create flow, one payment at a time
-//! (`Mode::PerEvent`: search, PATCH or POST, then the deal with an inline association), side
-//! by side in one run.
+//! How fast payments reach HubSpot under HubSpot's rate limit: the engine's batch path (100
+//! payments per batch: contacts upsert, deals upsert by `stripe_payment_id`, associations).
+//! (The per-event search-then-create path it was once compared with is gone: it could make
+//! two deals for one payment.)
 //!
-//! Both run against `FakeHubSpot` over loopback with its default window (100 requests per
+//! It runs against `FakeHubSpot` over loopback with its default window (100 requests per
 //! rolling 10 s, 429 beyond it) and the client's default pacing (the 100/10s limiter, no
 //! client retries), from a fresh SQLite queue filled directly (no HTTP: ingest is measured by
 //! `queue_enqueue`). The clock starts when the engine starts, so the one-time property
@@ -16,7 +16,7 @@ use std::collections::BTreeSet;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
-use stripe2hubspot::engine::{EngineMetrics, Mode, SyncEngine};
+use stripe2hubspot::engine::{EngineMetrics, SyncEngine};
 use stripe2hubspot::hubspot_crm::fake::FakeHubSpot;
 use stripe2hubspot::map::MappingConfig;
 use stripe2hubspot::queue::{NewJob, SqliteQueue, Store};
@@ -39,13 +39,11 @@ const QUOTA_PER_SECOND: f64 = 100.0 / 10.0;
 
 struct Case {
     name: &'static str,
-    mode: Mode,
     payments: usize,
 }
 
 struct Outcome {
     name: &'static str,
-    mode: Mode,
     payments: usize,
     customers: usize,
     elapsed: Duration,
@@ -126,7 +124,6 @@ async fn run(case: &Case) -> Result<Outcome, String> {
     let fake = FakeHubSpot::start().await;
     let client = fake.client_builder().build().expect("client");
     let engine = SyncEngine::builder(store.clone(), client, MappingConfig::default())
-        .mode(case.mode)
         .batch_size(100)
         // Test-speed polling: an idle worker should not add up to 200 ms to a short run.
         .poll_interval(Duration::from_millis(20))
@@ -167,7 +164,6 @@ async fn run(case: &Case) -> Result<Outcome, String> {
         + fake.request_count("POST", "/crm/properties/2026-09");
     let outcome = Outcome {
         name: case.name,
-        mode: case.mode,
         payments: case.payments,
         customers,
         elapsed,
@@ -215,10 +211,7 @@ async fn verify(fake: &FakeHubSpot, store: &Store, outcome: &Outcome) -> Result<
         .iter()
         .filter_map(|d| d.property("stripe_payment_id"))
         .collect();
-    let per_event = outcome.mode == Mode::PerEvent;
-    // The per-event path runs without the custom properties, so only the batch path's deals
-    // carry stripe_payment_id; both must hold exactly one deal per payment.
-    if deals.len() != outcome.payments || (!per_event && payment_ids.len() != outcome.payments) {
+    if deals.len() != outcome.payments || payment_ids.len() != outcome.payments {
         return Err(format!(
             "{name}: expected {} deals (one per payment), found {} ({} distinct stripe_payment_id)",
             outcome.payments,
@@ -272,33 +265,17 @@ fn print_table(outcomes: &[Outcome]) {
             o.metrics.rate_limited,
         );
     }
-    if let [batch, per_event] = outcomes {
-        println!();
-        println!(
-            "batch path: {:.0}x the payments per second of the per-event path, {:.0}x fewer requests per payment",
-            batch.payments_per_second() / per_event.payments_per_second(),
-            per_event.requests_per_payment() / batch.requests_per_payment(),
-        );
-    }
 }
 
 #[tokio::main]
 async fn main() -> ExitCode {
     // `cargo bench` passes --bench; `cargo test --benches` does not, and gets a smoke pass.
     let bench = std::env::args().any(|a| a == "--bench");
-    let (batch_payments, per_event_payments) = if bench { (2_000, 60) } else { (50, 5) };
-    let cases = [
-        Case {
-            name: "batch (`Mode::Batch`, 100 per batch)",
-            mode: Mode::Batch,
-            payments: batch_payments,
-        },
-        Case {
-            name: "per-event (`Mode::PerEvent`, search then create)",
-            mode: Mode::PerEvent,
-            payments: per_event_payments,
-        },
-    ];
+    let batch_payments = if bench { 2_000 } else { 50 };
+    let cases = [Case {
+        name: "batch (100 per batch)",
+        payments: batch_payments,
+    }];
     if !bench {
         println!("smoke pass (figures come from `cargo bench`)");
     }

@@ -1,6 +1,8 @@
 //! The whole pipeline on your machine, no accounts needed: an embedded SQLite queue, the fake
 //! HubSpot, the axum webhook server and the sync engine. Stripe is played by signed test
-//! events, exactly as Stripe's "Send test webhook" would deliver them.
+//! events, exactly as Stripe's "Send test webhook" would deliver them. After the payments
+//! sync, a partial refund arrives: the deal's amount and status and the contact's lifetime
+//! value follow it.
 //!
 //! ```sh
 //! cargo run --example demo
@@ -9,6 +11,9 @@
 use std::error::Error;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+use stripe2hubspot::queue::Store;
 
 use stripe2hubspot::hubspot_crm::fake::{FakeHubSpot, FakeObject};
 use stripe2hubspot::hubspot_crm::RateLimit;
@@ -91,34 +96,9 @@ async fn main() -> Result<(), Box<dyn Error>> {
     ];
     let http = reqwest::Client::new();
     for (what, event) in deliveries {
-        let body = event.to_string();
-        let response = http
-            .post(&url)
-            .header(SIGNATURE_HEADER, sign_now(body.as_bytes(), DEMO_SECRET))
-            .body(body)
-            .send()
-            .await?;
-        println!(
-            "  POST {what:<48} -> {} {}",
-            response.status().as_u16(),
-            response.text().await?
-        );
+        deliver(&http, &url, what, &event).await?;
     }
-
-    let started = Instant::now();
-    loop {
-        let stats = store.admin.stats().await?;
-        if stats.ready + stats.delayed + stats.leased == 0 {
-            break;
-        }
-        if started.elapsed() > Duration::from_secs(60) {
-            return Err(format!("the queue did not drain within 60 s: {stats:?}").into());
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    let _ = stop.send(());
-    worker.await?;
-
+    drained(&store).await?;
     println!("\nHubSpot now holds:");
     for contact in hubspot.contacts() {
         print_object("contact", &contact);
@@ -128,6 +108,44 @@ async fn main() -> Result<(), Box<dyn Error>> {
             }
         }
     }
+    // Stripe refunds 49.00 of Tony's 149.00: the deal and the contact follow the ledger.
+    let deal_before = tony_deal(&hubspot, &tony);
+    let contact_before = hubspot.contact_by_email("tony@starkindustries.com");
+    println!();
+    deliver(
+        &http,
+        &url,
+        "charge.refunded (49.00 of Tony's 149.00)",
+        &refunded(&tony, 4900),
+    )
+    .await?;
+    drained(&store).await?;
+    let _ = stop.send(());
+    worker.await?;
+    let deal_after = tony_deal(&hubspot, &tony);
+    let contact_after = hubspot.contact_by_email("tony@starkindustries.com");
+    println!("\nAfter the refund:");
+    for name in [
+        "amount",
+        "stripe_amount_refunded",
+        "stripe_payment_status",
+        "dealstage",
+    ] {
+        print_change("deal", name, deal_before.as_ref(), deal_after.as_ref());
+    }
+    for name in ["stripe_lifetime_value", "stripe_payment_count"] {
+        print_change(
+            "contact",
+            name,
+            contact_before.as_ref(),
+            contact_after.as_ref(),
+        );
+    }
+    println!(
+        "  payments waiting in the ledger: {}",
+        store.state.waiting_count().await?
+    );
+
     let received = ingest.stats();
     let metrics = handle.metrics();
     println!(
@@ -151,4 +169,71 @@ fn print_object(kind: &str, object: &FakeObject) {
             println!("{indent}{name:<22} {value}");
         }
     }
+}
+
+/// Signs and POSTs one event as Stripe would, and prints the answer.
+async fn deliver(
+    http: &reqwest::Client,
+    url: &str,
+    what: &str,
+    event: &Value,
+) -> Result<(), Box<dyn Error>> {
+    let body = event.to_string();
+    let response = http
+        .post(url)
+        .header(SIGNATURE_HEADER, sign_now(body.as_bytes(), DEMO_SECRET))
+        .body(body)
+        .send()
+        .await?;
+    println!(
+        "  POST {what:<48} -> {} {}",
+        response.status().as_u16(),
+        response.text().await?
+    );
+    Ok(())
+}
+
+/// Waits until the engine has answered every queued event.
+async fn drained(store: &Store) -> Result<(), Box<dyn Error>> {
+    let started = Instant::now();
+    loop {
+        let stats = store.admin.stats().await?;
+        if stats.ready + stats.delayed + stats.leased == 0 {
+            return Ok(());
+        }
+        if started.elapsed() > Duration::from_secs(60) {
+            return Err(format!("the queue did not drain within 60 s: {stats:?}").into());
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// The `charge.refunded` event Stripe sends when `amount` (minor units) of the payment's
+/// charge is refunded.
+fn refunded(payment: &Payment, amount: i64) -> Value {
+    let mut event = payment.charge_succeeded();
+    event["id"] = json!(format!("{}_refund", payment.event_id));
+    event["type"] = json!("charge.refunded");
+    event["created"] = json!(payment.created + 3_600);
+    let charge = &mut event["data"]["object"];
+    charge["amount_refunded"] = json!(amount);
+    charge["refunded"] = json!(amount >= payment.amount);
+    event
+}
+
+fn tony_deal(hubspot: &FakeHubSpot, tony: &Payment) -> Option<FakeObject> {
+    let key = tony.payment_intent.as_deref().unwrap_or(&tony.charge_id);
+    hubspot
+        .deals()
+        .into_iter()
+        .find(|d| d.property("stripe_payment_id") == Some(key))
+}
+
+fn print_change(kind: &str, name: &str, before: Option<&FakeObject>, after: Option<&FakeObject>) {
+    let value = |o: Option<&FakeObject>| o.and_then(|o| o.property(name)).unwrap_or("-").to_owned();
+    println!(
+        "  {kind:<7} {name:<24} {:>18} -> {}",
+        value(before),
+        value(after)
+    );
 }

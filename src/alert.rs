@@ -29,6 +29,14 @@ pub enum AlertKind {
     /// The sync paused for a reason other than the token: a core property was deleted in
     /// HubSpot, or the properties bootstrap keeps failing.
     Paused,
+    /// HubSpot refused a deal's currency (not enabled in the portal): the deal was written
+    /// without `deal_currency_code`.
+    CurrencyNotEnabled,
+    /// A write broke a validation rule of the portal; the payments it named were
+    /// dead-lettered.
+    RuleViolated,
+    /// Two deals exist for one payment (written before a later event linked them).
+    DuplicateDeal,
 }
 
 impl AlertKind {
@@ -53,6 +61,9 @@ impl AlertKind {
             AlertKind::PropertiesDropped => "dropped-property notices",
             AlertKind::DeadLettered => "dead letters",
             AlertKind::Paused => "pause notices",
+            AlertKind::CurrencyNotEnabled => "currency notices",
+            AlertKind::RuleViolated => "validation-rule violations",
+            AlertKind::DuplicateDeal => "duplicate-deal notices",
         }
     }
 }

@@ -9,7 +9,7 @@ use stripe2hubspot_map::MappingConfig;
 use tokio::sync::{watch, OnceCell};
 
 use super::handle::Counters;
-use super::{Backoff, Dropped, Inner, Mode, Role, SyncEngine};
+use super::{Backoff, Dropped, Inner, Role, SyncEngine};
 
 /// How long faults that are not the payment's own are retried, from the event's creation:
 /// 72 hours, as long as Stripe itself redelivers an event.
@@ -42,7 +42,6 @@ pub(super) struct Settings {
     pub(super) probe: Backoff,
     pub(super) lease: Duration,
     pub(super) poll_interval: Duration,
-    pub(super) mode: Mode,
     pub(super) keep_done: Duration,
     pub(super) retry_for: Duration,
     pub(super) shutdown_grace: Duration,
@@ -145,12 +144,6 @@ impl SyncEngineBuilder {
         self
     }
 
-    /// Batch, per-event or automatic choice (default [`Mode::Auto`]).
-    pub fn mode(mut self, mode: Mode) -> Self {
-        self.settings.mode = mode;
-        self
-    }
-
     /// Where alerts go (default: the `tracing` log).
     pub fn alerter(mut self, alerter: impl Alerter) -> Self {
         self.alerter = Arc::new(alerter);
@@ -203,7 +196,6 @@ impl SyncEngineBuilder {
                 alerter,
                 pause,
                 bootstrapped: OnceCell::new(),
-                per_event: AtomicBool::new(false),
                 write_order: tokio::sync::Mutex::new(()),
                 dropped: Mutex::new(Dropped::default()),
                 rate_limit_streak: AtomicU32::new(0),
@@ -226,7 +218,7 @@ impl std::fmt::Debug for SyncEngineBuilder {
 impl SyncEngine {
     /// Starts building an engine that drains `store` into HubSpot through `hubspot`, mapping
     /// events with `mapping`. The engine reserves and answers jobs through `store.queue`, keeps
-    /// contact ordering marks and per-event deal records in `store.state`, and purges completed
+    /// the payment ledger in `store.state`, and purges completed
     /// jobs through `store.admin`. Give the client [`hubspot_crm::RetryPolicy::none`]: the
     /// engine owns retries, through the durable queue.
     pub fn builder(store: Store, hubspot: Client, mapping: MappingConfig) -> SyncEngineBuilder {
@@ -246,7 +238,6 @@ impl SyncEngine {
                 },
                 lease: DEFAULT_LEASE,
                 poll_interval: Duration::from_millis(200),
-                mode: Mode::Auto,
                 keep_done: crate::queue::DEFAULT_KEEP_DONE,
                 retry_for: DEFAULT_RETRY_FOR,
                 shutdown_grace: DEFAULT_SHUTDOWN_GRACE,

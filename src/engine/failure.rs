@@ -4,6 +4,10 @@ use std::time::Duration;
 
 use hubspot_crm::Error as HubSpotError;
 
+/// The standard deal property holding the ISO currency code; HubSpot refuses codes the
+/// portal has not enabled.
+pub(crate) const CURRENCY_PROPERTY: &str = "deal_currency_code";
+
 /// Why the pipeline is paused. While paused, webhooks are still accepted and stored.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
@@ -12,6 +16,9 @@ pub enum PauseReason {
     Unauthorized,
     /// HubSpot answered 403: the token lacks these scopes.
     MissingScopes(Vec<String>),
+    /// The deal property every deal is upserted by is missing (or not unique) and the token
+    /// may not create it: no deal can be written without risking a second one.
+    MissingProperties(Vec<String>),
     /// Paused by [`EngineHandle::pause`](super::EngineHandle::pause).
     Manual,
     /// HubSpot says a property every write needs does not exist (it was deleted): `email` on
@@ -43,6 +50,13 @@ impl std::fmt::Display for PauseReason {
                 "HubSpot refused a call (403); grant the service key (or private-app token) these scopes: {}",
                 scopes.join(", ")
             ),
+            PauseReason::MissingProperties(properties) => write!(
+                f,
+                "the HubSpot deal properties [{}] are missing and the token may not create them; every deal is upserted by the unique property {}, so no deal is written until it exists. Grant the service key (or private-app token) the scope crm.schemas.deals.write (and crm.schemas.contacts.write for the contact rollups), or create {} by hand in HubSpot as a single-line text deal property with \"unique values\" on",
+                properties.join(", "),
+                super::DEAL_ID_PROPERTY,
+                super::DEAL_ID_PROPERTY,
+            ),
             PauseReason::Manual => f.write_str("paused by the operator"),
             PauseReason::MissingCoreProperty { object, property } => write!(
                 f,
@@ -71,6 +85,15 @@ pub(crate) enum CallFailure {
     Rejected {
         properties: Vec<String>,
         values: Vec<String>,
+        /// Currencies HubSpot refused as `deal_currency_code` (not enabled in the portal).
+        currencies: Vec<String>,
+        message: String,
+    },
+    /// 400: the write breaks a validation rule of the portal. `ids` are the inputs HubSpot
+    /// blames (their id property values), `rules` the rules' messages.
+    RuleBroken {
+        rules: Vec<String>,
+        ids: Vec<String>,
         message: String,
     },
     /// Anything else that retrying cannot fix.
@@ -115,8 +138,27 @@ impl CallFailure {
                     .iter()
                     .filter_map(|e| e.value.clone())
                     .collect(),
+                currencies: invalid_options
+                    .iter()
+                    .filter(|e| e.property.as_deref() == Some(CURRENCY_PROPERTY))
+                    .filter_map(|e| e.value.as_deref())
+                    .map(|v| v.trim().to_ascii_uppercase())
+                    .collect(),
                 message: crate::redact(&error.to_string()),
             },
+            HubSpotError::RuleViolation { rules, .. } => {
+                let mut ids: Vec<String> = rules.iter().flat_map(|r| r.ids.clone()).collect();
+                ids.sort();
+                ids.dedup();
+                let mut names: Vec<String> = rules.iter().map(|r| r.message.clone()).collect();
+                names.sort();
+                names.dedup();
+                CallFailure::RuleBroken {
+                    rules: names,
+                    ids,
+                    message: crate::redact(&error.to_string()),
+                }
+            }
             // A 409 on an upsert is a race with another writer (or HubSpot's own indexing):
             // the same upsert succeeds on a retry.
             HubSpotError::Server { .. }

@@ -5,14 +5,15 @@ use std::sync::Arc;
 
 use serde::Serialize;
 
-use super::{Inner, Mode, PauseReason, Role};
+use super::{Inner, PauseReason, Role};
 
 /// Counters since the engine started.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 pub struct EngineMetrics {
     /// Events written to HubSpot (contact and deal) and completed.
     pub synced: u64,
-    /// Events completed without a write (refunded, no email, unhandled type, ...).
+    /// Events completed without a write (unhandled type, the payment waits in the ledger,
+    /// HubSpot already holds its state, ...).
     pub skipped: u64,
     /// Events rescheduled for a later attempt.
     pub retried: u64,
@@ -142,15 +143,9 @@ impl EngineHandle {
         }
     }
 
-    /// The path in use: [`Mode::Batch`] or [`Mode::PerEvent`] once the properties bootstrap
-    /// ran, [`Mode::Auto`] before.
-    pub fn mode(&self) -> Mode {
-        if self.inner.bootstrapped.get().is_none() {
-            Mode::Auto
-        } else if self.inner.per_event.load(Ordering::Relaxed) {
-            Mode::PerEvent
-        } else {
-            Mode::Batch
-        }
+    /// How many payments wait in the ledger for more facts (a capture, an email): they are
+    /// not done, and show in health and metrics.
+    pub async fn waiting(&self) -> Result<u64, crate::queue::QueueError> {
+        self.inner.store.state.waiting_count().await
     }
 }

@@ -2,13 +2,13 @@
 
 use std::collections::{BTreeSet, HashMap};
 
-use hubspot_crm::{ObjectType, PropertyCreate, UpsertInput};
+use hubspot_crm::{ObjectRef, ObjectType, PropertyCreate, UpsertInput};
 use stripe2hubspot_map::PropertySpec;
 
 use super::batch::UpsertReply;
 use super::failure::CallFailure;
 use super::plan::Group;
-use super::{Inner, Object, DEAL_ID_PROPERTY};
+use super::{Inner, Object, PauseReason, DEAL_ID_PROPERTY};
 
 impl Object {
     pub(crate) fn object_type(self) -> ObjectType {
@@ -53,24 +53,64 @@ impl Inner {
             .first()
             .map(|g| g.id_property.as_str())
             .unwrap_or("email");
-        let complete = result.errors.is_empty() && result.results.len() == groups.len();
-        for (position, upserted) in result.results.into_iter().enumerate() {
+        let mut unechoed = 0usize;
+        for upserted in result.results {
             // Results echo the properties sent, the id property included. HubSpot does not
-            // promise their order, so position is only the fallback when that echo is missing.
-            let value = match upserted.object.property(id_property) {
-                Some(value) if id_property == "email" => value.to_lowercase(),
-                Some(value) => value.to_owned(),
-                None if complete => groups[position].id_value.clone(),
-                None => continue,
-            };
-            reply.ids.insert(value, upserted.object.id);
+            // promise their order, so a result without the echo is never matched by position.
+            match upserted.object.property(id_property) {
+                Some(value) if id_property == "email" => {
+                    reply.ids.insert(value.to_lowercase(), upserted.object.id);
+                }
+                Some(value) => {
+                    reply.ids.insert(value.to_owned(), upserted.object.id);
+                }
+                None => unechoed += 1,
+            }
         }
         for error in result.errors {
             let invalid = error.category.as_deref() == Some("VALIDATION_ERROR");
             let named = error.ids().into_iter().map(str::to_owned).collect();
             reply.errors.push((named, error.message, invalid));
         }
+        if unechoed > 0 {
+            self.reread_unechoed(object, groups, &mut reply).await;
+        }
         Ok(reply)
+    }
+
+    /// Reads back, by their id property, the inputs an upsert answer did not echo, so every
+    /// HubSpot id is matched to its input by value. An input not found stays unmatched (and
+    /// is retried).
+    async fn reread_unechoed(&self, object: Object, groups: &[Group], reply: &mut UpsertReply) {
+        let named: BTreeSet<&str> = reply
+            .errors
+            .iter()
+            .flat_map(|(values, _, _)| values.iter().map(String::as_str))
+            .collect();
+        for group in groups {
+            if reply.ids.contains_key(&group.id_value) || named.contains(group.id_value.as_str()) {
+                continue;
+            }
+            let by = if group.id_property == "email" {
+                ObjectRef::email(&group.id_value)
+            } else {
+                ObjectRef::property(group.id_property.clone(), group.id_value.clone())
+            };
+            self.count_request();
+            let read = self
+                .hubspot
+                .objects(object.object_type())
+                .get(&by, &[group.id_property.as_str()])
+                .await;
+            match read {
+                Ok(found) => {
+                    reply.ids.insert(group.id_value.clone(), found.id);
+                }
+                Err(error) => {
+                    tracing::warn!(object = object.name(), %error, "could not read back an upserted object; retrying it");
+                }
+            }
+        }
     }
 
     /// Default deal-to-contact associations for `(deal id, contact id)` links. Returns the
@@ -112,33 +152,39 @@ impl Inner {
             .collect())
     }
 
-    /// Creates the custom properties the mapping writes, once per process. Chooses the
-    /// per-event path when they cannot be created (403) or the deal key property exists but
-    /// is not unique.
+    /// Creates the custom properties the mapping writes, once per process. Properties that
+    /// stay missing are dropped (and alerted), except the deal key: without the unique
+    /// `stripe_payment_id` no deal can be upserted, so the engine pauses until it exists.
     pub(crate) async fn bootstrap(&self) -> Result<(), CallFailure> {
         self.bootstrapped
             .get_or_try_init(|| async {
-                let per_event = self.settings.mode == super::Mode::PerEvent;
                 let (contacts, deals) = self.mapping.custom_properties();
-                let missing_contacts = self.ensure_properties(Object::Contacts, &contacts, !per_event).await?;
-                let missing_deals = self.ensure_properties(Object::Deals, &deals, !per_event).await?;
-                let deal_key_missing = missing_deals.iter().any(|m| m == DEAL_ID_PROPERTY);
-                if deal_key_missing && self.settings.mode == super::Mode::Batch {
-                    return Err(CallFailure::Permanent(format!(
-                        "the batch path needs the unique deal property {DEAL_ID_PROPERTY}, which is missing and could not be created; grant crm.schemas.deals.write or use Mode::PerEvent"
+                let missing_deals = self.ensure_properties(Object::Deals, &deals, true).await?;
+                if missing_deals.iter().any(|m| m == DEAL_ID_PROPERTY) {
+                    return Err(CallFailure::Pause(PauseReason::MissingProperties(
+                        missing_deals,
                     )));
                 }
-                if deal_key_missing && !per_event {
-                    tracing::warn!("using the per-event path: the unique deal property {DEAL_ID_PROPERTY} is not available");
-                }
-                self.per_event.store(per_event || deal_key_missing, std::sync::atomic::Ordering::Relaxed);
-                // After choosing the path: the deal key property is droppable only per event.
-                self.drop_properties(Object::Contacts, &missing_contacts).await;
+                let missing_contacts = self
+                    .ensure_properties(Object::Contacts, &contacts, true)
+                    .await?;
+                self.drop_properties(Object::Contacts, &missing_contacts)
+                    .await;
                 self.drop_properties(Object::Deals, &missing_deals).await;
                 Ok(())
             })
             .await
             .map(drop)
+    }
+
+    /// Whether the unique deal key property exists now (the probe while paused on
+    /// [`PauseReason::MissingProperties`]).
+    pub(crate) async fn deal_key_exists(&self) -> bool {
+        self.count_request();
+        matches!(
+            self.hubspot.properties(Object::Deals.object_type()).get(DEAL_ID_PROPERTY).await,
+            Ok(property) if property.has_unique_value
+        )
     }
 
     /// Creates the missing `specs` when `create` is set. Returns the names that remain

@@ -1,14 +1,23 @@
-//! The sync engine: drains the queue and writes contacts and deals to HubSpot.
+//! The sync engine: drains the queue and writes contacts and deals to HubSpot from the
+//! payment ledger, never from one event.
 //!
-//! Per batch of up to 100 reserved events the engine makes three HubSpot calls: a contacts
-//! batch upsert (by `email`, or by the Stripe customer id property), a deals batch upsert by the
-//! unique `stripe_payment_id` property, and a batch of default deal-to-contact associations.
-//! Upserts make every step idempotent: a redelivered event, a retried batch, or a
-//! `charge.succeeded` and `payment_intent.succeeded` of one payment never make a second contact
-//! or deal.
+//! Per batch of up to 100 reserved events: parse each event, read its payment facts, merge
+//! them into the ledger (one store transaction), then for every touched payment that does not
+//! wait derive its deal from its ledger row, and for every touched contact derive its state
+//! (rollups included) from all its rows. Then three HubSpot calls: a contacts batch upsert (by
+//! `email`, or by the Stripe customer id property), a deals batch upsert by the unique
+//! `stripe_payment_id` property, and a batch of default deal-to-contact associations; finally
+//! the ledger versions written are recorded. Every value is absolute and every write an
+//! upsert, so a redelivered event, a retried batch, or any order of a payment's events never
+//! make a second contact or deal and always leave HubSpot equal to the ledger.
 //!
-//! Portals where the custom properties cannot be created (the token lacks
-//! `crm.schemas.*.write`) are served by the per-event [fallback](Mode::PerEvent) path instead.
+//! A payment that waits (authorized but not captured, or no email yet) stays in the ledger:
+//! its events complete, and [`EngineHandle::waiting`] counts it. A row re-keyed when a later
+//! event names its PaymentIntent keeps its deal: the deal's `stripe_payment_id` is moved to
+//! the new key before the upsert.
+//!
+//! Without the unique `stripe_payment_id` deal property (the token may not create it) the
+//! engine pauses with one alert saying how to add it, and resumes once it exists.
 //!
 //! How each HubSpot answer is handled:
 //!
@@ -16,7 +25,9 @@
 //! |---|---|
 //! | 401 | pauses (webhooks are still stored), releases its jobs without consuming attempts, alerts once, probes with backoff and resumes by itself |
 //! | 403 | pauses and alerts like 401, naming the missing scopes |
-//! | 400 unknown property / invalid option | strips the named properties (never email, firstname, lastname), retries at once, alerts which were dropped |
+//! | 400 unknown property / invalid option | strips the named properties (never email, firstname, lastname, stripe_payment_id), retries at once, alerts which were dropped |
+//! | 400 `INVALID_OPTION` for `deal_currency_code` | strips it from deals in that currency only, alerts once naming the currency (`stripe_amount_currency` keeps the amount readable) |
+//! | 400 validation rule of the portal (API 2026-09) | dead-letters the payments the rule names (bisects when none is named), syncs the rest, alerts with the rule and the payment ids |
 //! | 400 naming a bad value (e.g. `INVALID_EMAIL`) | dead-letters the payments with that value, resends the rest at once |
 //! | 400 naming nothing | bisects the batch until the bad payment is alone, dead-letters it |
 //! | 207 with per-input errors | completes what succeeded, retries only the failed inputs |
@@ -33,13 +44,13 @@ mod backoff;
 mod batch;
 mod builder;
 mod failure;
-mod fallback;
 mod fence;
 mod handle;
 mod hub;
 mod leader;
 mod pause;
 mod plan;
+mod process;
 mod purge;
 mod settle;
 mod worker;
@@ -71,29 +82,13 @@ use settle::Disposition;
 /// HubSpot itself refuses a second deal for one payment.
 pub use stripe2hubspot_map::PAYMENT_ID_PROPERTY as DEAL_ID_PROPERTY;
 
-/// How payments are written to HubSpot.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum Mode {
-    /// Create the custom properties if missing and use the batch path when possible, else fall
-    /// back to [`Mode::PerEvent`]. The default.
-    #[default]
-    Auto,
-    /// Three batch calls per up to 100 payments. Needs the custom properties.
-    Batch,
-    /// HubSpot's search-then-create flow, one payment at a time: search the contact by email,
-    /// then PATCH or POST it (a 409 resolved to PATCH), then create the deal with an inline
-    /// association and record its id in the [`SyncState`](crate::queue::SyncState) so a retry
-    /// never creates it again. Search lags writes, so this flow races where the batch upsert
-    /// does not: the engine runs it one payment at a time. Works without custom properties;
-    /// 3 calls per payment instead of 3 per 100.
-    PerEvent,
-}
-
 /// Properties HubSpot rejected, per object type; never sent again by this process.
 #[derive(Debug, Default)]
 struct Dropped {
     contacts: BTreeSet<String>,
     deals: BTreeSet<String>,
+    /// ISO codes HubSpot refused as `deal_currency_code` (upper case).
+    currencies: BTreeSet<String>,
 }
 
 /// Which object type a batch call writes.
@@ -120,8 +115,8 @@ struct Inner {
     alerter: Arc<dyn Alerter>,
     pause: watch::Sender<Option<PauseReason>>,
     bootstrapped: OnceCell<()>,
-    per_event: AtomicBool,
-    /// Held from reading the contact ordering marks until the contacts are written.
+    /// Held from the ledger merge until the deals are written, so a worker holding an older
+    /// version of a row can never write it after a newer one.
     write_order: tokio::sync::Mutex<()>,
     dropped: Mutex<Dropped>,
     /// Consecutive 429s, the exponent of the rate-limit backoff.

@@ -78,6 +78,7 @@ impl Inner {
     pub(super) async fn token_works(&self, reason: &PauseReason) -> bool {
         match reason {
             PauseReason::MissingScopes(_) | PauseReason::Bootstrap(_) => return true,
+            PauseReason::MissingProperties(_) => return self.deal_key_exists().await,
             PauseReason::MissingCoreProperty { object, property } => {
                 self.count_request();
                 let object = if *object == "contacts" {

@@ -138,9 +138,9 @@ impl Inner {
                 attempt: Attempt::Consume,
                 reason: message.clone(),
             },
-            CallFailure::Rejected { message, .. } | CallFailure::Permanent(message) => {
-                Disposition::DeadLetter(message.clone())
-            }
+            CallFailure::Rejected { message, .. }
+            | CallFailure::RuleBroken { message, .. }
+            | CallFailure::Permanent(message) => Disposition::DeadLetter(message.clone()),
             CallFailure::Fenced(why) => {
                 tracing::warn!(%why, "not writing this batch; its events go back to the queue");
                 Disposition::Release
@@ -153,7 +153,9 @@ impl Inner {
     /// will not fix pauses the sync with an alert and is retried while paused.
     pub(super) async fn on_bootstrap_failure(&self, failure: CallFailure) -> Disposition {
         match failure {
-            CallFailure::Rejected { message, .. } | CallFailure::Permanent(message) => {
+            CallFailure::Rejected { message, .. }
+            | CallFailure::RuleBroken { message, .. }
+            | CallFailure::Permanent(message) => {
                 self.on_failure(&CallFailure::Pause(super::PauseReason::Bootstrap(message)))
                     .await
             }

@@ -348,7 +348,9 @@ async fn an_alert_storm_of_dead_letters_sends_one_alert() {
 }
 
 #[tokio::test]
-async fn a_forced_per_event_mode_is_used_even_when_the_properties_exist() {
+/// Was: a forced per-event mode is used even when the properties exist. The per-event path
+/// is gone; every write is a batch upsert, never a search then create.
+async fn every_write_is_a_batch_upsert_and_never_a_search() {
     use stripe2hubspot::hubspot_crm::PropertyCreate;
     let hubspot = FakeHubSpot::builder()
         .property(
@@ -359,24 +361,79 @@ async fn a_forced_per_event_mode_is_used_even_when_the_properties_exist() {
         .start()
         .await;
     let mut pipeline = Pipeline::new(hubspot).await;
-    pipeline.start_engine(|b| b.mode(stripe2hubspot::engine::Mode::PerEvent));
+    pipeline.start_engine(|b| b);
     assert_eq!(
         pipeline.send(&Payment::sample().charge_succeeded()).await,
         200
     );
     let stats = pipeline.drained(Duration::from_secs(60)).await;
     assert_eq!((stats.done, stats.dead), (1, 0));
-    let engine = pipeline.engine.clone().unwrap();
-    assert_eq!(engine.mode(), stripe2hubspot::engine::Mode::PerEvent);
     let hubspot = &pipeline.hubspot;
     assert_eq!(
-        hubspot.request_count("POST", "/crm/objects/2026-09/contacts/batch"),
-        0
-    );
-    assert_eq!(
-        hubspot.request_count("POST", "/crm/objects/2026-09/contacts/search"),
+        hubspot.request_count("POST", "/crm/objects/2026-09/contacts/batch/upsert"),
         1
     );
+    assert_eq!(
+        hubspot.request_count("POST", "/crm/objects/2026-09/deals/batch/upsert"),
+        1
+    );
+    assert_eq!(
+        hubspot.request_count("POST", "/crm/objects/2026-09/contacts/search")
+            + hubspot.request_count("POST", "/crm/objects/2026-09/deals/search"),
+        0
+    );
     assert_eq!(hubspot.deals().len(), 1);
+    pipeline.shutdown().await;
+}
+
+/// An upsert answer without the echoed `stripe_payment_id` is never matched by position: the
+/// engine reads the deals back by that property. Here the answer names ids of objects that do
+/// not exist, so the read-back finds nothing, the payments are retried, and the next upsert
+/// writes and associates the real deals.
+#[tokio::test]
+async fn an_upsert_answer_without_the_id_echo_is_read_back_never_matched_by_position() {
+    let hubspot = FakeHubSpot::start().await;
+    let unechoed = serde_json::json!({
+        "status": "COMPLETE",
+        "results": [
+            {"id": "999001", "properties": {}, "new": true},
+            {"id": "999002", "properties": {}, "new": true}
+        ],
+        "startedAt": "2026-01-01T00:00:00Z",
+        "completedAt": "2026-01-01T00:00:01Z"
+    });
+    hubspot.fail_next_on(
+        1,
+        "POST",
+        "/crm/objects/2026-09/deals/batch/upsert",
+        Failure::Status(200, Some(unechoed.to_string())),
+    );
+    let mut pipeline = Pipeline::new(hubspot).await;
+    let payments = payments("echo", 2);
+    for payment in &payments {
+        assert_eq!(pipeline.send(&payment.charge_succeeded()).await, 200);
+    }
+    pipeline.start_engine(|b| b.concurrency(1));
+    let stats = pipeline.drained(Duration::from_secs(60)).await;
+    assert_eq!((stats.done, stats.dead), (2, 0));
+    let read_backs = pipeline
+        .hubspot
+        .requests()
+        .iter()
+        .filter(|r| r.method == "GET" && r.path.starts_with("/crm/objects/2026-09/deals/"))
+        .count();
+    assert_eq!(
+        read_backs, 2,
+        "each unechoed deal is read back by its id property"
+    );
+    assert_one_contact_and_one_associated_deal_each(&pipeline.hubspot, &payments);
+    assert!(
+        pipeline
+            .hubspot
+            .associations()
+            .iter()
+            .all(|a| !a.from_id.starts_with("99900") && !a.to_id.starts_with("99900")),
+        "nothing was associated with the unechoed ids"
+    );
     pipeline.shutdown().await;
 }

@@ -6,6 +6,7 @@ mod common;
 mod engine_edges;
 mod faults;
 mod ingest;
+mod lifecycle;
 mod scale;
 mod server;
 mod sync;

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use common::Pipeline;
 use stripe2hubspot::alert::AlertKind;
-use stripe2hubspot::engine::Mode;
+use stripe2hubspot::engine::PauseReason;
 use stripe2hubspot::hubspot_crm::fake::{Failure, FakeHubSpot};
 use stripe2hubspot::testkit::Payment;
 
@@ -293,20 +293,19 @@ async fn a_permanently_invalid_email_is_dead_lettered_and_the_rest_sync() {
     pipeline.shutdown().await;
 }
 
+/// Was: without schema scopes the per-event path synced once per payment. That path could
+/// create a second deal for one payment, so it is gone: without the unique deal key the
+/// engine pauses with one alert saying how to add it, keeps every event queued, and resumes
+/// by itself once the property exists.
 #[tokio::test]
-async fn without_schema_scopes_the_per_event_path_syncs_once_per_payment() {
+async fn without_schema_scopes_the_engine_pauses_alerts_once_and_resumes_when_the_key_exists() {
     let hubspot = FakeHubSpot::builder()
         .missing_scopes(["crm.schemas.contacts.write", "crm.schemas.deals.write"])
-        .search_lag(Duration::from_secs(30))
         .start()
         .await;
     let mut pipeline = Pipeline::new(hubspot).await;
     let tony = Payment::sample();
     assert_eq!(pipeline.send(&tony.charge_succeeded()).await, 200);
-    pipeline.start_engine(|b| b.concurrency(1));
-    pipeline.drained(DRAIN).await;
-    assert_eq!(pipeline.engine.as_ref().unwrap().mode(), Mode::PerEvent);
-    // Search lags 30 s behind writes, so these miss the contact, race into a 409 and PATCH.
     assert_eq!(
         pipeline
             .send(&tony.payment_intent_succeeded("evt_pi_tony"))
@@ -322,9 +321,54 @@ async fn without_schema_scopes_the_per_event_path_syncs_once_per_payment() {
     );
     second.name = Some("Tony Stark".into());
     assert_eq!(pipeline.send(&second.charge_succeeded()).await, 200);
+    pipeline.start_engine(|b| b.concurrency(1));
+    let engine = pipeline.engine.clone().unwrap();
+    let deadline = std::time::Instant::now() + DRAIN;
+    while !matches!(engine.paused(), Some(PauseReason::MissingProperties(_))) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "never paused: {:?}",
+            engine.paused()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // Paused: nothing written, nothing lost.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(
+        pipeline.hubspot.deals().is_empty(),
+        "no deal without the unique key"
+    );
+    let stats = pipeline.store.admin.stats().await.unwrap();
+    assert_eq!((stats.done, stats.dead), (0, 0), "{stats:?}");
+    let pauses: Vec<String> = pipeline
+        .alerts
+        .alerts()
+        .into_iter()
+        .filter(|a| a.kind == AlertKind::MissingScopes)
+        .map(|a| a.message)
+        .collect();
+    assert_eq!(pauses.len(), 1, "one alert: {pauses:?}");
+    for needle in ["stripe_payment_id", "crm.schemas.deals.write", "unique"] {
+        assert!(
+            pauses[0].contains(needle),
+            "the alert names {needle}: {}",
+            pauses[0]
+        );
+    }
+
+    // An admin creates the property by hand: the probe sees it and the sync resumes.
+    pipeline.hubspot.set_property(
+        "deals",
+        stripe2hubspot::hubspot_crm::PropertyCreate::text(
+            "stripe_payment_id",
+            "Stripe payment id",
+            "dealinformation",
+        )
+        .unique(true),
+    );
     let stats = pipeline.drained(DRAIN).await;
     assert_eq!((stats.done, stats.dead), (3, 0));
-
+    assert_eq!(engine.paused(), None);
     let hubspot = &pipeline.hubspot;
     assert_eq!(hubspot.contacts().len(), 1);
     assert_eq!(hubspot.deals().len(), 2, "one deal per payment");
@@ -332,18 +376,20 @@ async fn without_schema_scopes_the_per_event_path_syncs_once_per_payment() {
         .contact_by_email("tony@starkindustries.com")
         .unwrap();
     assert_eq!(contact.property("firstname"), Some("Tony"));
-    let conflicts = hubspot
-        .requests()
-        .iter()
-        .filter(|r| r.path == "/crm/objects/2026-09/contacts" && r.status == 409)
-        .count();
-    assert!(
-        conflicts >= 1,
-        "the search lag must have raced a create into a 409"
-    );
     for deal in hubspot.deals() {
+        assert!(deal.property("stripe_payment_id").is_some());
         assert!(hubspot.are_associated("deals", &deal.id, "contacts", &contact.id));
     }
+    assert_eq!(
+        hubspot.request_count("POST", "/crm/objects/2026-09/contacts/search"),
+        0,
+        "no search-then-create path"
+    );
+    assert!(pipeline
+        .alerts
+        .alerts()
+        .iter()
+        .any(|a| a.kind == AlertKind::Resumed));
     pipeline.shutdown().await;
 }
 

@@ -12,9 +12,8 @@ use crate::properties::{
 };
 use crate::template::Template;
 
-/// Event types the mapping can turn into payment facts: [`DEFAULT_EVENT_TYPES`] plus
-/// `invoice_payment.paid`, which links an invoice to its PaymentIntent on API versions from
-/// 2025-03-31 (where neither `invoice.paid` nor the charge names the other by default).
+/// Event types the mapping can turn into payment facts (all of them are handled by default:
+/// [`DEFAULT_EVENT_TYPES`]).
 pub const SUPPORTED_EVENT_TYPES: [&str; 10] = [
     "charge.succeeded",
     "charge.captured",
@@ -28,8 +27,13 @@ pub const SUPPORTED_EVENT_TYPES: [&str; 10] = [
     "invoice_payment.paid",
 ];
 
-/// Event types handled by default: every event that changes what a payment is worth.
-pub const DEFAULT_EVENT_TYPES: [&str; 9] = [
+/// Event types handled by default: every event that changes what a payment is worth, and
+/// `invoice_payment.paid`. On Stripe API versions from 2025-03-31 that event is the only one
+/// linking an invoice to its PaymentIntent: `invoice.paid` lists `payments` only when the
+/// endpoint includes them, and the charge no longer names its invoice. Without it a
+/// subscription renewal makes two ledger rows (one keyed by the invoice, one by the
+/// PaymentIntent), hence two deals.
+pub const DEFAULT_EVENT_TYPES: [&str; 10] = [
     "charge.succeeded",
     "charge.captured",
     "charge.refunded",
@@ -39,6 +43,7 @@ pub const DEFAULT_EVENT_TYPES: [&str; 9] = [
     "checkout.session.completed",
     "checkout.session.async_payment_succeeded",
     "invoice.paid",
+    "invoice_payment.paid",
 ];
 
 /// The deal stage of a payment fully refunded or whose dispute was lost, unless configured.

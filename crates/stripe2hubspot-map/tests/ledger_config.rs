@@ -8,14 +8,16 @@ use stripe2hubspot_map::{
 };
 
 #[test]
-fn defaults_handle_the_nine_lifecycle_events() {
+fn defaults_handle_the_lifecycle_events_and_the_invoice_link() {
     let config = MappingConfig::default();
     assert_eq!(config.event_types, DEFAULT_EVENT_TYPES);
     for t in DEFAULT_EVENT_TYPES {
         assert!(config.handles(t), "{t}");
         assert!(SUPPORTED_EVENT_TYPES.contains(&t));
     }
-    assert!(!config.handles("invoice_payment.paid"));
+    // The only link between an invoice and its PaymentIntent from API version 2025-03-31.
+    assert!(config.handles("invoice_payment.paid"));
+    assert_eq!(DEFAULT_EVENT_TYPES, SUPPORTED_EVENT_TYPES);
     assert_eq!(config.lost_deal_stage, "closedlost");
     assert_eq!(config.reporting_currency.iso_code(), "USD");
     assert_eq!(config.amount_basis, AmountBasis::Net);

@@ -288,9 +288,7 @@ impl Payment {
 }
 
 fn config() -> MappingConfig {
-    let mut config = MappingConfig::default();
-    config.event_types.push("invoice_payment.paid".into());
-    config
+    MappingConfig::default()
 }
 
 /// What the store does: find every row sharing an id with the facts, merge them all with the

@@ -20,8 +20,12 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use serde_json::{json, Value};
+use stripe2hubspot_map::{Facts, LedgerRow, MappingConfig};
+
 use crate::{
-    Attempt, Enqueued, Job, NewJob, Queue, QueueError, QueueStats, Store, DEFAULT_KEEP_DONE,
+    contact_key_of, Attempt, Enqueued, Job, LedgerEntry, NewJob, Queue, QueueError, QueueStats,
+    Store, WriteMark, WrittenDeal, DEFAULT_KEEP_DONE,
 };
 
 /// A behaviour the queue under test does not show.
@@ -463,49 +467,442 @@ pub async fn purge_keeps_recent(store: &Store) -> Result<(), ConformanceFailure>
     Ok(())
 }
 
-/// The first deal recorded for a payment key wins and is read back.
-pub async fn record_deal(store: &Store) -> Result<(), ConformanceFailure> {
+/// Facts from their JSON form, with `extra` fields over an empty fact about `ids`.
+fn fact(
+    event_id: &str,
+    created: i64,
+    ids: Value,
+    extra: Value,
+) -> Result<Facts, ConformanceFailure> {
+    let mut json = json!({
+        "stamp": {"created": created, "event_id": event_id},
+        "ids": ids,
+        "contact": {},
+        "succeeded": false,
+        "fully_refunded": false,
+        "disputed": false,
+        "metadata": {},
+    });
+    if let (Some(base), Value::Object(extra)) = (json.as_object_mut(), extra) {
+        base.extend(extra);
+    }
+    serde_json::from_value(json).map_err(|e| ConformanceFailure(format!("bad test fact: {e}")))
+}
+
+/// A paid, captured USD charge of `amount` by `email` (none: no contact yet).
+fn paid(
+    event_id: &str,
+    created: i64,
+    ids: Value,
+    amount: i64,
+    email: Option<&str>,
+) -> Result<Facts, ConformanceFailure> {
+    fact(
+        event_id,
+        created,
+        ids,
+        json!({"contact": {"email": email}, "currency": "usd", "authorized": amount,
+               "captured": amount, "succeeded": true, "paid_at": created}),
+    )
+}
+
+async fn entry(store: &Store, id: &str) -> Result<LedgerEntry, ConformanceFailure> {
+    store
+        .state
+        .ledger_entry(id)
+        .await?
+        .ok_or_else(|| ConformanceFailure(format!("no ledger row found by {id}")))
+}
+
+fn all_orders(n: usize) -> Vec<Vec<usize>> {
+    if n == 0 {
+        return vec![Vec::new()];
+    }
+    let mut out = Vec::new();
+    for order in all_orders(n - 1) {
+        for at in 0..=order.len() {
+            let mut next = order.clone();
+            next.insert(at, n - 1);
+            out.push(next);
+        }
+    }
+    out
+}
+
+/// Any order of delivery, in one call or one call per fact, with redeliveries, gives the row
+/// the pure merge gives, found by every id it knows; a redelivery does not raise the version.
+pub async fn ledger_merge_order(store: &Store) -> Result<(), ConformanceFailure> {
+    let config = MappingConfig::default();
     let state = &*store.state;
-    ensure!(
-        state.recorded_deal("pi_1").await?.is_none(),
-        "unknown key has a deal"
-    );
-    state.record_deal("pi_1", "deal_1").await?;
-    state.record_deal("pi_1", "deal_2").await?;
-    state.record_deal("ch_2", "deal_3").await?;
-    let got = state.recorded_deal("pi_1").await?;
-    ensure!(got.as_deref() == Some("deal_1"), "pi_1 maps to {got:?}");
-    let got = state.recorded_deal("ch_2").await?;
-    ensure!(got.as_deref() == Some("deal_3"), "ch_2 maps to {got:?}");
+    for (n, order) in all_orders(3).into_iter().enumerate() {
+        let (pi, ch, inv) = (format!("pi_{n}"), format!("ch_{n}"), format!("in_{n}"));
+        let facts = [
+            paid(
+                &format!("evt_a{n}"),
+                100,
+                json!({"payment_intent": pi, "charge": ch}),
+                5000,
+                Some("ann@example.com"),
+            )?,
+            fact(
+                &format!("evt_b{n}"),
+                200,
+                json!({"charge": ch}),
+                json!({"refunded": 2000}),
+            )?,
+            fact(
+                &format!("evt_c{n}"),
+                150,
+                json!({"invoice": inv, "payment_intent": pi}),
+                json!({"subscription_id": "sub_1"}),
+            )?,
+        ];
+        let expected = facts.iter().fold(LedgerRow::default(), |row, f| {
+            row.merge(&LedgerRow::from_facts(f))
+        });
+        let ordered: Vec<Facts> = order
+            .iter()
+            .filter_map(|&i| facts.get(i).cloned())
+            .collect();
+        if n % 2 == 0 {
+            state.merge_facts(&ordered, &config).await?;
+        } else {
+            for f in &ordered {
+                state.merge_facts(std::slice::from_ref(f), &config).await?;
+            }
+        }
+        let got = entry(store, &ch).await?;
+        ensure!(
+            got.key == pi,
+            "order {order:?}: row keyed {}, want {pi}",
+            got.key
+        );
+        ensure!(
+            got.row == expected,
+            "order {order:?}: stored row differs from the pure merge"
+        );
+        for id in [&pi, &inv] {
+            ensure!(
+                entry(store, id).await?.key == pi,
+                "order {order:?}: {id} does not find the row"
+            );
+        }
+        let redelivered = state.merge_facts(&ordered, &config).await?;
+        ensure!(
+            redelivered.len() == 1
+                && redelivered
+                    .iter()
+                    .all(|c| c.entry.version == got.version && c.entry.row == expected),
+            "order {order:?}: a redelivery changed the row or its version"
+        );
+    }
     Ok(())
 }
 
-/// Contact marks only ever move forward, per key, and report the newest time stored.
-pub async fn contact_marks(store: &Store) -> Result<(), ConformanceFailure> {
+/// A fact linking two rows merges them under the payment identity; the deal written for an
+/// absorbed row is kept (to be moved to the new key), a second written deal is reported.
+pub async fn ledger_alias_merge(store: &Store) -> Result<(), ConformanceFailure> {
+    let config = MappingConfig::default();
     let state = &*store.state;
-    let marks = |pairs: &[(&str, i64)]| -> Vec<(String, i64)> {
-        pairs.iter().map(|(k, t)| ((*k).to_owned(), *t)).collect()
+    let invoice = paid(
+        "evt_inv",
+        100,
+        json!({"invoice": "in_1"}),
+        3000,
+        Some("ann@example.com"),
+    )?;
+    let charge = paid(
+        "evt_ch",
+        101,
+        json!({"charge": "ch_1", "payment_intent": "pi_1"}),
+        3000,
+        Some("ann@example.com"),
+    )?;
+    state.merge_facts(&[invoice, charge], &config).await?;
+    ensure!(
+        entry(store, "in_1").await?.key == "in_1",
+        "the invoice row is keyed by its invoice"
+    );
+    ensure!(
+        entry(store, "ch_1").await?.key == "pi_1",
+        "the charge row is keyed by its PaymentIntent"
+    );
+    let written = |key: &str, deal: &str, version: i64| WriteMark {
+        key: key.to_owned(),
+        version,
+        deal: Some(WrittenDeal {
+            stripe_payment_id: key.to_owned(),
+            deal_id: deal.to_owned(),
+        }),
     };
-    let got = state
-        .advance_contact_marks(&marks(&[("a@x.io", 200), ("b@x.io", 100)]))
+    state.mark_written(&[written("in_1", "d_in", 1)]).await?;
+    let got = entry(store, "in_1").await?;
+    ensure!(
+        got.deal.as_ref().map(|d| d.deal_id.as_str()) == Some("d_in") && !got.is_unwritten(),
+        "the written deal is recorded: {:?}",
+        got.deal
+    );
+
+    let link = fact(
+        "evt_link",
+        102,
+        json!({"invoice": "in_1", "payment_intent": "pi_1"}),
+        json!({}),
+    )?;
+    let changes = state
+        .merge_facts(std::slice::from_ref(&link), &config)
         .await?;
-    ensure!(got == [200, 100], "first marks gave {got:?}");
-    let got = state
-        .advance_contact_marks(&marks(&[("a@x.io", 150), ("b@x.io", 300), ("c@x.io", 1)]))
+    let [change] = changes.as_slice() else {
+        return Err(ConformanceFailure(format!(
+            "the link touched {} rows, want 1",
+            changes.len()
+        )));
+    };
+    ensure!(
+        change.entry.key == "pi_1",
+        "merged row keyed {}",
+        change.entry.key
+    );
+    ensure!(
+        change.absorbed_keys == ["in_1"],
+        "absorbed {:?}",
+        change.absorbed_keys
+    );
+    ensure!(change.entry.is_unwritten(), "a merged row is unwritten");
+    ensure!(
+        change
+            .entry
+            .deal
+            .as_ref()
+            .map(|d| (d.stripe_payment_id.as_str(), d.deal_id.as_str()))
+            == Some(("in_1", "d_in")),
+        "the invoice row's deal is kept for moving: {:?}",
+        change.entry.deal
+    );
+    for id in ["in_1", "ch_1", "pi_1"] {
+        ensure!(
+            entry(store, id).await?.key == "pi_1",
+            "{id} does not find the merged row"
+        );
+    }
+    ensure!(
+        entry(store, "pi_1").await?.row.captured() == Some(3000),
+        "one payment, not two"
+    );
+
+    // Both rows written before the link: one deal is kept, the other reported.
+    let a = paid(
+        "evt_a",
+        100,
+        json!({"invoice": "in_2"}),
+        100,
+        Some("bob@example.com"),
+    )?;
+    let b = paid(
+        "evt_b",
+        101,
+        json!({"payment_intent": "pi_2"}),
+        100,
+        Some("bob@example.com"),
+    )?;
+    state.merge_facts(&[a, b], &config).await?;
+    state
+        .mark_written(&[written("in_2", "d_a", 1), written("pi_2", "d_b", 1)])
+        .await?;
+    let link = fact(
+        "evt_link2",
+        102,
+        json!({"invoice": "in_2", "payment_intent": "pi_2"}),
+        json!({}),
+    )?;
+    let changes = state.merge_facts(&[link], &config).await?;
+    let kept = changes
+        .first()
+        .and_then(|c| c.entry.deal.clone())
+        .map(|d| d.deal_id);
+    let orphaned: Vec<&str> = changes
+        .iter()
+        .flat_map(|c| c.orphaned_deals.iter().map(|d| d.deal_id.as_str()))
+        .collect();
+    ensure!(
+        kept.as_deref() == Some("d_b") && orphaned == ["d_a"],
+        "kept {kept:?}, orphaned {orphaned:?}: the deal under the new key stays"
+    );
+    Ok(())
+}
+
+/// Versions rise on change only; a written version never goes down; unwritten rows are
+/// listed, waiting rows counted and never listed.
+pub async fn ledger_versions(store: &Store) -> Result<(), ConformanceFailure> {
+    let config = MappingConfig::default();
+    let state = &*store.state;
+    let first = paid(
+        "evt_1",
+        100,
+        json!({"charge": "ch_v"}),
+        1000,
+        Some("ann@example.com"),
+    )?;
+    let changes = state
+        .merge_facts(std::slice::from_ref(&first), &config)
         .await?;
     ensure!(
-        got == [200, 300, 1],
-        "an older time must not lower a mark: {got:?}"
+        changes.len() == 1
+            && changes
+                .iter()
+                .all(|c| c.entry.version == 1 && c.entry.written_version == 0),
+        "a new row is version 1, unwritten"
     );
-    let got = state
-        .advance_contact_marks(&marks(&[("a@x.io", 200)]))
-        .await?;
-    ensure!(got == [200], "an equal time keeps the mark: {got:?}");
-    // Results follow the order given, whatever order the store writes in.
-    let got = state
-        .advance_contact_marks(&marks(&[("c@x.io", 5), ("a@x.io", 1), ("b@x.io", 400)]))
-        .await?;
-    ensure!(got == [5, 200, 400], "marks out of order: {got:?}");
+    let listed = state.unwritten(10).await?;
+    ensure!(
+        listed.len() == 1 && listed.iter().all(|e| e.key == "ch_v"),
+        "unwritten lists the new row"
+    );
+    let mark = |version| WriteMark {
+        key: "ch_v".into(),
+        version,
+        deal: None,
+    };
+    state.mark_written(&[mark(1)]).await?;
+    ensure!(
+        state.unwritten(10).await?.is_empty(),
+        "a written row is not listed"
+    );
+    state.merge_facts(&[first], &config).await?;
+    ensure!(
+        !entry(store, "ch_v").await?.is_unwritten(),
+        "a redelivery leaves the row written"
+    );
+    let refund = fact(
+        "evt_2",
+        200,
+        json!({"charge": "ch_v"}),
+        json!({"refunded": 400}),
+    )?;
+    state.merge_facts(&[refund], &config).await?;
+    let got = entry(store, "ch_v").await?;
+    ensure!(
+        got.version == 2 && got.is_unwritten(),
+        "a change raises the version: {} / {}",
+        got.version,
+        got.written_version
+    );
+    state.mark_written(&[mark(2)]).await?;
+    state.mark_written(&[mark(1)]).await?;
+    ensure!(
+        entry(store, "ch_v").await?.written_version == 2,
+        "an older mark lowered the written version"
+    );
+    ensure!(
+        state
+            .mark_written(&[WriteMark {
+                key: "ch_gone".into(),
+                version: 9,
+                deal: None
+            }])
+            .await
+            .is_ok(),
+        "a mark for an unknown key is ignored"
+    );
+
+    ensure!(state.waiting_count().await? == 0, "nothing waits yet");
+    let no_email = paid("evt_3", 300, json!({"charge": "ch_w"}), 700, None)?;
+    state.merge_facts(&[no_email], &config).await?;
+    ensure!(
+        state.waiting_count().await? == 1,
+        "a paid row without an email waits"
+    );
+    let waiting = state.waiting(10).await?;
+    ensure!(
+        waiting.len() == 1
+            && waiting
+                .iter()
+                .all(|e| e.key == "ch_w" && e.row.state(&config).as_str() == "awaiting_contact"),
+        "the waiting row is listed with its state"
+    );
+    ensure!(
+        state.unwritten(10).await?.is_empty(),
+        "a waiting row is not listed as unwritten"
+    );
+    let email = fact(
+        "evt_4",
+        301,
+        json!({"charge": "ch_w"}),
+        json!({"contact": {"email": "cy@example.com"}}),
+    )?;
+    state.merge_facts(&[email], &config).await?;
+    ensure!(state.waiting_count().await? == 0, "the email ends the wait");
+    ensure!(
+        state.waiting(10).await?.is_empty(),
+        "and it is no longer listed"
+    );
+    ensure!(
+        state.unwritten(10).await?.iter().any(|e| e.key == "ch_w"),
+        "then it is unwritten"
+    );
+    Ok(())
+}
+
+/// The rows of one contact, found by its contact key, and only those.
+pub async fn ledger_contact_rows(store: &Store) -> Result<(), ConformanceFailure> {
+    let config = MappingConfig::default();
+    let state = &*store.state;
+    let facts = [
+        paid(
+            "evt_1",
+            100,
+            json!({"charge": "ch_a1"}),
+            1000,
+            Some("ann@example.com"),
+        )?,
+        paid(
+            "evt_2",
+            200,
+            json!({"charge": "ch_a2"}),
+            2000,
+            Some("ann@example.com"),
+        )?,
+        paid(
+            "evt_3",
+            300,
+            json!({"charge": "ch_b1"}),
+            3000,
+            Some("bob@example.com"),
+        )?,
+        paid("evt_4", 400, json!({"charge": "ch_n1"}), 4000, None)?,
+    ];
+    state.merge_facts(&facts, &config).await?;
+    let rows = state.contact_rows("email=ann@example.com").await?;
+    let mut charges: Vec<&str> = rows.iter().filter_map(|r| r.key()).collect();
+    charges.sort_unstable();
+    ensure!(charges == ["ch_a1", "ch_a2"], "ann's rows: {charges:?}");
+    let key = contact_key_of(&rows.first().cloned().unwrap_or_default(), &config);
+    ensure!(
+        key.as_deref() == Some("email=ann@example.com"),
+        "contact key spelled {key:?}"
+    );
+    ensure!(
+        state
+            .contact_rows("email=nobody@example.com")
+            .await?
+            .is_empty(),
+        "an unknown contact has no rows"
+    );
+    // A refund on one of ann's payments shows in her rows.
+    let refund = fact(
+        "evt_5",
+        500,
+        json!({"charge": "ch_a2"}),
+        json!({"refunded": 2000}),
+    )?;
+    state.merge_facts(&[refund], &config).await?;
+    let rows = state.contact_rows("email=ann@example.com").await?;
+    let refunded: i64 = rows.iter().map(LedgerRow::refunded).sum();
+    ensure!(
+        rows.len() == 2 && refunded == 2000,
+        "after the refund: {} rows, {refunded} refunded",
+        rows.len()
+    );
     Ok(())
 }
 
@@ -687,7 +1084,9 @@ where
     stats(&fresh().await).await?;
     purge_keeps_recent(&fresh().await).await?;
     renew(&fresh().await).await?;
-    record_deal(&fresh().await).await?;
-    contact_marks(&fresh().await).await?;
+    ledger_merge_order(&fresh().await).await?;
+    ledger_alias_merge(&fresh().await).await?;
+    ledger_versions(&fresh().await).await?;
+    ledger_contact_rows(&fresh().await).await?;
     concurrent(fresh().await, 8, 2_000, 4).await
 }

@@ -7,8 +7,8 @@
 //! - [`Queue`]: the job source (enqueue, reserve, answer, renew leases). A custom backend
 //!   implements only this to be useful.
 //! - [`QueueAdmin`]: inspection and upkeep (dead letters, replay, stats, purge).
-//! - [`SyncState`]: what the sync engine remembers next to the jobs (deal ids recorded by the
-//!   per-event path, contact ordering marks).
+//! - [`SyncState`]: the payment ledger the sync engine keeps next to the jobs (one row per
+//!   payment, merged from every event about it, versioned against what HubSpot was sent).
 //!
 //! [`Store`] bundles the three; [`connect`] opens one from a URL. The backends here implement
 //! all three and share one schema and one set of semantics, checked by the `conformance` suite
@@ -61,6 +61,7 @@ pub mod conformance;
 mod error;
 mod job;
 mod leader;
+mod ledger;
 mod memory;
 #[cfg(feature = "postgres")]
 mod postgres;
@@ -79,6 +80,7 @@ pub use job::{
     Attempt, DeadLetter, Enqueued, Job, JobId, LeaseToken, NewJob, QueueStats, DEFAULT_KEEP_DONE,
 };
 pub use leader::{Election, SoleProcess};
+pub use ledger::{contact_key_of, LedgerChange, LedgerEntry, WriteMark, WrittenDeal};
 pub use memory::MemoryQueue;
 #[cfg(feature = "postgres")]
 #[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]

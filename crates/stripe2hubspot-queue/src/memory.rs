@@ -2,11 +2,15 @@ use std::collections::HashMap;
 use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, SystemTime};
 
+use stripe2hubspot_map::{Facts, LedgerRow, MappingConfig};
+
+use crate::ledger::{merge_step, Changes, Merged};
 use crate::time::{duration_millis, from_millis, now_millis, to_millis};
 use crate::{
     Attempt, DeadLetter, Enqueued, Job, JobId, LeaseToken, NewJob, Queue, QueueAdmin, QueueError,
     QueueStats, SyncState, LEASE_EXPIRED,
 };
+use crate::{LedgerChange, LedgerEntry, WriteMark};
 
 /// An in-process queue: fast, and lost when the process exits.
 ///
@@ -21,8 +25,10 @@ struct Inner {
     next_id: JobId,
     jobs: HashMap<JobId, Entry>,
     by_event: HashMap<String, JobId>,
-    deals: HashMap<String, String>,
-    contact_marks: HashMap<String, i64>,
+    /// Ledger rows by key.
+    ledger: HashMap<String, StoredRow>,
+    /// Every payment id -> the key of its row.
+    aliases: HashMap<String, String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -262,29 +268,134 @@ impl QueueAdmin for MemoryQueue {
     }
 }
 
+/// A ledger row with the columns the SQL backends index.
+#[derive(Debug, Clone)]
+struct StoredRow {
+    entry: LedgerEntry,
+    contact_key: Option<String>,
+    waiting: bool,
+}
+
+impl Inner {
+    fn rows_named(&self, facts: &Facts) -> Vec<LedgerEntry> {
+        let mut keys: Vec<&String> = facts
+            .ids
+            .all()
+            .filter_map(|id| self.aliases.get(id))
+            .collect();
+        keys.sort();
+        keys.dedup();
+        keys.into_iter()
+            .filter_map(|key| self.ledger.get(key))
+            .map(|stored| stored.entry.clone())
+            .collect()
+    }
+
+    fn store_merged(&mut self, merged: &Merged) {
+        let key = &merged.entry.key;
+        for old in &merged.removed_keys {
+            self.ledger.remove(old);
+            for target in self.aliases.values_mut().filter(|t| *t == old) {
+                *target = key.clone();
+            }
+        }
+        for alias in &merged.aliases {
+            self.aliases.insert(alias.clone(), key.clone());
+        }
+        self.ledger.insert(
+            key.clone(),
+            StoredRow {
+                entry: merged.entry.clone(),
+                contact_key: merged.contact_key.clone(),
+                waiting: merged.waiting,
+            },
+        );
+    }
+}
+
 #[async_trait::async_trait]
 impl SyncState for MemoryQueue {
-    async fn record_deal(&self, payment_key: &str, deal_id: &str) -> Result<(), QueueError> {
-        self.lock()
-            .deals
-            .entry(payment_key.to_owned())
-            .or_insert_with(|| deal_id.to_owned());
+    async fn merge_facts(
+        &self,
+        facts: &[Facts],
+        config: &MappingConfig,
+    ) -> Result<Vec<LedgerChange>, QueueError> {
+        let mut inner = self.lock();
+        let mut changes = Changes::default();
+        for fact in facts {
+            let existing = inner.rows_named(fact);
+            let Some(merged) = merge_step(&existing, fact, config) else {
+                continue;
+            };
+            if merged.changed {
+                inner.store_merged(&merged);
+            }
+            changes.record(&merged);
+        }
+        Ok(changes.into_vec())
+    }
+
+    async fn contact_rows(&self, contact_key: &str) -> Result<Vec<LedgerRow>, QueueError> {
+        let inner = self.lock();
+        let mut rows: Vec<(&String, LedgerRow)> = inner
+            .ledger
+            .iter()
+            .filter(|(_, stored)| stored.contact_key.as_deref() == Some(contact_key))
+            .map(|(key, stored)| (key, stored.entry.row.clone()))
+            .collect();
+        rows.sort_by(|a, b| a.0.cmp(b.0));
+        Ok(rows.into_iter().map(|(_, row)| row).collect())
+    }
+
+    async fn ledger_entry(&self, id: &str) -> Result<Option<LedgerEntry>, QueueError> {
+        let inner = self.lock();
+        Ok(inner
+            .aliases
+            .get(id)
+            .and_then(|key| inner.ledger.get(key))
+            .map(|stored| stored.entry.clone()))
+    }
+
+    async fn mark_written(&self, marks: &[WriteMark]) -> Result<(), QueueError> {
+        let mut inner = self.lock();
+        for mark in marks {
+            if let Some(stored) = inner.ledger.get_mut(&mark.key) {
+                let entry = &mut stored.entry;
+                entry.written_version = entry.written_version.max(mark.version);
+                if mark.deal.is_some() {
+                    entry.deal = mark.deal.clone();
+                }
+            }
+        }
         Ok(())
     }
 
-    async fn recorded_deal(&self, payment_key: &str) -> Result<Option<String>, QueueError> {
-        Ok(self.lock().deals.get(payment_key).cloned())
+    async fn unwritten(&self, limit: usize) -> Result<Vec<LedgerEntry>, QueueError> {
+        let inner = self.lock();
+        let mut rows: Vec<&LedgerEntry> = inner
+            .ledger
+            .values()
+            .filter(|stored| !stored.waiting && stored.entry.is_unwritten())
+            .map(|stored| &stored.entry)
+            .collect();
+        rows.sort_by(|a, b| a.key.cmp(&b.key));
+        Ok(rows.into_iter().take(limit).cloned().collect())
     }
 
-    async fn advance_contact_marks(&self, marks: &[(String, i64)]) -> Result<Vec<i64>, QueueError> {
-        let mut inner = self.lock();
-        Ok(marks
-            .iter()
-            .map(|(key, created)| {
-                let newest = inner.contact_marks.entry(key.clone()).or_insert(*created);
-                *newest = (*newest).max(*created);
-                *newest
-            })
-            .collect())
+    async fn waiting_count(&self) -> Result<u64, QueueError> {
+        let inner = self.lock();
+        Ok(inner.ledger.values().filter(|s| s.waiting).count() as u64)
+    }
+
+    async fn waiting(&self, limit: usize) -> Result<Vec<LedgerEntry>, QueueError> {
+        let inner = self.lock();
+        let mut rows: Vec<&LedgerEntry> = inner
+            .ledger
+            .values()
+            .filter(|stored| stored.waiting)
+            .map(|stored| &stored.entry)
+            .collect();
+        rows.sort_by(|a, b| a.key.cmp(&b.key));
+        Ok(rows.into_iter().take(limit).cloned().collect())
     }
 }

@@ -16,8 +16,8 @@ use crate::{Election, MemoryQueue, Queue, QueueAdmin, QueueError, SoleProcess, S
 /// # use std::sync::Arc;
 /// # use stripe2hubspot_queue::{MemoryQueue, Queue, Store};
 /// # fn my_queue() -> Arc<dyn Queue> { Arc::new(MemoryQueue::new()) }
-/// // Contact ordering marks and per-event deal records kept in memory: fine for one process
-/// // that syncs in batch mode; use a SqliteQueue or PostgresQueue to keep them across restarts.
+/// // The payment ledger kept in memory: fine for tests; use a SqliteQueue or PostgresQueue
+/// // to keep it across restarts.
 /// let store = Store { queue: my_queue(), ..Store::new(MemoryQueue::new()) };
 /// ```
 #[derive(Clone)]

@@ -3,7 +3,12 @@
 
 use std::time::{Duration, SystemTime};
 
-use crate::{Attempt, DeadLetter, Enqueued, Job, JobId, NewJob, QueueError, QueueStats};
+use stripe2hubspot_map::{Facts, LedgerRow, MappingConfig};
+
+use crate::{
+    Attempt, DeadLetter, Enqueued, Job, JobId, LedgerChange, LedgerEntry, NewJob, QueueError,
+    QueueStats, WriteMark,
+};
 
 /// A durable job source: what ingest and the sync engine need to move events through.
 ///
@@ -53,20 +58,35 @@ pub trait QueueAdmin: Send + Sync + 'static {
     async fn purge_done(&self, older_than: Duration) -> Result<u64, QueueError>;
 }
 
-/// What the sync engine remembers between batches, workers and processes, stored next to the
-/// jobs so one backup holds both.
+/// The payment ledger the sync engine keeps next to the jobs, so one backup holds both: one
+/// row per payment, found by any of its ids, each change raising the row's version, and the
+/// version last written to HubSpot.
 #[async_trait::async_trait]
 pub trait SyncState: Send + Sync + 'static {
-    /// Per-event path: remember the HubSpot deal created for a payment key so a retry never
-    /// creates a second one. The first recorded deal wins; later calls for the key change nothing.
-    async fn record_deal(&self, payment_key: &str, deal_id: &str) -> Result<(), QueueError>;
-    /// The deal recorded for a payment key, if any.
-    async fn recorded_deal(&self, payment_key: &str) -> Result<Option<String>, QueueError>;
-    /// Last-write-wins ordering of contact data across batches, workers and processes: for
-    /// each `(contact key, event created)` pair, raise the newest event time stored for the key
-    /// to at least `created`, in one transaction, and return the stored newest for each pair
-    /// (in the order given) after the update. A result above the pair's `created` means a newer
-    /// payment of that contact was already synced, so this one must not overwrite its
-    /// last-charge data.
-    async fn advance_contact_marks(&self, marks: &[(String, i64)]) -> Result<Vec<i64>, QueueError>;
+    /// Merges each of `facts` into the ledger, in one transaction: loads every row sharing an
+    /// id with the facts, merges them and the facts into one row stored under its
+    /// [`key`](LedgerRow::key), indexes it under every id it knows, and raises its version when
+    /// the row or its key changed. Returns each row the call touched, as it stands after the
+    /// call (changed or not). `config` decides the contact key and whether a row waits.
+    async fn merge_facts(
+        &self,
+        facts: &[Facts],
+        config: &MappingConfig,
+    ) -> Result<Vec<LedgerChange>, QueueError>;
+    /// Every row indexed under `contact_key` (as [`contact_key_of`](crate::contact_key_of)
+    /// spells it), for absolute contact rollups.
+    async fn contact_rows(&self, contact_key: &str) -> Result<Vec<LedgerRow>, QueueError>;
+    /// The row known by `id` (any of its payment ids), if any.
+    async fn ledger_entry(&self, id: &str) -> Result<Option<LedgerEntry>, QueueError>;
+    /// Records that HubSpot holds each mark's version of its row (a written version never
+    /// goes down), and the deal it went to. A mark whose row was re-keyed meanwhile changes
+    /// nothing: the new row is unwritten.
+    async fn mark_written(&self, marks: &[WriteMark]) -> Result<(), QueueError>;
+    /// Up to `limit` rows that do not wait and whose version HubSpot has not seen, by key.
+    async fn unwritten(&self, limit: usize) -> Result<Vec<LedgerEntry>, QueueError>;
+    /// How many payments wait for more facts (a capture, a contact): they are not done.
+    async fn waiting_count(&self) -> Result<u64, QueueError>;
+    /// Up to `limit` of the waiting payments, by key (for operators: what is stuck and why,
+    /// via [`LedgerRow::state`]).
+    async fn waiting(&self, limit: usize) -> Result<Vec<LedgerEntry>, QueueError>;
 }

@@ -21,6 +21,11 @@ pub(crate) struct Dialect {
     /// Appended to the claim's row selection so concurrent claimers skip each other's rows
     /// instead of waiting (SQLite has one writer, so nothing to skip).
     pub(crate) skip_locked: &'static str,
+    /// Run first in every ledger merge transaction so merges from several processes (the
+    /// syncer, a backfill) take turns: two merges of one new payment would otherwise both
+    /// insert its row and one would lose the other's facts. Empty where the write
+    /// transaction already excludes other writers (SQLite).
+    pub(crate) ledger_lock: &'static str,
 }
 
 #[cfg(feature = "sqlite")]
@@ -33,6 +38,7 @@ pub(crate) const SQLITE: Dialect = Dialect {
     bytes: "BLOB",
     begin_write: "BEGIN IMMEDIATE",
     skip_locked: "",
+    ledger_lock: "",
 };
 
 #[cfg(feature = "postgres")]
@@ -45,6 +51,8 @@ pub(crate) const POSTGRES: Dialect = Dialect {
     bytes: "BYTEA",
     begin_write: "BEGIN",
     skip_locked: "FOR UPDATE SKIP LOCKED",
+    // The key is the ASCII of "S2HLEDGR", so it does not collide with other advisory locks.
+    ledger_lock: "SELECT pg_advisory_xact_lock(5994933546400368466)",
 };
 
 impl Dialect {

@@ -92,10 +92,13 @@ macro_rules! sql_store {
         use crate::sql::statements::Statements;
         use crate::sql::{db_error, in_given_order, lock_order, stats_from_counts, to_attempts};
         use crate::time::{duration_millis, from_millis, now_millis, to_millis};
+        use crate::ledger::{merge_step, row_from_json, row_to_json, Changes, Merged};
         use crate::{
-            Attempt, DeadLetter, Enqueued, Job, JobId, LeaseToken, NewJob, Queue, QueueAdmin,
-            QueueError, QueueStats, SyncState, LEASE_EXPIRED,
+            Attempt, DeadLetter, Enqueued, Job, JobId, LeaseToken, LedgerChange, LedgerEntry,
+            NewJob, Queue, QueueAdmin, QueueError, QueueStats, SyncState, WriteMark, WrittenDeal,
+            LEASE_EXPIRED,
         };
+        use stripe2hubspot_map::{Facts, LedgerRow, MappingConfig};
 
         type Connection = <$db as sqlx::Database>::Connection;
         type DbRow = <$db as sqlx::Database>::Row;
@@ -402,49 +405,198 @@ macro_rules! sql_store {
             }
         }
 
-        #[async_trait::async_trait]
-        impl SyncState for $store {
-            async fn record_deal(&self, payment_key: &str, deal_id: &str) -> Result<(), QueueError> {
-                sqlx::query(&self.sql.record_deal)
-                    .bind(payment_key.to_owned())
-                    .bind(deal_id.to_owned())
-                    .bind(now_millis())
-                    .execute(&self.pool)
+        fn ledger_entry_from_row(row: &DbRow) -> Result<LedgerEntry, QueueError> {
+            let get_text = |name: &str| row.try_get::<String, _>(name).map_err(db_error);
+            let deal_key: Option<String> = row.try_get("deal_key").map_err(db_error)?;
+            let deal_id: Option<String> = row.try_get("deal_id").map_err(db_error)?;
+            Ok(LedgerEntry {
+                key: get_text("payment_key")?,
+                row: row_from_json(&get_text("row_json")?)?,
+                version: row.try_get("version").map_err(db_error)?,
+                written_version: row.try_get("written_version").map_err(db_error)?,
+                deal: deal_key.zip(deal_id).map(|(stripe_payment_id, deal_id)| WrittenDeal {
+                    stripe_payment_id,
+                    deal_id,
+                }),
+            })
+        }
+
+        /// The rows sharing an id with `facts`, read inside the merge's transaction.
+        async fn rows_named(
+            sql: &Statements,
+            tx: &mut Connection,
+            facts: &Facts,
+        ) -> Result<Vec<LedgerEntry>, QueueError> {
+            let mut keys: Vec<String> = Vec::new();
+            for alias in facts.ids.all() {
+                let key: Option<String> = sqlx::query_scalar(&sql.ledger_key_of_alias)
+                    .bind(alias.to_owned())
+                    .fetch_optional(&mut *tx)
                     .await
                     .map_err(db_error)?;
-                Ok(())
+                keys.extend(key);
             }
-
-            async fn recorded_deal(&self, payment_key: &str) -> Result<Option<String>, QueueError> {
-                sqlx::query_scalar(&self.sql.recorded_deal)
-                    .bind(payment_key.to_owned())
-                    .fetch_optional(&self.pool)
+            keys.sort();
+            keys.dedup();
+            let mut rows = Vec::with_capacity(keys.len());
+            for key in keys {
+                let row = sqlx::query(&sql.ledger_row)
+                    .bind(key)
+                    .fetch_optional(&mut *tx)
                     .await
-                    .map_err(db_error)
+                    .map_err(db_error)?;
+                if let Some(row) = row {
+                    rows.push(ledger_entry_from_row(&row)?);
+                }
             }
+            Ok(rows)
+        }
 
-            async fn advance_contact_marks(
+        async fn store_merged(
+            sql: &Statements,
+            tx: &mut Connection,
+            merged: &Merged,
+        ) -> Result<(), QueueError> {
+            let entry = &merged.entry;
+            for old in &merged.removed_keys {
+                sqlx::query(&sql.ledger_delete)
+                    .bind(old.clone())
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(db_error)?;
+                sqlx::query(&sql.ledger_redirect_aliases)
+                    .bind(entry.key.clone())
+                    .bind(old.clone())
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(db_error)?;
+            }
+            sqlx::query(&sql.ledger_upsert)
+                .bind(entry.key.clone())
+                .bind(row_to_json(&entry.row)?)
+                .bind(entry.version)
+                .bind(entry.written_version)
+                .bind(merged.contact_key.clone())
+                .bind(i64::from(merged.waiting))
+                .bind(entry.deal.as_ref().map(|d| d.stripe_payment_id.clone()))
+                .bind(entry.deal.as_ref().map(|d| d.deal_id.clone()))
+                .bind(now_millis())
+                .execute(&mut *tx)
+                .await
+                .map_err(db_error)?;
+            for alias in &merged.aliases {
+                sqlx::query(&sql.ledger_upsert_alias)
+                    .bind(alias.clone())
+                    .bind(entry.key.clone())
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(db_error)?;
+            }
+            Ok(())
+        }
+
+        #[async_trait::async_trait]
+        impl SyncState for $store {
+            async fn merge_facts(
                 &self,
-                marks: &[(String, i64)],
-            ) -> Result<Vec<i64>, QueueError> {
+                facts: &[Facts],
+                config: &MappingConfig,
+            ) -> Result<Vec<LedgerChange>, QueueError> {
                 let mut tx = self
                     .pool
                     .begin_with(self.dialect.begin_write)
                     .await
                     .map_err(db_error)?;
-                let mut newest = Vec::with_capacity(marks.len());
-                for index in lock_order(marks, |(key, _)| key.as_str()) {
-                    let Some((key, created)) = marks.get(index) else { continue };
-                    let stored: i64 = sqlx::query_scalar(&self.sql.advance_contact_mark)
-                        .bind(key.clone())
-                        .bind(*created)
-                        .fetch_one(&mut *tx)
+                if !self.dialect.ledger_lock.is_empty() {
+                    sqlx::query(self.dialect.ledger_lock)
+                        .execute(&mut *tx)
                         .await
                         .map_err(db_error)?;
-                    newest.push((index, stored));
+                }
+                let mut changes = Changes::default();
+                for fact in facts {
+                    let existing = rows_named(&self.sql, &mut tx, fact).await?;
+                    let Some(merged) = merge_step(&existing, fact, config) else {
+                        continue;
+                    };
+                    if merged.changed {
+                        store_merged(&self.sql, &mut tx, &merged).await?;
+                    }
+                    changes.record(&merged);
                 }
                 tx.commit().await.map_err(db_error)?;
-                Ok(in_given_order(marks.len(), newest))
+                Ok(changes.into_vec())
+            }
+
+            async fn contact_rows(&self, contact_key: &str) -> Result<Vec<LedgerRow>, QueueError> {
+                let rows: Vec<String> = sqlx::query_scalar(&self.sql.ledger_contact_rows)
+                    .bind(contact_key.to_owned())
+                    .fetch_all(&self.pool)
+                    .await
+                    .map_err(db_error)?;
+                rows.iter().map(|json| row_from_json(json)).collect()
+            }
+
+            async fn ledger_entry(&self, id: &str) -> Result<Option<LedgerEntry>, QueueError> {
+                let mut conn = self.pool.acquire().await.map_err(db_error)?;
+                let key: Option<String> = sqlx::query_scalar(&self.sql.ledger_key_of_alias)
+                    .bind(id.to_owned())
+                    .fetch_optional(&mut *conn)
+                    .await
+                    .map_err(db_error)?;
+                let Some(key) = key else { return Ok(None) };
+                let row = sqlx::query(&self.sql.ledger_row)
+                    .bind(key)
+                    .fetch_optional(&mut *conn)
+                    .await
+                    .map_err(db_error)?;
+                row.as_ref().map(ledger_entry_from_row).transpose()
+            }
+
+            async fn mark_written(&self, marks: &[WriteMark]) -> Result<(), QueueError> {
+                let mut tx = self
+                    .pool
+                    .begin_with(self.dialect.begin_write)
+                    .await
+                    .map_err(db_error)?;
+                for index in lock_order(marks, |m| m.key.as_str()) {
+                    let Some(mark) = marks.get(index) else { continue };
+                    sqlx::query(&self.sql.ledger_mark_written)
+                        .bind(mark.version)
+                        .bind(mark.deal.as_ref().map(|d| d.stripe_payment_id.clone()))
+                        .bind(mark.deal.as_ref().map(|d| d.deal_id.clone()))
+                        .bind(mark.key.clone())
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(db_error)?;
+                }
+                tx.commit().await.map_err(db_error)
+            }
+
+            async fn unwritten(&self, limit: usize) -> Result<Vec<LedgerEntry>, QueueError> {
+                let rows = sqlx::query(&self.sql.ledger_unwritten)
+                    .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+                    .fetch_all(&self.pool)
+                    .await
+                    .map_err(db_error)?;
+                rows.iter().map(ledger_entry_from_row).collect()
+            }
+
+            async fn waiting_count(&self) -> Result<u64, QueueError> {
+                let n: i64 = sqlx::query_scalar(&self.sql.ledger_waiting_count)
+                    .fetch_one(&self.pool)
+                    .await
+                    .map_err(db_error)?;
+                Ok(u64::try_from(n).unwrap_or(0))
+            }
+
+            async fn waiting(&self, limit: usize) -> Result<Vec<LedgerEntry>, QueueError> {
+                let rows = sqlx::query(&self.sql.ledger_waiting)
+                    .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+                    .fetch_all(&self.pool)
+                    .await
+                    .map_err(db_error)?;
+                rows.iter().map(ledger_entry_from_row).collect()
             }
         }
     };

@@ -33,7 +33,32 @@ const MIGRATIONS: &[&[&str]] = &[&[
         contact_key TEXT PRIMARY KEY,
         newest_created {int} NOT NULL
     )",
+], &[
+    // The payment ledger replaces the per-event deal records and the contact ordering marks.
+    "DROP TABLE stripe2hubspot_deals",
+    "DROP TABLE stripe2hubspot_contact_marks",
+    "CREATE TABLE stripe2hubspot_ledger (
+        payment_key TEXT PRIMARY KEY,
+        row_json TEXT NOT NULL,
+        version {int} NOT NULL,
+        written_version {int} NOT NULL DEFAULT 0,
+        contact_key TEXT,
+        waiting {int} NOT NULL DEFAULT 0,
+        deal_key TEXT,
+        deal_id TEXT,
+        updated_at {int} NOT NULL
+    )",
+    "CREATE INDEX stripe2hubspot_ledger_contact ON stripe2hubspot_ledger (contact_key)",
+    "CREATE INDEX stripe2hubspot_ledger_waiting ON stripe2hubspot_ledger (waiting)",
+    "CREATE TABLE stripe2hubspot_ledger_aliases (
+        alias TEXT PRIMARY KEY,
+        payment_key TEXT NOT NULL
+    )",
+    "CREATE INDEX stripe2hubspot_ledger_aliases_key ON stripe2hubspot_ledger_aliases (payment_key)",
 ]];
+
+/// Columns of a ledger row, in the order [`super`]'s ledger mapper reads them by name.
+const LEDGER_COLUMNS: &str = "payment_key, row_json, version, written_version, deal_key, deal_id";
 
 /// Columns of a reserved job, in the order [`super`]'s row mapper reads them by name.
 const JOB_COLUMNS: &str = "id, event_id, event_type, event_created, payload, attempts, \
@@ -58,9 +83,17 @@ pub(crate) struct Statements {
     pub(crate) replay: String,
     pub(crate) stats: String,
     pub(crate) purge_done: String,
-    pub(crate) record_deal: String,
-    pub(crate) recorded_deal: String,
-    pub(crate) advance_contact_mark: String,
+    pub(crate) ledger_key_of_alias: String,
+    pub(crate) ledger_row: String,
+    pub(crate) ledger_upsert: String,
+    pub(crate) ledger_delete: String,
+    pub(crate) ledger_redirect_aliases: String,
+    pub(crate) ledger_upsert_alias: String,
+    pub(crate) ledger_contact_rows: String,
+    pub(crate) ledger_mark_written: String,
+    pub(crate) ledger_unwritten: String,
+    pub(crate) ledger_waiting_count: String,
+    pub(crate) ledger_waiting: String,
 }
 
 impl Statements {
@@ -139,19 +172,50 @@ impl Statements {
             ),
             purge_done: d
                 .render("DELETE FROM stripe2hubspot_jobs WHERE state = 2 AND finished_at <= ?"),
-            record_deal: d.render(
-                "INSERT INTO stripe2hubspot_deals (payment_key, deal_id, recorded_at)
-                 VALUES (?, ?, ?) ON CONFLICT (payment_key) DO NOTHING",
+            ledger_key_of_alias: d.render(
+                "SELECT payment_key FROM stripe2hubspot_ledger_aliases WHERE alias = ?",
             ),
-            recorded_deal: d
-                .render("SELECT deal_id FROM stripe2hubspot_deals WHERE payment_key = ?"),
-            advance_contact_mark: d.render(
-                "INSERT INTO stripe2hubspot_contact_marks (contact_key, newest_created)
-                 VALUES (?, ?)
-                 ON CONFLICT (contact_key) DO UPDATE SET newest_created =
-                    {greatest}(stripe2hubspot_contact_marks.newest_created, excluded.newest_created)
-                 RETURNING newest_created",
+            ledger_row: d.render(&format!(
+                "SELECT {LEDGER_COLUMNS} FROM stripe2hubspot_ledger WHERE payment_key = ?"
+            )),
+            ledger_upsert: d.render(
+                "INSERT INTO stripe2hubspot_ledger (payment_key, row_json, version,
+                    written_version, contact_key, waiting, deal_key, deal_id, updated_at)
+                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+                 ON CONFLICT (payment_key) DO UPDATE SET row_json = excluded.row_json,
+                    version = excluded.version, written_version = excluded.written_version,
+                    contact_key = excluded.contact_key, waiting = excluded.waiting,
+                    deal_key = excluded.deal_key, deal_id = excluded.deal_id,
+                    updated_at = excluded.updated_at",
             ),
+            ledger_delete: d.render("DELETE FROM stripe2hubspot_ledger WHERE payment_key = ?"),
+            ledger_redirect_aliases: d.render(
+                "UPDATE stripe2hubspot_ledger_aliases SET payment_key = ? WHERE payment_key = ?",
+            ),
+            ledger_upsert_alias: d.render(
+                "INSERT INTO stripe2hubspot_ledger_aliases (alias, payment_key) VALUES (?, ?)
+                 ON CONFLICT (alias) DO UPDATE SET payment_key = excluded.payment_key",
+            ),
+            ledger_contact_rows: d.render(
+                "SELECT row_json FROM stripe2hubspot_ledger WHERE contact_key = ? ORDER BY payment_key",
+            ),
+            // A written version never goes down; a deal is recorded only when one is given.
+            ledger_mark_written: d.render(
+                "UPDATE stripe2hubspot_ledger SET
+                    written_version = {greatest}(written_version, ?),
+                    deal_key = COALESCE(?, deal_key), deal_id = COALESCE(?, deal_id)
+                 WHERE payment_key = ?",
+            ),
+            ledger_unwritten: d.render(&format!(
+                "SELECT {LEDGER_COLUMNS} FROM stripe2hubspot_ledger
+                 WHERE waiting = 0 AND version > written_version ORDER BY payment_key LIMIT ?"
+            )),
+            ledger_waiting_count: d
+                .render("SELECT COUNT(*) FROM stripe2hubspot_ledger WHERE waiting = 1"),
+            ledger_waiting: d.render(&format!(
+                "SELECT {LEDGER_COLUMNS} FROM stripe2hubspot_ledger
+                 WHERE waiting = 1 ORDER BY payment_key LIMIT ?"
+            )),
         }
     }
 }

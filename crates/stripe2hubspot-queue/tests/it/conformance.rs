@@ -18,8 +18,10 @@ macro_rules! suite {
         suite!(@one $make, stats);
         suite!(@one $make, purge_keeps_recent);
         suite!(@one $make, renew);
-        suite!(@one $make, record_deal);
-        suite!(@one $make, contact_marks);
+        suite!(@one $make, ledger_merge_order);
+        suite!(@one $make, ledger_alias_merge);
+        suite!(@one $make, ledger_versions);
+        suite!(@one $make, ledger_contact_rows);
 
         #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
         async fn concurrent_8_producers_10k_jobs_4_workers() {

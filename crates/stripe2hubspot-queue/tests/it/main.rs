@@ -2,5 +2,7 @@
 
 mod conformance;
 mod connect;
+#[cfg(feature = "sqlite")]
+mod migrate;
 #[cfg(all(unix, feature = "sqlite"))]
 mod sqlite_crash;
