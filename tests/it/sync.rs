@@ -344,7 +344,7 @@ async fn without_schema_scopes_the_engine_pauses_alerts_once_and_resumes_when_th
         .alerts
         .alerts()
         .into_iter()
-        .filter(|a| a.kind == AlertKind::MissingScopes)
+        .filter(|a| a.kind == AlertKind::Paused)
         .map(|a| a.message)
         .collect();
     assert_eq!(pauses.len(), 1, "one alert: {pauses:?}");
