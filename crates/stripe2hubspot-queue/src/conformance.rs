@@ -671,6 +671,35 @@ pub async fn renew(store: &Store) -> Result<(), ConformanceFailure> {
     Ok(())
 }
 
+/// A backend that offers an [`EnqueueSignal`](crate::EnqueueSignal) fires it by the time an
+/// insert or a replay returns, and not for a duplicate; one without a signal passes.
+pub async fn enqueue_signal(store: &Store) -> Result<(), ConformanceFailure> {
+    let q = store.queue.as_ref();
+    let Some(mut signal) = q.enqueue_signal() else {
+        return Ok(());
+    };
+    ensure!(
+        !signal.has_changed(),
+        "a new signal fired before any enqueue"
+    );
+    q.enqueue(new_job("evt_signal")).await?;
+    ensure!(
+        signal.has_changed(),
+        "the signal did not fire for an insert"
+    );
+    signal.changed().await;
+    q.enqueue(new_job("evt_signal")).await?;
+    ensure!(
+        !signal.has_changed(),
+        "the signal fired for a duplicate, which gives a worker nothing to do"
+    );
+    let job = reserve_one(q, LONG).await?;
+    q.dead_letter(&job, "for the replay").await?;
+    store.admin.replay(job.id).await?;
+    ensure!(signal.has_changed(), "the signal did not fire for a replay");
+    Ok(())
+}
+
 /// Run every check, each on a fresh store from `fresh`, with a smaller concurrency run
 /// (8 producers, 2,000 jobs, 4 workers).
 pub async fn run_all<F, Fut>(mut fresh: F) -> Result<(), ConformanceFailure>
@@ -689,5 +718,6 @@ where
     renew(&fresh().await).await?;
     record_deal(&fresh().await).await?;
     contact_marks(&fresh().await).await?;
+    enqueue_signal(&fresh().await).await?;
     concurrent(fresh().await, 8, 2_000, 4).await
 }

@@ -63,6 +63,7 @@ mod job;
 mod memory;
 #[cfg(feature = "postgres")]
 mod postgres;
+mod signal;
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
 mod sql;
 #[cfg(feature = "sqlite")]
@@ -79,6 +80,7 @@ pub use memory::MemoryQueue;
 #[cfg(feature = "postgres")]
 #[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
 pub use postgres::{PostgresOptions, PostgresQueue};
+pub use signal::{EnqueueNotifier, EnqueueSignal};
 #[cfg(feature = "sqlite")]
 #[cfg_attr(docsrs, doc(cfg(feature = "sqlite")))]
 pub use sqlite::{SqliteOptions, SqliteQueue, Synchronous};

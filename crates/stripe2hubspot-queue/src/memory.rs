@@ -4,8 +4,8 @@ use std::time::{Duration, SystemTime};
 
 use crate::time::{duration_millis, from_millis, now_millis, to_millis};
 use crate::{
-    Attempt, DeadLetter, Enqueued, Job, JobId, LeaseToken, NewJob, Queue, QueueAdmin, QueueError,
-    QueueStats, SyncState, LEASE_EXPIRED,
+    Attempt, DeadLetter, EnqueueNotifier, EnqueueSignal, Enqueued, Job, JobId, LeaseToken, NewJob,
+    Queue, QueueAdmin, QueueError, QueueStats, SyncState, LEASE_EXPIRED,
 };
 
 /// An in-process queue: fast, and lost when the process exits.
@@ -14,6 +14,7 @@ use crate::{
 #[derive(Debug, Default)]
 pub struct MemoryQueue {
     inner: Mutex<Inner>,
+    notifier: EnqueueNotifier,
 }
 
 #[derive(Debug, Default)]
@@ -89,7 +90,13 @@ impl Queue for MemoryQueue {
                 finished_at: 0,
             },
         );
+        drop(inner);
+        self.notifier.notify();
         Ok(Enqueued::Inserted(id))
+    }
+
+    fn enqueue_signal(&self) -> Option<EnqueueSignal> {
+        Some(self.notifier.subscribe())
     }
 
     async fn reserve(&self, max: usize, lease: Duration) -> Result<Vec<Job>, QueueError> {
@@ -223,6 +230,8 @@ impl QueueAdmin for MemoryQueue {
                 e.state = State::Ready;
                 e.attempts = 0;
                 e.run_at = now_millis();
+                drop(inner);
+                self.notifier.notify();
                 Ok(())
             }
             _ => Err(QueueError::NotFound { id }),

@@ -3,7 +3,9 @@
 
 use std::time::{Duration, SystemTime};
 
-use crate::{Attempt, DeadLetter, Enqueued, Job, JobId, NewJob, QueueError, QueueStats};
+use crate::{
+    Attempt, DeadLetter, EnqueueSignal, Enqueued, Job, JobId, NewJob, QueueError, QueueStats,
+};
 
 /// A durable job source: what ingest and the sync engine need to move events through.
 ///
@@ -34,6 +36,13 @@ pub trait Queue: Send + Sync + 'static {
     /// [`LeaseToken`](crate::LeaseToken); returns the ids of the jobs whose lease was lost (they
     /// were re-granted or answered), whose results the caller must drop.
     async fn renew(&self, jobs: &[Job], lease: Duration) -> Result<Vec<JobId>, QueueError>;
+    /// A signal that fires once jobs are stored (by this process or, where the backend can
+    /// tell, another), so a worker waits for work instead of polling. `None`, the default,
+    /// means the backend cannot tell and the worker polls. See
+    /// [`EnqueueNotifier`](crate::EnqueueNotifier) to offer one.
+    fn enqueue_signal(&self) -> Option<EnqueueSignal> {
+        None
+    }
 }
 
 /// Inspection and upkeep of a queue: for operators, health checks and the engine's purge.

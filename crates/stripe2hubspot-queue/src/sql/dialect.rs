@@ -21,7 +21,15 @@ pub(crate) struct Dialect {
     /// Appended to the claim's row selection so concurrent claimers skip each other's rows
     /// instead of waiting (SQLite has one writer, so nothing to skip).
     pub(crate) skip_locked: &'static str,
+    /// Run in the transaction that stores or replays jobs, to wake workers of other processes
+    /// when it commits (PostgreSQL `NOTIFY`); `None` where only this process can see the file.
+    pub(crate) notify_enqueued: Option<&'static str>,
 }
+
+/// The PostgreSQL channel on which stored jobs are announced. One name for every schema: a
+/// worker woken by another schema's queue finds nothing and waits again.
+#[cfg(feature = "postgres")]
+pub(crate) const ENQUEUED_CHANNEL: &str = "stripe2hubspot_enqueued";
 
 #[cfg(feature = "sqlite")]
 pub(crate) const SQLITE: Dialect = Dialect {
@@ -33,6 +41,7 @@ pub(crate) const SQLITE: Dialect = Dialect {
     bytes: "BLOB",
     begin_write: "BEGIN IMMEDIATE",
     skip_locked: "",
+    notify_enqueued: None,
 };
 
 #[cfg(feature = "postgres")]
@@ -45,6 +54,7 @@ pub(crate) const POSTGRES: Dialect = Dialect {
     bytes: "BYTEA",
     begin_write: "BEGIN",
     skip_locked: "FOR UPDATE SKIP LOCKED",
+    notify_enqueued: Some("SELECT pg_notify('stripe2hubspot_enqueued', '')"),
 };
 
 impl Dialect {
