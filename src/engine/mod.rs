@@ -30,6 +30,7 @@ mod failure;
 mod fallback;
 mod handle;
 mod hub;
+mod idle;
 mod pause;
 mod plan;
 mod purge;

@@ -22,6 +22,7 @@ impl Inner {
     }
 
     pub(super) async fn work(&self, mut stopped: watch::Receiver<bool>) {
+        let mut enqueued = self.store.queue.enqueue_signal();
         loop {
             if *stopped.borrow() {
                 return;
@@ -55,10 +56,12 @@ impl Inner {
                 }
             };
             if jobs.is_empty() {
-                tokio::select! {
-                    _ = tokio::time::sleep(self.settings.poll_interval) => {}
-                    _ = stopped.changed() => {}
-                }
+                super::idle::wait_for_work(
+                    enqueued.as_mut(),
+                    self.settings.poll_interval,
+                    &mut stopped,
+                )
+                .await;
                 continue;
             }
             self.process(jobs).await;
