@@ -65,6 +65,15 @@ impl Outcome {
     }
 }
 
+/// Engine workers from `SYNC_THROUGHPUT_WORKERS`; `None` keeps the engine's default. While one
+/// worker settles its batch in the queue (a commit per job), another writes to HubSpot.
+fn workers() -> Option<usize> {
+    std::env::var("SYNC_THROUGHPUT_WORKERS")
+        .ok()
+        .and_then(|w| w.parse().ok())
+        .filter(|w| *w > 0)
+}
+
 fn customer_email(customer: usize) -> String {
     format!("customer{customer:05}@example.com")
 }
@@ -126,7 +135,11 @@ async fn run(case: &Case) -> Result<Outcome, String> {
     // inherits the other's quota use.
     let fake = FakeHubSpot::start().await;
     let client = fake.client_builder().build().expect("client");
-    let engine = SyncEngine::builder(store.clone(), client, MappingConfig::default())
+    let mut builder = SyncEngine::builder(store.clone(), client, MappingConfig::default());
+    if let Some(workers) = workers() {
+        builder = builder.concurrency(workers);
+    }
+    let engine = builder
         .mode(case.mode)
         .batch_size(100)
         // Test-speed polling: an idle worker should not add up to 200 ms to a short run.
@@ -325,7 +338,8 @@ async fn main() -> ExitCode {
         println!("smoke pass (figures come from `cargo bench`)");
     }
     println!(
-        "FakeHubSpot over loopback, 100 requests per rolling 10 s, client default pacing, SQLite queue; {PAYMENTS_PER_CUSTOMER} payments per customer"
+        "FakeHubSpot over loopback, 100 requests per rolling 10 s, client default pacing, SQLite queue; {PAYMENTS_PER_CUSTOMER} payments per customer; engine workers: {}",
+        workers().map_or_else(|| "the default".to_owned(), |w| w.to_string())
     );
     let mut outcomes = Vec::new();
     for case in &cases {

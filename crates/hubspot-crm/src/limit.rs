@@ -180,10 +180,15 @@ impl SlidingLog {
 
     /// How many recorded sends fall within the `window` that ends at `now`.
     pub fn sent_within_window(&self, now: Instant) -> usize {
-        let window = self.limit.window();
+        self.sent_within(now, self.limit.window())
+    }
+
+    /// How many recorded sends fall within `span` before `now` (the log keeps at most `max`
+    /// sends of the last window and skew margin).
+    pub fn sent_within(&self, now: Instant, span: Duration) -> usize {
         self.sent
             .iter()
-            .filter(|sent| now.saturating_duration_since(**sent) < window)
+            .filter(|sent| now.saturating_duration_since(**sent) < span)
             .count()
     }
 }
@@ -283,7 +288,12 @@ impl Limiter {
         if remaining >= low_water {
             return;
         }
-        let ours = u32::try_from(self.log().sent_within_window(Instant::now())).unwrap_or(u32::MAX);
+        // HubSpot counted this answer's window when the request arrived, before `now`: our
+        // sends up to a tenth of a window earlier may still be in it. Counting them errs
+        // towards our own spend, so a hold means others really spent part of the quota.
+        let window = self.inner.limit.window;
+        let ours = self.log().sent_within(Instant::now(), window + window / 10);
+        let ours = u32::try_from(ours).unwrap_or(u32::MAX);
         let spent_by_others = max.saturating_sub(remaining).saturating_sub(ours);
         // A portal quota below the configured one also leaves our log no longer protective.
         if spent_by_others > 0 || max < self.inner.limit.max {
