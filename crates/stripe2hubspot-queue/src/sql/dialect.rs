@@ -21,10 +21,14 @@ pub(crate) struct Dialect {
     /// Appended to the claim's row selection so concurrent claimers skip each other's rows
     /// instead of waiting (SQLite has one writer, so nothing to skip).
     pub(crate) skip_locked: &'static str,
-    /// Run in the transaction that stores or replays jobs, to wake workers of other processes
-    /// when it commits (PostgreSQL `NOTIFY`); `None` where only this process can see the file.
-    pub(crate) notify_enqueued: Option<&'static str>,
+    /// The channel on which stored jobs are announced with [`NOTIFY_ENQUEUED`] in the
+    /// transaction that stores or replays them, waking workers of other processes when it
+    /// commits; `None` where only this process can see the file.
+    pub(crate) enqueued_channel: Option<&'static str>,
 }
+
+/// Announces stored jobs on the channel bound to `$1` (PostgreSQL only).
+pub(crate) const NOTIFY_ENQUEUED: &str = "SELECT pg_notify($1, '')";
 
 /// The PostgreSQL channel on which stored jobs are announced. One name for every schema: a
 /// worker woken by another schema's queue finds nothing and waits again.
@@ -41,7 +45,7 @@ pub(crate) const SQLITE: Dialect = Dialect {
     bytes: "BLOB",
     begin_write: "BEGIN IMMEDIATE",
     skip_locked: "",
-    notify_enqueued: None,
+    enqueued_channel: None,
 };
 
 #[cfg(feature = "postgres")]
@@ -54,7 +58,7 @@ pub(crate) const POSTGRES: Dialect = Dialect {
     bytes: "BYTEA",
     begin_write: "BEGIN",
     skip_locked: "FOR UPDATE SKIP LOCKED",
-    notify_enqueued: Some("SELECT pg_notify('stripe2hubspot_enqueued', '')"),
+    enqueued_channel: Some(ENQUEUED_CHANNEL),
 };
 
 impl Dialect {

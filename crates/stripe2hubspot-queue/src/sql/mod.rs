@@ -89,7 +89,7 @@ macro_rules! sql_store {
         use sqlx::{Connection as _, Row as _};
 
         use crate::sql::coalesce::Coalescer;
-        use crate::sql::dialect::Dialect;
+        use crate::sql::dialect::{Dialect, NOTIFY_ENQUEUED};
         use crate::sql::statements::Statements;
         use crate::sql::{db_error, in_given_order, lock_order, stats_from_counts, to_attempts};
         use crate::time::{duration_millis, from_millis, now_millis, to_millis};
@@ -187,8 +187,11 @@ macro_rules! sql_store {
             let inserted = results
                 .iter()
                 .any(|(_, result)| matches!(result, Enqueued::Inserted(_)));
-            if let (true, Some(notify)) = (inserted, dialect.notify_enqueued) {
-                sqlx::query(notify).execute(&mut *tx).await?;
+            if let (true, Some(channel)) = (inserted, dialect.enqueued_channel) {
+                sqlx::query(NOTIFY_ENQUEUED)
+                    .bind(channel)
+                    .execute(&mut *tx)
+                    .await?;
             }
             tx.commit().await?;
             if inserted {
@@ -391,10 +394,14 @@ macro_rules! sql_store {
                 if done.rows_affected() == 0 {
                     return Err(QueueError::NotFound { id });
                 }
-                if let Some(notify) = self.dialect.notify_enqueued {
+                if let Some(channel) = self.dialect.enqueued_channel {
                     // Best effort: the replayed job is stored; other processes find it by
                     // polling if this announcement is lost.
-                    if let Err(error) = sqlx::query(notify).execute(&self.pool).await {
+                    let announced = sqlx::query(NOTIFY_ENQUEUED)
+                        .bind(channel)
+                        .execute(&self.pool)
+                        .await;
+                    if let Err(error) = announced {
                         tracing::warn!(%error, "queue: could not announce a replayed job");
                     }
                 }
