@@ -130,7 +130,10 @@ impl SyncEngineBuilder {
         self
     }
 
-    /// How long an idle worker waits before looking for new events again (default 200 ms).
+    /// How long an idle worker waits before looking for events again (default 200 ms). A queue
+    /// with an [enqueue signal](crate::queue::Queue::enqueue_signal) (all built-in ones) wakes
+    /// it as soon as an event is stored, so this bounds only how late retries falling due and
+    /// events stored by other processes on SQLite are found.
     pub fn poll_interval(mut self, interval: Duration) -> Self {
         self.settings.poll_interval = interval;
         self

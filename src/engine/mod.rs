@@ -48,6 +48,7 @@ mod fence;
 mod handle;
 mod hub;
 mod leader;
+mod idle;
 mod pause;
 mod plan;
 mod process;

@@ -16,6 +16,7 @@ impl Inner {
     /// Reserves and processes batches until `stopped`. The batch in hand is kept in
     /// `in_hand` until answered, so a supervisor can release it if this task dies.
     pub(super) async fn work(&self, in_hand: InHand, mut stopped: watch::Receiver<bool>) {
+        let mut enqueued = self.store.queue.enqueue_signal();
         loop {
             if *stopped.borrow() {
                 return;
@@ -49,10 +50,12 @@ impl Inner {
                 }
             };
             if jobs.is_empty() {
-                tokio::select! {
-                    _ = tokio::time::sleep(self.settings.poll_interval) => {}
-                    _ = stopped.changed() => {}
-                }
+                super::idle::wait_for_work(
+                    enqueued.as_mut(),
+                    self.settings.poll_interval,
+                    &mut stopped,
+                )
+                .await;
                 continue;
             }
             *in_hand.lock().unwrap_or_else(|p| p.into_inner()) = jobs.clone();

@@ -272,9 +272,10 @@ impl Ingest {
                 limit: self.body_limit,
             };
         }
+        // Only the envelope: the worker types `data.object` when it syncs the event.
         let event = match self
             .verifier
-            .construct_event(body, signature.unwrap_or_default())
+            .verify_envelope(body, signature.unwrap_or_default())
         {
             Ok(event) => event,
             Err(error) => {

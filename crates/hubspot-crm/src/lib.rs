@@ -25,7 +25,7 @@ pub use error::{
     BatchError, Error, ErrorDetail, ErrorDetails, PropertyError, RateLimitPolicy, TransportKind,
     ViolatedRule,
 };
-pub use limit::{Limiter, RateLimit, RateLimitParseError};
+pub use limit::{Limiter, RateLimit, RateLimitParseError, SlidingLog, MAX_SKEW_MARGIN};
 pub use objects::{
     AssociationCategory, AssociationInput, AssociationType, BatchResult, NextPage, ObjectId,
     ObjectInput, ObjectRef, ObjectType, Objects, Paging, SearchRequest, SearchResult,

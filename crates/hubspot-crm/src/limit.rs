@@ -1,15 +1,11 @@
-//! Client-side pacing: a GCRA limiter shaped so that no rolling window exceeds the quota.
+//! Client-side pacing: a sliding log of send times, so that no rolling window exceeds the
+//! quota while a busy client still uses all but the skew margin of it.
 
+use std::collections::VecDeque;
 use std::fmt;
-use std::num::NonZeroU32;
 use std::str::FromStr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-
-use governor::clock::{Clock, DefaultClock};
-use governor::middleware::NoOpMiddleware;
-use governor::state::{InMemoryState, NotKeyed};
-use governor::{Quota, RateLimiter};
 
 /// A request quota: at most `max` requests in any rolling `window`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -57,31 +53,24 @@ impl RateLimit {
         self.window
     }
 
-    /// The GCRA quota that keeps every closed window of length `window` at or under `max`.
-    ///
-    /// GCRA with burst `b` and period `t` admits up to `b + floor(w / t)` cells in a window
-    /// of length `w`, so the naive `period = w / max, burst = max` admits almost twice the
-    /// quota. We keep a small burst (a tenth of the quota) and stretch the period so that
-    /// `b + w / t <= max`, with a 1% margin on `w`; the sustained rate is then about 89% of
-    /// the quota, which is the price of never tripping the window.
-    pub(crate) fn quota(&self) -> Quota {
-        let burst = (self.max / 10).max(1);
-        let steady = self.max - burst;
-        // A 1% margin absorbs network jitter between our clock and HubSpot's.
-        let window_ns = self.window.as_nanos() + self.window.as_nanos() / 100;
-        // Round the period up so rounding can never let one extra cell into a window; with
-        // no steady cells (quota 1) the period must outlast the window.
-        let period_ns = if steady == 0 {
-            window_ns + 1
-        } else {
-            window_ns.div_ceil(u128::from(steady))
-        };
-        let period = Duration::from_nanos(u64::try_from(period_ns).unwrap_or(u64::MAX));
-        let quota =
-            Quota::with_period(period).unwrap_or_else(|| Quota::per_second(NonZeroU32::MIN));
-        quota.allow_burst(NonZeroU32::new(burst).unwrap_or(NonZeroU32::MIN))
+    /// How much longer than [`window`](RateLimit::window) the limiter spaces a request from
+    /// the one `max` requests before it: a hundredth of the window, at most
+    /// [`MAX_SKEW_MARGIN`], so requests whose network delays differ by less than that still
+    /// land in HubSpot's window at or under the quota.
+    pub fn skew_margin(&self) -> Duration {
+        (self.window / 100).min(MAX_SKEW_MARGIN)
+    }
+
+    /// The shortest time between a request and the one `max` requests later: the window plus
+    /// [the skew margin](RateLimit::skew_margin).
+    pub fn spacing(&self) -> Duration {
+        self.window + self.skew_margin()
     }
 }
+
+/// The largest allowance for clock and network skew between our send times and HubSpot's
+/// arrival times; 0.5% of a 10 s window.
+pub const MAX_SKEW_MARGIN: Duration = Duration::from_millis(50);
 
 impl Default for RateLimit {
     fn default() -> Self {
@@ -147,13 +136,68 @@ impl FromStr for RateLimit {
     }
 }
 
-type Gcra<C> = RateLimiter<NotKeyed, InMemoryState, C, NoOpMiddleware<<C as Clock>::Instant>>;
+/// The send times of the last `max` admitted requests: a request is admitted when the one
+/// `max` requests before it was sent at least [`RateLimit::spacing`] ago.
+///
+/// Any rolling window of length `window` then holds at most `max` sends, with or without
+/// bursts, while a caller with work waiting gets `max` requests per `window + margin`
+/// (99.5% of a 10 s quota). Pure logic over caller-supplied instants, so it is tested and
+/// benchmarked on a virtual clock.
+#[derive(Debug, Clone)]
+pub struct SlidingLog {
+    limit: RateLimit,
+    sent: VecDeque<Instant>,
+}
+
+impl SlidingLog {
+    /// An empty log for `limit`.
+    pub fn new(limit: RateLimit) -> Self {
+        SlidingLog {
+            limit,
+            // Grows to `max` entries on first use; a huge quota should not allocate up front.
+            sent: VecDeque::with_capacity((limit.max() as usize).min(1024)),
+        }
+    }
+
+    /// Admits a request at `now` and records it, or answers the earliest instant at which one
+    /// would be admitted. `now` must not go backwards between calls (a monotonic clock).
+    pub fn try_admit(&mut self, now: Instant) -> Result<(), Instant> {
+        let spacing = self.limit.spacing();
+        while self
+            .sent
+            .front()
+            .is_some_and(|sent| now.saturating_duration_since(*sent) >= spacing)
+        {
+            self.sent.pop_front();
+        }
+        if self.sent.len() < self.limit.max() as usize {
+            self.sent.push_back(now);
+            return Ok(());
+        }
+        // Full: the oldest of the last `max` sends must age out first.
+        Err(self.sent.front().map_or(now, |oldest| *oldest + spacing))
+    }
+
+    /// How many recorded sends fall within the `window` that ends at `now`.
+    pub fn sent_within_window(&self, now: Instant) -> usize {
+        self.sent_within(now, self.limit.window())
+    }
+
+    /// How many recorded sends fall within `span` before `now` (the log keeps at most `max`
+    /// sends of the last window and skew margin).
+    pub fn sent_within(&self, now: Instant, span: Duration) -> usize {
+        self.sent
+            .iter()
+            .filter(|sent| now.saturating_duration_since(**sent) < span)
+            .count()
+    }
+}
 
 /// A pacing gate shared by all clones of a [`Client`](crate::Client).
 ///
 /// Every request waits for (1) any hold set with [`hold_until`](Limiter::hold_until) /
-/// [`hold_for`](Limiter::hold_for), e.g. after a 429, and (2) a GCRA cell. Cloning is cheap
-/// and clones share state.
+/// [`hold_for`](Limiter::hold_for), e.g. after a 429, and (2) room in a [`SlidingLog`] of
+/// send times. Cloning is cheap and clones share state.
 #[derive(Clone)]
 pub struct Limiter {
     inner: Arc<LimiterInner>,
@@ -161,7 +205,7 @@ pub struct Limiter {
 
 struct LimiterInner {
     limit: RateLimit,
-    gcra: Gcra<DefaultClock>,
+    log: Mutex<SlidingLog>,
     hold: Mutex<Option<Instant>>,
 }
 
@@ -180,7 +224,7 @@ impl Limiter {
         Limiter {
             inner: Arc::new(LimiterInner {
                 limit,
-                gcra: RateLimiter::direct_with_clock(limit.quota(), DefaultClock::default()),
+                log: Mutex::new(SlidingLog::new(limit)),
                 hold: Mutex::new(None),
             }),
         }
@@ -212,6 +256,11 @@ impl Limiter {
         hold.filter(|h| *h > Instant::now())
     }
 
+    fn log(&self) -> std::sync::MutexGuard<'_, SlidingLog> {
+        // Every update is a push or pop on a deque, so a poisoned lock is still consistent.
+        self.inner.log.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
     /// Waits until a request may be sent.
     pub async fn acquire(&self) {
         loop {
@@ -219,26 +268,36 @@ impl Limiter {
                 tokio::time::sleep_until(tokio::time::Instant::from_std(until)).await;
                 continue;
             }
-            match self.inner.gcra.check() {
+            let admitted = self.log().try_admit(Instant::now());
+            match admitted {
                 Ok(()) => return,
-                Err(not_until) => {
-                    let wait = not_until.wait_time_from(self.inner.gcra.clock().now());
-                    tokio::time::sleep(wait.max(Duration::from_millis(1))).await;
-                }
+                Err(at) => tokio::time::sleep_until(tokio::time::Instant::from_std(at)).await,
             }
         }
     }
 
-    /// Feeds HubSpot's `X-HubSpot-RateLimit-*` headers back: when `remaining` runs low the
-    /// remaining budget is spread over the interval so other users of the portal's quota
-    /// do not push us into a 429.
+    /// Feeds HubSpot's `X-HubSpot-RateLimit-*` headers back. The log already keeps our own
+    /// requests under the quota, so a low `remaining` matters only when other users of the
+    /// portal's quota spent part of it, or the portal's quota is below the configured one:
+    /// then the remaining budget is spread over the interval so we do not run into a 429.
     pub fn observe(&self, max: Option<u32>, remaining: Option<u32>, interval: Option<Duration>) {
         let (Some(remaining), Some(interval)) = (remaining, interval) else {
             return;
         };
         let max = max.unwrap_or(self.inner.limit.max).max(1);
         let low_water = (max / 10).max(1);
-        if remaining < low_water {
+        if remaining >= low_water {
+            return;
+        }
+        // HubSpot counted this answer's window when the request arrived, before `now`: our
+        // sends up to a tenth of a window earlier may still be in it. Counting them errs
+        // towards our own spend, so a hold means others really spent part of the quota.
+        let window = self.inner.limit.window;
+        let ours = self.log().sent_within(Instant::now(), window + window / 10);
+        let ours = u32::try_from(ours).unwrap_or(u32::MAX);
+        let spent_by_others = max.saturating_sub(remaining).saturating_sub(ours);
+        // A portal quota below the configured one also leaves our log no longer protective.
+        if spent_by_others > 0 || max < self.inner.limit.max {
             // Below 10% left: pause one average slot per missing request, so an empty
             // window costs a tenth of the interval rather than a 429 for every clone.
             self.hold_for(interval * (low_water - remaining) / max);
@@ -249,39 +308,76 @@ impl Limiter {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use governor::clock::FakeRelativeClock;
-    use std::collections::VecDeque;
+    use governor::clock::{Clock, FakeRelativeClock};
+    use governor::middleware::NoOpMiddleware;
+    use governor::state::{InMemoryState, NotKeyed};
+    use governor::{Quota, RateLimiter};
+    use proptest::prelude::*;
+    use std::collections::{BinaryHeap, VecDeque};
+    use std::num::NonZeroU32;
 
-    /// Drives a GCRA built from `limit` with a greedy caller on a fake clock and returns the
-    /// most admissions seen in any closed window of `limit.window()`.
+    type Gcra = RateLimiter<
+        NotKeyed,
+        InMemoryState,
+        FakeRelativeClock,
+        NoOpMiddleware<<FakeRelativeClock as Clock>::Instant>,
+    >;
+
+    /// The most sends in any closed window of `window` (HubSpot counts a request that arrives
+    /// exactly `window` after another in the same window, the stricter reading).
+    fn busiest_window(sent: &[Duration], window: Duration) -> usize {
+        let mut open: VecDeque<Duration> = VecDeque::new();
+        let mut best = 0;
+        for t in sent {
+            open.push_back(*t);
+            while open.front().is_some_and(|front| *t - *front > window) {
+                open.pop_front();
+            }
+            best = best.max(open.len());
+        }
+        best
+    }
+
+    /// Drives a [`SlidingLog`] for `limit` with a greedy caller on a virtual clock ticking by
+    /// `step` and returns the most admissions in any closed window and the total.
     fn max_in_any_window(limit: RateLimit, step: Duration, total: Duration) -> (usize, usize) {
-        let clock = FakeRelativeClock::default();
-        let gcra: Gcra<FakeRelativeClock> =
-            RateLimiter::direct_with_clock(limit.quota(), clock.clone());
+        let origin = Instant::now();
+        let mut log = SlidingLog::new(limit);
         let mut admitted: Vec<Duration> = Vec::new();
         let mut now = Duration::ZERO;
         while now <= total {
-            // Greedy: take every cell available at this instant.
-            while gcra.check().is_ok() {
+            // Greedy: take every request admitted at this instant.
+            while log.try_admit(origin + now).is_ok() {
                 admitted.push(now);
             }
-            clock.advance(step);
             now += step;
         }
-        let mut window: VecDeque<Duration> = VecDeque::new();
-        let mut best = 0;
-        for t in &admitted {
-            window.push_back(*t);
-            while let Some(front) = window.front() {
-                if *t - *front > limit.window() {
-                    window.pop_front();
-                } else {
-                    break;
+        (busiest_window(&admitted, limit.window()), admitted.len())
+    }
+
+    /// Callers arriving at `arrivals` (offsets from the start, any order) each retry at the
+    /// instant the log names until admitted; returns the admission offsets in order.
+    fn admit_all(limit: RateLimit, arrivals: &[Duration]) -> Vec<Duration> {
+        let origin = Instant::now();
+        let mut log = SlidingLog::new(limit);
+        // Min-heap of (next try, caller): every caller is served in time order.
+        let mut pending: BinaryHeap<std::cmp::Reverse<(Duration, usize)>> = arrivals
+            .iter()
+            .enumerate()
+            .map(|(caller, at)| std::cmp::Reverse((*at, caller)))
+            .collect();
+        let mut admitted = Vec::with_capacity(arrivals.len());
+        while let Some(std::cmp::Reverse((at, caller))) = pending.pop() {
+            match log.try_admit(origin + at) {
+                Ok(()) => admitted.push(at),
+                Err(retry) => {
+                    let retry = retry.duration_since(origin);
+                    assert!(retry > at, "the log must name a later instant");
+                    pending.push(std::cmp::Reverse((retry, caller)));
                 }
             }
-            best = best.max(window.len());
         }
-        (best, admitted.len())
+        admitted
     }
 
     #[test]
@@ -291,7 +387,7 @@ mod tests {
         let quota = Quota::with_period(Duration::from_millis(100))
             .unwrap()
             .allow_burst(NonZeroU32::new(100).unwrap());
-        let gcra: Gcra<FakeRelativeClock> = RateLimiter::direct_with_clock(quota, clock.clone());
+        let gcra: Gcra = RateLimiter::direct_with_clock(quota, clock.clone());
         let mut n = 0;
         for _ in 0..=10_000 {
             while gcra.check().is_ok() {
@@ -318,13 +414,89 @@ mod tests {
                 best <= limit.max() as usize,
                 "{limit}: {best} requests in one window"
             );
-            // Still uses most of the quota: at least 80% over the run.
-            let floor = (limit.max() as usize * 5) * 8 / 10;
+            // Uses at least 97% of the quota over the run (the first window is a free burst).
+            let floor = (limit.max() as usize * 5) * 97 / 100;
             assert!(
                 admitted >= floor,
                 "{limit}: only {admitted} admitted in 5 windows"
             );
         }
+    }
+
+    #[test]
+    fn a_full_log_names_the_instant_the_oldest_send_ages_out() {
+        let limit = RateLimit::new(2, Duration::from_secs(10));
+        let origin = Instant::now();
+        let mut log = SlidingLog::new(limit);
+        assert_eq!(log.try_admit(origin), Ok(()));
+        assert_eq!(log.try_admit(origin + Duration::from_secs(1)), Ok(()));
+        let third = origin + Duration::from_secs(2);
+        assert_eq!(log.try_admit(third), Err(origin + limit.spacing()));
+        assert_eq!(log.try_admit(origin + limit.spacing()), Ok(()));
+        assert_eq!(log.sent_within_window(origin + limit.spacing()), 2);
+    }
+
+    #[test]
+    fn the_margin_is_a_hundredth_of_the_window_capped() {
+        assert_eq!(RateLimit::STARTER.skew_margin(), MAX_SKEW_MARGIN);
+        assert_eq!(RateLimit::SEARCH.skew_margin(), Duration::from_millis(10));
+        assert_eq!(
+            RateLimit::STARTER.spacing(),
+            Duration::from_secs(10) + MAX_SKEW_MARGIN
+        );
+    }
+
+    proptest! {
+        /// Whatever the arrival pattern (bursts, gaps, trickles), no closed window of the
+        /// quota's length ever holds more than `max` admissions, even after a network delay
+        /// that varies by less than the skew margin, and every caller is eventually admitted.
+        #[test]
+        fn no_window_ever_exceeds_the_quota(
+            max in 1u32..40,
+            window_ms in 50u64..2_000,
+            gaps in proptest::collection::vec(0u64..300, 1..400),
+            delays in proptest::collection::vec(0u64..1_000, 1..400),
+        ) {
+            let limit = RateLimit::new(max, Duration::from_millis(window_ms));
+            let mut at = Duration::ZERO;
+            let arrivals: Vec<Duration> = gaps
+                .iter()
+                .map(|gap| {
+                    at += Duration::from_millis(*gap);
+                    at
+                })
+                .collect();
+            let admitted = admit_all(limit, &arrivals);
+            prop_assert_eq!(admitted.len(), arrivals.len());
+            prop_assert!(busiest_window(&admitted, limit.window()) <= max as usize);
+            // Each request reaches the server after its own delay, differing by less than
+            // the margin from the others'.
+            let margin_us = limit.skew_margin().as_micros() as u64;
+            let mut arrived: Vec<Duration> = admitted
+                .iter()
+                .zip(delays.iter().cycle())
+                .map(|(sent, delay)| *sent + Duration::from_micros(delay * margin_us / 1_000))
+                .collect();
+            arrived.sort();
+            prop_assert!(busiest_window(&arrived, limit.window()) <= max as usize);
+        }
+    }
+
+    #[test]
+    fn our_own_full_window_is_no_reason_to_hold() {
+        let l = Limiter::new(RateLimit::new(10, Duration::from_secs(10)));
+        for _ in 0..10 {
+            assert_eq!(l.log().try_admit(Instant::now()), Ok(()));
+        }
+        l.observe(Some(10), Some(0), Some(Duration::from_secs(10)));
+        assert!(l.held_until().is_none());
+        // Two requests of someone else's in the window: spread what is left.
+        let l = Limiter::new(RateLimit::new(10, Duration::from_secs(10)));
+        for _ in 0..8 {
+            assert_eq!(l.log().try_admit(Instant::now()), Ok(()));
+        }
+        l.observe(Some(10), Some(0), Some(Duration::from_secs(10)));
+        assert!(l.held_until().is_some());
     }
 
     #[test]

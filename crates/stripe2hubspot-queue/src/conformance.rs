@@ -1068,6 +1068,34 @@ pub async fn renew(store: &Store) -> Result<(), ConformanceFailure> {
     Ok(())
 }
 
+/// A backend that offers an [`EnqueueSignal`](crate::EnqueueSignal) fires it by the time an
+/// insert or a replay returns (firing more often only costs a worker a look); one without a
+/// signal passes.
+pub async fn enqueue_signal(store: &Store) -> Result<(), ConformanceFailure> {
+    let q = store.queue.as_ref();
+    let Some(mut signal) = q.enqueue_signal() else {
+        return Ok(());
+    };
+    // A backend may fire spuriously (e.g. another schema's queue announcing on the same
+    // PostgreSQL channel), so start from a seen state.
+    if signal.has_changed() {
+        signal.changed().await;
+    }
+    q.enqueue(new_job("evt_signal")).await?;
+    ensure!(
+        signal.has_changed(),
+        "the signal did not fire for an insert"
+    );
+    let job = reserve_one(q, LONG).await?;
+    q.dead_letter(&job, "for the replay").await?;
+    // Only what happens from here on counts (the announcement of the insert may also arrive
+    // late, through another process's channel).
+    signal.changed().await;
+    store.admin.replay(job.id).await?;
+    ensure!(signal.has_changed(), "the signal did not fire for a replay");
+    Ok(())
+}
+
 /// Run every check, each on a fresh store from `fresh`, with a smaller concurrency run
 /// (8 producers, 2,000 jobs, 4 workers).
 pub async fn run_all<F, Fut>(mut fresh: F) -> Result<(), ConformanceFailure>
@@ -1088,5 +1116,6 @@ where
     ledger_alias_merge(&fresh().await).await?;
     ledger_versions(&fresh().await).await?;
     ledger_contact_rows(&fresh().await).await?;
+    enqueue_signal(&fresh().await).await?;
     concurrent(fresh().await, 8, 2_000, 4).await
 }

@@ -67,6 +67,7 @@ mod memory;
 mod postgres;
 #[cfg(feature = "postgres")]
 mod postgres_leader;
+mod signal;
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
 mod sql;
 #[cfg(feature = "sqlite")]
@@ -88,6 +89,7 @@ pub use postgres::{PostgresOptions, PostgresQueue};
 #[cfg(feature = "postgres")]
 #[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
 pub use postgres_leader::PostgresElection;
+pub use signal::{EnqueueNotifier, EnqueueSignal};
 #[cfg(feature = "sqlite")]
 #[cfg_attr(docsrs, doc(cfg(feature = "sqlite")))]
 pub use sqlite::{SqliteOptions, SqliteQueue, Synchronous};

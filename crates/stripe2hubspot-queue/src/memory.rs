@@ -7,8 +7,8 @@ use stripe2hubspot_map::{Facts, LedgerRow, MappingConfig};
 use crate::ledger::{merge_step, Changes, Merged};
 use crate::time::{duration_millis, from_millis, now_millis, to_millis};
 use crate::{
-    Attempt, DeadLetter, Enqueued, Job, JobId, LeaseToken, NewJob, Queue, QueueAdmin, QueueError,
-    QueueStats, SyncState, LEASE_EXPIRED,
+    Attempt, DeadLetter, EnqueueNotifier, EnqueueSignal, Enqueued, Job, JobId, LeaseToken, NewJob,
+    Queue, QueueAdmin, QueueError, QueueStats, SyncState, LEASE_EXPIRED,
 };
 use crate::{LedgerChange, LedgerEntry, WriteMark};
 
@@ -18,6 +18,7 @@ use crate::{LedgerChange, LedgerEntry, WriteMark};
 #[derive(Debug, Default)]
 pub struct MemoryQueue {
     inner: Mutex<Inner>,
+    notifier: EnqueueNotifier,
 }
 
 #[derive(Debug, Default)]
@@ -95,7 +96,13 @@ impl Queue for MemoryQueue {
                 finished_at: 0,
             },
         );
+        drop(inner);
+        self.notifier.notify();
         Ok(Enqueued::Inserted(id))
+    }
+
+    fn enqueue_signal(&self) -> Option<EnqueueSignal> {
+        Some(self.notifier.subscribe())
     }
 
     async fn reserve(&self, max: usize, lease: Duration) -> Result<Vec<Job>, QueueError> {
@@ -229,6 +236,8 @@ impl QueueAdmin for MemoryQueue {
                 e.state = State::Ready;
                 e.attempts = 0;
                 e.run_at = now_millis();
+                drop(inner);
+                self.notifier.notify();
                 Ok(())
             }
             _ => Err(QueueError::NotFound { id }),

@@ -2,17 +2,21 @@
 //! trait implementations are the shared [SQL layer](crate::sql).
 
 use std::str::FromStr;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions};
+use sqlx::postgres::{PgConnectOptions, PgConnection, PgListener, PgPool, PgPoolOptions};
 use sqlx::Connection;
 
 use crate::sql::coalesce::Coalescer;
 use crate::sql::db_error;
-use crate::sql::dialect::{Dialect, POSTGRES};
+use crate::sql::dialect::{Dialect, ENQUEUED_CHANNEL, POSTGRES};
 use crate::sql::statements::Statements;
-use crate::QueueError;
+use crate::{EnqueueNotifier, EnqueueSignal, QueueError};
+
+/// How long the listener waits before listening again after its connection failed.
+const RELISTEN_DELAY: Duration = Duration::from_secs(1);
 
 /// Serialises migrations of concurrent processes (any value unique to this crate works).
 const MIGRATION_LOCK: i64 = 0x5332_4855_4253_5154;
@@ -66,6 +70,9 @@ pub struct PostgresQueue {
     sql: Arc<Statements>,
     dialect: &'static Dialect,
     connect: PgConnectOptions,
+    notifier: EnqueueNotifier,
+    /// Whether a task forwards `NOTIFY`s of other processes to `notifier`.
+    listening: Arc<AtomicBool>,
 }
 
 impl PostgresQueue {
@@ -116,15 +123,18 @@ impl PostgresQueue {
             .max_connections(options.max_connections.max(1))
             .acquire_timeout(options.acquire_timeout)
             .connect_lazy_with(connect.clone());
+        let notifier = EnqueueNotifier::new();
         let writer = options
             .coalesce
-            .then(|| Self::start_writer(&pool, dialect, &sql, options.max_batch));
+            .then(|| Self::start_writer(&pool, dialect, &sql, &notifier, options.max_batch));
         Ok(Self {
             pool,
             writer,
             sql,
             dialect,
             connect,
+            notifier,
+            listening: Arc::new(AtomicBool::new(false)),
         })
     }
 
@@ -134,10 +144,64 @@ impl PostgresQueue {
         crate::PostgresElection::new(self.connect.clone())
     }
 
+    /// Fires on jobs stored by any process using this database: this process's enqueues wake
+    /// it directly, other processes' through `LISTEN`, on one connection opened with the first
+    /// signal and closed when the last signal is dropped.
+    fn signal(&self) -> EnqueueSignal {
+        let signal = self.notifier.subscribe();
+        if !self.listening.swap(true, Ordering::AcqRel) {
+            tokio::spawn(listen(
+                self.pool.clone(),
+                self.notifier.clone(),
+                self.listening.clone(),
+            ));
+        }
+        signal
+    }
+
     /// Close the connections, waiting for in-flight statements.
     pub async fn close(&self) {
         self.pool.close().await;
     }
+}
+
+/// Forwards `NOTIFY`s on [`ENQUEUED_CHANNEL`] to `notifier` until no signal is subscribed.
+/// A lost connection may lose announcements, so it wakes the workers to look once.
+async fn listen(pool: PgPool, notifier: EnqueueNotifier, listening: Arc<AtomicBool>) {
+    loop {
+        let mut listener = match PgListener::connect_with(&pool).await {
+            Ok(listener) => listener,
+            Err(error) => {
+                tracing::warn!(%error, "queue: cannot listen for enqueued jobs; workers poll");
+                break;
+            }
+        };
+        if let Err(error) = listener.listen(ENQUEUED_CHANNEL).await {
+            tracing::warn!(%error, "queue: cannot listen for enqueued jobs; workers poll");
+            break;
+        }
+        loop {
+            tokio::select! {
+                received = listener.try_recv() => match received {
+                    Ok(Some(_)) => notifier.notify(),
+                    // The connection was lost and is re-established on the next call.
+                    Ok(None) => notifier.notify(),
+                    Err(error) => {
+                        tracing::warn!(%error, "queue: listening for enqueued jobs failed; retrying");
+                        notifier.notify();
+                        tokio::time::sleep(RELISTEN_DELAY).await;
+                    }
+                },
+                () = notifier.unsubscribed() => break,
+            }
+        }
+        listening.store(false, Ordering::Release);
+        // A signal subscribed while this task was stopping saw `listening` still set.
+        if notifier.subscribers() == 0 || listening.swap(true, Ordering::AcqRel) {
+            return;
+        }
+    }
+    listening.store(false, Ordering::Release);
 }
 
 mod store {

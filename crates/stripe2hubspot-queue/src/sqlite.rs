@@ -13,7 +13,7 @@ use crate::sql::coalesce::Coalescer;
 use crate::sql::db_error;
 use crate::sql::dialect::{Dialect, SQLITE};
 use crate::sql::statements::Statements;
-use crate::QueueError;
+use crate::{EnqueueNotifier, EnqueueSignal, QueueError};
 
 /// `PRAGMA synchronous` for the SQLite queue.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -72,6 +72,7 @@ pub struct SqliteQueue {
     writer: Option<Coalescer>,
     sql: Arc<Statements>,
     dialect: &'static Dialect,
+    notifier: EnqueueNotifier,
 }
 
 impl SqliteQueue {
@@ -134,15 +135,23 @@ impl SqliteQueue {
         let mut conn = pool.acquire().await.map_err(db_error)?;
         store::migrate(&mut conn, dialect, &sql, &[]).await?;
         drop(conn);
+        let notifier = EnqueueNotifier::new();
         let writer = options
             .coalesce
-            .then(|| Self::start_writer(&pool, dialect, &sql, options.max_batch));
+            .then(|| Self::start_writer(&pool, dialect, &sql, &notifier, options.max_batch));
         Ok(Self {
             pool,
             writer,
             sql,
             dialect,
+            notifier,
         })
+    }
+
+    /// Fires on jobs stored through this handle or its clones. Other processes writing the
+    /// same file are not seen (SQLite has no notifications); they are found by polling.
+    fn signal(&self) -> EnqueueSignal {
+        self.notifier.subscribe()
     }
 
     /// Close the connections, waiting for in-flight statements.

@@ -6,8 +6,8 @@ use std::time::{Duration, SystemTime};
 use stripe2hubspot_map::{Facts, LedgerRow, MappingConfig};
 
 use crate::{
-    Attempt, DeadLetter, Enqueued, Job, JobId, LedgerChange, LedgerEntry, NewJob, QueueError,
-    QueueStats, WriteMark,
+    Attempt, DeadLetter, EnqueueSignal, Enqueued, Job, JobId, LedgerChange, LedgerEntry, NewJob,
+    QueueError, QueueStats, WriteMark,
 };
 
 /// A durable job source: what ingest and the sync engine need to move events through.
@@ -39,6 +39,13 @@ pub trait Queue: Send + Sync + 'static {
     /// [`LeaseToken`](crate::LeaseToken); returns the ids of the jobs whose lease was lost (they
     /// were re-granted or answered), whose results the caller must drop.
     async fn renew(&self, jobs: &[Job], lease: Duration) -> Result<Vec<JobId>, QueueError>;
+    /// A signal that fires once jobs are stored (by this process or, where the backend can
+    /// tell, another), so a worker waits for work instead of polling. `None`, the default,
+    /// means the backend cannot tell and the worker polls. See
+    /// [`EnqueueNotifier`](crate::EnqueueNotifier) to offer one.
+    fn enqueue_signal(&self) -> Option<EnqueueSignal> {
+        None
+    }
 }
 
 /// Inspection and upkeep of a queue: for operators, health checks and the engine's purge.

@@ -26,7 +26,19 @@ pub(crate) struct Dialect {
     /// insert its row and one would lose the other's facts. Empty where the write
     /// transaction already excludes other writers (SQLite).
     pub(crate) ledger_lock: &'static str,
+    /// The channel on which stored jobs are announced with [`NOTIFY_ENQUEUED`] in the
+    /// transaction that stores or replays them, waking workers of other processes when it
+    /// commits; `None` where only this process can see the file.
+    pub(crate) enqueued_channel: Option<&'static str>,
 }
+
+/// Announces stored jobs on the channel bound to `$1` (PostgreSQL only).
+pub(crate) const NOTIFY_ENQUEUED: &str = "SELECT pg_notify($1, '')";
+
+/// The PostgreSQL channel on which stored jobs are announced. One name for every schema: a
+/// worker woken by another schema's queue finds nothing and waits again.
+#[cfg(feature = "postgres")]
+pub(crate) const ENQUEUED_CHANNEL: &str = "stripe2hubspot_enqueued";
 
 #[cfg(feature = "sqlite")]
 pub(crate) const SQLITE: Dialect = Dialect {
@@ -39,6 +51,7 @@ pub(crate) const SQLITE: Dialect = Dialect {
     begin_write: "BEGIN IMMEDIATE",
     skip_locked: "",
     ledger_lock: "",
+    enqueued_channel: None,
 };
 
 #[cfg(feature = "postgres")]
@@ -53,6 +66,7 @@ pub(crate) const POSTGRES: Dialect = Dialect {
     skip_locked: "FOR UPDATE SKIP LOCKED",
     // The key is the ASCII of "S2HLEDGR", so it does not collide with other advisory locks.
     ledger_lock: "SELECT pg_advisory_xact_lock(5994933546400368466)",
+    enqueued_channel: Some(ENQUEUED_CHANNEL),
 };
 
 impl Dialect {

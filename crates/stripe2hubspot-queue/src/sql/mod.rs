@@ -79,7 +79,8 @@ pub(crate) fn in_given_order<T>(len: usize, results: Vec<(usize, T)>) -> Vec<T> 
 
 /// Implements the migration runner, the coalesced insert, the row mapper and the three store
 /// traits for `$store`, a struct with fields `pool: sqlx::Pool<$db>`,
-/// `writer: Option<Coalescer>`, `sql: Arc<Statements>` and `dialect: &'static Dialect`.
+/// `writer: Option<Coalescer>`, `sql: Arc<Statements>`, `dialect: &'static Dialect` and
+/// `notifier: EnqueueNotifier`, and a method `fn signal(&self) -> EnqueueSignal`.
 macro_rules! sql_store {
     ($store:ident, $db:ty) => {
         use std::sync::Arc;
@@ -88,14 +89,15 @@ macro_rules! sql_store {
         use sqlx::{Connection as _, Row as _};
 
         use crate::sql::coalesce::Coalescer;
-        use crate::sql::dialect::Dialect;
+        use crate::sql::dialect::{Dialect, NOTIFY_ENQUEUED};
         use crate::sql::statements::Statements;
         use crate::sql::{db_error, in_given_order, lock_order, stats_from_counts, to_attempts};
         use crate::time::{duration_millis, from_millis, now_millis, to_millis};
         use crate::ledger::{merge_step, row_from_json, row_to_json, Changes, Merged};
         use crate::{
-            Attempt, DeadLetter, Enqueued, Job, JobId, LeaseToken, LedgerChange, LedgerEntry,
-            NewJob, Queue, QueueAdmin, QueueError, QueueStats, SyncState, WriteMark, WrittenDeal,
+            Attempt, DeadLetter, EnqueueNotifier, EnqueueSignal, Enqueued, Job, JobId,
+            LeaseToken, LedgerChange, LedgerEntry, NewJob, Queue, QueueAdmin, QueueError,
+            QueueStats, SyncState, WriteMark, WrittenDeal,
             LEASE_EXPIRED,
         };
         use stripe2hubspot_map::{Facts, LedgerRow, MappingConfig};
@@ -150,11 +152,12 @@ macro_rules! sql_store {
         }
 
         /// Insert jobs in one transaction, in event id order (see [`lock_order`]); the result
-        /// is known only once it has committed.
+        /// is known only once it has committed, and workers are woken once it has.
         async fn insert_batch(
             pool: &sqlx::Pool<$db>,
             dialect: &'static Dialect,
             sql: &Statements,
+            notifier: &EnqueueNotifier,
             jobs: &[NewJob],
         ) -> Result<Vec<Enqueued>, sqlx::Error> {
             let now = now_millis();
@@ -184,7 +187,19 @@ macro_rules! sql_store {
                 };
                 results.push((index, result));
             }
+            let inserted = results
+                .iter()
+                .any(|(_, result)| matches!(result, Enqueued::Inserted(_)));
+            if let (true, Some(channel)) = (inserted, dialect.enqueued_channel) {
+                sqlx::query(NOTIFY_ENQUEUED)
+                    .bind(channel)
+                    .execute(&mut *tx)
+                    .await?;
+            }
             tx.commit().await?;
+            if inserted {
+                notifier.notify();
+            }
             Ok(in_given_order(jobs.len(), results))
         }
 
@@ -223,12 +238,13 @@ macro_rules! sql_store {
                 pool: &sqlx::Pool<$db>,
                 dialect: &'static Dialect,
                 sql: &Arc<Statements>,
+                notifier: &EnqueueNotifier,
                 max_batch: usize,
             ) -> Coalescer {
-                let (pool, sql) = (pool.clone(), sql.clone());
+                let (pool, sql, notifier) = (pool.clone(), sql.clone(), notifier.clone());
                 Coalescer::spawn(max_batch, move |jobs| {
-                    let (pool, sql) = (pool.clone(), sql.clone());
-                    async move { insert_batch(&pool, dialect, &sql, &jobs).await }
+                    let (pool, sql, notifier) = (pool.clone(), sql.clone(), notifier.clone());
+                    async move { insert_batch(&pool, dialect, &sql, &notifier, &jobs).await }
                 })
             }
 
@@ -254,10 +270,15 @@ macro_rules! sql_store {
                 if let Some(writer) = &self.writer {
                     return writer.enqueue(job).await;
                 }
-                let mut out =
-                    insert_batch(&self.pool, self.dialect, &self.sql, std::slice::from_ref(&job))
-                        .await
-                        .map_err(db_error)?;
+                let mut out = insert_batch(
+                    &self.pool,
+                    self.dialect,
+                    &self.sql,
+                    &self.notifier,
+                    std::slice::from_ref(&job),
+                )
+                .await
+                .map_err(db_error)?;
                 out.pop().ok_or_else(|| QueueError::Corrupt {
                     message: "insert returned no result".into(),
                 })
@@ -344,6 +365,10 @@ macro_rules! sql_store {
                 tx.commit().await.map_err(db_error)?;
                 Ok(lost)
             }
+
+            fn enqueue_signal(&self) -> Option<EnqueueSignal> {
+                Some(self.signal())
+            }
         }
 
         #[async_trait::async_trait]
@@ -372,6 +397,18 @@ macro_rules! sql_store {
                 if done.rows_affected() == 0 {
                     return Err(QueueError::NotFound { id });
                 }
+                if let Some(channel) = self.dialect.enqueued_channel {
+                    // Best effort: the replayed job is stored; other processes find it by
+                    // polling if this announcement is lost.
+                    let announced = sqlx::query(NOTIFY_ENQUEUED)
+                        .bind(channel)
+                        .execute(&self.pool)
+                        .await;
+                    if let Err(error) = announced {
+                        tracing::warn!(%error, "queue: could not announce a replayed job");
+                    }
+                }
+                self.notifier.notify();
                 Ok(())
             }
 

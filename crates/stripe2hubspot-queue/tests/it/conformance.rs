@@ -22,6 +22,7 @@ macro_rules! suite {
         suite!(@one $make, ledger_alias_merge);
         suite!(@one $make, ledger_versions);
         suite!(@one $make, ledger_contact_rows);
+        suite!(@one $make, enqueue_signal);
 
         #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
         async fn concurrent_8_producers_10k_jobs_4_workers() {
@@ -99,7 +100,7 @@ mod sqlite_per_job {
 #[cfg(feature = "postgres")]
 mod postgres {
     use super::*;
-    use stripe2hubspot_queue::{PostgresOptions, PostgresQueue};
+    use stripe2hubspot_queue::{PostgresOptions, PostgresQueue, Queue};
 
     /// Drops the test's schema when the test ends (also on failure).
     pub struct Schema {
@@ -253,5 +254,52 @@ mod postgres {
             }
         }
         assert_eq!((inserted, duplicates), (ids.len(), ids.len()));
+    }
+
+    /// A job stored by one process wakes a worker of another through `LISTEN/NOTIFY`.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn an_enqueue_in_one_process_wakes_a_worker_in_another() {
+        let Some((worker, guard)) = make("notify").await else {
+            return;
+        };
+        let options = PostgresOptions {
+            schema: Some(guard.name.clone()),
+            ..PostgresOptions::default()
+        };
+        let ingest = PostgresQueue::connect_with(&guard.url, options)
+            .await
+            .expect("second connection");
+        let mut signal = worker
+            .queue
+            .enqueue_signal()
+            .expect("PostgreSQL offers a signal");
+        // The listener starts with the first signal; enqueue until its LISTEN is in place
+        // (a notification sent before that is not delivered), each try a new event.
+        let mut n = 0;
+        let woken = loop {
+            n += 1;
+            ingest
+                .enqueue(conformance::new_job(&format!("evt_notify_{n}")))
+                .await
+                .expect("enqueue");
+            let wait =
+                tokio::time::timeout(std::time::Duration::from_millis(500), signal.changed());
+            if wait.await.is_ok() {
+                break true;
+            }
+            if n == 40 {
+                break false;
+            }
+        };
+        assert!(
+            woken,
+            "no NOTIFY reached the other process after {n} enqueues"
+        );
+        let ready = worker
+            .queue
+            .reserve(100, std::time::Duration::from_secs(60))
+            .await
+            .expect("reserve");
+        assert!(!ready.is_empty());
     }
 }
