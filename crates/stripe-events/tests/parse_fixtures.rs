@@ -55,7 +55,7 @@ fn seed_charge_succeeded_parses_into_a_typed_charge_with_every_mapped_field() {
 
 #[test]
 fn seed_object_verbatim_lacks_currency_so_it_stays_unknown() {
-    // The seed's abridged object has no currency, status or created, which every real charge
+    // The original guide's abridged object has no currency, status or created, which every real charge
     // has; without a currency an amount cannot be formatted, so it is not typed.
     let object = serde_json::json!({
         "id": "ch_3Mv29vLkdIwHu7ix1Lp0xqy9", "amount": 14900, "object": "charge",

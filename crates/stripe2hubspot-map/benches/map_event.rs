@@ -8,26 +8,26 @@ use stripe2hubspot_map::{
     MappingConfig,
 };
 
-const SEED_EVENT: &str = include_str!("../tests/fixtures/seed_charge_succeeded.json");
+const SAMPLE_EVENT: &str = include_str!("../tests/fixtures/seed_charge_succeeded.json");
 
 fn bench(c: &mut Criterion) {
     let event: stripe_events::Event =
-        serde_json::from_str(SEED_EVENT).expect("the seed fixture is a valid event");
+        serde_json::from_str(SAMPLE_EVENT).expect("the sample fixture is a valid event");
     let default = MappingConfig::default();
-    let seed = MappingConfig::seed();
-    c.bench_function("map_event/seed_charge/default", |b| {
+    let closed_won = MappingConfig::with_closed_won_lead_status();
+    c.bench_function("map_event/sample_charge/default", |b| {
         b.iter(|| map_event(black_box(&event), black_box(&default)))
     });
-    c.bench_function("map_event/seed_charge/seed_preset", |b| {
-        b.iter(|| map_event(black_box(&event), black_box(&seed)))
+    c.bench_function("map_event/sample_charge/closed_won_lead_status", |b| {
+        b.iter(|| map_event(black_box(&event), black_box(&closed_won)))
     });
     let FactsOutcome::Facts(facts) =
-        facts_from_event(&event, &default).expect("the seed event maps")
+        facts_from_event(&event, &default).expect("the sample event maps")
     else {
-        panic!("the seed event is handled by default")
+        panic!("the sample event is handled by default")
     };
     let row = LedgerRow::from_facts(&facts);
-    c.bench_function("ledger/facts_from_event/seed_charge", |b| {
+    c.bench_function("ledger/facts_from_event/sample_charge", |b| {
         b.iter(|| facts_from_event(black_box(&event), black_box(&default)))
     });
     c.bench_function("ledger/apply", |b| {

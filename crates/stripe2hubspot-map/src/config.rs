@@ -354,7 +354,7 @@ impl MappingConfig {
     /// only if you added that option to the property, or HubSpot rejects every contact with
     /// 400 INVALID_OPTION. `stripe_customer_id` holds the customer id (`cus_...`), never the
     /// charge id.
-    pub fn seed() -> Self {
+    pub fn with_closed_won_lead_status() -> Self {
         let mut config = Self::default();
         config
             .contact_constants

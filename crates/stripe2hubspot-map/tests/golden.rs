@@ -1,4 +1,4 @@
-//! The seed blueprint's own example, mapped and compared property by property.
+//! The sample `charge.succeeded` (Tony Stark pays 149.00 USD), mapped and compared property by property.
 
 use std::collections::BTreeMap;
 
@@ -29,7 +29,7 @@ fn owned(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
         .collect()
 }
 
-/// What the mapping sends beyond the seed's example (the seed lists only some properties).
+/// What the mapping sends beyond the properties the original integration guide listed.
 fn additions() -> (BTreeMap<String, String>, BTreeMap<String, String>) {
     let contact = owned(&[
         ("last_charge_id", "ch_3Mv29vLkdIwHu7ix1Lp0xqy9"),
@@ -48,7 +48,7 @@ fn additions() -> (BTreeMap<String, String>, BTreeMap<String, String>) {
 #[test]
 fn default_preset_matches_the_seed_except_its_two_errors() {
     let (mut contact, mut deal) = seed_properties();
-    // Correction 1: the seed stores the charge id; the customer id belongs there.
+    // Correction 1: storing the charge id there (as that guide did) is wrong; the customer id belongs there.
     assert_eq!(
         contact.insert("stripe_customer_id".into(), "cus_NgO5fLkdIwHu7i".into()),
         Some("ch_3Mv29vLkdIwHu7ix1Lp0xqy9".into())
@@ -77,14 +77,14 @@ fn seed_preset_keeps_the_lead_status_but_not_the_charge_id_as_customer_id() {
     contact.extend(extra_contact);
     deal.extend(extra_deal);
 
-    let command = map(&MappingConfig::seed());
+    let command = map(&MappingConfig::with_closed_won_lead_status());
     assert_eq!(command.contact.to_map(), contact);
     assert_eq!(command.deal.to_map(), deal);
 }
 
 #[test]
 fn properties_are_classified_for_the_engine() {
-    let command = map(&MappingConfig::seed());
+    let command = map(&MappingConfig::with_closed_won_lead_status());
     assert_eq!(
         command.contact.core_only().to_map(),
         owned(&[
@@ -133,7 +133,7 @@ fn properties_are_classified_for_the_engine() {
 
 #[test]
 fn sync_command_round_trips_through_json() {
-    let command = map(&MappingConfig::seed());
+    let command = map(&MappingConfig::with_closed_won_lead_status());
     let json = serde_json::to_string(&command).unwrap();
     let back: SyncCommand = serde_json::from_str(&json).unwrap();
     assert_eq!(back, command);

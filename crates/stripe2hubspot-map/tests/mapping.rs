@@ -514,14 +514,14 @@ fn config_loads_from_partial_json_and_rejects_unknown_fields() {
         }
     );
 
-    let seed = MappingConfig::seed();
+    let seed = MappingConfig::with_closed_won_lead_status();
     let json = serde_json::to_string(&seed).unwrap();
     assert_eq!(MappingConfig::from_json(&json).unwrap(), seed);
 }
 
 #[test]
 fn custom_properties_describe_what_bootstrap_creates() {
-    let (contact, deal) = MappingConfig::seed().custom_properties();
+    let (contact, deal) = MappingConfig::with_closed_won_lead_status().custom_properties();
     let names: Vec<&str> = contact.iter().map(|p| p.name.as_str()).collect();
     assert_eq!(
         names,

@@ -195,13 +195,15 @@ fn config() -> impl Strategy<Value = MappingConfig> {
         NameSplit::FirstnameOnly,
     ])
     .prop_flat_map(|name_split| {
-        prop::sample::select(vec![MappingConfig::default(), MappingConfig::seed()]).prop_map(
-            move |config| MappingConfig {
-                name_split,
-                deal_currency_code: true,
-                ..config
-            },
-        )
+        prop::sample::select(vec![
+            MappingConfig::default(),
+            MappingConfig::with_closed_won_lead_status(),
+        ])
+        .prop_map(move |config| MappingConfig {
+            name_split,
+            deal_currency_code: true,
+            ..config
+        })
     })
 }
 
