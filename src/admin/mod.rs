@@ -355,6 +355,45 @@ impl StatusSource {
 mod tests {
     use super::*;
 
+    fn charge_event(payment_intent: Option<&str>) -> Vec<u8> {
+        serde_json::json!({
+            "id": "evt_1", "object": "event", "created": 1_700_000_000,
+            "type": "charge.succeeded",
+            "data": {"object": {
+                "id": "ch_1", "object": "charge", "amount": 500, "amount_captured": 500,
+                "amount_refunded": 0, "captured": true, "paid": true, "refunded": false,
+                "status": "succeeded", "currency": "usd", "created": 1_700_000_000,
+                "payment_intent": payment_intent,
+                "billing_details": {"email": "tony@stark.com"}
+            }}
+        })
+        .to_string()
+        .into_bytes()
+    }
+
+    #[test]
+    fn a_dead_letter_names_its_payment_from_the_stored_event() {
+        assert_eq!(
+            payment_id_of(&charge_event(Some("pi_1"))).as_deref(),
+            Some("pi_1")
+        );
+        assert_eq!(payment_id_of(&charge_event(None)).as_deref(), Some("ch_1"));
+        assert_eq!(payment_id_of(b"not json"), None);
+        let letter = DeadLetter {
+            id: 7,
+            event_id: "evt_1".into(),
+            event_type: "charge.succeeded".into(),
+            attempts: 1,
+            error: "HubSpot refused the deal".into(),
+            failed_at: std::time::UNIX_EPOCH,
+            payload: charge_event(Some("pi_1")),
+        };
+        let view = DeadLetterView::from(&letter);
+        assert_eq!(view.payment_id.as_deref(), Some("pi_1"));
+        let shown = format!("{letter:?} {}", serde_json::to_string(&view).unwrap());
+        assert!(!shown.contains("tony@stark.com"), "{shown}");
+    }
+
     #[test]
     fn redact_hides_emails_and_tokens_and_keeps_the_rest() {
         let text = "HubSpot answered 400 for tony@stark.com with Bearer pat-na1-abc and sk_live_x";
