@@ -20,7 +20,7 @@ use sqlx::Connection;
 use stripe2hubspot::engine::DEAL_ID_PROPERTY;
 use stripe2hubspot::testkit::Payment;
 
-use crate::common::{output, Server, ADMIN_TOKEN, SECRET};
+use crate::common::{output, sample, Server, ADMIN_TOKEN, SECRET};
 
 const PAYMENTS: u64 = 2_000;
 const EMAILS: u64 = 400;
@@ -222,6 +222,17 @@ async fn three_processes_share_one_budget_and_survive_the_leaders_death() {
         roles.iter().filter(|r| *r == "standby").count(),
         SERVERS - 1
     );
+    for (server, role) in servers.iter().zip(&roles) {
+        let report = json(server, "/admin/status", Some(ADMIN_TOKEN)).await;
+        assert_eq!(&report["role"], role, "{report}");
+        let metrics = server.get("/metrics", None).await.1;
+        let gauge = if role == "leader" { 1.0 } else { 0.0 };
+        assert_eq!(
+            sample(&metrics, "stripe2hubspot_leader"),
+            gauge,
+            "{metrics}"
+        );
+    }
     eprintln!("server {first_leader} leads");
 
     // Every tenth payment is delivered twice, the second time to another process.
