@@ -91,9 +91,10 @@ impl Service {
 
     /// `POST /api/webhooks/stripe` and `GET /healthz`.
     ///
-    /// `/healthz` answers `200 {"status":"ok"}`, `200 {"status":"paused"}`, or `503
-    /// {"status":"unavailable"}` when the queue cannot be read; it never shows internal
-    /// error text (the [`admin`](crate::admin) routes give the details).
+    /// `/healthz` answers `200 {"status":"ok","role":"leader"}` (or `"paused"`, and
+    /// `"standby"` on a process that does not run the sync), or `503 {"status":"unavailable"}`
+    /// when the queue cannot be read; it never shows internal error text (the
+    /// [`admin`](crate::admin) routes give the details).
     #[cfg(feature = "axum")]
     #[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
     pub fn router(&self) -> axum::Router {

@@ -56,14 +56,21 @@ impl std::fmt::Debug for AdminToken {
     }
 }
 
-/// `GET /healthz`: `200 {"status":"ok"|"paused"}`, or `503 {"status":"unavailable"}` when the
-/// queue cannot be read. No internal error text: `/admin/status` has the details.
+/// `GET /healthz`: `200 {"status":"ok"|"paused","role":"leader"|"standby"}`, or `503
+/// {"status":"unavailable"}` when the queue cannot be read. The role says whether this process
+/// runs the sync or stands by for the one that does. No internal error text: `/admin/status`
+/// has the details.
 pub async fn health(source: StatusSource) -> (StatusCode, Json<serde_json::Value>) {
+    let role = source.engine.role();
     match source.admin.stats().await {
-        Ok(_) if source.engine.paused().is_some() => {
-            (StatusCode::OK, Json(json!({ "status": "paused" })))
-        }
-        Ok(_) => (StatusCode::OK, Json(json!({ "status": "ok" }))),
+        Ok(_) if source.engine.paused().is_some() => (
+            StatusCode::OK,
+            Json(json!({ "status": "paused", "role": role })),
+        ),
+        Ok(_) => (
+            StatusCode::OK,
+            Json(json!({ "status": "ok", "role": role })),
+        ),
         Err(error) => {
             tracing::warn!(%error, "health check: the queue cannot be read");
             (
@@ -76,14 +83,17 @@ pub async fn health(source: StatusSource) -> (StatusCode, Json<serde_json::Value
 
 /// The admin API, every route behind `Authorization: Bearer <token>` (401 otherwise):
 ///
-/// - `GET /admin/status`: queue depth by state, pause reason, last sync, counters;
-/// - `GET /admin/dead-letters`: every dead letter, errors redacted;
+/// - `GET /admin/status`: role, queue depth by state, payments waiting, pause reason, last
+///   sync, counters;
+/// - `GET /admin/dead-letters`: every dead letter with its payment id, errors redacted;
+/// - `GET /admin/waiting`: payments waiting in the ledger and what each waits for;
 /// - `POST /admin/dead-letters/replay` with `{"all": true}` or `{"event_ids": ["evt_..."]}`;
 /// - `POST /admin/pause` and `POST /admin/resume`.
 pub fn router(source: StatusSource, token: AdminToken) -> Router {
     Router::new()
         .route("/admin/status", get(status))
         .route("/admin/dead-letters", get(dead_letters))
+        .route("/admin/waiting", get(waiting))
         .route("/admin/dead-letters/replay", post(replay_dead_letters))
         .route("/admin/pause", post(pause))
         .route("/admin/resume", post(resume))
@@ -124,6 +134,13 @@ async fn dead_letters(State(source): State<StatusSource>) -> Response {
             let views: Vec<DeadLetterView> = list.iter().map(DeadLetterView::from).collect();
             Json(json!({ "dead_letters": views })).into_response()
         }
+        Err(error) => unavailable(&error),
+    }
+}
+
+async fn waiting(State(source): State<StatusSource>) -> Response {
+    match source.waiting().await {
+        Ok(list) => Json(json!({ "waiting": list })).into_response(),
         Err(error) => unavailable(&error),
     }
 }

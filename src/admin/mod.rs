@@ -8,9 +8,9 @@ use std::sync::Arc;
 
 use serde::Serialize;
 
-use crate::engine::{EngineHandle, EngineMetrics};
+use crate::engine::{EngineHandle, EngineMetrics, Role};
 use crate::ingest::{Ingest, IngestStats};
-use crate::queue::{DeadLetter, JobId, QueueAdmin, QueueError, QueueStats};
+use crate::queue::{DeadLetter, JobId, LedgerEntry, QueueAdmin, QueueError, QueueStats};
 
 #[cfg(feature = "axum")]
 mod http;
@@ -24,6 +24,13 @@ pub const QUEUE_JOBS: &str = "stripe2hubspot_queue_jobs";
 pub const PAUSED: &str = "stripe2hubspot_paused";
 /// Gauge: Unix seconds of the last event this process synced (absent before the first).
 pub const LAST_SYNC_TIMESTAMP_SECONDS: &str = "stripe2hubspot_last_sync_timestamp_seconds";
+/// Gauge: payments waiting in the ledger for more facts (a capture, an email).
+pub const LEDGER_WAITING: &str = "stripe2hubspot_ledger_waiting";
+/// Gauge: 1 while this process is the elected syncer, 0 while it stands by.
+pub const LEADER: &str = "stripe2hubspot_leader";
+
+/// Most waiting payments one listing returns.
+pub const MAX_WAITING_PAGE: usize = 500;
 
 /// Most dead letters one listing returns.
 pub const MAX_DEAD_LETTER_PAGE: usize = 500;
@@ -92,12 +99,16 @@ impl QueueDepth {
 pub struct StatusReport {
     /// `ok`, `paused`, or `unavailable` when the queue cannot be read.
     pub status: &'static str,
+    /// Whether this process runs the sync (`leader`) or stands by (`standby`).
+    pub role: Role,
     /// Why the pipeline is paused, if it is.
     pub paused: Option<String>,
     /// Jobs by state; `None` when the queue cannot be read.
     pub queue: Option<QueueDepth>,
     /// Why the queue could not be read (for the operator; may name the database host).
     pub queue_error: Option<String>,
+    /// Payments waiting in the ledger for more facts; `None` when the ledger cannot be read.
+    pub waiting: Option<u64>,
     /// When this process last synced an event (RFC 3339), if it did.
     pub last_sync: Option<String>,
     /// Ingest counters since start.
@@ -116,8 +127,8 @@ pub struct DeadLetterView {
     pub event_id: String,
     /// Stripe event type.
     pub event_type: String,
-    /// The payment the event is about, when the queue records it (it does not yet: the
-    /// payload is not listed with dead letters).
+    /// The payment the event is about (its PaymentIntent, else charge, invoice or Checkout
+    /// Session id), read from the stored event; `None` when the event names none.
     pub payment_id: Option<String>,
     /// Attempts consumed.
     pub attempts: u32,
@@ -133,7 +144,7 @@ impl From<&DeadLetter> for DeadLetterView {
             id: d.id,
             event_id: d.event_id.clone(),
             event_type: d.event_type.clone(),
-            payment_id: None,
+            payment_id: payment_id_of(&d.payload),
             attempts: d.attempts,
             last_error: redact(&d.error),
             failed_at: d
@@ -141,6 +152,49 @@ impl From<&DeadLetter> for DeadLetterView {
                 .duration_since(std::time::UNIX_EPOCH)
                 .map(|t| i64::try_from(t.as_secs()).unwrap_or(i64::MAX))
                 .unwrap_or(0),
+        }
+    }
+}
+
+/// The payment a stored Stripe event is about, read as the engine reads it (with the default
+/// mapping): its PaymentIntent id, else its charge, invoice or Checkout Session id. `None` when
+/// the payload is not an event of a handled type or names no payment.
+pub fn payment_id_of(payload: &[u8]) -> Option<String> {
+    let event = stripe_events::parse_event(payload).ok()?;
+    match stripe2hubspot_map::facts_from_event(
+        &event,
+        &stripe2hubspot_map::MappingConfig::default(),
+    ) {
+        Ok(stripe2hubspot_map::FactsOutcome::Facts(facts)) => facts.ids.key().map(str::to_owned),
+        _ => None,
+    }
+}
+
+/// A payment waiting in the ledger, as operators see it: no contact data.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct WaitingPaymentView {
+    /// The payment's key (PaymentIntent, else charge, invoice or Checkout Session id).
+    pub payment_id: String,
+    /// What it waits for: `awaiting_payment`, `awaiting_capture` or `awaiting_contact`.
+    pub waiting_for: &'static str,
+    /// The ledger row's version.
+    pub version: i64,
+}
+
+impl WaitingPaymentView {
+    /// The view of one ledger entry, its state read with `mapping`.
+    pub fn new(entry: &LedgerEntry, mapping: &stripe2hubspot_map::MappingConfig) -> Self {
+        use stripe2hubspot_map::PaymentState;
+        let waiting_for = match entry.row.state(mapping) {
+            PaymentState::AwaitingPayment => "awaiting_payment",
+            PaymentState::AwaitingCapture => "awaiting_capture",
+            PaymentState::AwaitingContact => "awaiting_contact",
+            _ => "nothing",
+        };
+        WaitingPaymentView {
+            payment_id: entry.key.clone(),
+            waiting_for,
+            version: entry.version,
         }
     }
 }
@@ -236,6 +290,7 @@ impl StatusSource {
             Ok(stats) => (Some(QueueDepth::from(stats)), None),
             Err(error) => (None, Some(error.to_string())),
         };
+        let waiting = self.engine.waiting().await.ok();
         let status = match (&queue, &paused) {
             (None, _) => "unavailable",
             (Some(_), Some(_)) => "paused",
@@ -243,9 +298,11 @@ impl StatusSource {
         };
         StatusReport {
             status,
+            role: self.engine.role(),
             paused,
             queue,
             queue_error,
+            waiting,
             last_sync: self.engine.last_synced_at().and_then(|t| {
                 t.format(&time::format_description::well_known::Rfc3339)
                     .ok()
@@ -255,9 +312,28 @@ impl StatusSource {
         }
     }
 
-    /// Sets the queue-depth, paused and last-sync gauges in the [`metrics`] facade; call it
-    /// before each scrape. A queue that cannot be read leaves the depth gauges as they were.
+    /// Up to [`MAX_WAITING_PAGE`] payments waiting in the ledger, by key.
+    pub async fn waiting(&self) -> Result<Vec<WaitingPaymentView>, QueueError> {
+        let entries = self.engine.waiting_payments(MAX_WAITING_PAGE).await?;
+        let mapping = self.engine.mapping();
+        Ok(entries
+            .iter()
+            .map(|e| WaitingPaymentView::new(e, mapping))
+            .collect())
+    }
+
+    /// Sets the queue-depth, waiting, leader, paused and last-sync gauges in the [`metrics`]
+    /// facade; call it before each scrape. A store that cannot be read leaves the depth and
+    /// waiting gauges as they were.
     pub async fn record_gauges(&self) {
+        if let Ok(waiting) = self.engine.waiting().await {
+            metrics::gauge!(LEDGER_WAITING).set(waiting as f64);
+        }
+        let leader = match self.engine.role() {
+            Role::Leader => 1.0,
+            Role::Standby => 0.0,
+        };
+        metrics::gauge!(LEADER).set(leader);
         if let Ok(stats) = self.admin.stats().await {
             for (state, count) in QueueDepth::from(stats).by_state() {
                 metrics::gauge!(QUEUE_JOBS, "state" => state).set(count as f64);
@@ -278,6 +354,45 @@ impl StatusSource {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn charge_event(payment_intent: Option<&str>) -> Vec<u8> {
+        serde_json::json!({
+            "id": "evt_1", "object": "event", "created": 1_700_000_000,
+            "type": "charge.succeeded",
+            "data": {"object": {
+                "id": "ch_1", "object": "charge", "amount": 500, "amount_captured": 500,
+                "amount_refunded": 0, "captured": true, "paid": true, "refunded": false,
+                "status": "succeeded", "currency": "usd", "created": 1_700_000_000,
+                "payment_intent": payment_intent,
+                "billing_details": {"email": "tony@stark.com"}
+            }}
+        })
+        .to_string()
+        .into_bytes()
+    }
+
+    #[test]
+    fn a_dead_letter_names_its_payment_from_the_stored_event() {
+        assert_eq!(
+            payment_id_of(&charge_event(Some("pi_1"))).as_deref(),
+            Some("pi_1")
+        );
+        assert_eq!(payment_id_of(&charge_event(None)).as_deref(), Some("ch_1"));
+        assert_eq!(payment_id_of(b"not json"), None);
+        let letter = DeadLetter {
+            id: 7,
+            event_id: "evt_1".into(),
+            event_type: "charge.succeeded".into(),
+            attempts: 1,
+            error: "HubSpot refused the deal".into(),
+            failed_at: std::time::UNIX_EPOCH,
+            payload: charge_event(Some("pi_1")),
+        };
+        let view = DeadLetterView::from(&letter);
+        assert_eq!(view.payment_id.as_deref(), Some("pi_1"));
+        let shown = format!("{letter:?} {}", serde_json::to_string(&view).unwrap());
+        assert!(!shown.contains("tony@stark.com"), "{shown}");
+    }
 
     #[test]
     fn redact_hides_emails_and_tokens_and_keeps_the_rest() {

@@ -148,4 +148,17 @@ impl EngineHandle {
     pub async fn waiting(&self) -> Result<u64, crate::queue::QueueError> {
         self.inner.store.state.waiting_count().await
     }
+
+    /// Up to `limit` of the payments [`waiting`](Self::waiting) counts, by key.
+    pub async fn waiting_payments(
+        &self,
+        limit: usize,
+    ) -> Result<Vec<crate::queue::LedgerEntry>, crate::queue::QueueError> {
+        self.inner.store.state.waiting(limit).await
+    }
+
+    /// The mapping the engine writes with (it decides what a waiting payment waits for).
+    pub fn mapping(&self) -> &stripe2hubspot_map::MappingConfig {
+        &self.inner.mapping
+    }
 }

@@ -46,6 +46,8 @@ fn jobs_of_changes(changes: &[LedgerChange], facts: &[(usize, Facts)]) -> Vec<Ve
 impl Inner {
     pub(super) async fn process(&self, jobs: Vec<Job>) {
         let mut dispositions: Vec<Option<Disposition>> = vec![None; jobs.len()];
+        // Each job's payment, for its log lines: an id, never contact data.
+        let mut payment_ids: Vec<Option<String>> = vec![None; jobs.len()];
         let mut facts: Vec<(usize, Facts)> = Vec::new();
         for (index, job) in jobs.iter().enumerate() {
             let event = match stripe_events::parse_event(&job.payload) {
@@ -59,6 +61,9 @@ impl Inner {
             };
             dispositions[index] = match facts_from_event(&event, &self.mapping) {
                 Ok(FactsOutcome::Facts(f)) => {
+                    if let Some(slot) = payment_ids.get_mut(index) {
+                        *slot = f.ids.key().map(str::to_owned);
+                    }
                     facts.push((index, *f));
                     None
                 }
@@ -73,20 +78,23 @@ impl Inner {
                 }
             }
         }
-        for (job, disposition) in jobs.iter().zip(dispositions) {
+        for ((job, disposition), payment_id) in jobs.iter().zip(dispositions).zip(payment_ids) {
             let disposition = disposition.unwrap_or_else(|| Disposition::Retry {
                 delay: None,
                 attempt: Attempt::Consume,
                 reason: "no outcome was recorded for this event (a bug; retrying)".into(),
             });
-            self.settle(job, disposition)
-                .instrument(tracing::info_span!(
-                    "event",
-                    event_id = %job.event_id,
-                    event_type = %job.event_type,
-                    attempt = job.attempts + 1
-                ))
-                .await;
+            let span = tracing::info_span!(
+                "event",
+                event_id = %job.event_id,
+                payment_id = tracing::field::Empty,
+                event_type = %job.event_type,
+                attempt = job.attempts + 1
+            );
+            if let Some(payment_id) = &payment_id {
+                span.record("payment_id", payment_id.as_str());
+            }
+            self.settle(job, disposition).instrument(span).await;
         }
     }
 

@@ -7,6 +7,5 @@ mod engine_edges;
 mod faults;
 mod ingest;
 mod lifecycle;
-mod scale;
 mod server;
 mod sync;

@@ -8,7 +8,7 @@
 //! | `HUBSPOT_BASE_URL` | no | `https://api.hubapi.com` | HubSpot API host (proxies, tests) |
 //! | `STRIPE2HUBSPOT_QUEUE` | no | `sqlite://stripe2hubspot.db` | queue URL: `sqlite://path` or `postgres://...` |
 //! | `BIND_ADDR` | no | `127.0.0.1:3000` | address the HTTP server listens on |
-//! | `HUBSPOT_RATE_LIMIT` | no | `100/10s` | requests per window this process sends HubSpot |
+//! | `HUBSPOT_RATE_LIMIT` | no | `100/10s` | the portal's requests per window; every process gets the whole figure (only the elected leader calls HubSpot) |
 //! | `SLACK_WEBHOOK_URL` | no | | Slack incoming webhook for alerts |
 //! | `ADMIN_TOKEN` | no | | enables `/admin/*`, which require `Authorization: Bearer <ADMIN_TOKEN>` |
 //! | `LOG_FORMAT` | no | `text` | `json` for one JSON object per log line |

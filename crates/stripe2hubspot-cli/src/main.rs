@@ -32,7 +32,8 @@ enum Command {
     /// List or replay events that failed for good.
     #[command(subcommand)]
     DeadLetters(commands::dead_letters::Command),
-    /// Show queue depth by state, and the pause state and last sync of a running server.
+    /// Show queue depth by state and payments waiting, and the role, pause state and last
+    /// sync of a running server.
     Status(commands::status::Args),
 }
 

@@ -311,7 +311,7 @@ pub async fn retry_attempts(store: &Store) -> Result<(), ConformanceFailure> {
     Ok(())
 }
 
-/// Dead letters are listed by id with their error, paged with `after`, and `replay` makes one
+/// Dead letters are listed by id with their error and payload, paged with `after`, and `replay` makes one
 /// ready with attempts reset; replaying anything else is `NotFound`.
 pub async fn dead_letter_and_replay(store: &Store) -> Result<(), ConformanceFailure> {
     let q = &*store.queue;
@@ -342,6 +342,10 @@ pub async fn dead_letter_and_replay(store: &Store) -> Result<(), ConformanceFail
     ensure!(
         d.error == "invalid email" && d.attempts == 2,
         "dead letter history {d:?}"
+    );
+    ensure!(
+        d.payload == first.payload,
+        "a dead letter keeps its payload (replay and its payment id need it)"
     );
     ensure!(
         d.failed_at <= SystemTime::now() + Duration::from_secs(5),

@@ -108,7 +108,7 @@ pub struct QueueStats {
 }
 
 /// A dead-lettered job, as listed by [`QueueAdmin::dead_letters`](crate::QueueAdmin::dead_letters).
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct DeadLetter {
     /// Queue id (pass it to [`QueueAdmin::replay`](crate::QueueAdmin::replay)).
     pub id: JobId,
@@ -122,6 +122,23 @@ pub struct DeadLetter {
     pub error: String,
     /// When it was dead-lettered.
     pub failed_at: SystemTime,
+    /// The raw verified request body, kept for replay (and to name the payment it is about).
+    pub payload: Vec<u8>,
+}
+
+impl std::fmt::Debug for DeadLetter {
+    // Payloads carry customer emails and names: Debug shows only their size.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DeadLetter")
+            .field("id", &self.id)
+            .field("event_id", &self.event_id)
+            .field("event_type", &self.event_type)
+            .field("attempts", &self.attempts)
+            .field("error", &self.error)
+            .field("failed_at", &self.failed_at)
+            .field("payload_len", &self.payload.len())
+            .finish()
+    }
 }
 
 /// Whether [`Queue::retry`](crate::Queue::retry) counts the failed try against the job's

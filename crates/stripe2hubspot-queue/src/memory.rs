@@ -222,6 +222,7 @@ impl QueueAdmin for MemoryQueue {
                 attempts: e.attempts,
                 error: e.last_error.clone().unwrap_or_default(),
                 failed_at: from_millis(e.finished_at),
+                payload: e.job.payload.clone(),
             })
             .collect();
         out.sort_unstable_by_key(|d| d.id);

@@ -13,7 +13,7 @@ use crate::config::{process_env, ServeConfig};
 #[derive(Debug, clap::Args)]
 #[command(
     after_help = "Routes: POST /api/webhooks/stripe, GET /healthz, GET /metrics, and \
-with ADMIN_TOKEN set GET /admin/status, GET /admin/dead-letters, \
+with ADMIN_TOKEN set GET /admin/status, GET /admin/dead-letters, GET /admin/waiting, \
 POST /admin/dead-letters/replay, POST /admin/pause, POST /admin/resume.\n\
 Exits 2 when configuration is missing or malformed, naming the variable."
 )]

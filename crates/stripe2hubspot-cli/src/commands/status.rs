@@ -1,5 +1,6 @@
-//! `stripe2hubspot status`: queue depth by state from the queue itself, and the pause state,
-//! last sync and counters of a running server through its admin API.
+//! `stripe2hubspot status`: queue depth by state and payments waiting in the ledger, from the
+//! store itself, and the role, pause state, last sync and counters of a running server
+//! through its admin API.
 
 use std::process::ExitCode;
 
@@ -9,7 +10,7 @@ use stripe2hubspot::admin::QueueDepth;
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// Base URL of a running `stripe2hubspot serve` (e.g. http://127.0.0.1:3000); with
-    /// ADMIN_TOKEN set, its pause state and last sync are shown too.
+    /// ADMIN_TOKEN set, its role (leader or standby), pause state and last sync are shown too.
     #[arg(long, env = "STRIPE2HUBSPOT_SERVER", value_name = "URL")]
     server: Option<String>,
 }
@@ -32,12 +33,16 @@ pub async fn run(args: Args) -> ExitCode {
         }
         Err(error) => return super::failure(&format_args!("could not read the queue: {error}")),
     }
+    match store.state.waiting_count().await {
+        Ok(waiting) => println!("waiting in the ledger: {waiting} payment(s)"),
+        Err(error) => return super::failure(&format_args!("could not read the ledger: {error}")),
+    }
     let Some(server) = args.server else {
         println!(
             "paused: unknown (pass --server URL with ADMIN_TOKEN set to ask a running server)"
         );
         println!("last sync: unknown (same)");
-        println!("leader: not reported by this version");
+        println!("role: unknown (same)");
         return ExitCode::SUCCESS;
     };
     let token = match crate::config::process_env().admin_token() {
@@ -66,7 +71,15 @@ pub async fn run(args: Args) -> ExitCode {
                 "synced since start: {}, dead-lettered since start: {}",
                 report["engine"]["synced"], report["engine"]["dead_lettered"]
             );
-            println!("leader: not reported by this version");
+            println!(
+                "role: {} (this server {})",
+                report["role"].as_str().unwrap_or("unknown"),
+                match report["role"].as_str() {
+                    Some("leader") => "runs the sync",
+                    Some("standby") => "stands by; another process runs the sync",
+                    _ => "did not say",
+                }
+            );
             ExitCode::SUCCESS
         }
         Err(error) => super::failure(&error),

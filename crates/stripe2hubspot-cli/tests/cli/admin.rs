@@ -6,9 +6,10 @@ use stripe2hubspot::testkit::Payment;
 
 use crate::common::{eventually, output, sample, server_env, until, Server, ADMIN_TOKEN, SECRET};
 
-const ROUTES: [(&str, &str); 5] = [
+const ROUTES: [(&str, &str); 6] = [
     ("GET", "/admin/status"),
     ("GET", "/admin/dead-letters"),
+    ("GET", "/admin/waiting"),
     ("POST", "/admin/dead-letters/replay"),
     ("POST", "/admin/pause"),
     ("POST", "/admin/resume"),
@@ -80,6 +81,7 @@ async fn admin_routes_need_the_token_and_replay_syncs_a_dead_letter() {
     let letter = &dead["dead_letters"][0];
     assert_eq!(letter["event_id"], payment.event_id.as_str());
     assert_eq!(letter["event_type"], "charge.succeeded");
+    assert_eq!(letter["payment_id"], "pi_3Mv29vLkdIwHu7ix1b8sWq0T");
     assert!(
         !letter.to_string().contains("tony@starkindustries.com"),
         "{letter}"
@@ -103,6 +105,7 @@ async fn admin_routes_need_the_token_and_replay_syncs_a_dead_letter() {
         table.starts_with("EVENT ID") && table.contains(&payment.event_id),
         "{table}"
     );
+    assert!(table.contains("pi_3Mv29vLkdIwHu7ix1b8sWq0T"), "{table}");
 
     let (status, text) = server.get("/admin/status", Some(ADMIN_TOKEN)).await;
     assert_eq!(status, 200);
@@ -113,6 +116,8 @@ async fn admin_routes_need_the_token_and_replay_syncs_a_dead_letter() {
         "{report}"
     );
     assert!(report["last_sync"].is_null(), "{report}");
+    assert_eq!(report["role"], "leader", "{report}");
+    assert_eq!(report["waiting"], 0, "{report}");
 
     let (status, text) = server
         .post("/admin/pause", Some(ADMIN_TOKEN), json!({}))
@@ -122,8 +127,8 @@ async fn admin_routes_need_the_token_and_replay_syncs_a_dead_letter() {
         (200, Some("paused"))
     );
     assert_eq!(
-        server.get("/healthz", None).await.1,
-        r#"{"status":"paused"}"#
+        json_of(&server.get("/healthz", None).await.1),
+        json!({"status": "paused", "role": "leader"})
     );
     let metrics = server.get("/metrics", None).await.1;
     assert_eq!(sample(&metrics, "stripe2hubspot_paused"), 1.0, "{metrics}");
@@ -148,12 +153,19 @@ async fn admin_routes_need_the_token_and_replay_syncs_a_dead_letter() {
         printed.contains("dead=1") && printed.contains("paused: yes: paused by the operator"),
         "{printed}"
     );
+    assert!(
+        printed.contains("role: leader") && printed.contains("waiting in the ledger: 0"),
+        "{printed}"
+    );
 
     let (status, _) = server
         .post("/admin/resume", Some(ADMIN_TOKEN), json!({}))
         .await;
     assert_eq!(status, 200);
-    assert_eq!(server.get("/healthz", None).await.1, r#"{"status":"ok"}"#);
+    assert_eq!(
+        json_of(&server.get("/healthz", None).await.1),
+        json!({"status": "ok", "role": "leader"})
+    );
 
     // The portal's admin drops the rule; the replayed payment syncs.
     hubspot.clear_validation_rules();
@@ -188,5 +200,51 @@ async fn admin_routes_need_the_token_and_replay_syncs_a_dead_letter() {
             && report["last_sync"].is_string()
     })
     .await;
+    assert_eq!(server.stop().await, Some(0));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_payment_without_an_email_is_listed_as_waiting_counted_and_gauged() {
+    let hubspot = FakeHubSpot::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut envs = server_env(&hubspot, &dir);
+    envs.push(("ADMIN_TOKEN".into(), ADMIN_TOKEN.into()));
+    let server = Server::start(&envs).await;
+    let mut payment = Payment::numbered(7, "unused@example.com", 2_500, "usd", 1_700_000_000);
+    payment.email = None;
+    assert_eq!(
+        server
+            .send(&payment.charge_succeeded().to_string(), SECRET)
+            .await,
+        200
+    );
+    let waiting = until("the payment to wait", || async {
+        let (status, text) = server.get("/admin/waiting", Some(ADMIN_TOKEN)).await;
+        assert_eq!(status, 200, "{text}");
+        let listed = json_of(&text);
+        listed["waiting"]
+            .as_array()
+            .is_some_and(|l| !l.is_empty())
+            .then_some(listed)
+    })
+    .await;
+    assert_eq!(
+        waiting,
+        json!({"waiting": [{
+            "payment_id": "pi_test_000007",
+            "waiting_for": "awaiting_contact",
+            "version": waiting["waiting"][0]["version"],
+        }]})
+    );
+    let report = json_of(&server.get("/admin/status", Some(ADMIN_TOKEN)).await.1);
+    assert_eq!(report["waiting"], 1, "{report}");
+    let metrics = server.get("/metrics", None).await.1;
+    assert_eq!(
+        sample(&metrics, "stripe2hubspot_ledger_waiting"),
+        1.0,
+        "{metrics}"
+    );
+    assert_eq!(sample(&metrics, "stripe2hubspot_leader"), 1.0, "{metrics}");
+    assert!(hubspot.deals().is_empty(), "a waiting payment has no deal");
     assert_eq!(server.stop().await, Some(0));
 }

@@ -123,6 +123,26 @@ impl Server {
         (response.status().as_u16(), response.text().await.unwrap())
     }
 
+    /// Whether the process has not been signalled by [`Server::signal`] yet.
+    pub fn alive(&self) -> bool {
+        self.child.is_some()
+    }
+
+    /// Sends `signal` (such as `-KILL`) and waits for the process to exit, off the runtime.
+    pub async fn signal(&mut self, signal: &str) -> Option<std::process::ExitStatus> {
+        let mut child = self.child.take()?;
+        let pid = child.id().to_string();
+        assert!(Command::new("kill")
+            .args([signal, &pid])
+            .status()
+            .unwrap()
+            .success());
+        tokio::task::spawn_blocking(move || child.wait())
+            .await
+            .unwrap()
+            .ok()
+    }
+
     /// Sends SIGTERM and returns the exit code.
     pub async fn stop(mut self) -> Option<i32> {
         let mut child = self.child.take().unwrap();

@@ -4,4 +4,6 @@
 mod admin;
 mod common;
 mod doctor;
+#[cfg(feature = "postgres")]
+mod scale;
 mod serve;

@@ -102,7 +102,15 @@ async fn the_server_syncs_a_signed_webhook_counts_it_and_stops_on_sigterm() {
     let server = Server::start(&server_env(&hubspot, &dir)).await;
 
     let (status, health) = server.get("/healthz", None).await;
-    assert_eq!((status, health.as_str()), (200, r#"{"status":"ok"}"#));
+    let health: serde_json::Value = serde_json::from_str(&health).unwrap();
+    assert_eq!((status, health["status"].as_str()), (200, Some("ok")));
+    // A SQLite queue has one process: it leads as soon as its engine runs.
+    eventually("the process to lead", || async {
+        let text = server.get("/healthz", None).await.1;
+        serde_json::from_str::<serde_json::Value>(&text).unwrap()
+            == serde_json::json!({"status": "ok", "role": "leader"})
+    })
+    .await;
     // No admin token, no admin routes.
     assert_eq!(server.get("/admin/status", None).await.0, 404);
 
@@ -176,7 +184,7 @@ async fn the_server_syncs_a_signed_webhook_counts_it_and_stops_on_sigterm() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn json_logs_carry_the_event_id_and_never_the_email_or_token() {
+async fn json_logs_carry_the_event_and_payment_ids_and_never_the_email_or_token() {
     let hubspot = FakeHubSpot::start().await;
     let dir = tempfile::tempdir().unwrap();
     let mut envs = server_env(&hubspot, &dir);
@@ -204,6 +212,10 @@ async fn json_logs_carry_the_event_id_and_never_the_email_or_token() {
         .unwrap_or_else(|| panic!("no synced line in {text}"));
     assert_eq!(
         synced["span"]["event_id"], "evt_1N3x9yLkdIwHu7ix241ad",
+        "{synced}"
+    );
+    assert_eq!(
+        synced["span"]["payment_id"], "pi_3Mv29vLkdIwHu7ix1b8sWq0T",
         "{synced}"
     );
     assert!(!text.contains("tony@starkindustries.com"), "{text}");

@@ -229,6 +229,7 @@ macro_rules! sql_store {
                     .map_err(db_error)?
                     .unwrap_or_default(),
                 failed_at: from_millis(row.try_get("finished_at").map_err(db_error)?),
+                payload: row.try_get("payload").map_err(db_error)?,
             })
         }
 

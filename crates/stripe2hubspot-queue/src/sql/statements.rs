@@ -156,7 +156,7 @@ impl Statements {
                 "UPDATE stripe2hubspot_jobs SET lease_until = ? {held}"
             )),
             dead_letters: d.render(
-                "SELECT id, event_id, event_type, attempts, last_error, finished_at
+                "SELECT id, event_id, event_type, attempts, last_error, finished_at, payload
                  FROM stripe2hubspot_jobs WHERE state = 3 AND id > ? ORDER BY id LIMIT ?",
             ),
             replay: d.render(

@@ -1,27 +1,27 @@
-//! Scale-out, as a user runs it: three server processes share one PostgreSQL queue and one
-//! HubSpot portal (the fake, at 100 requests per 10 s); the elected leader is killed mid-run.
+//! Scale-out, as a user runs it: `stripe2hubspot serve` processes share one PostgreSQL queue
+//! and one HubSpot portal (the fake, at 100 requests per 10 s); the elected leader is killed
+//! mid-run, and a SIGTERM arrives mid-burst.
 //!
 //! Runs when `STRIPE2HUBSPOT_TEST_POSTGRES_URL` is set (CI sets it, with
-//! `STRIPE2HUBSPOT_REQUIRE_POSTGRES=1`); each run creates a fresh database and drops it after.
+//! `STRIPE2HUBSPOT_REQUIRE_POSTGRES=1`); each test creates a fresh database and drops it after.
 //!
 //! ```sh
 //! STRIPE2HUBSPOT_TEST_POSTGRES_URL=postgres://postgres@127.0.0.1:5432/test \
-//!   cargo test --all-features --test it scale:: -- --nocapture
+//!   cargo test -p stripe2hubspot-cli --all-features --test cli scale:: -- --nocapture
 //! ```
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use hubspot_crm::fake::{Failure, FakeHubSpot, RequestRecord};
+use hubspot_crm::RateLimit;
+use serde_json::Value;
 use sqlx::Connection;
 use stripe2hubspot::engine::DEAL_ID_PROPERTY;
-use stripe2hubspot::hubspot_crm::fake::{Failure, FakeHubSpot, RequestRecord};
-use stripe2hubspot::hubspot_crm::RateLimit;
-use stripe2hubspot::ingest::{SIGNATURE_HEADER, WEBHOOK_PATH};
-use stripe2hubspot::testkit::{sign_now, Payment};
+use stripe2hubspot::testkit::Payment;
 
-const SECRET: &str = "whsec_scale_test";
+use crate::common::{output, sample, Server, ADMIN_TOKEN, SECRET};
+
 const PAYMENTS: u64 = 2_000;
 const EMAILS: u64 = 400;
 const SERVERS: usize = 3;
@@ -29,8 +29,10 @@ const QUOTA: usize = 100;
 const WINDOW: Duration = Duration::from_secs(10);
 /// Pause between chunks of 20 deliveries: 2,200 deliveries over about 35 s.
 const PACE: Duration = Duration::from_millis(300);
+/// Bounds of the waits below: far above a passing run on a slow CI machine.
+const SYNC_PATIENCE: Duration = Duration::from_secs(120);
 
-/// A fresh database for this run, dropped afterwards.
+/// A fresh database for one test, dropped afterwards.
 struct Database {
     admin_url: String,
     name: String,
@@ -47,9 +49,9 @@ impl Database {
             eprintln!("skipping the scale-out test: STRIPE2HUBSPOT_TEST_POSTGRES_URL is not set");
             return None;
         };
-        let name = format!("s2h_scale_{}_{test}", std::process::id());
+        let name = format!("s2h_cli_scale_{}_{test}", std::process::id());
         let mut admin = sqlx::PgConnection::connect(&admin_url).await.unwrap();
-        sqlx::query(&format!("DROP DATABASE IF EXISTS {name}"))
+        sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
             .execute(&mut admin)
             .await
             .unwrap();
@@ -67,6 +69,15 @@ impl Database {
             name,
             url,
         })
+    }
+
+    /// Jobs the store holds as leased (state 1), expired or not.
+    async fn leased_rows(&self) -> i64 {
+        let mut db = sqlx::PgConnection::connect(&self.url).await.unwrap();
+        sqlx::query_scalar("SELECT COUNT(*) FROM stripe2hubspot_jobs WHERE state = 1")
+            .fetch_one(&mut db)
+            .await
+            .unwrap()
     }
 }
 
@@ -91,86 +102,38 @@ impl Drop for Database {
     }
 }
 
-/// One server process, its base URL and its log file.
-struct Server {
-    child: Option<Child>,
-    base: String,
-    log: std::path::PathBuf,
+/// The environment of one `serve` process on the shared queue.
+fn env(hubspot: &FakeHubSpot, queue: &str) -> Vec<(String, String)> {
+    vec![
+        ("STRIPE_WEBHOOK_SECRET".into(), SECRET.into()),
+        ("HUBSPOT_ACCESS_TOKEN".into(), hubspot.token()),
+        ("HUBSPOT_BASE_URL".into(), hubspot.base_url()),
+        ("HUBSPOT_RATE_LIMIT".into(), "100/10s".into()),
+        ("STRIPE2HUBSPOT_QUEUE".into(), queue.into()),
+        ("BIND_ADDR".into(), "127.0.0.1:0".into()),
+        ("ADMIN_TOKEN".into(), ADMIN_TOKEN.into()),
+        ("RUST_LOG".into(), "warn".into()),
+    ]
 }
 
-impl Server {
-    async fn start(hubspot: &FakeHubSpot, queue: &str, log: std::path::PathBuf) -> Server {
-        let base_url = hubspot.base_url();
-        let token = hubspot.token();
-        let mut child = Command::new(crate::server::example_binary("axum_server"))
-            .env_clear()
-            .current_dir(std::env::temp_dir())
-            .envs([
-                ("STRIPE_WEBHOOK_SECRET", SECRET),
-                ("HUBSPOT_ACCESS_TOKEN", token.as_str()),
-                ("HUBSPOT_BASE_URL", base_url.as_str()),
-                ("HUBSPOT_RATE_LIMIT", "100/10s"),
-                ("STRIPE2HUBSPOT_QUEUE", queue),
-                ("BIND_ADDR", "127.0.0.1:0"),
-                ("RUST_LOG", "info"),
-            ])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::from(std::fs::File::create(&log).unwrap()))
-            .spawn()
-            .unwrap();
-        let stdout = child.stdout.take().unwrap();
-        let line = tokio::task::spawn_blocking(move || {
-            let mut line = String::new();
-            BufReader::new(stdout).read_line(&mut line).map(|_| line)
-        })
-        .await
-        .unwrap()
-        .unwrap();
-        let base = line
-            .trim()
-            .rsplit(' ')
-            .next()
-            .unwrap_or_default()
-            .to_owned();
-        assert!(base.starts_with("http://127.0.0.1:"), "{line}");
-        Server {
-            child: Some(child),
-            base,
-            log,
-        }
-    }
-
-    fn log(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-
-    fn elected(&self) -> bool {
-        self.log().contains("elected: this process runs the sync")
-    }
-
-    fn alive(&self) -> bool {
-        self.child.is_some()
-    }
-
-    fn signal(&mut self, signal: &str) -> Option<std::process::ExitStatus> {
-        let mut child = self.child.take()?;
-        let pid = child.id().to_string();
-        assert!(Command::new("kill")
-            .args([signal, &pid])
-            .status()
-            .unwrap()
-            .success());
-        Some(child.wait().unwrap())
-    }
+async fn start(hubspot: &FakeHubSpot, queue: &str, log: std::path::PathBuf) -> Server {
+    Server::start_logging_to(&env(hubspot, queue), &log).await
 }
 
-impl Drop for Server {
-    fn drop(&mut self) {
-        if let Some(child) = self.child.as_mut() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
+async fn json(server: &Server, path: &str, token: Option<&str>) -> Value {
+    let (_, text) = server.get(path, token).await;
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{e}: {text}"))
+}
+
+/// Jobs not yet done or dead, from a server's `/admin/status`; `None` while it cannot say.
+async fn pending(server: &Server) -> (Option<u64>, Value) {
+    let report = json(server, "/admin/status", Some(ADMIN_TOKEN)).await;
+    let queue = report["queue"].clone();
+    let pending = ["ready", "delayed", "leased"]
+        .iter()
+        .map(|k| queue[*k].as_u64())
+        .sum::<Option<u64>>();
+    (pending, queue)
 }
 
 fn amount(n: u64) -> i64 {
@@ -192,6 +155,14 @@ fn event(n: u64) -> String {
         .to_string()
 }
 
+fn deal_keys(hubspot: &FakeHubSpot) -> BTreeSet<String> {
+    hubspot
+        .deals()
+        .iter()
+        .filter_map(|d| d.property(DEAL_ID_PROPERTY).map(str::to_owned))
+        .collect()
+}
+
 /// The most requests the fake handled in any rolling `WINDOW`.
 fn max_in_any_window(requests: &[RequestRecord]) -> usize {
     let mut times: Vec<Instant> = requests.iter().map(|r| r.at).collect();
@@ -211,6 +182,20 @@ fn max_in_any_window(requests: &[RequestRecord]) -> usize {
     best
 }
 
+/// The server whose `/healthz` says it leads, waiting until one does.
+async fn leader(servers: &[Server]) -> usize {
+    let started = Instant::now();
+    loop {
+        for (i, server) in servers.iter().enumerate().filter(|(_, s)| s.alive()) {
+            if json(server, "/healthz", None).await["role"] == "leader" {
+                return i;
+            }
+        }
+        assert!(started.elapsed() < SYNC_PATIENCE, "nobody was elected");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn three_processes_share_one_budget_and_survive_the_leaders_death() {
     let Some(database) = Database::create("failover").await else {
@@ -223,28 +208,32 @@ async fn three_processes_share_one_budget_and_survive_the_leaders_death() {
     let logs = tempfile::tempdir().unwrap();
     let mut servers = Vec::new();
     for i in 0..SERVERS {
-        servers.push(
-            Server::start(
-                &hubspot,
-                &database.url,
-                logs.path().join(format!("{i}.log")),
-            )
-            .await,
+        let log = logs.path().join(format!("{i}.log"));
+        servers.push(start(&hubspot, &database.url, log).await);
+    }
+    let first_leader = leader(&servers).await;
+    let roles: Vec<Value> = roles_of(&servers).await;
+    assert_eq!(
+        roles.iter().filter(|r| *r == "leader").count(),
+        1,
+        "exactly one leader: {roles:?}"
+    );
+    assert_eq!(
+        roles.iter().filter(|r| *r == "standby").count(),
+        SERVERS - 1
+    );
+    for (server, role) in servers.iter().zip(&roles) {
+        let report = json(server, "/admin/status", Some(ADMIN_TOKEN)).await;
+        assert_eq!(&report["role"], role, "{report}");
+        let metrics = server.get("/metrics", None).await.1;
+        let gauge = if role == "leader" { 1.0 } else { 0.0 };
+        assert_eq!(
+            sample(&metrics, "stripe2hubspot_leader"),
+            gauge,
+            "{metrics}"
         );
     }
-    let http = reqwest::Client::new();
-    let post = |base: String, body: String| {
-        let http = http.clone();
-        async move {
-            http.post(format!("{base}{WEBHOOK_PATH}"))
-                .header(SIGNATURE_HEADER, sign_now(body.as_bytes(), SECRET))
-                .body(body)
-                .send()
-                .await
-                .map(|r| r.status().as_u16())
-                .unwrap_or(0)
-        }
-    };
+    eprintln!("server {first_leader} leads");
 
     // Every tenth payment is delivered twice, the second time to another process.
     let mut deliveries: Vec<u64> = Vec::new();
@@ -255,30 +244,35 @@ async fn three_processes_share_one_budget_and_survive_the_leaders_death() {
         }
     }
     let half = deliveries.len() / 2;
-    let mut killed_at = None;
+    let mut killed: Option<(usize, Instant)> = None;
     let mut turn = 0usize;
     for (i, chunk) in deliveries.chunks(20).enumerate() {
-        if killed_at.is_none() && i * 20 >= half {
-            let started = Instant::now();
-            while !servers.iter().any(Server::elected) {
-                assert!(
-                    started.elapsed() < Duration::from_secs(30),
-                    "nobody was elected"
-                );
-                tokio::time::sleep(Duration::from_millis(50)).await;
-            }
-            let leader = servers.iter().position(Server::elected).unwrap();
-            servers[leader].signal("-KILL");
-            killed_at = Some((leader, Instant::now()));
-            eprintln!("killed the leader, server {leader}");
+        if killed.is_none() && i * 20 >= half {
+            let leading = leader(&servers).await;
+            servers[leading].signal("-KILL").await;
+            killed = Some((leading, Instant::now()));
+            eprintln!("killed the leader, server {leading}");
         }
         let mut sends = Vec::new();
         for &n in chunk {
             // Round-robin over the processes still alive.
             let alive: Vec<&Server> = servers.iter().filter(|s| s.alive()).collect();
-            let base = alive[turn % alive.len()].base.clone();
+            let server = alive[turn % alive.len()];
             turn += 1;
-            sends.push(tokio::spawn(post(base, event(n))));
+            let (http, base) = (server.http.clone(), server.base.clone());
+            let body = event(n);
+            sends.push(tokio::spawn(async move {
+                http.post(format!("{base}{}", stripe2hubspot::ingest::WEBHOOK_PATH))
+                    .header(
+                        stripe2hubspot::ingest::SIGNATURE_HEADER,
+                        stripe2hubspot::testkit::sign_now(body.as_bytes(), SECRET),
+                    )
+                    .body(body)
+                    .send()
+                    .await
+                    .map(|r| r.status().as_u16())
+                    .unwrap_or(0)
+            }));
         }
         for send in sends {
             assert_eq!(send.await.unwrap(), 200);
@@ -287,9 +281,9 @@ async fn three_processes_share_one_budget_and_survive_the_leaders_death() {
         // quota, not the batch size, bounds the request rate.
         tokio::time::sleep(PACE).await;
     }
-    let (dead_leader, killed_at) = killed_at.unwrap();
+    let (dead_leader, killed_at) = killed.unwrap();
 
-    // Failover: the first successful HubSpot write after the kill.
+    // Failover: from the kill to the first successful HubSpot write after it.
     let started = Instant::now();
     let failover = loop {
         let after = hubspot
@@ -301,62 +295,32 @@ async fn three_processes_share_one_budget_and_survive_the_leaders_death() {
         if let Some(at) = after {
             break at.duration_since(killed_at);
         }
-        assert!(
-            started.elapsed() < Duration::from_secs(60),
-            "nobody took over"
-        );
+        assert!(started.elapsed() < SYNC_PATIENCE, "nobody took over");
         tokio::time::sleep(Duration::from_millis(50)).await;
     };
-    let new_leader = servers
-        .iter()
-        .enumerate()
-        .find(|(i, s)| *i != dead_leader && s.elected())
-        .map(|(i, _)| i);
-    assert!(new_leader.is_some(), "a standby took over");
+    let new_leader = leader(&servers).await;
+    assert_ne!(new_leader, dead_leader);
 
     let started = Instant::now();
     loop {
-        let keys: BTreeSet<String> = hubspot
-            .deals()
-            .iter()
-            .filter_map(|d| d.property(DEAL_ID_PROPERTY).map(str::to_owned))
-            .collect();
         let live = servers.iter().find(|s| s.alive()).unwrap();
-        let health: serde_json::Value = http
-            .get(format!("{}/healthz", live.base))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        let queue = &health["queue"];
-        let pending = ["ready", "delayed", "leased"]
-            .iter()
-            .map(|k| queue[*k].as_u64().unwrap_or(u64::MAX))
-            .sum::<u64>();
-        if keys.len() as u64 == PAYMENTS && pending == 0 {
-            assert_eq!(queue["dead"], 0, "{health}");
+        let (pending, queue) = pending(live).await;
+        if deal_keys(&hubspot).len() as u64 == PAYMENTS && pending == Some(0) {
+            assert_eq!(queue["dead"], 0, "{queue}");
             break;
         }
         assert!(
-            started.elapsed() < Duration::from_secs(300),
+            started.elapsed() < SYNC_PATIENCE,
             "not synced: {} deals, queue {queue}",
-            keys.len()
+            deal_keys(&hubspot).len()
         );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 
-    let deals = hubspot.deals();
     let mut per_payment: BTreeMap<String, usize> = BTreeMap::new();
-    for deal in &deals {
-        *per_payment
-            .entry(
-                deal.property(DEAL_ID_PROPERTY)
-                    .unwrap_or_default()
-                    .to_owned(),
-            )
-            .or_default() += 1;
+    for deal in &hubspot.deals() {
+        let key = deal.property(DEAL_ID_PROPERTY).unwrap_or_default();
+        *per_payment.entry(key.to_owned()).or_default() += 1;
     }
     assert_eq!(per_payment.len() as u64, PAYMENTS);
     assert!(
@@ -388,7 +352,8 @@ async fn three_processes_share_one_budget_and_survive_the_leaders_death() {
     let limited = requests.iter().filter(|r| r.status == 429).count();
     let max_window = max_in_any_window(&requests);
     eprintln!(
-        "scale-out: failover {:.1} s, max {max_window} requests in any 10 s window, {} requests, {limited} answered 429",
+        "scale-out: failover {:.1} s, max {max_window} requests in any 10 s window \
+         (quota {QUOTA}), {} requests, {limited} answered 429",
         failover.as_secs_f64(),
         requests.len()
     );
@@ -397,24 +362,17 @@ async fn three_processes_share_one_budget_and_survive_the_leaders_death() {
 
     // SIGTERM: every live process exits 0.
     for server in servers.iter_mut().filter(|s| s.alive()) {
-        let status = server.signal("-TERM").unwrap();
-        assert_eq!(
-            status.code(),
-            Some(0),
-            "{}",
-            server.log().lines().last().unwrap_or_default()
-        );
+        let status = server.signal("-TERM").await;
+        assert_eq!(status.and_then(|s| s.code()), Some(0));
     }
 }
 
-async fn health(http: &reqwest::Client, server: &Server) -> serde_json::Value {
-    http.get(format!("{}/healthz", server.base))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap()
+async fn roles_of(servers: &[Server]) -> Vec<Value> {
+    let mut roles = Vec::new();
+    for server in servers {
+        roles.push(json(server, "/healthz", None).await["role"].clone());
+    }
+    roles
 }
 
 /// SIGTERM while a slow HubSpot (30 s per call) holds batches in hand: the process exits 0
@@ -428,67 +386,50 @@ async fn sigterm_mid_burst_exits_within_the_bound_and_a_restart_finishes() {
     let hubspot = FakeHubSpot::start().await;
     hubspot.fail_next(1_000_000, Failure::Delay(Duration::from_secs(30)));
     let logs = tempfile::tempdir().unwrap();
-    let mut server = Server::start(&hubspot, &database.url, logs.path().join("first.log")).await;
-    let http = reqwest::Client::new();
+    let mut server = start(&hubspot, &database.url, logs.path().join("first.log")).await;
     for n in 0..50 {
-        let body = event(n);
-        let status = http
-            .post(format!("{}{WEBHOOK_PATH}", server.base))
-            .header(SIGNATURE_HEADER, sign_now(body.as_bytes(), SECRET))
-            .body(body)
-            .send()
-            .await
-            .unwrap()
-            .status();
-        assert_eq!(status.as_u16(), 200);
+        assert_eq!(server.send(&event(n), SECRET).await, 200);
     }
     let started = Instant::now();
-    while health(&http, &server).await["queue"]["leased"].as_u64() == Some(0) {
-        assert!(
-            started.elapsed() < Duration::from_secs(60),
-            "nothing was reserved"
-        );
+    while database.leased_rows().await == 0 {
+        assert!(started.elapsed() < SYNC_PATIENCE, "nothing was reserved");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     let signalled = Instant::now();
-    let status = tokio::task::spawn_blocking(move || {
-        let status = server.signal("-TERM");
-        (status, server)
-    })
-    .await
-    .unwrap();
+    let status = server.signal("-TERM").await;
     let exited_after = signalled.elapsed();
-    let (status, _server) = status;
     assert_eq!(status.and_then(|s| s.code()), Some(0));
     eprintln!(
         "SIGTERM mid-burst: exited 0 after {:.1} s",
         exited_after.as_secs_f64()
     );
     assert!(exited_after < Duration::from_secs(30), "{exited_after:?}");
+    assert_eq!(database.leased_rows().await, 0, "nothing left leased");
+    let status = output(
+        &["status"],
+        &[("STRIPE2HUBSPOT_QUEUE", database.url.as_str())],
+    )
+    .await;
+    let printed = String::from_utf8_lossy(&status.stdout);
+    assert!(
+        printed.contains("ready=50") && printed.contains("leased=0"),
+        "{printed}"
+    );
 
     hubspot.clear_failures();
-    let restarted = Server::start(&hubspot, &database.url, logs.path().join("second.log")).await;
-    let leased = health(&http, &restarted).await["queue"]["leased"].as_u64();
-    assert_eq!(leased, Some(0), "the first process left nothing leased");
+    let restarted = start(&hubspot, &database.url, logs.path().join("second.log")).await;
     let started = Instant::now();
     loop {
-        let queue = health(&http, &restarted).await["queue"].clone();
-        let pending: u64 = ["ready", "delayed", "leased"]
-            .iter()
-            .map(|k| queue[*k].as_u64().unwrap_or(u64::MAX))
-            .sum();
-        if pending == 0 {
+        let (pending, queue) = pending(&restarted).await;
+        if pending == Some(0) {
             assert_eq!(queue["dead"], 0);
+            assert_eq!(queue["done"], 50);
             break;
         }
-        assert!(started.elapsed() < Duration::from_secs(120), "{queue}");
+        assert!(started.elapsed() < SYNC_PATIENCE, "{queue}");
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-    let keys: BTreeSet<String> = hubspot
-        .deals()
-        .iter()
-        .filter_map(|d| d.property(DEAL_ID_PROPERTY).map(str::to_owned))
-        .collect();
-    assert_eq!(keys.len(), 50);
+    assert_eq!(deal_keys(&hubspot).len(), 50);
     assert_eq!(hubspot.deals().len(), 50);
+    assert_eq!(restarted.stop().await, Some(0));
 }
