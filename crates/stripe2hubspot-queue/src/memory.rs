@@ -23,6 +23,7 @@ struct Inner {
     by_event: HashMap<String, JobId>,
     deals: HashMap<String, String>,
     contact_marks: HashMap<String, i64>,
+    checkpoints: HashMap<String, String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -286,5 +287,16 @@ impl SyncState for MemoryQueue {
                 *newest
             })
             .collect())
+    }
+
+    async fn checkpoint(&self, name: &str) -> Result<Option<String>, QueueError> {
+        Ok(self.lock().checkpoints.get(name).cloned())
+    }
+
+    async fn save_checkpoint(&self, name: &str, value: &str) -> Result<(), QueueError> {
+        self.lock()
+            .checkpoints
+            .insert(name.to_owned(), value.to_owned());
+        Ok(())
     }
 }

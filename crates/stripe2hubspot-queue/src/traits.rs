@@ -69,4 +69,11 @@ pub trait SyncState: Send + Sync + 'static {
     /// payment of that contact was already synced, so this one must not overwrite its
     /// last-charge data.
     async fn advance_contact_marks(&self, marks: &[(String, i64)]) -> Result<Vec<i64>, QueueError>;
+
+    /// The value last saved under `name` by [`save_checkpoint`](Self::save_checkpoint), if any.
+    async fn checkpoint(&self, name: &str) -> Result<Option<String>, QueueError>;
+
+    /// Saves `value` under `name`, replacing what was there: where a long-running reader such
+    /// as a backfill got to, so a crash or restart resumes after it.
+    async fn save_checkpoint(&self, name: &str, value: &str) -> Result<(), QueueError>;
 }

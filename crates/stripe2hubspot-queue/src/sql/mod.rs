@@ -446,6 +446,25 @@ macro_rules! sql_store {
                 tx.commit().await.map_err(db_error)?;
                 Ok(in_given_order(marks.len(), newest))
             }
+
+            async fn checkpoint(&self, name: &str) -> Result<Option<String>, QueueError> {
+                sqlx::query_scalar(&self.sql.checkpoint)
+                    .bind(name.to_owned())
+                    .fetch_optional(&self.pool)
+                    .await
+                    .map_err(db_error)
+            }
+
+            async fn save_checkpoint(&self, name: &str, value: &str) -> Result<(), QueueError> {
+                sqlx::query(&self.sql.save_checkpoint)
+                    .bind(name.to_owned())
+                    .bind(value.to_owned())
+                    .bind(now_millis())
+                    .execute(&self.pool)
+                    .await
+                    .map_err(db_error)?;
+                Ok(())
+            }
         }
     };
 }

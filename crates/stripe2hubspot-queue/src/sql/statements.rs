@@ -7,8 +7,9 @@ use super::dialect::Dialect;
 
 /// Schema migrations, applied in order on open; `stripe2hubspot_schema_version` records the last.
 /// Append a new entry to change the schema; never edit an applied one.
-const MIGRATIONS: &[&[&str]] = &[&[
-    "CREATE TABLE stripe2hubspot_jobs (
+const MIGRATIONS: &[&[&str]] = &[
+    &[
+        "CREATE TABLE stripe2hubspot_jobs (
         id {id},
         event_id TEXT NOT NULL UNIQUE,
         event_type TEXT NOT NULL,
@@ -23,17 +24,23 @@ const MIGRATIONS: &[&[&str]] = &[&[
         enqueued_at {int} NOT NULL,
         finished_at {int} NOT NULL DEFAULT 0
     )",
-    "CREATE INDEX stripe2hubspot_jobs_due ON stripe2hubspot_jobs (state, run_at, id)",
-    "CREATE TABLE stripe2hubspot_deals (
+        "CREATE INDEX stripe2hubspot_jobs_due ON stripe2hubspot_jobs (state, run_at, id)",
+        "CREATE TABLE stripe2hubspot_deals (
         payment_key TEXT PRIMARY KEY,
         deal_id TEXT NOT NULL,
         recorded_at {int} NOT NULL
     )",
-    "CREATE TABLE stripe2hubspot_contact_marks (
+        "CREATE TABLE stripe2hubspot_contact_marks (
         contact_key TEXT PRIMARY KEY,
         newest_created {int} NOT NULL
     )",
-]];
+    ],
+    &["CREATE TABLE stripe2hubspot_checkpoints (
+        name TEXT PRIMARY KEY,
+        value TEXT NOT NULL,
+        saved_at {int} NOT NULL
+    )"],
+];
 
 /// Columns of a reserved job, in the order [`super`]'s row mapper reads them by name.
 const JOB_COLUMNS: &str = "id, event_id, event_type, event_created, payload, attempts, \
@@ -61,6 +68,8 @@ pub(crate) struct Statements {
     pub(crate) record_deal: String,
     pub(crate) recorded_deal: String,
     pub(crate) advance_contact_mark: String,
+    pub(crate) checkpoint: String,
+    pub(crate) save_checkpoint: String,
 }
 
 impl Statements {
@@ -151,6 +160,11 @@ impl Statements {
                  ON CONFLICT (contact_key) DO UPDATE SET newest_created =
                     {greatest}(stripe2hubspot_contact_marks.newest_created, excluded.newest_created)
                  RETURNING newest_created",
+            ),
+            checkpoint: d.render("SELECT value FROM stripe2hubspot_checkpoints WHERE name = ?"),
+            save_checkpoint: d.render(
+                "INSERT INTO stripe2hubspot_checkpoints (name, value, saved_at) VALUES (?, ?, ?)
+                 ON CONFLICT (name) DO UPDATE SET value = excluded.value, saved_at = excluded.saved_at",
             ),
         }
     }
