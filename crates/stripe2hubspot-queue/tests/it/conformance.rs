@@ -20,6 +20,7 @@ macro_rules! suite {
         suite!(@one $make, renew);
         suite!(@one $make, record_deal);
         suite!(@one $make, contact_marks);
+        suite!(@one $make, checkpoints);
 
         #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
         async fn concurrent_8_producers_10k_jobs_4_workers() {
