@@ -542,10 +542,24 @@ impl Reconcile {
                     .b
                     .client
                     .associations()
-                    .batch_associate_default(&ObjectType::Deals, &ObjectType::Contacts, pairs)
+                    .batch_associate_default(
+                        &ObjectType::Deals,
+                        &ObjectType::Contacts,
+                        pairs.iter().cloned(),
+                    )
                     .await
                     .map_err(hubspot("association of re-created deals"))?;
-                associated += result.results.len() as u64;
+                // HubSpot answers each pair in both directions: count the pairs confirmed.
+                let confirmed = pairs
+                    .iter()
+                    .filter(|(deal, contact)| {
+                        result.results.iter().any(|a| {
+                            (a.from.id == *deal && a.to.id == *contact)
+                                || (a.from.id == *contact && a.to.id == *deal)
+                        })
+                    })
+                    .count();
+                associated += confirmed as u64;
             }
         }
         Ok(associated)

@@ -2,8 +2,12 @@
 //! pipeline: a SQLite queue file, the axum route on loopback and the fake HubSpot.
 #![cfg(all(feature = "sqlite", feature = "axum", feature = "test-util"))]
 
+#[cfg(feature = "backfill")]
+mod backfill;
 mod common;
 mod engine_edges;
 mod ingest;
+#[cfg(feature = "backfill")]
+mod reconcile;
 mod server;
 mod sync;
