@@ -364,6 +364,18 @@ async fn killed_half_way_then_run_again_misses_and_doubles_nothing() {
     pipeline.shutdown().await;
 }
 
+/// Webhooks Stripe delivered for the first payments while the backfill ran.
+const LIVE_WEBHOOKS: usize = 30;
+
+/// A charge as its `charge.succeeded` webhook carried it, before any refund or dispute.
+fn as_paid(charge: &Value) -> Value {
+    let mut paid = charge.clone();
+    paid["amount_refunded"] = serde_json::json!(0);
+    paid["refunded"] = serde_json::json!(false);
+    paid["disputed"] = serde_json::json!(false);
+    paid
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn webhooks_during_the_backfill_give_one_deal_each_and_a_live_payment_goes_first() {
     let (stripe, history) = stripe_with_history(1_000).await;
@@ -379,21 +391,24 @@ async fn webhooks_during_the_backfill_give_one_deal_each_and_a_live_payment_goes
     let live_synced_before_last_page = AtomicBool::new(false);
     let sent_at_page = AtomicU64::new(u64::MAX);
     let hubspot = &pipeline.hubspot;
-    let backfilling = run.run(|p: &Progress| {
+    let (synced_flag, wanted) = (&live_synced_before_last_page, live_deal.as_str());
+    // `move`: the sender goes with the run, so the page stream ends when the run does.
+    let backfilling = run.run(move |p: &Progress| {
         // Called after the 10th page (the last of the charges), before the disputes page.
         if p.pages == 10 {
             let synced = hubspot
                 .deals()
                 .iter()
-                .any(|d| d.property("stripe_payment_id") == Some(live_deal.as_str()));
-            live_synced_before_last_page.store(synced, Ordering::SeqCst);
+                .any(|d| d.property("stripe_payment_id") == Some(wanted));
+            synced_flag.store(synced, Ordering::SeqCst);
         }
         let _ = pages_tx.send(p.pages);
     });
     let webhooks = async {
         while pages_rx.recv().await.is_some_and(|n| n < 2) {}
         // Stripe delivers the same payments as the backfill lists, with its own event ids.
-        for (i, charge) in history.charges.iter().take(30).enumerate() {
+        for (i, charge) in history.charges.iter().take(LIVE_WEBHOOKS).enumerate() {
+            let charge = as_paid(charge);
             let event = serde_json::json!({
                 "id": format!("evt_live_{i}"), "object": "event", "type": "charge.succeeded",
                 "created": T0 + 5_000_000, "livemode": false, "data": {"object": charge},
@@ -424,7 +439,19 @@ async fn webhooks_during_the_backfill_give_one_deal_each_and_a_live_payment_goes
     );
     pipeline.drained(DRAIN).await;
     let expected = contract_deals(&listed_objects(&history), &MappingConfig::default());
-    assert_contract(&pipeline.hubspot, &expected, &[live_deal.as_str()]);
+    // Today's engine: the webhook of a payment refunded since makes a deal that the backfill's
+    // `charge.refunded` does not touch yet (the ledger engine merges the two into one deal).
+    let mut extra: Vec<String> = vec![live_deal.clone()];
+    if !ENGINE_SYNCS_FROM_LEDGER {
+        extra.extend(
+            history.charges[..LIVE_WEBHOOKS]
+                .iter()
+                .filter(|c| c["amount_refunded"].as_i64() > Some(0))
+                .map(|c| c["payment_intent"].as_str().unwrap().to_owned()),
+        );
+    }
+    let extra: Vec<&str> = extra.iter().map(String::as_str).collect();
+    assert_contract(&pipeline.hubspot, &expected, &extra);
     pipeline.shutdown().await;
 }
 
@@ -482,4 +509,40 @@ fn ledger_deals_carry_the_lifecycle_properties() {
         .iter()
         .all(|d| properties_named(&d.properties)
             .contains(stripe2hubspot::map::PAYMENT_STATUS_PROPERTY)));
+}
+
+#[tokio::test]
+async fn a_thin_event_becomes_the_snapshot_event_of_its_object_now() {
+    use stripe2hubspot::history::{fetch_thin_event_object, thin_event_snapshot, ThinEvent};
+    let (stripe, history) = stripe_with_history(12).await;
+    let refunded = history
+        .charges
+        .iter()
+        .find(|c| c["amount_refunded"].as_i64() > Some(0))
+        .unwrap();
+    let id = refunded["id"].as_str().unwrap();
+    let thin: ThinEvent = serde_json::from_value(serde_json::json!({
+        "id": "evt_thin_1", "object": "v2.core.event", "type": "v1.charge.refunded",
+        "created": "2026-11-30T00:00:00.000Z", "livemode": false,
+        "related_object": {"id": id, "type": "charge", "url": format!("/v1/charges/{id}")}
+    }))
+    .unwrap();
+    let client = stripe.client().unwrap();
+    let object = fetch_thin_event_object(&client, &thin).await.unwrap();
+    assert_eq!(object.id(), Some(id));
+    let snapshot = thin_event_snapshot(&client, &thin, T0 + 10)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(snapshot.event.type_, "charge.refunded");
+    // The same object read by a backfill is the same event: the queue keeps one.
+    let listed = synthetic_event(&EventObject::from_value(refunded.clone()), false, T0).unwrap();
+    assert_eq!(snapshot.event.id, listed.event.id);
+    assert_eq!(stripe.request_count(&format!("/v1/charges/{id}")), 2);
+
+    let nothing: ThinEvent = serde_json::from_value(serde_json::json!({
+        "id": "evt_thin_2", "type": "v1.account.updated"
+    }))
+    .unwrap();
+    assert!(fetch_thin_event_object(&client, &nothing).await.is_err());
 }

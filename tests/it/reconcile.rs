@@ -112,7 +112,7 @@ async fn reconcile_reports_hand_edits_deletions_and_strangers_then_repairs_them(
     ];
     want.sort();
     assert_eq!(drifted, want);
-    assert_eq!(drift.missing, [deleted.clone()]);
+    assert_eq!(drift.missing, std::slice::from_ref(&deleted));
     assert_eq!(drift.unknown, ["pi_made_by_hand"]);
     let shown = drift.to_string();
     assert!(
