@@ -7,6 +7,29 @@
 //! * [`Reconcile`] batch-reads the deals HubSpot holds for the expected payments, reports
 //!   drift, and [`repairs`](Reconcile::repair) it.
 //! * [`fetch_thin_event_object`] retrieves the object of a thin event.
+//!
+//! ```no_run
+//! # async fn demo(store: stripe2hubspot::queue::Store, hubspot: hubspot_crm::Client,
+//! #     expected: Vec<stripe2hubspot::history::ExpectedDeal>)
+//! #     -> Result<(), Box<dyn std::error::Error>> {
+//! use stripe2hubspot::history::stripe_api::{CreatedRange, StripeClient};
+//! use stripe2hubspot::history::{Backfill, Reconcile};
+//! use stripe2hubspot::map::MappingConfig;
+//!
+//! let stripe = StripeClient::builder(std::env::var("STRIPE_SECRET_KEY")?).build()?;
+//! let summary = Backfill::builder(stripe, store, MappingConfig::default(), CreatedRange::since(1_700_000_000))
+//!     .build()?
+//!     .run(|progress| eprintln!("{} listed, {} queued", progress.listed, progress.queued))
+//!     .await?;
+//! println!("{summary}");
+//!
+//! let reconcile = Reconcile::builder(hubspot).build();
+//! let report = reconcile.check(&expected, |_| {}).await?;
+//! if !report.is_in_sync() {
+//!     println!("{}", reconcile.repair(&expected, &report).await?);
+//! }
+//! # Ok(()) }
+//! ```
 
 mod backfill;
 mod budget;

@@ -274,12 +274,12 @@ impl ReconcileBuilder {
 
 /// Compares HubSpot's deals with the ledger's and repairs the differences.
 ///
-/// Reads go through the client's limiter, so they share the portal's budget with a running
-/// engine only if they share its limiter (the same process); otherwise run reconcile while the
-/// server is idle, or give it a lower `HUBSPOT_RATE_LIMIT` so the two stay under the portal's
-/// limit together. Repair writes the expected properties directly (batch upsert by
-/// `stripe_payment_id`) under the same budget, then reading back is one more [`check`]
-/// (Reconcile::check).
+/// Reads and repairs go through the client's limiter, which is the portal's budget only
+/// within one process: a reconcile run beside a server spends the same portal's requests
+/// from a second limiter. Run it while the server is idle, or give it a lower
+/// `HUBSPOT_RATE_LIMIT` so the two together stay under the portal's limit. Repair writes the
+/// expected properties directly (batch upserts by `stripe_payment_id`); confirm with one more
+/// [`check`](Reconcile::check).
 #[derive(Debug, Clone)]
 pub struct Reconcile {
     b: ReconcileBuilder,
