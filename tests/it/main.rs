@@ -2,11 +2,15 @@
 //! pipeline: a SQLite queue file, the axum route on loopback and the fake HubSpot.
 #![cfg(all(feature = "sqlite", feature = "axum", feature = "test-util"))]
 
+#[cfg(feature = "backfill")]
+mod backfill;
 mod common;
 mod engine_edges;
 mod faults;
 mod ingest;
 mod lifecycle;
+#[cfg(feature = "backfill")]
+mod reconcile;
 mod scale;
 mod server;
 mod sync;

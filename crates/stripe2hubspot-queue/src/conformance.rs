@@ -906,6 +906,29 @@ pub async fn ledger_contact_rows(store: &Store) -> Result<(), ConformanceFailure
     Ok(())
 }
 
+/// A checkpoint reads back the value last saved under its name, and names are independent.
+pub async fn checkpoints(store: &Store) -> Result<(), ConformanceFailure> {
+    let state = &*store.state;
+    ensure!(
+        state.checkpoint("backfill:charges").await?.is_none(),
+        "an unsaved checkpoint has a value"
+    );
+    state.save_checkpoint("backfill:charges", "ch_1").await?;
+    state.save_checkpoint("backfill:disputes", "done").await?;
+    state.save_checkpoint("backfill:charges", "ch_2").await?;
+    let got = state.checkpoint("backfill:charges").await?;
+    ensure!(
+        got.as_deref() == Some("ch_2"),
+        "the last save must win: {got:?}"
+    );
+    let got = state.checkpoint("backfill:disputes").await?;
+    ensure!(
+        got.as_deref() == Some("done"),
+        "names must not mix: {got:?}"
+    );
+    Ok(())
+}
+
 /// Producers enqueue `total` jobs (a fifth of them repeats of earlier event ids) while
 /// `workers` tasks reserve and complete: every distinct event is inserted once and completed
 /// exactly once. Needs a multi-threaded Tokio runtime for real parallelism.
@@ -1088,5 +1111,6 @@ where
     ledger_alias_merge(&fresh().await).await?;
     ledger_versions(&fresh().await).await?;
     ledger_contact_rows(&fresh().await).await?;
+    checkpoints(&fresh().await).await?;
     concurrent(fresh().await, 8, 2_000, 4).await
 }

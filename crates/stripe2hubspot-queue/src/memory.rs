@@ -29,6 +29,7 @@ struct Inner {
     ledger: HashMap<String, StoredRow>,
     /// Every payment id -> the key of its row.
     aliases: HashMap<String, String>,
+    checkpoints: HashMap<String, String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -397,5 +398,16 @@ impl SyncState for MemoryQueue {
             .collect();
         rows.sort_by(|a, b| a.key.cmp(&b.key));
         Ok(rows.into_iter().take(limit).cloned().collect())
+    }
+
+    async fn checkpoint(&self, name: &str) -> Result<Option<String>, QueueError> {
+        Ok(self.lock().checkpoints.get(name).cloned())
+    }
+
+    async fn save_checkpoint(&self, name: &str, value: &str) -> Result<(), QueueError> {
+        self.lock()
+            .checkpoints
+            .insert(name.to_owned(), value.to_owned());
+        Ok(())
     }
 }

@@ -89,4 +89,11 @@ pub trait SyncState: Send + Sync + 'static {
     /// Up to `limit` of the waiting payments, by key (for operators: what is stuck and why,
     /// via [`LedgerRow::state`]).
     async fn waiting(&self, limit: usize) -> Result<Vec<LedgerEntry>, QueueError>;
+
+    /// The value last saved under `name` by [`save_checkpoint`](Self::save_checkpoint), if any.
+    async fn checkpoint(&self, name: &str) -> Result<Option<String>, QueueError>;
+
+    /// Saves `value` under `name`, replacing what was there: where a long-running reader such
+    /// as a backfill got to, so a crash or restart resumes after it.
+    async fn save_checkpoint(&self, name: &str, value: &str) -> Result<(), QueueError>;
 }

@@ -598,6 +598,25 @@ macro_rules! sql_store {
                     .map_err(db_error)?;
                 rows.iter().map(ledger_entry_from_row).collect()
             }
+
+            async fn checkpoint(&self, name: &str) -> Result<Option<String>, QueueError> {
+                sqlx::query_scalar(&self.sql.checkpoint)
+                    .bind(name.to_owned())
+                    .fetch_optional(&self.pool)
+                    .await
+                    .map_err(db_error)
+            }
+
+            async fn save_checkpoint(&self, name: &str, value: &str) -> Result<(), QueueError> {
+                sqlx::query(&self.sql.save_checkpoint)
+                    .bind(name.to_owned())
+                    .bind(value.to_owned())
+                    .bind(now_millis())
+                    .execute(&self.pool)
+                    .await
+                    .map_err(db_error)?;
+                Ok(())
+            }
         }
     };
 }
