@@ -400,6 +400,23 @@ impl SyncState for MemoryQueue {
         Ok(rows.into_iter().take(limit).cloned().collect())
     }
 
+    async fn ledger_rows(
+        &self,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<LedgerEntry>, QueueError> {
+        let inner = self.lock();
+        let after = after.unwrap_or_default();
+        let mut rows: Vec<&LedgerEntry> = inner
+            .ledger
+            .iter()
+            .filter(|(key, _)| key.as_str() > after)
+            .map(|(_, stored)| &stored.entry)
+            .collect();
+        rows.sort_by(|a, b| a.key.cmp(&b.key));
+        Ok(rows.into_iter().take(limit).cloned().collect())
+    }
+
     async fn checkpoint(&self, name: &str) -> Result<Option<String>, QueueError> {
         Ok(self.lock().checkpoints.get(name).cloned())
     }

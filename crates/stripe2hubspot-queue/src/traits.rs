@@ -90,6 +90,15 @@ pub trait SyncState: Send + Sync + 'static {
     /// via [`LedgerRow::state`]).
     async fn waiting(&self, limit: usize) -> Result<Vec<LedgerEntry>, QueueError>;
 
+    /// Up to `limit` rows of the whole ledger, waiting or not, in key order, starting after the
+    /// key `after` (`None`: from the first). Page through the ledger by passing the last key
+    /// of one page as `after` of the next; an empty page is the end.
+    async fn ledger_rows(
+        &self,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<LedgerEntry>, QueueError>;
+
     /// The value last saved under `name` by [`save_checkpoint`](Self::save_checkpoint), if any.
     async fn checkpoint(&self, name: &str) -> Result<Option<String>, QueueError>;
 

@@ -102,6 +102,7 @@ pub(crate) struct Statements {
     pub(crate) ledger_unwritten: String,
     pub(crate) ledger_waiting_count: String,
     pub(crate) ledger_waiting: String,
+    pub(crate) ledger_page: String,
     pub(crate) checkpoint: String,
     pub(crate) save_checkpoint: String,
 }
@@ -225,6 +226,11 @@ impl Statements {
             ledger_waiting: d.render(&format!(
                 "SELECT {LEDGER_COLUMNS} FROM stripe2hubspot_ledger
                  WHERE waiting = 1 ORDER BY payment_key LIMIT ?"
+            )),
+            // Paged by key: '' sorts before every key, so the first page starts at the start.
+            ledger_page: d.render(&format!(
+                "SELECT {LEDGER_COLUMNS} FROM stripe2hubspot_ledger
+                 WHERE payment_key > ? ORDER BY payment_key LIMIT ?"
             )),
             checkpoint: d.render("SELECT value FROM stripe2hubspot_checkpoints WHERE name = ?"),
             save_checkpoint: d.render(

@@ -22,6 +22,7 @@ macro_rules! suite {
         suite!(@one $make, ledger_alias_merge);
         suite!(@one $make, ledger_versions);
         suite!(@one $make, ledger_contact_rows);
+        suite!(@one $make, ledger_pages);
         suite!(@one $make, checkpoints);
 
         #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
