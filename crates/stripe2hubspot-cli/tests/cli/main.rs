@@ -4,4 +4,5 @@
 mod admin;
 mod common;
 mod doctor;
+mod history;
 mod serve;
