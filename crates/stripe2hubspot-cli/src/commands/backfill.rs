@@ -122,7 +122,7 @@ async fn finish(store: &Store, summary: &BackfillSummary, syncing: bool) -> Exit
         _ = tokio::signal::ctrl_c() => return ExitCode::from(EXIT_INTERRUPTED),
     };
     match drained {
-        Ok(dead) if dead == 0 => {
+        Ok(0) => {
             println!("synced: the queue is empty");
             ExitCode::SUCCESS
         }
