@@ -73,8 +73,13 @@ impl Service {
         let hubspot = hubspot_client(config, RetryPolicy::none())?;
         let verifier = Verifier::with_secrets(&config.webhook_secrets)?;
         let ingest = Ingest::builder(verifier, store.queue.clone())
-            .event_types(mapping.event_types.iter().cloned())
-            .build();
+            .event_types(mapping.event_types.iter().cloned());
+        #[cfg(feature = "backfill")]
+        let ingest = match &config.stripe {
+            Some(client) => ingest.thin_events(client.clone()),
+            None => ingest,
+        };
+        let ingest = ingest.build();
         let alerter: Arc<dyn Alerter> = match &config.slack_webhook_url {
             Some(url) => Arc::new(SlackAlerter::new(url)?),
             None => Arc::new(TracingAlerter),

@@ -14,3 +14,5 @@ mod reconcile;
 mod scale;
 mod server;
 mod sync;
+#[cfg(feature = "backfill")]
+mod thin_events;

@@ -15,16 +15,26 @@ use crate::config::{process_env, ServeConfig};
     after_help = "Routes: POST /api/webhooks/stripe, GET /healthz, GET /metrics, and \
 with ADMIN_TOKEN set GET /admin/status, GET /admin/dead-letters, \
 POST /admin/dead-letters/replay, POST /admin/pause, POST /admin/resume.\n\
+With STRIPE_SECRET_KEY set (and STRIPE_API_BASE, default https://api.stripe.com), thin events \
+from Stripe event destinations are accepted: their objects are fetched from Stripe.\n\
 Exits 2 when configuration is missing or malformed, naming the variable."
 )]
 pub struct Args {}
 
 /// Runs until SIGINT or SIGTERM, then finishes the batches in hand.
 pub async fn run(_args: Args) -> ExitCode {
-    let config = match process_env().serve() {
+    let mut config = match process_env().serve() {
         Ok(config) => config,
         Err(error) => return super::config_failure(&error),
     };
+    // With a Stripe key, thin events (event destinations) are accepted: their objects are
+    // fetched from Stripe. Without one they are refused, naming the payload style to use.
+    if std::env::var_os("STRIPE_SECRET_KEY").is_some_and(|k| !k.is_empty()) {
+        match super::stripe_env::stripe_client(None) {
+            Ok(client) => config.service.stripe = Some(client),
+            Err(error) => return super::config_failure(&error),
+        }
+    }
     match serve(config).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => super::failure(&error),
