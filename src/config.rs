@@ -36,11 +36,6 @@ pub struct Config {
     pub rate_limit: RateLimit,
     /// Slack incoming webhook for alerts.
     pub slack_webhook_url: Option<String>,
-    /// Stripe's API, for thin events: with a client, ingest fetches a thin event's object and
-    /// stores it as the snapshot event; without, thin events are refused as before.
-    #[cfg(feature = "backfill")]
-    #[cfg_attr(docsrs, doc(cfg(feature = "backfill")))]
-    pub stripe: Option<stripe_api::StripeClient>,
 }
 
 impl Config {
@@ -57,32 +52,28 @@ impl Config {
             bind_addr: DEFAULT_BIND_ADDR,
             rate_limit: RateLimit::default(),
             slack_webhook_url: None,
-            #[cfg(feature = "backfill")]
-            stripe: None,
         }
     }
 }
 
 impl fmt::Debug for Config {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let mut f = f.debug_struct("Config");
-        f.field(
-            "webhook_secrets",
-            &format_args!("<{} redacted>", self.webhook_secrets.len()),
-        )
-        .field("hubspot_token", &"<redacted>")
-        .field("hubspot_base_url", &self.hubspot_base_url)
-        .field("hubspot_api_version", &self.hubspot_api_version)
-        .field("queue_url", &redact_url(&self.queue_url))
-        .field("bind_addr", &self.bind_addr)
-        .field("rate_limit", &self.rate_limit)
-        .field(
-            "slack_webhook_url",
-            &self.slack_webhook_url.as_ref().map(|_| "<redacted>"),
-        );
-        #[cfg(feature = "backfill")]
-        f.field("stripe", &self.stripe);
-        f.finish()
+        f.debug_struct("Config")
+            .field(
+                "webhook_secrets",
+                &format_args!("<{} redacted>", self.webhook_secrets.len()),
+            )
+            .field("hubspot_token", &"<redacted>")
+            .field("hubspot_base_url", &self.hubspot_base_url)
+            .field("hubspot_api_version", &self.hubspot_api_version)
+            .field("queue_url", &redact_url(&self.queue_url))
+            .field("bind_addr", &self.bind_addr)
+            .field("rate_limit", &self.rate_limit)
+            .field(
+                "slack_webhook_url",
+                &self.slack_webhook_url.as_ref().map(|_| "<redacted>"),
+            )
+            .finish()
     }
 }
 

@@ -5,6 +5,8 @@ use std::process::ExitCode;
 
 use axum::routing::get;
 use stripe2hubspot::admin::StatusSource;
+use stripe2hubspot::history::stripe_api::StripeClient;
+use stripe2hubspot::map::MappingConfig;
 use stripe2hubspot::Service;
 
 use crate::config::{process_env, ServeConfig};
@@ -23,27 +25,37 @@ pub struct Args {}
 
 /// Runs until SIGINT or SIGTERM, then finishes the batches in hand.
 pub async fn run(_args: Args) -> ExitCode {
-    let mut config = match process_env().serve() {
+    let config = match process_env().serve() {
         Ok(config) => config,
         Err(error) => return super::config_failure(&error),
     };
     // With a Stripe key, thin events (event destinations) are accepted: their objects are
     // fetched from Stripe. Without one they are refused, naming the payload style to use.
-    if std::env::var_os("STRIPE_SECRET_KEY").is_some_and(|k| !k.is_empty()) {
+    let stripe = if std::env::var_os("STRIPE_SECRET_KEY").is_some_and(|k| !k.is_empty()) {
         match super::stripe_env::stripe_client(None) {
-            Ok(client) => config.service.stripe = Some(client),
+            Ok(client) => Some(client),
             Err(error) => return super::config_failure(&error),
         }
-    }
-    match serve(config).await {
+    } else {
+        None
+    };
+    match serve(config, stripe).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => super::failure(&error),
     }
 }
 
-async fn serve(config: ServeConfig) -> Result<(), Box<dyn std::error::Error>> {
+async fn serve(
+    config: ServeConfig,
+    stripe: Option<StripeClient>,
+) -> Result<(), Box<dyn std::error::Error>> {
     let metrics = crate::telemetry::install()?;
-    let service = Service::start(&config.service).await?;
+    let service = match stripe {
+        Some(stripe) => {
+            Service::start_with_stripe(&config.service, MappingConfig::default(), stripe).await?
+        }
+        None => Service::start(&config.service).await?,
+    };
     let source = service.status_source();
     let scrape = source.clone();
     let mut router = service.router().route(
