@@ -7,6 +7,9 @@ pub mod admin;
 pub mod alert;
 pub mod config;
 pub mod engine;
+#[cfg(feature = "backfill")]
+#[cfg_attr(docsrs, doc(cfg(feature = "backfill")))]
+pub mod history;
 pub mod ingest;
 pub mod service;
 #[cfg(any(test, feature = "test-util"))]

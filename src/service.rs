@@ -11,7 +11,7 @@ use stripe_events::Verifier;
 use crate::alert::{Alerter, SlackAlerter, TracingAlerter};
 use crate::config::Config;
 use crate::engine::SyncEngine;
-use crate::ingest::Ingest;
+use crate::ingest::{Ingest, IngestBuilder};
 use crate::queue::{self, QueueError, Store};
 
 /// Why the service could not start.
@@ -68,13 +68,33 @@ impl Service {
         config: &Config,
         mapping: MappingConfig,
     ) -> Result<Service, ServiceError> {
+        Service::assemble(config, mapping, |ingest| ingest).await
+    }
+
+    /// Like [`Service::start_with_mapping`], and thin events (Stripe event destinations) are
+    /// accepted: `stripe` fetches each one's object (see [`IngestBuilder::thin_events`]).
+    #[cfg(feature = "backfill")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "backfill")))]
+    pub async fn start_with_stripe(
+        config: &Config,
+        mapping: MappingConfig,
+        stripe: stripe_api::StripeClient,
+    ) -> Result<Service, ServiceError> {
+        Service::assemble(config, mapping, |ingest| ingest.thin_events(stripe)).await
+    }
+
+    async fn assemble(
+        config: &Config,
+        mapping: MappingConfig,
+        ingest: impl FnOnce(IngestBuilder) -> IngestBuilder,
+    ) -> Result<Service, ServiceError> {
         mapping.validate()?;
         let store = queue::connect(&config.queue_url).await?;
         let hubspot = hubspot_client(config, RetryPolicy::none())?;
         let verifier = Verifier::with_secrets(&config.webhook_secrets)?;
-        let ingest = Ingest::builder(verifier, store.queue.clone())
-            .event_types(mapping.event_types.iter().cloned())
-            .build();
+        let builder = Ingest::builder(verifier, store.queue.clone())
+            .event_types(mapping.event_types.iter().cloned());
+        let ingest = ingest(builder).build();
         let alerter: Arc<dyn Alerter> = match &config.slack_webhook_url {
             Some(url) => Arc::new(SlackAlerter::new(url)?),
             None => Arc::new(TracingAlerter),

@@ -41,6 +41,8 @@ pub struct Ingest {
     event_types: BTreeSet<String>,
     body_limit: usize,
     counters: IngestCounters,
+    #[cfg(feature = "backfill")]
+    thin: Option<stripe_api::StripeClient>,
 }
 
 impl std::fmt::Debug for Ingest {
@@ -60,6 +62,8 @@ pub struct IngestBuilder {
     queue: Arc<dyn Queue>,
     event_types: BTreeSet<String>,
     body_limit: usize,
+    #[cfg(feature = "backfill")]
+    thin: Option<stripe_api::StripeClient>,
 }
 
 impl std::fmt::Debug for IngestBuilder {
@@ -90,6 +94,18 @@ impl IngestBuilder {
         self
     }
 
+    /// Accept thin events (Stripe event destinations, `v1.charge.succeeded` and the like):
+    /// once the signature checks out, the event's object is fetched with `client` and stored
+    /// as the snapshot event of its current state. When Stripe cannot be read the delivery
+    /// gets 503, so Stripe retries it. Without this, thin events are refused with a message
+    /// naming the payload style to configure.
+    #[cfg(feature = "backfill")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "backfill")))]
+    pub fn thin_events(mut self, client: stripe_api::StripeClient) -> Self {
+        self.thin = Some(client);
+        self
+    }
+
     /// The finished [`Ingest`].
     pub fn build(self) -> Ingest {
         Ingest {
@@ -98,6 +114,8 @@ impl IngestBuilder {
             event_types: self.event_types,
             body_limit: self.body_limit,
             counters: IngestCounters::default(),
+            #[cfg(feature = "backfill")]
+            thin: self.thin,
         }
     }
 }
@@ -224,6 +242,8 @@ impl Ingest {
             // The default mapping's event types: the ones it turns into a contact and a deal.
             event_types: MappingConfig::default().event_types.into_iter().collect(),
             body_limit: DEFAULT_BODY_LIMIT,
+            #[cfg(feature = "backfill")]
+            thin: None,
         }
     }
 
@@ -278,6 +298,10 @@ impl Ingest {
             .verify_envelope(body, signature.unwrap_or_default())
         {
             Ok(event) => event,
+            #[cfg(feature = "backfill")]
+            Err(stripe_events::WebhookError::ThinEvent) if self.thin.is_some() => {
+                return self.thin_event(body).await;
+            }
             Err(error) => {
                 return IngestOutcome::Rejected {
                     error: error.to_string(),
@@ -296,14 +320,59 @@ impl Ingest {
             event_created: event.created,
             payload: body.to_vec(),
         };
+        self.store(job).await
+    }
+
+    async fn store(&self, job: NewJob) -> IngestOutcome {
+        let event_id = job.event_id.clone();
         match self.queue.enqueue(job).await {
-            Ok(Enqueued::Inserted(_)) => IngestOutcome::Queued { event_id: event.id },
-            Ok(Enqueued::Duplicate(_)) => IngestOutcome::Duplicate { event_id: event.id },
+            Ok(Enqueued::Inserted(_)) => IngestOutcome::Queued { event_id },
+            Ok(Enqueued::Duplicate(_)) => IngestOutcome::Duplicate { event_id },
             Err(error) => {
                 // The detail is for the operator's log, not for the sender.
-                tracing::error!(%error, event_id = %event.id, "could not store a webhook; answering 503 so Stripe retries");
+                tracing::error!(%error, event_id = %event_id, "could not store a webhook; answering 503 so Stripe retries");
                 IngestOutcome::Unavailable {
                     error: "the event could not be stored; retry later".into(),
+                }
+            }
+        }
+    }
+
+    /// A verified thin event: its object, fetched now, stored as the snapshot event a classic
+    /// webhook would carry (deduplicated with a backfill reading the same unchanged object).
+    #[cfg(feature = "backfill")]
+    async fn thin_event(&self, body: &[u8]) -> IngestOutcome {
+        use crate::history::{thin_event_snapshot, ThinEvent, ThinEventError};
+        let Some(client) = &self.thin else {
+            return IngestOutcome::Rejected {
+                error: stripe_events::WebhookError::ThinEvent.to_string(),
+            };
+        };
+        let thin: ThinEvent = match serde_json::from_slice(body) {
+            Ok(thin) => thin,
+            Err(error) => {
+                return IngestOutcome::Rejected {
+                    error: format!("the thin event notification is malformed: {error}"),
+                }
+            }
+        };
+        let now = time::OffsetDateTime::now_utc().unix_timestamp();
+        match thin_event_snapshot(client, &thin, now).await {
+            Ok(Some(snapshot)) if self.event_types.contains(&snapshot.event.type_) => {
+                self.store(snapshot.job()).await
+            }
+            Ok(Some(snapshot)) => IngestOutcome::Ignored {
+                event_id: thin.id,
+                event_type: snapshot.event.type_,
+            },
+            Ok(None) | Err(ThinEventError::NoRelatedObject { .. }) => IngestOutcome::Ignored {
+                event_id: thin.id,
+                event_type: thin.type_,
+            },
+            Err(error) => {
+                tracing::error!(%error, "could not fetch a thin event's object; answering 503 so Stripe retries");
+                IngestOutcome::Unavailable {
+                    error: "the event's object could not be read from Stripe; retry later".into(),
                 }
             }
         }

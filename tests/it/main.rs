@@ -2,10 +2,16 @@
 //! pipeline: a SQLite queue file, the axum route on loopback and the fake HubSpot.
 #![cfg(all(feature = "sqlite", feature = "axum", feature = "test-util"))]
 
+#[cfg(feature = "backfill")]
+mod backfill;
 mod common;
 mod engine_edges;
 mod faults;
 mod ingest;
 mod lifecycle;
+#[cfg(feature = "backfill")]
+mod reconcile;
 mod server;
 mod sync;
+#[cfg(feature = "backfill")]
+mod thin_events;

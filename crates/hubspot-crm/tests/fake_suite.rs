@@ -667,3 +667,87 @@ mod first_run_checks {
             .is_empty());
     }
 }
+
+#[tokio::test]
+async fn batch_read_by_unique_property_reports_unknown_ids_and_sees_hand_edits() {
+    let fake = FakeHubSpot::builder()
+        .property(
+            "deals",
+            PropertyCreate::text("stripe_payment_id", "Stripe payment", "dealinformation")
+                .unique(true),
+        )
+        .start()
+        .await;
+    let client = fake.client().unwrap();
+    let deals = client.deals();
+    let inputs: Vec<UpsertInput> = ["pi_1", "pi_2"]
+        .iter()
+        .map(|id| {
+            UpsertInput::new(
+                "stripe_payment_id",
+                *id,
+                props(&[("dealname", "Order"), ("amount", "10")]),
+            )
+        })
+        .collect();
+    deals.batch_upsert(&inputs).await.unwrap();
+    let pi_2 = fake
+        .deals()
+        .into_iter()
+        .find(|d| d.property("stripe_payment_id") == Some("pi_2"))
+        .unwrap();
+    assert!(fake.edit_property("deals", &pi_2.id, "amount", Some("99")));
+
+    let ids: Vec<String> = ["pi_1", "pi_2", "pi_9"].map(str::to_owned).to_vec();
+    let wanted = vec!["amount".to_owned(), "stripe_payment_id".to_owned()];
+    let read = deals
+        .batch_read(Some("stripe_payment_id"), &ids, &wanted)
+        .await
+        .unwrap();
+    assert_eq!(read.http_status, 207);
+    let mut amounts: Vec<(String, String)> = read
+        .results
+        .iter()
+        .map(|o| {
+            (
+                o.property("stripe_payment_id").unwrap().to_owned(),
+                o.property("amount").unwrap().to_owned(),
+            )
+        })
+        .collect();
+    amounts.sort();
+    assert_eq!(
+        amounts,
+        [("pi_1".into(), "10".into()), ("pi_2".into(), "99".into())]
+    );
+    let missing: Vec<&str> = read
+        .errors
+        .iter()
+        .flat_map(|e| e.context.get("ids").into_iter().flatten())
+        .map(String::as_str)
+        .collect();
+    assert_eq!(missing, ["pi_9"]);
+    assert!(read
+        .results
+        .iter()
+        .all(|o| o.property("dealname").is_none()));
+
+    assert!(fake.delete_object("deals", &pi_2.id));
+    assert!(!fake.delete_object("deals", &pi_2.id));
+    let listed = deals
+        .search(
+            &SearchRequest::new()
+                .filter_has_property("stripe_payment_id")
+                .properties(["stripe_payment_id"]),
+        )
+        .await
+        .unwrap();
+    assert_eq!(listed.total, 1);
+    assert_eq!(
+        listed
+            .results
+            .first()
+            .and_then(|o| o.property("stripe_payment_id")),
+        Some("pi_1")
+    );
+}

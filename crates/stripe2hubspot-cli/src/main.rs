@@ -35,6 +35,10 @@ enum Command {
     /// Show queue depth by state and payments waiting, and the role, pause state and last
     /// sync of a running server.
     Status(commands::status::Args),
+    /// Sync Stripe's payment history into HubSpot (resumable; Ctrl-C stops, a rerun resumes).
+    Backfill(commands::backfill::Args),
+    /// Compare HubSpot's deals with the payment ledger; exit 1 on drift unless --repair fixed it.
+    Reconcile(commands::reconcile::Args),
 }
 
 fn main() -> ExitCode {
@@ -60,6 +64,8 @@ fn main() -> ExitCode {
             Command::Doctor(args) => commands::doctor::run(args).await,
             Command::DeadLetters(command) => commands::dead_letters::run(command).await,
             Command::Status(args) => commands::status::run(args).await,
+            Command::Backfill(args) => commands::backfill::run(args).await,
+            Command::Reconcile(args) => commands::reconcile::run(args).await,
         }
     })
 }

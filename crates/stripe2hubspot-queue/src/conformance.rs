@@ -910,6 +910,67 @@ pub async fn ledger_contact_rows(store: &Store) -> Result<(), ConformanceFailure
     Ok(())
 }
 
+/// Paging the ledger by key lists every row once, in key order, waiting rows included.
+pub async fn ledger_pages(store: &Store) -> Result<(), ConformanceFailure> {
+    let config = MappingConfig::default();
+    let state = &*store.state;
+    ensure!(
+        state.ledger_rows(None, 10).await?.is_empty(),
+        "an empty ledger has rows"
+    );
+    let mut facts = Vec::new();
+    for i in 0..7 {
+        let email = (i != 3).then_some("ann@example.com");
+        facts.push(paid(
+            &format!("evt_{i}"),
+            100 + i,
+            json!({"charge": format!("ch_{i}")}),
+            1000,
+            email,
+        )?);
+    }
+    state.merge_facts(&facts, &config).await?;
+    let mut seen = Vec::new();
+    let mut after: Option<String> = None;
+    loop {
+        let page = state.ledger_rows(after.as_deref(), 3).await?;
+        ensure!(
+            page.len() <= 3,
+            "a page of {} rows for a limit of 3",
+            page.len()
+        );
+        let Some(last) = page.last() else { break };
+        after = Some(last.key.clone());
+        seen.extend(page.into_iter().map(|entry| entry.key));
+    }
+    let want: Vec<String> = (0..7).map(|i| format!("ch_{i}")).collect();
+    ensure!(seen == want, "paged keys: {seen:?}");
+    Ok(())
+}
+
+/// A checkpoint reads back the value last saved under its name, and names are independent.
+pub async fn checkpoints(store: &Store) -> Result<(), ConformanceFailure> {
+    let state = &*store.state;
+    ensure!(
+        state.checkpoint("backfill:charges").await?.is_none(),
+        "an unsaved checkpoint has a value"
+    );
+    state.save_checkpoint("backfill:charges", "ch_1").await?;
+    state.save_checkpoint("backfill:disputes", "done").await?;
+    state.save_checkpoint("backfill:charges", "ch_2").await?;
+    let got = state.checkpoint("backfill:charges").await?;
+    ensure!(
+        got.as_deref() == Some("ch_2"),
+        "the last save must win: {got:?}"
+    );
+    let got = state.checkpoint("backfill:disputes").await?;
+    ensure!(
+        got.as_deref() == Some("done"),
+        "names must not mix: {got:?}"
+    );
+    Ok(())
+}
+
 /// Producers enqueue `total` jobs (a fifth of them repeats of earlier event ids) while
 /// `workers` tasks reserve and complete: every distinct event is inserted once and completed
 /// exactly once. Needs a multi-threaded Tokio runtime for real parallelism.
@@ -1121,5 +1182,7 @@ where
     ledger_versions(&fresh().await).await?;
     ledger_contact_rows(&fresh().await).await?;
     enqueue_signal(&fresh().await).await?;
+    ledger_pages(&fresh().await).await?;
+    checkpoints(&fresh().await).await?;
     concurrent(fresh().await, 8, 2_000, 4).await
 }

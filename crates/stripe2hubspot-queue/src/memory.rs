@@ -30,6 +30,7 @@ struct Inner {
     ledger: HashMap<String, StoredRow>,
     /// Every payment id -> the key of its row.
     aliases: HashMap<String, String>,
+    checkpoints: HashMap<String, String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -407,5 +408,33 @@ impl SyncState for MemoryQueue {
             .collect();
         rows.sort_by(|a, b| a.key.cmp(&b.key));
         Ok(rows.into_iter().take(limit).cloned().collect())
+    }
+
+    async fn ledger_rows(
+        &self,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<LedgerEntry>, QueueError> {
+        let inner = self.lock();
+        let after = after.unwrap_or_default();
+        let mut rows: Vec<&LedgerEntry> = inner
+            .ledger
+            .iter()
+            .filter(|(key, _)| key.as_str() > after)
+            .map(|(_, stored)| &stored.entry)
+            .collect();
+        rows.sort_by(|a, b| a.key.cmp(&b.key));
+        Ok(rows.into_iter().take(limit).cloned().collect())
+    }
+
+    async fn checkpoint(&self, name: &str) -> Result<Option<String>, QueueError> {
+        Ok(self.lock().checkpoints.get(name).cloned())
+    }
+
+    async fn save_checkpoint(&self, name: &str, value: &str) -> Result<(), QueueError> {
+        self.lock()
+            .checkpoints
+            .insert(name.to_owned(), value.to_owned());
+        Ok(())
     }
 }

@@ -96,4 +96,20 @@ pub trait SyncState: Send + Sync + 'static {
     /// Up to `limit` of the waiting payments, by key (for operators: what is stuck and why,
     /// via [`LedgerRow::state`]).
     async fn waiting(&self, limit: usize) -> Result<Vec<LedgerEntry>, QueueError>;
+
+    /// Up to `limit` rows of the whole ledger, waiting or not, in key order, starting after the
+    /// key `after` (`None`: from the first). Page through the ledger by passing the last key
+    /// of one page as `after` of the next; an empty page is the end.
+    async fn ledger_rows(
+        &self,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<LedgerEntry>, QueueError>;
+
+    /// The value last saved under `name` by [`save_checkpoint`](Self::save_checkpoint), if any.
+    async fn checkpoint(&self, name: &str) -> Result<Option<String>, QueueError>;
+
+    /// Saves `value` under `name`, replacing what was there: where a long-running reader such
+    /// as a backfill got to, so a crash or restart resumes after it.
+    async fn save_checkpoint(&self, name: &str, value: &str) -> Result<(), QueueError>;
 }

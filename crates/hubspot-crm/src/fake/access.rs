@@ -34,7 +34,7 @@ fn required_scope(method: &str, path: &RequestPath<'_>) -> Option<String> {
     }
     let access = match (path.api, method) {
         ("objects", "GET") => "read",
-        ("objects", _) if path.is_search() => "read",
+        ("objects", _) if path.is_search() || path.is_batch_read() => "read",
         ("objects" | "associations", _) => "write",
         ("properties", "POST") => return Some(format!("crm.schemas.{object_type}.write")),
         _ => return None,

@@ -456,6 +456,69 @@ pub(super) fn batch_upsert(
     Reply::json(status, batch_response(results, errors))
 }
 
+pub(super) fn batch_read(state: &mut FakeState, object_type: &str, body: &Value) -> Reply {
+    if !known_type(object_type) {
+        return unknown_type(object_type);
+    }
+    let inputs = match inputs_of(body) {
+        Ok(i) => i,
+        Err(r) => return r,
+    };
+    let id_prop = body
+        .get("idProperty")
+        .and_then(Value::as_str)
+        .unwrap_or("hs_object_id")
+        .to_owned();
+    if id_prop != "hs_object_id" && !unique_properties(state, object_type).contains(&id_prop) {
+        return Reply::json(
+            400,
+            error_body(
+                &format!("{id_prop} is not a unique property and cannot be used as idProperty"),
+                "VALIDATION_ERROR",
+            ),
+        );
+    }
+    let only: Vec<String> = body
+        .get("properties")
+        .and_then(Value::as_array)
+        .map(|a| {
+            a.iter()
+                .filter_map(Value::as_str)
+                .map(str::to_owned)
+                .collect()
+        })
+        .unwrap_or_default();
+    let mut results = Vec::new();
+    let mut missing = Vec::new();
+    for input in &inputs {
+        let id = match input.get("id") {
+            Some(Value::String(text)) => text.clone(),
+            Some(Value::Number(n)) => n.to_string(),
+            _ => String::new(),
+        };
+        match find_object(state, object_type, &id_prop, &id)
+            .and_then(|i| object_at(state, object_type, i))
+        {
+            Some(o) => results.push(object_json(o, Some(&only))),
+            None => missing.push(id),
+        }
+    }
+    // HubSpot answers unknown ids with one OBJECT_NOT_FOUND error listing them all.
+    let errors = if missing.is_empty() {
+        Vec::new()
+    } else {
+        vec![json!({
+            "status": "error",
+            "category": "OBJECT_NOT_FOUND",
+            "message": "Could not get some objects, they may be deleted or not exist.",
+            "context": { "ids": missing },
+            "errors": [],
+        })]
+    };
+    let status = if errors.is_empty() { 200 } else { 207 };
+    Reply::json(status, batch_response(results, errors))
+}
+
 pub(super) fn batch_create(
     state: &mut FakeState,
     version: ApiVersion,

@@ -8,7 +8,7 @@ use serde_json::Value;
 
 use super::access::check_scope;
 use super::associations::{associate_batch, associate_one};
-use super::objects::{batch_create, batch_upsert, create, get, update};
+use super::objects::{batch_create, batch_read, batch_upsert, create, get, update};
 use super::pipelines::list_pipelines;
 use super::properties::{
     create_property, get_property, list_properties, list_property_validations,
@@ -65,6 +65,10 @@ impl<'a> RequestPath<'a> {
     pub(super) fn is_search(&self) -> bool {
         self.api == "objects" && matches!(self.rest.as_slice(), [_, "search"])
     }
+
+    pub(super) fn is_batch_read(&self) -> bool {
+        self.api == "objects" && matches!(self.rest.as_slice(), [_, "batch", "read"])
+    }
 }
 
 /// The version a logged path asked for: `None` when it is no CRM path the fake knows.
@@ -94,6 +98,7 @@ pub(super) fn route(
         ("POST", "objects", [object_type, "batch", "upsert"]) => {
             batch_upsert(state, version, object_type, body)
         }
+        ("POST", "objects", [object_type, "batch", "read"]) => batch_read(state, object_type, body),
         ("POST", "objects", [object_type, "batch", "create"]) => {
             batch_create(state, version, object_type, body)
         }

@@ -331,6 +331,50 @@ impl FakeHubSpot {
             .unwrap_or_default()
     }
 
+    /// Changes one property of a stored object as a person editing it in HubSpot would, without
+    /// a request (so request counts stay the caller's own); `None` clears it. Returns whether
+    /// the object exists.
+    pub fn edit_property(
+        &self,
+        object_type: &str,
+        id: &str,
+        name: &str,
+        value: Option<&str>,
+    ) -> bool {
+        let mut state = lock(&self.state);
+        let Some(object) = state
+            .objects
+            .get_mut(object_type)
+            .and_then(|v| v.iter_mut().find(|o| o.id.to_string() == id))
+        else {
+            return false;
+        };
+        match value {
+            Some(value) => object.properties.insert(name.to_owned(), value.to_owned()),
+            None => object.properties.remove(name),
+        };
+        true
+    }
+
+    /// Deletes a stored object and its associations, as a person deleting it in HubSpot would.
+    /// Returns whether it existed.
+    pub fn delete_object(&self, object_type: &str, id: &str) -> bool {
+        let mut state = lock(&self.state);
+        let Some(list) = state.objects.get_mut(object_type) else {
+            return false;
+        };
+        let before = list.len();
+        list.retain(|o| o.id.to_string() != id);
+        let deleted = list.len() != before;
+        if deleted {
+            state.associations.retain(|a| {
+                !((a.from_type == object_type && a.from_id == id)
+                    || (a.to_type == object_type && a.to_id == id))
+            });
+        }
+        deleted
+    }
+
     /// All stored contacts.
     pub fn contacts(&self) -> Vec<FakeObject> {
         self.objects("contacts")

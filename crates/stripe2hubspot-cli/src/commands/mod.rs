@@ -4,10 +4,13 @@ use std::process::ExitCode;
 
 use crate::config::ConfigError;
 
+pub mod backfill;
 pub mod dead_letters;
 pub mod doctor;
+pub mod reconcile;
 pub mod serve;
 pub mod status;
+pub mod stripe_env;
 
 /// Exit code for missing or malformed configuration.
 pub const EXIT_CONFIG: u8 = 2;

@@ -5,6 +5,8 @@ use std::process::ExitCode;
 
 use axum::routing::get;
 use stripe2hubspot::admin::StatusSource;
+use stripe2hubspot::history::stripe_api::StripeClient;
+use stripe2hubspot::map::MappingConfig;
 use stripe2hubspot::Service;
 
 use crate::config::{process_env, ServeConfig};
@@ -15,6 +17,8 @@ use crate::config::{process_env, ServeConfig};
     after_help = "Routes: POST /api/webhooks/stripe, GET /healthz, GET /metrics, and \
 with ADMIN_TOKEN set GET /admin/status, GET /admin/dead-letters, GET /admin/waiting, \
 POST /admin/dead-letters/replay, POST /admin/pause, POST /admin/resume.\n\
+With STRIPE_SECRET_KEY set (and STRIPE_API_BASE, default https://api.stripe.com), thin events \
+from Stripe event destinations are accepted: their objects are fetched from Stripe.\n\
 Exits 2 when configuration is missing or malformed, naming the variable."
 )]
 pub struct Args {}
@@ -25,15 +29,33 @@ pub async fn run(_args: Args) -> ExitCode {
         Ok(config) => config,
         Err(error) => return super::config_failure(&error),
     };
-    match serve(config).await {
+    // With a Stripe key, thin events (event destinations) are accepted: their objects are
+    // fetched from Stripe. Without one they are refused, naming the payload style to use.
+    let stripe = if std::env::var_os("STRIPE_SECRET_KEY").is_some_and(|k| !k.is_empty()) {
+        match super::stripe_env::stripe_client(None) {
+            Ok(client) => Some(client),
+            Err(error) => return super::config_failure(&error),
+        }
+    } else {
+        None
+    };
+    match serve(config, stripe).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => super::failure(&error),
     }
 }
 
-async fn serve(config: ServeConfig) -> Result<(), Box<dyn std::error::Error>> {
+async fn serve(
+    config: ServeConfig,
+    stripe: Option<StripeClient>,
+) -> Result<(), Box<dyn std::error::Error>> {
     let metrics = crate::telemetry::install()?;
-    let service = Service::start(&config.service).await?;
+    let service = match stripe {
+        Some(stripe) => {
+            Service::start_with_stripe(&config.service, MappingConfig::default(), stripe).await?
+        }
+        None => Service::start(&config.service).await?,
+    };
     let source = service.status_source();
     let scrape = source.clone();
     let mut router = service.router().route(

@@ -6,4 +6,5 @@ mod common;
 mod doctor;
 #[cfg(feature = "postgres")]
 mod scale;
+mod history;
 mod serve;

@@ -636,6 +636,39 @@ macro_rules! sql_store {
                     .map_err(db_error)?;
                 rows.iter().map(ledger_entry_from_row).collect()
             }
+
+            async fn ledger_rows(
+                &self,
+                after: Option<&str>,
+                limit: usize,
+            ) -> Result<Vec<LedgerEntry>, QueueError> {
+                let rows = sqlx::query(&self.sql.ledger_page)
+                    .bind(after.unwrap_or_default().to_owned())
+                    .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+                    .fetch_all(&self.pool)
+                    .await
+                    .map_err(db_error)?;
+                rows.iter().map(ledger_entry_from_row).collect()
+            }
+
+            async fn checkpoint(&self, name: &str) -> Result<Option<String>, QueueError> {
+                sqlx::query_scalar(&self.sql.checkpoint)
+                    .bind(name.to_owned())
+                    .fetch_optional(&self.pool)
+                    .await
+                    .map_err(db_error)
+            }
+
+            async fn save_checkpoint(&self, name: &str, value: &str) -> Result<(), QueueError> {
+                sqlx::query(&self.sql.save_checkpoint)
+                    .bind(name.to_owned())
+                    .bind(value.to_owned())
+                    .bind(now_millis())
+                    .execute(&self.pool)
+                    .await
+                    .map_err(db_error)?;
+                Ok(())
+            }
         }
     };
 }

@@ -7,8 +7,9 @@ use super::dialect::Dialect;
 
 /// Schema migrations, applied in order on open; `stripe2hubspot_schema_version` records the last.
 /// Append a new entry to change the schema; never edit an applied one.
-const MIGRATIONS: &[&[&str]] = &[&[
-    "CREATE TABLE stripe2hubspot_jobs (
+const MIGRATIONS: &[&[&str]] = &[
+    &[
+        "CREATE TABLE stripe2hubspot_jobs (
         id {id},
         event_id TEXT NOT NULL UNIQUE,
         event_type TEXT NOT NULL,
@@ -23,13 +24,13 @@ const MIGRATIONS: &[&[&str]] = &[&[
         enqueued_at {int} NOT NULL,
         finished_at {int} NOT NULL DEFAULT 0
     )",
-    "CREATE INDEX stripe2hubspot_jobs_due ON stripe2hubspot_jobs (state, run_at, id)",
-    "CREATE TABLE stripe2hubspot_deals (
+        "CREATE INDEX stripe2hubspot_jobs_due ON stripe2hubspot_jobs (state, run_at, id)",
+        "CREATE TABLE stripe2hubspot_deals (
         payment_key TEXT PRIMARY KEY,
         deal_id TEXT NOT NULL,
         recorded_at {int} NOT NULL
     )",
-    "CREATE TABLE stripe2hubspot_contact_marks (
+        "CREATE TABLE stripe2hubspot_contact_marks (
         contact_key TEXT PRIMARY KEY,
         newest_created {int} NOT NULL
     )",
@@ -55,6 +56,13 @@ const MIGRATIONS: &[&[&str]] = &[&[
         payment_key TEXT NOT NULL
     )",
     "CREATE INDEX stripe2hubspot_ledger_aliases_key ON stripe2hubspot_ledger_aliases (payment_key)",
+], &[
+    // Where a backfill got to, so a crash or Ctrl-C resumes after it.
+    "CREATE TABLE stripe2hubspot_checkpoints (
+        name TEXT PRIMARY KEY,
+        value TEXT NOT NULL,
+        saved_at {int} NOT NULL
+    )",
 ]];
 
 /// Columns of a ledger row, in the order [`super`]'s ledger mapper reads them by name.
@@ -94,6 +102,9 @@ pub(crate) struct Statements {
     pub(crate) ledger_unwritten: String,
     pub(crate) ledger_waiting_count: String,
     pub(crate) ledger_waiting: String,
+    pub(crate) ledger_page: String,
+    pub(crate) checkpoint: String,
+    pub(crate) save_checkpoint: String,
 }
 
 impl Statements {
@@ -216,6 +227,16 @@ impl Statements {
                 "SELECT {LEDGER_COLUMNS} FROM stripe2hubspot_ledger
                  WHERE waiting = 1 ORDER BY payment_key LIMIT ?"
             )),
+            // Paged by key: '' sorts before every key, so the first page starts at the start.
+            ledger_page: d.render(&format!(
+                "SELECT {LEDGER_COLUMNS} FROM stripe2hubspot_ledger
+                 WHERE payment_key > ? ORDER BY payment_key LIMIT ?"
+            )),
+            checkpoint: d.render("SELECT value FROM stripe2hubspot_checkpoints WHERE name = ?"),
+            save_checkpoint: d.render(
+                "INSERT INTO stripe2hubspot_checkpoints (name, value, saved_at) VALUES (?, ?, ?)
+                 ON CONFLICT (name) DO UPDATE SET value = excluded.value, saved_at = excluded.saved_at",
+            ),
         }
     }
 }

@@ -23,6 +23,8 @@ macro_rules! suite {
         suite!(@one $make, ledger_versions);
         suite!(@one $make, ledger_contact_rows);
         suite!(@one $make, enqueue_signal);
+        suite!(@one $make, ledger_pages);
+        suite!(@one $make, checkpoints);
 
         #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
         async fn concurrent_8_producers_10k_jobs_4_workers() {

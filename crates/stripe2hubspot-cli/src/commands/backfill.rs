@@ -1,0 +1,181 @@
+//! `stripe2hubspot backfill`: list Stripe's history and sync it into HubSpot through the
+//! queue, as the webhooks of each object's current state would have; resumable.
+
+use std::process::ExitCode;
+use std::time::Duration;
+
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use stripe2hubspot::history::stripe_api::CreatedRange;
+use stripe2hubspot::history::{Backfill, BackfillSummary, HubSpotBudget, Progress};
+use stripe2hubspot::map::MappingConfig;
+use stripe2hubspot::queue::Store;
+use stripe2hubspot::service::hubspot_client;
+use stripe2hubspot::SyncEngine;
+
+use super::stripe_env::{parse_date, parse_end_date, stripe_client};
+
+/// How often the wait for the last payments to reach HubSpot looks at the queue.
+const DRAIN_POLL: Duration = Duration::from_millis(200);
+
+/// Exit code after Ctrl-C: the conventional 128 + SIGINT.
+const EXIT_INTERRUPTED: u8 = 130;
+
+/// Which part of Stripe's history to read.
+#[derive(Debug, clap::Args)]
+#[command(after_help = super::stripe_env::stripe_help("backfill"))]
+pub struct Args {
+    /// Objects created on or after this day (YYYY-MM-DD, UTC; or Unix seconds).
+    #[arg(long, value_name = "DATE", value_parser = parse_date)]
+    since: i64,
+    /// Objects created up to the end of this day (default: now).
+    #[arg(long, value_name = "DATE", value_parser = parse_end_date)]
+    until: Option<i64>,
+    /// List and count what would be queued; queue and write nothing.
+    #[arg(long)]
+    dry_run: bool,
+    /// Stripe read requests per second (Stripe allows 25 in test mode, 100 live).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=100))]
+    read_rate: Option<u32>,
+}
+
+/// Runs the backfill; exits 0 when every list was read and the queue drained, 1 on an error,
+/// 2 on configuration, 130 after Ctrl-C (run again to resume).
+pub async fn run(args: Args) -> ExitCode {
+    let env = crate::config::process_env();
+    let stripe = match stripe_client(args.read_rate) {
+        Ok(client) => client,
+        Err(error) => return super::config_failure(&error),
+    };
+    let hubspot_config = match env.hubspot() {
+        Ok(config) => config,
+        Err(error) => return super::config_failure(&error),
+    };
+    let range = match CreatedRange::new(Some(args.since), args.until) {
+        Ok(range) => range,
+        Err(error) => return super::failure(&format_args!("--since/--until: {error}")),
+    };
+    let store = match super::open_queue().await {
+        Ok(store) => store,
+        Err(code) => return code,
+    };
+    let mapping = MappingConfig::default();
+    let backfill = match Backfill::builder(stripe, store.clone(), mapping.clone(), range)
+        .dry_run(args.dry_run)
+        .budget(HubSpotBudget::at(hubspot_config.rate_limit))
+        .build()
+    {
+        Ok(backfill) => backfill,
+        Err(error) => return super::failure(&error),
+    };
+    // The syncer: it drains what the backfill queues (and any live webhooks a server on the
+    // same store queues, which come first), within the portal's rate limit.
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let engine = if args.dry_run {
+        None
+    } else {
+        let hubspot = match hubspot_client(&hubspot_config, hubspot_crm::RetryPolicy::none()) {
+            Ok(client) => client,
+            Err(error) => return super::failure(&error),
+        };
+        match SyncEngine::builder(store.clone(), hubspot, mapping).build() {
+            Ok(engine) => Some(tokio::spawn(async move {
+                engine
+                    .run(async {
+                        let _ = stopped.await;
+                    })
+                    .await;
+            })),
+            Err(error) => return super::failure(&error),
+        }
+    };
+    let bar = progress_bar();
+    let outcome = tokio::select! {
+        result = backfill.run(|p: &Progress| show(&bar, p)) => Some(result),
+        _ = tokio::signal::ctrl_c() => None,
+    };
+    bar.finish_and_clear();
+    let code = match outcome {
+        None => {
+            eprintln!("stopped; run the same command again to resume");
+            ExitCode::from(EXIT_INTERRUPTED)
+        }
+        Some(Err(error)) => super::failure(&format_args!(
+            "{error} (run the same command again to resume)"
+        )),
+        Some(Ok(summary)) => finish(&store, &summary, engine.is_some()).await,
+    };
+    let _ = stop.send(());
+    if let Some(engine) = engine {
+        let _ = engine.await;
+    }
+    code
+}
+
+async fn finish(store: &Store, summary: &BackfillSummary, syncing: bool) -> ExitCode {
+    println!("{summary}");
+    if !syncing {
+        return ExitCode::SUCCESS;
+    }
+    eprintln!("waiting for the queued payments to reach HubSpot (Ctrl-C stops; they stay queued)");
+    let drained = tokio::select! {
+        result = drained(store) => result,
+        _ = tokio::signal::ctrl_c() => return ExitCode::from(EXIT_INTERRUPTED),
+    };
+    match drained {
+        Ok(0) => {
+            println!("synced: the queue is empty");
+            ExitCode::SUCCESS
+        }
+        Ok(dead) => super::failure(&format_args!(
+            "{dead} events failed for good: see `stripe2hubspot dead-letters list`"
+        )),
+        Err(error) => super::failure(&error),
+    }
+}
+
+/// Waits until nothing is ready, delayed or leased; returns the dead-letter count.
+async fn drained(store: &Store) -> Result<u64, stripe2hubspot::queue::QueueError> {
+    loop {
+        let stats = store.admin.stats().await?;
+        if stats.ready + stats.delayed + stats.leased == 0 {
+            return Ok(stats.dead);
+        }
+        tokio::time::sleep(DRAIN_POLL).await;
+    }
+}
+
+/// A spinner with counts; hidden when stdout is not a terminal (logs, pipes, tests).
+fn progress_bar() -> ProgressBar {
+    let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::stdout());
+    if !std::io::IsTerminal::is_terminal(&std::io::stdout()) {
+        bar.set_draw_target(ProgressDrawTarget::hidden());
+    }
+    if let Ok(style) = ProgressStyle::with_template("{spinner} {elapsed_precise} {msg}") {
+        bar.set_style(style);
+    }
+    bar.enable_steady_tick(Duration::from_millis(200));
+    bar
+}
+
+fn show(bar: &ProgressBar, p: &Progress) {
+    let eta = p
+        .eta
+        .map(|eta| format!(", ETA {}", humanize(eta)))
+        .unwrap_or_default();
+    bar.set_message(format!(
+        "{}: {} objects listed, {} payments queued, {} already queued{eta}",
+        p.kind.name(),
+        p.listed,
+        p.queued,
+        p.duplicates
+    ));
+}
+
+fn humanize(d: Duration) -> String {
+    let s = d.as_secs();
+    match s {
+        0..=59 => format!("{s}s"),
+        60..=3_599 => format!("{}m{:02}s", s / 60, s % 60),
+        _ => format!("{}h{:02}m", s / 3_600, (s % 3_600) / 60),
+    }
+}

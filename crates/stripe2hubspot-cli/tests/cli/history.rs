@@ -1,0 +1,205 @@
+//! `backfill` and `reconcile` as a user runs them: the real binary, Stripe and HubSpot played
+//! by the fakes over loopback, the queue and ledger in a SQLite file.
+
+use std::collections::BTreeMap;
+use std::process::{Output, Stdio};
+use std::time::{Duration, Instant};
+
+use hubspot_crm::fake::FakeHubSpot;
+use stripe_api::fake::{objects, FakeStripe};
+
+use crate::common::{binary, output, PATIENCE};
+
+const T0: i64 = 1_700_000_000;
+/// `--since` covering the whole generated history.
+const SINCE: &str = "2023-01-01";
+
+/// Environment of the history commands against both fakes, with a queue file in `dir`.
+fn history_env(
+    stripe: &FakeStripe,
+    hubspot: &FakeHubSpot,
+    dir: &tempfile::TempDir,
+) -> Vec<(String, String)> {
+    vec![
+        ("STRIPE_SECRET_KEY".into(), stripe.key()),
+        ("STRIPE_API_BASE".into(), stripe.base_url()),
+        ("HUBSPOT_ACCESS_TOKEN".into(), hubspot.token()),
+        ("HUBSPOT_BASE_URL".into(), hubspot.base_url()),
+        (
+            "STRIPE2HUBSPOT_QUEUE".into(),
+            format!("sqlite://{}", dir.path().join("queue.db").display()),
+        ),
+        ("RUST_LOG".into(), "warn".into()),
+    ]
+}
+
+async fn run(args: &[&str], envs: &[(String, String)]) -> Output {
+    let envs: Vec<(&str, &str)> = envs.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    output(args, &envs).await
+}
+
+fn text(output: &Output) -> String {
+    format!(
+        "status {:?}\nstdout:\n{}\nstderr:\n{}",
+        output.status.code(),
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    )
+}
+
+async fn stripe_with_history(n: usize) -> FakeStripe {
+    let stripe = FakeStripe::start().await;
+    stripe.insert_all(objects::history(n, T0).all()).unwrap();
+    stripe
+}
+
+/// Deals by payment id: every payment has exactly one.
+fn one_deal_per_payment(hubspot: &FakeHubSpot) -> BTreeMap<String, String> {
+    let mut by_payment: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for deal in hubspot.deals() {
+        let payment = deal.property("stripe_payment_id").unwrap().to_owned();
+        by_payment.entry(payment).or_default().push(deal.id.clone());
+    }
+    by_payment
+        .into_iter()
+        .map(|(payment, deals)| {
+            assert_eq!(deals.len(), 1, "{payment} has deals {deals:?}");
+            (payment, deals[0].clone())
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn backfill_then_reconcile_in_sync_then_a_hand_edit_is_drift_that_repair_fixes() {
+    let stripe = stripe_with_history(150).await;
+    let hubspot = FakeHubSpot::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let env = history_env(&stripe, &hubspot, &dir);
+
+    let backfill = run(&["backfill", "--since", SINCE], &env).await;
+    assert_eq!(backfill.status.code(), Some(0), "{}", text(&backfill));
+    let stdout = String::from_utf8_lossy(&backfill.stdout);
+    assert!(stdout.contains("payments queued"), "{stdout}");
+    let deals = one_deal_per_payment(&hubspot);
+    assert_eq!(deals.len(), 150, "one deal per generated payment");
+
+    let check = run(&["reconcile"], &env).await;
+    assert_eq!(check.status.code(), Some(0), "{}", text(&check));
+    assert!(String::from_utf8_lossy(&check.stdout).contains("150 in sync"));
+
+    let (payment, deal) = deals.iter().nth(7).unwrap();
+    assert!(hubspot.edit_property("deals", deal, "amount", Some("1.23")));
+    let drift = run(&["reconcile"], &env).await;
+    assert_eq!(drift.status.code(), Some(1), "{}", text(&drift));
+    let report = String::from_utf8_lossy(&drift.stdout);
+    assert!(
+        report.contains("1 drifted") && report.contains(payment.as_str()),
+        "{report}"
+    );
+
+    let repair = run(&["reconcile", "--repair"], &env).await;
+    assert_eq!(repair.status.code(), Some(0), "{}", text(&repair));
+    let after = run(&["reconcile"], &env).await;
+    assert_eq!(after.status.code(), Some(0), "{}", text(&after));
+    assert_ne!(
+        hubspot
+            .deals()
+            .iter()
+            .find(|d| &d.id == deal)
+            .and_then(|d| d.property("amount").map(str::to_owned))
+            .as_deref(),
+        Some("1.23")
+    );
+}
+
+#[tokio::test]
+async fn a_missing_or_malformed_stripe_key_exits_2_naming_it() {
+    let stripe = FakeStripe::start().await;
+    let hubspot = FakeHubSpot::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut env = history_env(&stripe, &hubspot, &dir);
+    env.retain(|(k, _)| k != "STRIPE_SECRET_KEY");
+    let missing = run(&["backfill", "--since", SINCE], &env).await;
+    assert_eq!(missing.status.code(), Some(2), "{}", text(&missing));
+    assert!(String::from_utf8_lossy(&missing.stderr).contains("STRIPE_SECRET_KEY"));
+
+    env.push((
+        "STRIPE_SECRET_KEY".into(),
+        "pk_test_not_a_secret_key".into(),
+    ));
+    let malformed = run(&["backfill", "--since", SINCE], &env).await;
+    assert_eq!(malformed.status.code(), Some(2), "{}", text(&malformed));
+    let stderr = String::from_utf8_lossy(&malformed.stderr);
+    assert!(stderr.contains("STRIPE_SECRET_KEY"), "{stderr}");
+    assert!(
+        !stderr.contains("pk_test_not_a_secret_key"),
+        "the key is never echoed"
+    );
+    assert_eq!(stripe.requests().len(), 0, "nothing was sent to Stripe");
+}
+
+#[tokio::test]
+async fn help_shows_the_pinned_stripe_version_and_the_variables() {
+    let help = output(&["backfill", "--help"], &[]).await;
+    assert_eq!(help.status.code(), Some(0));
+    let help = String::from_utf8_lossy(&help.stdout);
+    assert!(help.contains(stripe_api::STRIPE_VERSION), "{help}");
+    for name in [
+        "STRIPE_SECRET_KEY",
+        "STRIPE_API_BASE",
+        stripe_api::DEFAULT_BASE_URL,
+        "--dry-run",
+        "--until",
+        "--read-rate",
+    ] {
+        assert!(help.contains(name), "{name} missing from:\n{help}");
+    }
+    let help = output(&["reconcile", "--help"], &[]).await;
+    let help = String::from_utf8_lossy(&help.stdout);
+    assert!(
+        help.contains("--repair") && help.contains("--since"),
+        "{help}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_backfill_killed_mid_run_completes_when_run_again_with_one_deal_per_payment() {
+    let stripe = stripe_with_history(600).await;
+    // Slow reads, so the kill lands while pages are still being listed.
+    stripe.set_rate_limit(None);
+    let hubspot = FakeHubSpot::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let env = history_env(&stripe, &hubspot, &dir);
+    let envs: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+
+    let mut child = binary(&["backfill", "--since", SINCE, "--read-rate", "2"], &envs)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let started = Instant::now();
+    // Kill once a few pages were served but before the listing is done (7 pages of charges).
+    while stripe.requests().len() < 3 {
+        assert!(
+            started.elapsed() < PATIENCE,
+            "the backfill never read a page"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    child.kill().unwrap(); // SIGKILL: no chance to clean up.
+    let _ = child.wait();
+    let served_before_kill = stripe.requests().len();
+    assert!(
+        served_before_kill < 7,
+        "killed after the listing ended ({served_before_kill} pages)"
+    );
+    let partial = hubspot.deals().len();
+    assert!(partial < 600, "nothing left to do after the kill");
+
+    let rerun = run(&["backfill", "--since", SINCE], &env).await;
+    assert_eq!(rerun.status.code(), Some(0), "{}", text(&rerun));
+    let deals = one_deal_per_payment(&hubspot);
+    assert_eq!(deals.len(), 600, "every payment synced once");
+    let check = run(&["reconcile"], &env).await;
+    assert_eq!(check.status.code(), Some(0), "{}", text(&check));
+}

@@ -1,0 +1,552 @@
+//! Backfill end to end: the fake Stripe API -> synthetic events -> SQLite queue -> the real
+//! engine -> the fake HubSpot, against the contract of one contact per email and one deal per
+//! payment with the ledger's properties.
+
+use crate::common;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::Duration;
+
+use common::Pipeline;
+use serde_json::Value;
+use stripe2hubspot::history::stripe_api::fake::{objects, Failure, FakeStripe};
+use stripe2hubspot::history::stripe_api::{CreatedRange, ListKind};
+use stripe2hubspot::history::{
+    checkpoint_name, same_value, synthetic_event, Backfill, BackfillSummary, ExpectedDeal,
+    Progress, CHECKPOINT_DONE,
+};
+use stripe2hubspot::hubspot_crm::fake::FakeHubSpot;
+use stripe2hubspot::map::{
+    facts_from_event, ContactKey, FactsOutcome, LedgerRow, MappingConfig, PropertySet,
+};
+use stripe2hubspot::stripe_events::EventObject;
+use stripe2hubspot::testkit::Payment;
+
+const DRAIN: Duration = Duration::from_secs(120);
+pub const T0: i64 = 1_700_000_000;
+
+/// A fake Stripe holding `n` generated payments (charges and their disputes).
+pub async fn stripe_with_history(n: usize) -> (FakeStripe, objects::History) {
+    let stripe = FakeStripe::start().await;
+    let history = objects::history(n, T0);
+    stripe.insert_all(history.all()).unwrap();
+    (stripe, history)
+}
+
+/// The deals the ledger expects from these Stripe objects: each object's facts, as its
+/// synthetic event gives them, merged per payment.
+pub fn ledger_deals(objects: &[Value], config: &MappingConfig) -> Vec<ExpectedDeal> {
+    let mut rows: BTreeMap<String, LedgerRow> = BTreeMap::new();
+    for value in objects {
+        let object = EventObject::from_value(value.clone());
+        let Some(event) = synthetic_event(&object, false, T0 + 86_400 * 365) else {
+            continue;
+        };
+        let Ok(FactsOutcome::Facts(facts)) = facts_from_event(&event.event, config) else {
+            continue;
+        };
+        let key = facts.ids.key().unwrap().to_owned();
+        rows.entry(key)
+            .and_modify(|row| row.apply(&facts))
+            .or_insert_with(|| LedgerRow::from_facts(&facts));
+    }
+    rows.values()
+        .filter_map(|row| ExpectedDeal::from_ledger(row, config))
+        .collect()
+}
+
+/// The deals the contract requires for these objects: the ledger's.
+pub fn contract_deals(objects: &[Value], config: &MappingConfig) -> Vec<ExpectedDeal> {
+    ledger_deals(objects, config)
+}
+
+/// Issue 11's lifecycle, checked against the Stripe charges rather than the mapping: each
+/// undisputed charge's deal holds what was captured less refunds in the currency's major unit
+/// (JPY has none), the currency code in capitals, and the payment status its refunds give.
+pub fn assert_lifecycle(hubspot: &FakeHubSpot, history: &objects::History) {
+    let deals = hubspot.deals();
+    let mut checked = (0, 0, 0);
+    for charge in history.charges.iter().filter(|c| c["disputed"] != true) {
+        let payment = charge["payment_intent"]
+            .as_str()
+            .or(charge["id"].as_str())
+            .unwrap();
+        let deal = deals
+            .iter()
+            .find(|d| d.property("stripe_payment_id") == Some(payment))
+            .unwrap_or_else(|| panic!("no deal for {payment}"));
+        let currency = charge["currency"].as_str().unwrap();
+        let minor = if currency == "jpy" { 1.0 } else { 100.0 };
+        let captured = charge["amount_captured"].as_i64().unwrap();
+        let refunded = charge["amount_refunded"].as_i64().unwrap_or(0);
+        let amount: f64 = deal.property("amount").unwrap().parse().unwrap();
+        assert_eq!(
+            amount,
+            (captured - refunded) as f64 / minor,
+            "deal of {payment}"
+        );
+        assert_eq!(
+            deal.property("deal_currency_code"),
+            Some(currency.to_uppercase().as_str())
+        );
+        let status = match refunded {
+            0 => "succeeded",
+            r if r >= captured => "refunded",
+            _ => "partially_refunded",
+        };
+        assert_eq!(
+            deal.property("stripe_payment_status"),
+            Some(status),
+            "{payment}"
+        );
+        checked.0 += usize::from(refunded > 0);
+        checked.1 += usize::from(currency == "jpy");
+        checked.2 += 1;
+    }
+    assert!(
+        checked.0 > 0 && checked.1 > 0,
+        "refunds and yen covered: {checked:?}"
+    );
+}
+
+/// Exactly one deal per expected payment (plus `extra` payment ids), each with the expected
+/// properties and associated with its contact; exactly one contact per email.
+pub fn assert_contract(hubspot: &FakeHubSpot, expected: &[ExpectedDeal], extra: &[&str]) {
+    let deals = hubspot.deals();
+    let mut by_payment: BTreeMap<&str, Vec<_>> = BTreeMap::new();
+    for deal in &deals {
+        let id = deal
+            .property("stripe_payment_id")
+            .expect("every deal has a payment id");
+        by_payment.entry(id).or_default().push(deal);
+    }
+    let doubled: Vec<_> = by_payment.iter().filter(|(_, d)| d.len() > 1).collect();
+    assert!(
+        doubled.is_empty(),
+        "{} payments have several deals",
+        doubled.len()
+    );
+    let want: BTreeSet<&str> = expected
+        .iter()
+        .map(|e| e.payment_id.as_str())
+        .chain(extra.iter().copied())
+        .collect();
+    let have: BTreeSet<&str> = by_payment.keys().copied().collect();
+    assert_eq!(
+        have.difference(&want).count() + want.difference(&have).count(),
+        0,
+        "deals for unexpected payments: {:?}; payments without a deal: {:?}",
+        have.difference(&want).take(5).collect::<Vec<_>>(),
+        want.difference(&have).take(5).collect::<Vec<_>>()
+    );
+    let contacts = hubspot.contacts();
+    let emails: Vec<&str> = contacts
+        .iter()
+        .filter_map(|c| c.property("email"))
+        .collect();
+    let distinct: BTreeSet<&str> = emails.iter().copied().collect();
+    assert_eq!(emails.len(), distinct.len(), "one contact per email");
+    for e in expected {
+        let deal = by_payment[e.payment_id.as_str()][0];
+        for (name, value) in e.properties.iter() {
+            assert!(
+                same_value(&value.value, deal.property(name)),
+                "deal {} property {name}: {:?}, expected {:?}",
+                e.payment_id,
+                deal.property(name),
+                value.value
+            );
+        }
+        if let Some(ContactKey::Email(email)) = &e.contact {
+            let contact = hubspot
+                .contact_by_email(email)
+                .expect("the payer's contact");
+            assert!(hubspot.are_associated("deals", &deal.id, "contacts", &contact.id));
+        }
+    }
+    assert_issue_11_amounts(&by_payment, expected);
+}
+
+/// Issue 11's table, checked against the Stripe objects rather than the mapping: a deal's
+/// amount is what was captured less refunds (and a lost dispute, with the ledger engine) in
+/// the currency's major unit (JPY has none: 1500 is ¥1,500), and its currency is the
+/// payment's.
+fn assert_issue_11_amounts(
+    by_payment: &BTreeMap<&str, Vec<&stripe2hubspot::hubspot_crm::fake::FakeObject>>,
+    expected: &[ExpectedDeal],
+) {
+    for e in expected {
+        let deal = by_payment[e.payment_id.as_str()][0];
+        let currency = deal.property("deal_currency_code").map(str::to_lowercase);
+        assert!(
+            matches!(currency.as_deref(), Some("usd" | "jpy")),
+            "deal currency {currency:?}"
+        );
+        let amount: f64 = deal.property("amount").unwrap().parse().unwrap();
+        if currency.as_deref() == Some("jpy") {
+            assert_eq!(amount.fract(), 0.0, "yen amounts are whole");
+        }
+        assert!(amount >= 0.0);
+    }
+}
+
+fn properties_named(set: &PropertySet) -> BTreeSet<String> {
+    set.iter().map(|(k, _)| k.to_owned()).collect()
+}
+
+/// Every object a backfill of this history lists.
+pub fn listed_objects(history: &objects::History) -> Vec<Value> {
+    history
+        .charges
+        .iter()
+        .chain(&history.disputes)
+        .cloned()
+        .collect()
+}
+
+fn backfill(stripe: &FakeStripe, pipeline: &Pipeline) -> stripe2hubspot::history::BackfillBuilder {
+    Backfill::builder(
+        stripe.client().unwrap(),
+        pipeline.store.clone(),
+        MappingConfig::default(),
+        CreatedRange::all(),
+    )
+    .queue_poll(Duration::from_millis(20))
+}
+
+fn write_requests(hubspot: &FakeHubSpot) -> usize {
+    hubspot
+        .requests()
+        .iter()
+        .filter(|r| r.method != "GET" && !r.path.ends_with("/search"))
+        .count()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn backfill_of_1000_charges_gives_the_contract_and_a_second_run_writes_nothing() {
+    let (stripe, history) = stripe_with_history(1_000).await;
+    let mut pipeline = Pipeline::new(FakeHubSpot::start().await).await;
+    pipeline.start_engine(|b| b);
+    let mut pages = Vec::new();
+    let first = backfill(&stripe, &pipeline)
+        .build()
+        .unwrap()
+        .run(|p: &Progress| pages.push((p.kind, p.listed)))
+        .await
+        .unwrap();
+    let stats = pipeline.drained(DRAIN).await;
+    assert_eq!(stats.dead, 0);
+    let kinds: BTreeMap<ListKind, _> = first.kinds.iter().cloned().collect();
+    assert_eq!(kinds[&ListKind::Charges].pages, 10);
+    assert_eq!(kinds[&ListKind::Disputes].pages, 1);
+    assert_eq!(kinds[&ListKind::Charges].listed, 1_000);
+    assert_eq!(
+        kinds[&ListKind::Disputes].listed,
+        history.disputes.len() as u64
+    );
+    assert_eq!(first.listed(), 1_000 + history.disputes.len() as u64);
+    assert_eq!(
+        first.queued(),
+        first.listed(),
+        "every listed object is a payment fact"
+    );
+    assert_eq!(first.duplicates(), 0);
+    assert_eq!(
+        pages.last().map(|(_, listed)| *listed),
+        Some(first.listed())
+    );
+
+    let expected = contract_deals(&listed_objects(&history), &MappingConfig::default());
+    assert!(
+        expected.len() > 500,
+        "the history has {} payments",
+        expected.len()
+    );
+    assert_contract(&pipeline.hubspot, &expected, &[]);
+    assert_lifecycle(&pipeline.hubspot, &history);
+    let requests = pipeline.hubspot.total_requests();
+    let per_payment = requests as f64 / first.queued() as f64;
+    let hours = 100_000.0 * per_payment / 10.0 / 3_600.0;
+    eprintln!(
+        "figures: {} payments queued, {requests} HubSpot requests, {per_payment:.4} requests per payment; \
+         100,000 payments at 100 requests / 10 s: {:.0} s ({hours:.2} h)",
+        first.queued(),
+        100_000.0 * per_payment / 10.0
+    );
+    eprintln!("{first}");
+
+    // Again: every object is unchanged, so every event is a duplicate and HubSpot hears nothing.
+    pipeline.hubspot.clear_requests();
+    let deals_before = pipeline.hubspot.deals();
+    let second = backfill(&stripe, &pipeline)
+        .build()
+        .unwrap()
+        .run(|_| {})
+        .await
+        .unwrap();
+    pipeline.drained(DRAIN).await;
+    assert_eq!(second.queued(), 0);
+    assert_eq!(second.duplicates(), first.queued());
+    assert_eq!(write_requests(&pipeline.hubspot), 0);
+    assert_eq!(pipeline.hubspot.deals(), deals_before);
+    pipeline.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dry_run_counts_without_queueing() {
+    let (stripe, history) = stripe_with_history(250).await;
+    let pipeline = Pipeline::new(FakeHubSpot::start().await).await;
+    let summary: BackfillSummary = backfill(&stripe, &pipeline)
+        .dry_run(true)
+        .build()
+        .unwrap()
+        .run(|_| {})
+        .await
+        .unwrap();
+    assert!(summary.dry_run);
+    assert_eq!(summary.queued(), 250 + history.disputes.len() as u64);
+    let stats = pipeline.store.admin.stats().await.unwrap();
+    assert_eq!(stats.ready + stats.done, 0);
+    let name = checkpoint_name(ListKind::Charges, CreatedRange::all());
+    assert_eq!(pipeline.store.state.checkpoint(&name).await.unwrap(), None);
+    assert!(summary.to_string().contains("would queue"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn killed_half_way_then_run_again_misses_and_doubles_nothing() {
+    let (stripe, history) = stripe_with_history(1_000).await;
+    let mut pipeline = Pipeline::new(FakeHubSpot::start().await).await;
+    pipeline.start_engine(|b| b);
+    let run = backfill(&stripe, &pipeline).build().unwrap();
+    let (pages_tx, mut pages_rx) = tokio::sync::mpsc::unbounded_channel();
+    let interrupted = tokio::select! {
+        done = run.run(move |p| { let _ = pages_tx.send(p.pages); }) => Err(done),
+        () = async { while pages_rx.recv().await.is_some_and(|n| n < 5) {} } => Ok(()),
+    };
+    assert!(
+        interrupted.is_ok(),
+        "the backfill ended before it was stopped"
+    );
+    let name = checkpoint_name(ListKind::Charges, CreatedRange::all());
+    let cursor = pipeline.store.state.checkpoint(&name).await.unwrap();
+    assert!(
+        cursor.as_deref().is_some_and(|c| c.starts_with("ch_")),
+        "a cursor mid-list: {cursor:?}"
+    );
+
+    let second = backfill(&stripe, &pipeline)
+        .build()
+        .unwrap()
+        .run(|_| {})
+        .await
+        .unwrap();
+    let charges = &second.kinds[0];
+    assert_eq!(charges.0, ListKind::Charges);
+    assert_eq!(
+        charges.1.resumed_after, cursor,
+        "resumed after the checkpoint"
+    );
+    assert!(
+        charges.1.listed < 1_000,
+        "the resumed run skipped what was queued"
+    );
+    assert_eq!(
+        pipeline
+            .store
+            .state
+            .checkpoint(&name)
+            .await
+            .unwrap()
+            .as_deref(),
+        Some(CHECKPOINT_DONE)
+    );
+    let stats = pipeline.drained(DRAIN).await;
+    // Every distinct object state became exactly one job: none missed, none doubled.
+    let listed = listed_objects(&history);
+    let distinct: BTreeSet<String> = listed
+        .iter()
+        .filter_map(|v| synthetic_event(&EventObject::from_value(v.clone()), false, T0))
+        .map(|e| e.event.id)
+        .collect();
+    assert_eq!(stats.done, distinct.len() as u64);
+    assert_eq!(stats.dead, 0);
+    assert_contract(
+        &pipeline.hubspot,
+        &contract_deals(&listed, &MappingConfig::default()),
+        &[],
+    );
+    pipeline.shutdown().await;
+}
+
+/// Webhooks Stripe delivered for the first payments while the backfill ran.
+const LIVE_WEBHOOKS: usize = 30;
+
+/// A charge as its `charge.succeeded` webhook carried it, before any refund or dispute.
+fn as_paid(charge: &Value) -> Value {
+    let mut paid = charge.clone();
+    paid["amount_refunded"] = serde_json::json!(0);
+    paid["refunded"] = serde_json::json!(false);
+    paid["disputed"] = serde_json::json!(false);
+    paid
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn webhooks_during_the_backfill_give_one_deal_each_and_a_live_payment_goes_first() {
+    let (stripe, history) = stripe_with_history(1_000).await;
+    let mut pipeline = Pipeline::new(FakeHubSpot::start().await).await;
+    pipeline.start_engine(|b| b);
+    let live = Payment::numbered(9_001, "live@example.com", 4_200, "usd", T0 + 999_999);
+    let live_deal = live.charge_succeeded()["data"]["object"]["payment_intent"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let run = backfill(&stripe, &pipeline).max_ready(50).build().unwrap();
+    let (pages_tx, mut pages_rx) = tokio::sync::mpsc::unbounded_channel();
+    let live_synced_before_last_page = AtomicBool::new(false);
+    let sent_at_page = AtomicU64::new(u64::MAX);
+    let hubspot = &pipeline.hubspot;
+    let (synced_flag, wanted) = (&live_synced_before_last_page, live_deal.as_str());
+    // `move`: the sender goes with the run, so the page stream ends when the run does.
+    let backfilling = run.run(move |p: &Progress| {
+        // Called after the 10th page (the last of the charges), before the disputes page.
+        if p.pages == 10 {
+            let synced = hubspot
+                .deals()
+                .iter()
+                .any(|d| d.property("stripe_payment_id") == Some(wanted));
+            synced_flag.store(synced, Ordering::SeqCst);
+        }
+        let _ = pages_tx.send(p.pages);
+    });
+    let webhooks = async {
+        while pages_rx.recv().await.is_some_and(|n| n < 2) {}
+        // Stripe delivers the same payments as the backfill lists, with its own event ids.
+        for (i, charge) in history.charges.iter().take(LIVE_WEBHOOKS).enumerate() {
+            let charge = as_paid(charge);
+            let event = serde_json::json!({
+                "id": format!("evt_live_{i}"), "object": "event", "type": "charge.succeeded",
+                "created": T0 + 5_000_000, "livemode": false, "data": {"object": charge},
+            });
+            assert_eq!(pipeline.send(&event).await, 200);
+        }
+        assert_eq!(pipeline.send(&live.charge_succeeded()).await, 200);
+        let mut at = 2;
+        while let Ok(n) = pages_rx.try_recv() {
+            at = n;
+        }
+        sent_at_page.store(at, Ordering::SeqCst);
+        while pages_rx.recv().await.is_some() {}
+    };
+    let (summary, ()) = tokio::join!(backfilling, webhooks);
+    let summary = summary.unwrap();
+    assert!(
+        sent_at_page.load(Ordering::SeqCst) < 10,
+        "the live payment was posted during the backfill"
+    );
+    assert!(
+        live_synced_before_last_page.load(Ordering::SeqCst),
+        "the live payment reached HubSpot before the backfill's last page was queued"
+    );
+    assert!(
+        summary.waited_for_queue > Duration::ZERO,
+        "flow control held pages back"
+    );
+    pipeline.drained(DRAIN).await;
+    let expected = contract_deals(&listed_objects(&history), &MappingConfig::default());
+    let extra: Vec<String> = vec![live_deal.clone()];
+    let extra: Vec<&str> = extra.iter().map(String::as_str).collect();
+    assert_contract(&pipeline.hubspot, &expected, &extra);
+    pipeline.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stripe_429s_and_a_500_mid_pagination_and_the_backfill_still_finishes_complete() {
+    let (stripe, history) = stripe_with_history(450).await;
+    stripe.fail_at(2, Failure::rate_limited().retry_after(0));
+    stripe.fail_at(3, Failure::rate_limited());
+    stripe.fail_at(5, Failure::server_error());
+    let mut pipeline = Pipeline::new(FakeHubSpot::start().await).await;
+    pipeline.start_engine(|b| b);
+    let summary = backfill(&stripe, &pipeline)
+        .build()
+        .unwrap()
+        .run(|_| {})
+        .await
+        .unwrap();
+    let statuses: Vec<u16> = stripe.requests().iter().map(|r| r.status).collect();
+    assert!(
+        statuses.contains(&429) && statuses.contains(&500),
+        "{statuses:?}"
+    );
+    assert_eq!(summary.listed(), 450 + history.disputes.len() as u64);
+    pipeline.drained(DRAIN).await;
+    let expected = contract_deals(&listed_objects(&history), &MappingConfig::default());
+    assert_contract(&pipeline.hubspot, &expected, &[]);
+    pipeline.shutdown().await;
+}
+
+#[test]
+fn ledger_deals_carry_the_lifecycle_properties() {
+    // The ledger's deals (what reconcile and the engine use) name the refund and the payment status.
+    let history = objects::history(100, T0);
+    let config = MappingConfig::default();
+    let ledger = ledger_deals(&listed_objects(&history), &config);
+    let refunded = history
+        .charges
+        .iter()
+        .filter(|c| c["amount_refunded"].as_i64() > Some(0))
+        .count();
+    assert!(refunded > 0);
+    let with_refund = ledger
+        .iter()
+        .filter(|d| {
+            d.properties
+                .get(stripe2hubspot::map::AMOUNT_REFUNDED_PROPERTY)
+                .and_then(|v| v.parse::<f64>().ok())
+                .is_some_and(|v| v > 0.0)
+        })
+        .count();
+    assert_eq!(with_refund, refunded);
+    assert_eq!(ledger.len(), 100, "one deal per payment, refunded or not");
+    assert!(ledger
+        .iter()
+        .all(|d| properties_named(&d.properties)
+            .contains(stripe2hubspot::map::PAYMENT_STATUS_PROPERTY)));
+}
+
+#[tokio::test]
+async fn a_thin_event_becomes_the_snapshot_event_of_its_object_now() {
+    use stripe2hubspot::history::{fetch_thin_event_object, thin_event_snapshot, ThinEvent};
+    let (stripe, history) = stripe_with_history(12).await;
+    let refunded = history
+        .charges
+        .iter()
+        .find(|c| c["amount_refunded"].as_i64() > Some(0))
+        .unwrap();
+    let id = refunded["id"].as_str().unwrap();
+    let thin: ThinEvent = serde_json::from_value(serde_json::json!({
+        "id": "evt_thin_1", "object": "v2.core.event", "type": "v1.charge.refunded",
+        "created": "2026-11-30T00:00:00.000Z", "livemode": false,
+        "related_object": {"id": id, "type": "charge", "url": format!("/v1/charges/{id}")}
+    }))
+    .unwrap();
+    let client = stripe.client().unwrap();
+    let object = fetch_thin_event_object(&client, &thin).await.unwrap();
+    assert_eq!(object.id(), Some(id));
+    let snapshot = thin_event_snapshot(&client, &thin, T0 + 10)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(snapshot.event.type_, "charge.refunded");
+    // The same object read by a backfill is the same event: the queue keeps one.
+    let listed = synthetic_event(&EventObject::from_value(refunded.clone()), false, T0).unwrap();
+    assert_eq!(snapshot.event.id, listed.event.id);
+    assert_eq!(stripe.request_count(&format!("/v1/charges/{id}")), 2);
+
+    let nothing: ThinEvent = serde_json::from_value(serde_json::json!({
+        "id": "evt_thin_2", "type": "v1.account.updated"
+    }))
+    .unwrap();
+    assert!(fetch_thin_event_object(&client, &nothing).await.is_err());
+}
