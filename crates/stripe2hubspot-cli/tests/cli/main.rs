@@ -4,7 +4,7 @@
 mod admin;
 mod common;
 mod doctor;
+mod history;
 #[cfg(feature = "postgres")]
 mod scale;
-mod history;
 mod serve;
