@@ -73,13 +73,15 @@ impl Inner {
                 }
             }
         }
-        for (job, disposition) in jobs.iter().zip(dispositions) {
+        let mut is_done = vec![false; jobs.len()];
+        for ((job, disposition), is_done) in jobs.iter().zip(dispositions).zip(&mut is_done) {
             let disposition = disposition.unwrap_or_else(|| Disposition::Retry {
                 delay: None,
                 attempt: Attempt::Consume,
                 reason: "no outcome was recorded for this event (a bug; retrying)".into(),
             });
-            self.settle(job, disposition)
+            *is_done = self
+                .settle(job, disposition)
                 .instrument(tracing::info_span!(
                     "event",
                     event_id = %job.event_id,
@@ -88,6 +90,12 @@ impl Inner {
                 ))
                 .await;
         }
+        let done: Vec<Job> = jobs
+            .into_iter()
+            .zip(is_done)
+            .filter_map(|(job, done)| done.then_some(job))
+            .collect();
+        self.complete_done(&done).await;
     }
 
     /// Merges the batch's facts into the ledger and writes what changed; a disposition per
