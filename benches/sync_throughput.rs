@@ -64,7 +64,7 @@ impl Outcome {
 }
 
 /// Engine workers from `SYNC_THROUGHPUT_WORKERS`; `None` keeps the engine's default. While one
-/// worker settles its batch in the queue (a commit per job), another writes to HubSpot.
+/// worker settles its batch in the queue (one commit per batch), another writes to HubSpot.
 fn workers() -> Option<usize> {
     std::env::var("SYNC_THROUGHPUT_WORKERS")
         .ok()

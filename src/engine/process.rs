@@ -78,7 +78,13 @@ impl Inner {
                 }
             }
         }
-        for ((job, disposition), payment_id) in jobs.iter().zip(dispositions).zip(payment_ids) {
+        let mut is_done = vec![false; jobs.len()];
+        for (((job, disposition), payment_id), is_done) in jobs
+            .iter()
+            .zip(dispositions)
+            .zip(payment_ids)
+            .zip(&mut is_done)
+        {
             let disposition = disposition.unwrap_or_else(|| Disposition::Retry {
                 delay: None,
                 attempt: Attempt::Consume,
@@ -94,8 +100,14 @@ impl Inner {
             if let Some(payment_id) = &payment_id {
                 span.record("payment_id", payment_id.as_str());
             }
-            self.settle(job, disposition).instrument(span).await;
+            *is_done = self.settle(job, disposition).instrument(span).await;
         }
+        let done: Vec<Job> = jobs
+            .into_iter()
+            .zip(is_done)
+            .filter_map(|(job, done)| done.then_some(job))
+            .collect();
+        self.complete_done(&done).await;
     }
 
     /// Merges the batch's facts into the ledger and writes what changed; a disposition per

@@ -26,19 +26,21 @@ pub(crate) enum Disposition {
 }
 
 impl Inner {
-    /// Writes one job's outcome to the queue.
-    pub(super) async fn settle(&self, job: &Job, disposition: Disposition) {
+    /// Writes one job's outcome to the queue, except a job that is done (synced or skipped):
+    /// it is counted and logged, and `settle` returns `true` so the caller completes it with
+    /// the rest of its batch in [`complete_done`](Self::complete_done).
+    pub(super) async fn settle(&self, job: &Job, disposition: Disposition) -> bool {
         let c = &self.counters;
         let result = match disposition {
             Disposition::Synced => {
                 self.count(&c.synced, 1);
                 tracing::info!(outcome = "synced", "payment synced to HubSpot");
-                self.store.queue.complete(job).await
+                return true;
             }
             Disposition::Skipped(reason) => {
                 self.count(&c.skipped, 1);
                 tracing::info!(outcome = "skipped", %reason, "nothing to sync");
-                self.store.queue.complete(job).await
+                return true;
             }
             Disposition::Release => {
                 tracing::info!(outcome = "released", "pipeline paused; event stays queued");
@@ -79,6 +81,26 @@ impl Inner {
             // The lease was lost or the store is down: the job becomes ready again when its
             // lease expires, and upserts make the repeat harmless.
             tracing::error!(%error, "could not record the outcome in the queue");
+        }
+        false
+    }
+
+    /// Completes the done jobs of a batch in one store transaction: one commit per batch
+    /// instead of one per job is what lets a worker keep HubSpot busy.
+    pub(super) async fn complete_done(&self, done: &[Job]) {
+        if done.is_empty() {
+            return;
+        }
+        match self.store.queue.complete_all(done).await {
+            Ok(lost) => {
+                for id in lost {
+                    // Another worker holds the job now (or answered it); upserts make its
+                    // repeat harmless.
+                    tracing::error!(job_id = id, "could not complete a job: its lease was lost");
+                }
+            }
+            // The store is down: the jobs become ready again when their leases expire.
+            Err(error) => tracing::error!(%error, "could not record the outcome in the queue"),
         }
     }
 

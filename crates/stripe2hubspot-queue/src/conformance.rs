@@ -2,7 +2,7 @@
 //!
 //! This crate runs them against its memory, SQLite and PostgreSQL backends; run them against
 //! your own implementation too. Each check expects a fresh, empty [`Store`]. The checks of the
-//! [`Queue`] alone ([`dedupe`], [`ordering`], [`renew`]) use only `store.queue`; the others also
+//! [`Queue`] alone ([`dedupe`], [`ordering`], [`renew`], [`complete_all`]) use only `store.queue`; the others also
 //! read [`QueueAdmin`](crate::QueueAdmin) stats or the [`SyncState`](crate::SyncState).
 //!
 //! ```
@@ -1133,6 +1133,57 @@ pub async fn renew(store: &Store) -> Result<(), ConformanceFailure> {
     Ok(())
 }
 
+/// `complete_all` completes every job still held and reports (and leaves alone) those whose
+/// lease was lost: re-granted to another worker or already answered.
+pub async fn complete_all(store: &Store) -> Result<(), ConformanceFailure> {
+    let q = &*store.queue;
+    let admin = &*store.admin;
+    ensure!(
+        q.complete_all(&[]).await?.is_empty(),
+        "completing no jobs reported a lost lease"
+    );
+    for id in ["evt_held", "evt_lapsed", "evt_answered", "evt_other"] {
+        q.enqueue(new_job(id)).await?;
+    }
+    let jobs = q.reserve(3, Duration::ZERO).await?;
+    ensure!(jobs.len() == 3, "expected 3 jobs, got {}", jobs.len());
+    let (held, lapsed, answered) = (&jobs[0], &jobs[1], &jobs[2]);
+    q.renew(&[held.clone(), answered.clone()], LONG).await?;
+    let regranted = reserve_one(q, LONG).await?;
+    ensure!(
+        regranted.id == lapsed.id,
+        "expected the lapsed job to be re-granted, got {}",
+        regranted.event_id
+    );
+    q.release(answered).await?;
+    let mut lost = q.complete_all(&jobs).await?;
+    lost.sort_unstable();
+    let mut want = vec![lapsed.id, answered.id];
+    want.sort_unstable();
+    ensure!(
+        lost == want,
+        "complete_all reported {lost:?} lost, want {want:?}"
+    );
+    let stats = admin.stats().await?;
+    ensure!(
+        stats.done == 1 && stats.ready == 2 && stats.leased == 1,
+        "complete_all must complete only the held job, got {stats:?}"
+    );
+    ensure!(
+        is_lease_lost(q.complete(held).await, held),
+        "a job completed by complete_all could be completed again"
+    );
+    q.complete(&regranted).await?;
+    let rest = q.reserve(10, LONG).await?;
+    ensure!(rest.len() == 2, "expected 2 ready jobs, got {}", rest.len());
+    ensure!(
+        q.complete_all(&rest).await?.is_empty(),
+        "completing held jobs reported a lost lease"
+    );
+    ensure!(admin.stats().await?.done == 4, "not every job is done");
+    Ok(())
+}
+
 /// A backend that offers an [`EnqueueSignal`](crate::EnqueueSignal) fires it by the time an
 /// insert or a replay returns (firing more often only costs a worker a look); one without a
 /// signal passes.
@@ -1177,6 +1228,7 @@ where
     stats(&fresh().await).await?;
     purge_keeps_recent(&fresh().await).await?;
     renew(&fresh().await).await?;
+    complete_all(&fresh().await).await?;
     ledger_merge_order(&fresh().await).await?;
     ledger_alias_merge(&fresh().await).await?;
     ledger_versions(&fresh().await).await?;

@@ -156,6 +156,23 @@ impl Queue for MemoryQueue {
         Ok(())
     }
 
+    async fn complete_all(&self, jobs: &[Job]) -> Result<Vec<JobId>, QueueError> {
+        let finished_at = now_millis();
+        let mut inner = self.lock();
+        let mut lost = Vec::new();
+        for job in jobs {
+            match inner.held(job) {
+                Ok(e) => {
+                    e.state = State::Done;
+                    e.finished_at = finished_at;
+                    e.job.payload = Vec::new();
+                }
+                Err(_) => lost.push(job.id),
+            }
+        }
+        Ok(lost)
+    }
+
     async fn retry(
         &self,
         job: &Job,

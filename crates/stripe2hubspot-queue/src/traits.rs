@@ -22,6 +22,21 @@ pub trait Queue: Send + Sync + 'static {
     async fn reserve(&self, max: usize, lease: Duration) -> Result<Vec<Job>, QueueError>;
     /// Mark the job done (and drop its payload).
     async fn complete(&self, job: &Job) -> Result<(), QueueError>;
+    /// Mark each job done, as [`complete`](Self::complete) does, in one durable step where
+    /// the backend can (one transaction, one fsync), so settling a batch costs one commit;
+    /// returns the ids of the jobs whose lease was lost, which are left as they are. The
+    /// default completes them one by one.
+    async fn complete_all(&self, jobs: &[Job]) -> Result<Vec<JobId>, QueueError> {
+        let mut lost = Vec::new();
+        for job in jobs {
+            match self.complete(job).await {
+                Ok(()) => {}
+                Err(QueueError::LeaseLost { id }) => lost.push(id),
+                Err(error) => return Err(error),
+            }
+        }
+        Ok(lost)
+    }
     /// Make the job ready again at `run_at`, recording `error`; `attempt` says whether the try
     /// counts against the job.
     async fn retry(

@@ -118,6 +118,7 @@ impl FakeHubSpotBuilder {
             missing_scopes: self.missing_scopes,
             registry,
             objects: BTreeMap::new(),
+            index: Default::default(),
             associations: BTreeSet::new(),
             next_id: 1001,
             requests: Vec::new(),

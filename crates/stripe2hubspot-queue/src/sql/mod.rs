@@ -316,6 +316,37 @@ macro_rules! sql_store {
                 self.answer(job, query).await
             }
 
+            async fn complete_all(&self, jobs: &[Job]) -> Result<Vec<JobId>, QueueError> {
+                if jobs.is_empty() {
+                    return Ok(Vec::new());
+                }
+                let now = now_millis();
+                let mut tx = self
+                    .pool
+                    .begin_with(self.dialect.begin_write)
+                    .await
+                    .map_err(db_error)?;
+                // Rows locked in id order, as `renew` does, so two transactions cannot deadlock.
+                let mut order: Vec<&Job> = jobs.iter().collect();
+                order.sort_by_key(|job| job.id);
+                let mut lost = Vec::new();
+                for job in order {
+                    let done = sqlx::query(&self.sql.complete)
+                        .bind(now)
+                        .bind(Vec::<u8>::new())
+                        .bind(job.id)
+                        .bind(job.lease.0)
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(db_error)?;
+                    if done.rows_affected() == 0 {
+                        lost.push(job.id);
+                    }
+                }
+                tx.commit().await.map_err(db_error)?;
+                Ok(lost)
+            }
+
             async fn retry(
                 &self,
                 job: &Job,

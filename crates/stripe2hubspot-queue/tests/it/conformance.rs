@@ -18,6 +18,7 @@ macro_rules! suite {
         suite!(@one $make, stats);
         suite!(@one $make, purge_keeps_recent);
         suite!(@one $make, renew);
+        suite!(@one $make, complete_all);
         suite!(@one $make, ledger_merge_order);
         suite!(@one $make, ledger_alias_merge);
         suite!(@one $make, ledger_versions);
