@@ -97,8 +97,9 @@ impl IngestBuilder {
     /// Accept thin events (Stripe event destinations, `v1.charge.succeeded` and the like):
     /// once the signature checks out, the event's object is fetched with `client` and stored
     /// as the snapshot event of its current state. When Stripe cannot be read the delivery
-    /// gets 503, so Stripe retries it. Without this, thin events are refused with a message
-    /// naming the payload style to configure.
+    /// gets 503, so Stripe retries it. Without this, thin events are answered
+    /// `200 ignored` (Stripe would otherwise retry them for days) with one warning per process
+    /// saying to set `STRIPE_SECRET_KEY`.
     #[cfg(feature = "backfill")]
     #[cfg_attr(docsrs, doc(cfg(feature = "backfill")))]
     pub fn thin_events(mut self, client: stripe_api::StripeClient) -> Self {
@@ -302,6 +303,9 @@ impl Ingest {
             Err(stripe_events::WebhookError::ThinEvent) if self.thin.is_some() => {
                 return self.thin_event(body).await;
             }
+            // Signed by Stripe, but nothing here can fetch its object: acknowledge it so
+            // Stripe does not retry for days, and say once what to configure.
+            Err(stripe_events::WebhookError::ThinEvent) => return ignored_thin_event(body),
             Err(error) => {
                 return IngestOutcome::Rejected {
                     error: error.to_string(),
@@ -376,5 +380,31 @@ impl Ingest {
                 }
             }
         }
+    }
+}
+
+/// A verified thin event when no Stripe client is configured: `200 ignored`, with one warning
+/// per process naming what to configure.
+fn ignored_thin_event(body: &[u8]) -> IngestOutcome {
+    static WARNED: std::sync::Once = std::sync::Once::new();
+    WARNED.call_once(|| {
+        tracing::warn!(
+            "a thin event (Stripe event destination) arrived and was ignored: set STRIPE_SECRET_KEY so its object can be fetched, or send snapshot events to this endpoint"
+        );
+    });
+    #[derive(serde::Deserialize)]
+    struct Named {
+        #[serde(default)]
+        id: String,
+        #[serde(default, rename = "type")]
+        type_: String,
+    }
+    let named: Named = serde_json::from_slice(body).unwrap_or(Named {
+        id: String::new(),
+        type_: String::new(),
+    });
+    IngestOutcome::Ignored {
+        event_id: named.id,
+        event_type: named.type_,
     }
 }
