@@ -3,6 +3,7 @@
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+use stripe2hubspot::hubspot_crm::ApiVersion;
 
 use stripe2hubspot::alert::RecordingAlerter;
 use stripe2hubspot::engine::{Backoff, EngineHandle, SyncEngine, SyncEngineBuilder};
@@ -73,7 +74,21 @@ impl Pipeline {
 
     /// Starts the engine with the default mapping, test timings, and `customize` on top.
     pub fn start_engine(&mut self, customize: impl FnOnce(SyncEngineBuilder) -> SyncEngineBuilder) {
-        let client = self.hubspot.client_builder().build().unwrap();
+        self.start_engine_on(ApiVersion::default(), customize);
+    }
+
+    /// [`Pipeline::start_engine`], with the HubSpot client speaking `version`.
+    pub fn start_engine_on(
+        &mut self,
+        version: ApiVersion,
+        customize: impl FnOnce(SyncEngineBuilder) -> SyncEngineBuilder,
+    ) {
+        let client = self
+            .hubspot
+            .client_builder()
+            .api_version(version)
+            .build()
+            .unwrap();
         let builder = SyncEngine::builder(self.store.clone(), client, MappingConfig::default())
             .alerter(self.alerts.clone());
         let engine = customize(fast(builder)).build().unwrap();

@@ -439,3 +439,46 @@ async fn missing_scopes_pause_and_alert_like_a_revoked_token() {
     assert_eq!(pipeline.engine.as_ref().unwrap().metrics().pauses, 1);
     pipeline.shutdown().await;
 }
+
+/// The explicit opt-in for portals that still need HubSpot's numeric paths: the same pipeline
+/// (sample payment, redelivery, refund) works on v3/v4 and sends nothing to a dated path.
+#[tokio::test]
+async fn the_legacy_api_opt_in_syncs_on_the_v3_and_v4_paths_only() {
+    use stripe2hubspot::hubspot_crm::ApiVersion;
+    let mut pipeline = Pipeline::new(FakeHubSpot::start().await).await;
+    pipeline.start_engine_on(ApiVersion::Legacy, |b| b);
+    let payment = Payment::sample();
+    assert_eq!(pipeline.send(&payment.charge_succeeded()).await, 200);
+    assert_eq!(pipeline.send(&payment.charge_succeeded()).await, 200);
+    let stats = pipeline.drained(DRAIN).await;
+    assert_eq!((stats.done, stats.dead), (1, 0));
+
+    let hubspot = &pipeline.hubspot;
+    assert_eq!(hubspot.contacts().len(), 1);
+    let deals = hubspot.deals();
+    assert_eq!(deals.len(), 1);
+    assert_eq!(deals[0].property("amount"), Some("149.00"));
+    let crm: Vec<_> = hubspot
+        .requests()
+        .into_iter()
+        .filter(|r| r.path.starts_with("/crm/"))
+        .collect();
+    assert!(!crm.is_empty());
+    for request in &crm {
+        assert!(
+            request.path.starts_with("/crm/v3/") || request.path.starts_with("/crm/v4/"),
+            "{} {} is not a legacy path",
+            request.method,
+            request.path
+        );
+        assert_eq!(
+            request.api_version,
+            Some(ApiVersion::Legacy),
+            "{}",
+            request.path
+        );
+    }
+    assert!(crm
+        .iter()
+        .any(|r| r.path.starts_with("/crm/v4/associations/")));
+}

@@ -113,7 +113,11 @@ async fn without_a_stripe_client_a_thin_event_is_acknowledged_as_ignored_and_not
     let response = ingest.handle(Some(&sign_now(&body, SECRET)), &body).await;
     assert_eq!(response.status(), 200);
     assert!(response.body().contains("ignored"), "{}", response.body());
-    assert_eq!(store.admin.stats().await.unwrap().ready, 0, "nothing stored");
+    assert_eq!(
+        store.admin.stats().await.unwrap().ready,
+        0,
+        "nothing stored"
+    );
     // A forged one is still refused.
     let forged = ingest
         .handle(Some(&sign_now(&body, "whsec_forged")), &body)
