@@ -54,11 +54,11 @@ impl RateLimit {
     }
 
     /// How much longer than [`window`](RateLimit::window) the limiter spaces a request from
-    /// the one `max` requests before it: a hundredth of the window, at most
+    /// the one `max` requests before it: a twentieth of the window, at most
     /// [`MAX_SKEW_MARGIN`], so requests whose network delays differ by less than that still
     /// land in HubSpot's window at or under the quota.
     pub fn skew_margin(&self) -> Duration {
-        (self.window / 100).min(MAX_SKEW_MARGIN)
+        (self.window / 20).min(MAX_SKEW_MARGIN)
     }
 
     /// The shortest time between a request and the one `max` requests later: the window plus
@@ -439,7 +439,7 @@ mod tests {
     #[test]
     fn the_margin_is_a_hundredth_of_the_window_capped() {
         assert_eq!(RateLimit::STARTER.skew_margin(), MAX_SKEW_MARGIN);
-        assert_eq!(RateLimit::SEARCH.skew_margin(), Duration::from_millis(10));
+        assert_eq!(RateLimit::SEARCH.skew_margin(), MAX_SKEW_MARGIN);
         assert_eq!(
             RateLimit::STARTER.spacing(),
             Duration::from_secs(10) + MAX_SKEW_MARGIN

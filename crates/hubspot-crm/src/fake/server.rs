@@ -354,6 +354,7 @@ impl FakeHubSpot {
             Some(value) => object.properties.insert(name.to_owned(), value.to_owned()),
             None => object.properties.remove(name),
         };
+        super::state::reindex(&mut state, object_type);
         true
     }
 
@@ -368,6 +369,8 @@ impl FakeHubSpot {
         list.retain(|o| o.id.to_string() != id);
         let deleted = list.len() != before;
         if deleted {
+            // Positions after the deleted object moved down by one.
+            super::state::reindex(&mut state, object_type);
             state.associations.retain(|a| {
                 !((a.from_type == object_type && a.from_id == id)
                     || (a.to_type == object_type && a.to_id == id))

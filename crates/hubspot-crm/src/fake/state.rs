@@ -98,7 +98,7 @@ pub(super) fn find_object(
         value.to_owned()
     };
     if prop == "hs_object_id" {
-        // Ids are handed out in ascending order and objects are never removed.
+        // Ids are handed out in ascending order and removals keep the order.
         let list = state.objects.get(object_type)?;
         let id: u64 = value.parse().ok()?;
         let i = list.binary_search_by_key(&id, |o| o.id).ok()?;
@@ -157,6 +157,27 @@ pub(super) fn unique_clash(
         }
     }
     None
+}
+
+/// Rebuilds the value index of one object type from its stored objects, after a hand edit or
+/// a deletion moved values or positions behind the index's back.
+pub(super) fn reindex(state: &mut FakeState, object_type: &str) {
+    let mut rebuilt = ValueIndex::default();
+    if let Some(list) = state.objects.get(object_type) {
+        for (i, object) in list.iter().enumerate() {
+            for (k, v) in &object.properties {
+                index_value(&mut rebuilt, object_type, k, v, i);
+            }
+        }
+    }
+    match rebuilt.remove(object_type) {
+        Some(by_property) => {
+            state.index.insert(object_type.to_owned(), by_property);
+        }
+        None => {
+            state.index.remove(object_type);
+        }
+    }
 }
 
 pub(super) fn insert_object(
