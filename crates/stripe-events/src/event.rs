@@ -284,6 +284,18 @@ pub enum ChargeStatus {
     Other,
 }
 
+impl ChargeStatus {
+    /// Stripe's spelling of the status (`"succeeded"`, ...; `"unknown"` for [`Other`](Self::Other)).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ChargeStatus::Succeeded => "succeeded",
+            ChargeStatus::Pending => "pending",
+            ChargeStatus::Failed => "failed",
+            ChargeStatus::Other => "unknown",
+        }
+    }
+}
+
 /// A Stripe charge (`ch_...` or `py_...`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Charge {
@@ -373,6 +385,23 @@ pub enum PaymentIntentStatus {
     /// A status this crate does not know yet.
     #[serde(other)]
     Other,
+}
+
+impl PaymentIntentStatus {
+    /// Stripe's spelling of the status (`"requires_capture"`, ...; `"unknown"` for
+    /// [`Other`](Self::Other)).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PaymentIntentStatus::RequiresPaymentMethod => "requires_payment_method",
+            PaymentIntentStatus::RequiresConfirmation => "requires_confirmation",
+            PaymentIntentStatus::RequiresAction => "requires_action",
+            PaymentIntentStatus::Processing => "processing",
+            PaymentIntentStatus::RequiresCapture => "requires_capture",
+            PaymentIntentStatus::Canceled => "canceled",
+            PaymentIntentStatus::Succeeded => "succeeded",
+            PaymentIntentStatus::Other => "unknown",
+        }
+    }
 }
 
 /// A Stripe PaymentIntent (`pi_...`).

@@ -5,12 +5,11 @@ use proptest::prelude::*;
 use stripe_events::{parse_envelope, parse_event, sign, Envelope, Verifier, WebhookError};
 
 const SECRET: &str = "whsec_envelope_secret";
-const T: i64 = 1_700_000_000;
 
-fn fixture(name: &str) -> Vec<u8> {
-    let path = format!("{}/tests/fixtures/{name}", env!("CARGO_MANIFEST_DIR"));
-    std::fs::read(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
-}
+mod common;
+
+use common::fixture;
+const T: i64 = 1_700_000_000;
 
 fn verifier() -> Verifier {
     Verifier::new(SECRET).unwrap()

@@ -5,23 +5,9 @@ use stripe_events::{
     WebhookError,
 };
 
-const SECRET: &str = "whsec_fixture_secret";
+mod common;
 
-fn fixture(name: &str) -> Vec<u8> {
-    let path = format!("{}/tests/fixtures/{name}", env!("CARGO_MANIFEST_DIR"));
-    std::fs::read(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
-}
-
-/// Signs and verifies the fixture as Stripe would deliver it, then parses it.
-fn delivered(name: &str) -> Event {
-    let payload = fixture(name);
-    let event: Event = serde_json::from_slice(&payload).unwrap();
-    let header = sign(&payload, SECRET, event.created);
-    Verifier::new(SECRET)
-        .unwrap()
-        .construct_event_at(&payload, &header, event.created + 1)
-        .unwrap()
-}
+use common::{delivered, fixture, SECRET};
 
 #[test]
 fn seed_charge_succeeded_parses_into_a_typed_charge_with_every_mapped_field() {

@@ -7,26 +7,12 @@
 //! `subscription`) and the charge fixture already in this directory.
 
 use stripe_events::{
-    parse_event, sign, DisputeStatus, Event, EventObject, InvoiceStatus, PaymentIntentStatus,
-    Verifier,
+    parse_event, DisputeStatus, Event, EventObject, InvoiceStatus, PaymentIntentStatus,
 };
 
-const SECRET: &str = "whsec_fixture_secret";
+mod common;
 
-fn fixture(name: &str) -> Vec<u8> {
-    let path = format!("{}/tests/fixtures/{name}", env!("CARGO_MANIFEST_DIR"));
-    std::fs::read(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
-}
-
-fn delivered(name: &str) -> Event {
-    let payload = fixture(name);
-    let event: Event = serde_json::from_slice(&payload).unwrap();
-    let header = sign(&payload, SECRET, event.created);
-    Verifier::new(SECRET)
-        .unwrap()
-        .construct_event_at(&payload, &header, event.created + 1)
-        .unwrap()
-}
+use common::{delivered, fixture};
 
 macro_rules! object {
     ($event:expr, $variant:ident) => {

@@ -318,28 +318,6 @@ impl EmailCandidates<'_> {
     }
 }
 
-fn charge_status(status: ChargeStatus) -> &'static str {
-    match status {
-        ChargeStatus::Succeeded => "succeeded",
-        ChargeStatus::Pending => "pending",
-        ChargeStatus::Failed => "failed",
-        ChargeStatus::Other => "unknown",
-    }
-}
-
-fn intent_status(status: PaymentIntentStatus) -> &'static str {
-    match status {
-        PaymentIntentStatus::RequiresPaymentMethod => "requires_payment_method",
-        PaymentIntentStatus::RequiresConfirmation => "requires_confirmation",
-        PaymentIntentStatus::RequiresAction => "requires_action",
-        PaymentIntentStatus::Processing => "processing",
-        PaymentIntentStatus::RequiresCapture => "requires_capture",
-        PaymentIntentStatus::Canceled => "canceled",
-        PaymentIntentStatus::Succeeded => "succeeded",
-        PaymentIntentStatus::Other => "unknown",
-    }
-}
-
 fn not_succeeded(status: &str) -> SkipReason {
     SkipReason::NotSucceeded {
         status: status.to_owned(),
@@ -410,7 +388,7 @@ fn from_charge(
     config: &MappingConfig,
 ) -> Result<Facts, SkipReason> {
     if charge.status != ChargeStatus::Succeeded {
-        return Err(not_succeeded(charge_status(charge.status)));
+        return Err(not_succeeded(charge.status.as_str()));
     }
     let mut facts = Facts::new(stamp);
     // A charge.captured event is the capture itself, even if an older API version rendered it
@@ -427,7 +405,7 @@ fn from_intent(
     config: &MappingConfig,
 ) -> Result<Facts, SkipReason> {
     if intent.status != PaymentIntentStatus::Succeeded {
-        return Err(not_succeeded(intent_status(intent.status)));
+        return Err(not_succeeded(intent.status.as_str()));
     }
     let customer = expanded(intent.customer.as_ref());
     let mut facts = Facts::new(stamp);

@@ -93,7 +93,7 @@ pub fn map_event(event: &Event, config: &MappingConfig) -> Result<MapOutcome, Ma
     let payment = match &event.data.object {
         EventObject::Charge(charge) => {
             if charge.status != ChargeStatus::Succeeded {
-                return Ok(not_succeeded(charge_status(charge.status)));
+                return Ok(not_succeeded(charge.status.as_str()));
             }
             if charge.refunded {
                 return Ok(skip(SkipReason::Refunded));
@@ -107,7 +107,7 @@ pub fn map_event(event: &Event, config: &MappingConfig) -> Result<MapOutcome, Ma
         }
         EventObject::PaymentIntent(intent) => {
             if intent.status != PaymentIntentStatus::Succeeded {
-                return Ok(not_succeeded(intent_status(intent.status)));
+                return Ok(not_succeeded(intent.status.as_str()));
             }
             let latest = intent
                 .latest_charge
@@ -148,28 +148,6 @@ fn not_succeeded(status: &str) -> MapOutcome {
     skip(SkipReason::NotSucceeded {
         status: status.to_owned(),
     })
-}
-
-fn charge_status(status: ChargeStatus) -> &'static str {
-    match status {
-        ChargeStatus::Succeeded => "succeeded",
-        ChargeStatus::Pending => "pending",
-        ChargeStatus::Failed => "failed",
-        ChargeStatus::Other => "unknown",
-    }
-}
-
-fn intent_status(status: PaymentIntentStatus) -> &'static str {
-    match status {
-        PaymentIntentStatus::RequiresPaymentMethod => "requires_payment_method",
-        PaymentIntentStatus::RequiresConfirmation => "requires_confirmation",
-        PaymentIntentStatus::RequiresAction => "requires_action",
-        PaymentIntentStatus::Processing => "processing",
-        PaymentIntentStatus::RequiresCapture => "requires_capture",
-        PaymentIntentStatus::Canceled => "canceled",
-        PaymentIntentStatus::Succeeded => "succeeded",
-        PaymentIntentStatus::Other => "unknown",
-    }
 }
 
 /// What a charge and a payment intent have in common, so both map through one path.
