@@ -78,7 +78,7 @@ impl Service {
     pub async fn start_with_stripe(
         config: &Config,
         mapping: MappingConfig,
-        stripe: stripe_api::StripeClient,
+        stripe: stripe2hubspot_stripe::StripeClient,
     ) -> Result<Service, ServiceError> {
         Service::assemble(config, mapping, |ingest| ingest.thin_events(stripe)).await
     }

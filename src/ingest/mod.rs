@@ -42,7 +42,7 @@ pub struct Ingest {
     body_limit: usize,
     counters: IngestCounters,
     #[cfg(feature = "backfill")]
-    thin: Option<stripe_api::StripeClient>,
+    thin: Option<stripe2hubspot_stripe::StripeClient>,
 }
 
 impl std::fmt::Debug for Ingest {
@@ -63,7 +63,7 @@ pub struct IngestBuilder {
     event_types: BTreeSet<String>,
     body_limit: usize,
     #[cfg(feature = "backfill")]
-    thin: Option<stripe_api::StripeClient>,
+    thin: Option<stripe2hubspot_stripe::StripeClient>,
 }
 
 impl std::fmt::Debug for IngestBuilder {
@@ -102,7 +102,7 @@ impl IngestBuilder {
     /// saying to set `STRIPE_SECRET_KEY`.
     #[cfg(feature = "backfill")]
     #[cfg_attr(docsrs, doc(cfg(feature = "backfill")))]
-    pub fn thin_events(mut self, client: stripe_api::StripeClient) -> Self {
+    pub fn thin_events(mut self, client: stripe2hubspot_stripe::StripeClient) -> Self {
         self.thin = Some(client);
         self
     }

@@ -10,8 +10,8 @@ use std::time::Duration;
 
 use common::Pipeline;
 use serde_json::Value;
-use stripe2hubspot::history::stripe_api::fake::{objects, Failure, FakeStripe};
-use stripe2hubspot::history::stripe_api::{CreatedRange, ListKind};
+use stripe2hubspot::history::stripe2hubspot_stripe::fake::{objects, Failure, FakeStripe};
+use stripe2hubspot::history::stripe2hubspot_stripe::{CreatedRange, ListKind};
 use stripe2hubspot::history::{
     checkpoint_name, same_value, synthetic_event, Backfill, BackfillSummary, ExpectedDeal,
     Progress, CHECKPOINT_DONE,

@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use common::Pipeline;
-use stripe2hubspot::history::stripe_api::CreatedRange;
+use stripe2hubspot::history::stripe2hubspot_stripe::CreatedRange;
 use stripe2hubspot::history::{Backfill, Reconcile, ReconcileProgress};
 use stripe2hubspot::hubspot_crm::fake::FakeHubSpot;
 use stripe2hubspot::hubspot_crm::UpsertInput;

@@ -9,6 +9,7 @@ use crate::common;
 
 use stripe2hubspot::hubspot_crm::fake::FakeHubSpot;
 
+#[cfg(feature = "actix")]
 const SECRET: &str = "whsec_server_test";
 
 /// `target/<profile>/examples/<name>`, built by `cargo test` with the other examples.

@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use stripe2hubspot::history::stripe_api::fake::{objects, Failure, FakeStripe};
+use stripe2hubspot::history::stripe2hubspot_stripe::fake::{objects, Failure, FakeStripe};
 use stripe2hubspot::ingest::{Ingest, IngestOutcome};
 use stripe2hubspot::map::MappingConfig;
 use stripe2hubspot::queue::{MemoryQueue, Store};

@@ -30,6 +30,7 @@
 //!
 //! See [`webhook`] for the exact header grammar, limits and tolerance rules.
 #![deny(missing_docs)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 pub mod dispute;
 pub mod event;
@@ -40,6 +41,9 @@ pub mod money;
 mod payload;
 pub mod subscription;
 mod tagged;
+#[cfg(any(test, feature = "testkit"))]
+#[cfg_attr(docsrs, doc(cfg(feature = "testkit")))]
+pub mod testkit;
 pub mod webhook;
 
 pub use dispute::{Dispute, DisputeStatus};

@@ -92,12 +92,15 @@ fn is_thin(object: &Option<JsonStr<'_>>) -> bool {
         .is_some_and(|tag| tag.0 == THIN_EVENT_OBJECT)
 }
 
-/// The event as sent, with the `"object"` tag [`Event`] does not keep; `data.object` is typed
-/// in the same pass.
+/// The event as sent, with the `"object"` tag [`Event`] does not keep. One shape for both
+/// parses: the fast one borrows the tag and types `data.object` in the same pass
+/// (`WireEvent<JsonStr, Typed>`); the one that explains a failure owns its strings and reads
+/// `data.object` as a `Value` (`WireEvent<String, Value>`).
 #[derive(Deserialize)]
-struct WireEvent<'a> {
-    #[serde(default, borrow)]
-    object: Option<JsonStr<'a>>,
+#[serde(bound(deserialize = "Tag: Deserialize<'de>, Object: Deserialize<'de>"))]
+struct WireEvent<Tag, Object> {
+    #[serde(default)]
+    object: Option<Tag>,
     id: String,
     #[serde(rename = "type")]
     type_: String,
@@ -108,36 +111,71 @@ struct WireEvent<'a> {
     api_version: Option<String>,
     #[serde(default)]
     account: Option<String>,
-    data: WireData,
+    data: WireData<Object>,
 }
 
 #[derive(Deserialize)]
-struct WireData {
-    #[serde(deserialize_with = "tagged::read")]
-    object: EventObject,
+struct WireData<Object> {
+    object: Object,
     #[serde(default)]
     previous_attributes: Option<Value>,
+}
+
+/// `data.object`, typed from its raw JSON text while the event is read.
+struct Typed(EventObject);
+
+impl<'de> Deserialize<'de> for Typed {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        tagged::read(deserializer).map(Typed)
+    }
+}
+
+/// What `data.object` was read as, turned into the [`EventObject`] an [`Event`] holds.
+trait DataObject {
+    fn into_object(self) -> EventObject;
+}
+
+impl DataObject for Typed {
+    fn into_object(self) -> EventObject {
+        self.0
+    }
+}
+
+impl DataObject for Value {
+    fn into_object(self) -> EventObject {
+        EventObject::from_value(self)
+    }
+}
+
+impl<Tag: AsRef<str>, Object: DataObject> WireEvent<Tag, Object> {
+    fn into_event(self) -> Result<Event, WebhookError> {
+        if self
+            .object
+            .as_ref()
+            .is_some_and(|tag| tag.as_ref() == THIN_EVENT_OBJECT)
+        {
+            return Err(WebhookError::ThinEvent);
+        }
+        Ok(Event {
+            id: self.id,
+            type_: self.type_,
+            created: self.created,
+            livemode: self.livemode,
+            api_version: self.api_version,
+            account: self.account,
+            data: EventData {
+                object: self.data.object.into_object(),
+                previous_attributes: self.data.previous_attributes,
+            },
+        })
+    }
 }
 
 /// `None` sends the caller to [`explained_event`], for the error or for a known object that
 /// does not have its type's shape (kept as [`EventObject::Unknown`]).
 fn fast_event(text: &str) -> Option<Result<Event, WebhookError>> {
-    let wire: WireEvent = serde_json::from_str(text).ok()?;
-    if is_thin(&wire.object) {
-        return Some(Err(WebhookError::ThinEvent));
-    }
-    Some(Ok(Event {
-        id: wire.id,
-        type_: wire.type_,
-        created: wire.created,
-        livemode: wire.livemode,
-        api_version: wire.api_version,
-        account: wire.account,
-        data: EventData {
-            object: wire.data.object,
-            previous_attributes: wire.data.previous_attributes,
-        },
-    }))
+    let wire: WireEvent<JsonStr, Typed> = serde_json::from_str(text).ok()?;
+    Some(wire.into_event())
 }
 
 /// The envelope as [`WireEvent`] checks it, keeping only what [`Envelope`] holds.
@@ -217,31 +255,6 @@ impl<'de> Visitor<'de> for AnyJsonVisitor {
     }
 }
 
-/// The event as sent, parsed the slow way to explain a failure: `data.object` as a `Value`.
-#[derive(Deserialize)]
-struct ExplainedEvent {
-    #[serde(default)]
-    object: Option<String>,
-    id: String,
-    #[serde(rename = "type")]
-    type_: String,
-    created: i64,
-    #[serde(default)]
-    livemode: bool,
-    #[serde(default)]
-    api_version: Option<String>,
-    #[serde(default)]
-    account: Option<String>,
-    data: ExplainedData,
-}
-
-#[derive(Deserialize)]
-struct ExplainedData {
-    object: Value,
-    #[serde(default)]
-    previous_attributes: Option<Value>,
-}
-
 #[derive(Deserialize)]
 struct ObjectTag {
     #[serde(default)]
@@ -252,37 +265,24 @@ struct ObjectTag {
 /// parse should the fast one ever refuse what this accepts.
 fn explained_event(text: &str) -> Result<Event, WebhookError> {
     let mut deserializer = serde_json::Deserializer::from_str(text);
-    let wire = match serde_path_to_error::deserialize::<_, ExplainedEvent>(&mut deserializer) {
-        Ok(wire) => wire,
-        Err(error) => {
-            // Thin events lack `data` and have a string `created`, so they land here.
-            if let Ok(ObjectTag { object: Some(tag) }) = serde_json::from_str(text) {
-                if tag == THIN_EVENT_OBJECT {
-                    return Err(WebhookError::ThinEvent);
+    let wire =
+        match serde_path_to_error::deserialize::<_, WireEvent<String, Value>>(&mut deserializer) {
+            Ok(wire) => wire,
+            Err(error) => {
+                // Thin events lack `data` and have a string `created`, so they land here.
+                if let Ok(ObjectTag { object: Some(tag) }) = serde_json::from_str(text) {
+                    if tag == THIN_EVENT_OBJECT {
+                        return Err(WebhookError::ThinEvent);
+                    }
                 }
+                let path = error.path().to_string();
+                return Err(payload_error(error.into_inner(), path));
             }
-            let path = error.path().to_string();
-            return Err(payload_error(error.into_inner(), path));
-        }
-    };
+        };
     deserializer
         .end()
         .map_err(|error| payload_error(error, ".".to_owned()))?;
-    if wire.object.as_deref() == Some(THIN_EVENT_OBJECT) {
-        return Err(WebhookError::ThinEvent);
-    }
-    Ok(Event {
-        id: wire.id,
-        type_: wire.type_,
-        created: wire.created,
-        livemode: wire.livemode,
-        api_version: wire.api_version,
-        account: wire.account,
-        data: EventData {
-            object: EventObject::from_value(wire.data.object),
-            previous_attributes: wire.data.previous_attributes,
-        },
-    })
+    wire.into_event()
 }
 
 fn payload_error(inner: serde_json::Error, path: String) -> WebhookError {

@@ -75,6 +75,12 @@ pub(crate) fn from_raw(raw: &RawValue) -> Result<EventObject, serde_json::Error>
 /// A JSON string, borrowed from the input when it has no escapes.
 pub(crate) struct JsonStr<'a>(pub(crate) Cow<'a, str>);
 
+impl AsRef<str> for JsonStr<'_> {
+    fn as_ref(&self) -> &str {
+        &self.0
+    }
+}
+
 impl<'de: 'a, 'a> Deserialize<'de> for JsonStr<'a> {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         struct StrVisitor<'a>(std::marker::PhantomData<&'a ()>);

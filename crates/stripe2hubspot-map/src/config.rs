@@ -6,10 +6,11 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 use stripe_events::Currency;
 
-use crate::command::{PropertyKind, PropertySpec};
 use crate::properties::{
     ledger_contact_specs, ledger_deal_specs, LEDGER_CONTACT_PROPERTIES, LEDGER_DEAL_PROPERTIES,
 };
+use crate::property_set::PropertyKind;
+use crate::property_spec::PropertySpec;
 use crate::template::Template;
 
 /// Event types the mapping can turn into payment facts (all of them are handled by default:

@@ -3,7 +3,6 @@
 
 use stripe_events::Money;
 
-use crate::command::{PropertyKind, PropertySet, PropertyValue};
 use crate::config::{
     property_kind, AmountBasis, MappingConfig, LAST_CHARGE_PROPERTIES, PAYMENT_ID_PROPERTY,
 };
@@ -13,6 +12,7 @@ use crate::properties::{
     INVOICE_ID_PROPERTY, LAST_PAYMENT_DATE_PROPERTY, LIFETIME_VALUE_PROPERTY,
     PAYMENT_COUNT_PROPERTY, PAYMENT_STATUS_PROPERTY, SUBSCRIPTION_ID_PROPERTY,
 };
+use crate::property_set::{PropertyKind, PropertySet, PropertyValue};
 use crate::state::PaymentStatus;
 use crate::template::{Field, Template};
 use crate::text::{iso_utc, present, split_name};

@@ -7,10 +7,10 @@ use stripe_events::{
     PaymentIntentStatus,
 };
 
-use crate::command::SkipReason;
 use crate::config::{EmailSource, MappingConfig};
-use crate::map::MapError;
+use crate::error::MapError;
 use crate::personal::Personal;
+use crate::skip::SkipReason;
 use crate::text::{iso_utc, normalize_email, present};
 
 /// When a fact was true: the event's `created` and id. Facts merge by the newest stamp; the

@@ -11,8 +11,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde::{Deserialize, Serialize};
 use stripe_events::{Currency, DisputeStatus};
 
-use crate::command::ContactKey;
 use crate::config::{ContactKeySource, MappingConfig};
+use crate::contact_key::ContactKey;
 use crate::facts::{Facts, Stamp};
 use crate::personal::Personal;
 

@@ -20,37 +20,73 @@
 //! (`"2023-04-05T12:34:56Z"`), which `datetime` properties such as `closedate` accept. What maps
 //! where is [`MappingConfig`], not code.
 //!
-//! [`map_event`] is the older per-event mapping of successful payments to a [`SyncCommand`].
+//! ```
+//! use stripe2hubspot_map::{
+//!     contact_properties, deal_properties, facts_from_event, ContactKey, FactsOutcome, LedgerRow,
+//!     MappingConfig, PaymentState,
+//! };
+//!
+//! let config = MappingConfig::default();
+//! let event = |id: &str, type_: &str, refunded: i64| -> serde_json::Result<stripe_events::Event> {
+//!     serde_json::from_value(serde_json::json!({
+//!         "id": id, "object": "event", "type": type_, "created": 1680000000 + refunded,
+//!         "data": {"object": {
+//!             "id": "ch_1", "object": "charge", "amount": 14900, "amount_captured": 14900,
+//!             "amount_refunded": refunded, "currency": "usd", "status": "succeeded",
+//!             "captured": true, "created": 1680000000, "payment_intent": "pi_1",
+//!             "billing_details": {"email": " Ann@Example.COM ", "name": "Ann Lee"}
+//!         }}
+//!     }))
+//! };
+//! // The refund arrives before the payment: the row is the same in any order.
+//! let mut row = LedgerRow::default();
+//! for event in [event("evt_2", "charge.refunded", 4900)?, event("evt_1", "charge.succeeded", 0)?] {
+//!     if let FactsOutcome::Facts(facts) = facts_from_event(&event, &config)? {
+//!         row.apply(&facts);
+//!     }
+//! }
+//! assert_eq!(row.key(), Some("pi_1"));
+//! assert!(matches!(row.state(&config), PaymentState::Settled(_)));
+//! assert_eq!(row.contact_key(&config), Some(ContactKey::Email("ann@example.com".into())));
+//!
+//! let deal = deal_properties(&row, &config).expect("a settled payment");
+//! assert_eq!(deal.get("amount"), Some("100.00"));
+//! assert_eq!(deal.get("stripe_payment_status"), Some("partially_refunded"));
+//! let contact = contact_properties(&[row], &config).expect("a settled payment");
+//! assert_eq!(contact.get("firstname"), Some("Ann"));
+//! assert_eq!(contact.get("stripe_payment_count"), Some("1"));
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 #![deny(missing_docs)]
 
-mod command;
 mod config;
+mod contact_key;
 mod derive;
+mod error;
 mod facts;
 mod ledger;
-mod map;
 mod personal;
 mod properties;
+mod property_set;
+mod property_spec;
+mod skip;
 mod state;
 mod template;
 mod text;
 
-pub use command::{
-    ContactKey, MapOutcome, PropertyKind, PropertyOption, PropertySet, PropertySpec, PropertyValue,
-    SkipReason, SyncCommand,
-};
 pub use config::{
     AmountBasis, ConfigError, ContactKeySource, EmailSource, MappingConfig, NameSplit,
     DEFAULT_EVENT_TYPES, DEFAULT_LOST_DEAL_STAGE, DEFAULT_REPORTING_CURRENCY,
     LAST_CHARGE_PROPERTIES, PAYMENT_ID_PROPERTY, SUPPORTED_EVENT_TYPES,
 };
+pub use contact_key::ContactKey;
 pub use derive::{contact_properties, deal_amount, deal_properties};
+pub use error::MapError;
 pub use facts::{
     facts_from_event, facts_from_object, ContactFacts, DisputeFacts, Facts, FactsOutcome,
     PaymentIds, Stamp,
 };
 pub use ledger::{DisputeEntry, LedgerRow, Stamped};
-pub use map::{map_event, MapError};
 pub use personal::Personal;
 pub use properties::{
     AMOUNT_CURRENCY_PROPERTY, AMOUNT_REFUNDED_PROPERTY, FIRST_PAYMENT_DATE_PROPERTY,
@@ -58,4 +94,7 @@ pub use properties::{
     LEDGER_DEAL_PROPERTIES, LIFETIME_VALUE_PROPERTY, PAYMENT_COUNT_PROPERTY,
     PAYMENT_STATUS_PROPERTY, SUBSCRIPTION_ID_PROPERTY,
 };
+pub use property_set::{PropertyKind, PropertySet, PropertyValue};
+pub use property_spec::{PropertyOption, PropertySpec};
+pub use skip::SkipReason;
 pub use state::{PaymentState, PaymentStatus};

@@ -1,7 +1,7 @@
 //! Names and HubSpot definitions of the properties derived from the payment ledger.
 
-use crate::command::{PropertyOption, PropertySpec};
 use crate::config::{spec, CONTACT_GROUP, DEAL_GROUP};
+use crate::property_spec::{PropertyOption, PropertySpec};
 use crate::state::PaymentStatus;
 
 /// Deal property: amount refunded so far, formatted like `amount`.

@@ -1,5 +1,4 @@
-//! Small text rules shared by the per-event mapping and the ledger: trimming, emails, names,
-//! dates.
+//! Small text rules of the facts and the derived properties: trimming, emails, names, dates.
 
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;

@@ -1,9 +1,11 @@
-//! Edge cases of the mapping and of its configuration.
+//! Edge cases of the mapping, one event at a time: what `facts_from_event` reads and what
+//! `deal_properties` and `contact_properties` derive from the row of those facts.
 
 use serde_json::{json, Value};
 use stripe2hubspot_map::{
-    map_event, ConfigError, ContactKey, ContactKeySource, MapError, MapOutcome, MappingConfig,
-    NameSplit, SkipReason, SyncCommand,
+    contact_properties, deal_properties, facts_from_event, facts_from_object, ConfigError,
+    ContactKey, ContactKeySource, Facts, FactsOutcome, LedgerRow, MapError, MappingConfig,
+    NameSplit, PaymentState, PaymentStatus, PropertySet, SkipReason, Stamp,
 };
 use stripe_events::Event;
 
@@ -34,25 +36,51 @@ fn event(type_: &str, object: Value) -> Event {
     .unwrap()
 }
 
-fn map_with(event: &Event, config: &MappingConfig) -> SyncCommand {
-    match map_event(event, config).unwrap() {
-        MapOutcome::Sync(command) => command,
-        MapOutcome::Skip(reason) => panic!("unexpected skip: {reason}"),
+fn facts_with(event: &Event, config: &MappingConfig) -> Facts {
+    match facts_from_event(event, config).unwrap() {
+        FactsOutcome::Facts(facts) => *facts,
+        FactsOutcome::Skip(reason) => panic!("unexpected skip: {reason}"),
     }
 }
 
-fn map_charge(overrides: Value) -> SyncCommand {
-    map_with(
+fn row_with(event: &Event, config: &MappingConfig) -> LedgerRow {
+    LedgerRow::from_facts(&facts_with(event, config))
+}
+
+/// A settled payment's row and the properties derived from it alone.
+struct Derived {
+    row: LedgerRow,
+    contact: PropertySet,
+    deal: PropertySet,
+}
+
+fn derive_with(event: &Event, config: &MappingConfig) -> Derived {
+    let row = row_with(event, config);
+    let deal = deal_properties(&row, config)
+        .unwrap_or_else(|| panic!("not settled: {:?}", row.state(config)));
+    let contact = contact_properties(std::slice::from_ref(&row), config).unwrap();
+    Derived { row, contact, deal }
+}
+
+fn derive_charge(overrides: Value) -> Derived {
+    derive_with(
         &event("charge.succeeded", charge(overrides)),
         &MappingConfig::default(),
     )
 }
 
-fn skip_reason(event: &Event) -> SkipReason {
-    match map_event(event, &MappingConfig::default()).unwrap() {
-        MapOutcome::Skip(reason) => reason,
-        MapOutcome::Sync(command) => panic!("expected a skip, got {command:?}"),
+fn skip_reason(event: &Event, config: &MappingConfig) -> SkipReason {
+    match facts_from_event(event, config).unwrap() {
+        FactsOutcome::Skip(reason) => reason,
+        FactsOutcome::Facts(facts) => panic!("expected a skip, got {facts:?}"),
     }
+}
+
+/// A payment that gives facts but waits, so nothing is written for it.
+fn assert_waits(row: &LedgerRow, config: &MappingConfig, state: PaymentState) {
+    assert_eq!(row.state(config), state);
+    assert_eq!(deal_properties(row, config), None);
+    assert_eq!(contact_properties(std::slice::from_ref(row), config), None);
 }
 
 #[test]
@@ -65,29 +93,46 @@ fn amounts_use_the_currency_exponent() {
         (1490, "kwd", "1.490", "KWD"),
         (1490, "KwD", "1.490", "KWD"),
     ] {
-        let command = map_charge(json!({"amount": amount, "currency": currency}));
-        assert_eq!(command.deal.get("amount"), Some(decimal), "{currency}");
-        assert_eq!(command.contact.get("last_charge_amount"), Some(decimal));
-        assert_eq!(command.contact.get("last_charge_currency"), Some(iso));
+        let d = derive_charge(json!({"amount": amount, "currency": currency}));
+        assert_eq!(d.deal.get("amount"), Some(decimal), "{currency}");
+        assert_eq!(d.deal.get("deal_currency_code"), Some(iso));
+        let with_code = format!("{decimal} {iso}");
+        assert_eq!(
+            d.deal.get("stripe_amount_currency"),
+            Some(with_code.as_str())
+        );
+        assert_eq!(d.contact.get("last_charge_amount"), Some(decimal));
+        assert_eq!(d.contact.get("last_charge_currency"), Some(iso));
+        // Only the reporting currency (USD by default) is summed.
+        let lifetime = if iso == "USD" { decimal } else { "0.00" };
+        assert_eq!(d.contact.get("stripe_lifetime_value"), Some(lifetime));
+        assert_eq!(d.contact.get("stripe_payment_count"), Some("1"));
     }
 }
 
 #[test]
 fn captured_amount_wins_over_the_authorized_amount() {
-    let command = map_charge(json!({"amount": 1000, "amount_captured": 600}));
-    assert_eq!(command.deal.get("amount"), Some("6.00"));
+    let d = derive_charge(json!({"amount": 1000, "amount_captured": 600}));
+    assert_eq!(d.deal.get("amount"), Some("6.00"));
+    assert_eq!(d.contact.get("last_charge_amount"), Some("6.00"));
+    // Stripe counts the released remainder in amount_refunded; it is not a refund.
+    let d = derive_charge(json!({"amount": 1000, "amount_captured": 600, "amount_refunded": 400}));
+    assert_eq!(d.deal.get("amount"), Some("6.00"));
+    assert_eq!(d.deal.get("stripe_amount_refunded"), Some("0.00"));
+    assert_eq!(d.deal.get("stripe_payment_status"), Some("succeeded"));
 }
 
 #[test]
 fn missing_billing_details_fall_back_to_receipt_email() {
-    let command = map_charge(json!({"billing_details": null, "receipt_email": "r@example.com"}));
+    let d = derive_charge(json!({"billing_details": null, "receipt_email": "r@example.com"}));
     assert_eq!(
-        command.contact_key,
-        ContactKey::Email("r@example.com".into())
+        d.row.contact_key(&MappingConfig::default()),
+        Some(ContactKey::Email("r@example.com".into()))
     );
-    assert_eq!(command.contact.get("firstname"), None);
-    assert_eq!(command.contact.get("lastname"), None);
-    assert_eq!(command.contact.get("phone"), None);
+    assert_eq!(d.contact.get("email"), Some("r@example.com"));
+    assert_eq!(d.contact.get("firstname"), None);
+    assert_eq!(d.contact.get("lastname"), None);
+    assert_eq!(d.contact.get("phone"), None);
 }
 
 #[test]
@@ -132,55 +177,71 @@ fn names_are_split_by_the_configured_rule() {
             ..MappingConfig::default()
         };
         let billing = json!({"billing_details": {"email": "a@b.co", "name": name}});
-        let command = map_with(&event("charge.succeeded", charge(billing)), &config);
-        assert_eq!(command.contact.get("firstname"), first, "{name:?}");
-        assert_eq!(command.contact.get("lastname"), last, "{name:?}");
+        let d = derive_with(&event("charge.succeeded", charge(billing)), &config);
+        assert_eq!(d.contact.get("firstname"), first, "{name:?}");
+        assert_eq!(d.contact.get("lastname"), last, "{name:?}");
     }
 }
 
 #[test]
 fn emails_are_trimmed_lowercased_and_unusable_ones_skipped() {
-    let command = map_charge(json!({"billing_details": {"email": "  Tony.Stark@Example.COM\n"}}));
-    assert_eq!(command.contact_key.value(), "tony.stark@example.com");
-    assert_eq!(command.contact.get("email"), Some("tony.stark@example.com"));
+    let config = MappingConfig::default();
+    let d = derive_charge(json!({"billing_details": {"email": "  Tony.Stark@Example.COM\n"}}));
+    let key = d.row.contact_key(&config).unwrap();
+    assert_eq!(key.value(), "tony.stark@example.com");
+    assert_eq!(d.contact.get("email"), Some("tony.stark@example.com"));
 
-    let command = map_charge(json!({
+    let d = derive_charge(json!({
         "billing_details": {"email": "tony stark@example.com"},
         "receipt_email": "Receipts@Example.com"
     }));
-    assert_eq!(command.contact_key.value(), "receipts@example.com");
+    assert_eq!(
+        d.row.contact_key(&config).unwrap().value(),
+        "receipts@example.com"
+    );
+    assert_eq!(d.contact.get("email"), Some("receipts@example.com"));
+
+    // No usable email anywhere: the payment waits for a contact.
+    let none = event(
+        "charge.succeeded",
+        charge(json!({"billing_details": {"email": "@example.com"}, "receipt_email": "nobody"})),
+    );
+    let row = row_with(&none, &config);
+    assert_eq!(row.email(), None);
+    assert_waits(&row, &config, PaymentState::AwaitingContact);
 }
 
 #[test]
 fn an_expanded_customer_provides_email_phone_and_id() {
-    let command = map_charge(json!({
+    let config = MappingConfig::default();
+    let d = derive_charge(json!({
         "billing_details": {"name": "Ann Lee"},
         "customer": {"id": "cus_9", "object": "customer", "email": "Cust@Example.com",
                      "phone": "+44 20 7946 0000"}
     }));
-    assert_eq!(command.contact_key.value(), "cust@example.com");
-    assert_eq!(command.contact.get("stripe_customer_id"), Some("cus_9"));
-    assert_eq!(command.contact.get("phone"), Some("+44 20 7946 0000"));
+    assert_eq!(
+        d.row.contact_key(&config).unwrap().value(),
+        "cust@example.com"
+    );
+    assert_eq!(d.contact.get("stripe_customer_id"), Some("cus_9"));
+    assert_eq!(d.contact.get("phone"), Some("+44 20 7946 0000"));
 
+    // A deleted customer's email is not used.
     let deleted = json!({
         "billing_details": null,
         "customer": {"id": "cus_9", "object": "customer", "deleted": true, "email": "x@y.z"}
     });
-    let skipped = skip_reason(&event("charge.succeeded", charge(deleted)));
-    assert_eq!(
-        skipped,
-        SkipReason::NoContactKey {
-            key: ContactKeySource::Email
-        }
-    );
+    let row = row_with(&event("charge.succeeded", charge(deleted)), &config);
+    assert_eq!(row.email(), None);
+    assert_waits(&row, &config, PaymentState::AwaitingContact);
 }
 
 #[test]
 fn no_customer_means_no_customer_id_property() {
-    let command = map_charge(json!({}));
-    assert_eq!(command.contact.get("stripe_customer_id"), None);
-    assert_eq!(command.deal_key, "ch_1");
-    assert_eq!(command.deal.get("stripe_payment_id"), Some("ch_1"));
+    let d = derive_charge(json!({}));
+    assert_eq!(d.contact.get("stripe_customer_id"), None);
+    assert_eq!(d.row.key(), Some("ch_1"));
+    assert_eq!(d.deal.get("stripe_payment_id"), Some("ch_1"));
 }
 
 #[test]
@@ -193,80 +254,168 @@ fn contacts_can_be_keyed_by_customer_id() {
         "charge.succeeded",
         charge(json!({"billing_details": null, "customer": "cus_7"})),
     );
-    let command = map_with(&with_customer, &config);
-    assert_eq!(command.contact_key.id_property(), "stripe_customer_id");
-    assert_eq!(command.contact_key.value(), "cus_7");
-    assert_eq!(command.contact.get("email"), None);
-
-    let without = event("charge.succeeded", charge(json!({})));
+    let d = derive_with(&with_customer, &config);
+    let key = d.row.contact_key(&config).unwrap();
     assert_eq!(
-        map_event(&without, &config).unwrap(),
-        MapOutcome::Skip(SkipReason::NoContactKey {
-            key: ContactKeySource::StripeCustomerId
-        })
+        key,
+        ContactKey::StripeCustomerId {
+            property: "stripe_customer_id".into(),
+            id: "cus_7".into()
+        }
     );
+    assert_eq!(key.id_property(), "stripe_customer_id");
+    assert_eq!(key.value(), "cus_7");
+    assert_eq!(d.contact.get("email"), None);
+    assert_eq!(d.contact.get("stripe_customer_id"), Some("cus_7"));
+
+    // An email is no contact key here: without a customer the payment waits.
+    let without = row_with(&event("charge.succeeded", charge(json!({}))), &config);
+    assert_eq!(without.email(), Some("ann@example.com"));
+    assert_waits(&without, &config, PaymentState::AwaitingContact);
 }
 
 #[test]
-fn unsuccessful_refunded_and_unhandled_events_are_skipped() {
+fn unsuccessful_payments_and_unhandled_types_are_skipped() {
+    let config = MappingConfig::default();
     let failed = event("charge.succeeded", charge(json!({"status": "failed"})));
     assert_eq!(
-        skip_reason(&failed),
+        skip_reason(&failed, &config),
         SkipReason::NotSucceeded {
             status: "failed".into()
         }
     );
-    let refunded = event(
-        "charge.succeeded",
-        charge(json!({"refunded": true, "amount_refunded": 14900})),
-    );
-    assert_eq!(skip_reason(&refunded), SkipReason::Refunded);
-    let authorized_only = event(
-        "charge.succeeded",
-        charge(json!({"captured": false, "amount_captured": 0})),
-    );
-    assert_eq!(skip_reason(&authorized_only), SkipReason::NotCaptured);
-    let other_type = event("charge.refunded", charge(json!({"refunded": true})));
-    assert_eq!(
-        skip_reason(&other_type),
-        SkipReason::UnhandledEventType {
-            event_type: "charge.refunded".into()
-        }
-    );
-    let unknown = event(
-        "v2.core.brand_new",
-        json!({"object": "v2.thing", "id": "x_1"}),
-    );
-    assert!(matches!(
-        skip_reason(&unknown),
-        SkipReason::UnhandledEventType { .. }
-    ));
     let processing = event(
         "payment_intent.succeeded",
         json!({"id": "pi_1", "object": "payment_intent", "amount": 100, "currency": "usd",
                "status": "processing", "created": 1, "receipt_email": "a@b.co"}),
     );
     assert_eq!(
-        skip_reason(&processing),
+        skip_reason(&processing, &config),
         SkipReason::NotSucceeded {
             status: "processing".into()
         }
     );
+    let unknown = event(
+        "v2.core.brand_new",
+        json!({"object": "v2.thing", "id": "x_1"}),
+    );
+    assert_eq!(
+        skip_reason(&unknown, &config),
+        SkipReason::UnhandledEventType {
+            event_type: "v2.core.brand_new".into()
+        }
+    );
+    // A supported type the configuration leaves out is skipped before its object is read.
+    let only_success = MappingConfig {
+        event_types: vec!["charge.succeeded".into()],
+        ..MappingConfig::default()
+    };
+    let refunded = event("charge.refunded", charge(json!({"refunded": true})));
+    assert_eq!(
+        skip_reason(&refunded, &only_success),
+        SkipReason::UnhandledEventType {
+            event_type: "charge.refunded".into()
+        }
+    );
+    let reason = skip_reason(&failed, &config).to_string();
+    assert!(reason.contains("failed"), "{reason}");
+}
+
+#[test]
+fn a_refunded_charge_is_a_lost_deal_and_an_authorisation_waits_for_its_capture() {
+    let config = MappingConfig::default();
+    let refunded = derive_charge(json!({"refunded": true, "amount_refunded": 14900}));
+    assert_eq!(
+        refunded.row.state(&config),
+        PaymentState::Settled(PaymentStatus::Refunded)
+    );
+    assert_eq!(refunded.deal.get("amount"), Some("0.00"));
+    assert_eq!(refunded.deal.get("stripe_amount_refunded"), Some("149.00"));
+    assert_eq!(refunded.deal.get("dealstage"), Some("closedlost"));
+    assert_eq!(refunded.contact.get("stripe_payment_count"), Some("0"));
+
+    let authorized_only = event(
+        "charge.succeeded",
+        charge(json!({"captured": false, "amount_captured": 0})),
+    );
+    let row = row_with(&authorized_only, &config);
+    assert_eq!(row.captured(), None);
+    assert_waits(&row, &config, PaymentState::AwaitingCapture);
 }
 
 #[test]
 fn a_handled_type_with_a_malformed_object_is_an_error() {
+    let config = MappingConfig::default();
     let malformed = event(
         "charge.succeeded",
         json!({"object": "charge", "id": "ch_1", "amount": "x"}),
     );
-    let err = map_event(&malformed, &MappingConfig::default()).unwrap_err();
-    assert!(matches!(err, MapError::UnexpectedObject { .. }), "{err}");
+    let err = facts_from_event(&malformed, &config).unwrap_err();
+    assert!(
+        matches!(&err, MapError::UnexpectedObject { event_type, .. } if event_type == "charge.succeeded"),
+        "{err}"
+    );
     assert!(err.to_string().contains("evt_1"));
+    let stamp = Stamp {
+        created: 1700000005,
+        event_id: "backfill:1".into(),
+    };
+    let err = facts_from_object(&malformed.data.object, None, stamp, &config).unwrap_err();
+    assert!(
+        matches!(&err, MapError::UnexpectedObject { event_type, .. } if event_type == "(backfill)"),
+        "{err}"
+    );
+
+    let customer = event(
+        "charge.succeeded",
+        json!({"object": "customer", "id": "cus_1", "email": "a@b.co"}),
+    );
+    assert!(matches!(
+        facts_from_event(&customer, &config),
+        Err(MapError::UnexpectedObject {
+            found: "a customer",
+            ..
+        })
+    ));
 }
 
 #[test]
-fn charge_and_payment_intent_of_one_payment_make_the_same_command() {
+fn a_payment_without_an_id_or_with_an_impossible_date_is_an_error() {
+    let config = MappingConfig::default();
+    let blank = event("charge.succeeded", charge(json!({"id": "  "})));
+    let err = facts_from_event(&blank, &config).unwrap_err();
+    assert_eq!(
+        err,
+        MapError::MissingPaymentId {
+            event_id: "evt_1".into()
+        }
+    );
+    // The payment intent alone keys the payment.
+    let keyed = event(
+        "charge.succeeded",
+        charge(json!({"id": "  ", "payment_intent": "pi_1"})),
+    );
+    assert_eq!(row_with(&keyed, &config).key(), Some("pi_1"));
+
+    let late = 253_402_300_800; // 10000-01-01T00:00:00Z
+    let err = facts_from_event(
+        &event("charge.succeeded", charge(json!({"created": late}))),
+        &config,
+    )
+    .unwrap_err();
+    assert_eq!(
+        err,
+        MapError::InvalidTimestamp {
+            event_id: "evt_1".into(),
+            value: late
+        }
+    );
+    assert!(err.to_string().contains("evt_1"), "{err}");
+}
+
+#[test]
+fn charge_and_payment_intent_of_one_payment_give_the_same_properties() {
+    let config = MappingConfig::default();
     let the_charge = charge(json!({
         "payment_intent": "pi_1", "customer": "cus_1",
         "receipt_url": "https://pay.stripe.com/receipts/r1",
@@ -278,16 +427,18 @@ fn charge_and_payment_intent_of_one_payment_make_the_same_command() {
         "latest_charge": the_charge.clone(),
         "metadata": {"company": "Acme", "deal_name": "Big order"}
     });
-    let from_charge = map_charge(the_charge.clone());
-    let from_intent = map_with(
-        &event("payment_intent.succeeded", intent.clone()),
-        &MappingConfig::default(),
+    let from_charge = derive_charge(the_charge.clone());
+    let from_intent = derive_with(&event("payment_intent.succeeded", intent.clone()), &config);
+    assert_eq!(from_charge.row.key(), Some("pi_1"));
+    assert_eq!(from_intent.row.key(), Some("pi_1"));
+    assert_eq!(
+        from_intent.row.contact_key(&config),
+        from_charge.row.contact_key(&config)
     );
-    assert_eq!(from_charge.deal_key, "pi_1");
-    assert_eq!(from_intent.deal_key, "pi_1");
-    assert_eq!(from_intent.contact_key, from_charge.contact_key);
     assert_eq!(from_intent.contact.to_map(), from_charge.contact.to_map());
     assert_eq!(from_intent.deal.to_map(), from_charge.deal.to_map());
+    assert_eq!(from_intent.contact.get("company"), Some("Acme"));
+    assert_eq!(from_intent.deal.get("dealname"), Some("Big order"));
 
     // Unexpanded latest_charge: same keys, amount and charge id, just less contact detail.
     let mut bare = intent;
@@ -295,39 +446,66 @@ fn charge_and_payment_intent_of_one_payment_make_the_same_command() {
         &mut bare,
         json!({"latest_charge": "ch_1", "receipt_email": "ann@example.com"}),
     );
-    let bare = map_with(
-        &event("payment_intent.succeeded", bare),
-        &MappingConfig::default(),
+    let bare = derive_with(&event("payment_intent.succeeded", bare), &config);
+    assert_eq!(bare.row.key(), Some("pi_1"));
+    assert_eq!(
+        bare.row.contact_key(&config),
+        from_charge.row.contact_key(&config)
     );
-    assert_eq!(bare.deal_key, "pi_1");
-    assert_eq!(bare.contact_key, from_charge.contact_key);
     assert_eq!(bare.contact.get("last_charge_id"), Some("ch_1"));
+    assert_eq!(bare.contact.get("firstname"), None);
     assert_eq!(bare.deal.get("amount"), Some("149.00"));
     // The success event's time stands in for the unknown charge time.
     assert_eq!(bare.deal.get("closedate"), Some("2023-11-14T22:13:25Z"));
+    assert_eq!(
+        bare.contact.get("last_charge_date"),
+        Some("2023-11-14T22:13:25Z")
+    );
 }
 
 #[test]
-fn deal_name_comes_from_metadata_then_description_then_template() {
-    let named = map_charge(json!({"description": "Order 42", "metadata": {"deal_name": "Big"}}));
+fn deal_name_comes_from_metadata_then_constant_then_description_then_template() {
+    let named = derive_charge(json!({"description": "Order 42", "metadata": {"deal_name": "Big"}}));
     assert_eq!(named.deal.get("dealname"), Some("Big"));
-    let described = map_charge(json!({"description": " Order 42 "}));
+    let described = derive_charge(json!({"description": " Order 42 "}));
     assert_eq!(described.deal.get("dealname"), Some("Order 42"));
-    let fallback = map_charge(json!({"amount": 500, "currency": "jpy"}));
+    let fallback = derive_charge(json!({"amount": 500, "currency": "jpy"}));
     assert_eq!(
         fallback.deal.get("dealname"),
         Some("Payment 500 JPY (ch_1)")
+    );
+    let keyed = derive_charge(json!({"payment_intent": "pi_9"}));
+    assert_eq!(
+        keyed.deal.get("dealname"),
+        Some("Payment 149.00 USD (pi_9)")
     );
 
     let config = MappingConfig {
         deal_name_template: "{name} <{email}>: {{{amount}}}".into(),
         ..MappingConfig::default()
     };
-    let custom = map_with(&event("charge.succeeded", charge(json!({}))), &config);
+    let custom = derive_with(&event("charge.succeeded", charge(json!({}))), &config);
     assert_eq!(
         custom.deal.get("dealname"),
         Some("Ann Lee <ann@example.com>: {149.00}")
     );
+
+    let mut constant = MappingConfig::default();
+    constant
+        .deal_constants
+        .insert("dealname".into(), " Fixed ".into());
+    let plain = event(
+        "charge.succeeded",
+        charge(json!({"description": "Order 42"})),
+    );
+    let d = derive_with(&plain, &constant);
+    assert_eq!(d.deal.get("dealname"), Some("Fixed"));
+    let from_metadata = event(
+        "charge.succeeded",
+        charge(json!({"metadata": {"deal_name": "Big"}})),
+    );
+    let d = derive_with(&from_metadata, &constant);
+    assert_eq!(d.deal.get("dealname"), Some("Big"));
 }
 
 #[test]
@@ -346,14 +524,14 @@ fn constants_metadata_and_currency_code_follow_the_config() {
     config.pipeline = "123".into();
     config.deal_stage = "456".into();
 
-    let plain = map_with(&event("charge.succeeded", charge(json!({}))), &config);
+    let plain = derive_with(&event("charge.succeeded", charge(json!({}))), &config);
     assert_eq!(plain.contact.get("hs_lead_status"), Some("CONNECTED"));
     assert_eq!(plain.deal.get("order_number"), None);
     assert_eq!(plain.deal.get("deal_currency_code"), Some("USD"));
     assert_eq!(plain.deal.get("pipeline"), Some("123"));
     assert_eq!(plain.deal.get("dealstage"), Some("456"));
 
-    let overridden = map_with(
+    let overridden = derive_with(
         &event(
             "charge.succeeded",
             charge(json!({"metadata": {"lead_status": "NEW", "order": "A-1", "company": " "}})),
@@ -369,211 +547,42 @@ fn constants_metadata_and_currency_code_follow_the_config() {
     );
     assert_eq!(
         overridden.deal.custom_names(),
-        ["order_number", "stripe_payment_id"]
+        [
+            "order_number",
+            "stripe_amount_currency",
+            "stripe_amount_refunded",
+            "stripe_payment_id",
+            "stripe_payment_status",
+        ]
     );
 
-    let default = map_charge(json!({}));
+    let default = derive_charge(json!({}));
     assert_eq!(default.deal.get("deal_currency_code"), Some("USD"));
+    assert_eq!(default.contact.get("hs_lead_status"), None);
     let without = MappingConfig {
         deal_currency_code: false,
         ..MappingConfig::default()
     };
-    let plain = map_with(&event("charge.succeeded", charge(json!({}))), &without);
+    let plain = derive_with(&event("charge.succeeded", charge(json!({}))), &without);
     assert_eq!(plain.deal.get("deal_currency_code"), None);
-    assert_eq!(default.contact.get("hs_lead_status"), None);
-}
-
-fn invalid(config: MappingConfig) -> ConfigError {
-    config.validate().unwrap_err()
+    // The amount keeps its currency all the same.
+    assert_eq!(plain.deal.get("stripe_amount_currency"), Some("149.00 USD"));
 }
 
 #[test]
-fn invalid_configurations_name_the_field() {
-    let mut config = MappingConfig::default();
-    config
-        .contact_metadata
-        .insert("company".into(), String::new());
-    let err = invalid(config);
-    assert_eq!(
-        err,
-        ConfigError::Empty {
-            field: "contact_metadata[\"company\"]".into()
-        }
-    );
-    assert!(err.to_string().contains("contact_metadata[\"company\"]"));
-
-    let mut config = MappingConfig::default();
-    config
-        .contact_constants
-        .insert("Lead Status".into(), "NEW".into());
-    assert!(
-        matches!(invalid(config), ConfigError::InvalidPropertyName { field, .. } if field == "contact_constants")
-    );
-
-    let config = MappingConfig {
-        contact_key: ContactKeySource::StripeCustomerId,
-        customer_id_property: None,
-        ..MappingConfig::default()
-    };
-    let err = invalid(config);
-    assert!(err.to_string().contains("`customer_id_property`"), "{err}");
-
-    let config = MappingConfig {
-        email_sources: vec![],
-        ..MappingConfig::default()
-    };
-    assert!(invalid(config).to_string().contains("`email_sources`"));
-
-    let config = MappingConfig {
-        event_types: vec!["customer.created".into()],
-        ..MappingConfig::default()
-    };
-    assert!(invalid(config).to_string().contains("event_types[0]"));
-    let config = MappingConfig {
-        event_types: vec![],
-        ..MappingConfig::default()
-    };
-    assert!(invalid(config).to_string().contains("event_types"));
-
-    let config = MappingConfig {
-        deal_name_template: "Deal {price}".into(),
-        ..MappingConfig::default()
-    };
-    assert!(invalid(config).to_string().contains("deal_name_template"));
-
-    let config = MappingConfig {
-        pipeline: " ".into(),
-        ..MappingConfig::default()
-    };
-    assert_eq!(
-        invalid(config),
-        ConfigError::Empty {
-            field: "pipeline".into()
-        }
-    );
-
-    let mut config = MappingConfig::default();
-    config
-        .deal_constants
-        .insert("stripe_payment_id".into(), "x".into());
-    assert!(matches!(
-        invalid(config),
-        ConfigError::ReservedProperty { .. }
-    ));
-
-    let mut config = MappingConfig::default();
-    config
-        .contact_metadata
-        .insert("org".into(), "company".into());
-    assert!(
-        matches!(invalid(config), ConfigError::DuplicateTarget { name, .. } if name == "company")
-    );
-
-    let mut config = MappingConfig::default();
-    config
-        .contact_metadata
-        .insert("mail".into(), "email".into());
-    assert!(matches!(
-        invalid(config),
-        ConfigError::ReservedProperty { .. }
-    ));
-}
-
-#[test]
-fn map_event_refuses_an_invalid_config() {
+fn facts_refuse_an_invalid_config() {
     let config = MappingConfig {
         deal_stage: String::new(),
         ..MappingConfig::default()
     };
-    let err = map_event(&event("charge.succeeded", charge(json!({}))), &config).unwrap_err();
-    assert!(matches!(
-        err,
-        MapError::InvalidConfig(ConfigError::Empty { .. })
-    ));
-}
-
-#[test]
-fn config_loads_from_partial_json_and_rejects_unknown_fields() {
-    let config = MappingConfig::from_json(
-        r#"{"contact_key": "stripe_customer_id", "contact_constants": {"hs_lead_status": "NEW"},
-            "name_split": "first_word_is_first_name", "event_types": ["charge.succeeded"]}"#,
-    )
-    .unwrap();
-    assert_eq!(config.contact_key, ContactKeySource::StripeCustomerId);
-    assert_eq!(config.pipeline, "default");
-    assert!(config.handles("charge.succeeded"));
-    assert!(!config.handles("payment_intent.succeeded"));
-
-    let err = MappingConfig::from_json(r#"{"pipline": "x"}"#).unwrap_err();
-    assert!(err.to_string().contains("pipline"), "{err}");
-    let err = MappingConfig::from_json(r#"{"pipeline": ""}"#).unwrap_err();
+    let event = event("charge.succeeded", charge(json!({})));
+    let expected = MapError::InvalidConfig(ConfigError::Empty {
+        field: "deal_stage".into(),
+    });
+    assert_eq!(facts_from_event(&event, &config).unwrap_err(), expected);
+    let stamp = Stamp::of(&event);
     assert_eq!(
-        err,
-        ConfigError::Empty {
-            field: "pipeline".into()
-        }
+        facts_from_object(&event.data.object, None, stamp, &config).unwrap_err(),
+        expected
     );
-
-    let seed = MappingConfig::with_closed_won_lead_status();
-    let json = serde_json::to_string(&seed).unwrap();
-    assert_eq!(MappingConfig::from_json(&json).unwrap(), seed);
-}
-
-#[test]
-fn custom_properties_describe_what_bootstrap_creates() {
-    let (contact, deal) = MappingConfig::with_closed_won_lead_status().custom_properties();
-    let names: Vec<&str> = contact.iter().map(|p| p.name.as_str()).collect();
-    assert_eq!(
-        names,
-        [
-            "last_charge_amount",
-            "last_charge_currency",
-            "last_charge_date",
-            "last_charge_id",
-            "last_charge_receipt",
-            "stripe_customer_id",
-            "stripe_first_payment_date",
-            "stripe_last_payment_date",
-            "stripe_lifetime_value",
-            "stripe_payment_count",
-        ]
-    );
-    let find = |name: &str| contact.iter().find(|p| p.name == name).unwrap();
-    assert_eq!(find("last_charge_amount").type_, "number");
-    assert_eq!(find("last_charge_date").type_, "datetime");
-    assert_eq!(find("last_charge_date").field_type, "date");
-    assert!(!find("stripe_customer_id").has_unique_value);
-    let deal_names: Vec<&str> = deal.iter().map(|p| p.name.as_str()).collect();
-    assert_eq!(
-        deal_names,
-        [
-            "stripe_amount_currency",
-            "stripe_amount_refunded",
-            "stripe_invoice_id",
-            "stripe_payment_id",
-            "stripe_payment_status",
-            "stripe_subscription_id",
-        ]
-    );
-    let payment_id = deal.iter().find(|p| p.name == "stripe_payment_id").unwrap();
-    assert!(payment_id.has_unique_value);
-    assert_eq!(deal.iter().filter(|p| p.has_unique_value).count(), 1);
-    assert_eq!(
-        serde_json::to_value(payment_id).unwrap(),
-        json!({
-            "name": "stripe_payment_id", "label": "Stripe payment ID", "type": "string",
-            "fieldType": "text", "groupName": "dealinformation", "hasUniqueValue": true,
-            "description": "The Stripe payment intent (pi_...) or charge (ch_...) this deal records."
-        })
-    );
-
-    let keyed = MappingConfig {
-        contact_key: ContactKeySource::StripeCustomerId,
-        customer_id_property: Some("stripe_cus".into()),
-        ..MappingConfig::default()
-    };
-    let (contact, _) = keyed.custom_properties();
-    assert!(contact
-        .iter()
-        .any(|p| p.name == "stripe_cus" && p.has_unique_value));
 }

@@ -1,7 +1,10 @@
 //! Properties that hold for every input, not just the hand-picked ones.
 
 use proptest::prelude::*;
-use stripe2hubspot_map::{map_event, MapOutcome, MappingConfig, NameSplit};
+use stripe2hubspot_map::{
+    contact_properties, deal_properties, facts_from_event, FactsOutcome, LedgerRow, MappingConfig,
+    NameSplit, PaymentState,
+};
 use stripe_events::{
     BillingDetails, Charge, ChargeStatus, Currency, Customer, Event, EventData, EventObject,
     Expandable, Metadata, Money, PaymentIntent, PaymentIntentStatus,
@@ -216,7 +219,7 @@ proptest! {
     }
 
     #[test]
-    fn mapped_amounts_parse_back_to_the_charge_amount(amount in 1..i64::MAX, currency in currency()) {
+    fn derived_amounts_parse_back_to_the_charge_amount(amount in 1..i64::MAX, currency in currency()) {
         let charge = Charge {
             id: "ch_1".into(), amount, amount_captured: 0, amount_refunded: 0, currency,
             customer: None,
@@ -226,30 +229,54 @@ proptest! {
             disputed: false, invoice: None, created: 1_700_000_000, livemode: false,
         };
         let event = envelope("charge.succeeded", EventObject::Charge(Box::new(charge)), 1);
-        let MapOutcome::Sync(command) = map_event(&event, &MappingConfig::default()).unwrap() else {
-            panic!("a succeeded charge with an email must sync");
+        let config = MappingConfig::default();
+        let FactsOutcome::Facts(facts) = facts_from_event(&event, &config).unwrap() else {
+            panic!("a succeeded charge must give facts");
         };
-        let decimal = command.deal.get("amount").unwrap();
+        let row = LedgerRow::from_facts(&facts);
+        let deal = deal_properties(&row, &config).expect("a captured charge with an email is settled");
+        let decimal = deal.get("amount").unwrap();
         prop_assert_eq!(Money::parse_decimal(decimal, currency).unwrap().minor, amount);
-        prop_assert_eq!(command.contact.get("last_charge_amount"), Some(decimal));
+        let with_code = format!("{decimal} {}", currency.iso_code());
+        prop_assert_eq!(deal.get("stripe_amount_currency"), Some(with_code.as_str()));
+        let contact = contact_properties(&[row], &config).unwrap();
+        prop_assert_eq!(contact.get("last_charge_amount"), Some(decimal));
     }
 
     #[test]
     fn charges_never_panic_and_map_deterministically(charge in arb_charge(), config in config(), created in any::<i64>()) {
         let event = envelope("charge.succeeded", EventObject::Charge(Box::new(charge)), created);
-        let first = map_event(&event, &config);
-        prop_assert_eq!(&first, &map_event(&event, &config));
-        if let Ok(MapOutcome::Sync(command)) = &first {
-            prop_assert!(!command.deal_key.is_empty());
-            prop_assert_eq!(command.deal.get("stripe_payment_id"), Some(command.deal_key.as_str()));
-            prop_assert!(command.contact.iter().all(|(_, v)| !v.value.is_empty()));
-            prop_assert!(command.deal.iter().all(|(_, v)| !v.value.is_empty()));
+        let first = facts_from_event(&event, &config);
+        prop_assert_eq!(&first, &facts_from_event(&event, &config));
+        if let Ok(FactsOutcome::Facts(facts)) = &first {
+            let row = LedgerRow::from_facts(facts);
+            let key = row.key().expect("facts always name a payment id");
+            prop_assert!(!key.is_empty() && key.trim() == key);
+            let deal = deal_properties(&row, &config);
+            let contact = contact_properties(std::slice::from_ref(&row), &config);
+            prop_assert_eq!(deal.is_some(), matches!(row.state(&config), PaymentState::Settled(_)));
+            prop_assert_eq!(deal.is_some(), contact.is_some());
+            if let (Some(deal), Some(contact)) = (deal, contact) {
+                prop_assert_eq!(deal.get("stripe_payment_id"), Some(key));
+                prop_assert!(deal.iter().all(|(_, v)| !v.value.is_empty()));
+                // Only values that clear what an older payment wrote may be empty.
+                let clearable = [
+                    "last_charge_id",
+                    "last_charge_receipt",
+                    "stripe_first_payment_date",
+                    "stripe_last_payment_date",
+                ];
+                for (name, v) in contact.iter() {
+                    prop_assert!(!v.value.is_empty() || clearable.contains(&name), "{name} is empty");
+                }
+                prop_assert_eq!(contact.get("email"), row.email());
+            }
         }
         // The same event after a trip through JSON (as the queue stores it) maps the same.
         let json = serde_json::to_string(&event).unwrap();
         let reparsed: Event = serde_json::from_str(&json).unwrap();
         if reparsed == event {
-            prop_assert_eq!(first, map_event(&reparsed, &config));
+            prop_assert_eq!(first, facts_from_event(&reparsed, &config));
         }
     }
 
@@ -257,10 +284,16 @@ proptest! {
     fn payment_intents_never_panic_and_key_deals_by_intent(intent in arb_intent(), config in config()) {
         let id = intent.id.trim().to_owned();
         let event = envelope("payment_intent.succeeded", EventObject::PaymentIntent(Box::new(intent)), 1_700_000_000);
-        let first = map_event(&event, &config);
-        prop_assert_eq!(&first, &map_event(&event, &config));
-        if let Ok(MapOutcome::Sync(command)) = first {
-            prop_assert_eq!(command.deal_key, id);
+        let first = facts_from_event(&event, &config);
+        prop_assert_eq!(&first, &facts_from_event(&event, &config));
+        if let Ok(FactsOutcome::Facts(facts)) = first {
+            if !id.is_empty() {
+                let row = LedgerRow::from_facts(&facts);
+                prop_assert_eq!(row.key(), Some(id.as_str()));
+                if let Some(deal) = deal_properties(&row, &config) {
+                    prop_assert_eq!(deal.get("stripe_payment_id"), Some(id.as_str()));
+                }
+            }
         }
     }
 }

@@ -8,8 +8,6 @@ use std::collections::BTreeMap;
 
 use stripe2hubspot_map::{Facts, LedgerRow, MappingConfig};
 
-use crate::QueueError;
-
 /// The deal a ledger row was written to: the `stripe_payment_id` it was upserted by and the
 /// HubSpot id HubSpot answered with.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -175,18 +173,4 @@ impl Changes {
     pub(crate) fn into_vec(self) -> Vec<LedgerChange> {
         self.by_key.into_values().collect()
     }
-}
-
-pub(crate) fn row_to_json(row: &LedgerRow) -> Result<String, QueueError> {
-    serde_json::to_string(row).map_err(|e| QueueError::Corrupt {
-        message: format!("a ledger row could not be serialized: {e}"),
-    })
-}
-
-pub(crate) fn row_from_json(json: &str) -> Result<LedgerRow, QueueError> {
-    serde_json::from_str(json).map_err(|e| QueueError::Corrupt {
-        message: format!(
-            "a stored ledger row is not readable ({e}); was it written by a newer version?"
-        ),
-    })
 }

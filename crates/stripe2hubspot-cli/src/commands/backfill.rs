@@ -5,7 +5,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use stripe2hubspot::history::stripe_api::CreatedRange;
+use stripe2hubspot::history::stripe2hubspot_stripe::CreatedRange;
 use stripe2hubspot::history::{Backfill, BackfillSummary, HubSpotBudget, Progress};
 use stripe2hubspot::map::MappingConfig;
 use stripe2hubspot::queue::Store;

@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use axum::routing::get;
 use stripe2hubspot::admin::StatusSource;
-use stripe2hubspot::history::stripe_api::StripeClient;
+use stripe2hubspot::history::stripe2hubspot_stripe::StripeClient;
 use stripe2hubspot::map::MappingConfig;
 use stripe2hubspot::Service;
 

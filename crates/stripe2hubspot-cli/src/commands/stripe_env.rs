@@ -1,7 +1,7 @@
 //! What `backfill` and `reconcile` read from the environment besides the HubSpot settings:
 //! Stripe's key and host, and the dates on the command line.
 
-use stripe2hubspot::history::stripe_api::{self, StripeClient};
+use stripe2hubspot::history::stripe2hubspot_stripe::{self, StripeClient};
 
 use crate::config::ConfigError;
 
@@ -15,8 +15,8 @@ STRIPE_API_BASE     default {}\n  \
 HUBSPOT_ACCESS_TOKEN, HUBSPOT_BASE_URL, HUBSPOT_RATE_LIMIT, STRIPE2HUBSPOT_QUEUE as for serve \
 (use the server's queue: {command} shares its budget and keeps its progress there)\n\
 Exits 2 when configuration is missing or malformed, naming the variable.",
-        stripe_api::STRIPE_VERSION,
-        stripe_api::DEFAULT_BASE_URL,
+        stripe2hubspot_stripe::STRIPE_VERSION,
+        stripe2hubspot_stripe::DEFAULT_BASE_URL,
     )
 }
 
@@ -37,7 +37,7 @@ pub fn stripe_client(read_rate: Option<u32>) -> Result<StripeClient, ConfigError
     let base = std::env::var("STRIPE_API_BASE")
         .ok()
         .filter(|b| !b.trim().is_empty())
-        .unwrap_or_else(|| stripe_api::DEFAULT_BASE_URL.to_owned());
+        .unwrap_or_else(|| stripe2hubspot_stripe::DEFAULT_BASE_URL.to_owned());
     if !matches!(reqwest::Url::parse(&base), Ok(url) if matches!(url.scheme(), "http" | "https")) {
         return Err(ConfigError {
             variable: "STRIPE_API_BASE",

@@ -6,7 +6,7 @@ use std::process::{Output, Stdio};
 use std::time::{Duration, Instant};
 
 use hubspot_crm::fake::FakeHubSpot;
-use stripe_api::fake::{objects, FakeStripe};
+use stripe2hubspot_stripe::fake::{objects, FakeStripe};
 
 use crate::common::{binary, output, PATIENCE};
 
@@ -143,11 +143,14 @@ async fn help_shows_the_pinned_stripe_version_and_the_variables() {
     let help = output(&["backfill", "--help"], &[]).await;
     assert_eq!(help.status.code(), Some(0));
     let help = String::from_utf8_lossy(&help.stdout);
-    assert!(help.contains(stripe_api::STRIPE_VERSION), "{help}");
+    assert!(
+        help.contains(stripe2hubspot_stripe::STRIPE_VERSION),
+        "{help}"
+    );
     for name in [
         "STRIPE_SECRET_KEY",
         "STRIPE_API_BASE",
-        stripe_api::DEFAULT_BASE_URL,
+        stripe2hubspot_stripe::DEFAULT_BASE_URL,
         "--dry-run",
         "--until",
         "--read-rate",

@@ -11,6 +11,7 @@ pub(crate) mod dialect;
 pub(crate) mod statements;
 
 use crate::{QueueError, QueueStats};
+use stripe2hubspot_map::LedgerRow;
 
 pub(crate) fn db_error(e: sqlx::Error) -> QueueError {
     match e {
@@ -25,6 +26,22 @@ pub(crate) fn db_error(e: sqlx::Error) -> QueueError {
             source: Box::new(other),
         },
     }
+}
+
+/// A ledger row as the `row_json` column holds it.
+pub(crate) fn row_to_json(row: &LedgerRow) -> Result<String, QueueError> {
+    serde_json::to_string(row).map_err(|e| QueueError::Corrupt {
+        message: format!("a ledger row could not be serialized: {e}"),
+    })
+}
+
+/// A ledger row read back from the `row_json` column.
+pub(crate) fn row_from_json(json: &str) -> Result<LedgerRow, QueueError> {
+    serde_json::from_str(json).map_err(|e| QueueError::Corrupt {
+        message: format!(
+            "a stored ledger row is not readable ({e}); was it written by a newer version?"
+        ),
+    })
 }
 
 /// Stored counts are non-negative by construction; a negative one means foreign writes.
@@ -91,9 +108,12 @@ macro_rules! sql_store {
         use crate::sql::coalesce::Coalescer;
         use crate::sql::dialect::{Dialect, NOTIFY_ENQUEUED};
         use crate::sql::statements::Statements;
-        use crate::sql::{db_error, in_given_order, lock_order, stats_from_counts, to_attempts};
+        use crate::sql::{
+            db_error, in_given_order, lock_order, row_from_json, row_to_json, stats_from_counts,
+            to_attempts,
+        };
         use crate::time::{duration_millis, from_millis, now_millis, to_millis};
-        use crate::ledger::{merge_step, row_from_json, row_to_json, Changes, Merged};
+        use crate::ledger::{merge_step, Changes, Merged};
         use crate::{
             Attempt, DeadLetter, EnqueueNotifier, EnqueueSignal, Enqueued, Job, JobId,
             LeaseToken, LedgerChange, LedgerEntry, NewJob, Queue, QueueAdmin, QueueError,
@@ -249,6 +269,41 @@ macro_rules! sql_store {
                 })
             }
 
+            /// Run one lease-guarded update (`query` gives it with its leading binds; the job id
+            /// and lease token are bound last) for every job in one transaction, and return the
+            /// jobs whose lease is gone. Rows are locked in id order, so two such transactions
+            /// cannot deadlock.
+            async fn update_held<'q>(
+                &'q self,
+                jobs: &[Job],
+                query: impl Fn() -> Query<'q> + Send,
+            ) -> Result<Vec<JobId>, QueueError> {
+                if jobs.is_empty() {
+                    return Ok(Vec::new());
+                }
+                let mut tx = self
+                    .pool
+                    .begin_with(self.dialect.begin_write)
+                    .await
+                    .map_err(db_error)?;
+                let mut order: Vec<&Job> = jobs.iter().collect();
+                order.sort_by_key(|job| job.id);
+                let mut lost = Vec::new();
+                for job in order {
+                    let done = query()
+                        .bind(job.id)
+                        .bind(job.lease.0)
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(db_error)?;
+                    if done.rows_affected() == 0 {
+                        lost.push(job.id);
+                    }
+                }
+                tx.commit().await.map_err(db_error)?;
+                Ok(lost)
+            }
+
             /// Run an update guarded by the job's lease (its last two placeholders are the job
             /// id and lease token); zero rows means the lease is gone.
             async fn answer(&self, job: &Job, query: Query<'_>) -> Result<(), QueueError> {
@@ -317,34 +372,13 @@ macro_rules! sql_store {
             }
 
             async fn complete_all(&self, jobs: &[Job]) -> Result<Vec<JobId>, QueueError> {
-                if jobs.is_empty() {
-                    return Ok(Vec::new());
-                }
                 let now = now_millis();
-                let mut tx = self
-                    .pool
-                    .begin_with(self.dialect.begin_write)
-                    .await
-                    .map_err(db_error)?;
-                // Rows locked in id order, as `renew` does, so two transactions cannot deadlock.
-                let mut order: Vec<&Job> = jobs.iter().collect();
-                order.sort_by_key(|job| job.id);
-                let mut lost = Vec::new();
-                for job in order {
-                    let done = sqlx::query(&self.sql.complete)
+                self.update_held(jobs, || {
+                    sqlx::query(&self.sql.complete)
                         .bind(now)
                         .bind(Vec::<u8>::new())
-                        .bind(job.id)
-                        .bind(job.lease.0)
-                        .execute(&mut *tx)
-                        .await
-                        .map_err(db_error)?;
-                    if done.rows_affected() == 0 {
-                        lost.push(job.id);
-                    }
-                }
-                tx.commit().await.map_err(db_error)?;
-                Ok(lost)
+                })
+                .await
             }
 
             async fn retry(
@@ -374,28 +408,8 @@ macro_rules! sql_store {
 
             async fn renew(&self, jobs: &[Job], lease: Duration) -> Result<Vec<JobId>, QueueError> {
                 let until = now_millis().saturating_add(duration_millis(lease));
-                let mut tx = self
-                    .pool
-                    .begin_with(self.dialect.begin_write)
+                self.update_held(jobs, || sqlx::query(&self.sql.renew).bind(until))
                     .await
-                    .map_err(db_error)?;
-                let mut order: Vec<&Job> = jobs.iter().collect();
-                order.sort_by_key(|job| job.id);
-                let mut lost = Vec::new();
-                for job in order {
-                    let done = sqlx::query(&self.sql.renew)
-                        .bind(until)
-                        .bind(job.id)
-                        .bind(job.lease.0)
-                        .execute(&mut *tx)
-                        .await
-                        .map_err(db_error)?;
-                    if done.rows_affected() == 0 {
-                        lost.push(job.id);
-                    }
-                }
-                tx.commit().await.map_err(db_error)?;
-                Ok(lost)
             }
 
             fn enqueue_signal(&self) -> Option<EnqueueSignal> {

@@ -1,0 +1,408 @@
+//! The batch path: three HubSpot calls per batch of up to 100 payments.
+
+use std::collections::{BTreeSet, HashMap};
+use std::future::Future;
+use std::pin::Pin;
+
+use hubspot_crm::ObjectRef;
+use stripe2hubspot_map::PropertySet;
+
+use super::failure::{CallFailure, CURRENCY_PROPERTY};
+use super::plan::{self, Group, RowWrite};
+use super::{Disposition, Inner, Object, DEAL_ID_PROPERTY};
+use crate::alert::{Alert, AlertKind};
+use stripe2hubspot_map::AMOUNT_CURRENCY_PROPERTY;
+use stripe2hubspot_queue::Attempt;
+
+/// Rounds of "strip the properties HubSpot rejected and resend" before giving up on a batch.
+const MAX_STRIP_ROUNDS: usize = 4;
+
+/// What a batch upsert returned for the inputs it accepted and those it rejected.
+#[derive(Debug, Default)]
+pub(crate) struct UpsertReply {
+    /// id property value -> HubSpot object id.
+    pub ids: HashMap<String, String>,
+    /// Per-input errors of a 207: the values they name, the message, and whether HubSpot
+    /// judged the input itself invalid (so retrying cannot help).
+    pub errors: Vec<(Vec<String>, String, bool)>,
+}
+
+type Upserted = Vec<(Group, Result<String, Disposition>)>;
+
+/// What happened to each row write of a batch: the deal id it was written to, or what to do
+/// with its jobs.
+pub(crate) type WriteOutcomes = Vec<(usize, Result<String, Disposition>)>;
+
+impl Inner {
+    /// Writes the rows: contacts (their absolute state from `contacts`), then moves deals that
+    /// were written under an older key, then deals, then associations. `write_order` is
+    /// released once the deals are written: associations need no ordering.
+    pub(crate) async fn sync_writes(
+        &self,
+        writes: &[RowWrite],
+        contacts: &HashMap<String, PropertySet>,
+        write_order: tokio::sync::MutexGuard<'_, ()>,
+    ) -> WriteOutcomes {
+        let mut out: WriteOutcomes = Vec::with_capacity(writes.len());
+        let dropped = self.dropped_snapshot(Object::Contacts);
+        let groups = plan::contact_groups(writes, 0..writes.len(), contacts, &dropped);
+        let grouped: BTreeSet<usize> = groups.iter().flat_map(|g| g.members.clone()).collect();
+        for index in (0..writes.len()).filter(|i| !grouped.contains(i)) {
+            out.push((
+                index,
+                Err(Disposition::Retry {
+                    delay: None,
+                    attempt: Attempt::Consume,
+                    reason: "the contact's state could not be derived from the ledger".into(),
+                }),
+            ));
+        }
+        let mut contact_of_write: HashMap<usize, String> = HashMap::new();
+        for (group, result) in self.upsert(Object::Contacts, groups).await {
+            match result {
+                Ok(id) => contact_of_write.extend(group.members.iter().map(|&m| (m, id.clone()))),
+                Err(disposition) => settle_members(&mut out, &group, disposition),
+            }
+        }
+
+        let mut ready: Vec<usize> = contact_of_write.keys().copied().collect();
+        ready.sort_unstable();
+        let mut movable = Vec::with_capacity(ready.len());
+        for index in ready {
+            match self.move_deal(writes.get(index)).await {
+                Ok(()) => movable.push(index),
+                Err(disposition) => out.push((index, Err(disposition))),
+            }
+        }
+        let dropped = self.dropped_snapshot(Object::Deals);
+        let deals = plan::deal_groups(writes, movable.into_iter(), DEAL_ID_PROPERTY, &dropped);
+        let deals = self.strip_refused_currencies(deals);
+        let mut pairs: Vec<(String, String, Group)> = Vec::new();
+        for (group, result) in self.upsert(Object::Deals, deals).await {
+            match result {
+                Ok(deal_id) => {
+                    let write = group.members.first().copied().unwrap_or_default();
+                    let contact_id = contact_of_write.get(&write).cloned().unwrap_or_default();
+                    pairs.push((deal_id, contact_id, group));
+                }
+                Err(disposition) => settle_members(&mut out, &group, disposition),
+            }
+        }
+        drop(write_order);
+
+        if pairs.is_empty() {
+            return out;
+        }
+        let links: Vec<(String, String)> = pairs
+            .iter()
+            .map(|(deal, contact, _)| (deal.clone(), contact.clone()))
+            .collect();
+        match self.associate(&links).await {
+            Ok(failed) => {
+                self.succeeded();
+                for (index, (deal_id, _, group)) in pairs.iter().enumerate() {
+                    let result = match failed.get(&index) {
+                        Some(message) => Err(Disposition::Retry {
+                            delay: None,
+                            attempt: Attempt::Consume,
+                            reason: format!("HubSpot did not associate the deal: {message}"),
+                        }),
+                        None => Ok(deal_id.clone()),
+                    };
+                    out.extend(group.members.iter().map(|&m| (m, result.clone())));
+                }
+            }
+            Err(failure) => {
+                let disposition = self.on_failure(&failure).await;
+                for (_, _, group) in &pairs {
+                    settle_members(&mut out, group, disposition.clone());
+                }
+            }
+        }
+        out
+    }
+
+    /// Gives the deal written under an older key the row's key, so the upsert finds it
+    /// instead of creating a second deal. A deal deleted in HubSpot meanwhile is not moved
+    /// (the upsert creates one).
+    async fn move_deal(&self, write: Option<&RowWrite>) -> Result<(), Disposition> {
+        let Some((write, from)) = write.and_then(|w| Some((w, w.move_from.as_ref()?))) else {
+            return Ok(());
+        };
+        let properties = [(DEAL_ID_PROPERTY.to_owned(), write.key.clone())].into();
+        self.count_request();
+        match self
+            .hubspot
+            .deals()
+            .update(&ObjectRef::id(from.deal_id.clone()), &properties)
+            .await
+        {
+            Ok(_) | Err(hubspot_crm::Error::NotFound { .. }) => Ok(()),
+            Err(error) => Err(self.on_failure(&CallFailure::classify(&error)).await),
+        }
+    }
+
+    pub(crate) fn dropped_snapshot(&self, object: Object) -> BTreeSet<String> {
+        let dropped = self.dropped.lock().unwrap_or_else(|p| p.into_inner());
+        match object {
+            Object::Contacts => dropped.contacts.clone(),
+            Object::Deals => dropped.deals.clone(),
+        }
+    }
+
+    /// Records properties HubSpot rejected so they are not sent again, and alerts once.
+    /// Returns the names that were newly dropped (core properties are never dropped).
+    pub(crate) async fn drop_properties(&self, object: Object, names: &[String]) -> Vec<String> {
+        let newly: Vec<String> = {
+            let mut dropped = self.dropped.lock().unwrap_or_else(|p| p.into_inner());
+            let set = match object {
+                Object::Contacts => &mut dropped.contacts,
+                Object::Deals => &mut dropped.deals,
+            };
+            names
+                .iter()
+                .filter(|name| !self.is_core(object, name))
+                .filter(|name| set.insert((*name).clone()))
+                .cloned()
+                .collect()
+        };
+        if !newly.is_empty() {
+            tracing::warn!(object = object.name(), properties = ?newly, "no longer sending these properties");
+            self.alerter
+                .alert(Alert::new(
+                    AlertKind::PropertiesDropped,
+                    format!(
+                        "HubSpot rejected the {} properties [{}] (unknown property or invalid option); they are no longer sent and the remaining fields are synced. Create or fix them in HubSpot, then restart to send them again.",
+                        object.name(),
+                        newly.join(", ")
+                    ),
+                ))
+                .await;
+        }
+        newly
+    }
+
+    /// Removes `deal_currency_code` from deals in a currency the portal refused; the amount
+    /// stays readable in `stripe_amount_currency`.
+    pub(crate) fn strip_refused_currencies(&self, mut groups: Vec<Group>) -> Vec<Group> {
+        let dropped = self.dropped.lock().unwrap_or_else(|p| p.into_inner());
+        if dropped.currencies.is_empty() {
+            return groups;
+        }
+        for group in &mut groups {
+            let refused = group
+                .properties
+                .get(CURRENCY_PROPERTY)
+                .is_some_and(|code| dropped.currencies.contains(&code.to_ascii_uppercase()));
+            if refused {
+                group.properties.remove(CURRENCY_PROPERTY);
+            }
+        }
+        groups
+    }
+
+    /// Records currencies HubSpot refused and alerts once for each.
+    async fn refuse_currencies(&self, currencies: &[String]) {
+        let newly: Vec<String> = {
+            let mut dropped = self.dropped.lock().unwrap_or_else(|p| p.into_inner());
+            currencies
+                .iter()
+                .filter(|c| dropped.currencies.insert((*c).clone()))
+                .cloned()
+                .collect()
+        };
+        for currency in newly {
+            tracing::warn!(%currency, "currency not enabled in the HubSpot portal");
+            self.alerter
+                .alert(Alert::new(
+                    AlertKind::CurrencyNotEnabled,
+                    format!(
+                        "HubSpot refused the currency {currency} for {CURRENCY_PROPERTY}: it is not enabled in this portal. Deals in {currency} are written without a currency code, so HubSpot shows their amount in the portal's company currency; the real amount is kept in {AMOUNT_CURRENCY_PROPERTY} (e.g. \"5000 {currency}\"). Add {currency} under Settings > Account defaults > Currencies, then replay or wait for the next event of those payments."
+                    ),
+                ))
+                .await;
+        }
+    }
+
+    /// Alerts that a write broke a validation rule of the portal.
+    async fn alert_rule(&self, object: Object, rules: &[String], ids: &[String]) {
+        tracing::error!(object = object.name(), ?rules, payments = ?ids, "HubSpot validation rule broken");
+        self.alerter
+            .alert(Alert::new(
+                AlertKind::RuleViolated,
+                format!(
+                    "HubSpot refused {} writes that break a validation rule of the portal ({}); the {} [{}] were dead-lettered and the rest synced. Change the rule or the mapping so these writes pass, then replay them.",
+                    object.name(),
+                    rules.join("; "),
+                    if object == Object::Deals { "payments" } else { "contacts" },
+                    // Contact ids are emails: never put them in an alert.
+                    if object == Object::Deals { ids.join(", ") } else { format!("{} contacts", ids.len()) },
+                ),
+            ))
+            .await;
+    }
+
+    fn is_core(&self, object: Object, name: &str) -> bool {
+        object == Object::Contacts && matches!(name, "email" | "firstname" | "lastname")
+            || object == Object::Deals && name == DEAL_ID_PROPERTY
+    }
+
+    /// Upserts `groups`, handling every 400 by stripping properties, dropping the inputs
+    /// HubSpot named, or bisecting until the bad input is alone.
+    fn upsert<'a>(
+        &'a self,
+        object: Object,
+        groups: Vec<Group>,
+    ) -> Pin<Box<dyn Future<Output = Upserted> + Send + 'a>> {
+        Box::pin(async move {
+            let mut groups = groups;
+            let mut out: Upserted = Vec::with_capacity(groups.len());
+            for _ in 0..MAX_STRIP_ROUNDS {
+                if groups.is_empty() {
+                    return out;
+                }
+                let failure = match self.upsert_call(object, &groups).await {
+                    Ok(reply) => {
+                        self.succeeded();
+                        out.extend(groups.into_iter().map(|group| {
+                            let result = reply_for(&reply, &group);
+                            (group, result)
+                        }));
+                        return out;
+                    }
+                    Err(failure) => failure,
+                };
+                if let CallFailure::RuleBroken {
+                    rules,
+                    ids,
+                    message,
+                } = &failure
+                {
+                    let (bad, good): (Vec<Group>, Vec<Group>) =
+                        groups.into_iter().partition(|g| ids.contains(&g.id_value));
+                    if bad.is_empty() && good.len() > 1 {
+                        // Nothing named: bisect until the input breaking the rule is alone.
+                        let mut left = good;
+                        let right = left.split_off(left.len() / 2);
+                        out.extend(self.upsert(object, left).await);
+                        out.extend(self.upsert(object, right).await);
+                        return out;
+                    }
+                    let (bad, good) = if bad.is_empty() {
+                        (good, Vec::new())
+                    } else {
+                        (bad, good)
+                    };
+                    let named: Vec<String> = bad.iter().map(|g| g.id_value.clone()).collect();
+                    self.alert_rule(object, rules, &named).await;
+                    out.extend(
+                        bad.into_iter()
+                            .map(|g| (g, Err(Disposition::DeadLetter(message.clone())))),
+                    );
+                    groups = good;
+                    continue;
+                }
+                let CallFailure::Rejected {
+                    properties,
+                    values,
+                    currencies,
+                    message,
+                } = &failure
+                else {
+                    let disposition = self.on_failure(&failure).await;
+                    out.extend(groups.into_iter().map(|g| (g, Err(disposition.clone()))));
+                    return out;
+                };
+                let mut properties = properties.clone();
+                if object == Object::Deals && !currencies.is_empty() {
+                    self.refuse_currencies(currencies).await;
+                    groups = self.strip_refused_currencies(groups);
+                    properties.retain(|p| p != CURRENCY_PROPERTY);
+                    if properties.is_empty() {
+                        continue;
+                    }
+                }
+                let properties = &properties;
+                if !properties.is_empty()
+                    && !self.drop_properties(object, properties).await.is_empty()
+                {
+                    for group in &mut groups {
+                        group
+                            .properties
+                            .retain(|name, _| !properties.contains(name));
+                    }
+                    continue;
+                }
+                let (bad, good): (Vec<Group>, Vec<Group>) = groups.into_iter().partition(|g| {
+                    values
+                        .iter()
+                        .any(|v| g.id_value == *v || g.properties.values().any(|p| p == v))
+                });
+                if !bad.is_empty() {
+                    out.extend(
+                        bad.into_iter()
+                            .map(|g| (g, Err(Disposition::DeadLetter(message.clone())))),
+                    );
+                    groups = good;
+                    continue;
+                }
+                groups = good;
+                if groups.len() == 1 {
+                    out.extend(
+                        groups
+                            .into_iter()
+                            .map(|g| (g, Err(Disposition::DeadLetter(message.clone())))),
+                    );
+                    return out;
+                }
+                let right = groups.split_off(groups.len() / 2);
+                out.extend(self.upsert(object, groups).await);
+                out.extend(self.upsert(object, right).await);
+                return out;
+            }
+            out.extend(groups.into_iter().map(|g| {
+                (
+                    g,
+                    Err(Disposition::Retry {
+                        delay: None,
+                        attempt: Attempt::Consume,
+                        reason: "HubSpot kept rejecting properties of this batch".into(),
+                    }),
+                )
+            }));
+            out
+        })
+    }
+}
+
+fn reply_for(reply: &UpsertReply, group: &Group) -> Result<String, Disposition> {
+    if let Some(id) = reply.ids.get(&group.id_value) {
+        return Ok(id.clone());
+    }
+    let named = reply
+        .errors
+        .iter()
+        .find(|(values, _, _)| values.contains(&group.id_value));
+    Err(match named {
+        Some((_, message, true)) => Disposition::DeadLetter(message.clone()),
+        Some((_, message, false)) => Disposition::Retry {
+            delay: None,
+            attempt: Attempt::Consume,
+            reason: message.clone(),
+        },
+        None => Disposition::Retry {
+            delay: None,
+            attempt: Attempt::Consume,
+            reason: "HubSpot's batch answer did not include this input".into(),
+        },
+    })
+}
+
+fn settle_members(out: &mut WriteOutcomes, group: &Group, disposition: Disposition) {
+    out.extend(
+        group
+            .members
+            .iter()
+            .map(|&member| (member, Err(disposition.clone()))),
+    );
+}

@@ -1,0 +1,254 @@
+//! Settings of the engine, checked once when it is built.
+
+use std::sync::atomic::{AtomicBool, AtomicU32};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use hubspot_crm::Client;
+use stripe2hubspot_map::MappingConfig;
+use tokio::sync::{watch, OnceCell};
+
+use super::handle::Counters;
+use super::{Backoff, Dropped, Inner, Role, SyncEngine};
+
+/// How long faults that are not the payment's own are retried, from the event's creation:
+/// 72 hours, as long as Stripe itself redelivers an event.
+pub const DEFAULT_RETRY_FOR: Duration = Duration::from_secs(72 * 3600);
+
+/// How long a shutdown lets batches in hand finish: 20 s, under Kubernetes' 30 s grace period.
+pub const DEFAULT_SHUTDOWN_GRACE: Duration = Duration::from_secs(20);
+
+/// How long a reservation lasts unless the worker renews it: 10 s, renewed every third.
+pub const DEFAULT_LEASE: Duration = Duration::from_secs(10);
+use crate::alert::{Alerter, Throttled, TracingAlerter};
+use stripe2hubspot_queue::Store;
+
+/// Builds a [`SyncEngine`].
+#[must_use = "a builder does nothing until `build` is called"]
+pub struct SyncEngineBuilder {
+    store: Store,
+    hubspot: Client,
+    mapping: MappingConfig,
+    settings: Settings,
+    alerter: Arc<dyn Alerter>,
+}
+
+#[derive(Debug, Clone)]
+pub(super) struct Settings {
+    pub(super) concurrency: usize,
+    pub(super) batch_size: usize,
+    pub(super) max_attempts: u32,
+    pub(super) backoff: Backoff,
+    pub(super) probe: Backoff,
+    pub(super) lease: Duration,
+    pub(super) poll_interval: Duration,
+    pub(super) keep_done: Duration,
+    pub(super) retry_for: Duration,
+    pub(super) shutdown_grace: Duration,
+    pub(super) standby_retry: Duration,
+    pub(super) leader_check: Duration,
+    pub(super) alert_window: Duration,
+}
+
+/// A configuration the engine cannot run with.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum EngineError {
+    /// A builder setting is out of range.
+    #[error("invalid engine setting {setting}: {message}")]
+    InvalidSetting {
+        /// The builder method.
+        setting: &'static str,
+        /// What is wrong and what is allowed.
+        message: String,
+    },
+}
+
+impl SyncEngineBuilder {
+    /// Number of workers reserving batches concurrently (default 2). HubSpot's quota is
+    /// shared by all of them through the client's limiter.
+    pub fn concurrency(mut self, workers: usize) -> Self {
+        self.settings.concurrency = workers;
+        self
+    }
+
+    /// Events reserved per batch, 1 to 100 (default 100, HubSpot's batch maximum).
+    pub fn batch_size(mut self, size: usize) -> Self {
+        self.settings.batch_size = size;
+        self
+    }
+
+    /// The fewest attempts an event gets before a fault that is not its own dead-letters it
+    /// (default 10); it is dead-lettered only once [`retry_for`](Self::retry_for) has also
+    /// passed. 429s, pauses and lost leadership never count.
+    pub fn max_attempts(mut self, attempts: u32) -> Self {
+        self.settings.max_attempts = attempts;
+        self
+    }
+
+    /// How long after an event was created faults that are not the payment's own (5xx,
+    /// timeouts, 409 races) are retried before it is dead-lettered (default
+    /// [`DEFAULT_RETRY_FOR`], 72 hours: Stripe's own redelivery horizon, so a HubSpot outage
+    /// shorter than that loses nothing).
+    pub fn retry_for(mut self, window: Duration) -> Self {
+        self.settings.retry_for = window;
+        self
+    }
+
+    /// On shutdown, how long batches in hand may still finish (default
+    /// [`DEFAULT_SHUTDOWN_GRACE`], 20 s, under Kubernetes' 30 s). Whatever is unfinished then
+    /// is released to the queue and [`SyncEngine::run`] returns.
+    pub fn shutdown_grace(mut self, grace: Duration) -> Self {
+        self.settings.shutdown_grace = grace;
+        self
+    }
+
+    /// How often a standby process tries to become the syncer (default 3 s). With the
+    /// default 10 s lease a dead syncer's work resumes within 15 s.
+    pub fn standby_retry(mut self, every: Duration) -> Self {
+        self.settings.standby_retry = every;
+        self
+    }
+
+    /// Delays between attempts (default `2^n * 1 s + up to 1 s jitter`, capped at 5 min).
+    pub fn backoff(mut self, backoff: Backoff) -> Self {
+        self.settings.backoff = backoff;
+        self
+    }
+
+    /// Delays between token probes while paused on a 401 (default 1 s doubling to 60 s).
+    pub fn probe_backoff(mut self, backoff: Backoff) -> Self {
+        self.settings.probe = backoff;
+        self
+    }
+
+    /// How long a reserved batch stays leased unless renewed (default [`DEFAULT_LEASE`], 10 s).
+    /// The worker renews the leases of the batch it is writing every third of this; a job
+    /// whose worker died is taken up again once its lease runs out, so keep it short.
+    pub fn lease(mut self, lease: Duration) -> Self {
+        self.settings.lease = lease;
+        self
+    }
+
+    /// How long an idle worker waits before looking for events again (default 200 ms). A queue
+    /// with an [enqueue signal](stripe2hubspot_queue::Queue::enqueue_signal) (all built-in ones) wakes
+    /// it as soon as an event is stored, so this bounds only how late retries falling due and
+    /// events stored by other processes on SQLite are found.
+    pub fn poll_interval(mut self, interval: Duration) -> Self {
+        self.settings.poll_interval = interval;
+        self
+    }
+
+    /// How long completed events are kept so Stripe's redeliveries are still recognised as
+    /// duplicates (default [`DEFAULT_KEEP_DONE`](stripe2hubspot_queue::DEFAULT_KEEP_DONE), 7 days;
+    /// Stripe redelivers for up to 3 days). Older ones are purged hourly.
+    pub fn keep_done(mut self, keep: Duration) -> Self {
+        self.settings.keep_done = keep;
+        self
+    }
+
+    /// Where alerts go (default: the `tracing` log).
+    pub fn alerter(mut self, alerter: impl Alerter) -> Self {
+        self.alerter = Arc::new(alerter);
+        self
+    }
+
+    /// At most one alert of each kind per window (default 5 minutes), so a storm of
+    /// identical failures sends one message.
+    pub fn alert_window(mut self, window: Duration) -> Self {
+        self.settings.alert_window = window;
+        self
+    }
+
+    /// Checks the settings and builds the engine.
+    pub fn build(self) -> Result<SyncEngine, EngineError> {
+        let s = &self.settings;
+        let invalid = |setting, message: &str| {
+            Err(EngineError::InvalidSetting {
+                setting,
+                message: message.to_owned(),
+            })
+        };
+        if s.concurrency == 0 {
+            return invalid("concurrency", "at least one worker is needed");
+        }
+        if !(1..=100).contains(&s.batch_size) {
+            return invalid("batch_size", "must be 1 to 100 (HubSpot's batch maximum)");
+        }
+        if s.max_attempts == 0 {
+            return invalid("max_attempts", "must be at least 1");
+        }
+        if s.lease < Duration::from_secs(1) {
+            return invalid(
+                "lease",
+                "must be at least 1 second (it is renewed every third)",
+            );
+        }
+        if s.standby_retry.is_zero() {
+            return invalid("standby_retry", "must be longer than zero");
+        }
+        let (pause, _) = watch::channel(None);
+        let settings = self.settings;
+        let alerter = Arc::new(Throttled::new(self.alerter, settings.alert_window));
+        Ok(SyncEngine {
+            inner: Arc::new(Inner {
+                store: self.store,
+                hubspot: self.hubspot,
+                mapping: self.mapping,
+                settings,
+                alerter,
+                pause,
+                bootstrapped: OnceCell::new(),
+                write_order: tokio::sync::Mutex::new(()),
+                dropped: Mutex::new(Dropped::default()),
+                rate_limit_streak: AtomicU32::new(0),
+                counters: Counters::default(),
+                role: watch::channel(Role::Standby).0,
+                leading: AtomicBool::new(false),
+            }),
+        })
+    }
+}
+
+impl std::fmt::Debug for SyncEngineBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SyncEngineBuilder")
+            .field("settings", &self.settings)
+            .finish_non_exhaustive()
+    }
+}
+
+impl SyncEngine {
+    /// Starts building an engine that drains `store` into HubSpot through `hubspot`, mapping
+    /// events with `mapping`. The engine reserves and answers jobs through `store.queue`, keeps
+    /// the payment ledger in `store.state`, and purges completed
+    /// jobs through `store.admin`. Give the client [`hubspot_crm::RetryPolicy::none`]: the
+    /// engine owns retries, through the durable queue.
+    pub fn builder(store: Store, hubspot: Client, mapping: MappingConfig) -> SyncEngineBuilder {
+        SyncEngineBuilder {
+            store,
+            hubspot,
+            mapping,
+            settings: Settings {
+                concurrency: 2,
+                batch_size: 100,
+                max_attempts: 10,
+                backoff: Backoff::default(),
+                probe: Backoff {
+                    base: Duration::from_secs(1),
+                    cap: Duration::from_secs(60),
+                    jitter: Duration::from_millis(500),
+                },
+                lease: DEFAULT_LEASE,
+                poll_interval: Duration::from_millis(200),
+                keep_done: stripe2hubspot_queue::DEFAULT_KEEP_DONE,
+                retry_for: DEFAULT_RETRY_FOR,
+                shutdown_grace: DEFAULT_SHUTDOWN_GRACE,
+                standby_retry: Duration::from_secs(3),
+                leader_check: Duration::from_secs(1),
+                alert_window: Duration::from_secs(300),
+            },
+            alerter: Arc::new(TracingAlerter),
+        }
+    }
+}

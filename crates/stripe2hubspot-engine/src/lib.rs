@@ -1,0 +1,177 @@
+//! The sync engine: drains the queue and writes contacts and deals to HubSpot from the
+//! payment ledger, never from one event.
+//!
+//! Per batch of up to 100 reserved events: parse each event, read its payment facts, merge
+//! them into the ledger (one store transaction), then for every touched payment that does not
+//! wait derive its deal from its ledger row, and for every touched contact derive its state
+//! (rollups included) from all its rows. Then three HubSpot calls: a contacts batch upsert (by
+//! `email`, or by the Stripe customer id property), a deals batch upsert by the unique
+//! `stripe_payment_id` property, and a batch of default deal-to-contact associations; finally
+//! the ledger versions written are recorded. Every value is absolute and every write an
+//! upsert, so a redelivered event, a retried batch, or any order of a payment's events never
+//! make a second contact or deal and always leave HubSpot equal to the ledger.
+//!
+//! A payment that waits (authorized but not captured, or no email yet) stays in the ledger:
+//! its events complete, and [`EngineHandle::waiting`] counts it. A row re-keyed when a later
+//! event names its PaymentIntent keeps its deal: the deal's `stripe_payment_id` is moved to
+//! the new key before the upsert.
+//!
+//! Without the unique `stripe_payment_id` deal property (the token may not create it) the
+//! engine pauses with one alert saying how to add it, and resumes once it exists.
+//!
+//! How each HubSpot answer is handled:
+//!
+//! | HubSpot answers | the engine |
+//! |---|---|
+//! | 401 | pauses (webhooks are still stored), releases its jobs without consuming attempts, alerts once, probes with backoff and resumes by itself |
+//! | 403 | pauses and alerts like 401, naming the missing scopes |
+//! | 400 unknown property / invalid option | strips the named properties (never email, firstname, lastname, stripe_payment_id), retries at once, alerts which were dropped |
+//! | 400 `INVALID_OPTION` for `deal_currency_code` | strips it from deals in that currency only, alerts once naming the currency (`stripe_amount_currency` keeps the amount readable) |
+//! | 400 validation rule of the portal (API 2026-09) | dead-letters the payments the rule names (bisects when none is named), syncs the rest, alerts with the rule and the payment ids |
+//! | 400 naming a bad value (e.g. `INVALID_EMAIL`) | dead-letters the payments with that value, resends the rest at once |
+//! | 400 naming nothing | bisects the batch until the bad payment is alone, dead-letters it |
+//! | 207 with per-input errors | completes what succeeded, retries only the failed inputs |
+//! | 429 | reschedules at `2^n * 1 s + jitter` (or `Retry-After`, at most [`MAX_HOLD`](hubspot_crm::MAX_HOLD), 10 minutes, whatever the header says) without consuming an attempt, and holds the shared limiter back |
+//! | 400 naming `email` or `stripe_payment_id` unknown (a core property was deleted) | pauses with an alert, probes, resumes once it exists again |
+//! | 409 on an upsert | a race: retries with backoff |
+//! | 5xx, 423, 409, timeout | retries with backoff, consuming an attempt, for 72 hours from the event's creation ([`SyncEngineBuilder::retry_for`]); only then dead-letters |
+//!
+//! With several processes on one PostgreSQL store, each runs [`SyncEngine::run`] but only
+//! the elected one syncs (see [`Role`]); the others stand by and take over within 15 s of
+//! its death.
+
+#![deny(missing_docs)]
+#![warn(unreachable_pub)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
+pub mod alert;
+
+mod backoff;
+mod batch;
+mod builder;
+mod failure;
+mod fence;
+mod handle;
+mod hub;
+mod idle;
+mod leader;
+mod pause;
+mod plan;
+mod process;
+mod purge;
+mod settle;
+mod worker;
+
+use std::collections::BTreeSet;
+use std::future::Future;
+use std::sync::atomic::{AtomicBool, AtomicU32};
+use std::sync::{Arc, Mutex};
+
+use hubspot_crm::Client;
+use stripe2hubspot_map::MappingConfig;
+use tokio::sync::{watch, OnceCell};
+
+pub use backoff::Backoff;
+pub use builder::{
+    EngineError, SyncEngineBuilder, DEFAULT_LEASE, DEFAULT_RETRY_FOR, DEFAULT_SHUTDOWN_GRACE,
+};
+pub use failure::PauseReason;
+pub use handle::{metric_names, EngineHandle, EngineMetrics};
+pub use leader::Role;
+
+use crate::alert::Alerter;
+use builder::Settings;
+use handle::Counters;
+use settle::Disposition;
+use stripe2hubspot_queue::Store;
+
+/// The deal property every payment's deal is upserted by, created with `hasUniqueValue` so
+/// HubSpot itself refuses a second deal for one payment.
+pub use stripe2hubspot_map::PAYMENT_ID_PROPERTY as DEAL_ID_PROPERTY;
+
+/// Properties HubSpot rejected, per object type; never sent again by this process.
+#[derive(Debug, Default)]
+struct Dropped {
+    contacts: BTreeSet<String>,
+    deals: BTreeSet<String>,
+    /// ISO codes HubSpot refused as `deal_currency_code` (upper case).
+    currencies: BTreeSet<String>,
+}
+
+/// Which object type a batch call writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Object {
+    Contacts,
+    Deals,
+}
+
+impl Object {
+    fn name(self) -> &'static str {
+        match self {
+            Object::Contacts => "contacts",
+            Object::Deals => "deals",
+        }
+    }
+}
+
+struct Inner {
+    store: Store,
+    hubspot: Client,
+    mapping: MappingConfig,
+    settings: Settings,
+    alerter: Arc<dyn Alerter>,
+    pause: watch::Sender<Option<PauseReason>>,
+    bootstrapped: OnceCell<()>,
+    /// Held from the ledger merge until the deals are written, so a worker holding an older
+    /// version of a row can never write it after a newer one.
+    write_order: tokio::sync::Mutex<()>,
+    dropped: Mutex<Dropped>,
+    /// Consecutive 429s, the exponent of the rate-limit backoff.
+    rate_limit_streak: AtomicU32,
+    counters: Counters,
+    /// Whether this process runs the sync or stands by, for `/healthz`.
+    role: watch::Sender<Role>,
+    /// Cleared the moment leadership is lost: every HubSpot write checks it first.
+    leading: AtomicBool,
+}
+
+/// Drains the queue into HubSpot. Cheap to clone handles come from [`SyncEngine::handle`].
+pub struct SyncEngine {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for SyncEngine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SyncEngine")
+            .field("settings", &self.inner.settings)
+            .finish_non_exhaustive()
+    }
+}
+
+impl SyncEngine {
+    /// A handle to pause, resume and observe the engine while it runs.
+    pub fn handle(&self) -> EngineHandle {
+        EngineHandle {
+            inner: self.inner.clone(),
+        }
+    }
+
+    /// Syncs until `shutdown` completes. With a shared (PostgreSQL) store this process first
+    /// waits to be elected and syncs only while it leads; a standby retries every few seconds.
+    ///
+    /// On shutdown no new batch is reserved; batches in hand get up to the shutdown grace
+    /// (default 20 s) to finish, then whatever is unfinished is released to the queue, the
+    /// leadership is given up and this returns.
+    pub async fn run(&self, shutdown: impl Future<Output = ()>) {
+        let (stop, stopped) = watch::channel(false);
+        let syncing = self.inner.clone().lead_and_sync(stopped);
+        tokio::pin!(syncing);
+        tokio::select! {
+            _ = shutdown => {}
+            _ = &mut syncing => return,
+        }
+        tracing::info!("shutting down: no new batches; finishing or releasing the ones in hand");
+        let _ = stop.send(true);
+        syncing.await;
+    }
+}

@@ -1,0 +1,483 @@
+//! Pure batch planning from the ledger: which touched rows HubSpot must see, and one upsert
+//! input per contact and one per deal. No IO, so the rules are unit-tested directly.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use stripe2hubspot_map::{deal_properties, ContactKey, MappingConfig, PropertyKind, PropertySet};
+
+use stripe2hubspot_queue::{contact_key_of, LedgerChange, WriteMark, WrittenDeal};
+
+/// A touched ledger row whose state HubSpot has not seen: its deal, its contact, and the
+/// jobs that touched it.
+#[derive(Debug, Clone)]
+pub(crate) struct RowWrite {
+    /// The payment identity: the deal's `stripe_payment_id`.
+    pub key: String,
+    /// The ledger version these properties carry.
+    pub version: i64,
+    pub contact: ContactKey,
+    /// The contact key as the store spells it.
+    pub contact_key: String,
+    pub deal: PropertySet,
+    /// A deal written earlier under another `stripe_payment_id` (the row was re-keyed when a
+    /// fact linked it to its PaymentIntent): moved to `key` before the upsert.
+    pub move_from: Option<WrittenDeal>,
+    /// Indices of the jobs of the batch that touched the row.
+    pub jobs: Vec<usize>,
+}
+
+/// What a touched row needs.
+#[derive(Debug, Clone)]
+pub(crate) enum RowPlan {
+    /// Write the deal and contact.
+    Write(RowWrite),
+    /// Nothing to write, the jobs are done: the row waits for more facts, HubSpot already
+    /// holds this version, or there is no deal to write (`mark`, when set, records that).
+    Done {
+        reason: String,
+        jobs: Vec<usize>,
+        mark: Option<WriteMark>,
+    },
+}
+
+/// The plan for each touched row. `jobs_of` lists, per change, the jobs that touched it.
+pub(crate) fn plan_rows(
+    changes: &[LedgerChange],
+    jobs_of: &[Vec<usize>],
+    config: &MappingConfig,
+) -> Vec<RowPlan> {
+    changes
+        .iter()
+        .zip(jobs_of)
+        .map(|(change, jobs)| {
+            let entry = &change.entry;
+            let jobs = jobs.clone();
+            let state = entry.row.state(config);
+            if state.is_waiting() {
+                return RowPlan::Done {
+                    reason: format!(
+                        "the payment waits in the ledger ({}) and is written once it can be",
+                        state.as_str()
+                    ),
+                    jobs,
+                    mark: None,
+                };
+            }
+            if !entry.is_unwritten() {
+                return RowPlan::Done {
+                    reason: "HubSpot already holds this state of the payment".into(),
+                    jobs,
+                    mark: None,
+                };
+            }
+            let written = |reason: &str| RowPlan::Done {
+                reason: reason.to_owned(),
+                jobs: jobs.clone(),
+                mark: Some(WriteMark {
+                    key: entry.key.clone(),
+                    version: entry.version,
+                    deal: None,
+                }),
+            };
+            let (Some(deal), Some(contact), Some(contact_key)) = (
+                deal_properties(&entry.row, config),
+                entry.row.contact_key(config),
+                contact_key_of(&entry.row, config),
+            ) else {
+                return written(&format!(
+                    "nothing to write for a payment that is {}",
+                    state.as_str()
+                ));
+            };
+            RowPlan::Write(RowWrite {
+                key: entry.key.clone(),
+                version: entry.version,
+                contact,
+                contact_key,
+                deal,
+                move_from: entry
+                    .deal
+                    .clone()
+                    .filter(|d| d.stripe_payment_id != entry.key),
+                jobs,
+            })
+        })
+        .collect()
+}
+
+/// One HubSpot upsert input and the row writes it carries.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Group {
+    /// The upsert `idProperty`.
+    pub id_property: String,
+    /// The value of `id_property` that identifies the object.
+    pub id_value: String,
+    pub properties: BTreeMap<String, String>,
+    /// Indices into the batch's row writes.
+    pub members: Vec<usize>,
+}
+
+/// Which properties a group may send, given those HubSpot rejected before.
+pub(crate) fn sendable(kind: PropertyKind, name: &str, dropped: &BTreeSet<String>) -> bool {
+    kind == PropertyKind::Core || !dropped.contains(name)
+}
+
+fn sendable_properties(set: &PropertySet, dropped: &BTreeSet<String>) -> BTreeMap<String, String> {
+    set.iter()
+        .filter(|(name, value)| sendable(value.kind, name, dropped))
+        .map(|(name, value)| (name.to_owned(), value.value.clone()))
+        .collect()
+}
+
+/// One group per contact among `members`, carrying `contacts[contact key]`: the contact's
+/// absolute state derived from all its ledger rows. A contact whose state is missing is left
+/// out (its members are not in any group).
+pub(crate) fn contact_groups(
+    writes: &[RowWrite],
+    members: impl Iterator<Item = usize>,
+    contacts: &HashMap<String, PropertySet>,
+    dropped: &BTreeSet<String>,
+) -> Vec<Group> {
+    let mut groups: Vec<Group> = Vec::new();
+    let mut by_key: HashMap<&str, usize> = HashMap::new();
+    for index in members {
+        let Some(write) = writes.get(index) else {
+            continue;
+        };
+        let Some(properties) = contacts.get(&write.contact_key) else {
+            continue;
+        };
+        let slot = *by_key.entry(&write.contact_key).or_insert_with(|| {
+            groups.push(Group {
+                id_property: write.contact.id_property().to_owned(),
+                id_value: write.contact.value().to_owned(),
+                properties: sendable_properties(properties, dropped),
+                members: Vec::new(),
+            });
+            groups.len() - 1
+        });
+        if let Some(group) = groups.get_mut(slot) {
+            group.members.push(index);
+        }
+    }
+    groups
+}
+
+/// One group per row write among `members`, keyed by the payment identity.
+pub(crate) fn deal_groups(
+    writes: &[RowWrite],
+    members: impl Iterator<Item = usize>,
+    deal_id_property: &str,
+    dropped: &BTreeSet<String>,
+) -> Vec<Group> {
+    members
+        .filter_map(|index| {
+            let write = writes.get(index)?;
+            let mut properties = sendable_properties(&write.deal, dropped);
+            properties.insert(deal_id_property.to_owned(), write.key.clone());
+            Some(Group {
+                id_property: deal_id_property.to_owned(),
+                id_value: write.key.clone(),
+                properties,
+                members: vec![index],
+            })
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::DEAL_ID_PROPERTY as DEAL_KEY;
+    use stripe2hubspot_map::{contact_properties, facts_from_event, Facts, FactsOutcome};
+    use stripe2hubspot_queue::{LedgerEntry, MemoryQueue, SyncState};
+    use stripe_events::testkit::Payment;
+
+    fn facts(event: &serde_json::Value) -> Facts {
+        let event = stripe_events::parse_event(event.to_string().as_bytes()).expect("event");
+        match facts_from_event(&event, &MappingConfig::default()).expect("mapping") {
+            FactsOutcome::Facts(facts) => *facts,
+            other => panic!("expected facts, got {other:?}"),
+        }
+    }
+
+    /// The ledger after merging `events` (in this order), and the plan of every row.
+    fn ledger(events: &[serde_json::Value]) -> (Vec<RowWrite>, HashMap<String, PropertySet>) {
+        let config = MappingConfig::default();
+        let store = MemoryQueue::new();
+        let all: Vec<Facts> = events.iter().map(facts).collect();
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .expect("runtime");
+        let changes = runtime
+            .block_on(store.merge_facts(&all, &config))
+            .expect("merge");
+        let jobs: Vec<Vec<usize>> = changes.iter().map(|_| Vec::new()).collect();
+        let writes: Vec<RowWrite> = plan_rows(&changes, &jobs, &config)
+            .into_iter()
+            .filter_map(|plan| match plan {
+                RowPlan::Write(write) => Some(write),
+                RowPlan::Done { .. } => None,
+            })
+            .collect();
+        let mut contacts = HashMap::new();
+        for write in &writes {
+            let rows = runtime
+                .block_on(store.contact_rows(&write.contact_key))
+                .expect("rows");
+            if let Some(props) = contact_properties(&rows, &config) {
+                contacts.insert(write.contact_key.clone(), props);
+            }
+        }
+        (writes, contacts)
+    }
+
+    /// A payment of `email` by `name`, numbered `n`, created at `created`.
+    fn payment(n: u64, email: &str, name: &str, amount: i64, created: i64) -> Payment {
+        let mut payment = Payment::numbered(n, email, amount, "usd", created);
+        payment.name = Some(name.to_owned());
+        payment
+    }
+
+    fn all_orders<T: Clone>(values: &[T]) -> Vec<Vec<T>> {
+        if values.len() <= 1 {
+            return vec![values.to_vec()];
+        }
+        let mut out = Vec::new();
+        for i in 0..values.len() {
+            let mut rest = values.to_vec();
+            let first = rest.remove(i);
+            for mut tail in all_orders(&rest) {
+                tail.insert(0, first.clone());
+                out.push(tail);
+            }
+        }
+        out
+    }
+
+    fn all(writes: &[RowWrite]) -> std::ops::Range<usize> {
+        0..writes.len()
+    }
+
+    #[test]
+    fn contact_groups_merge_one_contact_and_the_newest_event_wins_in_any_order() {
+        let ada = [
+            payment(1, "ada@example.com", "Ada Byron", 1000, 1_700_000_000),
+            payment(2, "ADA@example.com", "Ada Lovelace", 3000, 1_700_000_600),
+            payment(3, "ada@example.com", "Augusta King", 2000, 1_700_000_300),
+        ];
+        let bob = payment(4, "bob@example.com", "Bob Babbage", 500, 1_700_000_900);
+        let newest = &ada[1];
+        let events: Vec<serde_json::Value> = ada
+            .iter()
+            .chain([&bob])
+            .map(Payment::charge_succeeded)
+            .collect();
+        let orders = all_orders(&events);
+        assert_eq!(orders.len(), 24);
+        for order in orders {
+            let (writes, contacts) = ledger(&order);
+            let groups = contact_groups(&writes, all(&writes), &contacts, &BTreeSet::new());
+            assert_eq!(groups.len(), 2, "one group per contact: {groups:?}");
+            let ada_group = groups
+                .iter()
+                .find(|g| g.id_value == "ada@example.com")
+                .expect("ada's group");
+            assert_eq!(ada_group.id_property, "email");
+            assert_eq!(ada_group.members.len(), 3);
+            let p = &ada_group.properties;
+            assert_eq!(p["email"], "ada@example.com");
+            assert_eq!(p["firstname"], "Ada");
+            assert_eq!(p["lastname"], "Lovelace");
+            assert_eq!(p["last_charge_id"], newest.charge_id);
+            assert_eq!(p["last_charge_amount"], "30.00");
+            assert_eq!(p["stripe_payment_count"], "3");
+            assert_eq!(p["stripe_lifetime_value"], "60.00");
+
+            let bob_group = groups
+                .iter()
+                .find(|g| g.id_value == "bob@example.com")
+                .expect("bob's group");
+            assert_eq!(bob_group.members.len(), 1);
+            assert_eq!(bob_group.properties["last_charge_id"], bob.charge_id);
+        }
+    }
+
+    #[test]
+    fn contact_groups_only_take_members_they_are_given() {
+        let a = payment(1, "ada@example.com", "Ada Byron", 1000, 1_700_000_000);
+        let b = payment(2, "bob@example.com", "Bob Babbage", 3000, 1_700_000_600);
+        let (writes, contacts) = ledger(&[a.charge_succeeded(), b.charge_succeeded()]);
+        let ada = writes
+            .iter()
+            .position(|w| w.contact.value() == "ada@example.com")
+            .expect("ada's row");
+        let groups = contact_groups(&writes, [ada].into_iter(), &contacts, &BTreeSet::new());
+        assert_eq!(groups.len(), 1);
+        assert_eq!(groups[0].members, [ada]);
+        assert_eq!(groups[0].properties["last_charge_id"], a.charge_id);
+        assert_eq!(groups[0].properties["lastname"], "Byron");
+    }
+
+    /// Was: a stale item never contributes last-charge properties. The contact's state is now
+    /// derived from all its ledger rows, so an older payment arriving last cannot overwrite
+    /// the newest payment's last-charge data, in any order.
+    #[test]
+    fn an_older_payment_arriving_last_never_overwrites_the_newest_last_charge() {
+        let older = payment(1, "ada@example.com", "Ada Byron", 1000, 1_700_000_000);
+        let newer = payment(2, "ada@example.com", "Ada Lovelace", 3000, 1_700_000_600);
+        for order in all_orders(&[older.charge_succeeded(), newer.charge_succeeded()]) {
+            let (writes, contacts) = ledger(&order);
+            let groups = contact_groups(&writes, all(&writes), &contacts, &BTreeSet::new());
+            assert_eq!(groups.len(), 1);
+            let p = &groups[0].properties;
+            assert_eq!(p["last_charge_id"], newer.charge_id);
+            assert_eq!(p["last_charge_amount"], "30.00");
+            assert_eq!(p["lastname"], "Lovelace", "the newest name");
+            assert_eq!(groups[0].members.len(), 2);
+        }
+    }
+
+    #[test]
+    fn dropped_properties_are_not_sent_but_core_ones_always_are() {
+        let tony = Payment::sample();
+        let (writes, contacts) = ledger(&[tony.charge_succeeded()]);
+        let untouched = contact_groups(&writes, all(&writes), &contacts, &BTreeSet::new());
+        for name in [
+            "email",
+            "firstname",
+            "lastname",
+            "phone",
+            "company",
+            "stripe_customer_id",
+            "last_charge_id",
+            "last_charge_amount",
+        ] {
+            assert!(
+                untouched[0].properties.contains_key(name),
+                "{name} is sent when nothing is dropped"
+            );
+        }
+
+        let dropped: BTreeSet<String> = [
+            "email",
+            "firstname",
+            "lastname",
+            "phone",
+            "company",
+            "stripe_customer_id",
+            "last_charge_amount",
+        ]
+        .into_iter()
+        .map(str::to_owned)
+        .collect();
+        let groups = contact_groups(&writes, all(&writes), &contacts, &dropped);
+        let p = &groups[0].properties;
+        assert_eq!(p["email"], "tony@starkindustries.com");
+        assert_eq!(p["firstname"], "Tony");
+        assert_eq!(p["lastname"], "Stark");
+        for name in [
+            "phone",
+            "company",
+            "stripe_customer_id",
+            "last_charge_amount",
+        ] {
+            assert!(!p.contains_key(name), "dropped {name} was sent: {p:?}");
+        }
+        assert_eq!(
+            p["last_charge_id"], tony.charge_id,
+            "not dropped, still sent"
+        );
+
+        let deal_dropped: BTreeSet<String> = ["dealname", "amount", DEAL_KEY]
+            .into_iter()
+            .map(str::to_owned)
+            .collect();
+        let deals = deal_groups(&writes, all(&writes), DEAL_KEY, &deal_dropped);
+        let p = &deals[0].properties;
+        assert!(
+            !p.contains_key("dealname") && !p.contains_key("amount"),
+            "{p:?}"
+        );
+        assert_eq!(p["dealstage"], "closedwon");
+        assert_eq!(
+            p[DEAL_KEY],
+            tony.payment_intent.clone().unwrap(),
+            "the deal key is sent even if listed as dropped"
+        );
+    }
+
+    #[test]
+    fn both_events_of_one_payment_make_one_deal_group_keyed_by_the_payment() {
+        let tony = Payment::sample();
+        let pi = tony.payment_intent.clone().unwrap();
+        // A payment without an intent is keyed by its charge.
+        let mut bare = Payment::numbered(9, "bare@example.com", 700, "eur", 1_700_000_000);
+        bare.payment_intent = None;
+        let events = [
+            tony.charge_succeeded(),
+            tony.payment_intent_succeeded("evt_pi_tony"),
+            bare.charge_succeeded(),
+        ];
+        for order in all_orders(&events) {
+            let (writes, contacts) = ledger(&order);
+            let groups = deal_groups(&writes, all(&writes), DEAL_KEY, &BTreeSet::new());
+            assert_eq!(groups.len(), 2, "{groups:?}");
+            let tony_deal = groups.iter().find(|g| g.id_value == pi).expect("one deal");
+            assert_eq!(tony_deal.id_property, DEAL_KEY);
+            assert_eq!(tony_deal.properties[DEAL_KEY], pi);
+            assert_eq!(tony_deal.properties["amount"], "149.00");
+            let bare_deal = groups
+                .iter()
+                .find(|g| g.id_value == bare.charge_id)
+                .expect("keyed by the charge");
+            assert_eq!(bare_deal.properties[DEAL_KEY], bare.charge_id);
+
+            let contacts = contact_groups(&writes, all(&writes), &contacts, &BTreeSet::new());
+            assert_eq!(contacts.len(), 2, "one contact each");
+        }
+    }
+
+    #[test]
+    fn waiting_written_and_released_rows_are_not_written() {
+        let config = MappingConfig::default();
+        let mut no_email = Payment::numbered(1, "x@example.com", 500, "usd", 1_700_000_000);
+        no_email.email = None;
+        let row = stripe2hubspot_map::LedgerRow::from_facts(&facts(&no_email.charge_succeeded()));
+        let change = |version, written_version| LedgerChange {
+            entry: LedgerEntry {
+                key: row.key().unwrap_or_default().to_owned(),
+                row: row.clone(),
+                version,
+                written_version,
+                deal: None,
+            },
+            absorbed_keys: Vec::new(),
+            orphaned_deals: Vec::new(),
+        };
+        let plans = plan_rows(&[change(1, 0)], &[vec![7]], &config);
+        assert!(
+            matches!(&plans[..], [RowPlan::Done { reason, jobs, mark: None }]
+                if reason.contains("awaiting_contact") && jobs == &[7]),
+            "{plans:?}"
+        );
+        let tony = Payment::sample();
+        let row = stripe2hubspot_map::LedgerRow::from_facts(&facts(&tony.charge_succeeded()));
+        let written = LedgerChange {
+            entry: LedgerEntry {
+                key: row.key().unwrap_or_default().to_owned(),
+                row,
+                version: 2,
+                written_version: 2,
+                deal: None,
+            },
+            absorbed_keys: Vec::new(),
+            orphaned_deals: Vec::new(),
+        };
+        let plans = plan_rows(&[written], &[vec![1]], &config);
+        assert!(
+            matches!(&plans[..], [RowPlan::Done { mark: None, .. }]),
+            "{plans:?}"
+        );
+    }
+}

@@ -1,0 +1,60 @@
+//! Payment history from Stripe's API: backfill it into HubSpot through the
+//! queue, reconcile HubSpot against the expected deals, and resolve thin events.
+//!
+//! * [`Backfill`] lists charges, disputes, Checkout Sessions and invoices and enqueues each as
+//!   the webhook its state corresponds to ([`synthetic_event`]), so the engine syncs it exactly
+//!   as it would the webhook: no engine change, no duplicates, live webhooks first.
+//! * [`Reconcile`] batch-reads the deals HubSpot holds for the expected payments, reports
+//!   drift, and [`repairs`](Reconcile::repair) it.
+//! * [`fetch_thin_event_object`] retrieves the object of a thin event.
+//!
+//! ```no_run
+//! # async fn demo(store: stripe2hubspot_queue::Store, hubspot: hubspot_crm::Client,
+//! #     expected: Vec<stripe2hubspot_history::ExpectedDeal>)
+//! #     -> Result<(), Box<dyn std::error::Error>> {
+//! use stripe2hubspot_history::stripe2hubspot_stripe::{CreatedRange, StripeClient};
+//! use stripe2hubspot_history::{Backfill, Reconcile};
+//! use stripe2hubspot_map::MappingConfig;
+//!
+//! let stripe = StripeClient::builder(std::env::var("STRIPE_SECRET_KEY")?).build()?;
+//! let summary = Backfill::builder(stripe, store, MappingConfig::default(), CreatedRange::since(1_700_000_000))
+//!     .build()?
+//!     .run(|progress| eprintln!("{} listed, {} queued", progress.listed, progress.queued))
+//!     .await?;
+//! println!("{summary}");
+//!
+//! let reconcile = Reconcile::builder(hubspot).build();
+//! let report = reconcile.check(&expected, |_| {}).await?;
+//! if !report.is_in_sync() {
+//!     println!("{}", reconcile.repair(&expected, &report).await?);
+//! }
+//! # Ok(()) }
+//! ```
+
+#![deny(missing_docs)]
+#![warn(unreachable_pub)]
+
+mod backfill;
+mod budget;
+mod compare;
+mod reconcile;
+mod synthetic;
+mod thin;
+
+pub use backfill::{
+    checkpoint_name, Backfill, BackfillBuilder, BackfillError, BackfillSummary, KindSummary,
+    Progress, CHECKPOINT_DONE, DEFAULT_MAX_READY, DEFAULT_QUEUE_POLL,
+};
+pub use budget::{HubSpotBudget, MEASURED_REQUESTS_PER_PAYMENT};
+pub use compare::same_value;
+pub use reconcile::{
+    Difference, Drift, ExpectedDeal, Reconcile, ReconcileBuilder, ReconcileError,
+    ReconcileProgress, ReconcileReport, RepairSummary, DEFAULT_SHOWN_DIFFERENCES,
+};
+pub use stripe2hubspot_stripe;
+pub use synthetic::{
+    is_synthetic, synthetic_event, webhook_type_for, SyntheticEvent, SYNTHETIC_EVENT_PREFIX,
+};
+pub use thin::{
+    fetch_thin_event_object, thin_event_snapshot, RelatedObject, ThinEvent, ThinEventError,
+};

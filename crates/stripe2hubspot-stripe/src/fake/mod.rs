@@ -1,0 +1,800 @@
+//! `FakeStripe`: an in-process, stateful Stripe API for tests and demos (feature `fake`).
+//!
+//! It serves the reads this crate makes, with Stripe's answers: list endpoints in Stripe's
+//! shape (`object: "list"`, `url`, `has_more`, `data`, newest first, `limit` 1-100, default 10),
+//! `created[gte|gt|lte|lt]` filters, `starting_after` (400 `resource_missing` for an unknown
+//! id), `expand[]` of stored objects, retrieve by id (404 `resource_missing`), Bearer key checks
+//! (401 quoting a masked key, as Stripe does), restricted-key permissions (403 naming the
+//! `rak_..._read` permission), an optional read rate (429 `rate_limit`), injected failures at
+//! the Nth request, a `Request-Id` on every answer, and a request log.
+//!
+//! ```
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! use stripe2hubspot_stripe::fake::{objects, FakeStripe};
+//! use stripe2hubspot_stripe::CreatedRange;
+//! use stripe_events::Charge;
+//!
+//! let fake = FakeStripe::start().await;
+//! fake.insert_all(objects::history(250, 1_700_000_000).charges)?;
+//! let client = fake.client()?;
+//! let charges = client.pager::<Charge>(CreatedRange::all(), None).collect_all().await?;
+//! assert_eq!(charges.len(), 250);
+//! assert_eq!(fake.request_count("/v1/charges"), 3); // 100 + 100 + 50
+//! # Ok(())
+//! # }
+//! ```
+
+pub mod objects;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use axum::body::Body;
+use axum::extract::State;
+use axum::http::{HeaderMap, Method, Response, Uri};
+use axum::Router;
+use reqwest::Url;
+use serde_json::{json, Value};
+
+use crate::{ListKind, RetryPolicy, StripeClient, StripeClientBuilder};
+
+/// The key a fake accepts unless told otherwise.
+pub const DEFAULT_KEY: &str = "sk_test_fake0000000000000000000000";
+
+/// The account id the fake names in its messages.
+pub const ACCOUNT_ID: &str = "acct_fake00000000";
+
+/// A failure to answer with instead of handling a request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Failure {
+    /// HTTP status.
+    pub status: u16,
+    /// `Retry-After` seconds to send, if any.
+    pub retry_after: Option<u64>,
+    /// `Stripe-Should-Retry` to send, if any.
+    pub should_retry: Option<bool>,
+}
+
+impl Failure {
+    /// 429 `rate_limit`, as Stripe's rate limiter answers.
+    pub fn rate_limited() -> Failure {
+        Failure::status(429)
+    }
+
+    /// 500 `api_error`.
+    pub fn server_error() -> Failure {
+        Failure::status(500)
+    }
+
+    /// Any status, with Stripe's usual body for it.
+    pub fn status(status: u16) -> Failure {
+        Failure {
+            status,
+            retry_after: None,
+            should_retry: None,
+        }
+    }
+
+    /// Adds a `Retry-After` header.
+    pub fn retry_after(mut self, seconds: u64) -> Failure {
+        self.retry_after = Some(seconds);
+        self
+    }
+
+    /// Adds a `Stripe-Should-Retry` header.
+    pub fn should_retry(mut self, retry: bool) -> Failure {
+        self.should_retry = Some(retry);
+        self
+    }
+}
+
+/// One logged request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RequestRecord {
+    /// Which request of the fake's life this was (1-based).
+    pub number: u64,
+    /// HTTP method.
+    pub method: String,
+    /// Path, without the query.
+    pub path: String,
+    /// Decoded query pairs, in order.
+    pub query: Vec<(String, String)>,
+    /// Status answered.
+    pub status: u16,
+    /// The `Request-Id` answered.
+    pub request_id: String,
+    /// When the fake received it.
+    pub at: Instant,
+}
+
+impl RequestRecord {
+    /// The first value of a query parameter.
+    pub fn param(&self, name: &str) -> Option<&str> {
+        self.query
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// Every value of a query parameter (e.g. `expand[]`).
+    pub fn params(&self, name: &str) -> Vec<&str> {
+        self.query
+            .iter()
+            .filter(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+            .collect()
+    }
+}
+
+/// An object the fake cannot store: no known `"object"` tag, or no string `id`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("the fake Stripe stores charges, disputes, checkout.sessions, invoices and payment_intents with a string id; got {0}")]
+pub struct NotAStripeObject(pub String);
+
+/// Configures a [`FakeStripe`] before it starts.
+#[derive(Debug, Clone)]
+pub struct FakeStripeBuilder {
+    key: String,
+    rate_limit: Option<u32>,
+    denied: BTreeSet<ListKind>,
+}
+
+impl FakeStripeBuilder {
+    /// The accepted key (default [`DEFAULT_KEY`]).
+    pub fn key(mut self, key: impl Into<String>) -> Self {
+        self.key = key.into();
+        self
+    }
+
+    /// Answers 429 `rate_limit` once `per_second` requests were accepted in the last second
+    /// (default: no limit).
+    pub fn rate_limit(mut self, per_second: Option<u32>) -> Self {
+        self.rate_limit = per_second;
+        self
+    }
+
+    /// Refuses every request to this kind with 403, as for a restricted key without read
+    /// permission on it.
+    pub fn deny_read(mut self, kind: ListKind) -> Self {
+        self.denied.insert(kind);
+        self
+    }
+
+    /// Starts the server on `127.0.0.1:0`.
+    ///
+    /// # Panics
+    /// If no loopback port can be bound; use [`try_start`](Self::try_start) to handle that.
+    pub async fn start(self) -> FakeStripe {
+        match self.try_start().await {
+            Ok(fake) => fake,
+            Err(e) => panic!("FakeStripe could not bind 127.0.0.1:0: {e}"),
+        }
+    }
+
+    /// Starts the server on `127.0.0.1:0`.
+    pub async fn try_start(self) -> std::io::Result<FakeStripe> {
+        let state: Shared = Arc::new(Mutex::new(St {
+            key: self.key,
+            rate_limit: self.rate_limit,
+            denied: self.denied,
+            objects: BTreeMap::new(),
+            next_seq: 0,
+            counter: 0,
+            requests: Vec::new(),
+            injections: Vec::new(),
+        }));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let addr = listener.local_addr()?;
+        let app = Router::new().fallback(handle).with_state(state.clone());
+        let task = tokio::spawn(async move {
+            // The server runs until the fake is dropped (the task is aborted).
+            let _ = axum::serve(listener, app).await;
+        });
+        Ok(FakeStripe { state, addr, task })
+    }
+}
+
+/// An in-process, stateful fake Stripe API on `127.0.0.1`. Dropping it stops the server.
+pub struct FakeStripe {
+    state: Shared,
+    addr: SocketAddr,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl std::fmt::Debug for FakeStripe {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FakeStripe")
+            .field("addr", &self.addr)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Drop for FakeStripe {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+impl FakeStripe {
+    /// Starts a fake with the defaults.
+    ///
+    /// # Panics
+    /// If no loopback port can be bound.
+    pub async fn start() -> FakeStripe {
+        FakeStripe::builder().start().await
+    }
+
+    /// Configures a fake.
+    pub fn builder() -> FakeStripeBuilder {
+        FakeStripeBuilder {
+            key: DEFAULT_KEY.to_owned(),
+            rate_limit: None,
+            denied: BTreeSet::new(),
+        }
+    }
+
+    /// `http://127.0.0.1:PORT`
+    pub fn base_url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// The key currently accepted.
+    pub fn key(&self) -> String {
+        lock(&self.state).key.clone()
+    }
+
+    /// A client builder pointed at this fake with its key, a read rate of 1,000/s and quick
+    /// retries (3, from 5 ms), so tests run fast; override what a test is about.
+    pub fn client_builder(&self) -> StripeClientBuilder {
+        StripeClient::builder(self.key())
+            .base_url(self.base_url())
+            .read_rate(1_000)
+            .retry_policy(RetryPolicy::new(
+                3,
+                Duration::from_millis(5),
+                Duration::from_millis(50),
+            ))
+    }
+
+    /// A client from [`client_builder`](Self::client_builder).
+    pub fn client(&self) -> Result<StripeClient, crate::Error> {
+        self.client_builder().build()
+    }
+
+    /// Changes the accepted key (requests with another key get 401).
+    pub fn set_key(&self, key: impl Into<String>) {
+        lock(&self.state).key = key.into();
+    }
+
+    /// Changes the read rate enforced with 429 (`None` turns it off).
+    pub fn set_rate_limit(&self, per_second: Option<u32>) {
+        lock(&self.state).rate_limit = per_second;
+    }
+
+    /// Refuses (`true`) or allows reads of a kind.
+    pub fn set_denied(&self, kind: ListKind, denied: bool) {
+        let mut s = lock(&self.state);
+        if denied {
+            s.denied.insert(kind);
+        } else {
+            s.denied.remove(&kind);
+        }
+    }
+
+    /// Stores an object (routed by its `"object"` tag); an object with the same id is replaced
+    /// in place. Returns its kind.
+    pub fn insert(&self, object: Value) -> Result<ListKind, NotAStripeObject> {
+        let kind = object
+            .get("object")
+            .and_then(Value::as_str)
+            .and_then(ListKind::from_object_tag)
+            .ok_or_else(|| NotAStripeObject("an object without a known \"object\" tag".into()))?;
+        let id = object
+            .get("id")
+            .and_then(Value::as_str)
+            .ok_or_else(|| NotAStripeObject(format!("a {} without an id", kind.object_tag())))?
+            .to_owned();
+        let mut s = lock(&self.state);
+        let seq = s.next_seq;
+        let list = s.objects.entry(kind).or_default();
+        match list.iter_mut().find(|o| o.id == id) {
+            Some(existing) => existing.value = object,
+            None => {
+                list.push(Stored {
+                    id,
+                    seq,
+                    value: object,
+                });
+                s.next_seq += 1;
+            }
+        }
+        Ok(kind)
+    }
+
+    /// Stores many objects; returns how many.
+    pub fn insert_all<I: IntoIterator<Item = Value>>(
+        &self,
+        objects: I,
+    ) -> Result<usize, NotAStripeObject> {
+        let mut n = 0;
+        for o in objects {
+            self.insert(o)?;
+            n += 1;
+        }
+        Ok(n)
+    }
+
+    /// Removes an object; returns whether it existed.
+    pub fn remove(&self, kind: ListKind, id: &str) -> bool {
+        let mut s = lock(&self.state);
+        let Some(list) = s.objects.get_mut(&kind) else {
+            return false;
+        };
+        let before = list.len();
+        list.retain(|o| o.id != id);
+        list.len() != before
+    }
+
+    /// The stored objects of a kind, in insertion order.
+    pub fn objects(&self, kind: ListKind) -> Vec<Value> {
+        lock(&self.state)
+            .objects
+            .get(&kind)
+            .map(|l| l.iter().map(|o| o.value.clone()).collect())
+            .unwrap_or_default()
+    }
+
+    /// The fake's `nth` request (1-based, counted over its whole life) fails with `failure`.
+    pub fn fail_at(&self, nth: u64, failure: Failure) {
+        lock(&self.state).injections.push(Injection {
+            trigger: Trigger::At(nth),
+            failure,
+        });
+    }
+
+    /// The next `n` requests fail with `failure`.
+    pub fn fail_next(&self, n: u64, failure: Failure) {
+        lock(&self.state).injections.push(Injection {
+            trigger: Trigger::Next(n),
+            failure,
+        });
+    }
+
+    /// The request log.
+    pub fn requests(&self) -> Vec<RequestRecord> {
+        lock(&self.state).requests.clone()
+    }
+
+    /// Requests whose path starts with `path_prefix`.
+    pub fn request_count(&self, path_prefix: &str) -> usize {
+        lock(&self.state)
+            .requests
+            .iter()
+            .filter(|r| r.path.starts_with(path_prefix))
+            .count()
+    }
+
+    /// Requests received so far (also counts those cleared from the log).
+    pub fn total_requests(&self) -> u64 {
+        lock(&self.state).counter
+    }
+
+    /// Clears the request log (the request numbering goes on).
+    pub fn clear_requests(&self) {
+        lock(&self.state).requests.clear();
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// State
+
+type Shared = Arc<Mutex<St>>;
+
+struct St {
+    key: String,
+    rate_limit: Option<u32>,
+    denied: BTreeSet<ListKind>,
+    objects: BTreeMap<ListKind, Vec<Stored>>,
+    next_seq: u64,
+    counter: u64,
+    requests: Vec<RequestRecord>,
+    injections: Vec<Injection>,
+}
+
+struct Stored {
+    id: String,
+    seq: u64,
+    value: Value,
+}
+
+enum Trigger {
+    At(u64),
+    Next(u64),
+}
+
+struct Injection {
+    trigger: Trigger,
+    failure: Failure,
+}
+
+fn lock(state: &Shared) -> MutexGuard<'_, St> {
+    // A panic while holding the lock leaves plain data behind; keep serving it.
+    state.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+// ---------------------------------------------------------------------------------------
+// HTTP handling
+
+struct Reply {
+    status: u16,
+    body: Value,
+    headers: Vec<(&'static str, String)>,
+}
+
+impl Reply {
+    fn ok(body: Value) -> Reply {
+        Reply {
+            status: 200,
+            body,
+            headers: Vec::new(),
+        }
+    }
+
+    fn error(
+        status: u16,
+        error_type: &str,
+        code: Option<&str>,
+        param: Option<&str>,
+        message: String,
+    ) -> Reply {
+        let mut error = json!({"type": error_type, "message": message});
+        if let Some(code) = code {
+            error["code"] = json!(code);
+        }
+        if let Some(param) = param {
+            error["param"] = json!(param);
+        }
+        Reply {
+            status,
+            body: json!({ "error": error }),
+            headers: Vec::new(),
+        }
+    }
+
+    fn invalid(param: &str, message: String) -> Reply {
+        Reply::error(400, "invalid_request_error", None, Some(param), message)
+    }
+}
+
+async fn handle(
+    State(state): State<Shared>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+) -> Response<Body> {
+    let at = Instant::now();
+    let query: Vec<(String, String)> = Url::parse(&format!("http://fake{uri}"))
+        .map(|u| {
+            u.query_pairs()
+                .map(|(k, v)| (k.into_owned(), v.into_owned()))
+                .collect()
+        })
+        .unwrap_or_default();
+    let path = uri.path().to_owned();
+    let auth = headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    let mut s = lock(&state);
+    s.counter += 1;
+    let number = s.counter;
+    let request_id = format!("req_fake{number:08}");
+    let reply = match injected(&mut s, number) {
+        Some(failure) => failure_reply(&failure),
+        None => match rate_limited(&s, at) {
+            true => failure_reply(&Failure::rate_limited()),
+            false => serve(&s, &method, &path, &query, auth.as_deref()),
+        },
+    };
+    s.requests.push(RequestRecord {
+        number,
+        method: method.as_str().to_owned(),
+        path,
+        query,
+        status: reply.status,
+        request_id: request_id.clone(),
+        at,
+    });
+    drop(s);
+    let mut builder = Response::builder()
+        .status(reply.status)
+        .header("content-type", "application/json")
+        .header("request-id", request_id);
+    for (name, value) in reply.headers {
+        builder = builder.header(name, value);
+    }
+    let body = Body::from(reply.body.to_string());
+    builder
+        .body(body)
+        .unwrap_or_else(|_| Response::new(Body::from("{}")))
+}
+
+fn injected(s: &mut St, number: u64) -> Option<Failure> {
+    let pos = s.injections.iter().position(|i| match i.trigger {
+        Trigger::At(n) => n == number,
+        Trigger::Next(left) => left > 0,
+    })?;
+    let injection = s.injections.get_mut(pos)?;
+    let failure = injection.failure.clone();
+    let spent = match &mut injection.trigger {
+        Trigger::At(_) => true,
+        Trigger::Next(left) => {
+            *left -= 1;
+            *left == 0
+        }
+    };
+    if spent {
+        s.injections.remove(pos);
+    }
+    Some(failure)
+}
+
+fn rate_limited(s: &St, now: Instant) -> bool {
+    let Some(limit) = s.rate_limit else {
+        return false;
+    };
+    let recent = s
+        .requests
+        .iter()
+        .rev()
+        .take_while(|r| now.duration_since(r.at) < Duration::from_secs(1))
+        .filter(|r| r.status != 429)
+        .count();
+    recent >= usize::try_from(limit).unwrap_or(usize::MAX)
+}
+
+fn failure_reply(failure: &Failure) -> Reply {
+    let mut reply = match failure.status {
+        429 => Reply::error(
+            429,
+            "invalid_request_error",
+            Some("rate_limit"),
+            None,
+            "Request rate limit exceeded. Learn more about rate limits here https://stripe.com/docs/rate-limits.".into(),
+        ),
+        500.. => Reply::error(failure.status, "api_error", None, None, "An unknown error occurred".into()),
+        status => Reply::error(status, "invalid_request_error", None, None, format!("Injected failure {status}")),
+    };
+    reply.status = failure.status;
+    if let Some(seconds) = failure.retry_after {
+        reply.headers.push(("retry-after", seconds.to_string()));
+    }
+    if let Some(retry) = failure.should_retry {
+        reply
+            .headers
+            .push(("stripe-should-retry", retry.to_string()));
+    }
+    reply
+}
+
+/// What Stripe shows of a key in its messages: the prefix and a little more.
+fn masked(key: &str) -> String {
+    let shown: String = key.chars().take(14).collect();
+    shown
+}
+
+fn serve(
+    s: &St,
+    method: &Method,
+    path: &str,
+    query: &[(String, String)],
+    auth: Option<&str>,
+) -> Reply {
+    let given = auth.and_then(|a| a.strip_prefix("Bearer ")).map(str::trim);
+    match given {
+        None => {
+            return Reply::error(401, "invalid_request_error", None, None,
+                "You did not provide an API key. You need to provide your API key in the Authorization header, using Bearer auth.".into());
+        }
+        Some(key) if key != s.key => {
+            let tail: String = key
+                .chars()
+                .rev()
+                .take(4)
+                .collect::<Vec<_>>()
+                .into_iter()
+                .rev()
+                .collect();
+            let prefix: String = key.chars().take(8).collect();
+            return Reply::error(
+                401,
+                "invalid_request_error",
+                None,
+                None,
+                format!("Invalid API Key provided: {prefix}****{tail}"),
+            );
+        }
+        Some(_) => {}
+    }
+    let unrecognized = || {
+        Reply::error(
+            404,
+            "invalid_request_error",
+            None,
+            None,
+            format!("Unrecognized request URL ({}: {path}).", method.as_str()),
+        )
+    };
+    let Some(kind) = ListKind::from_path(path) else {
+        return unrecognized();
+    };
+    if method != Method::GET {
+        return unrecognized();
+    }
+    if s.denied.contains(&kind) {
+        return Reply::error(403, "invalid_request_error", None, None, format!(
+            "The provided key '{}' does not have the required permissions for this endpoint on account '{ACCOUNT_ID}'. Having the 'rak_{}_read' permission would allow this request to continue.",
+            masked(&s.key),
+            kind.object_tag().replace("checkout.", "checkout_"),
+        ));
+    }
+    let rest = &path[kind.path().len()..];
+    let expand: Vec<&str> = query
+        .iter()
+        .filter(|(k, _)| k == "expand[]")
+        .map(|(_, v)| v.as_str())
+        .collect();
+    match rest.strip_prefix('/') {
+        None => list(s, kind, query, &expand),
+        Some(id) if !id.is_empty() && !id.contains('/') => retrieve(s, kind, id, &expand),
+        Some(_) => unrecognized(),
+    }
+}
+
+fn retrieve(s: &St, kind: ListKind, id: &str, expand: &[&str]) -> Reply {
+    let found = s
+        .objects
+        .get(&kind)
+        .and_then(|l| l.iter().find(|o| o.id == id));
+    let Some(stored) = found else {
+        return Reply::error(
+            404,
+            "invalid_request_error",
+            Some("resource_missing"),
+            Some("id"),
+            format!(
+                "No such {}: '{id}'",
+                kind.object_tag().replace("checkout.", "checkout ")
+            ),
+        );
+    };
+    let mut value = stored.value.clone();
+    for field in expand {
+        if let Err(reply) = expand_field(s, &mut value, field) {
+            return reply;
+        }
+    }
+    Reply::ok(value)
+}
+
+fn list(s: &St, kind: ListKind, query: &[(String, String)], expand: &[&str]) -> Reply {
+    let param = |name: &str| {
+        query
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    };
+    let limit = match param("limit").map(str::parse::<usize>) {
+        None => 10,
+        Some(Ok(n)) if (1..=100).contains(&n) => n,
+        Some(_) => {
+            return Reply::invalid("limit", "This value must be between 1 and 100 (it currently is out of range or not an integer).".into());
+        }
+    };
+    let mut bounds = Vec::new();
+    for name in [
+        "created[gte]",
+        "created[gt]",
+        "created[lte]",
+        "created[lt]",
+        "created",
+    ] {
+        if let Some(v) = param(name) {
+            match v.parse::<i64>() {
+                Ok(t) => bounds.push((name, t)),
+                Err(_) => return Reply::invalid(name, format!("Invalid integer: {v}")),
+            }
+        }
+    }
+    let matches = |created: i64| {
+        bounds.iter().all(|(name, t)| match *name {
+            "created[gte]" => created >= *t,
+            "created[gt]" => created > *t,
+            "created[lte]" => created <= *t,
+            "created[lt]" => created < *t,
+            _ => created == *t,
+        })
+    };
+    let mut sorted: Vec<&Stored> = s
+        .objects
+        .get(&kind)
+        .map(|l| l.iter().collect())
+        .unwrap_or_default();
+    // Stripe lists newest first; objects of the same second keep a stable order.
+    sorted.sort_by(|a, b| {
+        let ca = a.value["created"].as_i64().unwrap_or(0);
+        let cb = b.value["created"].as_i64().unwrap_or(0);
+        cb.cmp(&ca).then(b.seq.cmp(&a.seq))
+    });
+    let start = match param("starting_after") {
+        None => 0,
+        Some(cursor) => match sorted.iter().position(|o| o.id == cursor) {
+            Some(i) => i + 1,
+            None => {
+                return Reply::error(
+                    400,
+                    "invalid_request_error",
+                    Some("resource_missing"),
+                    Some("starting_after"),
+                    format!("No such {}: '{cursor}'", kind.object_tag()),
+                );
+            }
+        },
+    };
+    let mut selected = sorted
+        .iter()
+        .skip(start)
+        .filter(|o| matches(o.value["created"].as_i64().unwrap_or(0)));
+    let mut data = Vec::new();
+    for stored in selected.by_ref().take(limit) {
+        let mut value = stored.value.clone();
+        for field in expand {
+            let Some(inner) = field.strip_prefix("data.") else {
+                return Reply::invalid("expand", format!("This property cannot be expanded ({field}). You may want to try expanding 'data.{field}' instead."));
+            };
+            if let Err(reply) = expand_field(s, &mut value, inner) {
+                return reply;
+            }
+        }
+        data.push(value);
+    }
+    let has_more = selected.next().is_some();
+    Reply::ok(json!({
+        "object": "list",
+        "url": kind.path(),
+        "has_more": has_more,
+        "data": data,
+    }))
+}
+
+/// Replaces an id field with the stored object it names (one level).
+fn expand_field(s: &St, value: &mut Value, field: &str) -> Result<(), Reply> {
+    let cannot = || {
+        Reply::invalid(
+            "expand",
+            format!("This property cannot be expanded ({field})."),
+        )
+    };
+    let Some(slot) = value.get_mut(field) else {
+        return Err(cannot());
+    };
+    let Some(id) = slot.as_str().map(str::to_owned) else {
+        return Ok(()); // null or already expanded
+    };
+    let found = s
+        .objects
+        .values()
+        .flat_map(|l| l.iter())
+        .find(|o| o.id == id)
+        .map(|o| o.value.clone());
+    match found {
+        Some(object) => {
+            *slot = object;
+            Ok(())
+        }
+        None => Err(cannot()),
+    }
+}
