@@ -31,3 +31,8 @@ pub use config::Config;
 pub use engine::{EngineHandle, SyncEngine};
 pub use ingest::{Ingest, IngestResponse};
 pub use service::Service;
+
+/// The examples of `docs/embedding.md` compile as doctests, so the guide cannot drift from the API.
+#[cfg(doctest)]
+#[doc = include_str!("../docs/embedding.md")]
+struct EmbeddingGuideDoctests;

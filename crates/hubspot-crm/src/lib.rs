@@ -17,6 +17,7 @@ pub mod telemetry;
 mod version;
 
 #[cfg(feature = "fake")]
+#[cfg_attr(docsrs, doc(cfg(feature = "fake")))]
 pub mod fake;
 
 pub use associations::{AssociationSpec, Associations, DefaultAssociation};

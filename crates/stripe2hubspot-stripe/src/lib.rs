@@ -12,6 +12,7 @@ mod path;
 mod retry;
 
 #[cfg(feature = "fake")]
+#[cfg_attr(docsrs, doc(cfg(feature = "fake")))]
 pub mod fake;
 
 pub use client::{StripeClient, StripeClientBuilder};
