@@ -206,7 +206,7 @@ impl CreatedRange {
 
     /// Whether a creation time is inside the range.
     pub fn contains(&self, created: i64) -> bool {
-        self.gte.map_or(true, |g| created >= g) && self.lte.map_or(true, |l| created <= l)
+        self.gte.is_none_or(|g| created >= g) && self.lte.is_none_or(|l| created <= l)
     }
 }
 

@@ -66,11 +66,11 @@ impl http_body::Body for BrokenBody {
 pub(super) fn take_injection(state: &mut FakeState, method: &str, path: &str) -> Option<Failure> {
     let found = state.injections.iter_mut().find(|injection| {
         injection.remaining > 0
-            && injection.method.as_deref().map_or(true, |m| m == method)
+            && injection.method.as_deref().is_none_or(|m| m == method)
             && injection
                 .path_prefix
                 .as_deref()
-                .map_or(true, |prefix| path.starts_with(prefix))
+                .is_none_or(|prefix| path.starts_with(prefix))
     });
     let failure = found.map(|injection| {
         injection.remaining -= 1;

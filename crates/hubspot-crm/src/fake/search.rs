@@ -53,7 +53,7 @@ pub(super) fn search(state: &mut FakeState, object_type: &str, body: &Value) -> 
                 || groups.iter().any(|g| {
                     g.get("filters")
                         .and_then(Value::as_array)
-                        .map_or(true, |fs| fs.iter().all(|f| filter_matches(o, f)))
+                        .is_none_or(|fs| fs.iter().all(|f| filter_matches(o, f)))
                 })
         })
         .collect();
@@ -110,7 +110,7 @@ pub(super) fn filter_matches(o: &StoredObject, f: &Value) -> bool {
         "EQ" => eq,
         "NEQ" => !eq,
         "HAS_PROPERTY" => have.is_some_and(|h| !h.is_empty()),
-        "NOT_HAS_PROPERTY" => have.map_or(true, |h| h.is_empty()),
+        "NOT_HAS_PROPERTY" => have.is_none_or(|h| h.is_empty()),
         _ => false,
     }
 }

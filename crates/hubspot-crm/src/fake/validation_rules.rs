@@ -111,7 +111,7 @@ impl ValidationRule {
         let applies = self
             .condition
             .as_ref()
-            .map_or(true, |(name, value)| after.get(name) == Some(value));
+            .is_none_or(|(name, value)| after.get(name) == Some(value));
         let value = after.get(&self.property).filter(|v| !v.is_empty());
         applies
             && match &self.requirement {
