@@ -98,3 +98,8 @@ pub use traits::{Queue, QueueAdmin, SyncState};
 
 /// Message recorded when an expired lease is re-granted.
 const LEASE_EXPIRED: &str = "lease expired before the worker answered";
+
+/// The README's examples compile as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;
