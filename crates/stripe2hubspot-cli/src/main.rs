@@ -15,7 +15,7 @@ mod telemetry;
 /// Keep HubSpot CRM in step with Stripe payments.
 ///
 /// Configuration comes from environment variables (or a `.env` file in the working
-/// directory); see the README's Configuration section.
+/// directory); every variable is in docs/configuration.md.
 #[derive(Debug, Parser)]
 #[command(name = "stripe2hubspot", version, about, long_about)]
 struct Cli {

@@ -175,3 +175,8 @@ impl SyncEngine {
         syncing.await;
     }
 }
+
+/// The README's examples compile as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

@@ -58,3 +58,8 @@ pub use synthetic::{
 pub use thin::{
     fetch_thin_event_object, thin_event_snapshot, RelatedObject, ThinEvent, ThinEventError,
 };
+
+/// The README's examples compile as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;
