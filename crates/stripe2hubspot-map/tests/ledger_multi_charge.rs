@@ -146,7 +146,11 @@ fn refunds_on_two_charges_of_one_invoice_add_up() {
     let row = one_row(&events);
     assert_eq!(row.key(), Some("pi_a"));
     assert_eq!(row.captured(), Some(TOTAL));
-    assert_eq!(row.refunded(), 5000, "30.00 + 20.00, not the larger of the two");
+    assert_eq!(
+        row.refunded(),
+        5000,
+        "30.00 + 20.00, not the larger of the two"
+    );
     assert!(!row.is_fully_refunded());
     let deal = deal(&row);
     assert_eq!(deal["amount"], "50.00", "net: total - 50.00");
@@ -166,7 +170,10 @@ fn refunding_one_charge_in_full_does_not_refund_the_invoice() {
     let mut events = paid();
     events.push(refund("a", 6000, 100));
     let row = one_row(&events);
-    assert!(!row.is_fully_refunded(), "the other charge still holds 40.00");
+    assert!(
+        !row.is_fully_refunded(),
+        "the other charge still holds 40.00"
+    );
     assert_eq!(row.refunded(), 6000);
     let config = MappingConfig::default();
     let deal = deal(&row);
@@ -174,7 +181,11 @@ fn refunding_one_charge_in_full_does_not_refund_the_invoice() {
     assert_eq!(deal["stripe_payment_status"], "partially_refunded");
     assert_eq!(deal["dealstage"], "closedwon");
     let contact = contact_properties(std::slice::from_ref(&row), &config).unwrap();
-    assert_eq!(contact.get("stripe_payment_count"), Some("1"), "still counted");
+    assert_eq!(
+        contact.get("stripe_payment_count"),
+        Some("1"),
+        "still counted"
+    );
     assert_eq!(contact.get("stripe_lifetime_value"), Some("40.00"));
 
     // Refunding the other charge too refunds the whole invoice.
@@ -213,7 +224,10 @@ fn an_unreported_dispute_on_one_charge_is_not_hidden_by_a_won_one_on_another() {
         T0 + 500,
         dispute("a", "won"),
     ));
-    assert_eq!(deal(&one_row(&events))["stripe_payment_status"], "dispute_won");
+    assert_eq!(
+        deal(&one_row(&events))["stripe_payment_status"],
+        "dispute_won"
+    );
 }
 
 #[test]

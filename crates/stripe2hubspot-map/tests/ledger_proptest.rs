@@ -106,7 +106,10 @@ fn payment(n: usize) -> impl Strategy<Value = Payment> {
                 let refunds = cumulative_refunds(captured, &fractions, full);
                 let second = (flow == Flow::InvoiceSplit).then(|| {
                     let rest = amount - captured;
-                    (rest, cumulative_refunds(rest, &second_fractions, second_full))
+                    (
+                        rest,
+                        cumulative_refunds(rest, &second_fractions, second_full),
+                    )
                 });
                 Payment {
                     n,
@@ -222,11 +225,7 @@ impl Payment {
     fn charge(&self, captured: bool, refunded: i64, disputed: bool) -> Value {
         // Stripe refunds what a partial capture leaves uncaptured, in amount_refunded.
         let amount = self.first_amount();
-        let released = if captured {
-            amount - self.captured
-        } else {
-            0
-        };
+        let released = if captured { amount - self.captured } else { 0 };
         json!({
             "id": self.id("ch"), "object": "charge", "amount": amount,
             "amount_captured": if captured { self.captured } else { 0 },
@@ -344,10 +343,7 @@ impl Payment {
                 out.push(("payment_intent.succeeded".into(), self.second_intent()));
                 out.push(("invoice.paid".into(), self.invoice()));
                 out.push(("invoice_payment.paid".into(), self.invoice_payment()));
-                out.push((
-                    "invoice_payment.paid".into(),
-                    self.second_invoice_payment(),
-                ));
+                out.push(("invoice_payment.paid".into(), self.second_invoice_payment()));
             }
             Flow::Automatic | Flow::ManualCapture => {}
         }
