@@ -438,6 +438,25 @@ fn store(events: &[Event], config: &MappingConfig) -> Vec<LedgerRow> {
     rows
 }
 
+/// What a backfill enqueues after the webhooks: every object once, in its final state, as a
+/// synthetic event stamped with the time it was read (later than every webhook).
+fn backfill(events: &[Event]) -> Vec<Event> {
+    let mut last: std::collections::BTreeMap<String, &Event> = Default::default();
+    for event in events {
+        let id = event.data.object.id().unwrap_or_default().to_owned();
+        last.insert(id, event);
+    }
+    last.values()
+        .enumerate()
+        .map(|(i, event)| {
+            let mut read = (*event).clone();
+            read.id = format!("evt_backfill_{i:032x}");
+            read.created = 2_000_000_000 + i as i64;
+            read
+        })
+        .collect()
+}
+
 fn scenario() -> impl Strategy<Value = (Vec<Payment>, Vec<Event>, Vec<Event>)> {
     prop::collection::vec(any::<u8>(), 1..=3)
         .prop_flat_map(|seeds| {
@@ -515,6 +534,27 @@ proptest! {
         } else {
             prop_assert!(payments.iter().all(|p| !p.has_email()));
         }
+    }
+
+    #[test]
+    fn a_backfill_over_synced_payments_moves_only_stamps(
+        (_payments, in_order, _delivered) in scenario()
+    ) {
+        let config = config();
+        let synced = store(&in_order, &config);
+        let mut then_backfilled = in_order.clone();
+        then_backfilled.extend(backfill(&in_order));
+        let backfilled = store(&then_backfilled, &config);
+        prop_assert_eq!(backfilled.len(), synced.len());
+        for (after, before) in backfilled.iter().zip(&synced) {
+            prop_assert!(after.same_values_as(before), "{:?}\n{:?}", after, before);
+            prop_assert_ne!(after.latest(), before.latest(), "the newer stamps are kept");
+            prop_assert_eq!(deal_properties(after, &config), deal_properties(before, &config));
+        }
+        prop_assert_eq!(
+            contact_properties(&backfilled, &config),
+            contact_properties(&synced, &config)
+        );
     }
 
     #[test]
