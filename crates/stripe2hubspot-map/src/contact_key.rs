@@ -1,9 +1,13 @@
 //! How a payment's contact is found in HubSpot.
 
+use std::fmt;
+
 use serde::{Deserialize, Serialize};
 
-/// How a contact is identified in HubSpot.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+use crate::personal::Redacted;
+
+/// How a contact is identified in HubSpot. Its `Debug` hides the email.
+#[derive(Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ContactKey {
     /// A normalized (trimmed, lowercase) email address; HubSpot's `email` property.
@@ -15,6 +19,20 @@ pub enum ContactKey {
         /// The customer id.
         id: String,
     },
+}
+
+impl fmt::Debug for ContactKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ContactKey::Email(_) => f.debug_tuple("Email").field(&Redacted).finish(),
+            // A customer id names no one by itself; it helps find the contact in both tools.
+            ContactKey::StripeCustomerId { property, id } => f
+                .debug_struct("StripeCustomerId")
+                .field("property", property)
+                .field("id", id)
+                .finish(),
+        }
+    }
 }
 
 impl ContactKey {

@@ -1,5 +1,7 @@
 //! What one Stripe event, or one object fetched for backfill, says about one payment.
 
+use std::fmt;
+
 use serde::{Deserialize, Serialize};
 use stripe_events::{
     Charge, ChargeStatus, CheckoutSession, Currency, Customer, Dispute, DisputeStatus, Event,
@@ -9,7 +11,7 @@ use stripe_events::{
 
 use crate::config::{EmailSource, MappingConfig};
 use crate::error::MapError;
-use crate::personal::Personal;
+use crate::personal::{redacted_option, KeysOnly, Personal};
 use crate::skip::SkipReason;
 use crate::text::{iso_utc, normalize_email, present};
 
@@ -100,7 +102,8 @@ pub struct DisputeFacts {
 
 /// What one object says about one payment. Amounts are in minor units of `currency`.
 /// Merge facts with [`LedgerRow`](crate::LedgerRow); never write HubSpot from facts alone.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// Its `Debug` hides the contact, the description, the receipt address and metadata values.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Facts {
     /// When these facts were true.
     pub stamp: Stamp,
@@ -135,6 +138,30 @@ pub struct Facts {
     pub description: Option<String>,
     /// The object's metadata.
     pub metadata: Metadata,
+}
+
+impl fmt::Debug for Facts {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Free text (description, metadata values) and the receipt page can name the payer.
+        f.debug_struct("Facts")
+            .field("stamp", &self.stamp)
+            .field("ids", &self.ids)
+            .field("contact", &self.contact)
+            .field("currency", &self.currency)
+            .field("authorized", &self.authorized)
+            .field("captured", &self.captured)
+            .field("succeeded", &self.succeeded)
+            .field("refunded", &self.refunded)
+            .field("fully_refunded", &self.fully_refunded)
+            .field("disputed", &self.disputed)
+            .field("dispute", &self.dispute)
+            .field("paid_at", &self.paid_at)
+            .field("subscription_id", &self.subscription_id)
+            .field("receipt_url", &redacted_option(&self.receipt_url))
+            .field("description", &redacted_option(&self.description))
+            .field("metadata", &KeysOnly(&self.metadata))
+            .finish()
+    }
 }
 
 impl Facts {

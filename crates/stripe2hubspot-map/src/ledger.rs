@@ -2,11 +2,17 @@
 //! repetition do not matter.
 //!
 //! Every field is a join: a set union, a maximum, a minimum, a logical or, or the value with
-//! the newest [`Stamp`] (ties broken by the value itself, so the order is total). Therefore
-//! [`LedgerRow::merge`] is commutative, associative and idempotent, and merging two rows gives
-//! the same row as folding all their facts into one.
+//! the newest [`Stamp`] (ties broken by the value itself, so the order is total), and maps of
+//! such joins (per charge, per dispute, per metadata key). Therefore [`LedgerRow::merge`] is
+//! commutative, associative and idempotent, and merging two rows gives the same row as folding
+//! all their facts into one.
+//!
+//! Refunds are kept per charge and summed: one payment can have several charges (an invoice
+//! paid by two PaymentIntents), each refunded on its own, and only within one charge does the
+//! refunded amount simply grow.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
 
 use serde::{Deserialize, Serialize};
 use stripe_events::{Currency, DisputeStatus};
@@ -14,7 +20,7 @@ use stripe_events::{Currency, DisputeStatus};
 use crate::config::{ContactKeySource, MappingConfig};
 use crate::contact_key::ContactKey;
 use crate::facts::{Facts, Stamp};
-use crate::personal::Personal;
+use crate::personal::{redacted_option, KeysOnly, Personal};
 
 /// A value with the stamp of the facts that gave it; the newest stamp wins.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
@@ -58,13 +64,88 @@ pub struct DisputeEntry {
     pub amount: i64,
     /// Currency of the disputed amount.
     pub currency: Currency,
+    /// The disputed charge; `None` in rows stored before disputes named their charge.
+    #[serde(default)]
+    pub charge: Option<String>,
+}
+
+/// What one charge's own object says about its money. A payment's charges refund apart, so
+/// their refunds add up; within one charge every field only grows, so a redelivered or older
+/// event never lowers it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+struct ChargeEntry {
+    /// Amount this charge captured; `None` while only authorized.
+    captured: Option<i64>,
+    /// Amount refunded from this charge.
+    refunded: i64,
+    /// Stripe marks the charge refunded in full (for an authorization: released).
+    fully_refunded: bool,
+    /// Stripe marks the charge disputed.
+    disputed: bool,
+}
+
+impl ChargeEntry {
+    /// The charge's facts, if these facts come from a charge: only a charge object says how
+    /// much of it was refunded, so facts with a refunded amount are a charge's.
+    fn of(facts: &Facts) -> Option<(String, ChargeEntry)> {
+        let refunded = facts.refunded?;
+        let entry = ChargeEntry {
+            captured: facts.captured,
+            refunded: refunded.max(0),
+            fully_refunded: facts.fully_refunded,
+            disputed: facts.disputed,
+        };
+        Some((facts.ids.charge.clone().unwrap_or_default(), entry))
+    }
+
+    fn merge(&self, other: &ChargeEntry) -> ChargeEntry {
+        ChargeEntry {
+            captured: self.captured.max(other.captured),
+            refunded: self.refunded.max(other.refunded),
+            fully_refunded: self.fully_refunded || other.fully_refunded,
+            disputed: self.disputed || other.disputed,
+        }
+    }
+
+    /// What left the merchant's hands through refunds of this charge.
+    fn refunded(&self) -> i64 {
+        if self.fully_refunded {
+            self.refunded.max(self.captured.unwrap_or(0))
+        } else {
+            self.refunded
+        }
+    }
+}
+
+/// The greater of two values (a closed dispute over an open one, a newer stamp over an older).
+fn newer<T: Ord + Clone>(a: &T, b: &T) -> T {
+    std::cmp::max(a, b).clone()
+}
+
+/// The join of two maps whose values are joins: keys in either, values merged where in both.
+fn merge_maps<V: Clone>(
+    a: &BTreeMap<String, V>,
+    b: &BTreeMap<String, V>,
+    merge: impl Fn(&V, &V) -> V,
+) -> BTreeMap<String, V> {
+    let mut merged = a.clone();
+    for (key, value) in b {
+        let joined = match merged.get(key) {
+            Some(mine) => merge(mine, value),
+            None => value.clone(),
+        };
+        merged.insert(key.clone(), joined);
+    }
+    merged
 }
 
 /// Everything known about one payment. Serializable (the store keeps it as JSON); build it
 /// with [`from_facts`](Self::from_facts), grow it with [`apply`](Self::apply) and
 /// [`merge`](Self::merge), and derive HubSpot state with
 /// [`deal_properties`](crate::deal_properties) and [`contact_properties`](crate::contact_properties).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+/// Its `Debug` hides the contact, the description, the receipt address and metadata values.
+#[derive(Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct LedgerRow {
     payment_intent_ids: BTreeSet<String>,
@@ -79,9 +160,15 @@ pub struct LedgerRow {
     authorized: Option<i64>,
     captured: Option<i64>,
     succeeded: bool,
+    /// The largest refunded amount any fact reported, whatever its charge. Rows stored before
+    /// `charges` existed have only this; it is kept for them and for older readers.
     refunded: i64,
+    /// Whether any fact said its charge was refunded in full (see `refunded`).
     fully_refunded: bool,
+    /// Whether any fact said its charge was disputed (see `refunded`).
     disputed: bool,
+    /// Each charge's own word, by charge id: what refunds and disputes are derived from.
+    charges: BTreeMap<String, ChargeEntry>,
     disputes: BTreeMap<String, DisputeEntry>,
     paid_at: Option<i64>,
     first_success_at: Option<i64>,
@@ -90,6 +177,38 @@ pub struct LedgerRow {
     description: Option<Stamped<String>>,
     metadata: BTreeMap<String, Stamped<String>>,
     latest: Option<Stamp>,
+}
+
+impl fmt::Debug for LedgerRow {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Free text (description, metadata values) and the receipt page can name the payer.
+        f.debug_struct("LedgerRow")
+            .field("payment_intent_ids", &self.payment_intent_ids)
+            .field("charge_ids", &self.charge_ids)
+            .field("invoice_ids", &self.invoice_ids)
+            .field("checkout_session_ids", &self.checkout_session_ids)
+            .field("email", &self.email)
+            .field("name", &self.name)
+            .field("phone", &self.phone)
+            .field("customer_id", &self.customer_id)
+            .field("currency", &self.currency)
+            .field("authorized", &self.authorized)
+            .field("captured", &self.captured)
+            .field("succeeded", &self.succeeded)
+            .field("refunded", &self.refunded)
+            .field("fully_refunded", &self.fully_refunded)
+            .field("disputed", &self.disputed)
+            .field("charges", &self.charges)
+            .field("disputes", &self.disputes)
+            .field("paid_at", &self.paid_at)
+            .field("first_success_at", &self.first_success_at)
+            .field("subscription_id", &self.subscription_id)
+            .field("receipt_url", &redacted_option(&self.receipt_url))
+            .field("description", &redacted_option(&self.description))
+            .field("metadata", &KeysOnly(&self.metadata))
+            .field("latest", &self.latest)
+            .finish()
+    }
 }
 
 impl LedgerRow {
@@ -113,6 +232,7 @@ impl LedgerRow {
             refunded: facts.refunded.unwrap_or(0).max(0),
             fully_refunded: facts.fully_refunded,
             disputed: facts.disputed,
+            charges: ChargeEntry::of(facts).into_iter().collect(),
             disputes: facts
                 .dispute
                 .iter()
@@ -123,6 +243,7 @@ impl LedgerRow {
                         status: d.status,
                         amount: d.amount,
                         currency: d.currency,
+                        charge: facts.ids.charge.clone(),
                     };
                     (d.id.clone(), entry)
                 })
@@ -157,22 +278,6 @@ impl LedgerRow {
     /// [`aliases`](Self::aliases)).
     pub fn merge(&self, other: &LedgerRow) -> LedgerRow {
         let union = |a: &BTreeSet<String>, b: &BTreeSet<String>| a.union(b).cloned().collect();
-        let mut disputes = self.disputes.clone();
-        for (id, entry) in &other.disputes {
-            let merged = match disputes.get(id) {
-                Some(mine) => mine.clone().max(entry.clone()),
-                None => entry.clone(),
-            };
-            disputes.insert(id.clone(), merged);
-        }
-        let mut metadata = self.metadata.clone();
-        for (key, value) in &other.metadata {
-            let merged = match metadata.get(key) {
-                Some(mine) => mine.clone().max(value.clone()),
-                None => value.clone(),
-            };
-            metadata.insert(key.clone(), merged);
-        }
         LedgerRow {
             payment_intent_ids: union(&self.payment_intent_ids, &other.payment_intent_ids),
             charge_ids: union(&self.charge_ids, &other.charge_ids),
@@ -189,15 +294,59 @@ impl LedgerRow {
             refunded: self.refunded.max(other.refunded),
             fully_refunded: self.fully_refunded || other.fully_refunded,
             disputed: self.disputed || other.disputed,
-            disputes,
+            charges: merge_maps(&self.charges, &other.charges, ChargeEntry::merge),
+            disputes: merge_maps(&self.disputes, &other.disputes, newer),
             paid_at: earliest(self.paid_at, other.paid_at),
             first_success_at: earliest(self.first_success_at, other.first_success_at),
             subscription_id: newest(&self.subscription_id, &other.subscription_id),
             receipt_url: newest(&self.receipt_url, &other.receipt_url),
             description: newest(&self.description, &other.description),
-            metadata,
+            metadata: merge_maps(&self.metadata, &other.metadata, newer),
             latest: self.latest.clone().max(other.latest.clone()),
         }
+    }
+
+    /// Whether the two rows hold the same values, whatever the stamps that order their facts.
+    /// Everything derived from one row (its state, its deal) depends on these values only, so
+    /// a merge that just moves stamps (a backfill reading a payment the webhooks already told,
+    /// or an older event arriving late) has nothing new to write. The stamps still matter to
+    /// later merges: keep the merged row all the same.
+    pub fn same_values_as(&self, other: &LedgerRow) -> bool {
+        self.without_stamps() == other.without_stamps()
+    }
+
+    /// This row with every stamp blanked (dates derived from stamps, such as the first
+    /// success, are values and stay).
+    fn without_stamps(&self) -> LedgerRow {
+        fn no_stamp() -> Stamp {
+            Stamp {
+                created: 0,
+                event_id: String::new(),
+            }
+        }
+        fn blank<T: Clone>(value: &Option<Stamped<T>>) -> Option<Stamped<T>> {
+            value.as_ref().map(|s| Stamped {
+                stamp: no_stamp(),
+                value: s.value.clone(),
+            })
+        }
+        let mut row = self.clone();
+        row.email = blank(&self.email);
+        row.name = blank(&self.name);
+        row.phone = blank(&self.phone);
+        row.customer_id = blank(&self.customer_id);
+        row.currency = blank(&self.currency);
+        row.subscription_id = blank(&self.subscription_id);
+        row.receipt_url = blank(&self.receipt_url);
+        row.description = blank(&self.description);
+        for value in row.metadata.values_mut() {
+            value.stamp = no_stamp();
+        }
+        for dispute in row.disputes.values_mut() {
+            dispute.stamp = no_stamp();
+        }
+        row.latest = None;
+        row
     }
 
     /// The payment identity: the PaymentIntent id when known, else the charge id, else the
@@ -297,32 +446,72 @@ impl LedgerRow {
         self.authorized
     }
 
-    /// Amount captured, in minor units; `None` while only authorized.
+    /// Amount captured, in minor units; `None` while only authorized. The largest amount any
+    /// object reported for the whole payment (an invoice's `amount_paid`, a PaymentIntent's
+    /// `amount_received`), and never less than what its charges captured together.
     pub fn captured(&self) -> Option<i64> {
-        self.captured
+        let by_charges = self
+            .charges
+            .values()
+            .filter_map(|c| c.captured)
+            .reduce(i64::saturating_add);
+        self.captured.max(by_charges)
     }
 
-    /// Amount refunded, in minor units, never more than captured. A payment Stripe marks
-    /// fully refunded counts as refunded in full.
+    /// What the refunds took, summed over the payment's charges (a charge Stripe marks
+    /// refunded in full counts its whole capture); rows stored before refunds were kept per
+    /// charge give their one payment-wide amount.
+    fn refunded_total(&self) -> i64 {
+        self.charges
+            .values()
+            .map(ChargeEntry::refunded)
+            .fold(0i64, i64::saturating_add)
+            .max(self.refunded)
+    }
+
+    /// Amount refunded, in minor units: the sum of the refunds of the payment's charges,
+    /// never more than captured.
     pub fn refunded(&self) -> i64 {
-        let captured = self.captured.unwrap_or(0).max(0);
-        let refunded = if self.fully_refunded {
-            self.refunded.max(captured)
-        } else {
-            self.refunded
-        };
-        refunded.clamp(0, captured)
+        let captured = self.captured().unwrap_or(0).max(0);
+        if self.is_fully_refunded() {
+            return captured;
+        }
+        self.refunded_total().clamp(0, captured)
     }
 
-    /// Whether the payment is refunded in full (for an authorization never captured: released).
+    /// Whether the payment is refunded in full: its charges' refunds cover what it captured
+    /// (for an authorization never captured: every charge released). One charge refunded in
+    /// full does not refund a payment that has others.
     pub fn is_fully_refunded(&self) -> bool {
-        let captured = self.captured.unwrap_or(0);
-        self.fully_refunded || (captured > 0 && self.refunded >= captured)
+        // Rows stored before refunds were kept per charge know only a payment-wide flag.
+        let legacy = self.charges.is_empty() && self.fully_refunded;
+        match self.captured() {
+            Some(captured) if captured > 0 => legacy || self.refunded_total() >= captured,
+            _ => {
+                legacy
+                    || (!self.charges.is_empty() && self.charges.values().all(|c| c.fully_refunded))
+            }
+        }
     }
 
     /// Whether any fact says the payment was disputed.
     pub fn disputed(&self) -> bool {
         self.disputed
+    }
+
+    /// Whether a charge is known to be disputed but no dispute on it has been read yet (it
+    /// counts as open). Disputes stored before they named their charge count for any charge.
+    pub(crate) fn has_unread_dispute(&self) -> bool {
+        // Rows stored before per-charge facts know only a payment-wide flag.
+        let legacy = self.disputed && self.disputes.is_empty();
+        legacy
+            || self.charges.iter().any(|(id, charge)| {
+                charge.disputed
+                    && !self
+                        .disputes
+                        .values()
+                        .any(|d| d.charge.as_ref().is_none_or(|c| c == id))
+            })
     }
 
     /// The disputes on the payment, by dispute id.
@@ -333,7 +522,7 @@ impl LedgerRow {
     /// Amount lost to disputes, in minor units of the payment's currency. A lost dispute in
     /// another currency counts as the whole captured amount.
     pub fn lost_to_disputes(&self) -> i64 {
-        let captured = self.captured.unwrap_or(0).max(0);
+        let captured = self.captured().unwrap_or(0).max(0);
         let lost = self
             .disputes
             .values()
@@ -348,7 +537,7 @@ impl LedgerRow {
 
     /// Captured minus refunded minus lost to disputes, never below zero.
     pub fn net(&self) -> i64 {
-        let captured = self.captured.unwrap_or(0).max(0);
+        let captured = self.captured().unwrap_or(0).max(0);
         captured
             .saturating_sub(self.refunded())
             .saturating_sub(self.lost_to_disputes())

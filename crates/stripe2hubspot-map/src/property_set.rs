@@ -2,8 +2,13 @@
 //! each.
 
 use std::collections::BTreeMap;
+use std::fmt;
 
 use serde::{Deserialize, Serialize};
+
+use crate::config::{LAST_CHARGE_PROPERTIES, PAYMENT_ID_PROPERTY};
+use crate::personal::Redacted;
+use crate::properties::{LEDGER_CONTACT_PROPERTIES, LEDGER_DEAL_PROPERTIES};
 
 /// Where a property comes from on HubSpot's side, which decides what the engine may do with it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -22,8 +27,9 @@ pub enum PropertyKind {
     Custom,
 }
 
-/// One property value and what the engine needs to know about it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// One property value and what the engine needs to know about it. Its `Debug` hides the
+/// value, which can be an email, a name or a phone.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PropertyValue {
     /// The value as HubSpot expects it (numbers as decimal strings, dates as ISO 8601 UTC).
     pub value: String,
@@ -36,10 +42,64 @@ pub struct PropertyValue {
     pub last_charge: bool,
 }
 
-/// An ordered set of properties, name -> value. Ordered so output is deterministic.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+/// An ordered set of properties, name -> value. Ordered so output is deterministic. Its
+/// `Debug` shows every name but only the values computed from amounts, dates, stages and
+/// Stripe ids; the rest (emails, names, phones, metadata, deal names) is hidden.
+#[derive(Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(transparent)]
 pub struct PropertySet(BTreeMap<String, PropertyValue>);
+
+impl fmt::Debug for PropertyValue {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PropertyValue")
+            .field("value", &Redacted)
+            .field("kind", &self.kind)
+            .field("last_charge", &self.last_charge)
+            .finish()
+    }
+}
+
+/// The properties the mapping computes from amounts, dates, stages and Stripe ids: nothing
+/// personal, so `Debug` may show their values.
+const IMPERSONAL: [&str; 5] = [
+    "amount",
+    "closedate",
+    "dealstage",
+    "pipeline",
+    "deal_currency_code",
+];
+
+fn is_impersonal(name: &str) -> bool {
+    // The receipt page shows the payer's details to anyone with its address.
+    name != "last_charge_receipt"
+        && (IMPERSONAL.contains(&name)
+            || name == PAYMENT_ID_PROPERTY
+            || LEDGER_DEAL_PROPERTIES.contains(&name)
+            || LEDGER_CONTACT_PROPERTIES.contains(&name)
+            || LAST_CHARGE_PROPERTIES.contains(&name))
+}
+
+/// One entry of a [`PropertySet`]'s `Debug`.
+struct Shown<'a>(&'a str, &'a PropertyValue);
+
+impl fmt::Debug for Shown<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let Shown(name, v) = self;
+        if is_impersonal(name) {
+            write!(f, "{:?} ({:?})", v.value, v.kind)
+        } else {
+            write!(f, "{:?} ({:?})", Redacted, v.kind)
+        }
+    }
+}
+
+impl fmt::Debug for PropertySet {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_map()
+            .entries(self.0.iter().map(|(k, v)| (k, Shown(k, v))))
+            .finish()
+    }
+}
 
 impl PropertySet {
     /// An empty set.

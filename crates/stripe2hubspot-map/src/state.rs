@@ -145,7 +145,7 @@ impl LedgerRow {
             return PaymentStatus::Refunded;
         }
         let open = disputes.clone().any(|d| !d.closed);
-        if open || (self.disputed() && self.disputes().is_empty()) {
+        if open || self.has_unread_dispute() {
             return PaymentStatus::Disputed;
         }
         if !self.disputes().is_empty() {

@@ -1,7 +1,8 @@
 //! The ledger's promise: for random payments with random event sequences (success, capture,
 //! partial and full refunds, disputes opened and closed won or lost, Checkout, invoices in both
-//! API shapes), every permutation of the events with random redeliveries ends in the same
-//! ledger rows and the same HubSpot deal and contact properties, and those are the right ones.
+//! API shapes, an invoice paid by two PaymentIntents whose charges refund apart), every
+//! permutation of the events with random redeliveries ends in the same ledger rows and the same
+//! HubSpot deal and contact properties, and those are the right ones.
 
 use proptest::prelude::*;
 use serde_json::{json, Value};
@@ -19,6 +20,9 @@ enum Flow {
     InvoiceBefore2025,
     InvoiceWithPayments,
     InvoiceLinkedByInvoicePayment,
+    /// One invoice paid by two PaymentIntents (a split payment), each with its own charge,
+    /// refunds and (on the first) dispute.
+    InvoiceSplit,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -39,6 +43,9 @@ struct Payment {
     captured: i64,
     /// Cumulative refunded amounts, increasing, each at most `captured`.
     refunds: Vec<i64>,
+    /// The second charge of a split invoice: its amount (part of `amount`, all captured) and
+    /// its own cumulative refunds.
+    second: Option<(i64, Vec<i64>)>,
     dispute: DisputeEnd,
     billing_email: bool,
     receipt_email: bool,
@@ -55,6 +62,7 @@ fn payment(n: usize) -> impl Strategy<Value = Payment> {
             Just(Flow::InvoiceBefore2025),
             Just(Flow::InvoiceWithPayments),
             Just(Flow::InvoiceLinkedByInvoicePayment),
+            Just(Flow::InvoiceSplit),
         ],
         prop::sample::select(vec!["usd", "jpy", "kwd", "eur"]),
         1i64..1_000_000,
@@ -69,25 +77,40 @@ fn payment(n: usize) -> impl Strategy<Value = Payment> {
         any::<bool>(),
         any::<bool>(),
         prop_oneof![Just(1.0f64), 0.01f64..1.0],
+        (prop::collection::vec(0.0f64..=1.0, 0..3), any::<bool>()),
     )
         .prop_map(
-            move |(flow, currency, amount, fractions, full, dispute, billing, receipt, part)| {
-                let captured = if flow == Flow::ManualCapture {
-                    (((amount as f64) * part) as i64).clamp(1, amount)
+            move |(
+                flow,
+                currency,
+                amount,
+                fractions,
+                full,
+                dispute,
+                billing,
+                receipt,
+                part,
+                (second_fractions, second_full),
+            )| {
+                let amount = if flow == Flow::InvoiceSplit {
+                    amount.max(2)
                 } else {
                     amount
                 };
-                let mut refunds: Vec<i64> = fractions
-                    .iter()
-                    .map(|f| ((captured as f64) * f) as i64)
-                    .filter(|r| *r > 0)
-                    .collect();
-                refunds.sort_unstable();
-                refunds.dedup();
-                if full {
-                    refunds.push(captured);
-                    refunds.dedup();
-                }
+                let captured = match flow {
+                    Flow::ManualCapture => (((amount as f64) * part) as i64).clamp(1, amount),
+                    // The first PaymentIntent pays part of the invoice, the second the rest.
+                    Flow::InvoiceSplit => (((amount as f64) * part) as i64).clamp(1, amount - 1),
+                    _ => amount,
+                };
+                let refunds = cumulative_refunds(captured, &fractions, full);
+                let second = (flow == Flow::InvoiceSplit).then(|| {
+                    let rest = amount - captured;
+                    (
+                        rest,
+                        cumulative_refunds(rest, &second_fractions, second_full),
+                    )
+                });
                 Payment {
                     n,
                     flow,
@@ -95,6 +118,7 @@ fn payment(n: usize) -> impl Strategy<Value = Payment> {
                     amount,
                     captured,
                     refunds,
+                    second,
                     dispute,
                     billing_email: billing,
                     receipt_email: receipt,
@@ -103,9 +127,95 @@ fn payment(n: usize) -> impl Strategy<Value = Payment> {
         )
 }
 
+/// Increasing cumulative refunds of a charge of `captured`, from random fractions, ending in
+/// a full refund when `full`.
+fn cumulative_refunds(captured: i64, fractions: &[f64], full: bool) -> Vec<i64> {
+    let mut refunds: Vec<i64> = fractions
+        .iter()
+        .map(|f| ((captured as f64) * f) as i64)
+        .filter(|r| *r > 0)
+        .collect();
+    refunds.sort_unstable();
+    refunds.dedup();
+    if full {
+        refunds.push(captured);
+        refunds.dedup();
+    }
+    refunds
+}
+
 impl Payment {
     fn id(&self, prefix: &str) -> String {
         format!("{prefix}_{}", self.n)
+    }
+
+    /// What the first (for most flows the only) PaymentIntent asked for.
+    fn first_amount(&self) -> i64 {
+        if self.second.is_some() {
+            self.captured
+        } else {
+            self.amount
+        }
+    }
+
+    /// The ids of the split invoice's second PaymentIntent and charge.
+    fn second_id(&self, prefix: &str) -> String {
+        format!("{prefix}_{}_b", self.n)
+    }
+
+    /// The second charge of a split invoice, with `refunded` of it refunded.
+    fn second_charge(&self, refunded: i64) -> Value {
+        let (amount, _) = self.second.clone().unwrap_or_default();
+        json!({
+            "id": self.second_id("ch"), "object": "charge", "amount": amount,
+            "amount_captured": amount, "amount_refunded": refunded,
+            "refunded": refunded == amount, "captured": true, "disputed": false,
+            "currency": self.currency, "status": "succeeded", "paid": true,
+            "created": self.t0() + 1, "payment_intent": self.second_id("pi"),
+            "customer": "cus_1",
+            "billing_details": {
+                "email": if self.billing_email { Some(EMAIL) } else { None },
+                "name": "Ann Lee", "phone": null
+            },
+            "receipt_email": null, "metadata": {}
+        })
+    }
+
+    fn second_intent(&self) -> Value {
+        let (amount, _) = self.second.clone().unwrap_or_default();
+        json!({
+            "id": self.second_id("pi"), "object": "payment_intent", "amount": amount,
+            "amount_received": amount, "currency": self.currency, "status": "succeeded",
+            "created": self.t0() - 4, "latest_charge": self.second_id("ch"),
+            "customer": "cus_1", "metadata": {}
+        })
+    }
+
+    fn second_invoice_payment(&self) -> Value {
+        let (amount, _) = self.second.clone().unwrap_or_default();
+        json!({
+            "id": self.second_id("inpay"), "object": "invoice_payment",
+            "invoice": self.id("in"), "amount_paid": amount, "amount_requested": amount,
+            "currency": self.currency, "status": "paid", "is_default": false,
+            "payment": {"type": "payment_intent", "payment_intent": self.second_id("pi")},
+            "created": self.t0() + 1
+        })
+    }
+
+    /// What the customer paid in all.
+    fn total_captured(&self) -> i64 {
+        self.captured + self.second.as_ref().map_or(0, |(amount, _)| *amount)
+    }
+
+    /// What was refunded in all: the last refund of each charge, summed.
+    fn total_refunded(&self) -> i64 {
+        let first = self.refunds.last().copied().unwrap_or(0);
+        let second = self
+            .second
+            .as_ref()
+            .and_then(|(_, refunds)| refunds.last().copied())
+            .unwrap_or(0);
+        first + second
     }
 
     fn t0(&self) -> i64 {
@@ -114,16 +224,13 @@ impl Payment {
 
     fn charge(&self, captured: bool, refunded: i64, disputed: bool) -> Value {
         // Stripe refunds what a partial capture leaves uncaptured, in amount_refunded.
-        let released = if captured {
-            self.amount - self.captured
-        } else {
-            0
-        };
+        let amount = self.first_amount();
+        let released = if captured { amount - self.captured } else { 0 };
         json!({
-            "id": self.id("ch"), "object": "charge", "amount": self.amount,
+            "id": self.id("ch"), "object": "charge", "amount": amount,
             "amount_captured": if captured { self.captured } else { 0 },
             "amount_refunded": released + refunded,
-            "refunded": captured && released + refunded == self.amount,
+            "refunded": captured && released + refunded == amount,
             "captured": captured, "disputed": disputed, "currency": self.currency,
             "status": "succeeded", "paid": true, "created": self.t0(),
             "payment_intent": self.id("pi"), "customer": "cus_1",
@@ -137,7 +244,7 @@ impl Payment {
 
     fn intent(&self) -> Value {
         json!({
-            "id": self.id("pi"), "object": "payment_intent", "amount": self.amount,
+            "id": self.id("pi"), "object": "payment_intent", "amount": self.first_amount(),
             "amount_received": self.captured, "currency": self.currency, "status": "succeeded",
             "created": self.t0() - 5, "latest_charge": self.id("ch"), "customer": "cus_1",
             "receipt_email": if self.receipt_email { Some(EMAIL) } else { None },
@@ -157,7 +264,7 @@ impl Payment {
     fn invoice_payment(&self) -> Value {
         json!({
             "id": self.id("inpay"), "object": "invoice_payment", "invoice": self.id("in"),
-            "amount_paid": self.amount, "amount_requested": self.amount,
+            "amount_paid": self.captured, "amount_requested": self.captured,
             "currency": self.currency, "status": "paid", "is_default": true,
             "payment": {"type": "payment_intent", "payment_intent": self.id("pi")},
             "created": self.t0()
@@ -181,6 +288,13 @@ impl Payment {
                 "parent": {"type": "subscription_details",
                            "subscription_details": {"subscription": "sub_1"}},
                 "payments": {"object": "list", "data": [self.invoice_payment()],
+                             "has_more": false}
+            }),
+            Flow::InvoiceSplit => json!({
+                "parent": {"type": "subscription_details",
+                           "subscription_details": {"subscription": "sub_1"}},
+                "payments": {"object": "list",
+                             "data": [self.invoice_payment(), self.second_invoice_payment()],
                              "has_more": false}
             }),
             _ => json!({
@@ -224,6 +338,13 @@ impl Payment {
                 out.push(("invoice.paid".into(), self.invoice()));
                 out.push(("invoice_payment.paid".into(), self.invoice_payment()));
             }
+            Flow::InvoiceSplit => {
+                out.push(("charge.succeeded".into(), self.second_charge(0)));
+                out.push(("payment_intent.succeeded".into(), self.second_intent()));
+                out.push(("invoice.paid".into(), self.invoice()));
+                out.push(("invoice_payment.paid".into(), self.invoice_payment()));
+                out.push(("invoice_payment.paid".into(), self.second_invoice_payment()));
+            }
             Flow::Automatic | Flow::ManualCapture => {}
         }
         let disputed = self.dispute != DisputeEnd::None;
@@ -238,6 +359,9 @@ impl Payment {
                 "charge.refunded".into(),
                 self.charge(true, *refunded, disputed),
             ));
+        }
+        for refunded in self.second.iter().flat_map(|(_, refunds)| refunds) {
+            out.push(("charge.refunded".into(), self.second_charge(*refunded)));
         }
         match self.dispute {
             DisputeEnd::Won => out.push(("charge.dispute.closed".into(), self.dispute("won"))),
@@ -259,20 +383,20 @@ impl Payment {
     }
 
     fn expected_net(&self) -> i64 {
-        let refunded = self.refunds.last().copied().unwrap_or(0);
+        // The dispute is on the first charge, for what it captured.
         let lost = if self.dispute == DisputeEnd::Lost {
             self.captured
         } else {
             0
         };
-        (self.captured - refunded - lost).max(0)
+        (self.total_captured() - self.total_refunded() - lost).max(0)
     }
 
     fn expected_status(&self) -> &'static str {
-        let refunded = self.refunds.last().copied().unwrap_or(0);
+        let refunded = self.total_refunded();
         match self.dispute {
             DisputeEnd::Lost => "dispute_lost",
-            _ if refunded == self.captured => "refunded",
+            _ if refunded == self.total_captured() => "refunded",
             DisputeEnd::Open => "disputed",
             DisputeEnd::Won => "dispute_won",
             _ if refunded > 0 => "partially_refunded",
@@ -312,6 +436,25 @@ fn store(events: &[Event], config: &MappingConfig) -> Vec<LedgerRow> {
     }
     rows.sort_by(|a, b| a.key().cmp(&b.key()));
     rows
+}
+
+/// What a backfill enqueues after the webhooks: every object once, in its final state, as a
+/// synthetic event stamped with the time it was read (later than every webhook).
+fn backfill(events: &[Event]) -> Vec<Event> {
+    let mut last: std::collections::BTreeMap<String, &Event> = Default::default();
+    for event in events {
+        let id = event.data.object.id().unwrap_or_default().to_owned();
+        last.insert(id, event);
+    }
+    last.values()
+        .enumerate()
+        .map(|(i, event)| {
+            let mut read = (*event).clone();
+            read.id = format!("evt_backfill_{i:032x}");
+            read.created = 2_000_000_000 + i as i64;
+            read
+        })
+        .collect()
 }
 
 fn scenario() -> impl Strategy<Value = (Vec<Payment>, Vec<Event>, Vec<Event>)> {
@@ -391,6 +534,27 @@ proptest! {
         } else {
             prop_assert!(payments.iter().all(|p| !p.has_email()));
         }
+    }
+
+    #[test]
+    fn a_backfill_over_synced_payments_moves_only_stamps(
+        (_payments, in_order, _delivered) in scenario()
+    ) {
+        let config = config();
+        let synced = store(&in_order, &config);
+        let mut then_backfilled = in_order.clone();
+        then_backfilled.extend(backfill(&in_order));
+        let backfilled = store(&then_backfilled, &config);
+        prop_assert_eq!(backfilled.len(), synced.len());
+        for (after, before) in backfilled.iter().zip(&synced) {
+            prop_assert!(after.same_values_as(before), "{:?}\n{:?}", after, before);
+            prop_assert_ne!(after.latest(), before.latest(), "the newer stamps are kept");
+            prop_assert_eq!(deal_properties(after, &config), deal_properties(before, &config));
+        }
+        prop_assert_eq!(
+            contact_properties(&backfilled, &config),
+            contact_properties(&synced, &config)
+        );
     }
 
     #[test]

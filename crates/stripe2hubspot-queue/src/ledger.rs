@@ -25,7 +25,8 @@ pub struct LedgerEntry {
     pub key: String,
     /// Everything known about the payment.
     pub row: LedgerRow,
-    /// Raised each time a merge changes the row (or its key).
+    /// Raised each time a merge changes what the row holds (or its key); a merge that only
+    /// moves the stamps ordering its facts keeps it.
     pub version: i64,
     /// The highest version whose HubSpot state was written (0: never).
     pub written_version: i64,
@@ -80,7 +81,8 @@ pub fn contact_key_of(row: &LedgerRow, config: &MappingConfig) -> Option<String>
 #[derive(Debug, Clone)]
 pub(crate) struct Merged {
     pub(crate) entry: LedgerEntry,
-    /// Whether the row (or its key) changed, so it must be written back.
+    /// Whether the row (or its key) changed, so it must be written back. Stamps count: they
+    /// decide later merges, even when the version stays.
     pub(crate) changed: bool,
     /// Keys of the loaded rows other than the new key: delete them, redirect their aliases.
     pub(crate) removed_keys: Vec<String>,
@@ -102,11 +104,13 @@ pub(crate) fn merge_step(
         .iter()
         .fold(LedgerRow::from_facts(facts), |row, e| row.merge(&e.row));
     let key = row.key()?.to_owned();
-    let changed = match existing {
-        [only] => only.key != key || only.row != row,
-        _ => true,
+    let (changed, moved) = match existing {
+        // Facts the row already holds, stamped otherwise (a backfill's read of a payment the
+        // webhooks told): store the new stamps, but HubSpot has nothing new to see.
+        [only] if only.key == key => (only.row != row, !only.row.same_values_as(&row)),
+        _ => (true, true),
     };
-    let version = existing.iter().map(|e| e.version).max().unwrap_or(0) + i64::from(changed);
+    let version = existing.iter().map(|e| e.version).max().unwrap_or(0) + i64::from(moved);
     let written_version = existing
         .iter()
         .map(|e| e.written_version)
@@ -172,5 +176,81 @@ impl Changes {
 
     pub(crate) fn into_vec(self) -> Vec<LedgerChange> {
         self.by_key.into_values().collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::{json, Value};
+    use stripe2hubspot_map::{facts_from_event, FactsOutcome};
+
+    use super::*;
+
+    fn charge(refunded: i64) -> Value {
+        json!({
+            "id": "ch_1", "object": "charge", "amount": 1000, "amount_captured": 1000,
+            "amount_refunded": refunded, "currency": "usd", "status": "succeeded",
+            "captured": true, "created": 1_700_000_000, "payment_intent": "pi_1",
+            "refunded": refunded == 1000, "customer": "cus_1", "description": "Order 7",
+            "billing_details": {"email": "ann@example.com", "name": "Ann Lee"},
+            "receipt_url": "https://pay.stripe.com/receipts/1", "metadata": {"order": "7"}
+        })
+    }
+
+    fn facts(id: &str, type_: &str, created: i64, object: Value) -> Facts {
+        let event = json!({
+            "id": id, "object": "event", "type": type_, "created": created,
+            "data": {"object": object}
+        });
+        let event = serde_json::from_value(event).expect("a valid event");
+        match facts_from_event(&event, &MappingConfig::default()).expect("facts") {
+            FactsOutcome::Facts(facts) => *facts,
+            FactsOutcome::Skip(reason) => panic!("{id} skipped: {reason}"),
+        }
+    }
+
+    /// Merges `facts` into `stored` (the row they name, if any), as a backend does.
+    fn step(stored: Option<&LedgerEntry>, facts: &Facts) -> Merged {
+        let existing: Vec<LedgerEntry> = stored.into_iter().cloned().collect();
+        merge_step(&existing, facts, &MappingConfig::default()).expect("a keyed row")
+    }
+
+    #[test]
+    fn a_backfill_of_a_synced_payment_keeps_the_version_and_a_refund_raises_it() {
+        let webhook = facts("evt_1", "charge.succeeded", 1_700_000_000, charge(0));
+        let first = step(None, &webhook);
+        assert!(first.changed);
+        assert_eq!(first.entry.version, 1);
+        let mut synced = first.entry.clone();
+        synced.written_version = synced.version;
+
+        // What backfill enqueues for the same charge, read later: a synthetic
+        // `charge.captured` stamped with the time it was read (see stripe2hubspot-history's
+        // synthetic_event).
+        let backfill = facts(
+            "evt_backfill_0123456789abcdef0123456789abcdef",
+            "charge.captured",
+            1_800_000_000,
+            charge(0),
+        );
+        assert_ne!(backfill.stamp, webhook.stamp);
+        let read = step(Some(&synced), &backfill);
+        assert!(read.changed, "the newer stamps are stored");
+        assert_ne!(read.entry.row.latest(), synced.row.latest());
+        assert_eq!(read.entry.version, 1, "nothing new for HubSpot");
+        assert!(!read.entry.is_unwritten());
+
+        // A redelivery of the webhook after the backfill changes nothing at all.
+        let again = step(Some(&read.entry), &webhook);
+        assert!(!again.changed);
+        assert_eq!(again.entry.version, 1);
+
+        // A real change still raises the version.
+        let refund = facts("evt_2", "charge.refunded", 1_700_000_100, charge(300));
+        let refunded = step(Some(&read.entry), &refund);
+        assert!(refunded.changed);
+        assert_eq!(refunded.entry.version, 2);
+        assert!(refunded.entry.is_unwritten());
+        assert_eq!(refunded.entry.row.refunded(), 300);
     }
 }
