@@ -46,6 +46,8 @@ pub struct Service {
     pub engine: SyncEngine,
     /// The store both share: ingest writes to its queue, the engine drains it.
     pub store: Store,
+    /// One aggregate for `/healthz` and `/metrics`, shared by every status source.
+    aggregate: crate::admin::AggregateCache,
 }
 
 impl std::fmt::Debug for Service {
@@ -101,11 +103,13 @@ impl Service {
         };
         let engine = SyncEngine::builder(store.clone(), hubspot, mapping)
             .alerter(alerter)
+            .dead_letter_retention(config.dead_letter_retention)
             .build()?;
         Ok(Service {
             ingest: Arc::new(ingest),
             engine,
             store,
+            aggregate: crate::admin::AggregateCache::default(),
         })
     }
 
@@ -133,6 +137,7 @@ impl Service {
             admin: self.store.admin.clone(),
             engine: self.engine.handle(),
             ingest: self.ingest.clone(),
+            aggregate: self.aggregate.clone(),
         }
     }
 }

@@ -59,6 +59,7 @@ mod pause;
 mod plan;
 mod process;
 mod purge;
+mod repair;
 mod settle;
 mod worker;
 
@@ -73,11 +74,13 @@ use tokio::sync::{watch, OnceCell};
 
 pub use backoff::Backoff;
 pub use builder::{
-    EngineError, SyncEngineBuilder, DEFAULT_LEASE, DEFAULT_RETRY_FOR, DEFAULT_SHUTDOWN_GRACE,
+    EngineError, SyncEngineBuilder, DEFAULT_DEAD_LETTER_RETENTION, DEFAULT_LEASE,
+    DEFAULT_RETRY_FOR, DEFAULT_SHUTDOWN_GRACE,
 };
 pub use failure::PauseReason;
 pub use handle::{metric_names, EngineHandle, EngineMetrics};
 pub use leader::Role;
+pub use repair::{repair_job, REPAIR_EVENT_PREFIX, REPAIR_EVENT_TYPE};
 
 use crate::alert::Alerter;
 use builder::Settings;
