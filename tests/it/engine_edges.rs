@@ -467,7 +467,10 @@ async fn dead_letters_past_their_retention_are_purged_with_their_payloads() {
         .unwrap()
         .is_empty()
     {
-        assert!(started.elapsed() < DRAIN, "the dead letter was never purged");
+        assert!(
+            started.elapsed() < DRAIN,
+            "the dead letter was never purged"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     assert_eq!(pipeline.store.admin.stats().await.unwrap().dead, 0);
