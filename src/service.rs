@@ -46,8 +46,6 @@ pub struct Service {
     pub engine: SyncEngine,
     /// The store both share: ingest writes to its queue, the engine drains it.
     pub store: Store,
-    /// One aggregate for `/healthz` and `/metrics`, shared by every status source.
-    aggregate: crate::admin::AggregateCache,
 }
 
 impl std::fmt::Debug for Service {
@@ -109,7 +107,6 @@ impl Service {
             ingest: Arc::new(ingest),
             engine,
             store,
-            aggregate: crate::admin::AggregateCache::default(),
         })
     }
 
@@ -131,13 +128,15 @@ impl Service {
     }
 
     /// What the admin routes, `/healthz` and metric gauges read: the queue's admin side, the
-    /// engine's handle and the ingest counters.
+    /// engine's handle and the ingest counters. Each source has its own once-a-second
+    /// [aggregate](crate::admin::StatusSource::aggregate), shared by its clones: `Service::router`
+    /// takes one for `/healthz`; take one more for `/metrics` and the admin routes.
     pub fn status_source(&self) -> crate::admin::StatusSource {
         crate::admin::StatusSource {
             admin: self.store.admin.clone(),
             engine: self.engine.handle(),
             ingest: self.ingest.clone(),
-            aggregate: self.aggregate.clone(),
+            aggregate: crate::admin::AggregateCache::default(),
         }
     }
 }

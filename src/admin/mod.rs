@@ -47,8 +47,8 @@ pub struct StatusSource {
     pub engine: EngineHandle,
     /// The webhook ingest.
     pub ingest: Arc<Ingest>,
-    /// What `/healthz` and `/metrics` read, computed at most once a second (share one
-    /// between the sources of one process).
+    /// What `/healthz` and `/metrics` read, computed at most once a second and shared by the
+    /// clones of this source.
     pub aggregate: AggregateCache,
 }
 
