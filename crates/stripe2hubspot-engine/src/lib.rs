@@ -16,6 +16,10 @@
 //! event names its PaymentIntent keeps its deal: the deal's `stripe_payment_id` is moved to
 //! the new key before the upsert.
 //!
+//! Besides Stripe events the queue carries repair jobs ([`repair_job`]): `reconcile --repair`
+//! marks a drifted ledger row unwritten and queues one, and the engine writes that row like
+//! any touched row, from the ledger as it stands then.
+//!
 //! Without the unique `stripe_payment_id` deal property (the token may not create it) the
 //! engine pauses with one alert saying how to add it, and resumes once it exists.
 //!
