@@ -1,5 +1,5 @@
 //! Reconcile: compare the deals HubSpot holds with the deals the ledger expects and report
-//! the drift (repair is [`super::repair`]).
+//! the drift (repair hands it to the syncer: see `repair.rs`).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;

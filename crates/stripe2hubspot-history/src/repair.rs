@@ -22,13 +22,13 @@ use super::reconcile::{ExpectedDeal, Reconcile, ReconcileError, ReconcileReport}
 pub struct RepairSummary {
     /// Payments whose rows were marked unwritten and queued for the syncer, by key.
     pub queued: Vec<String>,
-    /// Payments whose rows changed since the check: the syncer writes their newer state
-    /// anyway, so repair leaves them alone.
+    /// Payments whose rows changed (or were re-keyed) since the check: the syncer writes their
+    /// newer state anyway, so repair leaves them alone.
     pub moved_on: Vec<String>,
     /// Payments whose recorded deal HubSpot no longer has: forgotten, so the syncer creates
     /// the deal again.
     pub recreated: Vec<String>,
-    /// Payments reconcile reported that the ledger no longer holds.
+    /// Payments reconcile reported that the ledger does not hold.
     pub not_in_ledger: Vec<String>,
 }
 
@@ -77,10 +77,15 @@ impl Reconcile {
                 .ledger_entry(id)
                 .await
                 .map_err(store_error("the read of a ledger row"))?;
-            let Some(entry) = entry.filter(|e| e.key == want.payment_id) else {
+            let Some(entry) = entry else {
                 summary.not_in_ledger.push(want.payment_id.clone());
                 continue;
             };
+            if entry.key != want.payment_id {
+                // Re-keyed since the check: a changed row, which the syncer writes anyway.
+                summary.moved_on.push(want.payment_id.clone());
+                continue;
+            }
             let version = want.version.unwrap_or(entry.version);
             // Forget only a deal check looked for and did not find: one under this key, or
             // the recorded one it searched by id. A deal recorded under another key that
