@@ -46,6 +46,7 @@ async fn main() -> Result<(), Box<dyn Error>> {
         bind_addr: SocketAddr::from(([127, 0, 0, 1], 0)),
         rate_limit: RateLimit::default(),
         slack_webhook_url: None,
+        dead_letter_retention: stripe2hubspot::engine::DEFAULT_DEAD_LETTER_RETENTION,
     };
     let Service {
         ingest,

@@ -36,12 +36,14 @@ pub struct Config {
     pub rate_limit: RateLimit,
     /// Slack incoming webhook for alerts.
     pub slack_webhook_url: Option<String>,
+    /// How long dead letters (and their payloads) are kept before the engine purges them.
+    pub dead_letter_retention: std::time::Duration,
 }
 
 impl Config {
     /// Settings with the two secrets and every other field at its default: HubSpot's
     /// production host, the default API version, [`DEFAULT_QUEUE_URL`], [`DEFAULT_BIND_ADDR`],
-    /// the default rate limit and no Slack alerts.
+    /// the default rate limit, no Slack alerts and dead letters kept 30 days.
     pub fn new(webhook_secrets: Vec<String>, hubspot_token: impl Into<String>) -> Config {
         Config {
             webhook_secrets,
@@ -52,6 +54,7 @@ impl Config {
             bind_addr: DEFAULT_BIND_ADDR,
             rate_limit: RateLimit::default(),
             slack_webhook_url: None,
+            dead_letter_retention: crate::engine::DEFAULT_DEAD_LETTER_RETENTION,
         }
     }
 }
@@ -73,6 +76,7 @@ impl fmt::Debug for Config {
                 "slack_webhook_url",
                 &self.slack_webhook_url.as_ref().map(|_| "<redacted>"),
             )
+            .field("dead_letter_retention", &self.dead_letter_retention)
             .finish()
     }
 }

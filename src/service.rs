@@ -101,6 +101,7 @@ impl Service {
         };
         let engine = SyncEngine::builder(store.clone(), hubspot, mapping)
             .alerter(alerter)
+            .dead_letter_retention(config.dead_letter_retention)
             .build()?;
         Ok(Service {
             ingest: Arc::new(ingest),
@@ -127,12 +128,15 @@ impl Service {
     }
 
     /// What the admin routes, `/healthz` and metric gauges read: the queue's admin side, the
-    /// engine's handle and the ingest counters.
+    /// engine's handle and the ingest counters. Each source has its own once-a-second
+    /// [aggregate](crate::admin::StatusSource::aggregate), shared by its clones: `Service::router`
+    /// takes one for `/healthz`; take one more for `/metrics` and the admin routes.
     pub fn status_source(&self) -> crate::admin::StatusSource {
         crate::admin::StatusSource {
             admin: self.store.admin.clone(),
             engine: self.engine.handle(),
             ingest: self.ingest.clone(),
+            aggregate: crate::admin::AggregateCache::default(),
         }
     }
 }

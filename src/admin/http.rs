@@ -59,20 +59,21 @@ impl std::fmt::Debug for AdminToken {
 /// `GET /healthz`: `200 {"status":"ok"|"paused","role":"leader"|"standby"}`, or `503
 /// {"status":"unavailable"}` when the queue cannot be read. The role says whether this process
 /// runs the sync or stands by for the one that does. No internal error text: `/admin/status`
-/// has the details.
+/// has the details. The queue is read at most once a second (see
+/// [`StatusSource::aggregate`]), however many probes arrive.
 pub async fn health(source: StatusSource) -> (StatusCode, Json<serde_json::Value>) {
     let role = source.engine.role();
-    match source.admin.stats().await {
-        Ok(_) if source.engine.paused().is_some() => (
+    match source.aggregate().await.queue {
+        Some(_) if source.engine.paused().is_some() => (
             StatusCode::OK,
             Json(json!({ "status": "paused", "role": role })),
         ),
-        Ok(_) => (
+        Some(_) => (
             StatusCode::OK,
             Json(json!({ "status": "ok", "role": role })),
         ),
-        Err(error) => {
-            tracing::warn!(%error, "health check: the queue cannot be read");
+        None => {
+            tracing::warn!("health check: the queue cannot be read");
             (
                 StatusCode::SERVICE_UNAVAILABLE,
                 Json(json!({ "status": "unavailable" })),

@@ -12,8 +12,11 @@ use crate::engine::{EngineHandle, EngineMetrics, Role};
 use crate::ingest::{Ingest, IngestStats};
 use crate::queue::{DeadLetter, JobId, LedgerEntry, QueueAdmin, QueueError, QueueStats};
 
+mod aggregate;
 #[cfg(feature = "axum")]
 mod http;
+
+pub use aggregate::{Aggregate, AggregateCache, AGGREGATE_TTL};
 #[cfg(feature = "axum")]
 #[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
 pub use http::{health, router, AdminToken, InvalidAdminToken, MIN_ADMIN_TOKEN_LEN};
@@ -44,6 +47,9 @@ pub struct StatusSource {
     pub engine: EngineHandle,
     /// The webhook ingest.
     pub ingest: Arc<Ingest>,
+    /// What `/healthz` and `/metrics` read, computed at most once a second and shared by the
+    /// clones of this source.
+    pub aggregate: AggregateCache,
 }
 
 impl std::fmt::Debug for StatusSource {
@@ -323,10 +329,12 @@ impl StatusSource {
     }
 
     /// Sets the queue-depth, waiting, leader, paused and last-sync gauges in the [`metrics`]
-    /// facade; call it before each scrape. A store that cannot be read leaves the depth and
-    /// waiting gauges as they were.
+    /// facade; call it before each scrape. The depth and waiting figures come from the
+    /// [aggregate](Self::aggregate), at most a second old; a store that cannot be read leaves
+    /// those gauges as they were.
     pub async fn record_gauges(&self) {
-        if let Ok(waiting) = self.engine.waiting().await {
+        let aggregate = self.aggregate().await;
+        if let Some(waiting) = aggregate.waiting {
             metrics::gauge!(LEDGER_WAITING).set(waiting as f64);
         }
         let leader = match self.engine.role() {
@@ -334,7 +342,7 @@ impl StatusSource {
             Role::Standby => 0.0,
         };
         metrics::gauge!(LEADER).set(leader);
-        if let Ok(stats) = self.admin.stats().await {
+        if let Some(stats) = aggregate.queue {
             for (state, count) in QueueDepth::from(stats).by_state() {
                 metrics::gauge!(QUEUE_JOBS, "state" => state).set(count as f64);
             }

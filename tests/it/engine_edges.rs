@@ -437,3 +437,42 @@ async fn an_upsert_answer_without_the_id_echo_is_read_back_never_matched_by_posi
     );
     pipeline.shutdown().await;
 }
+
+#[tokio::test]
+async fn dead_letters_past_their_retention_are_purged_with_their_payloads() {
+    let mut pipeline = Pipeline::new(FakeHubSpot::start().await).await;
+    let stored = pipeline
+        .store
+        .queue
+        .enqueue(stripe2hubspot::queue::NewJob {
+            event_id: "evt_not_an_event".into(),
+            event_type: "charge.succeeded".into(),
+            event_created: 1_700_000_000,
+            payload: br#"{"personal": "ann@example.com"}"#.to_vec(),
+        })
+        .await;
+    assert!(stored.is_ok());
+    pipeline.start_engine(|b| b);
+    assert_eq!(pipeline.drained(DRAIN).await.dead, 1);
+    pipeline.shutdown().await;
+
+    // The next leader purges, at its start, dead letters older than the retention.
+    pipeline.start_engine(|b| b.dead_letter_retention(Duration::from_millis(1)));
+    let started = std::time::Instant::now();
+    while !pipeline
+        .store
+        .admin
+        .dead_letters(10, None)
+        .await
+        .unwrap()
+        .is_empty()
+    {
+        assert!(
+            started.elapsed() < DRAIN,
+            "the dead letter was never purged"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(pipeline.store.admin.stats().await.unwrap().dead, 0);
+    pipeline.shutdown().await;
+}

@@ -9,10 +9,11 @@ use std::time::Duration;
 
 use common::Pipeline;
 use stripe2hubspot::history::stripe2hubspot_stripe::CreatedRange;
-use stripe2hubspot::history::{Backfill, Reconcile, ReconcileProgress};
+use stripe2hubspot::history::{Backfill, ExpectedDeal, Reconcile, ReconcileProgress};
 use stripe2hubspot::hubspot_crm::fake::FakeHubSpot;
 use stripe2hubspot::hubspot_crm::UpsertInput;
-use stripe2hubspot::map::{ContactKey, MappingConfig};
+use stripe2hubspot::map::{facts_from_event, ContactKey, FactsOutcome, MappingConfig};
+use stripe2hubspot::SyncEngine;
 
 const DRAIN: Duration = Duration::from_secs(120);
 
@@ -113,12 +114,24 @@ async fn reconcile_reports_hand_edits_deletions_and_strangers_then_repairs_them(
     );
     assert!(shown.contains("amount: HubSpot has \"1.23\""), "{shown}");
 
-    let repaired = reconcile.repair(&expected, &drift).await.unwrap();
+    // Repair hands the rows to the syncer; the engine writes them.
+    let repaired = reconcile
+        .repair(&pipeline.store, &expected, &drift)
+        .await
+        .unwrap();
     assert_eq!(
-        (repaired.updated, repaired.created, repaired.associated),
-        (2, 1, 1)
+        (repaired.queued.len(), repaired.recreated.len()),
+        (3, 1),
+        "{repaired}"
     );
-    assert!(repaired.failed.is_empty(), "{repaired}");
+    assert!(repaired.moved_on.is_empty() && repaired.not_in_ledger.is_empty());
+    let unwritten = with_engine(
+        &pipeline,
+        reconcile.wait_for_repairs(&pipeline.store, &repaired, Duration::from_millis(20)),
+    )
+    .await
+    .unwrap();
+    assert!(unwritten.is_empty(), "{unwritten:?}");
     let after = reconcile.check(&expected, |_| {}).await.unwrap();
     assert!(after.is_in_sync(), "{after}");
     assert_eq!(after.exit_code(), 0);
@@ -136,4 +149,147 @@ async fn reconcile_reports_hand_edits_deletions_and_strangers_then_repairs_them(
     };
     let contact = hubspot.contact_by_email(&email).unwrap();
     assert!(hubspot.are_associated("deals", &recreated.id, "contacts", &contact.id));
+}
+
+/// Runs an engine on the pipeline's store while `work` runs.
+async fn with_engine<T>(pipeline: &Pipeline, work: impl std::future::Future<Output = T>) -> T {
+    let engine = common::fast(SyncEngine::builder(
+        pipeline.store.clone(),
+        pipeline.hubspot.client().unwrap(),
+        MappingConfig::default(),
+    ))
+    .build()
+    .unwrap();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let running = tokio::spawn(async move {
+        engine
+            .run(async {
+                let _ = stopped.await;
+            })
+            .await
+    });
+    let out = work.await;
+    let _ = stop.send(());
+    running.await.unwrap();
+    out
+}
+
+/// A fixture event of the stripe-events crate.
+fn fixture(name: &str) -> serde_json::Value {
+    let path = format!(
+        "{}/crates/stripe-events/tests/fixtures/{name}.json",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
+async fn deliver(pipeline: &Pipeline, event: &serde_json::Value) {
+    assert_eq!(pipeline.send(event).await, 200);
+    assert_eq!(pipeline.drained(DRAIN).await.dead, 0);
+}
+
+/// The deals the ledger in `store` expects now.
+async fn expected_now(pipeline: &Pipeline) -> Vec<ExpectedDeal> {
+    let rows = pipeline.store.state.ledger_rows(None, 1000).await.unwrap();
+    rows.iter()
+        .filter_map(|e| ExpectedDeal::from_entry(e, &MappingConfig::default()))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refund_synced_between_check_and_repair_stays_in_hubspot() {
+    let mut pipeline = Pipeline::new(FakeHubSpot::start().await).await;
+    pipeline.start_engine(|b| b.concurrency(1));
+    deliver(&pipeline, &fixture("charge_succeeded")).await;
+    let deal = pipeline.hubspot.deals().into_iter().next().unwrap();
+    assert!(pipeline
+        .hubspot
+        .edit_property("deals", &deal.id, "dealname", Some("typed by hand")));
+
+    let expected = expected_now(&pipeline).await;
+    let reconcile = Reconcile::builder(pipeline.hubspot.client().unwrap()).build();
+    let report = reconcile.check(&expected, |_| {}).await.unwrap();
+    assert_eq!(report.drifted.len(), 1, "{report}");
+
+    // The refund arrives and is synced while reconcile is between its check and its repair.
+    deliver(&pipeline, &fixture("charge_refunded_partial")).await;
+    let refunded = pipeline.hubspot.deals().into_iter().next().unwrap();
+    assert_eq!(refunded.property("amount"), Some("100.00"));
+
+    let repaired = reconcile
+        .repair(&pipeline.store, &expected, &report)
+        .await
+        .unwrap();
+    assert_eq!(repaired.moved_on.len(), 1, "the row moved on: {repaired}");
+    assert!(repaired.queued.is_empty(), "{repaired}");
+    pipeline.drained(DRAIN).await;
+    let deals = pipeline.hubspot.deals();
+    assert_eq!(deals.len(), 1);
+    assert_eq!(
+        deals[0].property("amount"),
+        Some("100.00"),
+        "the refund was undone"
+    );
+    assert_eq!(deals[0].property("stripe_amount_refunded"), Some("49.00"));
+    pipeline.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_payment_whose_deal_move_is_pending_is_not_missing_and_gets_no_second_deal() {
+    let mut pipeline = Pipeline::new(FakeHubSpot::start().await).await;
+    pipeline.start_engine(|b| b.concurrency(1));
+    // The charge alone first: its deal is keyed by the charge id.
+    let mut alone = fixture("charge_succeeded");
+    alone["data"]["object"]["payment_intent"] = serde_json::Value::Null;
+    deliver(&pipeline, &alone).await;
+    let deal = pipeline.hubspot.deals().into_iter().next().unwrap();
+    assert!(deal
+        .property("stripe_payment_id")
+        .unwrap()
+        .starts_with("ch_"));
+    pipeline.shutdown().await;
+
+    // The link to its PaymentIntent reaches the ledger; the syncer has not moved the deal yet.
+    let linked = fixture("charge_succeeded");
+    let event = stripe2hubspot::stripe_events::parse_event(linked.to_string().as_bytes()).unwrap();
+    let FactsOutcome::Facts(facts) = facts_from_event(&event, &MappingConfig::default()).unwrap()
+    else {
+        panic!("facts expected")
+    };
+    pipeline
+        .store
+        .state
+        .merge_facts(&[*facts], &MappingConfig::default())
+        .await
+        .unwrap();
+
+    let expected = expected_now(&pipeline).await;
+    assert!(expected[0].payment_id.starts_with("pi_"));
+    let reconcile = Reconcile::builder(pipeline.hubspot.client().unwrap()).build();
+    let report = reconcile.check(&expected, |_| {}).await.unwrap();
+
+    assert_eq!(report.drifted.len(), 1, "{report}");
+    let repaired = reconcile
+        .repair(&pipeline.store, &expected, &report)
+        .await
+        .unwrap();
+    assert_eq!(repaired.queued.len(), 1, "{repaired}");
+    assert!(
+        repaired.recreated.is_empty(),
+        "the recorded deal is kept: {repaired}"
+    );
+    pipeline.start_engine(|b| b.concurrency(1));
+    pipeline.drained(DRAIN).await;
+    let deals = pipeline.hubspot.deals();
+    assert_eq!(deals.len(), 1, "one deal for one payment: {deals:?}");
+    assert!(
+        report.missing.is_empty(),
+        "a pending move is not missing: {report}"
+    );
+    assert_eq!(deals[0].id, deal.id);
+    assert_eq!(
+        deals[0].property("stripe_payment_id"),
+        Some(expected[0].payment_id.as_str())
+    );
+    pipeline.shutdown().await;
 }

@@ -14,13 +14,18 @@
 //! | `LOG_FORMAT` | no | `text` | `json` for one JSON object per log line |
 //! | `RUST_LOG` | no | `info` | log filter |
 //! | `STRIPE2HUBSPOT_ALLOW_MEMORY_QUEUE` | no | | `1` lets `serve` use the non-durable `memory:` queue (tests only) |
+//! | `STRIPE2HUBSPOT_MAPPING` | no | the default mapping | path of a JSON mapping file, read by every command |
+//! | `STRIPE2HUBSPOT_DEAD_LETTER_RETENTION` | no | `30d` | how long dead letters (and their payloads) are kept: `30d`, `12h`, `90m`, `3600s` |
 
 use std::net::SocketAddr;
+use std::time::Duration;
 
 use hubspot_crm::{ApiVersion, RateLimit};
 use stripe2hubspot::admin::AdminToken;
 use stripe2hubspot::alert::SlackAlerter;
 use stripe2hubspot::config::{DEFAULT_BIND_ADDR, DEFAULT_QUEUE_URL};
+use stripe2hubspot::engine::DEFAULT_DEAD_LETTER_RETENTION;
+use stripe2hubspot::map::MappingConfig;
 use stripe2hubspot::Config;
 
 /// A missing or malformed variable. The binary prints it and exits with 2.
@@ -200,6 +205,40 @@ impl<F: Fn(&str) -> Option<String>> Env<F> {
             .transpose()
     }
 
+    /// `STRIPE2HUBSPOT_MAPPING`: the mapping in the JSON file it names (every field optional,
+    /// defaults from the default mapping), or the default mapping when unset.
+    pub fn mapping(&self) -> Result<MappingConfig, ConfigError> {
+        const VARIABLE: &str = "STRIPE2HUBSPOT_MAPPING";
+        let Some(path) = self.get(VARIABLE) else {
+            return Ok(MappingConfig::default());
+        };
+        let text = std::fs::read_to_string(&path).map_err(|e| {
+            error(
+                VARIABLE,
+                format!("names {path:?}, which cannot be read ({e}): give the path of a JSON mapping file"),
+            )
+        })?;
+        mapping_from_json(&text).map_err(|problem| {
+            error(
+                VARIABLE,
+                format!("names {path:?}: {problem}; see docs/configuration.md for the fields"),
+            )
+        })
+    }
+
+    /// `STRIPE2HUBSPOT_DEAD_LETTER_RETENTION`, default 30 days.
+    pub fn dead_letter_retention(&self) -> Result<Duration, ConfigError> {
+        match self.get("STRIPE2HUBSPOT_DEAD_LETTER_RETENTION") {
+            None => Ok(DEFAULT_DEAD_LETTER_RETENTION),
+            Some(text) => parse_duration(&text).map_err(|problem| {
+                error(
+                    "STRIPE2HUBSPOT_DEAD_LETTER_RETENTION",
+                    format!("is {text:?}: {problem}"),
+                )
+            }),
+        }
+    }
+
     /// The HubSpot settings alone, for commands that only talk to HubSpot.
     pub fn hubspot(&self) -> Result<Config, ConfigError> {
         let mut config = Config::new(Vec::new(), self.hubspot_token()?);
@@ -217,9 +256,11 @@ impl<F: Fn(&str) -> Option<String>> Env<F> {
         service.queue_url = self.durable_queue_url()?;
         service.bind_addr = self.bind_addr()?;
         service.slack_webhook_url = self.slack_webhook_url()?;
+        service.dead_letter_retention = self.dead_letter_retention()?;
         Ok(ServeConfig {
             service,
             admin_token: self.admin_token()?,
+            mapping: self.mapping()?,
         })
     }
 }
@@ -239,6 +280,57 @@ pub struct ServeConfig {
     pub service: Config,
     /// Enables the admin API.
     pub admin_token: Option<AdminToken>,
+    /// The mapping (`STRIPE2HUBSPOT_MAPPING`, else the default).
+    pub mapping: MappingConfig,
+}
+
+/// A mapping from its JSON form. A value that does not parse is reported with its field:
+/// each field is read on its own after the whole file failed, so the message names it.
+fn mapping_from_json(text: &str) -> Result<MappingConfig, String> {
+    let value: serde_json::Value =
+        serde_json::from_str(text).map_err(|e| format!("is not JSON: {e}"))?;
+    let serde_json::Value::Object(fields) = value else {
+        return Err("is not a JSON object of mapping fields".to_owned());
+    };
+    if let Err(whole) = serde_json::from_value::<MappingConfig>(fields.clone().into()) {
+        for (name, field) in fields {
+            let alone = serde_json::Map::from_iter([(name.clone(), field)]);
+            if let Err(e) = serde_json::from_value::<MappingConfig>(alone.into()) {
+                return Err(if e.to_string().starts_with("unknown field") {
+                    format!("{e}")
+                } else {
+                    format!("field `{name}`: {e}")
+                });
+            }
+        }
+        return Err(whole.to_string());
+    }
+    MappingConfig::from_json(text).map_err(|e| e.to_string())
+}
+
+/// A duration written as a whole number and a unit: `30d`, `12h`, `90m` or `3600s`; longer
+/// than zero.
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    const HELP: &str = "write a whole number and a unit: d (days), h (hours), m (minutes) or s (seconds), e.g. 30d";
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let n: u64 = number.parse().map_err(|_| HELP.to_owned())?;
+    let seconds_per = match unit.trim() {
+        "d" => 86_400,
+        "h" => 3_600,
+        "m" => 60,
+        "s" => 1,
+        _ => return Err(HELP.to_owned()),
+    };
+    if n == 0 {
+        return Err("must be longer than zero (it would delete every dead letter at once)".into());
+    }
+    n.checked_mul(seconds_per)
+        .map(Duration::from_secs)
+        .ok_or_else(|| "is too long".to_owned())
 }
 
 #[cfg(test)]
@@ -348,6 +440,93 @@ mod tests {
         assert!(text.contains("crm.objects.deals.write"), "{text}");
         let c = serve(&[REQUIRED[0], ("HUBSPOT_ACCESS_TOKEN", "any-shape-key-123")]).unwrap();
         assert_eq!(c.service.hubspot_token, "any-shape-key-123");
+    }
+
+    fn env(vars: &[(&str, &str)]) -> Env<impl Fn(&str) -> Option<String>> {
+        let vars: HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Env::new(move |name: &str| vars.get(name).cloned())
+    }
+
+    #[test]
+    fn dead_letter_retention_defaults_to_30_days_and_reads_units() {
+        assert_eq!(
+            env(&[]).dead_letter_retention().unwrap(),
+            Duration::from_secs(30 * 86_400)
+        );
+        for (text, secs) in [
+            ("7d", 7 * 86_400),
+            ("12h", 43_200),
+            ("90m", 5_400),
+            ("45s", 45),
+        ] {
+            let got = env(&[("STRIPE2HUBSPOT_DEAD_LETTER_RETENTION", text)])
+                .dead_letter_retention()
+                .unwrap();
+            assert_eq!(got, Duration::from_secs(secs), "{text}");
+        }
+        for bad in [
+            "30",
+            "d",
+            "0d",
+            "-1d",
+            "1.5d",
+            "3w",
+            "99999999999999999999d",
+        ] {
+            let err = env(&[("STRIPE2HUBSPOT_DEAD_LETTER_RETENTION", bad)])
+                .dead_letter_retention()
+                .unwrap_err();
+            assert_eq!(
+                err.variable, "STRIPE2HUBSPOT_DEAD_LETTER_RETENTION",
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_mapping_file_is_read_and_its_errors_name_the_file_and_field() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = |name: &str, text: &str| {
+            let path = dir.path().join(name);
+            std::fs::write(&path, text).unwrap();
+            path.display().to_string()
+        };
+        assert_eq!(env(&[]).mapping().unwrap(), MappingConfig::default());
+        let good = file("good.json", r#"{"customer_id_property": "stripe_cus"}"#);
+        let mapping = env(&[("STRIPE2HUBSPOT_MAPPING", &good)]).mapping().unwrap();
+        assert_eq!(mapping.customer_id_property.as_deref(), Some("stripe_cus"));
+        assert_eq!(
+            mapping.pipeline, "default",
+            "other fields keep their defaults"
+        );
+        let cases = [
+            ("unknown.json", r#"{"pipline": "default"}"#, "pipline"),
+            ("value.json", r#"{"amount_basis": "tax"}"#, "amount_basis"),
+            ("type.json", r#"{"deal_stage": 3}"#, "deal_stage"),
+            (
+                "invalid.json",
+                r#"{"customer_id_property": "Bad Name"}"#,
+                "customer_id_property",
+            ),
+            ("syntax.json", "{", "not JSON"),
+            ("array.json", "[]", "JSON object"),
+        ];
+        for (name, text, named) in cases {
+            let path = file(name, text);
+            let err = env(&[("STRIPE2HUBSPOT_MAPPING", &path)])
+                .mapping()
+                .unwrap_err();
+            let shown = err.to_string();
+            assert_eq!(err.variable, "STRIPE2HUBSPOT_MAPPING");
+            assert!(shown.contains(name) && shown.contains(named), "{shown}");
+        }
+        let err = env(&[("STRIPE2HUBSPOT_MAPPING", "/nonexistent/m.json")])
+            .mapping()
+            .unwrap_err();
+        assert!(err.to_string().contains("/nonexistent/m.json"), "{err}");
     }
 
     #[test]

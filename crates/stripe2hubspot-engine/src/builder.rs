@@ -20,6 +20,9 @@ pub const DEFAULT_SHUTDOWN_GRACE: Duration = Duration::from_secs(20);
 
 /// How long a reservation lasts unless the worker renews it: 10 s, renewed every third.
 pub const DEFAULT_LEASE: Duration = Duration::from_secs(10);
+
+/// How long dead letters are kept before the hourly purge deletes them: 30 days.
+pub const DEFAULT_DEAD_LETTER_RETENTION: Duration = Duration::from_secs(30 * 24 * 3600);
 use crate::alert::{Alerter, Throttled, TracingAlerter};
 use stripe2hubspot_queue::Store;
 
@@ -43,6 +46,7 @@ pub(super) struct Settings {
     pub(super) lease: Duration,
     pub(super) poll_interval: Duration,
     pub(super) keep_done: Duration,
+    pub(super) keep_dead: Duration,
     pub(super) retry_for: Duration,
     pub(super) shutdown_grace: Duration,
     pub(super) standby_retry: Duration,
@@ -147,6 +151,14 @@ impl SyncEngineBuilder {
         self
     }
 
+    /// How long dead letters (and their payloads, which may hold personal data) are kept for
+    /// an operator to inspect or replay (default [`DEFAULT_DEAD_LETTER_RETENTION`], 30 days).
+    /// Older ones are purged hourly.
+    pub fn dead_letter_retention(mut self, keep: Duration) -> Self {
+        self.settings.keep_dead = keep;
+        self
+    }
+
     /// Where alerts go (default: the `tracing` log).
     pub fn alerter(mut self, alerter: impl Alerter) -> Self {
         self.alerter = Arc::new(alerter);
@@ -242,6 +254,7 @@ impl SyncEngine {
                 lease: DEFAULT_LEASE,
                 poll_interval: Duration::from_millis(200),
                 keep_done: stripe2hubspot_queue::DEFAULT_KEEP_DONE,
+                keep_dead: DEFAULT_DEAD_LETTER_RETENTION,
                 retry_for: DEFAULT_RETRY_FOR,
                 shutdown_grace: DEFAULT_SHUTDOWN_GRACE,
                 standby_retry: Duration::from_secs(3),

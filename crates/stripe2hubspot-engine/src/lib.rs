@@ -16,6 +16,10 @@
 //! event names its PaymentIntent keeps its deal: the deal's `stripe_payment_id` is moved to
 //! the new key before the upsert.
 //!
+//! Besides Stripe events the queue carries repair jobs ([`repair_job`]): `reconcile --repair`
+//! marks a drifted ledger row unwritten and queues one, and the engine writes that row like
+//! any touched row, from the ledger as it stands then.
+//!
 //! Without the unique `stripe_payment_id` deal property (the token may not create it) the
 //! engine pauses with one alert saying how to add it, and resumes once it exists.
 //!
@@ -59,6 +63,7 @@ mod pause;
 mod plan;
 mod process;
 mod purge;
+mod repair;
 mod settle;
 mod worker;
 
@@ -73,11 +78,13 @@ use tokio::sync::{watch, OnceCell};
 
 pub use backoff::Backoff;
 pub use builder::{
-    EngineError, SyncEngineBuilder, DEFAULT_LEASE, DEFAULT_RETRY_FOR, DEFAULT_SHUTDOWN_GRACE,
+    EngineError, SyncEngineBuilder, DEFAULT_DEAD_LETTER_RETENTION, DEFAULT_LEASE,
+    DEFAULT_RETRY_FOR, DEFAULT_SHUTDOWN_GRACE,
 };
 pub use failure::PauseReason;
 pub use handle::{metric_names, EngineHandle, EngineMetrics};
 pub use leader::Role;
+pub use repair::{repair_job, REPAIR_EVENT_PREFIX, REPAIR_EVENT_TYPE};
 
 use crate::alert::Alerter;
 use builder::Settings;

@@ -50,6 +50,13 @@ impl Inner {
         let mut payment_ids: Vec<Option<String>> = vec![None; jobs.len()];
         let mut facts: Vec<(usize, Facts)> = Vec::new();
         for (index, job) in jobs.iter().enumerate() {
+            if let Some(repair) = self.repair_facts(job).await {
+                match repair {
+                    Ok(f) => facts.push((index, f)),
+                    Err(d) => dispositions[index] = Some(d),
+                }
+                continue;
+            }
             let event = match stripe_events::parse_event(&job.payload) {
                 Ok(event) => event,
                 Err(error) => {

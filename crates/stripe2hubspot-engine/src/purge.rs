@@ -1,4 +1,5 @@
-//! Deleting completed jobs past the keep period, so the store does not grow forever.
+//! Deleting completed jobs past the keep period, so the store does not grow forever, and dead
+//! letters past their retention, so their payloads (personal data) are not kept forever.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -11,7 +12,7 @@ use super::Inner;
 const PURGE_INTERVAL: Duration = Duration::from_secs(3600);
 
 impl Inner {
-    /// Deletes completed jobs past the keep period, so the store does not grow forever.
+    /// Deletes completed jobs past the keep period and dead letters past their retention.
     pub(super) async fn purge_periodically(self: Arc<Self>, mut stopped: watch::Receiver<bool>) {
         loop {
             match self.store.admin.purge_done(self.settings.keep_done).await {
@@ -20,6 +21,13 @@ impl Inner {
                     tracing::info!(purged, "purged completed events past the keep period")
                 }
                 Err(error) => tracing::warn!(%error, "could not purge completed events"),
+            }
+            match self.store.admin.purge_dead(self.settings.keep_dead).await {
+                Ok(0) => {}
+                Ok(purged) => {
+                    tracing::info!(purged, "purged dead letters past their retention")
+                }
+                Err(error) => tracing::warn!(%error, "could not purge old dead letters"),
             }
             tokio::select! {
                 _ = tokio::time::sleep(PURGE_INTERVAL) => {}

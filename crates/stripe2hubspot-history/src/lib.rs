@@ -5,7 +5,8 @@
 //!   the webhook its state corresponds to ([`synthetic_event`]), so the engine syncs it exactly
 //!   as it would the webhook: no engine change, no duplicates, live webhooks first.
 //! * [`Reconcile`] batch-reads the deals HubSpot holds for the expected payments, reports
-//!   drift, and [`repairs`](Reconcile::repair) it.
+//!   drift, and [`repairs`](Reconcile::repair) it through the syncer: drifted rows are marked
+//!   unwritten and queued, and the sync engine writes them from the ledger as it stands then.
 //! * [`fetch_thin_event_object`] retrieves the object of a thin event.
 //!
 //! ```no_run
@@ -17,7 +18,7 @@
 //! use stripe2hubspot_map::MappingConfig;
 //!
 //! let stripe = StripeClient::builder(std::env::var("STRIPE_SECRET_KEY")?).build()?;
-//! let summary = Backfill::builder(stripe, store, MappingConfig::default(), CreatedRange::since(1_700_000_000))
+//! let summary = Backfill::builder(stripe, store.clone(), MappingConfig::default(), CreatedRange::since(1_700_000_000))
 //!     .build()?
 //!     .run(|progress| eprintln!("{} listed, {} queued", progress.listed, progress.queued))
 //!     .await?;
@@ -26,7 +27,13 @@
 //! let reconcile = Reconcile::builder(hubspot).build();
 //! let report = reconcile.check(&expected, |_| {}).await?;
 //! if !report.is_in_sync() {
-//!     println!("{}", reconcile.repair(&expected, &report).await?);
+//!     // A sync engine on the same store (a server's, or one you run) writes the repairs.
+//!     let repair = reconcile.repair(&store, &expected, &report).await?;
+//!     println!("{repair}");
+//!     let failed = reconcile
+//!         .wait_for_repairs(&store, &repair, std::time::Duration::from_millis(200))
+//!         .await?;
+//!     println!("{} repairs not written", failed.len());
 //! }
 //! # Ok(()) }
 //! ```
@@ -38,6 +45,7 @@ mod backfill;
 mod budget;
 mod compare;
 mod reconcile;
+mod repair;
 mod synthetic;
 mod thin;
 
@@ -49,8 +57,9 @@ pub use budget::{HubSpotBudget, MEASURED_REQUESTS_PER_PAYMENT};
 pub use compare::same_value;
 pub use reconcile::{
     Difference, Drift, ExpectedDeal, Reconcile, ReconcileBuilder, ReconcileError,
-    ReconcileProgress, ReconcileReport, RepairSummary, DEFAULT_SHOWN_DIFFERENCES,
+    ReconcileProgress, ReconcileReport, DEFAULT_SHOWN_DIFFERENCES,
 };
+pub use repair::RepairSummary;
 pub use stripe2hubspot_stripe;
 pub use synthetic::{
     is_synthetic, synthetic_event, webhook_type_for, SyntheticEvent, SYNTHETIC_EVENT_PREFIX,

@@ -1,13 +1,14 @@
-//! Reconcile: compare the deals HubSpot holds with the deals the ledger expects, report the
-//! drift, and write the expected properties back on request.
+//! Reconcile: compare the deals HubSpot holds with the deals the ledger expects and report
+//! the drift (repair hands it to the syncer: see `repair.rs`).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
-use hubspot_crm::{ObjectType, SearchRequest, UpsertInput};
+use hubspot_crm::{SearchRequest, SimplePublicObject};
 use stripe2hubspot_map::{
     deal_properties, ContactKey, LedgerRow, MappingConfig, PropertySet, PAYMENT_ID_PROPERTY,
 };
+use stripe2hubspot_queue::{LedgerEntry, WrittenDeal};
 
 use super::compare::same_value;
 
@@ -31,8 +32,15 @@ pub struct ExpectedDeal {
     pub payment_id: String,
     /// Every property the mapping owns on the deal, with its value.
     pub properties: PropertySet,
-    /// The contact the deal belongs to, to associate a deal that repair re-creates.
+    /// The contact the deal belongs to.
     pub contact: Option<ContactKey>,
+    /// The ledger version the properties come from (`None`: not read from the store; repair
+    /// then takes the row's version when it runs).
+    pub version: Option<i64>,
+    /// The deal the ledger recorded for the payment. When its `stripe_payment_id` is an
+    /// older key of the payment (the syncer has not moved it yet), check finds the deal by
+    /// its HubSpot id instead of reporting it missing.
+    pub recorded_deal: Option<WrittenDeal>,
 }
 
 impl fmt::Debug for ExpectedDeal {
@@ -45,6 +53,8 @@ impl fmt::Debug for ExpectedDeal {
                 &self.properties.iter().map(|(k, _)| k).collect::<Vec<_>>(),
             )
             .field("has_contact", &self.contact.is_some())
+            .field("version", &self.version)
+            .field("recorded_deal", &self.recorded_deal)
             .finish()
     }
 }
@@ -58,7 +68,29 @@ impl ExpectedDeal {
             payment_id: row.key()?.to_owned(),
             properties,
             contact: row.contact_key(config),
+            version: None,
+            recorded_deal: None,
         })
+    }
+
+    /// The deal a stored ledger row gives, with the row's version and recorded deal, so repair
+    /// skips a row that moved on and check finds a deal whose move is pending.
+    pub fn from_entry(entry: &LedgerEntry, config: &MappingConfig) -> Option<ExpectedDeal> {
+        let expected = ExpectedDeal::from_ledger(&entry.row, config)?;
+        Some(ExpectedDeal {
+            version: Some(entry.version),
+            recorded_deal: entry.deal.clone(),
+            ..expected
+        })
+    }
+
+    /// The deal id to look for when HubSpot has no deal under the payment's key: the
+    /// recorded deal's, when it was written under another key.
+    fn pending_move(&self) -> Option<&str> {
+        self.recorded_deal
+            .as_ref()
+            .filter(|d| d.stripe_payment_id != self.payment_id)
+            .map(|d| d.deal_id.as_str())
     }
 }
 
@@ -186,39 +218,6 @@ impl fmt::Display for ReconcileReport {
     }
 }
 
-/// What repair wrote.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct RepairSummary {
-    /// Drifted deals updated.
-    pub updated: u64,
-    /// Missing deals created.
-    pub created: u64,
-    /// Re-created deals associated with their contact.
-    pub associated: u64,
-    /// Payments HubSpot refused to write, with its message.
-    pub failed: Vec<(String, String)>,
-    /// HubSpot requests made.
-    pub requests: u64,
-}
-
-impl fmt::Display for RepairSummary {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "repair: {} deals updated, {} created ({} associated with their contact), {} failed ({} HubSpot requests)",
-            self.updated,
-            self.created,
-            self.associated,
-            self.failed.len(),
-            self.requests
-        )?;
-        for (id, message) in self.failed.iter().take(DEFAULT_SHOWN_DIFFERENCES) {
-            write!(f, "\n  {id}: {message}")?;
-        }
-        Ok(())
-    }
-}
-
 /// What went wrong in a reconcile.
 #[derive(Debug, thiserror::Error)]
 pub enum ReconcileError {
@@ -230,6 +229,15 @@ pub enum ReconcileError {
         /// The client's error.
         #[source]
         source: hubspot_crm::Error,
+    },
+    /// The store (ledger or queue) could not be read or written.
+    #[error("the store failed during {during}: {source}; check STRIPE2HUBSPOT_QUEUE is reachable and run reconcile again")]
+    Store {
+        /// What reconcile was doing.
+        during: &'static str,
+        /// The store's error.
+        #[source]
+        source: stripe2hubspot_queue::QueueError,
     },
 }
 
@@ -272,14 +280,13 @@ impl ReconcileBuilder {
     }
 }
 
-/// Compares HubSpot's deals with the ledger's and repairs the differences.
+/// Compares HubSpot's deals with the ledger's; [`repair`](Reconcile::repair) hands the
+/// differences to the syncer.
 ///
-/// Reads and repairs go through the client's limiter, which is the portal's budget only
-/// within one process: a reconcile run beside a server spends the same portal's requests
-/// from a second limiter. Run it while the server is idle, or give it a lower
-/// `HUBSPOT_RATE_LIMIT` so the two together stay under the portal's limit. Repair writes the
-/// expected properties directly (batch upserts by `stripe_payment_id`); confirm with one more
-/// [`check`](Reconcile::check).
+/// Reads go through the client's limiter, which is the portal's budget only within one
+/// process: a reconcile run beside a server spends the same portal's requests from a second
+/// limiter. Give it a lower `HUBSPOT_RATE_LIMIT` so the two together stay under the portal's
+/// limit. Repairs are written by the sync engine (the portal's one writer and one budget).
 #[derive(Debug, Clone)]
 pub struct Reconcile {
     b: ReconcileBuilder,
@@ -333,9 +340,32 @@ impl Reconcile {
                 .iter()
                 .filter_map(|o| Some((o.property(PAYMENT_ID_PROPERTY)?, o)))
                 .collect();
+            let moving: Vec<String> = chunk
+                .iter()
+                .filter(|e| !found.contains_key(e.payment_id.as_str()))
+                .filter_map(|e| e.pending_move().map(str::to_owned))
+                .collect();
+            let moved = if moving.is_empty() {
+                Vec::new()
+            } else {
+                report.requests += 1;
+                deals
+                    .batch_read(None, &moving, &names)
+                    .await
+                    .map_err(hubspot("batch read of deals by id"))?
+                    .results
+            };
+            let by_deal_id: BTreeMap<&str, &SimplePublicObject> =
+                moved.iter().map(|o| (o.id.as_str(), o)).collect();
             for want in chunk {
                 report.checked += 1;
-                let Some(deal) = found.get(want.payment_id.as_str()) else {
+                // A deal whose move to the payment's key is pending is found by its id: the
+                // syncer moves it, so it is drift (its stripe_payment_id), never missing.
+                let deal = found.get(want.payment_id.as_str()).or_else(|| {
+                    want.pending_move()
+                        .and_then(|deal_id| by_deal_id.get(deal_id))
+                });
+                let Some(deal) = deal else {
                     report.missing.push(want.payment_id.clone());
                     continue;
                 };
@@ -415,153 +445,5 @@ impl Reconcile {
         unknown.sort();
         unknown.dedup();
         Ok((unknown, requests))
-    }
-
-    /// Writes the expected properties of every drifted and missing deal in `report` (batch
-    /// upserts of 100 by `stripe_payment_id`) and associates re-created deals with their
-    /// contact. Run [`check`](Self::check) afterwards to confirm.
-    pub async fn repair(
-        &self,
-        expected: &[ExpectedDeal],
-        report: &ReconcileReport,
-    ) -> Result<RepairSummary, ReconcileError> {
-        let drifted: BTreeSet<&str> = report
-            .drifted
-            .iter()
-            .map(|d| d.payment_id.as_str())
-            .collect();
-        let missing: BTreeSet<&str> = report.missing.iter().map(String::as_str).collect();
-        let todo: Vec<&ExpectedDeal> = expected
-            .iter()
-            .filter(|e| {
-                drifted.contains(e.payment_id.as_str()) || missing.contains(e.payment_id.as_str())
-            })
-            .collect();
-        let mut summary = RepairSummary::default();
-        let mut created: Vec<(String, &ContactKey)> = Vec::new();
-        for chunk in todo.chunks(BATCH) {
-            let inputs: Vec<UpsertInput> = chunk
-                .iter()
-                .map(|e| {
-                    UpsertInput::new(
-                        PAYMENT_ID_PROPERTY,
-                        e.payment_id.clone(),
-                        e.properties.to_map(),
-                    )
-                    .trace_id(e.payment_id.clone())
-                })
-                .collect();
-            summary.requests += 1;
-            let result = self
-                .b
-                .client
-                .deals()
-                .batch_upsert(&inputs)
-                .await
-                .map_err(hubspot("batch upsert of deals"))?;
-            let by_id: BTreeMap<&str, &ExpectedDeal> =
-                chunk.iter().map(|e| (e.payment_id.as_str(), *e)).collect();
-            for written in &result.results {
-                let Some(payment_id) = written
-                    .object
-                    .property(PAYMENT_ID_PROPERTY)
-                    .or(written.object_write_trace_id.as_deref())
-                else {
-                    continue;
-                };
-                if written.new || missing.contains(payment_id) {
-                    summary.created += 1;
-                    if let Some(contact) = by_id.get(payment_id).and_then(|e| e.contact.as_ref()) {
-                        created.push((written.object.id.clone(), contact));
-                    }
-                } else {
-                    summary.updated += 1;
-                }
-            }
-            for error in &result.errors {
-                let ids = error.context.get("ids").cloned().unwrap_or_default();
-                for id in ids {
-                    summary.failed.push((id, error.message.clone()));
-                }
-            }
-        }
-        summary.associated = self.associate(&created, &mut summary.requests).await?;
-        Ok(summary)
-    }
-
-    /// Associates re-created deals with their contacts, found by their key; returns how many.
-    async fn associate(
-        &self,
-        created: &[(String, &ContactKey)],
-        requests: &mut u64,
-    ) -> Result<u64, ReconcileError> {
-        let mut by_property: BTreeMap<&str, Vec<(&str, &str)>> = BTreeMap::new();
-        for (deal_id, key) in created {
-            by_property
-                .entry(key.id_property())
-                .or_default()
-                .push((deal_id.as_str(), key.value()));
-        }
-        let mut associated = 0;
-        for (property, links) in by_property {
-            for chunk in links.chunks(BATCH) {
-                let values: BTreeSet<String> = chunk.iter().map(|(_, v)| (*v).to_owned()).collect();
-                let values: Vec<String> = values.into_iter().collect();
-                *requests += 1;
-                let contacts = self
-                    .b
-                    .client
-                    .contacts()
-                    .batch_read(Some(property), &values, &[property.to_owned()])
-                    .await
-                    .map_err(hubspot("batch read of contacts"))?;
-                let ids: BTreeMap<String, String> = contacts
-                    .results
-                    .iter()
-                    .filter_map(|c| {
-                        let value = c.property(property)?;
-                        let value = if property == "email" {
-                            value.trim().to_lowercase()
-                        } else {
-                            value.to_owned()
-                        };
-                        Some((value, c.id.clone()))
-                    })
-                    .collect();
-                let pairs: Vec<(String, String)> = chunk
-                    .iter()
-                    .filter_map(|(deal, value)| {
-                        Some(((*deal).to_owned(), ids.get(*value)?.clone()))
-                    })
-                    .collect();
-                if pairs.is_empty() {
-                    continue;
-                }
-                *requests += 1;
-                let result = self
-                    .b
-                    .client
-                    .associations()
-                    .batch_associate_default(
-                        &ObjectType::Deals,
-                        &ObjectType::Contacts,
-                        pairs.iter().cloned(),
-                    )
-                    .await
-                    .map_err(hubspot("association of re-created deals"))?;
-                // HubSpot answers each pair in both directions: count the pairs confirmed.
-                let confirmed = pairs
-                    .iter()
-                    .filter(|(deal, contact)| {
-                        result.results.iter().any(|a| {
-                            (a.from.id == *deal && a.to.id == *contact)
-                                || (a.from.id == *contact && a.to.id == *deal)
-                        })
-                    })
-                    .count();
-                associated += confirmed as u64;
-            }
-        }
-        Ok(associated)
     }
 }

@@ -471,6 +471,108 @@ pub async fn purge_keeps_recent(store: &Store) -> Result<(), ConformanceFailure>
     Ok(())
 }
 
+/// `purge_dead` removes dead letters (and their payloads) past the retention, keeps recent
+/// ones, and never touches pending or done jobs.
+pub async fn purge_dead_letters(store: &Store) -> Result<(), ConformanceFailure> {
+    let q = &*store.queue;
+    let admin = &*store.admin;
+    q.enqueue(new_job("evt_dl_dead")).await?;
+    q.enqueue(new_job("evt_dl_done")).await?;
+    q.enqueue(new_job("evt_dl_pending")).await?;
+    let jobs = q.reserve(3, LONG).await?;
+    for job in &jobs {
+        match job.event_id.as_str() {
+            "evt_dl_dead" => q.dead_letter(job, "bad").await?,
+            "evt_dl_done" => q.complete(job).await?,
+            _ => q.release(job).await?,
+        }
+    }
+    let purged = admin.purge_dead(DEFAULT_KEEP_DONE).await?;
+    ensure!(
+        purged == 0,
+        "purge_dead(7 days) removed {purged} fresh dead letters"
+    );
+    ensure!(
+        admin.dead_letters(10, None).await?.len() == 1,
+        "a recent dead letter is kept"
+    );
+    let purged = admin.purge_dead(Duration::ZERO).await?;
+    ensure!(
+        purged == 1,
+        "purge_dead(0) removed {purged}, want the one dead letter"
+    );
+    ensure!(
+        admin.dead_letters(10, None).await?.is_empty(),
+        "the purged dead letter is still listed"
+    );
+    let stats = admin.stats().await?;
+    ensure!(
+        stats.dead == 0 && stats.done == 1 && stats.ready == 1,
+        "purge_dead touched other jobs: {stats:?}"
+    );
+    Ok(())
+}
+
+/// `reset_written` makes a written row unwritten only at the version given, keeps its deal
+/// unless told to forget it, and leaves a row that moved on alone.
+pub async fn ledger_reset_written(store: &Store) -> Result<(), ConformanceFailure> {
+    let config = MappingConfig::default();
+    let state = &*store.state;
+    let first = paid(
+        "evt_r1",
+        100,
+        json!({"charge": "ch_r"}),
+        1000,
+        Some("ann@example.com"),
+    )?;
+    state.merge_facts(&[first], &config).await?;
+    let deal = WrittenDeal {
+        stripe_payment_id: "ch_r".into(),
+        deal_id: "d_r".into(),
+    };
+    state
+        .mark_written(&[WriteMark {
+            key: "ch_r".into(),
+            version: 1,
+            deal: Some(deal.clone()),
+        }])
+        .await?;
+    ensure!(
+        !state.reset_written("ch_r", 2, false).await?,
+        "a reset at a version the row does not have changed it"
+    );
+    ensure!(
+        !entry(store, "ch_r").await?.is_unwritten(),
+        "a refused reset left the row unwritten"
+    );
+    ensure!(
+        !state.reset_written("ch_none", 1, false).await?,
+        "a reset of an unknown key reported a change"
+    );
+    ensure!(
+        state.reset_written("ch_r", 1, false).await?,
+        "a reset at the row's version was refused"
+    );
+    let got = entry(store, "ch_r").await?;
+    ensure!(
+        got.is_unwritten() && got.deal.as_ref() == Some(&deal),
+        "a reset row is unwritten and keeps its deal: {got:?}"
+    );
+    ensure!(
+        state.unwritten(10).await?.iter().any(|e| e.key == "ch_r"),
+        "unwritten lists the reset row"
+    );
+    ensure!(
+        state.reset_written("ch_r", 1, true).await?,
+        "a reset that forgets the deal was refused"
+    );
+    ensure!(
+        entry(store, "ch_r").await?.deal.is_none(),
+        "the forgotten deal is still recorded"
+    );
+    Ok(())
+}
+
 /// Facts from their JSON form, with `extra` fields over an empty fact about `ids`.
 fn fact(
     event_id: &str,
@@ -1227,11 +1329,13 @@ where
     dead_letter_and_replay(&fresh().await).await?;
     stats(&fresh().await).await?;
     purge_keeps_recent(&fresh().await).await?;
+    purge_dead_letters(&fresh().await).await?;
     renew(&fresh().await).await?;
     complete_all(&fresh().await).await?;
     ledger_merge_order(&fresh().await).await?;
     ledger_alias_merge(&fresh().await).await?;
     ledger_versions(&fresh().await).await?;
+    ledger_reset_written(&fresh().await).await?;
     ledger_contact_rows(&fresh().await).await?;
     enqueue_signal(&fresh().await).await?;
     ledger_pages(&fresh().await).await?;

@@ -294,6 +294,21 @@ impl QueueAdmin for MemoryQueue {
         });
         Ok((before - jobs.len()) as u64)
     }
+
+    async fn purge_dead(&self, older_than: Duration) -> Result<u64, QueueError> {
+        let cutoff = now_millis().saturating_sub(duration_millis(older_than));
+        let mut inner = self.lock();
+        let Inner { jobs, by_event, .. } = &mut *inner;
+        let before = jobs.len();
+        jobs.retain(|_, e| {
+            let purge = e.state == State::Dead && e.finished_at <= cutoff;
+            if purge {
+                by_event.remove(&e.job.event_id);
+            }
+            !purge
+        });
+        Ok((before - jobs.len()) as u64)
+    }
 }
 
 /// A ledger row with the columns the SQL backends index.
@@ -396,6 +411,27 @@ impl SyncState for MemoryQueue {
             }
         }
         Ok(())
+    }
+
+    async fn reset_written(
+        &self,
+        key: &str,
+        version: i64,
+        forget_deal: bool,
+    ) -> Result<bool, QueueError> {
+        let mut inner = self.lock();
+        let Some(stored) = inner.ledger.get_mut(key) else {
+            return Ok(false);
+        };
+        let entry = &mut stored.entry;
+        if entry.version != version {
+            return Ok(false);
+        }
+        entry.written_version = 0;
+        if forget_deal {
+            entry.deal = None;
+        }
+        Ok(true)
     }
 
     async fn unwritten(&self, limit: usize) -> Result<Vec<LedgerEntry>, QueueError> {

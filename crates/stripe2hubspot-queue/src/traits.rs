@@ -78,6 +78,10 @@ pub trait QueueAdmin: Send + Sync + 'static {
     async fn stats(&self) -> Result<QueueStats, QueueError>;
     /// Delete done jobs finished at least `older_than` ago; returns how many.
     async fn purge_done(&self, older_than: Duration) -> Result<u64, QueueError>;
+    /// Delete dead letters (payload included) that failed at least `older_than` ago; returns
+    /// how many. Their payloads may hold personal data, kept only as long as an operator may
+    /// still replay them.
+    async fn purge_dead(&self, older_than: Duration) -> Result<u64, QueueError>;
 }
 
 /// The payment ledger the sync engine keeps next to the jobs, so one backup holds both: one
@@ -104,6 +108,16 @@ pub trait SyncState: Send + Sync + 'static {
     /// goes down), and the deal it went to. A mark whose row was re-keyed meanwhile changes
     /// nothing: the new row is unwritten.
     async fn mark_written(&self, marks: &[WriteMark]) -> Result<(), QueueError>;
+    /// Makes the row stored under `key` unwritten again, so the sync engine writes it anew,
+    /// but only while its version is still `version` (a row that moved on is written by the
+    /// engine anyway, from its newer state). With `forget_deal`, also forgets the deal it was
+    /// written to (HubSpot no longer has it). Returns whether the row was reset.
+    async fn reset_written(
+        &self,
+        key: &str,
+        version: i64,
+        forget_deal: bool,
+    ) -> Result<bool, QueueError>;
     /// Up to `limit` rows that do not wait and whose version HubSpot has not seen, by key.
     async fn unwritten(&self, limit: usize) -> Result<Vec<LedgerEntry>, QueueError>;
     /// How many payments wait for more facts (a capture, a contact): they are not done.

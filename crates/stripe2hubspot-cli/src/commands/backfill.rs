@@ -7,7 +7,6 @@ use std::time::Duration;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use stripe2hubspot::history::stripe2hubspot_stripe::CreatedRange;
 use stripe2hubspot::history::{Backfill, BackfillSummary, HubSpotBudget, Progress};
-use stripe2hubspot::map::MappingConfig;
 use stripe2hubspot::queue::Store;
 use stripe2hubspot::service::hubspot_client;
 use stripe2hubspot::SyncEngine;
@@ -58,7 +57,14 @@ pub async fn run(args: Args) -> ExitCode {
         Ok(store) => store,
         Err(code) => return code,
     };
-    let mapping = MappingConfig::default();
+    let mapping = match env.mapping() {
+        Ok(mapping) => mapping,
+        Err(error) => return super::config_failure(&error),
+    };
+    let retention = match env.dead_letter_retention() {
+        Ok(retention) => retention,
+        Err(error) => return super::config_failure(&error),
+    };
     let backfill = match Backfill::builder(stripe, store.clone(), mapping.clone(), range)
         .dry_run(args.dry_run)
         .budget(HubSpotBudget::at(hubspot_config.rate_limit))
@@ -77,7 +83,10 @@ pub async fn run(args: Args) -> ExitCode {
             Ok(client) => client,
             Err(error) => return super::failure(&error),
         };
-        match SyncEngine::builder(store.clone(), hubspot, mapping).build() {
+        match SyncEngine::builder(store.clone(), hubspot, mapping)
+            .dead_letter_retention(retention)
+            .build()
+        {
             Ok(engine) => Some(tokio::spawn(async move {
                 engine
                     .run(async {

@@ -50,7 +50,10 @@ impl Report {
 pub async fn run(args: Args) -> ExitCode {
     let env = process_env();
     let mut report = Report::default();
-    let mapping = MappingConfig::default();
+    let mapping = match env.mapping() {
+        Ok(mapping) => mapping,
+        Err(error) => return super::config_failure(&error),
+    };
 
     match env.webhook_secrets() {
         Ok(secrets) => report.ok(

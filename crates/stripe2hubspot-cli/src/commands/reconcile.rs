@@ -1,18 +1,26 @@
 //! `stripe2hubspot reconcile`: compare the deals HubSpot holds with what the payment ledger
-//! says they should be, report drift, and with `--repair` write the fixes.
+//! says they should be, report drift, and with `--repair` have the syncer write the fixes.
 
 use std::process::ExitCode;
+use std::time::Duration;
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use stripe2hubspot::history::{ExpectedDeal, Reconcile, ReconcileProgress};
+use stripe2hubspot::history::{ExpectedDeal, Reconcile, ReconcileProgress, ReconcileReport};
 use stripe2hubspot::map::MappingConfig;
 use stripe2hubspot::queue::{QueueError, Store};
 use stripe2hubspot::service::hubspot_client;
+use stripe2hubspot::SyncEngine;
 
 use super::stripe_env::parse_date;
 
 /// Ledger rows read per page.
 const LEDGER_PAGE: usize = 500;
+
+/// How often the wait for repairs looks at the ledger and the queue.
+const REPAIR_POLL: Duration = Duration::from_millis(200);
+
+/// Exit code after Ctrl-C: the conventional 128 + SIGINT.
+const EXIT_INTERRUPTED: u8 = 130;
 
 /// Which payments to check.
 #[derive(Debug, clap::Args)]
@@ -20,22 +28,36 @@ const LEDGER_PAGE: usize = 500;
     after_help = "Reads the payment ledger in STRIPE2HUBSPOT_QUEUE (the server's store) and \
 HubSpot (HUBSPOT_ACCESS_TOKEN, HUBSPOT_BASE_URL, HUBSPOT_RATE_LIMIT); Stripe is not called, so \
 STRIPE_SECRET_KEY is not needed: run `backfill` first for payments from before the webhooks.\n\
-Exit status: 0 in sync (or repaired), 1 drift found and not repaired, 2 configuration."
+With --repair the drifted rows are handed to the sync engine (the server's when one leads on \
+the same store, else one this command runs), which writes them from the ledger as it stands \
+then; reconcile waits for them and checks again.\n\
+Exit status: 0 in sync (or repaired), 1 drift found and not repaired, 2 configuration, 130 \
+interrupted."
 )]
 pub struct Args {
     /// Only payments made on or after this day (YYYY-MM-DD, UTC; or Unix seconds). Without
     /// it, deals HubSpot holds that the ledger does not know are reported too.
     #[arg(long, value_name = "DATE", value_parser = parse_date)]
     since: Option<i64>,
-    /// Write the ledger's values over drifted deals and create the missing ones.
+    /// Have the syncer write the ledger's values over drifted deals and create the missing
+    /// ones, then check again.
     #[arg(long)]
     repair: bool,
 }
 
 /// Checks, and repairs when asked; see [`Args`] for the exit status.
 pub async fn run(args: Args) -> ExitCode {
-    let config = match crate::config::process_env().hubspot() {
+    let env = crate::config::process_env();
+    let config = match env.hubspot() {
         Ok(config) => config,
+        Err(error) => return super::config_failure(&error),
+    };
+    let mapping = match env.mapping() {
+        Ok(mapping) => mapping,
+        Err(error) => return super::config_failure(&error),
+    };
+    let retention = match env.dead_letter_retention() {
+        Ok(retention) => retention,
         Err(error) => return super::config_failure(&error),
     };
     let hubspot = match hubspot_client(&config, hubspot_crm::RetryPolicy::default()) {
@@ -46,7 +68,6 @@ pub async fn run(args: Args) -> ExitCode {
         Ok(store) => store,
         Err(code) => return code,
     };
-    let mapping = MappingConfig::default();
     let expected = match expected_deals(&store, &mapping, args.since).await {
         Ok(expected) => expected,
         Err(error) => return super::failure(&format_args!("could not read the ledger: {error}")),
@@ -69,10 +90,70 @@ pub async fn run(args: Args) -> ExitCode {
     if report.is_in_sync() || !args.repair {
         return exit(report.exit_code());
     }
-    match reconcile.repair(&expected, &report).await {
-        Ok(repaired) => println!("{repaired}"),
+    // The syncer: it takes part in the election, so it writes only when no server leads on
+    // this store; otherwise the server's engine writes the repairs.
+    let engine_client = match hubspot_client(&config, hubspot_crm::RetryPolicy::none()) {
+        Ok(client) => client,
+        Err(error) => return super::failure(&error),
+    };
+    let engine = match SyncEngine::builder(store.clone(), engine_client, mapping.clone())
+        .dead_letter_retention(retention)
+        .build()
+    {
+        Ok(engine) => engine,
+        Err(error) => return super::failure(&error),
+    };
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let engine = tokio::spawn(async move {
+        engine
+            .run(async {
+                let _ = stopped.await;
+            })
+            .await;
+    });
+    let code = tokio::select! {
+        code = repair(&reconcile, &store, &mapping, &expected, &report, args.since) => code,
+        _ = tokio::signal::ctrl_c() => {
+            eprintln!("stopped; the queued repairs stay queued for the syncer");
+            ExitCode::from(EXIT_INTERRUPTED)
+        }
+    };
+    let _ = stop.send(());
+    let _ = engine.await;
+    code
+}
+
+/// Hands the drift to the syncer, waits for it, and checks again.
+async fn repair(
+    reconcile: &Reconcile,
+    store: &Store,
+    mapping: &MappingConfig,
+    expected: &[ExpectedDeal],
+    report: &ReconcileReport,
+    since: Option<i64>,
+) -> ExitCode {
+    let summary = match reconcile.repair(store, expected, report).await {
+        Ok(summary) => summary,
+        Err(error) => return super::failure(&error),
+    };
+    println!("{summary}");
+    eprintln!("waiting for the syncer to write the repairs (Ctrl-C stops; they stay queued)");
+    match reconcile
+        .wait_for_repairs(store, &summary, REPAIR_POLL)
+        .await
+    {
+        Ok(failed) if failed.is_empty() => {}
+        Ok(failed) => eprintln!(
+            "{} repairs were not written: see `stripe2hubspot dead-letters list`",
+            failed.len()
+        ),
         Err(error) => return super::failure(&error),
     }
+    // Checked against the ledger as it stands now: rows may have moved on meanwhile.
+    let expected = match expected_deals(store, mapping, since).await {
+        Ok(expected) => expected,
+        Err(error) => return super::failure(&format_args!("could not read the ledger: {error}")),
+    };
     match reconcile.check(&expected, |_| {}).await {
         Ok(after) => {
             println!("after repair: {after}");
@@ -109,7 +190,7 @@ async fn expected_deals(
                     Some(since) => entry.row.paid_at().is_some_and(|paid| paid >= since),
                     None => true,
                 })
-                .filter_map(|entry| ExpectedDeal::from_ledger(&entry.row, mapping)),
+                .filter_map(|entry| ExpectedDeal::from_entry(entry, mapping)),
         );
     }
 }

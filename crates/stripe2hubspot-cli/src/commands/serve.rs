@@ -6,7 +6,6 @@ use std::process::ExitCode;
 use axum::routing::get;
 use stripe2hubspot::admin::StatusSource;
 use stripe2hubspot::history::stripe2hubspot_stripe::StripeClient;
-use stripe2hubspot::map::MappingConfig;
 use stripe2hubspot::Service;
 
 use crate::config::{process_env, ServeConfig};
@@ -52,9 +51,9 @@ async fn serve(
     let metrics = crate::telemetry::install()?;
     let service = match stripe {
         Some(stripe) => {
-            Service::start_with_stripe(&config.service, MappingConfig::default(), stripe).await?
+            Service::start_with_stripe(&config.service, config.mapping.clone(), stripe).await?
         }
-        None => Service::start(&config.service).await?,
+        None => Service::start_with_mapping(&config.service, config.mapping.clone()).await?,
     };
     let source = service.status_source();
     let scrape = source.clone();

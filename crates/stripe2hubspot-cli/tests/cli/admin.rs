@@ -238,12 +238,12 @@ async fn a_payment_without_an_email_is_listed_as_waiting_counted_and_gauged() {
     );
     let report = json_of(&server.get("/admin/status", Some(ADMIN_TOKEN)).await.1);
     assert_eq!(report["waiting"], 1, "{report}");
-    let metrics = server.get("/metrics", None).await.1;
-    assert_eq!(
-        sample(&metrics, "stripe2hubspot_ledger_waiting"),
-        1.0,
-        "{metrics}"
-    );
+    // The waiting gauge is read at most once a second: wait for the one after the merge.
+    let metrics = until("the waiting gauge", || async {
+        let text = server.get("/metrics", None).await.1;
+        (sample(&text, "stripe2hubspot_ledger_waiting") == 1.0).then_some(text)
+    })
+    .await;
     assert_eq!(sample(&metrics, "stripe2hubspot_leader"), 1.0, "{metrics}");
     assert!(hubspot.deals().is_empty(), "a waiting payment has no deal");
     assert_eq!(server.stop().await, Some(0));

@@ -206,3 +206,104 @@ async fn a_backfill_killed_mid_run_completes_when_run_again_with_one_deal_per_pa
     let check = run(&["reconcile"], &env).await;
     assert_eq!(check.status.code(), Some(0), "{}", text(&check));
 }
+
+/// `env` with `STRIPE2HUBSPOT_MAPPING` naming a file in `dir` holding `json`.
+fn with_mapping(
+    env: &[(String, String)],
+    dir: &tempfile::TempDir,
+    name: &str,
+    json: &str,
+) -> Vec<(String, String)> {
+    let path = dir.path().join(name);
+    std::fs::write(&path, json).unwrap();
+    let mut env = env.to_vec();
+    env.push(("STRIPE2HUBSPOT_MAPPING".into(), path.display().to_string()));
+    env
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_mapping_file_is_honoured_by_backfill_reconcile_and_doctor() {
+    let stripe = stripe_with_history(30).await;
+    let hubspot = FakeHubSpot::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let default_env = history_env(&stripe, &hubspot, &dir);
+    // The customer id goes to a renamed contact property, and deals carry no currency code.
+    let env = with_mapping(
+        &default_env,
+        &dir,
+        "mapping.json",
+        r#"{"customer_id_property": "stripe_cus", "deal_currency_code": false}"#,
+    );
+
+    let mut doctor_env = env.clone();
+    doctor_env.push(("STRIPE_WEBHOOK_SECRET".into(), crate::common::SECRET.into()));
+    let doctor = run(&["doctor"], &doctor_env).await;
+    let stdout = String::from_utf8_lossy(&doctor.stdout);
+    assert!(
+        stdout.contains("stripe_cus") && !stdout.contains("stripe_customer_id"),
+        "doctor checks the mapping's properties: {}",
+        text(&doctor)
+    );
+
+    let backfill = run(&["backfill", "--since", SINCE], &env).await;
+    assert_eq!(backfill.status.code(), Some(0), "{}", text(&backfill));
+    let contacts = hubspot.contacts();
+    assert!(!contacts.is_empty());
+    assert!(
+        contacts
+            .iter()
+            .all(|c| c.property("stripe_cus").is_some()
+                && c.property("stripe_customer_id").is_none()),
+        "{contacts:?}"
+    );
+    assert!(hubspot
+        .deals()
+        .iter()
+        .all(|d| d.property("deal_currency_code").is_none()));
+
+    let check = run(&["reconcile"], &env).await;
+    assert_eq!(check.status.code(), Some(0), "{}", text(&check));
+    // Under the default mapping the same deals lack their currency code: drift.
+    let default_check = run(&["reconcile"], &default_env).await;
+    assert_eq!(
+        default_check.status.code(),
+        Some(1),
+        "{}",
+        text(&default_check)
+    );
+    assert!(String::from_utf8_lossy(&default_check.stdout).contains("deal_currency_code"));
+}
+
+#[tokio::test]
+async fn a_malformed_mapping_file_exits_2_naming_the_variable_file_and_field() {
+    let stripe = FakeStripe::start().await;
+    let hubspot = FakeHubSpot::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut env = history_env(&stripe, &hubspot, &dir);
+    env.push(("STRIPE_WEBHOOK_SECRET".into(), crate::common::SECRET.into()));
+    env.push(("BIND_ADDR".into(), "127.0.0.1:0".into()));
+    for (file, json, field) in [
+        ("unknown.json", r#"{"pipline": "default"}"#, "pipline"),
+        ("value.json", r#"{"amount_basis": "tax"}"#, "amount_basis"),
+    ] {
+        let env = with_mapping(&env, &dir, file, json);
+        for args in [
+            &["backfill", "--since", SINCE][..],
+            &["reconcile"],
+            &["doctor"],
+            &["serve"],
+        ] {
+            let out = run(args, &env).await;
+            assert_eq!(out.status.code(), Some(2), "{args:?}: {}", text(&out));
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            for named in ["STRIPE2HUBSPOT_MAPPING", file, field] {
+                assert!(
+                    stderr.contains(named),
+                    "{args:?} does not name {named}: {stderr}"
+                );
+            }
+        }
+    }
+    assert_eq!(stripe.requests().len(), 0, "nothing was read");
+    assert!(hubspot.deals().is_empty());
+}

@@ -433,3 +433,55 @@ async fn sigterm_mid_burst_exits_within_the_bound_and_a_restart_finishes() {
     assert_eq!(hubspot.deals().len(), 50);
     assert_eq!(restarted.stop().await, Some(0));
 }
+
+/// The server's count of payments synced.
+async fn synced(server: &Server) -> f64 {
+    let metrics = server.get("/metrics", None).await.1;
+    sample(&metrics, "stripe2hubspot_payments_synced_total")
+}
+
+/// `reconcile --repair` beside a leading server: its own engine stands by, and the server,
+/// the portal's one writer, writes the repair.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reconcile_repair_beside_a_leading_server_is_written_by_the_server() {
+    let Some(database) = Database::create("repair").await else {
+        return;
+    };
+    let hubspot = FakeHubSpot::start().await;
+    let env = env(&hubspot, &database.url);
+    let server = Server::start(&env).await;
+    leader(std::slice::from_ref(&server)).await;
+    assert_eq!(server.send(&event(1), SECRET).await, 200);
+    let started = Instant::now();
+    while synced(&server).await < 1.0 {
+        assert!(
+            started.elapsed() < SYNC_PATIENCE,
+            "the payment never synced"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let deal = hubspot.deals().into_iter().next().unwrap();
+    assert!(hubspot.edit_property("deals", &deal.id, "amount", Some("1.23")));
+
+    let envs: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let repair = output(&["reconcile", "--repair"], &envs).await;
+    let shown = format!(
+        "{}\n{}",
+        String::from_utf8_lossy(&repair.stdout),
+        String::from_utf8_lossy(&repair.stderr)
+    );
+    assert_eq!(repair.status.code(), Some(0), "{shown}");
+    assert!(
+        shown.contains("1 payments queued for the syncer"),
+        "{shown}"
+    );
+    assert_ne!(
+        hubspot.deals()[0].property("amount"),
+        Some("1.23"),
+        "repaired"
+    );
+    assert_eq!(hubspot.deals().len(), 1);
+    // The server's engine wrote it: its synced counter counts the repair.
+    assert_eq!(synced(&server).await, 2.0);
+    assert_eq!(server.stop().await, Some(0));
+}

@@ -133,9 +133,12 @@ async fn the_server_syncs_a_signed_webhook_counts_it_and_stops_on_sigterm() {
     assert_eq!(contact.property("last_charge_amount"), Some("149.00"));
     assert_eq!(hubspot.deals()[0].property("dealstage"), Some("closedwon"));
 
-    let metrics = until("the synced counter", || async {
+    // The queue gauges are read at most once a second: wait for the one after the sync.
+    let metrics = until("the synced counter and the done job", || async {
         let text = server.get("/metrics", None).await.1;
-        (sample(&text, "stripe2hubspot_payments_synced_total") >= 1.0).then_some(text)
+        (sample(&text, "stripe2hubspot_payments_synced_total") >= 1.0
+            && sample(&text, "stripe2hubspot_queue_jobs{state=\"done\"}") >= 1.0)
+            .then_some(text)
     })
     .await;
     let webhooks = |outcome: &str| {

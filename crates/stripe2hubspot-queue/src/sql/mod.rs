@@ -486,6 +486,16 @@ macro_rules! sql_store {
                     .map_err(db_error)?;
                 Ok(done.rows_affected())
             }
+
+            async fn purge_dead(&self, older_than: Duration) -> Result<u64, QueueError> {
+                let cutoff = now_millis().saturating_sub(duration_millis(older_than));
+                let done = sqlx::query(&self.sql.purge_dead)
+                    .bind(cutoff)
+                    .execute(&self.pool)
+                    .await
+                    .map_err(db_error)?;
+                Ok(done.rows_affected())
+            }
         }
 
         fn ledger_entry_from_row(row: &DbRow) -> Result<LedgerEntry, QueueError> {
@@ -654,6 +664,26 @@ macro_rules! sql_store {
                         .map_err(db_error)?;
                 }
                 tx.commit().await.map_err(db_error)
+            }
+
+            async fn reset_written(
+                &self,
+                key: &str,
+                version: i64,
+                forget_deal: bool,
+            ) -> Result<bool, QueueError> {
+                let statement = if forget_deal {
+                    &self.sql.ledger_reset_written_forget
+                } else {
+                    &self.sql.ledger_reset_written
+                };
+                let done = sqlx::query(statement)
+                    .bind(key.to_owned())
+                    .bind(version)
+                    .execute(&self.pool)
+                    .await
+                    .map_err(db_error)?;
+                Ok(done.rows_affected() > 0)
             }
 
             async fn unwritten(&self, limit: usize) -> Result<Vec<LedgerEntry>, QueueError> {

@@ -91,6 +91,7 @@ pub(crate) struct Statements {
     pub(crate) replay: String,
     pub(crate) stats: String,
     pub(crate) purge_done: String,
+    pub(crate) purge_dead: String,
     pub(crate) ledger_key_of_alias: String,
     pub(crate) ledger_row: String,
     pub(crate) ledger_upsert: String,
@@ -99,6 +100,8 @@ pub(crate) struct Statements {
     pub(crate) ledger_upsert_alias: String,
     pub(crate) ledger_contact_rows: String,
     pub(crate) ledger_mark_written: String,
+    pub(crate) ledger_reset_written: String,
+    pub(crate) ledger_reset_written_forget: String,
     pub(crate) ledger_unwritten: String,
     pub(crate) ledger_waiting_count: String,
     pub(crate) ledger_waiting: String,
@@ -183,6 +186,8 @@ impl Statements {
             ),
             purge_done: d
                 .render("DELETE FROM stripe2hubspot_jobs WHERE state = 2 AND finished_at <= ?"),
+            purge_dead: d
+                .render("DELETE FROM stripe2hubspot_jobs WHERE state = 3 AND finished_at <= ?"),
             ledger_key_of_alias: d.render(
                 "SELECT payment_key FROM stripe2hubspot_ledger_aliases WHERE alias = ?",
             ),
@@ -216,6 +221,16 @@ impl Statements {
                     written_version = {greatest}(written_version, ?),
                     deal_key = COALESCE(?, deal_key), deal_id = COALESCE(?, deal_id)
                  WHERE payment_key = ?",
+            ),
+            // Only the version reconcile compared: a row that moved on is not touched.
+            ledger_reset_written: d.render(
+                "UPDATE stripe2hubspot_ledger SET written_version = 0
+                 WHERE payment_key = ? AND version = ?",
+            ),
+            ledger_reset_written_forget: d.render(
+                "UPDATE stripe2hubspot_ledger SET written_version = 0, deal_key = NULL,
+                    deal_id = NULL
+                 WHERE payment_key = ? AND version = ?",
             ),
             ledger_unwritten: d.render(&format!(
                 "SELECT {LEDGER_COLUMNS} FROM stripe2hubspot_ledger

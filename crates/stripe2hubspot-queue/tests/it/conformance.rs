@@ -17,11 +17,13 @@ macro_rules! suite {
         suite!(@one $make, dead_letter_and_replay);
         suite!(@one $make, stats);
         suite!(@one $make, purge_keeps_recent);
+        suite!(@one $make, purge_dead_letters);
         suite!(@one $make, renew);
         suite!(@one $make, complete_all);
         suite!(@one $make, ledger_merge_order);
         suite!(@one $make, ledger_alias_merge);
         suite!(@one $make, ledger_versions);
+        suite!(@one $make, ledger_reset_written);
         suite!(@one $make, ledger_contact_rows);
         suite!(@one $make, enqueue_signal);
         suite!(@one $make, ledger_pages);
