@@ -55,10 +55,12 @@ mod handle;
 mod hub;
 mod idle;
 mod leader;
+mod moves;
 mod pause;
 mod plan;
 mod process;
 mod purge;
+mod record;
 mod settle;
 mod worker;
 
