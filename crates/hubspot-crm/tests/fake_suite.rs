@@ -392,7 +392,7 @@ async fn unique_clash_on_update_unlinking_and_archiving_deals() {
 
     client.archive(&ObjectType::Deals, &old.id).await.unwrap();
     let left: Vec<String> = fake.deals().into_iter().map(|d| d.id).collect();
-    assert_eq!(left, [kept.id.clone()]);
+    assert_eq!(left, std::slice::from_ref(&kept.id));
     assert!(fake.associations().is_empty(), "{:?}", fake.associations());
     let again = client.archive(&ObjectType::Deals, &old.id).await;
     assert!(matches!(again, Err(Error::NotFound { .. })), "{again:?}");
