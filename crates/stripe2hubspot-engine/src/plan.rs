@@ -679,4 +679,95 @@ mod tests {
         assert_eq!(contact_of_key("email="), None);
         assert_eq!(contact_of_key("nothing"), None);
     }
+
+    /// The contacts a row write left, after merging `first` then `second` (two calls) under
+    /// `config`.
+    fn moved_after(
+        first: &serde_json::Value,
+        second: &serde_json::Value,
+        config: &MappingConfig,
+    ) -> Vec<(String, ContactKey)> {
+        let read = |event: &serde_json::Value| {
+            let event = stripe_events::parse_event(event.to_string().as_bytes()).expect("event");
+            match facts_from_event(&event, config).expect("mapping") {
+                FactsOutcome::Facts(facts) => *facts,
+                other => panic!("expected facts, got {other:?}"),
+            }
+        };
+        let store = MemoryQueue::new();
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .expect("runtime");
+        runtime
+            .block_on(store.merge_facts(&[read(first)], config))
+            .expect("merge");
+        let changes = runtime
+            .block_on(store.merge_facts(&[read(second)], config))
+            .expect("merge");
+        plan_rows(&changes, &[vec![0]], config)
+            .into_iter()
+            .flat_map(|plan| match plan {
+                RowPlan::Write(write) => write.moved_from,
+                RowPlan::Done { .. } => Vec::new(),
+            })
+            .collect()
+    }
+
+    /// With the email as the contact key a new email moves the payment; with the Stripe
+    /// customer as the identity only a new customer does.
+    #[test]
+    fn a_payment_leaves_the_contact_its_key_no_longer_names_by_email_or_by_customer() {
+        let mut before = Payment::numbered(1, "old@example.com", 1000, "usd", 1_700_000_000);
+        before.customer = Some("cus_old".into());
+        let mut new_email = before.clone();
+        new_email.email = Some("new@example.com".into());
+        new_email.created += 60;
+        new_email.event_id = "evt_new_email".into();
+        let mut new_customer = before.clone();
+        new_customer.customer = Some("cus_new".into());
+        new_customer.created += 60;
+        new_customer.event_id = "evt_new_customer".into();
+
+        let by_email = MappingConfig::default();
+        assert_eq!(
+            moved_after(
+                &before.charge_succeeded(),
+                &new_email.charge_succeeded(),
+                &by_email
+            ),
+            [(
+                "email=old@example.com".to_owned(),
+                ContactKey::Email("old@example.com".into())
+            )]
+        );
+
+        let by_customer = MappingConfig {
+            contact_key: stripe2hubspot_map::ContactKeySource::StripeCustomerId,
+            customer_id_property: Some("stripe_customer_id".into()),
+            ..MappingConfig::default()
+        };
+        assert!(
+            moved_after(
+                &before.charge_succeeded(),
+                &new_email.charge_succeeded(),
+                &by_customer
+            )
+            .is_empty(),
+            "the customer is the identity: a new email moves nothing"
+        );
+        assert_eq!(
+            moved_after(
+                &before.charge_succeeded(),
+                &new_customer.charge_succeeded(),
+                &by_customer
+            ),
+            [(
+                "stripe_customer_id=cus_old".to_owned(),
+                ContactKey::StripeCustomerId {
+                    property: "stripe_customer_id".into(),
+                    id: "cus_old".into()
+                }
+            )]
+        );
+    }
 }
