@@ -100,10 +100,10 @@ async fn a_row_re_keyed_while_another_worker_writes_it_keeps_one_deal() {
     pipeline.shutdown().await;
 }
 
-/// The charge names one email, its PaymentIntent (newer) another: the payment moves to the
-/// new contact, the old contact's rollups drop to zero, and the deal follows.
-#[tokio::test]
-async fn a_payment_whose_email_changes_moves_its_rollups_and_deal_to_the_new_contact() {
+/// Sends a payment by `old@`, then its PaymentIntent naming `new@` as the receipt email; when
+/// `fail_once` is set, the first contacts upsert after the change answers 503, so the write
+/// is retried (and its repeated merge changes nothing).
+async fn email_flip(fail_once: bool) {
     let mut pipeline = Pipeline::new(FakeHubSpot::start().await).await;
     pipeline.start_engine(|b| b.concurrency(1));
     let payment = Payment::numbered(1, "old@example.com", 4200, "usd", 1_700_000_000);
@@ -115,6 +115,14 @@ async fn a_payment_whose_email_changes_moves_its_rollups_and_deal_to_the_new_con
         .expect("the first contact");
     assert_eq!(old.property("stripe_payment_count"), Some("1"));
 
+    if fail_once {
+        pipeline.hubspot.fail_next_on(
+            1,
+            "POST",
+            "/crm/objects/2026-09/contacts/batch/upsert",
+            Failure::Status(503, None),
+        );
+    }
     let mut intent = payment.payment_intent_succeeded("evt_pi_new_email");
     intent["created"] = json!(payment.created + 60);
     // As Stripe sends it: `latest_charge` not expanded, the receipt going to another address.
@@ -123,6 +131,9 @@ async fn a_payment_whose_email_changes_moves_its_rollups_and_deal_to_the_new_con
     assert_eq!(pipeline.send(&intent).await, 200);
     let stats = pipeline.drained(DRAIN).await;
     assert_eq!((stats.done, stats.dead), (2, 0), "{stats:?}");
+    if fail_once {
+        assert!(pipeline.engine.as_ref().unwrap().metrics().retried > 0);
+    }
 
     let hubspot = &pipeline.hubspot;
     let old = hubspot.contact_by_email("old@example.com").unwrap();
@@ -149,6 +160,19 @@ async fn a_payment_whose_email_changes_moves_its_rollups_and_deal_to_the_new_con
         "the deal left the old contact"
     );
     pipeline.shutdown().await;
+}
+
+/// The charge names one email, its PaymentIntent (newer) another: the payment moves to the
+/// new contact, the old contact's rollups drop to zero, and the deal follows.
+#[tokio::test]
+async fn a_payment_whose_email_changes_moves_its_rollups_and_deal_to_the_new_contact() {
+    email_flip(false).await;
+}
+
+/// The same when the first write after the change fails and is retried.
+#[tokio::test]
+async fn a_payment_whose_email_changes_moves_even_when_the_first_write_fails() {
+    email_flip(true).await;
 }
 
 /// The invoice's deal must take the PaymentIntent's key, but HubSpot already holds a deal

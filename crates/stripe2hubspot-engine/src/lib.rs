@@ -59,6 +59,7 @@ mod handle;
 mod hub;
 mod idle;
 mod leader;
+mod moved;
 mod moves;
 mod pause;
 mod plan;
@@ -131,6 +132,10 @@ struct Inner {
     /// Held from the ledger merge until the deals are written, so a worker holding an older
     /// version of a row can never write it after a newer one.
     write_order: tokio::sync::Mutex<()>,
+    /// Per payment key, the contacts its payment left whose HubSpot side is not fixed yet
+    /// (the write failed and will be retried): a retried merge changes nothing, so it would
+    /// not name them again.
+    unfinished_moves: Mutex<std::collections::HashMap<String, BTreeSet<String>>>,
     dropped: Mutex<Dropped>,
     /// Consecutive 429s, the exponent of the rate-limit backoff.
     rate_limit_streak: AtomicU32,

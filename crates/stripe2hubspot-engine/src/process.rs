@@ -156,8 +156,12 @@ impl Inner {
             drop(write_order);
             return self.record_marks(marks, out).await;
         }
+        self.recall_moves(&mut writes);
         if let Err(failure) = self.bootstrap().await {
             drop(write_order);
+            for write in &writes {
+                self.settle_moves(write, false);
+            }
             let disposition = self.on_bootstrap_failure(failure).await;
             out.extend(
                 writes
@@ -169,6 +173,9 @@ impl Inner {
         let contacts = match self.contact_states(&writes).await {
             Ok(contacts) => contacts,
             Err(disposition) => {
+                for write in &writes {
+                    self.settle_moves(write, false);
+                }
                 out.extend(
                     writes
                         .iter()
@@ -182,6 +189,7 @@ impl Inner {
             let Some(write) = writes.get(index) else {
                 continue;
             };
+            self.settle_moves(write, result.is_ok());
             match result {
                 Ok(deal_id) => {
                     marks.push(WriteMark {
