@@ -198,6 +198,7 @@ impl SyncEngineBuilder {
                 settings,
                 alerter,
                 pause,
+                announced: Mutex::new(None),
                 bootstrapped: OnceCell::new(),
                 write_order: tokio::sync::Mutex::new(()),
                 dropped: Mutex::new(Dropped::default()),
