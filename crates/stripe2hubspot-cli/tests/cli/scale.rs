@@ -478,7 +478,11 @@ async fn a_pause_sent_to_the_standby_stops_the_leader_and_a_resume_on_either_res
         })
         .await;
     }
-    assert_eq!(json(leader_server, "/healthz", None).await["status"], "paused");
+    // `/healthz` tells what the process itself does: the leader has taken the pause up.
+    crate::common::eventually("the leader to pause", || async {
+        json(leader_server, "/healthz", None).await["status"] == "paused"
+    })
+    .await;
 
     // Paused: the leader takes no new batch. Events still arrive and wait.
     let writes_before = hubspot.requests().len();
