@@ -225,7 +225,11 @@ pub fn paused_by(requested: Option<&str>) -> String {
         .take(MAX_PAUSED_BY_CHARS)
         .collect();
     let who = redact(cleaned.trim());
-    let who = if who.is_empty() { "admin api".to_owned() } else { who };
+    let who = if who.is_empty() {
+        "admin api".to_owned()
+    } else {
+        who
+    };
     format!("{who} (host {}, pid {})", host_name(), std::process::id())
 }
 

@@ -35,21 +35,31 @@ async fn a_missing_scope_alerts_once_and_resumes_once_when_granted() {
     pipeline.start_engine(|b| b.concurrency(1));
     let engine = pipeline.engine.clone().unwrap();
     assert_eq!(
-        pipeline
-            .send(&Payment::sample().charge_succeeded())
-            .await,
+        pipeline.send(&Payment::sample().charge_succeeded()).await,
         200
     );
     let started = Instant::now();
     while !matches!(engine.paused(), Some(PauseReason::MissingScopes(_))) {
-        assert!(started.elapsed() < PATIENCE, "never paused: {:?}", engine.paused());
+        assert!(
+            started.elapsed() < PATIENCE,
+            "never paused: {:?}",
+            engine.paused()
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     // Several probe cycles (100-500 ms apart in test timings) while the scope is missing.
     let started = Instant::now();
     while started.elapsed() < Duration::from_secs(4) {
-        assert_eq!(count(&pipeline, AlertKind::Resumed), 0, "resumed while the scope is missing");
-        assert_eq!(count(&pipeline, AlertKind::MissingScopes), 1, "one alert per outage");
+        assert_eq!(
+            count(&pipeline, AlertKind::Resumed),
+            0,
+            "resumed while the scope is missing"
+        );
+        assert_eq!(
+            count(&pipeline, AlertKind::MissingScopes),
+            1,
+            "one alert per outage"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     assert!(

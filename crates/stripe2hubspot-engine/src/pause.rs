@@ -112,7 +112,11 @@ impl Inner {
 
     /// After a quiet resume, announces "resumed" once an event is synced; a new pause for the
     /// same reason is not announced again ([`enter_pause`](Self::enter_pause)).
-    async fn confirm_quiet_resume(&self, reason: &PauseReason, stopped: &mut watch::Receiver<bool>) {
+    async fn confirm_quiet_resume(
+        &self,
+        reason: &PauseReason,
+        stopped: &mut watch::Receiver<bool>,
+    ) {
         let synced = |inner: &Self| {
             inner
                 .counters

@@ -980,7 +980,9 @@ pub async fn operator_pause(store: &Store) -> Result<(), ConformanceFailure> {
         "a fresh store is paused"
     );
     let before = SystemTime::now() - Duration::from_millis(1);
-    let stored = pause.pause_sync("alice via admin api on host-a pid 1").await?;
+    let stored = pause
+        .pause_sync("alice via admin api on host-a pid 1")
+        .await?;
     let read = pause.operator_pause().await?;
     ensure!(
         read.as_ref() == Some(&stored),

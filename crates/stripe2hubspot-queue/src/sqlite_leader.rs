@@ -117,7 +117,10 @@ mod tests {
         let second = SqliteElection::new(&db);
         assert_eq!(first.lock_file(), dir.path().join("queue.db.lock"));
         assert!(first.try_lead().await.unwrap());
-        assert!(first.try_lead().await.unwrap(), "leading again is idempotent");
+        assert!(
+            first.try_lead().await.unwrap(),
+            "leading again is idempotent"
+        );
         assert!(!first.shared(), "nobody led before it");
         assert!(!second.try_lead().await.unwrap());
         assert!(!second.still_leading().await);

@@ -47,7 +47,9 @@ pub async fn run(args: Args) -> ExitCode {
         }
         Ok(None) => println!("operator's pause: no"),
         Err(error) => {
-            return super::failure(&format_args!("could not read the operator's pause: {error}"))
+            return super::failure(&format_args!(
+                "could not read the operator's pause: {error}"
+            ))
         }
     }
     let Some(server) = args.server else {

@@ -55,7 +55,9 @@ async fn a_second_serve_on_one_sqlite_file_stands_by_and_leads_once_the_first_di
     .await;
     let next = Payment::numbered(1, "next@example.com", 500, "usd", 1_700_000_000);
     assert_eq!(
-        second.send(&next.charge_succeeded().to_string(), SECRET).await,
+        second
+            .send(&next.charge_succeeded().to_string(), SECRET)
+            .await,
         200
     );
     eventually("the new leader to sync", || async {

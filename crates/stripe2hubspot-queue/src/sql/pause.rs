@@ -18,7 +18,10 @@ macro_rules! sql_pause_store {
                 }))
             }
 
-            async fn pause_sync(&self, by: &str) -> Result<crate::OperatorPause, crate::QueueError> {
+            async fn pause_sync(
+                &self,
+                by: &str,
+            ) -> Result<crate::OperatorPause, crate::QueueError> {
                 let at = crate::time::now_millis();
                 sqlx::query(&self.sql.set_operator_pause)
                     .bind(1_i64)
