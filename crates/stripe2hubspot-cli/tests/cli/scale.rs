@@ -484,6 +484,18 @@ async fn a_pause_sent_to_the_standby_stops_the_leader_and_a_resume_on_either_res
     })
     .await;
 
+    // The store alone tells: `status` without a server reads the stored pause.
+    let printed = output(
+        &["status"],
+        &[("STRIPE2HUBSPOT_QUEUE", database.url.as_str())],
+    )
+    .await;
+    let printed = String::from_utf8_lossy(&printed.stdout);
+    assert!(
+        printed.contains("operator's pause: yes, by ops on-call (host "),
+        "{printed}"
+    );
+
     // Paused: the leader takes no new batch. Events still arrive and wait.
     let writes_before = hubspot.requests().len();
     for n in 1..=5 {
