@@ -84,12 +84,14 @@ pub async fn health(source: StatusSource) -> (StatusCode, Json<serde_json::Value
 
 /// The admin API, every route behind `Authorization: Bearer <token>` (401 otherwise):
 ///
-/// - `GET /admin/status`: role, queue depth by state, payments waiting, pause reason, last
-///   sync, counters;
+/// - `GET /admin/status`: role, queue depth by state, payments waiting, pause reason (and who
+///   paused and when), last sync, counters;
 /// - `GET /admin/dead-letters`: every dead letter with its payment id, errors redacted;
 /// - `GET /admin/waiting`: payments waiting in the ledger and what each waits for;
 /// - `POST /admin/dead-letters/replay` with `{"all": true}` or `{"event_ids": ["evt_..."]}`;
-/// - `POST /admin/pause` and `POST /admin/resume`.
+/// - `POST /admin/pause` (optional body `{"by": "who"}`) and `POST /admin/resume`: stored, so
+///   they hold for every process sharing the store (the leader follows within a second),
+///   across a failover and a restart; `503` when the store cannot be written.
 pub fn router(source: StatusSource, token: AdminToken) -> Router {
     Router::new()
         .route("/admin/status", get(status))
@@ -184,16 +186,52 @@ async fn replay_dead_letters(
     }
 }
 
-async fn pause(State(source): State<StatusSource>) -> Json<serde_json::Value> {
-    source.engine.pause();
-    tracing::info!("paused by the admin API");
-    Json(json!({ "status": "paused" }))
+/// The optional body of `POST /admin/pause`: who asks (a name or a ticket; emails are
+/// redacted).
+#[derive(Debug, Default, Deserialize)]
+struct PauseRequest {
+    #[serde(default)]
+    by: Option<String>,
 }
 
-async fn resume(State(source): State<StatusSource>) -> Json<serde_json::Value> {
-    source.engine.resume();
-    tracing::info!("resumed by the admin API");
-    Json(json!({ "status": "ok" }))
+async fn pause(State(source): State<StatusSource>, body: axum::body::Bytes) -> Response {
+    let request = if body.iter().all(u8::is_ascii_whitespace) {
+        PauseRequest::default()
+    } else {
+        match serde_json::from_slice::<PauseRequest>(&body) {
+            Ok(request) => request,
+            Err(_) => {
+                return (
+                    StatusCode::BAD_REQUEST,
+                    Json(json!({ "error": "send no body, or {\"by\": \"who is pausing\"}" })),
+                )
+                    .into_response()
+            }
+        }
+    };
+    let by = super::paused_by(request.by.as_deref());
+    match source.engine.pause_everywhere(&by).await {
+        Ok(stored) => {
+            tracing::info!("paused by the admin API for every process");
+            Json(json!({
+                "status": "paused",
+                "paused_by": stored.by,
+                "paused_at": super::rfc3339(stored.at),
+            }))
+            .into_response()
+        }
+        Err(error) => unavailable(&error),
+    }
+}
+
+async fn resume(State(source): State<StatusSource>) -> Response {
+    match source.engine.resume_everywhere().await {
+        Ok(()) => {
+            tracing::info!("resumed by the admin API for every process");
+            Json(json!({ "status": "ok" })).into_response()
+        }
+        Err(error) => unavailable(&error),
+    }
 }
 
 fn unavailable(error: &dyn std::fmt::Display) -> Response {

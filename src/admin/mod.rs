@@ -109,6 +109,12 @@ pub struct StatusReport {
     pub role: Role,
     /// Why the pipeline is paused, if it is.
     pub paused: Option<String>,
+    /// Who paused the sync for every process (`POST /admin/pause` on any of them), if an
+    /// operator's pause is stored: what the request said (or `admin api`), with the host and
+    /// process id that received it.
+    pub paused_by: Option<String>,
+    /// When that pause was stored (RFC 3339).
+    pub paused_at: Option<String>,
     /// Jobs by state; `None` when the queue cannot be read.
     pub queue: Option<QueueDepth>,
     /// Why the queue could not be read (for the operator; may name the database host).
@@ -205,6 +211,45 @@ impl WaitingPaymentView {
     }
 }
 
+fn rfc3339(at: std::time::SystemTime) -> Option<String> {
+    time::OffsetDateTime::from(at)
+        .format(&time::format_description::well_known::Rfc3339)
+        .ok()
+}
+
+/// Longest "who paused" text kept from a request.
+const MAX_PAUSED_BY_CHARS: usize = 64;
+
+/// What the store records as who paused: `requested` (what the pause request said, shortened,
+/// emails and tokens redacted; `admin api` when it said nothing) and the host and process id
+/// that received it, so an operator can tell which process behind a load balancer took it.
+pub fn paused_by(requested: Option<&str>) -> String {
+    let cleaned: String = requested
+        .unwrap_or_default()
+        .chars()
+        .filter(|c| !c.is_control())
+        .take(MAX_PAUSED_BY_CHARS)
+        .collect();
+    let who = redact(cleaned.trim());
+    let who = if who.is_empty() {
+        "admin api".to_owned()
+    } else {
+        who
+    };
+    format!("{who} (host {}, pid {})", host_name(), std::process::id())
+}
+
+/// This machine's host name, from `HOSTNAME` or the kernel; `unknown` when neither says.
+fn host_name() -> String {
+    std::env::var("HOSTNAME")
+        .ok()
+        .or_else(|| std::fs::read_to_string("/proc/sys/kernel/hostname").ok())
+        .or_else(|| std::fs::read_to_string("/etc/hostname").ok())
+        .map(|name| name.trim().to_owned())
+        .filter(|name| !name.is_empty())
+        .unwrap_or_else(|| "unknown".to_owned())
+}
+
 /// Longest error text shown for a dead letter.
 const MAX_ERROR_CHARS: usize = 200;
 
@@ -291,7 +336,12 @@ pub async fn replay(
 impl StatusSource {
     /// The status report (reads the queue once).
     pub async fn report(&self) -> StatusReport {
-        let paused = self.engine.paused().map(|r| r.to_string());
+        let stored = self.engine.operator_pause().await.ok().flatten();
+        let paused = self
+            .engine
+            .paused()
+            .map(|r| r.to_string())
+            .or_else(|| stored.as_ref().map(|_| "paused by the operator".to_owned()));
         let (queue, queue_error) = match self.admin.stats().await {
             Ok(stats) => (Some(QueueDepth::from(stats)), None),
             Err(error) => (None, Some(error.to_string())),
@@ -306,6 +356,8 @@ impl StatusSource {
             status,
             role: self.engine.role(),
             paused,
+            paused_by: stored.as_ref().map(|p| p.by.clone()),
+            paused_at: stored.as_ref().and_then(|p| rfc3339(p.at)),
             queue,
             queue_error,
             waiting,
@@ -400,6 +452,19 @@ mod tests {
         assert_eq!(view.payment_id.as_deref(), Some("pi_1"));
         let shown = format!("{letter:?} {}", serde_json::to_string(&view).unwrap());
         assert!(!shown.contains("tony@stark.com"), "{shown}");
+    }
+
+    #[test]
+    fn who_paused_names_the_process_and_hides_emails() {
+        let pid = std::process::id().to_string();
+        let by = paused_by(Some("alice@example.com deploy #42"));
+        assert!(!by.contains("alice@example.com"), "{by}");
+        assert!(by.starts_with("[redacted] deploy #42 (host "), "{by}");
+        assert!(by.contains(&pid), "{by}");
+        assert!(paused_by(None).starts_with("admin api (host "));
+        assert!(paused_by(Some(" \n ")).starts_with("admin api (host "));
+        let long = "x".repeat(500);
+        assert!(paused_by(Some(&long)).len() < 200);
     }
 
     #[test]

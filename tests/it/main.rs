@@ -10,6 +10,7 @@ mod engine_edges;
 mod faults;
 mod ingest;
 mod lifecycle;
+mod pause_probe;
 #[cfg(feature = "backfill")]
 mod reconcile;
 mod server;

@@ -210,6 +210,7 @@ impl SyncEngineBuilder {
                 settings,
                 alerter,
                 pause,
+                announced: Mutex::new(None),
                 bootstrapped: OnceCell::new(),
                 write_order: tokio::sync::Mutex::new(()),
                 unfinished_moves: Mutex::default(),

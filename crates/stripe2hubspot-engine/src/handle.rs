@@ -5,6 +5,8 @@ use std::sync::Arc;
 
 use serde::Serialize;
 
+use stripe2hubspot_queue::OperatorPause;
+
 use super::{Inner, PauseReason, Role};
 
 /// Counters since the engine started.
@@ -103,15 +105,48 @@ impl EngineHandle {
         self.inner.pause.borrow().clone()
     }
 
-    /// Pauses the pipeline: workers finish their batch and take no new one. Webhooks are
-    /// still accepted and stored.
+    /// Pauses the pipeline of this process only: workers finish their batch and take no new
+    /// one. Webhooks are still accepted and stored. Other processes sharing the store, and this
+    /// one after a restart, do not see it: use [`pause_everywhere`](Self::pause_everywhere)
+    /// for that.
     pub fn pause(&self) {
         self.inner.pause.send_replace(Some(PauseReason::Manual));
     }
 
-    /// Resumes at once, without waiting for the next token probe.
+    /// Resumes this process at once, without waiting for the next probe.
     pub fn resume(&self) {
         self.inner.pause.send_replace(None);
+        // Whatever pause was announced is over: the next one is news again.
+        self.inner.announced_pause().take();
+    }
+
+    /// Pauses the sync for every process sharing the store: the pause is stored (with `by`
+    /// and the time) so it holds on the leader wherever the request landed, across a
+    /// failover and a restart. This process pauses at once; the others within a second.
+    pub async fn pause_everywhere(
+        &self,
+        by: &str,
+    ) -> Result<OperatorPause, stripe2hubspot_queue::QueueError> {
+        let stored = self.inner.store.pause.pause_sync(by).await?;
+        self.pause();
+        Ok(stored)
+    }
+
+    /// Lifts the stored pause for every process. This process resumes at once (if the
+    /// operator's pause is what held it); the others within a second.
+    pub async fn resume_everywhere(&self) -> Result<(), stripe2hubspot_queue::QueueError> {
+        self.inner.store.pause.resume_sync().await?;
+        if self.paused() == Some(PauseReason::Manual) {
+            self.resume();
+        }
+        Ok(())
+    }
+
+    /// The stored operator's pause (who paused and when), if one is in force.
+    pub async fn operator_pause(
+        &self,
+    ) -> Result<Option<OperatorPause>, stripe2hubspot_queue::QueueError> {
+        self.inner.store.pause.operator_pause().await
     }
 
     /// Counters since start.

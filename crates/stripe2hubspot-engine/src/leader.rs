@@ -4,7 +4,8 @@
 //! [`Election`](stripe2hubspot_queue::Election) lets one lead. The leader runs the workers, checks every
 //! second that it still leads, restarts a worker that panicked (releasing its batch), and on
 //! shutdown or lost leadership stops them within the shutdown grace. A standby tries to lead
-//! every few seconds.
+//! every few seconds. Every process, leader or standby, follows the operator's pause stored
+//! in the store (`POST /admin/pause` on any of them).
 
 use std::collections::HashMap;
 use std::sync::atomic::Ordering;
@@ -51,8 +52,66 @@ enum Stop {
 }
 
 impl Inner {
-    /// Tries to lead until `stopped`; syncs while leading.
-    pub(super) async fn lead_and_sync(self: Arc<Self>, mut stopped: watch::Receiver<bool>) {
+    /// Tries to lead until `stopped`; syncs while leading. Meanwhile follows the operator's
+    /// stored pause, leader or not, so every process reports it and a new leader holds it.
+    pub(super) async fn lead_and_sync(self: Arc<Self>, stopped: watch::Receiver<bool>) {
+        let follower = tokio::spawn(self.clone().follow_operator_pause(stopped.clone()));
+        self.elect_and_sync(stopped).await;
+        follower.abort();
+        let _ = follower.await;
+    }
+
+    /// Reads the stored operator's pause every leader check and pauses or resumes this
+    /// process when it changes. Only changes count: a pause or resume of this process alone
+    /// ([`EngineHandle::pause`](super::EngineHandle::pause)) stands until the stored one
+    /// changes.
+    async fn follow_operator_pause(self: Arc<Self>, mut stopped: watch::Receiver<bool>) {
+        // `None` until the first read: a pause stored before this process started holds.
+        let mut seen: Option<bool> = None;
+        let mut failing = false;
+        let mut check = tokio::time::interval(self.settings.leader_check);
+        loop {
+            tokio::select! {
+                _ = check.tick() => {}
+                _ = stopped.changed() => return,
+            }
+            let stored = match self.store.pause.operator_pause().await {
+                Ok(stored) => {
+                    failing = false;
+                    stored
+                }
+                Err(error) => {
+                    if !failing {
+                        tracing::warn!(%error, "cannot read the operator's pause from the store; keeping the current state");
+                    }
+                    failing = true;
+                    continue;
+                }
+            };
+            let paused = stored.is_some();
+            if seen == Some(paused) {
+                continue;
+            }
+            let first = seen.is_none();
+            seen = Some(paused);
+            if paused {
+                let changed = self.pause.send_if_modified(|state| {
+                    let modified = *state != Some(super::PauseReason::Manual);
+                    *state = Some(super::PauseReason::Manual);
+                    modified
+                });
+                if changed {
+                    tracing::info!("the sync is paused by an operator (stored pause); see /admin/status for who and when");
+                }
+            } else if !first && *self.pause.borrow() == Some(super::PauseReason::Manual) {
+                self.pause.send_replace(None);
+                self.announced_pause().take();
+                tracing::info!("the operator's stored pause was lifted; the sync resumes");
+            }
+        }
+    }
+
+    async fn elect_and_sync(self: Arc<Self>, mut stopped: watch::Receiver<bool>) {
         loop {
             if *stopped.borrow() {
                 return;

@@ -135,6 +135,8 @@ struct Inner {
     settings: Settings,
     alerter: Arc<dyn Alerter>,
     pause: watch::Sender<Option<PauseReason>>,
+    /// The pause last alerted and not yet announced over, so one outage alerts once.
+    announced: Mutex<Option<PauseReason>>,
     bootstrapped: OnceCell<()>,
     /// Held from the ledger merge until the deals are written, so a worker holding an older
     /// version of a row can never write it after a newer one.

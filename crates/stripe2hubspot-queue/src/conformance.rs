@@ -1202,6 +1202,52 @@ pub async fn checkpoints(store: &Store) -> Result<(), ConformanceFailure> {
     Ok(())
 }
 
+/// The operator's pause: none at first; a pause reads back with who and when (to the
+/// millisecond), pausing again replaces who, resuming lifts it, and resuming twice is harmless.
+pub async fn operator_pause(store: &Store) -> Result<(), ConformanceFailure> {
+    let pause = &*store.pause;
+    ensure!(
+        pause.operator_pause().await?.is_none(),
+        "a fresh store is paused"
+    );
+    let before = SystemTime::now() - Duration::from_millis(1);
+    let stored = pause
+        .pause_sync("alice via admin api on host-a pid 1")
+        .await?;
+    let read = pause.operator_pause().await?;
+    ensure!(
+        read.as_ref() == Some(&stored),
+        "the pause must read back as stored: {read:?} vs {stored:?}"
+    );
+    ensure!(
+        stored.at >= before && stored.at <= SystemTime::now(),
+        "the pause must be stamped with the current time: {:?}",
+        stored.at
+    );
+    let again = pause.pause_sync("bob").await?;
+    let read = pause.operator_pause().await?;
+    ensure!(
+        read.as_ref().map(|p| p.by.as_str()) == Some("bob") && read.as_ref() == Some(&again),
+        "a second pause replaces who paused: {read:?}"
+    );
+    pause.resume_sync().await?;
+    ensure!(
+        pause.operator_pause().await?.is_none(),
+        "resume must lift the pause"
+    );
+    pause.resume_sync().await?;
+    ensure!(
+        pause.operator_pause().await?.is_none(),
+        "a second resume keeps it lifted"
+    );
+    pause.pause_sync("carol").await?;
+    ensure!(
+        pause.operator_pause().await?.map(|p| p.by) == Some("carol".to_owned()),
+        "the store pauses again after a resume"
+    );
+    Ok(())
+}
+
 /// Producers enqueue `total` jobs (a fifth of them repeats of earlier event ids) while
 /// `workers` tasks reserve and complete: every distinct event is inserted once and completed
 /// exactly once. Needs a multi-threaded Tokio runtime for real parallelism.
@@ -1471,5 +1517,6 @@ where
     enqueue_signal(&fresh().await).await?;
     ledger_pages(&fresh().await).await?;
     checkpoints(&fresh().await).await?;
+    operator_pause(&fresh().await).await?;
     concurrent(fresh().await, 8, 2_000, 4).await
 }

@@ -3,10 +3,12 @@
 //! Every process ingests; exactly one at a time syncs, so the portal's HubSpot quota is one
 //! budget and each payment has one writer. [`Election`] is the small contract the engine uses:
 //! try to lead, check that leadership still holds before writing, and resign on shutdown.
-//! A store that only one process can open (memory, SQLite) always leads ([`SoleProcess`]);
-//! PostgreSQL elects with a session advisory lock held on a dedicated connection
-//! ([`PostgresElection`](crate::PostgresElection), feature `postgres`), which the server frees
-//! the moment that process dies.
+//! A store that only one process can open (memory) always leads ([`SoleProcess`]); a SQLite
+//! file elects with an OS lock on `<file>.lock` (`SqliteElection`, feature `sqlite`), which the
+//! OS frees the moment that process exits; PostgreSQL elects with a session advisory lock held
+//! on a dedicated connection (`PostgresElection`, feature `postgres`), which the server frees
+//! when that process dies or, across a network cut, within seconds (see
+//! `PostgresElection`).
 
 use crate::QueueError;
 
@@ -18,7 +20,9 @@ pub trait Election: Send + Sync + 'static {
     async fn try_lead(&self) -> Result<bool, QueueError>;
 
     /// Whether this process still leads. A `false` means another process may already be
-    /// syncing: stop before the next HubSpot call.
+    /// syncing: stop before the next HubSpot call. A leader calls this at least every few
+    /// seconds (the engine: every second): a PostgreSQL election session silent for
+    /// `PostgresElection::IDLE_TIMEOUT` is ended by the server.
     async fn still_leading(&self) -> bool;
 
     /// Gives leadership up at once so a standby can take over without waiting.

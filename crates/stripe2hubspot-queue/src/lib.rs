@@ -10,7 +10,10 @@
 //! - [`SyncState`]: the payment ledger the sync engine keeps next to the jobs (one row per
 //!   payment, merged from every event about it, versioned against what HubSpot was sent).
 //!
-//! [`Store`] bundles the three; [`connect`] opens one from a URL. The backends here implement
+//! [`PauseStore`] keeps the operator's pause of the sync where every process sharing the store
+//! sees it.
+//!
+//! [`Store`] bundles the three (and the pause); [`connect`] opens one from a URL. The backends here implement
 //! all three and share one schema and one set of semantics, checked by the `conformance` suite
 //! (feature `test-util`):
 //!
@@ -63,6 +66,7 @@ mod job;
 mod leader;
 mod ledger;
 mod memory;
+mod pause;
 #[cfg(feature = "postgres")]
 mod postgres;
 #[cfg(feature = "postgres")]
@@ -72,6 +76,8 @@ mod signal;
 mod sql;
 #[cfg(feature = "sqlite")]
 mod sqlite;
+#[cfg(feature = "sqlite")]
+mod sqlite_leader;
 mod store;
 mod time;
 mod traits;
@@ -83,6 +89,7 @@ pub use job::{
 pub use leader::{Election, SoleProcess};
 pub use ledger::{contact_key_of, LedgerChange, LedgerEntry, WriteMark, WrittenDeal};
 pub use memory::MemoryQueue;
+pub use pause::{OperatorPause, PauseStore};
 #[cfg(feature = "postgres")]
 #[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
 pub use postgres::{PostgresOptions, PostgresQueue};
@@ -93,6 +100,9 @@ pub use signal::{EnqueueNotifier, EnqueueSignal};
 #[cfg(feature = "sqlite")]
 #[cfg_attr(docsrs, doc(cfg(feature = "sqlite")))]
 pub use sqlite::{SqliteOptions, SqliteQueue, Synchronous};
+#[cfg(feature = "sqlite")]
+#[cfg_attr(docsrs, doc(cfg(feature = "sqlite")))]
+pub use sqlite_leader::SqliteElection;
 pub use store::{connect, Store};
 pub use traits::{Queue, QueueAdmin, SyncState};
 

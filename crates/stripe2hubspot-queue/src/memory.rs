@@ -31,6 +31,7 @@ struct Inner {
     /// Every payment id -> the key of its row.
     aliases: HashMap<String, String>,
     checkpoints: HashMap<String, String>,
+    operator_pause: Option<crate::OperatorPause>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -488,6 +489,28 @@ impl SyncState for MemoryQueue {
         self.lock()
             .checkpoints
             .insert(name.to_owned(), value.to_owned());
+        Ok(())
+    }
+}
+
+#[async_trait::async_trait]
+impl crate::PauseStore for MemoryQueue {
+    async fn operator_pause(&self) -> Result<Option<crate::OperatorPause>, QueueError> {
+        Ok(self.lock().operator_pause.clone())
+    }
+
+    async fn pause_sync(&self, by: &str) -> Result<crate::OperatorPause, QueueError> {
+        // Millisecond precision, as the SQL backends store it.
+        let pause = crate::OperatorPause {
+            by: by.to_owned(),
+            at: from_millis(now_millis()),
+        };
+        self.lock().operator_pause = Some(pause.clone());
+        Ok(pause)
+    }
+
+    async fn resume_sync(&self) -> Result<(), QueueError> {
+        self.lock().operator_pause = None;
         Ok(())
     }
 }

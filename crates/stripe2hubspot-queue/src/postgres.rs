@@ -207,4 +207,5 @@ async fn listen(pool: PgPool, notifier: EnqueueNotifier, listening: Arc<AtomicBo
 mod store {
     use super::PostgresQueue;
     crate::sql::sql_store!(PostgresQueue, sqlx::Postgres);
+    crate::sql::pause::sql_pause_store!(PostgresQueue);
 }

@@ -1,7 +1,7 @@
 //! The embedded backend: options and opening of one SQLite file; the statements and trait
 //! implementations are the shared [SQL layer](crate::sql).
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -73,6 +73,7 @@ pub struct SqliteQueue {
     sql: Arc<Statements>,
     dialect: &'static Dialect,
     notifier: EnqueueNotifier,
+    path: PathBuf,
 }
 
 impl SqliteQueue {
@@ -145,7 +146,15 @@ impl SqliteQueue {
             sql,
             dialect,
             notifier,
+            path: path.as_ref().to_owned(),
         })
+    }
+
+    /// The election of the process that syncs among those opening this file: an exclusive
+    /// lock on `<file>.lock`, so a second `serve` on the same file stands by instead of
+    /// syncing too.
+    pub fn election(&self) -> crate::SqliteElection {
+        crate::SqliteElection::new(&self.path)
     }
 
     /// Fires on jobs stored through this handle or its clones. Other processes writing the
@@ -163,4 +172,5 @@ impl SqliteQueue {
 mod store {
     use super::SqliteQueue;
     crate::sql::sql_store!(SqliteQueue, sqlx::Sqlite);
+    crate::sql::pause::sql_pause_store!(SqliteQueue);
 }

@@ -2,7 +2,9 @@
 
 use std::sync::Arc;
 
-use crate::{Election, MemoryQueue, Queue, QueueAdmin, QueueError, SoleProcess, SyncState};
+use crate::{
+    Election, MemoryQueue, PauseStore, Queue, QueueAdmin, QueueError, SoleProcess, SyncState,
+};
 
 /// A store's roles, each behind a shared trait object. Cheap to clone.
 ///
@@ -29,22 +31,26 @@ pub struct Store {
     /// The sync engine's memory between batches.
     pub state: Arc<dyn SyncState>,
     /// Which of the processes sharing this store runs the sync engine: [`SoleProcess`] for a
-    /// store one process uses, a PostgreSQL advisory lock for a shared one.
+    /// store one process uses, a lock file beside a SQLite file ([`connect`] sets it), a
+    /// PostgreSQL advisory lock for a shared database.
     pub election: Arc<dyn Election>,
+    /// The operator's pause, shared by every process using the store.
+    pub pause: Arc<dyn PauseStore>,
 }
 
 impl Store {
-    /// All three roles served by one backend.
-    pub fn new<B: Queue + QueueAdmin + SyncState>(backend: B) -> Self {
+    /// All three roles and the pause served by one backend.
+    pub fn new<B: Queue + QueueAdmin + SyncState + PauseStore>(backend: B) -> Self {
         Self::from_arc(Arc::new(backend))
     }
 
-    /// All three roles served by one shared backend.
-    pub fn from_arc<B: Queue + QueueAdmin + SyncState>(backend: Arc<B>) -> Self {
+    /// All three roles and the pause served by one shared backend.
+    pub fn from_arc<B: Queue + QueueAdmin + SyncState + PauseStore>(backend: Arc<B>) -> Self {
         Self {
             queue: backend.clone(),
             admin: backend.clone(),
-            state: backend,
+            state: backend.clone(),
+            pause: backend,
             election: Arc::new(SoleProcess),
         }
     }
@@ -79,7 +85,12 @@ pub async fn connect(url: &str) -> Result<Store, QueueError> {
 
 #[cfg(feature = "sqlite")]
 async fn connect_sqlite(url: &str) -> Result<Store, QueueError> {
-    Ok(Store::new(crate::SqliteQueue::connect(url).await?))
+    let queue = crate::SqliteQueue::connect(url).await?;
+    let election = Arc::new(queue.election());
+    Ok(Store {
+        election,
+        ..Store::new(queue)
+    })
 }
 
 #[cfg(not(feature = "sqlite"))]

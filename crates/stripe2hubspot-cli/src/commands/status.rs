@@ -37,6 +37,21 @@ pub async fn run(args: Args) -> ExitCode {
         Ok(waiting) => println!("waiting in the ledger: {waiting} payment(s)"),
         Err(error) => return super::failure(&format_args!("could not read the ledger: {error}")),
     }
+    // The operator's pause is stored, so the store alone says whether one is in force.
+    match store.pause.operator_pause().await {
+        Ok(Some(pause)) => {
+            let at = time::OffsetDateTime::from(pause.at)
+                .format(&time::format_description::well_known::Rfc3339)
+                .unwrap_or_default();
+            println!("operator's pause: yes, by {} at {at}", pause.by);
+        }
+        Ok(None) => println!("operator's pause: no"),
+        Err(error) => {
+            return super::failure(&format_args!(
+                "could not read the operator's pause: {error}"
+            ))
+        }
+    }
     let Some(server) = args.server else {
         println!(
             "paused: unknown (pass --server URL with ADMIN_TOKEN set to ask a running server)"

@@ -8,3 +8,4 @@ mod history;
 #[cfg(feature = "postgres")]
 mod scale;
 mod serve;
+mod standby;

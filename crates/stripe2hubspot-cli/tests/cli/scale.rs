@@ -485,3 +485,102 @@ async fn reconcile_repair_beside_a_leading_server_is_written_by_the_server() {
     assert_eq!(synced(&server).await, 2.0);
     assert_eq!(server.stop().await, Some(0));
 }
+
+/// `POST /admin/pause` behind a load balancer lands on any process, often a standby: the pause
+/// is stored, so the leader stops writing, both report who paused and when, and a resume on
+/// either process restarts the sync.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pause_sent_to_the_standby_stops_the_leader_and_a_resume_on_either_restarts_it() {
+    let Some(database) = Database::create("pause").await else {
+        return;
+    };
+    let hubspot = FakeHubSpot::start().await;
+    let logs = tempfile::tempdir().unwrap();
+    let mut servers = Vec::new();
+    for i in 0..2 {
+        let log = logs.path().join(format!("{i}.log"));
+        servers.push(start(&hubspot, &database.url, log).await);
+    }
+    let leading = leader(&servers).await;
+    let (leader_server, standby) = (&servers[leading], &servers[1 - leading]);
+    assert_eq!(json(standby, "/healthz", None).await["role"], "standby");
+    assert_eq!(leader_server.send(&event(0), SECRET).await, 200);
+    crate::common::eventually("the first payment to sync", || async {
+        deal_keys(&hubspot).len() == 1
+    })
+    .await;
+
+    let (status, text) = standby
+        .post(
+            "/admin/pause",
+            Some(ADMIN_TOKEN),
+            serde_json::json!({"by": "ops on-call"}),
+        )
+        .await;
+    assert_eq!(status, 200, "{text}");
+    let pid_marker = "(host ";
+    for server in [leader_server, standby] {
+        crate::common::eventually("both processes to report the pause", || async {
+            let report = json(server, "/admin/status", Some(ADMIN_TOKEN)).await;
+            report["status"] == "paused"
+                && report["paused_by"]
+                    .as_str()
+                    .is_some_and(|by| by.starts_with("ops on-call") && by.contains(pid_marker))
+                && report["paused_at"].is_string()
+        })
+        .await;
+    }
+    // `/healthz` tells what the process itself does: the leader has taken the pause up.
+    crate::common::eventually("the leader to pause", || async {
+        json(leader_server, "/healthz", None).await["status"] == "paused"
+    })
+    .await;
+
+    // The store alone tells: `status` without a server reads the stored pause.
+    let printed = output(
+        &["status"],
+        &[("STRIPE2HUBSPOT_QUEUE", database.url.as_str())],
+    )
+    .await;
+    let printed = String::from_utf8_lossy(&printed.stdout);
+    assert!(
+        printed.contains("operator's pause: yes, by ops on-call (host "),
+        "{printed}"
+    );
+
+    // Paused: the leader takes no new batch. Events still arrive and wait.
+    let writes_before = hubspot.requests().len();
+    for n in 1..=5 {
+        let server = if n % 2 == 0 { leader_server } else { standby };
+        assert_eq!(server.send(&event(n), SECRET).await, 200);
+    }
+    // Several leader checks and worker polls pass with work ready and nothing written.
+    for _ in 0..30 {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let (pending, queue) = pending(leader_server).await;
+        assert_eq!(pending, Some(5), "{queue}");
+    }
+    assert_eq!(
+        hubspot.requests().len(),
+        writes_before,
+        "the paused leader called HubSpot"
+    );
+    assert_eq!(deal_keys(&hubspot).len(), 1);
+
+    // Resumed on the leader this time: the pause was stored, so either process lifts it.
+    let (status, text) = leader_server
+        .post("/admin/resume", Some(ADMIN_TOKEN), serde_json::json!({}))
+        .await;
+    assert_eq!(status, 200, "{text}");
+    crate::common::eventually("the sync to resume", || async {
+        deal_keys(&hubspot).len() == 6
+    })
+    .await;
+    for server in [leader_server, standby] {
+        crate::common::eventually("both processes to report the resume", || async {
+            let report = json(server, "/admin/status", Some(ADMIN_TOKEN)).await;
+            report["status"] == "ok" && report["paused_by"].is_null()
+        })
+        .await;
+    }
+}

@@ -8,6 +8,7 @@
 
 pub(crate) mod coalesce;
 pub(crate) mod dialect;
+pub(crate) mod pause;
 pub(crate) mod statements;
 
 use crate::{QueueError, QueueStats};

@@ -63,6 +63,14 @@ const MIGRATIONS: &[&[&str]] = &[
         value TEXT NOT NULL,
         saved_at {int} NOT NULL
     )",
+], &[
+    // The operator's pause, one row (id 1) for every process sharing the store.
+    "CREATE TABLE stripe2hubspot_pause (
+        id {int} PRIMARY KEY,
+        paused {int} NOT NULL,
+        paused_by TEXT NOT NULL,
+        changed_at {int} NOT NULL
+    )",
 ]];
 
 /// Columns of a ledger row, in the order [`super`]'s ledger mapper reads them by name.
@@ -108,6 +116,8 @@ pub(crate) struct Statements {
     pub(crate) ledger_page: String,
     pub(crate) checkpoint: String,
     pub(crate) save_checkpoint: String,
+    pub(crate) operator_pause: String,
+    pub(crate) set_operator_pause: String,
 }
 
 impl Statements {
@@ -257,6 +267,15 @@ impl Statements {
             save_checkpoint: d.render(
                 "INSERT INTO stripe2hubspot_checkpoints (name, value, saved_at) VALUES (?, ?, ?)
                  ON CONFLICT (name) DO UPDATE SET value = excluded.value, saved_at = excluded.saved_at",
+            ),
+            operator_pause: d.render(
+                "SELECT paused_by, changed_at FROM stripe2hubspot_pause WHERE id = 1 AND paused = 1",
+            ),
+            set_operator_pause: d.render(
+                "INSERT INTO stripe2hubspot_pause (id, paused, paused_by, changed_at)
+                 VALUES (1, ?, ?, ?)
+                 ON CONFLICT (id) DO UPDATE SET paused = excluded.paused,
+                    paused_by = excluded.paused_by, changed_at = excluded.changed_at",
             ),
         }
     }

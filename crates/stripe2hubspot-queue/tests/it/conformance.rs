@@ -30,6 +30,7 @@ macro_rules! suite {
         suite!(@one $make, enqueue_signal);
         suite!(@one $make, ledger_pages);
         suite!(@one $make, checkpoints);
+        suite!(@one $make, operator_pause);
 
         #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
         async fn concurrent_8_producers_10k_jobs_4_workers() {
@@ -308,5 +309,161 @@ mod postgres {
             .await
             .expect("reserve");
         assert!(!ready.is_empty());
+    }
+
+    /// A TCP proxy between an election and PostgreSQL that can be cut the way a network
+    /// partition cuts: it stops forwarding but keeps both sockets open, so neither end sees a
+    /// FIN or RST and the server's kernel still gets its segments acknowledged.
+    struct Partition {
+        port: u16,
+        cut: std::sync::Arc<std::sync::atomic::AtomicBool>,
+        accept: tokio::task::JoinHandle<()>,
+    }
+
+    /// Forwards `from` to `to` until the partition is cut, then holds both open for good.
+    async fn pump<R, W>(mut from: R, mut to: W, cut: std::sync::Arc<std::sync::atomic::AtomicBool>)
+    where
+        R: tokio::io::AsyncRead + Unpin,
+        W: tokio::io::AsyncWrite + Unpin,
+    {
+        use std::sync::atomic::Ordering;
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let mut buffer = vec![0u8; 16 * 1024];
+        loop {
+            let read = from.read(&mut buffer).await;
+            // Once cut, even a close by the client is not passed on: dropping a write half
+            // would send the server a FIN.
+            if cut.load(Ordering::SeqCst) {
+                break;
+            }
+            let n = match read {
+                Ok(0) | Err(_) => return,
+                Ok(n) => n,
+            };
+            if to.write_all(&buffer[..n]).await.is_err() {
+                return;
+            }
+        }
+        // Cut: what arrives is swallowed, nothing is sent, nothing is closed.
+        std::future::pending::<()>().await;
+        drop((from, to));
+    }
+
+    impl Partition {
+        async fn start(server: std::net::SocketAddr) -> Partition {
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+                .await
+                .expect("bind the proxy");
+            let port = listener.local_addr().expect("proxy address").port();
+            let cut = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+            let flag = cut.clone();
+            let accept = tokio::spawn(async move {
+                while let Ok((client, _)) = listener.accept().await {
+                    let Ok(upstream) = tokio::net::TcpStream::connect(server).await else {
+                        continue;
+                    };
+                    let (client_read, client_write) = client.into_split();
+                    let (server_read, server_write) = upstream.into_split();
+                    tokio::spawn(pump(client_read, server_write, flag.clone()));
+                    tokio::spawn(pump(server_read, client_write, flag.clone()));
+                }
+            });
+            Partition { port, cut, accept }
+        }
+
+        fn cut(&self) {
+            self.cut.store(true, std::sync::atomic::Ordering::SeqCst);
+        }
+    }
+
+    impl Drop for Partition {
+        fn drop(&mut self) {
+            self.accept.abort();
+        }
+    }
+
+    /// `url` with its host and port replaced by 127.0.0.1:`port`.
+    fn via(url: &str, port: u16) -> String {
+        let (scheme, rest) = url.split_once("://").expect("a postgres:// URL");
+        let (authority, path) = rest.split_once('/').unwrap_or((rest, ""));
+        let user = authority
+            .rsplit_once('@')
+            .map(|(user, _)| format!("{user}@"))
+            .unwrap_or_default();
+        format!("{scheme}://{user}127.0.0.1:{port}/{path}")
+    }
+
+    /// The server address of `url` (host and port, default port 5432).
+    fn server_of(url: &str) -> std::net::SocketAddr {
+        use std::net::ToSocketAddrs;
+        let rest = url.split_once("://").expect("a postgres:// URL").1;
+        let authority = rest.split_once('/').map_or(rest, |(a, _)| a);
+        let host = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+        let host = if host.contains(':') {
+            host.to_owned()
+        } else {
+            format!("{host}:5432")
+        };
+        host.to_socket_addrs()
+            .expect("resolve the PostgreSQL host")
+            .next()
+            .expect("an address")
+    }
+
+    /// A leader cut off from the database by a network partition (no FIN, no RST: the server
+    /// sees a silent peer) must not keep the lock for the ~2 h the OS takes to give up on the
+    /// socket: another process leads within 15 s, and the old leader learns it lost at its
+    /// next check.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_partitioned_leader_loses_the_lock_and_a_standby_leads_within_15_s() {
+        use std::time::{Duration, Instant};
+        use stripe2hubspot_queue::Election;
+        let Some((_store, guard)) = make("partition").await else {
+            return;
+        };
+        let proxy = Partition::start(server_of(&guard.url)).await;
+        let open = |url: String| {
+            let schema = guard.name.clone();
+            async move {
+                let options = PostgresOptions {
+                    schema: Some(schema),
+                    ..PostgresOptions::default()
+                };
+                PostgresQueue::connect_with(&url, options)
+                    .await
+                    .expect("connect")
+                    .election()
+            }
+        };
+        let cut_off = open(via(&guard.url, proxy.port)).await;
+        let standby = open(guard.url.clone()).await;
+        assert!(cut_off.try_lead().await.unwrap());
+        assert!(!standby.try_lead().await.unwrap());
+        // The leader checks every second, as the engine does, until the cut.
+        for _ in 0..3 {
+            assert!(cut_off.still_leading().await);
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        }
+        proxy.cut();
+        let cut_at = Instant::now();
+        assert!(
+            !cut_off.still_leading().await,
+            "a leader whose database stopped answering must stop leading"
+        );
+        // Bounded at 30 s: before the fix the server kept the lock for hours.
+        let mut led_after = None;
+        while cut_at.elapsed() < Duration::from_secs(30) {
+            if standby.try_lead().await.unwrap_or(false) {
+                led_after = Some(cut_at.elapsed());
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+        let led_after = led_after.expect("no standby could lead within 30 s of the cut");
+        assert!(
+            led_after < Duration::from_secs(15),
+            "the standby led only {led_after:?} after the cut"
+        );
+        standby.resign().await;
     }
 }
