@@ -183,20 +183,42 @@ macro_rules! sql_store {
             let now = now_millis();
             let mut tx = pool.begin_with(dialect.begin_write).await?;
             let mut results = Vec::with_capacity(jobs.len());
-            for index in lock_order(jobs, |job| job.event_id.as_str()) {
+            let order = lock_order(jobs, |job| job.event_id.as_str());
+            // Rows go in event id order (multi-row inserts keep it), so two transactions lock
+            // the same ids in the same order. The ids come back by event id, never position.
+            let mut ids: std::collections::HashMap<String, i64> =
+                std::collections::HashMap::with_capacity(jobs.len());
+            let mut rest: &[usize] = &order;
+            while !rest.is_empty() {
+                let Some((rows, statement)) = sql
+                    .insert_jobs
+                    .iter()
+                    .find(|(rows, _)| *rows <= rest.len())
+                else {
+                    break;
+                };
+                let (chunk, tail) = rest.split_at(*rows);
+                rest = tail;
+                let mut query = sqlx::query(statement);
+                for job in chunk.iter().filter_map(|&index| jobs.get(index)) {
+                    query = query
+                        .bind(&job.event_id)
+                        .bind(&job.event_type)
+                        .bind(job.event_created)
+                        .bind(&job.payload)
+                        .bind(now)
+                        .bind(now);
+                }
+                for row in query.fetch_all(&mut *tx).await? {
+                    ids.insert(row.try_get("event_id")?, row.try_get("id")?);
+                }
+            }
+            for index in order {
                 let Some(job) = jobs.get(index) else { continue };
-                // A concurrent insert of the same event id waits for that commit, then does
-                // nothing; the SELECT (a fresh snapshot under READ COMMITTED) sees its row.
-                let inserted: Option<i64> = sqlx::query_scalar(&sql.insert_job)
-                    .bind(&job.event_id)
-                    .bind(&job.event_type)
-                    .bind(job.event_created)
-                    .bind(&job.payload)
-                    .bind(now)
-                    .bind(now)
-                    .fetch_optional(&mut *tx)
-                    .await?;
-                let result = match inserted {
+                // An id inserted here answers its first job; a repeat within the batch, or an
+                // event stored before (a concurrent insert of it waits for that commit, then
+                // does nothing, and the SELECT sees its row), is a duplicate.
+                let result = match ids.remove(&job.event_id) {
                     Some(id) => Enqueued::Inserted(id),
                     None => Enqueued::Duplicate(
                         sqlx::query_scalar(&sql.job_id_of_event)
