@@ -1259,3 +1259,22 @@ async fn unique_creates_without_or_with_repeated_values_are_never_sent() {
     assert!(matches!(missing, Err(Error::InvalidInput(_))));
     assert_eq!(requests(&server).await, 0);
 }
+
+/// HubSpot's newer 409 repeats the address in `errors[].message` ("A contact with email ...
+/// already exists"); neither the error's text nor its `Debug` may carry it.
+#[tokio::test]
+async fn nested_error_messages_never_keep_an_email() {
+    let (_server, err) = answer(
+        409,
+        json!({"status": "error", "category": "OBJECT_ALREADY_EXISTS",
+               "message": "Contact already exists. Existing ID: 2926551",
+               "errors": [{"message": "A contact with email lee@xyz.co.uk already exists. Existing ID: 2926551",
+                           "in": "email"}]}),
+    )
+    .await;
+    let debug = format!("{err:?} {err}");
+    assert!(!debug.contains("lee@xyz.co.uk"), "{debug}");
+    let conflict = err.unique_conflict().expect("a unique conflict");
+    assert_eq!(conflict.existing_id.as_deref(), Some("2926551"));
+    assert_eq!(conflict.property.as_deref(), Some("email"));
+}
