@@ -499,13 +499,23 @@ impl Error {
         // Read before redaction: a 409 names the existing object's id next to its email.
         let conflict_id = existing_id(&message);
         let message = crate::redact::redact(&message);
+        // Nested messages quote values too ("A contact with email ... already exists").
+        let errors = raw
+            .errors
+            .iter()
+            .cloned()
+            .map(|mut e| {
+                e.message = crate::redact::redact(&e.message);
+                e
+            })
+            .collect();
         let details = Box::new(ErrorDetails {
             status,
             message,
             correlation_id: raw.correlation_id.clone().or(header_correlation_id),
             category: raw.category.clone(),
             sub_category: raw.sub_category.clone(),
-            errors: raw.errors.clone(),
+            errors,
         });
         match status {
             401 => Error::Unauthorized { details },

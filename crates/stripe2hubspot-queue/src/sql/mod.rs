@@ -116,7 +116,7 @@ macro_rules! sql_store {
         use crate::time::{duration_millis, from_millis, now_millis, to_millis};
         use crate::ledger::{merge_step, Changes, Merged};
         use crate::{
-            Attempt, DeadLetter, EnqueueNotifier, EnqueueSignal, Enqueued, Job, JobId,
+            Attempt, ContactMark, DeadLetter, EnqueueNotifier, EnqueueSignal, Enqueued, Job, JobId,
             LeaseToken, LedgerChange, LedgerEntry, NewJob, Queue, QueueAdmin, QueueError,
             QueueStats, SyncState, WriteMark, WrittenDeal,
             LEASE_EXPIRED,
@@ -184,20 +184,42 @@ macro_rules! sql_store {
             let now = now_millis();
             let mut tx = pool.begin_with(dialect.begin_write).await?;
             let mut results = Vec::with_capacity(jobs.len());
-            for index in lock_order(jobs, |job| job.event_id.as_str()) {
+            let order = lock_order(jobs, |job| job.event_id.as_str());
+            // Rows go in event id order (multi-row inserts keep it), so two transactions lock
+            // the same ids in the same order. The ids come back by event id, never position.
+            let mut ids: std::collections::HashMap<String, i64> =
+                std::collections::HashMap::with_capacity(jobs.len());
+            let mut rest: &[usize] = &order;
+            while !rest.is_empty() {
+                let Some((rows, statement)) = sql
+                    .insert_jobs
+                    .iter()
+                    .find(|(rows, _)| *rows <= rest.len())
+                else {
+                    break;
+                };
+                let (chunk, tail) = rest.split_at(*rows);
+                rest = tail;
+                let mut query = sqlx::query(statement);
+                for job in chunk.iter().filter_map(|&index| jobs.get(index)) {
+                    query = query
+                        .bind(&job.event_id)
+                        .bind(&job.event_type)
+                        .bind(job.event_created)
+                        .bind(&job.payload)
+                        .bind(now)
+                        .bind(now);
+                }
+                for row in query.fetch_all(&mut *tx).await? {
+                    ids.insert(row.try_get("event_id")?, row.try_get("id")?);
+                }
+            }
+            for index in order {
                 let Some(job) = jobs.get(index) else { continue };
-                // A concurrent insert of the same event id waits for that commit, then does
-                // nothing; the SELECT (a fresh snapshot under READ COMMITTED) sees its row.
-                let inserted: Option<i64> = sqlx::query_scalar(&sql.insert_job)
-                    .bind(&job.event_id)
-                    .bind(&job.event_type)
-                    .bind(job.event_created)
-                    .bind(&job.payload)
-                    .bind(now)
-                    .bind(now)
-                    .fetch_optional(&mut *tx)
-                    .await?;
-                let result = match inserted {
+                // An id inserted here answers its first job; a repeat within the batch, or an
+                // event stored before (a concurrent insert of it waits for that commit, then
+                // does nothing, and the SELECT sees its row), is a duplicate.
+                let result = match ids.remove(&job.event_id) {
                     Some(id) => Enqueued::Inserted(id),
                     None => Enqueued::Duplicate(
                         sqlx::query_scalar(&sql.job_id_of_event)
@@ -752,6 +774,60 @@ macro_rules! sql_store {
                     .await
                     .map_err(db_error)?;
                 Ok(())
+            }
+
+            async fn contact_marks(
+                &self,
+                contact_keys: &[String],
+            ) -> Result<std::collections::HashMap<String, ContactMark>, QueueError> {
+                // One read transaction: a consistent view, one connection.
+                let mut tx = self.pool.begin().await.map_err(db_error)?;
+                let mut out = std::collections::HashMap::new();
+                for key in contact_keys {
+                    let row = sqlx::query(&self.sql.contact_mark)
+                        .bind(key.clone())
+                        .fetch_optional(&mut *tx)
+                        .await
+                        .map_err(db_error)?;
+                    if let Some(row) = row {
+                        out.insert(
+                            key.clone(),
+                            ContactMark {
+                                contact_key: key.clone(),
+                                contact_id: row.try_get("contact_id").map_err(db_error)?,
+                                properties_hash: row
+                                    .try_get("properties_hash")
+                                    .map_err(db_error)?,
+                            },
+                        );
+                    }
+                }
+                tx.commit().await.map_err(db_error)?;
+                Ok(out)
+            }
+
+            async fn record_contact_marks(&self, marks: &[ContactMark]) -> Result<(), QueueError> {
+                if marks.is_empty() {
+                    return Ok(());
+                }
+                let mut tx = self
+                    .pool
+                    .begin_with(self.dialect.begin_write)
+                    .await
+                    .map_err(db_error)?;
+                let now = now_millis();
+                for index in lock_order(marks, |m| m.contact_key.as_str()) {
+                    let Some(mark) = marks.get(index) else { continue };
+                    sqlx::query(&self.sql.record_contact_mark)
+                        .bind(mark.contact_key.clone())
+                        .bind(mark.contact_id.clone())
+                        .bind(mark.properties_hash.clone())
+                        .bind(now)
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(db_error)?;
+                }
+                tx.commit().await.map_err(db_error)
             }
         }
     };

@@ -71,7 +71,19 @@ const MIGRATIONS: &[&[&str]] = &[
         paused_by TEXT NOT NULL,
         changed_at {int} NOT NULL
     )",
+], &[
+    // What HubSpot last confirmed per contact, so an unchanged contact is not written again.
+    "CREATE TABLE stripe2hubspot_contact_state (
+        contact_key TEXT PRIMARY KEY,
+        contact_id TEXT NOT NULL,
+        properties_hash TEXT NOT NULL,
+        recorded_at {int} NOT NULL
+    )",
 ]];
+
+/// The row counts of the multi-row job inserts, largest first: a batch is sent as the fewest
+/// such statements (37 jobs: 16 + 16 + 4 + 1), so each dialect prepares only these few.
+pub(crate) const INSERT_CHUNKS: [usize; 4] = [64, 16, 4, 1];
 
 /// Columns of a ledger row, in the order [`super`]'s ledger mapper reads them by name.
 const LEDGER_COLUMNS: &str = "payment_key, row_json, version, written_version, deal_key, deal_id";
@@ -87,7 +99,8 @@ pub(crate) struct Statements {
     pub(crate) create_version_table: String,
     pub(crate) schema_version: String,
     pub(crate) record_version: String,
-    pub(crate) insert_job: String,
+    /// `(rows, statement)`: one INSERT of that many jobs, for [`INSERT_CHUNKS`] sizes.
+    pub(crate) insert_jobs: Vec<(usize, String)>,
     pub(crate) job_id_of_event: String,
     pub(crate) reserve: String,
     pub(crate) complete: String,
@@ -118,6 +131,8 @@ pub(crate) struct Statements {
     pub(crate) save_checkpoint: String,
     pub(crate) operator_pause: String,
     pub(crate) set_operator_pause: String,
+    pub(crate) contact_mark: String,
+    pub(crate) record_contact_mark: String,
 }
 
 impl Statements {
@@ -137,13 +152,22 @@ impl Statements {
                 .render("SELECT COALESCE(MAX(version), 0) FROM stripe2hubspot_schema_version"),
             record_version: d
                 .render("INSERT INTO stripe2hubspot_schema_version (version) VALUES (?)"),
-            insert_job: d.render(
-                "INSERT INTO stripe2hubspot_jobs
-                    (event_id, event_type, event_created, payload, run_at, enqueued_at)
-                 VALUES (?, ?, ?, ?, ?, ?)
-                 ON CONFLICT (event_id) DO NOTHING
-                 RETURNING id",
-            ),
+            // Several jobs per statement: each statement is one round trip to the database
+            // (for SQLite, to the connection's thread), which cost more than the rows.
+            insert_jobs: INSERT_CHUNKS
+                .iter()
+                .map(|&rows| {
+                    let values = vec!["(?, ?, ?, ?, ?, ?)"; rows].join(", ");
+                    let sql = d.render(&format!(
+                        "INSERT INTO stripe2hubspot_jobs
+                            (event_id, event_type, event_created, payload, run_at, enqueued_at)
+                         VALUES {values}
+                         ON CONFLICT (event_id) DO NOTHING
+                         RETURNING id, event_id"
+                    ));
+                    (rows, sql)
+                })
+                .collect(),
             job_id_of_event: d.render("SELECT id FROM stripe2hubspot_jobs WHERE event_id = ?"),
             // The due rows are chosen once (MATERIALIZED), then claimed in the same statement,
             // so a claim is atomic without an explicit transaction. Re-granting an expired
@@ -276,6 +300,17 @@ impl Statements {
                  VALUES (1, ?, ?, ?)
                  ON CONFLICT (id) DO UPDATE SET paused = excluded.paused,
                     paused_by = excluded.paused_by, changed_at = excluded.changed_at",
+    )",
+], &[
+            contact_mark: d.render(
+                "SELECT contact_id, properties_hash FROM stripe2hubspot_contact_state
+                 WHERE contact_key = ?",
+            ),
+            record_contact_mark: d.render(
+                "INSERT INTO stripe2hubspot_contact_state
+                    (contact_key, contact_id, properties_hash, recorded_at) VALUES (?, ?, ?, ?)
+                 ON CONFLICT (contact_key) DO UPDATE SET contact_id = excluded.contact_id,
+                    properties_hash = excluded.properties_hash, recorded_at = excluded.recorded_at",
             ),
         }
     }

@@ -31,6 +31,7 @@ macro_rules! suite {
         suite!(@one $make, ledger_pages);
         suite!(@one $make, checkpoints);
         suite!(@one $make, operator_pause);
+        suite!(@one $make, contact_marks);
 
         #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
         async fn concurrent_8_producers_10k_jobs_4_workers() {

@@ -1,5 +1,7 @@
 //! The queue crate's integration tests, in one binary so they link once.
 
+#[cfg(feature = "sqlite")]
+mod batch_insert;
 mod conformance;
 mod connect;
 #[cfg(feature = "sqlite")]
