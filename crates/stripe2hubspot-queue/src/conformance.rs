@@ -1244,6 +1244,9 @@ pub async fn operator_pause(store: &Store) -> Result<(), ConformanceFailure> {
     ensure!(
         pause.operator_pause().await?.map(|p| p.by) == Some("carol".to_owned()),
         "the store pauses again after a resume"
+    );
+    Ok(())
+}
 
 /// A recorded contact mark reads back by its contact key; recording again replaces it; keys
 /// without a mark are absent from the answer, and keys do not mix.

@@ -300,8 +300,7 @@ impl Statements {
                  VALUES (1, ?, ?, ?)
                  ON CONFLICT (id) DO UPDATE SET paused = excluded.paused,
                     paused_by = excluded.paused_by, changed_at = excluded.changed_at",
-    )",
-], &[
+            ),
             contact_mark: d.render(
                 "SELECT contact_id, properties_hash FROM stripe2hubspot_contact_state
                  WHERE contact_key = ?",
