@@ -5,6 +5,7 @@
 #[cfg(feature = "backfill")]
 mod backfill;
 mod common;
+mod concurrency;
 mod engine_edges;
 mod faults;
 mod ingest;

@@ -50,6 +50,18 @@ struct Inputs {
     inputs: Vec<Pair>,
 }
 
+/// One input of the v4 batch archive: a source and every target to unlink from it.
+#[derive(Serialize)]
+struct ArchiveInput {
+    from: ObjectId,
+    to: Vec<ObjectId>,
+}
+
+#[derive(Serialize)]
+struct ArchiveInputs {
+    inputs: Vec<ArchiveInput>,
+}
+
 impl Associations {
     pub(crate) fn new(client: Client) -> Self {
         Associations { client }
@@ -125,5 +137,53 @@ impl Associations {
             .execute::<RawBatch<DefaultAssociation>>(call)
             .await?;
         Ok(answer.body.into_result(answer.status))
+    }
+
+    /// Removes every association between each `(from_id, to_id)` pair, whatever its type, in
+    /// one request (`POST /crm/associations/{version}/{from}/{to}/batch/archive`, body
+    /// `{"inputs": [{"from": {"id"}, "to": [{"id"}, ...]}]}`; HubSpot answers 204). Pairs
+    /// that are not associated are not an error. Up to 100 sources per call.
+    pub async fn batch_archive<I, A, B>(
+        &self,
+        from_type: &ObjectType,
+        to_type: &ObjectType,
+        pairs: I,
+    ) -> Result<(), Error>
+    where
+        I: IntoIterator<Item = (A, B)>,
+        A: Into<String>,
+        B: Into<String>,
+    {
+        let mut inputs: Vec<ArchiveInput> = Vec::new();
+        for (from, to) in pairs {
+            let (from, to) = (from.into(), to.into());
+            check_id(&from)?;
+            check_id(&to)?;
+            match inputs.iter_mut().find(|input| input.from.id == from) {
+                Some(input) => input.to.push(ObjectId { id: to }),
+                None => inputs.push(ArchiveInput {
+                    from: ObjectId { id: from },
+                    to: vec![ObjectId { id: to }],
+                }),
+            }
+        }
+        if inputs.is_empty() {
+            return Ok(());
+        }
+        check_batch(inputs.len())?;
+        let call = Call::new(
+            Method::POST,
+            "associations.batch_archive",
+            paths::batch_archive_associations(
+                self.client.api_version(),
+                from_type.as_str(),
+                to_type.as_str(),
+            ),
+        )
+        .json(&ArchiveInputs { inputs })?;
+        self.client
+            .execute::<serde::de::IgnoredAny>(call)
+            .await
+            .map(drop)
     }
 }

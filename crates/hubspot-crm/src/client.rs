@@ -381,7 +381,13 @@ impl Client {
         let bytes = resp.bytes().await.map_err(Error::transport)?;
         tracing::debug!(endpoint = call.endpoint, status, "HubSpot answered");
         if (200..300).contains(&status) {
-            let body = serde_json::from_slice::<T>(&bytes).map_err(|e| Error::Decode {
+            // 204 No Content (archive calls) has no body: read it as `null`.
+            let text: &[u8] = if status == 204 && bytes.is_empty() {
+                b"null"
+            } else {
+                &bytes
+            };
+            let body = serde_json::from_slice::<T>(text).map_err(|e| Error::Decode {
                 status,
                 message: if bytes.is_empty() {
                     "the body was empty".to_owned()

@@ -74,6 +74,20 @@ pub(crate) fn batch_default_associations(
     )
 }
 
+/// `/crm/associations/{date}/{from}/{to}/batch/archive` (legacy `/crm/v4/associations/...`).
+pub(crate) fn batch_archive_associations(
+    version: ApiVersion,
+    from_type: &str,
+    to_type: &str,
+) -> Vec<String> {
+    api(
+        version,
+        "associations",
+        LEGACY_ASSOCIATIONS,
+        &[from_type, to_type, "batch", "archive"],
+    )
+}
+
 /// `/crm/properties/{date}/{type}/...` (legacy `/crm/v3/properties/...`).
 pub(crate) fn properties(version: ApiVersion, object_type: &str, rest: &[&str]) -> Vec<String> {
     let mut all = vec![object_type];

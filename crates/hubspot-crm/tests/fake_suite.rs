@@ -336,6 +336,75 @@ async fn deals_unique_property_and_associations() {
     assert!(matches!(bad, Error::Validation { .. }));
 }
 
+/// An update that would give a deal a unique value another deal holds answers 409 naming
+/// that deal; associations are unlinked by the v4 batch archive, and an archived deal is gone
+/// with its associations.
+#[tokio::test]
+async fn unique_clash_on_update_unlinking_and_archiving_deals() {
+    let fake = FakeHubSpot::builder()
+        .property(
+            "deals",
+            PropertyCreate::text("stripe_payment_id", "Stripe payment", "dealinformation")
+                .unique(true),
+        )
+        .start()
+        .await;
+    let client = fake.client().unwrap();
+    let contact = client
+        .contacts()
+        .create(&ObjectInput::default().property("email", "ada@example.com"))
+        .await
+        .unwrap();
+    let deal = |key: &str| ObjectInput::default().property("stripe_payment_id", key);
+    let old = client.deals().create(&deal("in_1")).await.unwrap();
+    let kept = client.deals().create(&deal("pi_1")).await.unwrap();
+    let clash = client
+        .deals()
+        .update(
+            &ObjectRef::id(old.id.clone()),
+            &props(&[("stripe_payment_id", "pi_1")]),
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(clash, Error::Conflict { existing_id: Some(ref id), .. } if *id == kept.id),
+        "{clash:?}"
+    );
+
+    for id in [&old.id, &kept.id] {
+        client
+            .associations()
+            .associate_default(&ObjectType::Deals, id, &ObjectType::Contacts, &contact.id)
+            .await
+            .unwrap();
+    }
+    client
+        .associations()
+        .batch_archive(
+            &ObjectType::Deals,
+            &ObjectType::Contacts,
+            [(kept.id.as_str(), contact.id.as_str())],
+        )
+        .await
+        .unwrap();
+    assert!(!fake.are_associated("deals", &kept.id, "contacts", &contact.id));
+    assert!(fake.are_associated("deals", &old.id, "contacts", &contact.id));
+
+    client.archive(&ObjectType::Deals, &old.id).await.unwrap();
+    let left: Vec<String> = fake.deals().into_iter().map(|d| d.id).collect();
+    assert_eq!(left, std::slice::from_ref(&kept.id));
+    assert!(fake.associations().is_empty(), "{:?}", fake.associations());
+    let again = client.archive(&ObjectType::Deals, &old.id).await;
+    assert!(matches!(again, Err(Error::NotFound { .. })), "{again:?}");
+    // The store still finds the kept deal by its unique value after the removal.
+    let found = client
+        .deals()
+        .get(&ObjectRef::property("stripe_payment_id", "pi_1"), &[])
+        .await
+        .unwrap();
+    assert_eq!(found.id, kept.id);
+}
+
 #[tokio::test]
 async fn token_checks_and_missing_scopes() {
     let fake = FakeHubSpot::builder()

@@ -402,6 +402,59 @@ async fn associations_v4_default_single_and_batch() {
     assert_eq!(batch.results[0].to.id, "512");
 }
 
+/// The v4 batch archive groups targets per source and reads HubSpot's empty 204; a deal is
+/// archived with `DELETE`, and an unknown id is `NotFound`.
+#[tokio::test]
+async fn associations_batch_archive_and_object_archive() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path(
+            "/crm/associations/2026-09/deals/contacts/batch/archive",
+        ))
+        .and(body_json(json!({"inputs": [
+            {"from": {"id": "9001"}, "to": [{"id": "512"}, {"id": "513"}]},
+            {"from": {"id": "9002"}, "to": [{"id": "514"}]}
+        ]})))
+        .respond_with(ResponseTemplate::new(204))
+        .expect(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("DELETE"))
+        .and(path("/crm/objects/2026-09/deals/9001"))
+        .respond_with(ResponseTemplate::new(204))
+        .expect(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("DELETE"))
+        .and(path("/crm/objects/2026-09/deals/404"))
+        .respond_with(ResponseTemplate::new(404).set_body_json(json!({
+            "status": "error", "message": "resource not found",
+            "category": "OBJECT_NOT_FOUND", "correlationId": "c-1"
+        })))
+        .mount(&server)
+        .await;
+    let c = client(&server);
+    c.associations()
+        .batch_archive(
+            &ObjectType::Deals,
+            &ObjectType::Contacts,
+            [("9001", "512"), ("9001", "513"), ("9002", "514")],
+        )
+        .await
+        .unwrap();
+    let nothing: [(&str, &str); 0] = [];
+    c.associations()
+        .batch_archive(&ObjectType::Deals, &ObjectType::Contacts, nothing)
+        .await
+        .unwrap();
+    c.archive(&ObjectType::Deals, "9001").await.unwrap();
+    let missing = c.archive(&ObjectType::Deals, "404").await;
+    assert!(
+        matches!(missing, Err(Error::NotFound { .. })),
+        "{missing:?}"
+    );
+}
+
 #[tokio::test]
 async fn properties_list_get_create() {
     let server = MockServer::start().await;

@@ -37,6 +37,9 @@ pub enum AlertKind {
     RuleViolated,
     /// Two deals exist for one payment (written before a later event linked them).
     DuplicateDeal,
+    /// A deal written under a payment's old key could not take its new key because another
+    /// deal already carried it: that deal was kept and the other archived.
+    DuplicateDealResolved,
 }
 
 impl AlertKind {
@@ -64,6 +67,7 @@ impl AlertKind {
             AlertKind::CurrencyNotEnabled => "currency notices",
             AlertKind::RuleViolated => "validation-rule violations",
             AlertKind::DuplicateDeal => "duplicate-deal notices",
+            AlertKind::DuplicateDealResolved => "resolved duplicate deals",
         }
     }
 }

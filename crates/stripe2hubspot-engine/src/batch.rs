@@ -4,7 +4,6 @@ use std::collections::{BTreeSet, HashMap};
 use std::future::Future;
 use std::pin::Pin;
 
-use hubspot_crm::ObjectRef;
 use stripe2hubspot_map::PropertySet;
 
 use super::failure::{CallFailure, CURRENCY_PROPERTY};
@@ -34,9 +33,12 @@ type Upserted = Vec<(Group, Result<String, Disposition>)>;
 pub(crate) type WriteOutcomes = Vec<(usize, Result<String, Disposition>)>;
 
 impl Inner {
-    /// Writes the rows: contacts (their absolute state from `contacts`), then moves deals that
-    /// were written under an older key, then deals, then associations. `write_order` is
-    /// released once the deals are written: associations need no ordering.
+    /// Writes the rows: contacts (their absolute state from `contacts`, including the contacts
+    /// a payment moved away from), then moves deals that were written under an older key, then
+    /// deals, and records each deal's id in the ledger before `write_order` is released, so a
+    /// worker that re-keys one of these rows next finds its deal and moves it. Associations
+    /// (the new ones made, those of contacts a payment left removed) need no ordering and run
+    /// after the release.
     pub(crate) async fn sync_writes(
         &self,
         writes: &[RowWrite],
@@ -45,9 +47,12 @@ impl Inner {
     ) -> WriteOutcomes {
         let mut out: WriteOutcomes = Vec::with_capacity(writes.len());
         let dropped = self.dropped_snapshot(Object::Contacts);
-        let groups = plan::contact_groups(writes, 0..writes.len(), contacts, &dropped);
+        let groups =
+            plan::contact_groups(writes, 0..writes.len(), 0..writes.len(), contacts, &dropped);
         let grouped: BTreeSet<usize> = groups.iter().flat_map(|g| g.members.clone()).collect();
+        let mut failed: BTreeSet<usize> = BTreeSet::new();
         for index in (0..writes.len()).filter(|i| !grouped.contains(i)) {
+            failed.insert(index);
             out.push((
                 index,
                 Err(Disposition::Retry {
@@ -58,14 +63,31 @@ impl Inner {
             ));
         }
         let mut contact_of_write: HashMap<usize, String> = HashMap::new();
+        // Per write, the HubSpot ids of the contacts its payment moved away from.
+        let mut left_contacts: HashMap<usize, Vec<String>> = HashMap::new();
         for (group, result) in self.upsert(Object::Contacts, groups).await {
             match result {
-                Ok(id) => contact_of_write.extend(group.members.iter().map(|&m| (m, id.clone()))),
-                Err(disposition) => settle_members(&mut out, &group, disposition),
+                Ok(id) => {
+                    contact_of_write.extend(group.members.iter().map(|&m| (m, id.clone())));
+                    for &m in &group.moved_members {
+                        left_contacts.entry(m).or_default().push(id.clone());
+                    }
+                }
+                Err(disposition) => {
+                    for &m in group.members.iter().chain(&group.moved_members) {
+                        if failed.insert(m) {
+                            out.push((m, Err(disposition.clone())));
+                        }
+                    }
+                }
             }
         }
 
-        let mut ready: Vec<usize> = contact_of_write.keys().copied().collect();
+        let mut ready: Vec<usize> = contact_of_write
+            .keys()
+            .copied()
+            .filter(|index| !failed.contains(index))
+            .collect();
         ready.sort_unstable();
         let mut movable = Vec::with_capacity(ready.len());
         for index in ready {
@@ -88,10 +110,45 @@ impl Inner {
                 Err(disposition) => settle_members(&mut out, &group, disposition),
             }
         }
+        let recorded: Vec<(String, String)> = pairs
+            .iter()
+            .filter_map(|(deal_id, _, group)| {
+                let write = writes.get(*group.members.first()?)?;
+                Some((write.key.clone(), deal_id.clone()))
+            })
+            .collect();
+        if let Err(disposition) = self.record_deals(&recorded).await {
+            drop(write_order);
+            for (_, _, group) in &pairs {
+                settle_members(&mut out, group, disposition.clone());
+            }
+            return out;
+        }
         drop(write_order);
 
         if pairs.is_empty() {
             return out;
+        }
+        let unlinks: Vec<(String, String)> = pairs
+            .iter()
+            .flat_map(|(deal, contact, group)| {
+                group
+                    .members
+                    .iter()
+                    .filter_map(|m| left_contacts.get(m))
+                    .flatten()
+                    .filter(move |old| *old != contact)
+                    .map(move |old| (deal.clone(), old.clone()))
+            })
+            .collect();
+        if !unlinks.is_empty() {
+            if let Err(failure) = self.unassociate(&unlinks).await {
+                let disposition = self.on_failure(&failure).await;
+                for (_, _, group) in &pairs {
+                    settle_members(&mut out, group, disposition.clone());
+                }
+                return out;
+            }
         }
         let links: Vec<(String, String)> = pairs
             .iter()
@@ -120,26 +177,6 @@ impl Inner {
             }
         }
         out
-    }
-
-    /// Gives the deal written under an older key the row's key, so the upsert finds it
-    /// instead of creating a second deal. A deal deleted in HubSpot meanwhile is not moved
-    /// (the upsert creates one).
-    async fn move_deal(&self, write: Option<&RowWrite>) -> Result<(), Disposition> {
-        let Some((write, from)) = write.and_then(|w| Some((w, w.move_from.as_ref()?))) else {
-            return Ok(());
-        };
-        let properties = [(DEAL_ID_PROPERTY.to_owned(), write.key.clone())].into();
-        self.count_request();
-        match self
-            .hubspot
-            .deals()
-            .update(&ObjectRef::id(from.deal_id.clone()), &properties)
-            .await
-        {
-            Ok(_) | Err(hubspot_crm::Error::NotFound { .. }) => Ok(()),
-            Err(error) => Err(self.on_failure(&CallFailure::classify(&error)).await),
-        }
     }
 
     pub(crate) fn dropped_snapshot(&self, object: Object) -> BTreeSet<String> {
@@ -226,7 +263,17 @@ impl Inner {
 
     /// Alerts that a write broke a validation rule of the portal.
     async fn alert_rule(&self, object: Object, rules: &[String], ids: &[String]) {
-        tracing::error!(object = object.name(), ?rules, payments = ?ids, "HubSpot validation rule broken");
+        // Contact ids are emails: log only how many; payment ids are not personal.
+        if object == Object::Deals {
+            tracing::error!(object = object.name(), ?rules, payments = ?ids, "HubSpot validation rule broken");
+        } else {
+            tracing::error!(
+                object = object.name(),
+                ?rules,
+                contacts = ids.len(),
+                "HubSpot validation rule broken"
+            );
+        }
         self.alerter
             .alert(Alert::new(
                 AlertKind::RuleViolated,

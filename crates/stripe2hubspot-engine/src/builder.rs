@@ -200,6 +200,7 @@ impl SyncEngineBuilder {
                 pause,
                 bootstrapped: OnceCell::new(),
                 write_order: tokio::sync::Mutex::new(()),
+                unfinished_moves: Mutex::default(),
                 dropped: Mutex::new(Dropped::default()),
                 rate_limit_streak: AtomicU32::new(0),
                 counters: Counters::default(),

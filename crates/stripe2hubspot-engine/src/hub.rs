@@ -155,6 +155,22 @@ impl Inner {
     /// Creates the custom properties the mapping writes, once per process. Properties that
     /// stay missing are dropped (and alerted), except the deal key: without the unique
     /// `stripe_payment_id` no deal can be upserted, so the engine pauses until it exists.
+    /// Removes the associations of `(deal id, contact id)` pairs: a payment that moved to
+    /// another contact leaves its old one. Unlinking pairs that are not linked is harmless.
+    pub(crate) async fn unassociate(&self, links: &[(String, String)]) -> Result<(), CallFailure> {
+        self.fence()?;
+        self.count_request();
+        self.hubspot
+            .associations()
+            .batch_archive(
+                &ObjectType::Deals,
+                &ObjectType::Contacts,
+                links.iter().cloned(),
+            )
+            .await
+            .map_err(|e| CallFailure::classify(&e))
+    }
+
     pub(crate) async fn bootstrap(&self) -> Result<(), CallFailure> {
         self.bootstrapped
             .get_or_try_init(|| async {

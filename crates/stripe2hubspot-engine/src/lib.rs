@@ -6,10 +6,13 @@
 //! wait derive its deal from its ledger row, and for every touched contact derive its state
 //! (rollups included) from all its rows. Then three HubSpot calls: a contacts batch upsert (by
 //! `email`, or by the Stripe customer id property), a deals batch upsert by the unique
-//! `stripe_payment_id` property, and a batch of default deal-to-contact associations; finally
-//! the ledger versions written are recorded. Every value is absolute and every write an
-//! upsert, so a redelivered event, a retried batch, or any order of a payment's events never
-//! make a second contact or deal and always leave HubSpot equal to the ledger.
+//! `stripe_payment_id` property (each deal id is recorded in the ledger before the next
+//! worker may merge), and a batch of default deal-to-contact associations (and, for a payment
+//! whose email moved it to another contact, the removal of the old association, with the old
+//! contact's rollups written again); finally the ledger versions written are recorded. Every
+//! value is absolute and every write an upsert, so a redelivered event, a retried batch, or
+//! any order of a payment's events never make a second contact or deal and always leave
+//! HubSpot equal to the ledger.
 //!
 //! A payment that waits (authorized but not captured, or no email yet) stays in the ledger:
 //! its events complete, and [`EngineHandle::waiting`] counts it. A row re-keyed when a later
@@ -34,6 +37,7 @@
 //! | 429 | reschedules at `2^n * 1 s + jitter` (or `Retry-After`, at most [`MAX_HOLD`](hubspot_crm::MAX_HOLD), 10 minutes, whatever the header says) without consuming an attempt, and holds the shared limiter back |
 //! | 400 naming `email` or `stripe_payment_id` unknown (a core property was deleted) | pauses with an alert, probes, resumes once it exists again |
 //! | 409 on an upsert | a race: retries with backoff |
+//! | 409 moving a re-keyed payment's deal (another deal already holds the new `stripe_payment_id`) | keeps that deal, archives the one written under the old key, alerts once ([`AlertKind::DuplicateDealResolved`](alert::AlertKind::DuplicateDealResolved)); no retry |
 //! | 5xx, 423, 409, timeout | retries with backoff, consuming an attempt, for 72 hours from the event's creation ([`SyncEngineBuilder::retry_for`]); only then dead-letters |
 //!
 //! With several processes on one PostgreSQL store, each runs [`SyncEngine::run`] but only
@@ -55,10 +59,13 @@ mod handle;
 mod hub;
 mod idle;
 mod leader;
+mod moved;
+mod moves;
 mod pause;
 mod plan;
 mod process;
 mod purge;
+mod record;
 mod settle;
 mod worker;
 
@@ -125,6 +132,10 @@ struct Inner {
     /// Held from the ledger merge until the deals are written, so a worker holding an older
     /// version of a row can never write it after a newer one.
     write_order: tokio::sync::Mutex<()>,
+    /// Per payment key, the contacts its payment left whose HubSpot side is not fixed yet
+    /// (the write failed and will be retried): a retried merge changes nothing, so it would
+    /// not name them again.
+    unfinished_moves: Mutex<std::collections::HashMap<String, BTreeSet<String>>>,
     dropped: Mutex<Dropped>,
     /// Consecutive 429s, the exponent of the rate-limit backoff.
     rate_limit_streak: AtomicU32,

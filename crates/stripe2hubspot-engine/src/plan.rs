@@ -3,13 +3,16 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
-use stripe2hubspot_map::{deal_properties, ContactKey, MappingConfig, PropertyKind, PropertySet};
+use stripe2hubspot_map::{
+    deal_properties, ContactKey, MappingConfig, PropertyKind, PropertySet, PropertyValue,
+    LIFETIME_VALUE_PROPERTY, PAYMENT_COUNT_PROPERTY,
+};
 
 use stripe2hubspot_queue::{contact_key_of, LedgerChange, WriteMark, WrittenDeal};
 
 /// A touched ledger row whose state HubSpot has not seen: its deal, its contact, and the
 /// jobs that touched it.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub(crate) struct RowWrite {
     /// The payment identity: the deal's `stripe_payment_id`.
     pub key: String,
@@ -22,8 +25,60 @@ pub(crate) struct RowWrite {
     /// A deal written earlier under another `stripe_payment_id` (the row was re-keyed when a
     /// fact linked it to its PaymentIntent): moved to `key` before the upsert.
     pub move_from: Option<WrittenDeal>,
+    /// Contacts a newer email moved the payment away from (store key and HubSpot key):
+    /// their rollups are written again and the deal's association with them removed.
+    pub moved_from: Vec<(String, ContactKey)>,
     /// Indices of the jobs of the batch that touched the row.
     pub jobs: Vec<usize>,
+}
+
+/// Ids, versions and counts only: contact keys and property values are personal data.
+impl std::fmt::Debug for RowWrite {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RowWrite")
+            .field("key", &self.key)
+            .field("version", &self.version)
+            .field("contact_id_property", &self.contact.id_property())
+            .field("deal_properties", &self.deal.len())
+            .field("move_from", &self.move_from)
+            .field("moved_from_contacts", &self.moved_from.len())
+            .field("jobs", &self.jobs)
+            .finish()
+    }
+}
+
+/// The HubSpot key of a contact key as [`contact_key_of`] spells it (`email=...` or
+/// `{customer id property}=cus_...`).
+pub(crate) fn contact_of_key(key: &str) -> Option<ContactKey> {
+    let (property, value) = key.split_once('=')?;
+    if value.is_empty() {
+        return None;
+    }
+    Some(if property == "email" {
+        ContactKey::Email(value.to_owned())
+    } else {
+        ContactKey::StripeCustomerId {
+            property: property.to_owned(),
+            id: value.to_owned(),
+        }
+    })
+}
+
+/// The rollups of a contact left with no payment: count 0 and lifetime value 0.00, written
+/// rather than left counting a payment that moved to another contact.
+pub(crate) fn emptied_contact(config: &MappingConfig) -> PropertySet {
+    let custom = |value: String| PropertyValue {
+        value,
+        kind: PropertyKind::Custom,
+        last_charge: false,
+    };
+    let mut set = PropertySet::new();
+    set.insert(PAYMENT_COUNT_PROPERTY, custom("0".to_owned()));
+    set.insert(
+        LIFETIME_VALUE_PROPERTY,
+        custom(stripe_events::Money::new(0, config.reporting_currency).to_decimal_string()),
+    );
+    set
 }
 
 /// What a touched row needs.
@@ -93,12 +148,18 @@ pub(crate) fn plan_rows(
                 key: entry.key.clone(),
                 version: entry.version,
                 contact,
-                contact_key,
                 deal,
                 move_from: entry
                     .deal
                     .clone()
                     .filter(|d| d.stripe_payment_id != entry.key),
+                moved_from: change
+                    .previous_contact_keys
+                    .iter()
+                    .filter(|key| **key != contact_key)
+                    .filter_map(|key| Some((key.clone(), contact_of_key(key)?)))
+                    .collect(),
+                contact_key,
                 jobs,
             })
         })
@@ -106,7 +167,7 @@ pub(crate) fn plan_rows(
 }
 
 /// One HubSpot upsert input and the row writes it carries.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Clone, PartialEq)]
 pub(crate) struct Group {
     /// The upsert `idProperty`.
     pub id_property: String,
@@ -115,6 +176,25 @@ pub(crate) struct Group {
     pub properties: BTreeMap<String, String>,
     /// Indices into the batch's row writes.
     pub members: Vec<usize>,
+    /// Row writes whose payment moved away from this contact (a newer email): they need its
+    /// id to remove their deal's association, and fail with it.
+    pub moved_members: Vec<usize>,
+}
+
+/// The id property and counts only: an email id value and the property values are personal
+/// data; a deal's id value is its payment id.
+impl std::fmt::Debug for Group {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut out = f.debug_struct("Group");
+        out.field("id_property", &self.id_property);
+        if self.id_property == crate::DEAL_ID_PROPERTY {
+            out.field("id_value", &self.id_value);
+        }
+        out.field("properties", &self.properties.keys().collect::<Vec<_>>())
+            .field("members", &self.members)
+            .field("moved_members", &self.moved_members)
+            .finish()
+    }
 }
 
 /// Which properties a group may send, given those HubSpot rejected before.
@@ -131,10 +211,12 @@ fn sendable_properties(set: &PropertySet, dropped: &BTreeSet<String>) -> BTreeMa
 
 /// One group per contact among `members`, carrying `contacts[contact key]`: the contact's
 /// absolute state derived from all its ledger rows. A contact whose state is missing is left
-/// out (its members are not in any group).
+/// out (its members are not in any group). The contacts the payments of `moved` left join as
+/// groups too (or join the group they already have), with those writes as moved members.
 pub(crate) fn contact_groups(
     writes: &[RowWrite],
     members: impl Iterator<Item = usize>,
+    moved: impl Iterator<Item = usize>,
     contacts: &HashMap<String, PropertySet>,
     dropped: &BTreeSet<String>,
 ) -> Vec<Group> {
@@ -153,11 +235,35 @@ pub(crate) fn contact_groups(
                 id_value: write.contact.value().to_owned(),
                 properties: sendable_properties(properties, dropped),
                 members: Vec::new(),
+                moved_members: Vec::new(),
             });
             groups.len() - 1
         });
         if let Some(group) = groups.get_mut(slot) {
             group.members.push(index);
+        }
+    }
+    for index in moved {
+        let Some(write) = writes.get(index) else {
+            continue;
+        };
+        for (key, contact) in &write.moved_from {
+            let Some(properties) = contacts.get(key) else {
+                continue;
+            };
+            let slot = *by_key.entry(key).or_insert_with(|| {
+                groups.push(Group {
+                    id_property: contact.id_property().to_owned(),
+                    id_value: contact.value().to_owned(),
+                    properties: sendable_properties(properties, dropped),
+                    members: Vec::new(),
+                    moved_members: Vec::new(),
+                });
+                groups.len() - 1
+            });
+            if let Some(group) = groups.get_mut(slot) {
+                group.moved_members.push(index);
+            }
         }
     }
     groups
@@ -180,6 +286,7 @@ pub(crate) fn deal_groups(
                 id_value: write.key.clone(),
                 properties,
                 members: vec![index],
+                moved_members: Vec::new(),
             })
         })
         .collect()
@@ -277,7 +384,13 @@ mod tests {
         assert_eq!(orders.len(), 24);
         for order in orders {
             let (writes, contacts) = ledger(&order);
-            let groups = contact_groups(&writes, all(&writes), &contacts, &BTreeSet::new());
+            let groups = contact_groups(
+                &writes,
+                all(&writes),
+                std::iter::empty(),
+                &contacts,
+                &BTreeSet::new(),
+            );
             assert_eq!(groups.len(), 2, "one group per contact: {groups:?}");
             let ada_group = groups
                 .iter()
@@ -312,7 +425,13 @@ mod tests {
             .iter()
             .position(|w| w.contact.value() == "ada@example.com")
             .expect("ada's row");
-        let groups = contact_groups(&writes, [ada].into_iter(), &contacts, &BTreeSet::new());
+        let groups = contact_groups(
+            &writes,
+            [ada].into_iter(),
+            std::iter::empty(),
+            &contacts,
+            &BTreeSet::new(),
+        );
         assert_eq!(groups.len(), 1);
         assert_eq!(groups[0].members, [ada]);
         assert_eq!(groups[0].properties["last_charge_id"], a.charge_id);
@@ -328,7 +447,13 @@ mod tests {
         let newer = payment(2, "ada@example.com", "Ada Lovelace", 3000, 1_700_000_600);
         for order in all_orders(&[older.charge_succeeded(), newer.charge_succeeded()]) {
             let (writes, contacts) = ledger(&order);
-            let groups = contact_groups(&writes, all(&writes), &contacts, &BTreeSet::new());
+            let groups = contact_groups(
+                &writes,
+                all(&writes),
+                std::iter::empty(),
+                &contacts,
+                &BTreeSet::new(),
+            );
             assert_eq!(groups.len(), 1);
             let p = &groups[0].properties;
             assert_eq!(p["last_charge_id"], newer.charge_id);
@@ -342,7 +467,13 @@ mod tests {
     fn dropped_properties_are_not_sent_but_core_ones_always_are() {
         let tony = Payment::sample();
         let (writes, contacts) = ledger(&[tony.charge_succeeded()]);
-        let untouched = contact_groups(&writes, all(&writes), &contacts, &BTreeSet::new());
+        let untouched = contact_groups(
+            &writes,
+            all(&writes),
+            std::iter::empty(),
+            &contacts,
+            &BTreeSet::new(),
+        );
         for name in [
             "email",
             "firstname",
@@ -371,7 +502,13 @@ mod tests {
         .into_iter()
         .map(str::to_owned)
         .collect();
-        let groups = contact_groups(&writes, all(&writes), &contacts, &dropped);
+        let groups = contact_groups(
+            &writes,
+            all(&writes),
+            std::iter::empty(),
+            &contacts,
+            &dropped,
+        );
         let p = &groups[0].properties;
         assert_eq!(p["email"], "tony@starkindustries.com");
         assert_eq!(p["firstname"], "Tony");
@@ -433,7 +570,13 @@ mod tests {
                 .expect("keyed by the charge");
             assert_eq!(bare_deal.properties[DEAL_KEY], bare.charge_id);
 
-            let contacts = contact_groups(&writes, all(&writes), &contacts, &BTreeSet::new());
+            let contacts = contact_groups(
+                &writes,
+                all(&writes),
+                std::iter::empty(),
+                &contacts,
+                &BTreeSet::new(),
+            );
             assert_eq!(contacts.len(), 2, "one contact each");
         }
     }
@@ -454,6 +597,7 @@ mod tests {
             },
             absorbed_keys: Vec::new(),
             orphaned_deals: Vec::new(),
+            previous_contact_keys: Vec::new(),
         };
         let plans = plan_rows(&[change(1, 0)], &[vec![7]], &config);
         assert!(
@@ -473,11 +617,157 @@ mod tests {
             },
             absorbed_keys: Vec::new(),
             orphaned_deals: Vec::new(),
+            previous_contact_keys: Vec::new(),
         };
         let plans = plan_rows(&[written], &[vec![1]], &config);
         assert!(
             matches!(&plans[..], [RowPlan::Done { mark: None, .. }]),
             "{plans:?}"
+        );
+    }
+
+    #[test]
+    fn debug_of_row_writes_and_groups_shows_no_email_or_name() {
+        let ada = payment(
+            1,
+            "ada.secret@example.com",
+            "Augusta Ada Byron",
+            1000,
+            1_700_000_000,
+        );
+        let (mut writes, mut contacts) = ledger(&[ada.charge_succeeded()]);
+        let moved = "email=former.address@example.com";
+        contacts.insert(moved.to_owned(), emptied_contact(&MappingConfig::default()));
+        writes[0]
+            .moved_from
+            .push((moved.to_owned(), contact_of_key(moved).expect("a key")));
+        let contact_groups = contact_groups(
+            &writes,
+            all(&writes),
+            all(&writes),
+            &contacts,
+            &BTreeSet::new(),
+        );
+        assert_eq!(contact_groups.len(), 2, "the contact and the one it left");
+        let deals = deal_groups(&writes, all(&writes), DEAL_KEY, &BTreeSet::new());
+        let shown = format!("{writes:?} {contact_groups:?} {deals:?}");
+        for secret in [
+            "ada.secret",
+            "former.address",
+            "example.com",
+            "Augusta",
+            "Byron",
+        ] {
+            assert!(!shown.contains(secret), "{secret} in {shown}");
+        }
+        assert!(shown.contains(&writes[0].key), "ids stay readable: {shown}");
+    }
+
+    #[test]
+    fn contact_keys_read_back_as_the_store_spells_them() {
+        assert_eq!(
+            contact_of_key("email=ann@example.com"),
+            Some(ContactKey::Email("ann@example.com".into()))
+        );
+        assert_eq!(
+            contact_of_key("stripe_customer_id=cus_1"),
+            Some(ContactKey::StripeCustomerId {
+                property: "stripe_customer_id".into(),
+                id: "cus_1".into()
+            })
+        );
+        assert_eq!(contact_of_key("email="), None);
+        assert_eq!(contact_of_key("nothing"), None);
+    }
+
+    /// The contacts a row write left, after merging `first` then `second` (two calls) under
+    /// `config`.
+    fn moved_after(
+        first: &serde_json::Value,
+        second: &serde_json::Value,
+        config: &MappingConfig,
+    ) -> Vec<(String, ContactKey)> {
+        let read = |event: &serde_json::Value| {
+            let event = stripe_events::parse_event(event.to_string().as_bytes()).expect("event");
+            match facts_from_event(&event, config).expect("mapping") {
+                FactsOutcome::Facts(facts) => *facts,
+                other => panic!("expected facts, got {other:?}"),
+            }
+        };
+        let store = MemoryQueue::new();
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .expect("runtime");
+        runtime
+            .block_on(store.merge_facts(&[read(first)], config))
+            .expect("merge");
+        let changes = runtime
+            .block_on(store.merge_facts(&[read(second)], config))
+            .expect("merge");
+        plan_rows(&changes, &[vec![0]], config)
+            .into_iter()
+            .flat_map(|plan| match plan {
+                RowPlan::Write(write) => write.moved_from,
+                RowPlan::Done { .. } => Vec::new(),
+            })
+            .collect()
+    }
+
+    /// With the email as the contact key a new email moves the payment; with the Stripe
+    /// customer as the identity only a new customer does.
+    #[test]
+    fn a_payment_leaves_the_contact_its_key_no_longer_names_by_email_or_by_customer() {
+        let mut before = Payment::numbered(1, "old@example.com", 1000, "usd", 1_700_000_000);
+        before.customer = Some("cus_old".into());
+        let mut new_email = before.clone();
+        new_email.email = Some("new@example.com".into());
+        new_email.created += 60;
+        new_email.event_id = "evt_new_email".into();
+        let mut new_customer = before.clone();
+        new_customer.customer = Some("cus_new".into());
+        new_customer.created += 60;
+        new_customer.event_id = "evt_new_customer".into();
+
+        let by_email = MappingConfig::default();
+        assert_eq!(
+            moved_after(
+                &before.charge_succeeded(),
+                &new_email.charge_succeeded(),
+                &by_email
+            ),
+            [(
+                "email=old@example.com".to_owned(),
+                ContactKey::Email("old@example.com".into())
+            )]
+        );
+
+        let by_customer = MappingConfig {
+            contact_key: stripe2hubspot_map::ContactKeySource::StripeCustomerId,
+            customer_id_property: Some("stripe_customer_id".into()),
+            ..MappingConfig::default()
+        };
+        assert!(
+            moved_after(
+                &before.charge_succeeded(),
+                &new_email.charge_succeeded(),
+                &by_customer
+            )
+            .is_empty(),
+            "the customer is the identity: a new email moves nothing"
+        );
+        assert_eq!(
+            moved_after(
+                &before.charge_succeeded(),
+                &new_customer.charge_succeeded(),
+                &by_customer
+            ),
+            [(
+                "stripe_customer_id=cus_old".to_owned(),
+                ContactKey::StripeCustomerId {
+                    property: "stripe_customer_id".into(),
+                    id: "cus_old".into()
+                }
+            )]
         );
     }
 }

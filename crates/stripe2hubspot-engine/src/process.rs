@@ -156,8 +156,12 @@ impl Inner {
             drop(write_order);
             return self.record_marks(marks, out).await;
         }
+        self.recall_moves(&mut writes);
         if let Err(failure) = self.bootstrap().await {
             drop(write_order);
+            for write in &writes {
+                self.settle_moves(write, false);
+            }
             let disposition = self.on_bootstrap_failure(failure).await;
             out.extend(
                 writes
@@ -169,6 +173,9 @@ impl Inner {
         let contacts = match self.contact_states(&writes).await {
             Ok(contacts) => contacts,
             Err(disposition) => {
+                for write in &writes {
+                    self.settle_moves(write, false);
+                }
                 out.extend(
                     writes
                         .iter()
@@ -182,6 +189,7 @@ impl Inner {
             let Some(write) = writes.get(index) else {
                 continue;
             };
+            self.settle_moves(write, result.is_ok());
             match result {
                 Ok(deal_id) => {
                     marks.push(WriteMark {
@@ -203,14 +211,17 @@ impl Inner {
         self.record_marks(marks, out).await
     }
 
-    /// The absolute state of every contact of `writes`, from all its ledger rows.
+    /// The absolute state of every contact of `writes`, from all its ledger rows, and of
+    /// every contact a payment of `writes` moved away from (zero rollups when it has no
+    /// payment left).
     async fn contact_states(
         &self,
         writes: &[RowWrite],
     ) -> Result<HashMap<String, PropertySet>, Disposition> {
         let mut contacts = HashMap::new();
+        let mut read = std::collections::HashSet::new();
         for write in writes {
-            if contacts.contains_key(&write.contact_key) {
+            if !read.insert(write.contact_key.as_str()) {
                 continue;
             }
             let rows = self
@@ -222,6 +233,18 @@ impl Inner {
             if let Some(properties) = contact_properties(&rows, &self.mapping) {
                 contacts.insert(write.contact_key.clone(), properties);
             }
+        }
+        for (key, _) in writes.iter().flat_map(|w| &w.moved_from) {
+            if !read.insert(key.as_str()) {
+                continue;
+            }
+            let rows =
+                self.store.state.contact_rows(key).await.map_err(|e| {
+                    store_retry("read the ledger rows of a contact a payment left", e)
+                })?;
+            let properties = contact_properties(&rows, &self.mapping)
+                .unwrap_or_else(|| plan::emptied_contact(&self.mapping));
+            contacts.insert(key.clone(), properties);
         }
         Ok(contacts)
     }

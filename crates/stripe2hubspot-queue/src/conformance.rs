@@ -910,6 +910,135 @@ pub async fn ledger_contact_rows(store: &Store) -> Result<(), ConformanceFailure
     Ok(())
 }
 
+/// A newer email moves a payment to another contact: the change names the contact the row
+/// was indexed under before the call, whose rollups and deal association must follow; a
+/// redelivery, or a row that gets its first email, names none.
+pub async fn ledger_previous_contacts(store: &Store) -> Result<(), ConformanceFailure> {
+    let config = MappingConfig::default();
+    let state = &*store.state;
+    let charge = paid(
+        "evt_ch",
+        100,
+        json!({"charge": "ch_p", "payment_intent": "pi_p"}),
+        1000,
+        Some("old@example.com"),
+    )?;
+    let changes = state
+        .merge_facts(std::slice::from_ref(&charge), &config)
+        .await?;
+    ensure!(
+        changes.iter().all(|c| c.previous_contact_keys.is_empty()),
+        "a new row moved from no contact: {:?}",
+        changes
+            .iter()
+            .map(|c| &c.previous_contact_keys)
+            .collect::<Vec<_>>()
+    );
+    let receipt = fact(
+        "evt_pi",
+        200,
+        json!({"payment_intent": "pi_p"}),
+        json!({"contact": {"email": "new@example.com"}}),
+    )?;
+    let changes = state
+        .merge_facts(std::slice::from_ref(&receipt), &config)
+        .await?;
+    let moved: Vec<&Vec<String>> = changes.iter().map(|c| &c.previous_contact_keys).collect();
+    ensure!(
+        moved == [&vec!["email=old@example.com".to_owned()]],
+        "the email change names the old contact: {moved:?}"
+    );
+    ensure!(
+        state
+            .contact_rows("email=old@example.com")
+            .await?
+            .is_empty()
+            && state.contact_rows("email=new@example.com").await?.len() == 1,
+        "the row is indexed under the new contact only"
+    );
+    let changes = state.merge_facts(&[receipt, charge], &config).await?;
+    ensure!(
+        changes.iter().all(|c| c.previous_contact_keys.is_empty()),
+        "a redelivery moves nothing"
+    );
+
+    // Both emails within one call: the row was under no contact before it.
+    let first = paid(
+        "evt_a",
+        100,
+        json!({"charge": "ch_q", "payment_intent": "pi_q"}),
+        500,
+        Some("a@example.com"),
+    )?;
+    let second = fact(
+        "evt_b",
+        200,
+        json!({"payment_intent": "pi_q"}),
+        json!({"contact": {"email": "b@example.com"}}),
+    )?;
+    let changes = state.merge_facts(&[first, second], &config).await?;
+    ensure!(
+        changes.iter().all(|c| c.previous_contact_keys.is_empty()),
+        "a row new in the call moved from no stored contact"
+    );
+    Ok(())
+}
+
+/// A merge never undoes a mark recorded after it read the row: the written version and the
+/// recorded deal survive a merge running at the same time (on a shared store the two race).
+pub async fn ledger_merge_keeps_newer_marks(store: &Store) -> Result<(), ConformanceFailure> {
+    let config = MappingConfig::default();
+    let state = &*store.state;
+    for round in 0..60i64 {
+        let key = format!("ch_race{round}");
+        let created = paid(
+            &format!("evt_c{round}"),
+            100,
+            json!({"charge": key}),
+            5000,
+            Some("race@example.com"),
+        )?;
+        state.merge_facts(&[created], &config).await?;
+        let deal = WrittenDeal {
+            stripe_payment_id: key.clone(),
+            deal_id: format!("d_{round}"),
+        };
+        let marks = [
+            WriteMark::deal_only(key.clone(), deal.clone()),
+            WriteMark {
+                key: key.clone(),
+                version: 1,
+                deal: Some(deal.clone()),
+            },
+        ];
+        // Refunds only grow, so each merge changes the row and writes it back, while the
+        // mark is recorded.
+        let merges = async {
+            for n in 1..=3 {
+                let refund = fact(
+                    &format!("evt_r{round}_{n}"),
+                    100 + n,
+                    json!({"charge": key}),
+                    json!({"refunded": n * 100}),
+                )?;
+                state.merge_facts(&[refund], &config).await?;
+            }
+            Ok::<(), ConformanceFailure>(())
+        };
+        let (merged, marked) = tokio::join!(merges, state.mark_written(&marks));
+        merged?;
+        marked?;
+        let got = entry(store, &key).await?;
+        ensure!(
+            got.written_version == 1 && got.deal.as_ref() == Some(&deal),
+            "round {round}: a merge undid a mark: written version {}, deal {:?}",
+            got.written_version,
+            got.deal
+        );
+    }
+    Ok(())
+}
+
 /// Paging the ledger by key lists every row once, in key order, waiting rows included.
 pub async fn ledger_pages(store: &Store) -> Result<(), ConformanceFailure> {
     let config = MappingConfig::default();
@@ -1233,6 +1362,8 @@ where
     ledger_alias_merge(&fresh().await).await?;
     ledger_versions(&fresh().await).await?;
     ledger_contact_rows(&fresh().await).await?;
+    ledger_previous_contacts(&fresh().await).await?;
+    ledger_merge_keeps_newer_marks(&fresh().await).await?;
     enqueue_signal(&fresh().await).await?;
     ledger_pages(&fresh().await).await?;
     checkpoints(&fresh().await).await?;

@@ -55,6 +55,10 @@ pub struct LedgerChange {
     /// [`LedgerEntry::deal`]: HubSpot holds two deals for one payment, and a person must
     /// merge or delete these.
     pub orphaned_deals: Vec<WrittenDeal>,
+    /// Contact keys (as [`contact_key_of`] spells them) the row, or a row merged into it, was
+    /// indexed under before the call, other than the one it has now: a newer email moved the
+    /// payment away from these contacts, whose rollups and deal association must follow.
+    pub previous_contact_keys: Vec<String>,
 }
 
 /// What [`mark_written`](crate::SyncState::mark_written) records for one row.
@@ -67,6 +71,20 @@ pub struct WriteMark {
     /// The deal it was written to (`None` for a row with no deal, e.g. a released
     /// authorization).
     pub deal: Option<WrittenDeal>,
+}
+
+impl WriteMark {
+    /// Records only which deal the row `key` went to, claiming no version: written right
+    /// after HubSpot answers the deal's create or upsert, before the rest of the row's writes,
+    /// so a merge that re-keys the row meanwhile finds the deal and moves it instead of
+    /// making a second one.
+    pub fn deal_only(key: impl Into<String>, deal: WrittenDeal) -> Self {
+        WriteMark {
+            key: key.into(),
+            version: 0,
+            deal: Some(deal),
+        }
+    }
 }
 
 /// The contact key the store indexes a row under for
@@ -149,10 +167,27 @@ pub(crate) fn merge_step(
 #[derive(Debug, Default)]
 pub(crate) struct Changes {
     by_key: BTreeMap<String, LedgerChange>,
+    /// Per row key of this call, the contact keys its rows had before the call began.
+    contacts_before: BTreeMap<String, Vec<String>>,
 }
 
 impl Changes {
-    pub(crate) fn record(&mut self, merged: &Merged) {
+    /// Records what merging one fact did; `existing` are the rows the merge loaded.
+    pub(crate) fn record(
+        &mut self,
+        existing: &[LedgerEntry],
+        merged: &Merged,
+        config: &MappingConfig,
+    ) {
+        let mut before: Vec<String> = Vec::new();
+        for loaded in existing {
+            // A row this call already touched had its pre-call contacts noted then; a row
+            // first loaded now is as the store held it before the call.
+            match self.contacts_before.get(&loaded.key) {
+                Some(keys) => before.extend(keys.iter().cloned()),
+                None => before.extend(contact_key_of(&loaded.row, config)),
+            }
+        }
         let mut absorbed = Vec::new();
         let mut orphaned = merged.orphaned_deals.clone();
         for old in merged.removed_keys.iter().chain([&merged.entry.key]) {
@@ -160,16 +195,27 @@ impl Changes {
                 absorbed.extend(previous.absorbed_keys);
                 orphaned.extend(previous.orphaned_deals);
             }
+            self.contacts_before.remove(old);
         }
         absorbed.extend(merged.removed_keys.iter().cloned());
         absorbed.sort();
         absorbed.dedup();
+        before.sort();
+        before.dedup();
+        let previous_contact_keys = before
+            .iter()
+            .filter(|key| merged.contact_key.as_ref() != Some(*key))
+            .cloned()
+            .collect();
+        self.contacts_before
+            .insert(merged.entry.key.clone(), before);
         self.by_key.insert(
             merged.entry.key.clone(),
             LedgerChange {
                 entry: merged.entry.clone(),
                 absorbed_keys: absorbed,
                 orphaned_deals: orphaned,
+                previous_contact_keys,
             },
         );
     }

@@ -358,7 +358,7 @@ impl SyncState for MemoryQueue {
             if merged.changed {
                 inner.store_merged(&merged);
             }
-            changes.record(&merged);
+            changes.record(&existing, &merged, config);
         }
         Ok(changes.into_vec())
     }

@@ -89,7 +89,10 @@ pub trait SyncState: Send + Sync + 'static {
     /// id with the facts, merges them and the facts into one row stored under its
     /// [`key`](LedgerRow::key), indexes it under every id it knows, and raises its version when
     /// the row or its key changed. Returns each row the call touched, as it stands after the
-    /// call (changed or not). `config` decides the contact key and whether a row waits.
+    /// call (changed or not), with the contact keys it was indexed under before the call
+    /// ([`LedgerChange::previous_contact_keys`]). `config` decides the contact key and whether
+    /// a row waits. A merge never undoes a mark recorded after it read a row (the written
+    /// version only rises, a recorded deal stays), even when the two run at the same time.
     async fn merge_facts(
         &self,
         facts: &[Facts],
@@ -102,7 +105,8 @@ pub trait SyncState: Send + Sync + 'static {
     async fn ledger_entry(&self, id: &str) -> Result<Option<LedgerEntry>, QueueError>;
     /// Records that HubSpot holds each mark's version of its row (a written version never
     /// goes down), and the deal it went to. A mark whose row was re-keyed meanwhile changes
-    /// nothing: the new row is unwritten.
+    /// nothing: the new row is unwritten. [`WriteMark::deal_only`] records a deal without a
+    /// version, the moment HubSpot names it.
     async fn mark_written(&self, marks: &[WriteMark]) -> Result<(), QueueError>;
     /// Up to `limit` rows that do not wait and whose version HubSpot has not seen, by key.
     async fn unwritten(&self, limit: usize) -> Result<Vec<LedgerEntry>, QueueError>;

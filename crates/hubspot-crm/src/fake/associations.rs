@@ -123,3 +123,38 @@ pub(super) fn associate_batch(state: &mut FakeState, from: &str, to: &str, body:
     let status = if errors.is_empty() { 200 } else { 207 };
     Reply::json(status, batch_response(results, errors))
 }
+
+/// `POST /crm/associations/{version}/{from}/{to}/batch/archive`: unlinks every
+/// `inputs[].from.id` from each of its `inputs[].to[].id`, in both directions; 204, whether
+/// or not they were linked.
+pub(super) fn archive_batch(state: &mut FakeState, from: &str, to: &str, body: &Value) -> Reply {
+    let inputs = match inputs_of(body) {
+        Ok(i) => i,
+        Err(r) => return r,
+    };
+    let id = |v: Option<&Value>| match v {
+        Some(Value::String(text)) => text.clone(),
+        Some(Value::Number(n)) => n.to_string(),
+        _ => String::new(),
+    };
+    for input in &inputs {
+        let from_id = id(input.pointer("/from/id"));
+        let targets: Vec<String> = input
+            .get("to")
+            .and_then(Value::as_array)
+            .map(|to| to.iter().map(|t| id(t.get("id"))).collect())
+            .unwrap_or_default();
+        state.associations.retain(|a| {
+            let forward = a.from_type == from
+                && a.from_id == from_id
+                && a.to_type == to
+                && targets.contains(&a.to_id);
+            let backward = a.from_type == to
+                && targets.contains(&a.from_id)
+                && a.to_type == from
+                && a.to_id == from_id;
+            !(forward || backward)
+        });
+    }
+    Reply::json(204, Value::Null)
+}

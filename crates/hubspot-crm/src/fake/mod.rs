@@ -25,6 +25,7 @@
 //! ```
 
 mod access;
+mod archive;
 mod associations;
 mod faults;
 mod objects;

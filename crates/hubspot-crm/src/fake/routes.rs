@@ -7,7 +7,8 @@ use axum::http::Method;
 use serde_json::Value;
 
 use super::access::check_scope;
-use super::associations::{associate_batch, associate_one};
+use super::archive::archive_object;
+use super::associations::{archive_batch, associate_batch, associate_one};
 use super::objects::{batch_create, batch_read, batch_upsert, create, get, update};
 use super::pipelines::list_pipelines;
 use super::properties::{
@@ -112,6 +113,10 @@ pub(super) fn route(
         ("POST", "associations", [from, to, "batch", "associate", "default"]) => {
             associate_batch(state, from, to, body)
         }
+        ("POST", "associations", [from, to, "batch", "archive"]) => {
+            archive_batch(state, from, to, body)
+        }
+        ("DELETE", "objects", [object_type, id]) => archive_object(state, object_type, id),
         ("GET", "properties", [object_type]) => list_properties(state, object_type),
         ("GET", "properties", [object_type, name]) => get_property(state, object_type, name),
         ("POST", "properties", [object_type]) => create_property(state, object_type, body),

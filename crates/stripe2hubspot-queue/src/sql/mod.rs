@@ -605,7 +605,7 @@ macro_rules! sql_store {
                     if merged.changed {
                         store_merged(&self.sql, &mut tx, &merged).await?;
                     }
-                    changes.record(&merged);
+                    changes.record(&existing, &merged, config);
                 }
                 tx.commit().await.map_err(db_error)?;
                 Ok(changes.into_vec())
@@ -642,6 +642,14 @@ macro_rules! sql_store {
                     .begin_with(self.dialect.begin_write)
                     .await
                     .map_err(db_error)?;
+                // Marks take turns with merges, so a merge never writes back a row it read
+                // before a mark changed it.
+                if !self.dialect.ledger_lock.is_empty() {
+                    sqlx::query(self.dialect.ledger_lock)
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(db_error)?;
+                }
                 for index in lock_order(marks, |m| m.key.as_str()) {
                     let Some(mark) = marks.get(index) else { continue };
                     sqlx::query(&self.sql.ledger_mark_written)

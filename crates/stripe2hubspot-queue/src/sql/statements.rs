@@ -189,14 +189,20 @@ impl Statements {
             ledger_row: d.render(&format!(
                 "SELECT {LEDGER_COLUMNS} FROM stripe2hubspot_ledger WHERE payment_key = ?"
             )),
+            // A merge never undoes a mark: the written version it read can only be older
+            // than the stored one, and a deal recorded since it read the row stays.
             ledger_upsert: d.render(
                 "INSERT INTO stripe2hubspot_ledger (payment_key, row_json, version,
                     written_version, contact_key, waiting, deal_key, deal_id, updated_at)
                  VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
                  ON CONFLICT (payment_key) DO UPDATE SET row_json = excluded.row_json,
-                    version = excluded.version, written_version = excluded.written_version,
+                    version = excluded.version,
+                    written_version = {greatest}(stripe2hubspot_ledger.written_version,
+                        excluded.written_version),
                     contact_key = excluded.contact_key, waiting = excluded.waiting,
-                    deal_key = excluded.deal_key, deal_id = excluded.deal_id,
+                    deal_key = CASE WHEN stripe2hubspot_ledger.deal_id IS NULL
+                        THEN excluded.deal_key ELSE stripe2hubspot_ledger.deal_key END,
+                    deal_id = COALESCE(stripe2hubspot_ledger.deal_id, excluded.deal_id),
                     updated_at = excluded.updated_at",
             ),
             ledger_delete: d.render("DELETE FROM stripe2hubspot_ledger WHERE payment_key = ?"),

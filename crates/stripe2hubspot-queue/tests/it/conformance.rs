@@ -23,6 +23,8 @@ macro_rules! suite {
         suite!(@one $make, ledger_alias_merge);
         suite!(@one $make, ledger_versions);
         suite!(@one $make, ledger_contact_rows);
+        suite!(@one $make, ledger_previous_contacts);
+        suite!(@one $make, ledger_merge_keeps_newer_marks);
         suite!(@one $make, enqueue_signal);
         suite!(@one $make, ledger_pages);
         suite!(@one $make, checkpoints);
