@@ -25,7 +25,8 @@ pub fn configure(ingest: Arc<Ingest>) -> impl Fn(&mut web::ServiceConfig) + Clon
     }
 }
 
-/// Reads the raw body up to the configured limit and hands it to [`Ingest::handle`].
+/// Reads the raw body up to the configured limit and within the configured read timeout
+/// (else `408`), and hands it to [`Ingest::handle`].
 /// Expects `web::Data<Ingest>` in the app data, as [`configure`] registers it.
 pub async fn handler(
     request: HttpRequest,
@@ -33,20 +34,22 @@ pub async fn handler(
     ingest: web::Data<Ingest>,
 ) -> HttpResponse {
     let limit = ingest.body_limit();
-    let response = match payload.to_bytes_limited(limit).await {
-        Ok(Ok(body)) => {
+    let read = tokio::time::timeout(ingest.body_read_timeout(), payload.to_bytes_limited(limit));
+    let response = match read.await {
+        Err(_elapsed) => ingest.body_timed_out(),
+        Ok(Ok(Ok(body))) => {
             let signature = request
                 .headers()
                 .get(SIGNATURE_HEADER)
                 .and_then(|v| v.to_str().ok());
             ingest.handle(signature, &body).await
         }
-        Ok(Err(_stream_error)) => IngestResponse {
+        Ok(Ok(Err(_stream_error))) => IngestResponse {
             outcome: IngestOutcome::Rejected {
                 error: "the request body could not be read".into(),
             },
         },
-        Err(_limit_exceeded) => IngestResponse {
+        Ok(Err(_limit_exceeded)) => IngestResponse {
             outcome: IngestOutcome::PayloadTooLarge { limit },
         },
     };

@@ -29,7 +29,8 @@ pub fn router(ingest: Arc<Ingest>) -> Router {
 }
 
 /// Reads the raw body (never parsed JSON, which would break the signature) up to the
-/// configured limit and hands it to [`Ingest::handle`].
+/// configured limit and within the configured read timeout (else `408`), and hands it to
+/// [`Ingest::handle`].
 pub async fn handler(
     State(ingest): State<Arc<Ingest>>,
     headers: HeaderMap,
@@ -46,7 +47,14 @@ pub async fn handler(
             outcome: IngestOutcome::PayloadTooLarge { limit },
         });
     }
-    let bytes = match Limited::new(body, limit).collect().await {
+    let read = tokio::time::timeout(
+        ingest.body_read_timeout(),
+        Limited::new(body, limit).collect(),
+    );
+    let Ok(read) = read.await else {
+        return into_response(ingest.body_timed_out());
+    };
+    let bytes = match read {
         Ok(collected) => collected.to_bytes(),
         Err(error) if error.is::<LengthLimitError>() => {
             return into_response(IngestResponse {

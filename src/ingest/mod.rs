@@ -10,6 +10,7 @@
 use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
+use std::time::Duration;
 
 use serde::Serialize;
 use stripe2hubspot_map::MappingConfig;
@@ -27,6 +28,11 @@ pub mod axum;
 /// Webhook bodies above this many bytes get 413. Stripe events are a few KiB.
 pub const DEFAULT_BODY_LIMIT: usize = 1024 * 1024;
 
+/// A webhook body not received in full this long after its headers gets 408: a client that
+/// sends headers and then stalls (or trickles the body) would otherwise hold a connection and
+/// its task forever. Stripe sends a few KiB at once.
+pub const DEFAULT_BODY_READ_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// The name of Stripe's signature header (header names match case-insensitively).
 pub use stripe_events::SIGNATURE_HEADER;
 
@@ -40,6 +46,7 @@ pub struct Ingest {
     queue: Arc<dyn Queue>,
     event_types: BTreeSet<String>,
     body_limit: usize,
+    body_read_timeout: Duration,
     counters: IngestCounters,
     #[cfg(feature = "backfill")]
     thin: Option<stripe2hubspot_stripe::StripeClient>,
@@ -62,6 +69,7 @@ pub struct IngestBuilder {
     queue: Arc<dyn Queue>,
     event_types: BTreeSet<String>,
     body_limit: usize,
+    body_read_timeout: Duration,
     #[cfg(feature = "backfill")]
     thin: Option<stripe2hubspot_stripe::StripeClient>,
 }
@@ -94,6 +102,13 @@ impl IngestBuilder {
         self
     }
 
+    /// A body not received in full this long after the request's headers gets `408`.
+    /// Default [`DEFAULT_BODY_READ_TIMEOUT`] (10 s).
+    pub fn body_read_timeout(mut self, timeout: Duration) -> Self {
+        self.body_read_timeout = timeout;
+        self
+    }
+
     /// Accept thin events (Stripe event destinations, `v1.charge.succeeded` and the like):
     /// once the signature checks out, the event's object is fetched with `client` and stored
     /// as the snapshot event of its current state. When Stripe cannot be read the delivery
@@ -114,6 +129,7 @@ impl IngestBuilder {
             queue: self.queue,
             event_types: self.event_types,
             body_limit: self.body_limit,
+            body_read_timeout: self.body_read_timeout,
             counters: IngestCounters::default(),
             #[cfg(feature = "backfill")]
             thin: self.thin,
@@ -152,6 +168,11 @@ pub enum IngestOutcome {
         /// The configured limit in bytes.
         limit: usize,
     },
+    /// The body was not received in full within the read timeout; nothing was stored.
+    BodyTimeout {
+        /// The configured timeout in milliseconds.
+        timeout_ms: u64,
+    },
     /// The queue could not store the event; Stripe will retry.
     Unavailable {
         /// Why, for the operator.
@@ -160,7 +181,7 @@ pub enum IngestOutcome {
 }
 
 /// Counter of webhook deliveries, labelled `outcome`: `queued`, `duplicate`, `ignored`,
-/// `rejected` (bad signature, bad body or too large) or `unavailable` (the queue failed).
+/// `rejected` (bad signature, bad body, too large or too slow) or `unavailable` (the queue failed).
 pub const WEBHOOKS_RECEIVED_TOTAL: &str = "stripe2hubspot_webhooks_received_total";
 
 impl IngestOutcome {
@@ -170,7 +191,9 @@ impl IngestOutcome {
             IngestOutcome::Queued { .. } => "queued",
             IngestOutcome::Duplicate { .. } => "duplicate",
             IngestOutcome::Ignored { .. } => "ignored",
-            IngestOutcome::Rejected { .. } | IngestOutcome::PayloadTooLarge { .. } => "rejected",
+            IngestOutcome::Rejected { .. }
+            | IngestOutcome::PayloadTooLarge { .. }
+            | IngestOutcome::BodyTimeout { .. } => "rejected",
             IngestOutcome::Unavailable { .. } => "unavailable",
         }
     }
@@ -184,13 +207,14 @@ pub struct IngestResponse {
 }
 
 impl IngestResponse {
-    /// The HTTP status: 200, 400, 413 or 503.
+    /// The HTTP status: 200, 400, 408, 413 or 503.
     pub fn status(&self) -> u16 {
         match self.outcome {
             IngestOutcome::Queued { .. }
             | IngestOutcome::Duplicate { .. }
             | IngestOutcome::Ignored { .. } => 200,
             IngestOutcome::Rejected { .. } => 400,
+            IngestOutcome::BodyTimeout { .. } => 408,
             IngestOutcome::PayloadTooLarge { .. } => 413,
             IngestOutcome::Unavailable { .. } => 503,
         }
@@ -221,7 +245,7 @@ pub struct IngestStats {
     pub duplicate: u64,
     /// Verified events of types not synced.
     pub ignored: u64,
-    /// Deliveries rejected with 400 or 413.
+    /// Deliveries rejected with 400, 408 or 413.
     pub rejected: u64,
     /// Deliveries answered 503 because the queue could not store them.
     pub unavailable: u64,
@@ -243,6 +267,7 @@ impl Ingest {
             // The default mapping's event types: the ones it turns into a contact and a deal.
             event_types: MappingConfig::default().event_types.into_iter().collect(),
             body_limit: DEFAULT_BODY_LIMIT,
+            body_read_timeout: DEFAULT_BODY_READ_TIMEOUT,
             #[cfg(feature = "backfill")]
             thin: None,
         }
@@ -251,6 +276,19 @@ impl Ingest {
     /// The configured body limit in bytes; HTTP glue stops reading past it.
     pub fn body_limit(&self) -> usize {
         self.body_limit
+    }
+
+    /// The configured body read timeout; HTTP glue answers [`Ingest::body_timed_out`] past it.
+    pub fn body_read_timeout(&self) -> Duration {
+        self.body_read_timeout
+    }
+
+    /// The answer to a delivery whose body did not arrive within
+    /// [`body_read_timeout`](Self::body_read_timeout): `408`, counted and logged (without
+    /// anything of the request) like any other outcome.
+    pub fn body_timed_out(&self) -> IngestResponse {
+        let timeout_ms = u64::try_from(self.body_read_timeout.as_millis()).unwrap_or(u64::MAX);
+        self.record(IngestOutcome::BodyTimeout { timeout_ms })
     }
 
     /// Counters since start.
@@ -269,19 +307,27 @@ impl Ingest {
     /// exactly as received.
     pub async fn handle(&self, signature: Option<&str>, body: &[u8]) -> IngestResponse {
         let outcome = self.outcome(signature, body).await;
+        self.record(outcome)
+    }
+
+    fn record(&self, outcome: IngestOutcome) -> IngestResponse {
         let counter = match &outcome {
             IngestOutcome::Queued { .. } => &self.counters.queued,
             IngestOutcome::Duplicate { .. } => &self.counters.duplicate,
             IngestOutcome::Ignored { .. } => &self.counters.ignored,
-            IngestOutcome::Rejected { .. } | IngestOutcome::PayloadTooLarge { .. } => {
-                &self.counters.rejected
-            }
+            IngestOutcome::Rejected { .. }
+            | IngestOutcome::PayloadTooLarge { .. }
+            | IngestOutcome::BodyTimeout { .. } => &self.counters.rejected,
             IngestOutcome::Unavailable { .. } => &self.counters.unavailable,
         };
         counter.fetch_add(1, Ordering::Relaxed);
         metrics::counter!(WEBHOOKS_RECEIVED_TOTAL, "outcome" => outcome.label()).increment(1);
         match &outcome {
             IngestOutcome::Rejected { error } => tracing::warn!(%error, "rejected a webhook"),
+            IngestOutcome::BodyTimeout { timeout_ms } => tracing::warn!(
+                timeout_ms,
+                "a webhook's body did not arrive in time; answered 408 and dropped it"
+            ),
             other => tracing::debug!(outcome = ?other, "webhook handled"),
         }
         IngestResponse { outcome }

@@ -217,3 +217,80 @@ async fn the_actix_handler_behaves_like_the_axum_one() {
     assert_eq!(too_large.status().as_u16(), 413);
     assert_eq!(queue.admin.stats().await.unwrap().ready, 1);
 }
+
+/// Sends a webhook's headers (announcing a body) and a few bytes of it, then stalls; returns
+/// the status line the server answers with (empty if it closed without answering).
+async fn stall_after_headers(addr: std::net::SocketAddr) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let head = format!(
+        "POST {WEBHOOK_PATH} HTTP/1.1\r\nhost: {addr}\r\ncontent-type: application/json\r\n{SIGNATURE_HEADER}: t=1,v1=00\r\ncontent-length: 4000\r\n\r\n{{\"id\":"
+    );
+    stream.write_all(head.as_bytes()).await.unwrap();
+    stream.flush().await.unwrap();
+    // Read until the status line is complete; the server must answer although the body never
+    // comes (without the read timeout this read never returns and the test hangs).
+    let mut answer = Vec::new();
+    let mut buf = [0u8; 1024];
+    while !answer.windows(2).any(|w| w == b"\r\n") {
+        let n = stream.read(&mut buf).await.unwrap_or(0);
+        if n == 0 {
+            break;
+        }
+        answer.extend_from_slice(&buf[..n]);
+    }
+    let answer = String::from_utf8_lossy(&answer).into_owned();
+    answer.lines().next().unwrap_or_default().to_owned()
+}
+
+/// A client that sends headers and then stalls (a slowloris body) gets 408 once the body read
+/// timeout passes, and nothing is stored.
+#[tokio::test]
+async fn a_body_that_never_arrives_gets_408_on_axum() {
+    let store = Store::new(stripe2hubspot::queue::MemoryQueue::new());
+    let ingest = Ingest::builder(Verifier::new(SECRET).unwrap(), store.queue.clone())
+        .body_read_timeout(Duration::from_millis(300))
+        .build();
+    let ingest = Arc::new(ingest);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let router = stripe2hubspot::ingest::axum::router(ingest.clone());
+    tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
+    let status_line = tokio::time::timeout(Duration::from_secs(60), stall_after_headers(addr))
+        .await
+        .expect("the server never answered a stalled body");
+    assert!(status_line.starts_with("HTTP/1.1 408"), "{status_line:?}");
+    assert_eq!(ingest.stats().rejected, 1);
+    assert_eq!(stored(&store).await, 0);
+}
+
+#[cfg(feature = "actix")]
+#[actix_web::test]
+async fn a_body_that_never_arrives_gets_408_on_actix() {
+    use actix_web::{App, HttpServer};
+    let store = Store::new(stripe2hubspot::queue::MemoryQueue::new());
+    let ingest = Arc::new(
+        Ingest::builder(Verifier::new(SECRET).unwrap(), store.queue.clone())
+            .body_read_timeout(Duration::from_millis(300))
+            .build(),
+    );
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let served = ingest.clone();
+    let server = HttpServer::new(move || {
+        App::new().configure(stripe2hubspot::ingest::actix::configure(served.clone()))
+    })
+    .workers(1)
+    .listen(listener)
+    .unwrap()
+    .run();
+    let handle = server.handle();
+    actix_web::rt::spawn(server);
+    let status_line = tokio::time::timeout(Duration::from_secs(60), stall_after_headers(addr))
+        .await
+        .expect("the server never answered a stalled body");
+    assert!(status_line.starts_with("HTTP/1.1 408"), "{status_line:?}");
+    assert_eq!(ingest.stats().rejected, 1);
+    assert_eq!(stored(&store).await, 0);
+    handle.stop(false).await;
+}

@@ -15,6 +15,7 @@ mod redact;
 mod retry;
 pub mod scopes;
 pub mod telemetry;
+mod unique;
 mod version;
 
 #[cfg(feature = "fake")]
@@ -41,6 +42,7 @@ pub use properties::{
 pub use redact::redact;
 pub use retry::{parse_retry_after, RetryPolicy, MAX_HOLD};
 pub use scopes::AccessTokenInfo;
+pub use unique::{UniqueConflict, UniqueCreateResult};
 pub use version::{ApiVersion, ApiVersionParseError, DatedVersion};
 
 /// Normalizes an e-mail address the way HubSpot matches it: trimmed and lowercased.

@@ -820,3 +820,157 @@ async fn batch_read_by_unique_property_reports_unknown_ids_and_sees_hand_edits()
         Some("pi_1")
     );
 }
+
+async fn fake_with_unique_payment_id() -> FakeHubSpot {
+    FakeHubSpot::builder()
+        .property(
+            "deals",
+            PropertyCreate::text("stripe_payment_id", "Stripe payment", "dealinformation")
+                .unique(true),
+        )
+        .start()
+        .await
+}
+
+fn deal_input(payment: &str, contact_id: &str) -> ObjectInput {
+    ObjectInput::default()
+        .property("dealname", format!("Order {payment}"))
+        .property("stripe_payment_id", payment)
+        .associate(contact_id, AssociationType::DEAL_TO_CONTACT)
+}
+
+/// HubSpot refuses a batch create as a whole when one input's unique value exists (409
+/// CONFLICT naming the first existing object): nothing of the batch is created.
+#[tokio::test]
+async fn batch_create_with_a_taken_unique_value_creates_nothing() {
+    let fake = fake_with_unique_payment_id().await;
+    let client = fake.client().unwrap();
+    let contact = client
+        .contacts()
+        .create(&ObjectInput::default().property("email", "ada@example.com"))
+        .await
+        .unwrap();
+    let existing = client
+        .deals()
+        .create(&deal_input("pi_1", &contact.id))
+        .await
+        .unwrap();
+    let refused = client
+        .deals()
+        .batch_create(&[
+            deal_input("pi_2", &contact.id),
+            deal_input("pi_1", &contact.id),
+        ])
+        .await
+        .unwrap_err();
+    let conflict = refused.unique_conflict().expect("a unique conflict");
+    assert_eq!(conflict.existing_id.as_deref(), Some(existing.id.as_str()));
+    assert_eq!(fake.deals().len(), 1, "a refused batch creates nothing");
+}
+
+/// Two inputs of one batch carrying the same unique value: the fake used to create the first
+/// and then refuse, leaving half a batch behind a 409.
+#[tokio::test]
+async fn batch_create_with_one_unique_value_twice_creates_nothing() {
+    let fake = fake_with_unique_payment_id().await;
+    let client = fake.client().unwrap();
+    let contact = client
+        .contacts()
+        .create(&ObjectInput::default().property("email", "ada@example.com"))
+        .await
+        .unwrap();
+    let refused = client
+        .deals()
+        .batch_create(&[
+            deal_input("pi_1", &contact.id),
+            deal_input("pi_2", &contact.id),
+            deal_input("pi_1", &contact.id),
+        ])
+        .await
+        .unwrap_err();
+    assert!(matches!(refused, Error::Validation { .. }), "{refused:?}");
+    assert!(fake.deals().is_empty(), "a refused batch creates nothing");
+}
+
+/// The create-on-first-write path: new payments are created with their association inline;
+/// one whose deal exists (made by hand, or by a create whose answer was lost) is reported by
+/// its value with the existing deal's id, and never created twice.
+#[tokio::test]
+async fn batch_create_unique_reports_taken_values_and_creates_the_rest_with_associations() {
+    let fake = fake_with_unique_payment_id().await;
+    let client = fake.client().unwrap();
+    let contact = client
+        .contacts()
+        .create(&ObjectInput::default().property("email", "ada@example.com"))
+        .await
+        .unwrap();
+    let by_hand = client
+        .deals()
+        .create(&ObjectInput::default().property("stripe_payment_id", "pi_2"))
+        .await
+        .unwrap();
+    fake.clear_requests();
+    let inputs: Vec<ObjectInput> = ["pi_1", "pi_2", "pi_3"]
+        .iter()
+        .map(|p| deal_input(p, &contact.id))
+        .collect();
+    let out = client
+        .deals()
+        .batch_create_unique("stripe_payment_id", &inputs)
+        .await
+        .unwrap();
+    assert_eq!(
+        out.conflicts,
+        BTreeMap::from([("pi_2".to_owned(), by_hand.id.clone())])
+    );
+    assert_eq!(
+        out.created.keys().cloned().collect::<Vec<_>>(),
+        vec!["pi_1".to_owned(), "pi_3".to_owned()]
+    );
+    assert!(out.errors.is_empty());
+    assert_eq!(fake.deals().len(), 3, "one deal per payment");
+    for deal in out.created.values() {
+        assert!(fake.are_associated("deals", &deal.id, "contacts", &contact.id));
+    }
+    // Refused create, read back by value, create of the rest.
+    assert_eq!(fake.total_requests(), 3);
+
+    // Everything exists now (a retry after a lost answer): all reported, nothing created.
+    let again = client
+        .deals()
+        .batch_create_unique("stripe_payment_id", &inputs)
+        .await
+        .unwrap();
+    assert!(again.created.is_empty());
+    assert_eq!(again.conflicts.len(), 3);
+    assert_eq!(fake.deals().len(), 3);
+}
+
+/// An update that gives an object another object's unique value is refused with 409.
+#[tokio::test]
+async fn update_to_another_objects_unique_value_is_a_conflict() {
+    let fake = fake_with_unique_payment_id().await;
+    let client = fake.client().unwrap();
+    let one = client
+        .deals()
+        .create(&ObjectInput::default().property("stripe_payment_id", "pi_1"))
+        .await
+        .unwrap();
+    let two = client
+        .deals()
+        .create(&ObjectInput::default().property("stripe_payment_id", "pi_2"))
+        .await
+        .unwrap();
+    let refused = client
+        .deals()
+        .update(
+            &ObjectRef::id(two.id.as_str()),
+            &props(&[("stripe_payment_id", "pi_1")]),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(
+        refused.unique_conflict().and_then(|c| c.existing_id),
+        Some(one.id)
+    );
+}

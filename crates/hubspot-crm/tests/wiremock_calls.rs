@@ -1133,3 +1133,182 @@ async fn error_messages_never_quote_an_email() {
     };
     assert_eq!(existing_id.as_deref(), Some("551"));
 }
+
+// ---------------------------------------------------------------------------------------
+// Creates refused for a unique value
+
+fn deal(id: &str, payment: &str) -> Value {
+    json!({"id": id, "properties": {"stripe_payment_id": payment, "hs_object_id": id}})
+}
+
+fn payment_inputs(payments: &[&str]) -> Vec<ObjectInput> {
+    payments
+        .iter()
+        .map(|p| {
+            ObjectInput::default()
+                .property("stripe_payment_id", *p)
+                .associate("512", AssociationType::DEAL_TO_CONTACT)
+        })
+        .collect()
+}
+
+/// The whole batch refused (409 naming only the first existing object, not the value): the
+/// values are read back by the unique property, the holders reported by value, and the rest
+/// created in a second request that no longer carries them.
+#[tokio::test]
+async fn whole_batch_409_is_resolved_by_value_and_the_rest_is_created() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/crm/objects/2026-09/deals/batch/create"))
+        .respond_with(ResponseTemplate::new(409).set_body_json(json!({
+            "status": "error",
+            "message": "Deal already exists. Existing ID: 70",
+            "correlationId": "c-1",
+            "category": "CONFLICT"
+        })))
+        .up_to_n_times(1)
+        .expect(1)
+        .with_priority(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/crm/objects/2026-09/deals/batch/read"))
+        .and(body_partial_json(json!({
+            "idProperty": "stripe_payment_id",
+            "inputs": [{"id": "pi_a"}, {"id": "pi_b"}, {"id": "pi_c"}]
+        })))
+        .respond_with(ResponseTemplate::new(207).set_body_json(json!({
+            "status": "COMPLETE",
+            "results": [deal("70", "pi_c"), deal("71", "pi_a")],
+            "errors": [{"status": "error", "category": "OBJECT_NOT_FOUND",
+                        "message": "Could not get some objects", "context": {"ids": ["pi_b"]}}]
+        })))
+        .expect(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/crm/objects/2026-09/deals/batch/create"))
+        .and(body_json(json!({"inputs": [{
+            "properties": {"stripe_payment_id": "pi_b"},
+            "associations": [{"to": {"id": "512"},
+                "types": [{"associationCategory": "HUBSPOT_DEFINED", "associationTypeId": 3}]}]
+        }]})))
+        .respond_with(ResponseTemplate::new(201).set_body_json(json!({
+            "status": "COMPLETE", "results": [deal("72", "pi_b")]
+        })))
+        .expect(1)
+        .with_priority(2)
+        .mount(&server)
+        .await;
+    let out = client(&server)
+        .deals()
+        .batch_create_unique(
+            "stripe_payment_id",
+            &payment_inputs(&["pi_c", "pi_a", "pi_b"]),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        out.conflicts,
+        BTreeMap::from([
+            ("pi_a".to_owned(), "71".to_owned()),
+            ("pi_c".to_owned(), "70".to_owned())
+        ])
+    );
+    assert_eq!(out.created.keys().collect::<Vec<_>>(), vec!["pi_b"]);
+    assert_eq!(out.created["pi_b"].id, "72");
+    assert!(out.errors.is_empty());
+}
+
+/// The 400 wording reported for custom unique properties is a conflict too, and names the
+/// property.
+#[tokio::test]
+async fn already_has_that_value_400_is_a_unique_conflict() {
+    let (_server, error) = answer(
+        400,
+        json!({"status": "error", "category": "VALIDATION_ERROR",
+               "message": "propertyValue: already has that value stripe_payment_id"}),
+    )
+    .await;
+    let conflict = error.unique_conflict().expect("a unique conflict");
+    assert_eq!(conflict.property.as_deref(), Some("stripe_payment_id"));
+    let other = answer(
+        400,
+        json!({"status": "error", "category": "VALIDATION_ERROR",
+               "message": "Property values were not valid"}),
+    )
+    .await
+    .1;
+    assert_eq!(other.unique_conflict(), None);
+}
+
+/// A 207 whose errors name the conflicting values (and the holders) is matched by value, with
+/// no read; an error naming no value makes it read the unmatched values back.
+#[tokio::test]
+async fn partial_207_conflicts_are_matched_by_the_value_they_name() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/crm/objects/2026-09/deals/batch/create"))
+        .respond_with(ResponseTemplate::new(207).set_body_json(json!({
+            "status": "COMPLETE",
+            "results": [deal("80", "pi_b")],
+            "errors": [
+                {"status": "error", "category": "CONFLICT",
+                 "message": "Deal already exists. Existing ID: 81", "context": {"ids": ["pi_a"]}},
+                {"status": "error", "category": "OBJECT_ALREADY_EXISTS",
+                 "message": "A deal with this stripe_payment_id already exists"},
+                {"status": "error", "category": "VALIDATION_ERROR",
+                 "message": "Property values were not valid", "context": {"ids": ["pi_d"]}}
+            ]
+        })))
+        .expect(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/crm/objects/2026-09/deals/batch/read"))
+        .and(body_partial_json(json!({
+            "idProperty": "stripe_payment_id", "inputs": [{"id": "pi_c"}]
+        })))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "status": "COMPLETE", "results": [deal("82", "pi_c")]
+        })))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let out = client(&server)
+        .deals()
+        .batch_create_unique(
+            "stripe_payment_id",
+            &payment_inputs(&["pi_a", "pi_b", "pi_c", "pi_d"]),
+        )
+        .await
+        .unwrap();
+    assert_eq!(out.created.keys().collect::<Vec<_>>(), vec!["pi_b"]);
+    assert_eq!(
+        out.conflicts,
+        BTreeMap::from([
+            ("pi_a".to_owned(), "81".to_owned()),
+            ("pi_c".to_owned(), "82".to_owned())
+        ])
+    );
+    assert_eq!(out.errors.len(), 1);
+    assert_eq!(out.errors[0].ids(), vec!["pi_d"]);
+}
+
+/// Inputs without the unique value, or with one value twice, are never sent.
+#[tokio::test]
+async fn unique_creates_without_or_with_repeated_values_are_never_sent() {
+    let server = MockServer::start().await;
+    let c = client(&server);
+    let twice = c
+        .deals()
+        .batch_create_unique("stripe_payment_id", &payment_inputs(&["pi_a", "pi_a"]))
+        .await;
+    assert!(matches!(twice, Err(Error::InvalidInput(_))));
+    let missing = c
+        .deals()
+        .batch_create_unique("stripe_payment_id", &[ObjectInput::default()])
+        .await;
+    assert!(matches!(missing, Err(Error::InvalidInput(_))));
+    assert_eq!(requests(&server).await, 0);
+}

@@ -64,6 +64,7 @@ mod contact_key;
 mod derive;
 mod error;
 mod facts;
+mod fingerprint;
 mod ledger;
 mod personal;
 mod properties;

@@ -1100,6 +1100,47 @@ pub async fn checkpoints(store: &Store) -> Result<(), ConformanceFailure> {
     Ok(())
 }
 
+/// A recorded contact mark reads back by its contact key; recording again replaces it; keys
+/// without a mark are absent from the answer, and keys do not mix.
+pub async fn contact_marks(store: &Store) -> Result<(), ConformanceFailure> {
+    let state = &*store.state;
+    let mark = |key: &str, id: &str, hash: &str| crate::ContactMark {
+        contact_key: key.to_owned(),
+        contact_id: id.to_owned(),
+        properties_hash: hash.to_owned(),
+    };
+    let keys = vec![
+        "email:ada@example.com".to_owned(),
+        "customer:cus_2".to_owned(),
+        "email:unknown@example.com".to_owned(),
+    ];
+    ensure!(
+        state.contact_marks(&keys).await?.is_empty(),
+        "a fresh store has contact marks"
+    );
+    state
+        .record_contact_marks(&[
+            mark("email:ada@example.com", "101", "h1"),
+            mark("customer:cus_2", "102", "h2"),
+        ])
+        .await?;
+    state
+        .record_contact_marks(&[mark("email:ada@example.com", "101", "h3")])
+        .await?;
+    state.record_contact_marks(&[]).await?;
+    let got = state.contact_marks(&keys).await?;
+    ensure!(got.len() == 2, "marks of unknown keys answered: {got:?}");
+    ensure!(
+        got.get("email:ada@example.com") == Some(&mark("email:ada@example.com", "101", "h3")),
+        "the last record must win: {got:?}"
+    );
+    ensure!(
+        got.get("customer:cus_2") == Some(&mark("customer:cus_2", "102", "h2")),
+        "keys must not mix: {got:?}"
+    );
+    Ok(())
+}
+
 /// Producers enqueue `total` jobs (a fifth of them repeats of earlier event ids) while
 /// `workers` tasks reserve and complete: every distinct event is inserted once and completed
 /// exactly once. Needs a multi-threaded Tokio runtime for real parallelism.
@@ -1367,5 +1408,6 @@ where
     enqueue_signal(&fresh().await).await?;
     ledger_pages(&fresh().await).await?;
     checkpoints(&fresh().await).await?;
+    contact_marks(&fresh().await).await?;
     concurrent(fresh().await, 8, 2_000, 4).await
 }

@@ -58,6 +58,7 @@
 #[cfg(feature = "test-util")]
 #[cfg_attr(docsrs, doc(cfg(feature = "test-util")))]
 pub mod conformance;
+mod contact_mark;
 mod error;
 mod job;
 mod leader;
@@ -76,6 +77,7 @@ mod store;
 mod time;
 mod traits;
 
+pub use contact_mark::ContactMark;
 pub use error::QueueError;
 pub use job::{
     Attempt, DeadLetter, Enqueued, Job, JobId, LeaseToken, NewJob, QueueStats, DEFAULT_KEEP_DONE,

@@ -10,7 +10,7 @@ use crate::{
     Attempt, DeadLetter, EnqueueNotifier, EnqueueSignal, Enqueued, Job, JobId, LeaseToken, NewJob,
     Queue, QueueAdmin, QueueError, QueueStats, SyncState, LEASE_EXPIRED,
 };
-use crate::{LedgerChange, LedgerEntry, WriteMark};
+use crate::{ContactMark, LedgerChange, LedgerEntry, WriteMark};
 
 /// An in-process queue: fast, and lost when the process exits.
 ///
@@ -31,6 +31,8 @@ struct Inner {
     /// Every payment id -> the key of its row.
     aliases: HashMap<String, String>,
     checkpoints: HashMap<String, String>,
+    /// What HubSpot last confirmed per contact key.
+    contact_marks: HashMap<String, ContactMark>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -452,6 +454,27 @@ impl SyncState for MemoryQueue {
         self.lock()
             .checkpoints
             .insert(name.to_owned(), value.to_owned());
+        Ok(())
+    }
+
+    async fn contact_marks(
+        &self,
+        contact_keys: &[String],
+    ) -> Result<HashMap<String, ContactMark>, QueueError> {
+        let inner = self.lock();
+        Ok(contact_keys
+            .iter()
+            .filter_map(|key| Some((key.clone(), inner.contact_marks.get(key)?.clone())))
+            .collect())
+    }
+
+    async fn record_contact_marks(&self, marks: &[ContactMark]) -> Result<(), QueueError> {
+        let mut inner = self.lock();
+        for mark in marks {
+            inner
+                .contact_marks
+                .insert(mark.contact_key.clone(), mark.clone());
+        }
         Ok(())
     }
 }

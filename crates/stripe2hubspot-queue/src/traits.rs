@@ -1,13 +1,14 @@
 //! The three contracts of a store, split by job: the job source, its administration, and the
 //! sync state the engine keeps next to the jobs.
 
+use std::collections::HashMap;
 use std::time::{Duration, SystemTime};
 
 use stripe2hubspot_map::{Facts, LedgerRow, MappingConfig};
 
 use crate::{
-    Attempt, DeadLetter, EnqueueSignal, Enqueued, Job, JobId, LedgerChange, LedgerEntry, NewJob,
-    QueueError, QueueStats, WriteMark,
+    Attempt, ContactMark, DeadLetter, EnqueueSignal, Enqueued, Job, JobId, LedgerChange,
+    LedgerEntry, NewJob, QueueError, QueueStats, WriteMark,
 };
 
 /// A durable job source: what ingest and the sync engine need to move events through.
@@ -131,4 +132,14 @@ pub trait SyncState: Send + Sync + 'static {
     /// Saves `value` under `name`, replacing what was there: where a long-running reader such
     /// as a backfill got to, so a crash or restart resumes after it.
     async fn save_checkpoint(&self, name: &str, value: &str) -> Result<(), QueueError>;
+
+    /// The recorded [`ContactMark`] of each of `contact_keys` that has one, by contact key.
+    async fn contact_marks(
+        &self,
+        contact_keys: &[String],
+    ) -> Result<HashMap<String, ContactMark>, QueueError>;
+
+    /// Records each mark (replacing the one its contact key had), in one transaction: call it
+    /// once HubSpot confirmed writing those properties to that contact.
+    async fn record_contact_marks(&self, marks: &[ContactMark]) -> Result<(), QueueError>;
 }

@@ -554,6 +554,32 @@ pub(super) fn batch_create(
     if !breaks.is_empty() {
         return Reply::json(400, rule_violation_body(&breaks));
     }
+    // Two inputs with one unique value would clash with each other once the first is
+    // stored: refuse the batch before anything is created, as for any invalid input.
+    let uniques = unique_properties(state, object_type);
+    let mut seen = BTreeSet::new();
+    let mut dups = Vec::new();
+    for (props, _) in &prepared {
+        for p in &uniques {
+            if let Some(v) = props.get(p).filter(|v| !v.is_empty()) {
+                if !seen.insert((p.as_str(), v.as_str())) {
+                    dups.push(p.clone());
+                }
+            }
+        }
+    }
+    if !dups.is_empty() {
+        return Reply::json(
+            400,
+            error_body(
+                &format!(
+                    "Duplicate values of unique properties found in batch input: [{}]. Values must be unique",
+                    dups.join(", ")
+                ),
+                "VALIDATION_ERROR",
+            ),
+        );
+    }
     // HubSpot rejects the whole batch when one input clashes with an existing object.
     for (props, _) in &prepared {
         if let Some(id) = unique_clash(state, object_type, props, None) {

@@ -115,7 +115,7 @@ macro_rules! sql_store {
         use crate::time::{duration_millis, from_millis, now_millis, to_millis};
         use crate::ledger::{merge_step, Changes, Merged};
         use crate::{
-            Attempt, DeadLetter, EnqueueNotifier, EnqueueSignal, Enqueued, Job, JobId,
+            Attempt, ContactMark, DeadLetter, EnqueueNotifier, EnqueueSignal, Enqueued, Job, JobId,
             LeaseToken, LedgerChange, LedgerEntry, NewJob, Queue, QueueAdmin, QueueError,
             QueueStats, SyncState, WriteMark, WrittenDeal,
             LEASE_EXPIRED,
@@ -721,6 +721,60 @@ macro_rules! sql_store {
                     .await
                     .map_err(db_error)?;
                 Ok(())
+            }
+
+            async fn contact_marks(
+                &self,
+                contact_keys: &[String],
+            ) -> Result<std::collections::HashMap<String, ContactMark>, QueueError> {
+                // One read transaction: a consistent view, one connection.
+                let mut tx = self.pool.begin().await.map_err(db_error)?;
+                let mut out = std::collections::HashMap::new();
+                for key in contact_keys {
+                    let row = sqlx::query(&self.sql.contact_mark)
+                        .bind(key.clone())
+                        .fetch_optional(&mut *tx)
+                        .await
+                        .map_err(db_error)?;
+                    if let Some(row) = row {
+                        out.insert(
+                            key.clone(),
+                            ContactMark {
+                                contact_key: key.clone(),
+                                contact_id: row.try_get("contact_id").map_err(db_error)?,
+                                properties_hash: row
+                                    .try_get("properties_hash")
+                                    .map_err(db_error)?,
+                            },
+                        );
+                    }
+                }
+                tx.commit().await.map_err(db_error)?;
+                Ok(out)
+            }
+
+            async fn record_contact_marks(&self, marks: &[ContactMark]) -> Result<(), QueueError> {
+                if marks.is_empty() {
+                    return Ok(());
+                }
+                let mut tx = self
+                    .pool
+                    .begin_with(self.dialect.begin_write)
+                    .await
+                    .map_err(db_error)?;
+                let now = now_millis();
+                for index in lock_order(marks, |m| m.contact_key.as_str()) {
+                    let Some(mark) = marks.get(index) else { continue };
+                    sqlx::query(&self.sql.record_contact_mark)
+                        .bind(mark.contact_key.clone())
+                        .bind(mark.contact_id.clone())
+                        .bind(mark.properties_hash.clone())
+                        .bind(now)
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(db_error)?;
+                }
+                tx.commit().await.map_err(db_error)
             }
         }
     };

@@ -63,6 +63,14 @@ const MIGRATIONS: &[&[&str]] = &[
         value TEXT NOT NULL,
         saved_at {int} NOT NULL
     )",
+], &[
+    // What HubSpot last confirmed per contact, so an unchanged contact is not written again.
+    "CREATE TABLE stripe2hubspot_contact_state (
+        contact_key TEXT PRIMARY KEY,
+        contact_id TEXT NOT NULL,
+        properties_hash TEXT NOT NULL,
+        recorded_at {int} NOT NULL
+    )",
 ]];
 
 /// Columns of a ledger row, in the order [`super`]'s ledger mapper reads them by name.
@@ -105,6 +113,8 @@ pub(crate) struct Statements {
     pub(crate) ledger_page: String,
     pub(crate) checkpoint: String,
     pub(crate) save_checkpoint: String,
+    pub(crate) contact_mark: String,
+    pub(crate) record_contact_mark: String,
 }
 
 impl Statements {
@@ -242,6 +252,16 @@ impl Statements {
             save_checkpoint: d.render(
                 "INSERT INTO stripe2hubspot_checkpoints (name, value, saved_at) VALUES (?, ?, ?)
                  ON CONFLICT (name) DO UPDATE SET value = excluded.value, saved_at = excluded.saved_at",
+            ),
+            contact_mark: d.render(
+                "SELECT contact_id, properties_hash FROM stripe2hubspot_contact_state
+                 WHERE contact_key = ?",
+            ),
+            record_contact_mark: d.render(
+                "INSERT INTO stripe2hubspot_contact_state
+                    (contact_key, contact_id, properties_hash, recorded_at) VALUES (?, ?, ?, ?)
+                 ON CONFLICT (contact_key) DO UPDATE SET contact_id = excluded.contact_id,
+                    properties_hash = excluded.properties_hash, recorded_at = excluded.recorded_at",
             ),
         }
     }

@@ -28,6 +28,7 @@ macro_rules! suite {
         suite!(@one $make, enqueue_signal);
         suite!(@one $make, ledger_pages);
         suite!(@one $make, checkpoints);
+        suite!(@one $make, contact_marks);
 
         #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
         async fn concurrent_8_producers_10k_jobs_4_workers() {
