@@ -4,14 +4,20 @@
 //! Per batch of up to 100 reserved events: parse each event, read its payment facts, merge
 //! them into the ledger (one store transaction), then for every touched payment that does not
 //! wait derive its deal from its ledger row, and for every touched contact derive its state
-//! (rollups included) from all its rows. Then three HubSpot calls: a contacts batch upsert (by
-//! `email`, or by the Stripe customer id property), a deals batch upsert by the unique
-//! `stripe_payment_id` property (each deal id is recorded in the ledger before the next
-//! worker may merge), and a batch of default deal-to-contact associations (and, for a payment
-//! whose email moved it to another contact, the removal of the old association, with the old
-//! contact's rollups written again); finally the ledger versions written are recorded. Every
-//! value is absolute and every write an upsert, so a redelivered event, a retried batch, or
-//! any order of a payment's events never make a second contact or deal and always leave
+//! (rollups included) from all its rows. Then, per batch, as few HubSpot calls as the state
+//! needs: a contacts batch upsert (by `email`, or by the Stripe customer id property) of
+//! the contacts whose properties HubSpot has not confirmed yet (a contact unchanged since its
+//! last confirmed write is not written again, and its recorded id is used); a deals batch
+//! *create* with the deal-to-contact association inline for payments HubSpot has never seen;
+//! a deals batch upsert by the unique `stripe_payment_id` property for deals it holds (a
+//! refund, a dispute) and for creates it refused because the payment id is taken (a deal made
+//! by hand, a create whose answer was lost), which are then associated. Each deal id is
+//! recorded in the ledger before the next worker may merge. A payment whose email moved it
+//! to another contact also has the old association removed and the old contact's rollups
+//! written again. Finally the ledger versions written are recorded. A burst of new payments
+//! costs 2 requests per 100. Every value is absolute and a second deal for one payment is
+//! refused by HubSpot itself, so a redelivered event, a retried batch, or any order of a
+//! payment's events never make a second contact or deal and always leave
 //! HubSpot equal to the ledger.
 //!
 //! A payment that waits (authorized but not captured, or no email yet) stays in the ledger:
@@ -53,12 +59,14 @@ pub mod alert;
 mod backoff;
 mod batch;
 mod builder;
+mod create;
 mod failure;
 mod fence;
 mod handle;
 mod hub;
 mod idle;
 mod leader;
+mod marks;
 mod moved;
 mod moves;
 mod pause;
