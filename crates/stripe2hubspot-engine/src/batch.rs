@@ -10,11 +10,12 @@ use std::pin::Pin;
 use stripe2hubspot_map::PropertySet;
 
 use super::failure::{CallFailure, CURRENCY_PROPERTY};
+use super::marks;
 use super::plan::{self, Group, RowWrite};
 use super::{Disposition, Inner, Object, DEAL_ID_PROPERTY};
 use crate::alert::{Alert, AlertKind};
 use stripe2hubspot_map::AMOUNT_CURRENCY_PROPERTY;
-use stripe2hubspot_queue::Attempt;
+use stripe2hubspot_queue::{Attempt, ContactMark};
 
 /// Rounds of "strip the properties HubSpot rejected and resend" before giving up on a batch.
 const MAX_STRIP_ROUNDS: usize = 4;
@@ -46,6 +47,7 @@ impl Inner {
         &self,
         writes: &[RowWrite],
         contacts: &HashMap<String, PropertySet>,
+        marks: &HashMap<String, ContactMark>,
         write_order: tokio::sync::MutexGuard<'_, ()>,
     ) -> WriteOutcomes {
         let mut out: WriteOutcomes = Vec::with_capacity(writes.len());
@@ -70,13 +72,14 @@ impl Inner {
         let mut left_contacts: HashMap<usize, Vec<String>> = HashMap::new();
         // Contact ids taken from a mark rather than a confirmed upsert, by id: their key.
         let mut from_mark: HashMap<String, String> = HashMap::new();
-        let (unchanged, changed) = self.unchanged_contacts(groups).await;
+        let (unchanged, changed) = marks::unchanged_contacts(groups, marks);
         let upserted = self.upsert(Object::Contacts, changed).await;
-        let confirmed: Vec<(&Group, &str)> = upserted
-            .iter()
-            .filter_map(|(group, result)| Some((group, result.as_ref().ok()?.as_str())))
-            .collect();
-        self.remember_contacts(&confirmed).await;
+        // Recorded while the deals are written (below), before the write order is released.
+        let confirmed = marks::confirmed_marks(
+            upserted
+                .iter()
+                .filter_map(|(group, result)| Some((group, result.as_ref().ok()?.as_str()))),
+        );
         // A failed upsert may still have committed: HubSpot may hold neither state.
         self.forget_contacts(
             upserted
@@ -133,7 +136,10 @@ impl Inner {
         let dropped = self.dropped_snapshot(Object::Deals);
         let creates = plan::deal_groups(writes, new.into_iter(), DEAL_ID_PROPERTY, &dropped);
         let creates = self.strip_refused_currencies(creates);
-        let created = self.create_deals(creates, &contact_of_write).await;
+        let (created, ()) = tokio::join!(
+            self.create_deals(creates, &contact_of_write),
+            self.remember_contacts(confirmed)
+        );
         // (deal id, contact id, group, whether the association must still be made)
         let mut pairs: Vec<(String, String, Group, bool)> = Vec::new();
         let contact_of = |group: &Group| {

@@ -43,6 +43,8 @@
 //! | 429 | reschedules at `2^n * 1 s + jitter` (or `Retry-After`, at most [`MAX_HOLD`](hubspot_crm::MAX_HOLD), 10 minutes, whatever the header says) without consuming an attempt, and holds the shared limiter back |
 //! | 400 naming `email` or `stripe_payment_id` unknown (a core property was deleted) | pauses with an alert, probes, resumes once it exists again |
 //! | 409 on an upsert | a race: retries with backoff |
+//! | 409, or 400 "already has that value", or 207 naming a taken `stripe_payment_id` on a deals create | finds the taken payment ids by value (reads them back by `stripe_payment_id`), creates the rest, upserts the taken ones onto the existing deals and associates them; never a second deal |
+//! | any other 400 on a deals create (including an inline association to a contact a user deleted) | writes those payments by upsert and association instead, where the 400 rules above apply; a refused association to a contact known only from its recorded mark forgets the mark, and the retry upserts (recreates) the contact |
 //! | 409 moving a re-keyed payment's deal (another deal already holds the new `stripe_payment_id`) | keeps that deal, archives the one written under the old key, alerts once ([`AlertKind::DuplicateDealResolved`](alert::AlertKind::DuplicateDealResolved)); no retry |
 //! | 5xx, 423, 409, timeout | retries with backoff, consuming an attempt, for 72 hours from the event's creation ([`SyncEngineBuilder::retry_for`]); only then dead-letters |
 //!

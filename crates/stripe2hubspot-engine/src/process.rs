@@ -170,7 +170,10 @@ impl Inner {
             );
             return self.record_marks(marks, out).await;
         }
-        let contacts = match self.contact_states(&writes).await {
+        // The marks are read beside the ledger rows: both are reads, on two connections.
+        let (contacts, contact_marks) =
+            tokio::join!(self.contact_states(&writes), self.contact_marks_of(&writes));
+        let contacts = match contacts {
             Ok(contacts) => contacts,
             Err(disposition) => {
                 for write in &writes {
@@ -185,7 +188,10 @@ impl Inner {
             }
         };
         let mut synced: Vec<usize> = Vec::new();
-        for (index, result) in self.sync_writes(&writes, &contacts, write_order).await {
+        for (index, result) in self
+            .sync_writes(&writes, &contacts, &contact_marks, write_order)
+            .await
+        {
             let Some(write) = writes.get(index) else {
                 continue;
             };
