@@ -1,7 +1,15 @@
-//! How fast payments reach HubSpot under HubSpot's rate limit: the engine's batch path (100
-//! payments per batch: contacts upsert, deals upsert by `stripe_payment_id`, associations).
-//! (The per-event search-then-create path it was once compared with is gone: it could make
-//! two deals for one payment.)
+//! How fast payments reach HubSpot under HubSpot's rate limit, three cases side by side in
+//! one run:
+//!
+//! - **create path, new payments**: the engine as shipped. Per batch of 100 new payments, a
+//!   contacts batch upsert and a deals batch create with the associations inline: 2 requests.
+//! - **upsert path (before deal creation), new payments**: the same burst with the engine's
+//!   `#[doc(hidden)]` comparison switch `compare_upsert_only_path(true)` (bench only, not a
+//!   supported setting): contacts upsert, deals upsert by `stripe_payment_id`, then an
+//!   association call: 3 requests per batch.
+//! - **renewals**: the create path on a burst of payments by customers HubSpot already holds
+//!   (each paid once before and was synced, untimed), contacts unchanged apart from their
+//!   rollups and last charge.
 //!
 //! It runs against `FakeHubSpot` over loopback with its default window (100 requests per
 //! rolling 10 s, 429 beyond it) and the client's default pacing (the 100/10s limiter, no
@@ -41,11 +49,17 @@ const QUOTA_PER_SECOND: f64 = 100.0 / 10.0;
 struct Case {
     name: &'static str,
     payments: usize,
+    /// The engine's comparison switch: the path before deal creation.
+    upsert_only: bool,
+    /// Every customer paid once before, and that payment was synced (untimed).
+    renewals: bool,
 }
 
 struct Outcome {
     name: &'static str,
     payments: usize,
+    /// Payments synced before the timed burst (the renewal case's first payments).
+    prior: usize,
     customers: usize,
     elapsed: Duration,
     total_requests: usize,
@@ -76,16 +90,16 @@ fn customer_email(customer: usize) -> String {
     format!("customer{customer:05}@example.com")
 }
 
-/// `payments` realistic `charge.succeeded` jobs from `payments / 5` customers, round-robin, so
-/// every batch mixes customers and a customer's payments arrive in `created` order.
-fn jobs(payments: usize) -> (Vec<NewJob>, usize) {
-    let customers = payments.div_ceil(PAYMENTS_PER_CUSTOMER);
-    let base = 1_700_000_000_i64;
-    let jobs = (0..payments)
-        .map(|n| {
-            let email = customer_email(n % customers);
+/// `payments` realistic `charge.succeeded` jobs from `customers` customers, round-robin, so
+/// every batch mixes customers and a customer's payments arrive in `created` order; payment
+/// numbers start at `first`.
+fn jobs_of(payments: usize, customers: usize, first: usize, base: i64) -> Vec<NewJob> {
+    (0..payments)
+        .map(|i| {
+            let n = first + i;
+            let email = customer_email(i % customers);
             let amount = 1_000 + (n as i64 % 50) * 100;
-            let payment = Payment::numbered(n as u64, &email, amount, "usd", base + n as i64);
+            let payment = Payment::numbered(n as u64, &email, amount, "usd", base + i as i64);
             let event = payment.charge_succeeded();
             NewJob {
                 event_id: payment.event_id.clone(),
@@ -96,8 +110,61 @@ fn jobs(payments: usize) -> (Vec<NewJob>, usize) {
                 payload: serde_json::to_vec(&event).expect("serialize event"),
             }
         })
-        .collect();
-    (jobs, customers)
+        .collect()
+}
+
+/// `payments` jobs from `payments / 5` customers.
+fn jobs(payments: usize) -> (Vec<NewJob>, usize) {
+    let customers = payments.div_ceil(PAYMENTS_PER_CUSTOMER);
+    (jobs_of(payments, customers, 0, 1_700_000_000), customers)
+}
+
+/// Runs an engine on `store` against `fake` until the queue is drained; the time it took
+/// (property bootstrap included) and the engine's metrics.
+async fn drain(
+    case: &Case,
+    store: &Store,
+    fake: &FakeHubSpot,
+) -> Result<(Duration, EngineMetrics), String> {
+    let client = fake.client_builder().build().expect("client");
+    let mut builder = SyncEngine::builder(store.clone(), client, MappingConfig::default());
+    if let Some(workers) = workers() {
+        builder = builder.concurrency(workers);
+    }
+    let engine = builder
+        .batch_size(100)
+        // Test-speed polling: an idle worker should not add up to 200 ms to a short run.
+        .poll_interval(Duration::from_millis(20))
+        .compare_upsert_only_path(case.upsert_only)
+        .build()
+        .expect("engine settings");
+    let handle = engine.handle();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+
+    let started = Instant::now();
+    let worker = tokio::spawn(async move {
+        engine
+            .run(async {
+                let _ = stopped.await;
+            })
+            .await
+    });
+    let drained = loop {
+        let stats = store.admin.stats().await.expect("queue stats");
+        if stats.ready + stats.delayed + stats.leased == 0 {
+            break Ok(started.elapsed());
+        }
+        if started.elapsed() > DRAIN_LIMIT {
+            break Err(format!(
+                "{}: the queue did not drain within {DRAIN_LIMIT:?}: {stats:?}",
+                case.name
+            ));
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    };
+    let _ = stop.send(());
+    worker.await.expect("engine task");
+    Ok((drained?, handle.metrics()))
 }
 
 async fn fill(store: &Store, jobs: Vec<NewJob>) {
@@ -127,51 +194,28 @@ async fn run(case: &Case) -> Result<Outcome, String> {
             .expect("open queue"),
     );
     let (jobs, customers) = jobs(case.payments);
-    fill(&store, jobs).await;
-
-    // A fresh fake per mode: its rolling window and objects start empty, so neither mode
-    // inherits the other's quota use.
+    // A fresh fake per case: its rolling window and objects start empty, so no case inherits
+    // another's quota use.
     let fake = FakeHubSpot::start().await;
-    let client = fake.client_builder().build().expect("client");
-    let mut builder = SyncEngine::builder(store.clone(), client, MappingConfig::default());
-    if let Some(workers) = workers() {
-        builder = builder.concurrency(workers);
+    let mut prior = 0;
+    if case.renewals {
+        // Each customer's first payment, a month earlier, synced before the clock starts;
+        // then the fake's rolling window empties before the timed burst.
+        prior = customers;
+        fill(
+            &store,
+            jobs_of(customers, customers, 1_000_000, 1_697_400_000),
+        )
+        .await;
+        drain(case, &store, &fake).await?;
+        if case.payments >= 1_000 {
+            tokio::time::sleep(Duration::from_secs(11)).await;
+        }
+        fake.clear_requests();
     }
-    let engine = builder
-        .batch_size(100)
-        // Test-speed polling: an idle worker should not add up to 200 ms to a short run.
-        .poll_interval(Duration::from_millis(20))
-        .build()
-        .expect("engine settings");
-    let handle = engine.handle();
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    fill(&store, jobs).await;
+    let (elapsed, metrics) = drain(case, &store, &fake).await?;
 
-    let started = Instant::now();
-    let worker = tokio::spawn(async move {
-        engine
-            .run(async {
-                let _ = stopped.await;
-            })
-            .await
-    });
-    let drained = loop {
-        let stats = store.admin.stats().await.expect("queue stats");
-        if stats.ready + stats.delayed + stats.leased == 0 {
-            break Ok(started.elapsed());
-        }
-        if started.elapsed() > DRAIN_LIMIT {
-            break Err(format!(
-                "{}: the queue did not drain within {DRAIN_LIMIT:?}: {stats:?}",
-                case.name
-            ));
-        }
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    };
-    let _ = stop.send(());
-    worker.await.expect("engine task");
-    let elapsed = drained?;
-
-    let metrics = handle.metrics();
     let total_requests = fake.total_requests();
     // Reading and creating the custom properties happens once per process, not per payment.
     let bootstrap = fake.request_count("GET", "/crm/properties/2026-09")
@@ -179,6 +223,7 @@ async fn run(case: &Case) -> Result<Outcome, String> {
     let outcome = Outcome {
         name: case.name,
         payments: case.payments,
+        prior,
         customers,
         elapsed,
         total_requests,
@@ -198,10 +243,10 @@ async fn verify(fake: &FakeHubSpot, store: &Store, outcome: &Outcome) -> Result<
         .stats()
         .await
         .map_err(|e| format!("{name}: stats: {e}"))?;
-    if stats.dead != 0 || stats.done != outcome.payments as u64 {
+    let all = outcome.payments + outcome.prior;
+    if stats.dead != 0 || stats.done != all as u64 {
         return Err(format!(
-            "{name}: expected {} done and 0 dead-lettered jobs, found {stats:?}",
-            outcome.payments
+            "{name}: expected {all} done and 0 dead-lettered jobs, found {stats:?}"
         ));
     }
     let contacts = fake.contacts();
@@ -225,10 +270,9 @@ async fn verify(fake: &FakeHubSpot, store: &Store, outcome: &Outcome) -> Result<
         .iter()
         .filter_map(|d| d.property("stripe_payment_id"))
         .collect();
-    if deals.len() != outcome.payments || payment_ids.len() != outcome.payments {
+    if deals.len() != all || payment_ids.len() != all {
         return Err(format!(
-            "{name}: expected {} deals (one per payment), found {} ({} distinct stripe_payment_id)",
-            outcome.payments,
+            "{name}: expected {all} deals (one per payment), found {} ({} distinct stripe_payment_id)",
             deals.len(),
             payment_ids.len()
         ));
@@ -287,8 +331,8 @@ fn print_table(outcomes: &[Outcome]) {
             o.metrics.rate_limited,
         );
     }
-    if let Some(batch) = outcomes.first() {
-        println!();
+    println!();
+    for batch in outcomes {
         println!(
             "ceiling arithmetic ({}): {QUOTA_PER_SECOND} requests/s x {:.3} (limiter) / {:.4} requests per payment = {:.0} payments/s; measured {:.0} payments/s ({:.0}% of the ceiling: the first window's free burst adds, the property bootstrap subtracts)",
             batch.name,
@@ -306,11 +350,27 @@ fn print_table(outcomes: &[Outcome]) {
 async fn main() -> ExitCode {
     // `cargo bench` passes --bench; `cargo test --benches` does not, and gets a smoke pass.
     let bench = std::env::args().any(|a| a == "--bench");
-    let batch_payments = if bench { 20_000 } else { 50 };
-    let cases = [Case {
-        name: "batch (100 per batch)",
-        payments: batch_payments,
-    }];
+    let payments = if bench { 20_000 } else { 50 };
+    let cases = [
+        Case {
+            name: "create path, new payments",
+            payments,
+            upsert_only: false,
+            renewals: false,
+        },
+        Case {
+            name: "upsert path (before deal creation), new payments",
+            payments,
+            upsert_only: true,
+            renewals: false,
+        },
+        Case {
+            name: "create path, renewals of customers HubSpot holds",
+            payments,
+            upsert_only: false,
+            renewals: true,
+        },
+    ];
     if !bench {
         println!("smoke pass (figures come from `cargo bench`)");
     }

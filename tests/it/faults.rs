@@ -167,11 +167,11 @@ async fn a_slow_hubspot_with_a_short_lease_drains_and_writes_each_payment_once()
     assert_eq!(metrics.synced, 8, "{metrics:?}");
     assert_eq!(metrics.retried, 0, "no lease was lost: {metrics:?}");
     assert_one_deal_per_payment(&pipeline.hubspot, 9);
-    // Two batches of four: one contacts and one deals upsert each, never repeated.
+    // Two batches of four: one contacts upsert and one deals create each, never repeated.
     assert_eq!(
         pipeline
             .hubspot
-            .request_count("POST", "/crm/objects/2026-09/deals/batch/upsert"),
+            .request_count("POST", "/crm/objects/2026-09/deals/batch/create"),
         2
     );
     pipeline.shutdown().await;

@@ -6,6 +6,7 @@
 mod backfill;
 mod common;
 mod concurrency;
+mod create;
 mod engine_edges;
 mod faults;
 mod ingest;

@@ -53,18 +53,19 @@ async fn the_sample_event_becomes_one_contact_and_one_associated_closed_won_deal
         assert_eq!(deal.property(name), Some(value), "deal {name}");
     }
     assert!(hubspot.are_associated("deals", &deal.id, "contacts", &contact.id));
-    // The batch path: one call each for contacts, deals and associations.
+    // The batch path: one contacts upsert, one deals create with the association inline.
     assert_eq!(
         hubspot.request_count("POST", "/crm/objects/2026-09/contacts/batch/upsert"),
         1
     );
     assert_eq!(
-        hubspot.request_count("POST", "/crm/objects/2026-09/deals/batch/upsert"),
+        hubspot.request_count("POST", "/crm/objects/2026-09/deals/batch/create"),
         1
     );
     assert_eq!(
-        hubspot.request_count("POST", "/crm/associations/2026-09/deals/contacts/batch"),
-        1
+        hubspot.request_count("POST", "/crm/objects/2026-09/deals/batch/upsert")
+            + hubspot.request_count("POST", "/crm/associations/"),
+        0
     );
     pipeline.shutdown().await;
 }
@@ -480,5 +481,5 @@ async fn the_legacy_api_opt_in_syncs_on_the_v3_and_v4_paths_only() {
     }
     assert!(crm
         .iter()
-        .any(|r| r.path.starts_with("/crm/v4/associations/")));
+        .any(|r| r.path.starts_with("/crm/v3/objects/deals/batch/create")));
 }

@@ -1,4 +1,7 @@
-//! The batch path: three HubSpot calls per batch of up to 100 payments.
+//! The batch path: per batch of up to 100 payments, a contacts batch upsert (only the
+//! contacts whose state HubSpot does not hold yet), a deals batch create with the
+//! associations inline (payments HubSpot has never seen), and, where needed, a deals batch
+//! upsert (deals HubSpot holds) and an association call (fallbacks and moves).
 
 use std::collections::{BTreeSet, HashMap};
 use std::future::Future;
@@ -7,11 +10,12 @@ use std::pin::Pin;
 use stripe2hubspot_map::PropertySet;
 
 use super::failure::{CallFailure, CURRENCY_PROPERTY};
+use super::marks;
 use super::plan::{self, Group, RowWrite};
 use super::{Disposition, Inner, Object, DEAL_ID_PROPERTY};
 use crate::alert::{Alert, AlertKind};
 use stripe2hubspot_map::AMOUNT_CURRENCY_PROPERTY;
-use stripe2hubspot_queue::Attempt;
+use stripe2hubspot_queue::{Attempt, ContactMark};
 
 /// Rounds of "strip the properties HubSpot rejected and resend" before giving up on a batch.
 const MAX_STRIP_ROUNDS: usize = 4;
@@ -43,6 +47,7 @@ impl Inner {
         &self,
         writes: &[RowWrite],
         contacts: &HashMap<String, PropertySet>,
+        marks: &HashMap<String, ContactMark>,
         write_order: tokio::sync::MutexGuard<'_, ()>,
     ) -> WriteOutcomes {
         let mut out: WriteOutcomes = Vec::with_capacity(writes.len());
@@ -65,7 +70,34 @@ impl Inner {
         let mut contact_of_write: HashMap<usize, String> = HashMap::new();
         // Per write, the HubSpot ids of the contacts its payment moved away from.
         let mut left_contacts: HashMap<usize, Vec<String>> = HashMap::new();
-        for (group, result) in self.upsert(Object::Contacts, groups).await {
+        // Contact ids taken from a mark rather than a confirmed upsert, by id: their key.
+        let mut from_mark: HashMap<String, String> = HashMap::new();
+        let (unchanged, changed) = marks::unchanged_contacts(groups, marks);
+        let upserted = self.upsert(Object::Contacts, changed).await;
+        // Recorded while the deals are written (below), before the write order is released.
+        let confirmed = marks::confirmed_marks(
+            upserted
+                .iter()
+                .filter_map(|(group, result)| Some((group, result.as_ref().ok()?.as_str()))),
+        );
+        // A failed upsert may still have committed: HubSpot may hold neither state.
+        self.forget_contacts(
+            upserted
+                .iter()
+                .filter(|(_, result)| result.is_err())
+                .map(|(group, _)| group.key.clone()),
+        )
+        .await;
+        from_mark.extend(
+            unchanged
+                .iter()
+                .map(|(group, id)| (id.clone(), group.key.clone())),
+        );
+        let contact_results = unchanged
+            .into_iter()
+            .map(|(group, id)| (group, Ok(id)))
+            .chain(upserted);
+        for (group, result) in contact_results {
             match result {
                 Ok(id) => {
                     contact_of_write.extend(group.members.iter().map(|&m| (m, id.clone())));
@@ -96,30 +128,65 @@ impl Inner {
                 Err(disposition) => out.push((index, Err(disposition))),
             }
         }
+        // Payments HubSpot has never seen are created with their association; the rest (and
+        // creates HubSpot refused) are upserted.
+        let (new, known): (Vec<usize>, Vec<usize>) = movable.into_iter().partition(|&index| {
+            !self.settings.upsert_only && writes.get(index).is_some_and(RowWrite::is_new)
+        });
         let dropped = self.dropped_snapshot(Object::Deals);
-        let deals = plan::deal_groups(writes, movable.into_iter(), DEAL_ID_PROPERTY, &dropped);
-        let deals = self.strip_refused_currencies(deals);
-        let mut pairs: Vec<(String, String, Group)> = Vec::new();
-        for (group, result) in self.upsert(Object::Deals, deals).await {
+        let creates = plan::deal_groups(writes, new.into_iter(), DEAL_ID_PROPERTY, &dropped);
+        let creates = self.strip_refused_currencies(creates);
+        let (created, ()) = tokio::join!(
+            self.create_deals(creates, &contact_of_write),
+            self.remember_contacts(confirmed)
+        );
+        // (deal id, contact id, group, whether the association must still be made)
+        let mut pairs: Vec<(String, String, Group, bool)> = Vec::new();
+        let contact_of = |group: &Group| {
+            let write = group.members.first().copied().unwrap_or_default();
+            contact_of_write.get(&write).cloned().unwrap_or_default()
+        };
+        for (group, deal_id) in created.created {
+            let contact_id = contact_of(&group);
+            pairs.push((deal_id, contact_id, group, false));
+        }
+        for (group, disposition) in created.failed {
+            settle_members(&mut out, &group, disposition);
+        }
+        let fallbacks: BTreeSet<String> = created
+            .fallback
+            .iter()
+            .map(|g| g.id_value.clone())
+            .collect();
+        let mut upserts = plan::deal_groups(writes, known.into_iter(), DEAL_ID_PROPERTY, &dropped);
+        upserts = self.strip_refused_currencies(upserts);
+        upserts.extend(created.fallback);
+        for (group, result) in self.upsert(Object::Deals, upserts).await {
             match result {
                 Ok(deal_id) => {
-                    let write = group.members.first().copied().unwrap_or_default();
-                    let contact_id = contact_of_write.get(&write).cloned().unwrap_or_default();
-                    pairs.push((deal_id, contact_id, group));
+                    let link = self.settings.upsert_only
+                        || fallbacks.contains(&group.id_value)
+                        || group
+                            .members
+                            .iter()
+                            .filter_map(|&m| writes.get(m))
+                            .any(RowWrite::needs_association);
+                    let contact_id = contact_of(&group);
+                    pairs.push((deal_id, contact_id, group, link));
                 }
                 Err(disposition) => settle_members(&mut out, &group, disposition),
             }
         }
         let recorded: Vec<(String, String)> = pairs
             .iter()
-            .filter_map(|(deal_id, _, group)| {
+            .filter_map(|(deal_id, _, group, _)| {
                 let write = writes.get(*group.members.first()?)?;
                 Some((write.key.clone(), deal_id.clone()))
             })
             .collect();
         if let Err(disposition) = self.record_deals(&recorded).await {
             drop(write_order);
-            for (_, _, group) in &pairs {
+            for (_, _, group, _) in &pairs {
                 settle_members(&mut out, group, disposition.clone());
             }
             return out;
@@ -131,7 +198,7 @@ impl Inner {
         }
         let unlinks: Vec<(String, String)> = pairs
             .iter()
-            .flat_map(|(deal, contact, group)| {
+            .flat_map(|(deal, contact, group, _)| {
                 group
                     .members
                     .iter()
@@ -144,20 +211,36 @@ impl Inner {
         if !unlinks.is_empty() {
             if let Err(failure) = self.unassociate(&unlinks).await {
                 let disposition = self.on_failure(&failure).await;
-                for (_, _, group) in &pairs {
+                for (_, _, group, _) in &pairs {
                     settle_members(&mut out, group, disposition.clone());
                 }
                 return out;
             }
         }
-        let links: Vec<(String, String)> = pairs
+        let (linked, done): (Vec<_>, Vec<_>) = pairs.into_iter().partition(|(_, _, _, link)| *link);
+        for (deal_id, _, group, _) in &done {
+            out.extend(group.members.iter().map(|&m| (m, Ok(deal_id.clone()))));
+        }
+        if linked.is_empty() {
+            return out;
+        }
+        let links: Vec<(String, String)> = linked
             .iter()
-            .map(|(deal, contact, _)| (deal.clone(), contact.clone()))
+            .map(|(deal, contact, _, _)| (deal.clone(), contact.clone()))
             .collect();
         match self.associate(&links).await {
             Ok(failed) => {
                 self.succeeded();
-                for (index, (deal_id, _, group)) in pairs.iter().enumerate() {
+                // A link HubSpot refused to a contact id known only from a mark: the contact
+                // may have been deleted or merged by a user; the retry upserts it.
+                self.forget_contacts(
+                    failed
+                        .keys()
+                        .filter_map(|&i| links.get(i))
+                        .filter_map(|(_, contact)| from_mark.get(contact).cloned()),
+                )
+                .await;
+                for (index, (deal_id, _, group, _)) in linked.iter().enumerate() {
                     let result = match failed.get(&index) {
                         Some(message) => Err(Disposition::Retry {
                             delay: None,
@@ -170,8 +253,19 @@ impl Inner {
                 }
             }
             Err(failure) => {
+                if matches!(
+                    failure,
+                    CallFailure::Rejected { .. } | CallFailure::Permanent(_)
+                ) {
+                    self.forget_contacts(
+                        links
+                            .iter()
+                            .filter_map(|(_, contact)| from_mark.get(contact).cloned()),
+                    )
+                    .await;
+                }
                 let disposition = self.on_failure(&failure).await;
-                for (_, _, group) in &pairs {
+                for (_, _, group, _) in &linked {
                     settle_members(&mut out, group, disposition.clone());
                 }
             }

@@ -52,6 +52,8 @@ pub(super) struct Settings {
     pub(super) standby_retry: Duration,
     pub(super) leader_check: Duration,
     pub(super) alert_window: Duration,
+    /// The pre-issue-24 write path, for the side-by-side throughput bench only.
+    pub(super) upsert_only: bool,
 }
 
 /// A configuration the engine cannot run with.
@@ -96,6 +98,16 @@ impl SyncEngineBuilder {
     /// shorter than that loses nothing).
     pub fn retry_for(mut self, window: Duration) -> Self {
         self.settings.retry_for = window;
+        self
+    }
+
+    /// For the comparison bench (`benches/sync_throughput.rs`) only, not a supported
+    /// setting: write every payment the way releases before deal creation did (contacts
+    /// upserted every time, deals upserted, then a separate association call: 3 requests per
+    /// batch), so the bench can show both paths in one run. Off by default.
+    #[doc(hidden)]
+    pub fn compare_upsert_only_path(mut self, on: bool) -> Self {
+        self.settings.upsert_only = on;
         self
     }
 
@@ -262,6 +274,7 @@ impl SyncEngine {
                 standby_retry: Duration::from_secs(3),
                 leader_check: Duration::from_secs(1),
                 alert_window: Duration::from_secs(300),
+                upsert_only: false,
             },
             alerter: Arc::new(TracingAlerter),
         }

@@ -4,14 +4,20 @@
 //! Per batch of up to 100 reserved events: parse each event, read its payment facts, merge
 //! them into the ledger (one store transaction), then for every touched payment that does not
 //! wait derive its deal from its ledger row, and for every touched contact derive its state
-//! (rollups included) from all its rows. Then three HubSpot calls: a contacts batch upsert (by
-//! `email`, or by the Stripe customer id property), a deals batch upsert by the unique
-//! `stripe_payment_id` property (each deal id is recorded in the ledger before the next
-//! worker may merge), and a batch of default deal-to-contact associations (and, for a payment
-//! whose email moved it to another contact, the removal of the old association, with the old
-//! contact's rollups written again); finally the ledger versions written are recorded. Every
-//! value is absolute and every write an upsert, so a redelivered event, a retried batch, or
-//! any order of a payment's events never make a second contact or deal and always leave
+//! (rollups included) from all its rows. Then, per batch, as few HubSpot calls as the state
+//! needs: a contacts batch upsert (by `email`, or by the Stripe customer id property) of
+//! the contacts whose properties HubSpot has not confirmed yet (a contact unchanged since its
+//! last confirmed write is not written again, and its recorded id is used); a deals batch
+//! *create* with the deal-to-contact association inline for payments HubSpot has never seen;
+//! a deals batch upsert by the unique `stripe_payment_id` property for deals it holds (a
+//! refund, a dispute) and for creates it refused because the payment id is taken (a deal made
+//! by hand, a create whose answer was lost), which are then associated. Each deal id is
+//! recorded in the ledger before the next worker may merge. A payment whose email moved it
+//! to another contact also has the old association removed and the old contact's rollups
+//! written again. Finally the ledger versions written are recorded. A burst of new payments
+//! costs 2 requests per 100. Every value is absolute and a second deal for one payment is
+//! refused by HubSpot itself, so a redelivered event, a retried batch, or any order of a
+//! payment's events never make a second contact or deal and always leave
 //! HubSpot equal to the ledger.
 //!
 //! A payment that waits (authorized but not captured, or no email yet) stays in the ledger:
@@ -41,6 +47,8 @@
 //! | 429 | reschedules at `2^n * 1 s + jitter` (or `Retry-After`, at most [`MAX_HOLD`](hubspot_crm::MAX_HOLD), 10 minutes, whatever the header says) without consuming an attempt, and holds the shared limiter back |
 //! | 400 naming `email` or `stripe_payment_id` unknown (a core property was deleted) | pauses with an alert, probes, resumes once it exists again |
 //! | 409 on an upsert | a race: retries with backoff |
+//! | 409, or 400 "already has that value", or 207 naming a taken `stripe_payment_id` on a deals create | finds the taken payment ids by value (reads them back by `stripe_payment_id`), creates the rest, upserts the taken ones onto the existing deals and associates them; never a second deal |
+//! | any other 400 on a deals create (including an inline association to a contact a user deleted) | writes those payments by upsert and association instead, where the 400 rules above apply; a refused association to a contact known only from its recorded mark forgets the mark, and the retry upserts (recreates) the contact |
 //! | 409 moving a re-keyed payment's deal (another deal already holds the new `stripe_payment_id`) | keeps that deal, archives the one written under the old key, alerts once ([`AlertKind::DuplicateDealResolved`](alert::AlertKind::DuplicateDealResolved)); no retry |
 //! | 5xx, 423, 409, timeout | retries with backoff, consuming an attempt, for 72 hours from the event's creation ([`SyncEngineBuilder::retry_for`]); only then dead-letters |
 //!
@@ -58,6 +66,7 @@ mod backoff;
 mod batch;
 mod builder;
 mod contact_moves;
+mod create;
 mod deal_move;
 mod failure;
 mod fence;
@@ -65,6 +74,7 @@ mod handle;
 mod hub;
 mod idle;
 mod leader;
+mod marks;
 mod pause;
 mod plan;
 mod process;

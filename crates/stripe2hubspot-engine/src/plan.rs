@@ -30,6 +30,24 @@ pub(crate) struct RowWrite {
     pub moved_from: Vec<(String, ContactKey)>,
     /// Indices of the jobs of the batch that touched the row.
     pub jobs: Vec<usize>,
+    /// The ledger records a deal for the payment: HubSpot has seen it, so it is upserted.
+    pub deal_known: bool,
+    /// A complete write of the row (deal and association) succeeded once.
+    pub written_once: bool,
+}
+
+impl RowWrite {
+    /// A payment HubSpot has never seen: its deal is created with its association inline.
+    pub(crate) fn is_new(&self) -> bool {
+        !self.deal_known
+    }
+
+    /// Whether an upserted deal needs its association made: the deal moved to another key
+    /// or contact, or no complete write ever confirmed it (a created deal whose later steps
+    /// failed, a fallback whose association failed). A deal written once keeps its link.
+    pub(crate) fn needs_association(&self) -> bool {
+        !self.written_once || self.move_from.is_some() || !self.moved_from.is_empty()
+    }
 }
 
 /// Ids, versions and counts only: contact keys and property values are personal data.
@@ -43,6 +61,8 @@ impl std::fmt::Debug for RowWrite {
             .field("move_from", &self.move_from)
             .field("moved_from_contacts", &self.moved_from.len())
             .field("jobs", &self.jobs)
+            .field("deal_known", &self.deal_known)
+            .field("written_once", &self.written_once)
             .finish()
     }
 }
@@ -161,6 +181,8 @@ pub(crate) fn plan_rows(
                     .collect(),
                 contact_key,
                 jobs,
+                deal_known: entry.deal.is_some(),
+                written_once: entry.written_version > 0,
             })
         })
         .collect()
@@ -169,6 +191,8 @@ pub(crate) fn plan_rows(
 /// One HubSpot upsert input and the row writes it carries.
 #[derive(Clone, PartialEq)]
 pub(crate) struct Group {
+    /// The object's key in the store: the contact key or the payment key.
+    pub key: String,
     /// The upsert `idProperty`.
     pub id_property: String,
     /// The value of `id_property` that identifies the object.
@@ -231,6 +255,7 @@ pub(crate) fn contact_groups(
         };
         let slot = *by_key.entry(&write.contact_key).or_insert_with(|| {
             groups.push(Group {
+                key: write.contact_key.clone(),
                 id_property: write.contact.id_property().to_owned(),
                 id_value: write.contact.value().to_owned(),
                 properties: sendable_properties(properties, dropped),
@@ -253,6 +278,7 @@ pub(crate) fn contact_groups(
             };
             let slot = *by_key.entry(key).or_insert_with(|| {
                 groups.push(Group {
+                    key: key.clone(),
                     id_property: contact.id_property().to_owned(),
                     id_value: contact.value().to_owned(),
                     properties: sendable_properties(properties, dropped),
@@ -269,6 +295,23 @@ pub(crate) fn contact_groups(
     groups
 }
 
+/// The fingerprint of the properties a contact group sends (after the dropped-property
+/// filter): equal to the recorded mark's when HubSpot already holds exactly these.
+pub(crate) fn sent_fingerprint(properties: &BTreeMap<String, String>) -> String {
+    let mut set = PropertySet::new();
+    for (name, value) in properties {
+        set.insert(
+            name.clone(),
+            PropertyValue {
+                value: value.clone(),
+                kind: PropertyKind::Custom,
+                last_charge: false,
+            },
+        );
+    }
+    set.fingerprint()
+}
+
 /// One group per row write among `members`, keyed by the payment identity.
 pub(crate) fn deal_groups(
     writes: &[RowWrite],
@@ -282,6 +325,7 @@ pub(crate) fn deal_groups(
             let mut properties = sendable_properties(&write.deal, dropped);
             properties.insert(deal_id_property.to_owned(), write.key.clone());
             Some(Group {
+                key: write.key.clone(),
                 id_property: deal_id_property.to_owned(),
                 id_value: write.key.clone(),
                 properties,

@@ -177,7 +177,10 @@ impl Inner {
             );
             return self.record_marks(marks, out).await;
         }
-        let contacts = match self.contact_states(&writes).await {
+        // The marks are read beside the ledger rows: both are reads, on two connections.
+        let (contacts, contact_marks) =
+            tokio::join!(self.contact_states(&writes), self.contact_marks_of(&writes));
+        let contacts = match contacts {
             Ok(contacts) => contacts,
             Err(disposition) => {
                 for write in &writes {
@@ -192,7 +195,10 @@ impl Inner {
             }
         };
         let mut synced: Vec<usize> = Vec::new();
-        for (index, result) in self.sync_writes(&writes, &contacts, write_order).await {
+        for (index, result) in self
+            .sync_writes(&writes, &contacts, &contact_marks, write_order)
+            .await
+        {
             let Some(write) = writes.get(index) else {
                 continue;
             };
@@ -227,18 +233,18 @@ impl Inner {
     ) -> Result<HashMap<String, PropertySet>, Disposition> {
         let mut contacts = HashMap::new();
         let mut read = std::collections::HashSet::new();
-        for write in writes {
-            if !read.insert(write.contact_key.as_str()) {
-                continue;
-            }
-            let rows = self
-                .store
-                .state
-                .contact_rows(&write.contact_key)
-                .await
-                .map_err(|e| store_retry("read the contact's ledger rows", e))?;
+        let keys: Vec<&str> = writes
+            .iter()
+            .map(|w| w.contact_key.as_str())
+            .filter(|key| read.insert(*key))
+            .collect();
+        // Two readers on two connections: these reads hold the write order, and SQLite and
+        // PostgreSQL serve concurrent readers.
+        let (first, second) = keys.split_at(keys.len() / 2);
+        let (first, second) = tokio::join!(self.rows_of(first), self.rows_of(second));
+        for (key, rows) in first?.into_iter().chain(second?) {
             if let Some(properties) = contact_properties(&rows, &self.mapping) {
-                contacts.insert(write.contact_key.clone(), properties);
+                contacts.insert(key.to_owned(), properties);
             }
         }
         for (key, _) in writes.iter().flat_map(|w| &w.moved_from) {
@@ -254,6 +260,24 @@ impl Inner {
             contacts.insert(key.clone(), properties);
         }
         Ok(contacts)
+    }
+
+    /// The ledger rows of each contact key, one after the other.
+    async fn rows_of<'k>(
+        &self,
+        keys: &[&'k str],
+    ) -> Result<Vec<(&'k str, Vec<stripe2hubspot_map::LedgerRow>)>, Disposition> {
+        let mut out = Vec::with_capacity(keys.len());
+        for key in keys {
+            let rows = self
+                .store
+                .state
+                .contact_rows(key)
+                .await
+                .map_err(|e| store_retry("read the contact's ledger rows", e))?;
+            out.push((*key, rows));
+        }
+        Ok(out)
     }
 
     /// Records the versions HubSpot now holds. If that fails, the jobs that wrote them are

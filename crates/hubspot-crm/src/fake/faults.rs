@@ -22,6 +22,10 @@ pub enum Failure {
     DropConnection,
     /// Answer 429 with this `Retry-After` header value, verbatim (any text, to test parsers).
     RetryAfter(String),
+    /// Handle the request normally (a create commits), then answer with this status and
+    /// HubSpot's usual body for it: an answer lost after HubSpot committed, as a 5xx from a
+    /// proxy or a timeout the client gave up on shows it.
+    AfterCommit(u16),
 }
 
 #[derive(Debug, Clone)]

@@ -514,6 +514,15 @@ async fn handle(
             return Ok(respond_raw(429, body, vec![("retry-after", value)]));
         }
         Some(Failure::Delay(d)) => tokio::time::sleep(d).await,
+        Some(Failure::AfterCommit(code)) => {
+            {
+                let mut state = lock(&state);
+                let _committed = process(&mut state, &method, &uri, &headers, &body);
+            }
+            record_request(&state, &method, &path, code);
+            let body = default_failure_body(code).to_string();
+            return Ok(respond_raw(code, body, Vec::new()));
+        }
         None => {}
     }
     let reply = {
