@@ -97,10 +97,20 @@ async fn without_a_scope_listing_a_repeated_refusal_alerts_once_and_a_success_re
         pipeline.send(&Payment::sample().charge_succeeded()).await,
         200
     );
-    let deals_upsert = "/crm/objects/2026-09/deals/batch/upsert";
+    // A new payment's deal is created (an existing one upserted): either write is refused.
+    let deal_writes = || {
+        ["create", "upsert"]
+            .map(|call| {
+                pipeline
+                    .hubspot
+                    .request_count("POST", &format!("/crm/objects/2026-09/deals/batch/{call}"))
+            })
+            .iter()
+            .sum::<usize>()
+    };
     // Several refusals: each quiet resume meets the 403 again.
     let started = Instant::now();
-    while pipeline.hubspot.request_count("POST", deals_upsert) < 4 {
+    while deal_writes() < 4 {
         assert!(started.elapsed() < PATIENCE, "the write was not retried");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
