@@ -162,11 +162,25 @@ async fn the_server_syncs_a_signed_webhook_counts_it_and_stops_on_sigterm() {
         1.0,
         "{metrics}"
     );
-    let upserts = sample(
-        &metrics,
-        "stripe2hubspot_hubspot_requests_total{endpoint=\"objects.batch_upsert\",status=\"2xx\"}",
+    let requests = |endpoint: &str| {
+        sample(
+            &metrics,
+            &format!(
+                "stripe2hubspot_hubspot_requests_total{{endpoint=\"{endpoint}\",status=\"2xx\"}}"
+            ),
+        )
+    };
+    // A new payment: its contact upserted, its deal created with the association inline.
+    assert_eq!(
+        requests("objects.batch_upsert"),
+        1.0,
+        "the contact upsert: {metrics}"
     );
-    assert!(upserts >= 2.0, "a contact and a deal upsert: {metrics}");
+    assert_eq!(
+        requests("objects.batch_create"),
+        1.0,
+        "the deal create: {metrics}"
+    );
     assert!(
         metrics.contains("stripe2hubspot_hubspot_request_duration_seconds_bucket"),
         "{metrics}"
