@@ -9,7 +9,7 @@
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
-use stripe2hubspot_map::{ContactFacts, Facts, LedgerRow, PaymentIds, Stamp};
+use stripe2hubspot_map::{Facts, LedgerRow, PaymentIds, Stamp};
 use stripe2hubspot_queue::{Attempt, Job, NewJob};
 
 use super::settle::Disposition;
@@ -59,27 +59,11 @@ fn touch_facts(row: &LedgerRow, key: &str) -> Option<Facts> {
     slots.into_iter().find_map(|slot| {
         let mut ids = PaymentIds::default();
         *slot(&mut ids) = Some(key.to_owned());
-        let facts = Facts {
-            stamp: Stamp {
-                created: i64::MIN,
-                event_id: String::new(),
-            },
-            ids,
-            contact: ContactFacts::default(),
-            currency: None,
-            authorized: None,
-            captured: None,
-            succeeded: false,
-            refunded: None,
-            fully_refunded: false,
-            disputed: false,
-            dispute: None,
-            paid_at: None,
-            subscription_id: None,
-            receipt_url: None,
-            description: None,
-            metadata: Default::default(),
-        };
+        let mut facts = Facts::new(Stamp {
+            created: i64::MIN,
+            event_id: String::new(),
+        });
+        facts.ids = ids;
         (LedgerRow::from_facts(&facts).merge(row) == *row).then_some(facts)
     })
 }

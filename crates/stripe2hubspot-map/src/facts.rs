@@ -165,7 +165,9 @@ impl fmt::Debug for Facts {
 }
 
 impl Facts {
-    fn new(stamp: Stamp) -> Facts {
+    /// Facts stamped `stamp` that state nothing yet about a payment: set the ids and fields an
+    /// event or object tells.
+    pub fn new(stamp: Stamp) -> Facts {
         Facts {
             stamp,
             ids: PaymentIds::default(),
