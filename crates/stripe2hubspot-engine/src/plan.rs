@@ -253,17 +253,14 @@ pub(crate) fn contact_groups(
         let Some(properties) = contacts.get(&write.contact_key) else {
             continue;
         };
-        let slot = *by_key.entry(&write.contact_key).or_insert_with(|| {
-            groups.push(Group {
-                key: write.contact_key.clone(),
-                id_property: write.contact.id_property().to_owned(),
-                id_value: write.contact.value().to_owned(),
-                properties: sendable_properties(properties, dropped),
-                members: Vec::new(),
-                moved_members: Vec::new(),
-            });
-            groups.len() - 1
-        });
+        let slot = group_slot(
+            &mut groups,
+            &mut by_key,
+            &write.contact_key,
+            &write.contact,
+            properties,
+            dropped,
+        );
         if let Some(group) = groups.get_mut(slot) {
             group.members.push(index);
         }
@@ -276,23 +273,35 @@ pub(crate) fn contact_groups(
             let Some(properties) = contacts.get(key) else {
                 continue;
             };
-            let slot = *by_key.entry(key).or_insert_with(|| {
-                groups.push(Group {
-                    key: key.clone(),
-                    id_property: contact.id_property().to_owned(),
-                    id_value: contact.value().to_owned(),
-                    properties: sendable_properties(properties, dropped),
-                    members: Vec::new(),
-                    moved_members: Vec::new(),
-                });
-                groups.len() - 1
-            });
+            let slot = group_slot(&mut groups, &mut by_key, key, contact, properties, dropped);
             if let Some(group) = groups.get_mut(slot) {
                 group.moved_members.push(index);
             }
         }
     }
     groups
+}
+
+/// The index in `groups` of the group of contact `key`, added (without members) if missing.
+fn group_slot<'a>(
+    groups: &mut Vec<Group>,
+    by_key: &mut HashMap<&'a str, usize>,
+    key: &'a str,
+    contact: &ContactKey,
+    properties: &PropertySet,
+    dropped: &BTreeSet<String>,
+) -> usize {
+    *by_key.entry(key).or_insert_with(|| {
+        groups.push(Group {
+            key: key.to_owned(),
+            id_property: contact.id_property().to_owned(),
+            id_value: contact.value().to_owned(),
+            properties: sendable_properties(properties, dropped),
+            members: Vec::new(),
+            moved_members: Vec::new(),
+        });
+        groups.len() - 1
+    })
 }
 
 /// The fingerprint of the properties a contact group sends (after the dropped-property
