@@ -61,6 +61,7 @@
 
 mod config;
 mod contact_key;
+mod customer;
 mod derive;
 mod error;
 mod facts;
@@ -81,6 +82,11 @@ pub use config::{
     LAST_CHARGE_PROPERTIES, PAYMENT_ID_PROPERTY, SUPPORTED_EVENT_TYPES,
 };
 pub use contact_key::ContactKey;
+pub use customer::{
+    customer_facts_from_event, customer_facts_from_object, mrr, subscription_properties,
+    CustomerContact, CustomerFacts, CustomerOutcome, CustomerRow, DiscountFacts, ItemFacts,
+    SubscriptionFacts, SubscriptionStatus,
+};
 pub use derive::{contact_properties, deal_amount, deal_properties};
 pub use error::MapError;
 pub use facts::{
