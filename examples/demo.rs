@@ -2,7 +2,8 @@
 //! HubSpot, the axum webhook server and the sync engine. Stripe is played by signed test
 //! events, exactly as Stripe's "Send test webhook" would deliver them. After the payments
 //! sync, a partial refund arrives: the deal's amount and status and the contact's lifetime
-//! value follow it.
+//! value follow it. Then Tony subscribes monthly, upgrades and cancels at the period end: the
+//! contact's subscription status, MRR, cancellation and churn dates follow his subscription.
 //!
 //! ```sh
 //! cargo run --example demo
@@ -121,8 +122,6 @@ async fn main() -> Result<(), Box<dyn Error>> {
     )
     .await?;
     drained(&store).await?;
-    let _ = stop.send(());
-    worker.await?;
     let deal_after = tony_deal(&hubspot, &tony);
     let contact_after = hubspot.contact_by_email("tony@starkindustries.com");
     println!("\nAfter the refund:");
@@ -146,6 +145,73 @@ async fn main() -> Result<(), Box<dyn Error>> {
         "  payments waiting in the ledger: {}",
         store.state.waiting_count().await?
     );
+
+    // Tony subscribes to Pro monthly, upgrades to Pro Plus, then cancels at the period end.
+    let customer = tony.customer.clone().unwrap_or_default();
+    let start = tony.created + 7_200;
+    let steps = [
+        (
+            "customer.subscription.created (Pro, 49.00 USD a month)",
+            subscription(
+                &customer,
+                "created",
+                start,
+                (start, "Pro", 4900),
+                false,
+                None,
+            ),
+        ),
+        (
+            "customer.subscription.updated (upgrade to Pro Plus, 99.00)",
+            subscription(
+                &customer,
+                "updated",
+                start + 600,
+                (start, "Pro Plus", 9900),
+                false,
+                None,
+            ),
+        ),
+        (
+            "customer.subscription.updated (cancel at period end)",
+            subscription(
+                &customer,
+                "updated",
+                start + 1_200,
+                (start, "Pro Plus", 9900),
+                true,
+                None,
+            ),
+        ),
+        (
+            "customer.subscription.deleted (the period ended)",
+            subscription(
+                &customer,
+                "deleted",
+                start + MONTH,
+                (start, "Pro Plus", 9900),
+                true,
+                Some(start + MONTH),
+            ),
+        ),
+    ];
+    println!("\nTony's subscription:");
+    let mut before = hubspot.contact_by_email("tony@starkindustries.com");
+    for (what, event) in steps {
+        deliver(&http, &url, what, &event).await?;
+        drained(&store).await?;
+        let after = hubspot.contact_by_email("tony@starkindustries.com");
+        for name in SUBSCRIPTION_PROPERTIES {
+            let value =
+                |o: Option<&FakeObject>| o.and_then(|o| o.property(name)).map(str::to_owned);
+            if value(before.as_ref()) != value(after.as_ref()) {
+                print_change("contact", name, before.as_ref(), after.as_ref());
+            }
+        }
+        before = after;
+    }
+    let _ = stop.send(());
+    worker.await?;
 
     let received = ingest.stats();
     let metrics = handle.metrics();
@@ -220,6 +286,60 @@ fn refunded(payment: &Payment, amount: i64) -> Value {
     charge["amount_refunded"] = json!(amount);
     charge["refunded"] = json!(amount >= payment.amount);
     event
+}
+
+/// Thirty days, the demo's billing month.
+const MONTH: i64 = 30 * 86_400;
+
+/// The contact properties the subscription steps print when they change.
+const SUBSCRIPTION_PROPERTIES: [&str; 7] = [
+    "stripe_subscription_status",
+    "stripe_mrr",
+    "stripe_arr",
+    "stripe_plan",
+    "stripe_next_renewal_date",
+    "stripe_cancel_at_date",
+    "stripe_churn_date",
+];
+
+/// A `customer.subscription.{change}` event of the customer's one monthly subscription, as
+/// Stripe renders it on API version 2025-09-30.clover (billing periods on the items).
+fn subscription(
+    customer: &str,
+    change: &str,
+    created: i64,
+    (start, plan, unit_amount): (i64, &str, i64),
+    cancel_at_period_end: bool,
+    ended_at: Option<i64>,
+) -> Value {
+    let period_end = start + MONTH;
+    let price = json!({
+        "id": format!("price_demo_{unit_amount}"), "object": "price", "currency": "usd",
+        "unit_amount": unit_amount, "unit_amount_decimal": unit_amount.to_string(),
+        "billing_scheme": "per_unit", "nickname": plan, "product": "prod_demo_pro",
+        "type": "recurring",
+        "recurring": {"interval": "month", "interval_count": 1, "usage_type": "licensed"}
+    });
+    let item = json!({
+        "id": "si_demo_tony", "object": "subscription_item", "quantity": 1,
+        "current_period_start": start, "current_period_end": period_end, "price": price
+    });
+    let when = |yes: bool, at: i64| if yes { json!(at) } else { Value::Null };
+    json!({
+        "id": format!("evt_demo_sub_{change}_{created}"), "object": "event",
+        "type": format!("customer.subscription.{change}"), "created": created,
+        "api_version": "2025-09-30.clover", "livemode": false,
+        "data": {"object": {
+            "id": "sub_demo_tony", "object": "subscription", "customer": customer,
+            "status": if ended_at.is_some() { "canceled" } else { "active" },
+            "currency": "usd", "created": start, "start_date": start,
+            "cancel_at_period_end": cancel_at_period_end,
+            "cancel_at": when(cancel_at_period_end, period_end),
+            "canceled_at": when(cancel_at_period_end, created),
+            "ended_at": ended_at, "trial_end": null, "discounts": [],
+            "items": {"object": "list", "data": [item]}
+        }}
+    })
 }
 
 fn tony_deal(hubspot: &FakeHubSpot, tony: &Payment) -> Option<FakeObject> {
