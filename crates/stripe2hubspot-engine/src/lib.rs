@@ -144,6 +144,8 @@ impl Object {
 struct Inner {
     store: Store,
     hubspot: Client,
+    /// Reads what the ledger cannot settle alone (a tied subscription), when configured.
+    stripe: Option<stripe2hubspot_stripe::StripeClient>,
     mapping: MappingConfig,
     settings: Settings,
     alerter: Arc<dyn Alerter>,
