@@ -300,3 +300,35 @@ async fn legacy_paths_for_update_merge_and_gdpr_delete() {
     contacts.merge("1", "2").await.unwrap();
     contacts.gdpr_delete(&ObjectRef::id("1")).await.unwrap();
 }
+
+#[tokio::test]
+async fn per_input_messages_lose_their_emails_but_keep_the_existing_id() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/crm/objects/2026-09/contacts/batch/update"))
+        .respond_with(ResponseTemplate::new(207).set_body_json(json!({
+            "status": "COMPLETE", "results": [],
+            "errors": [{"status": "error", "category": "OBJECT_ALREADY_EXISTS",
+                "message": "A contact with email jo.doe@example.com already exists. Existing ID: 5",
+                "context": {"ids": ["512"]},
+                "errors": [{"message": "jo.doe@example.com is taken. Existing ID: 5", "in": "email"}]}]
+        })))
+        .mount(&server)
+        .await;
+    let answer = retrying(&server)
+        .contacts()
+        .batch_update(&[
+            UpdateInput::new("512", BTreeMap::new()).property("email", "jo.doe@example.com")
+        ])
+        .await
+        .unwrap();
+    let error = &answer.errors[0];
+    assert!(!format!("{error:?}").contains("jo.doe@example.com"));
+    match error.update_refusal() {
+        Some(UpdateRefusal::Taken(c)) => {
+            assert_eq!(c.existing_id.as_deref(), Some("5"));
+            assert_eq!(c.property.as_deref(), Some("email"));
+        }
+        other => panic!("{other:?}"),
+    }
+}
