@@ -32,7 +32,9 @@ impl Objects {
     ///
     /// Only contacts have this endpoint: other types are rejected before sending
     /// ([`Error::InvalidInput`]). An email no contact has is blocklisted by HubSpot and the
-    /// call still succeeds. Repeating it is harmless, so transient failures are retried.
+    /// call still succeeds. Repeating it is harmless, so transient failures are retried; a
+    /// repeat by id of a delete that went through may answer [`Error::NotFound`] (the
+    /// reference does not say), which means the contact is gone: treat it as done.
     pub async fn gdpr_delete(&self, target: &ObjectRef) -> Result<(), Error> {
         if *self.object_type() != ObjectType::Contacts {
             return Err(Error::InvalidInput(format!(

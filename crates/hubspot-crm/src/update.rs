@@ -67,7 +67,9 @@ impl UpdateInput {
 pub enum UpdateRefusal {
     /// A unique value in the write (a contact's `email`, a unique custom property) already
     /// belongs to another object, named by [`UniqueConflict::existing_id`] when HubSpot says.
-    /// Send the input without that value, or merge the two objects.
+    /// Send the input without that value, or merge the two objects. In a 207 answer
+    /// [`UniqueConflict::value`] is what HubSpot echoes in `context.ids`: the input's object
+    /// id, not the taken value.
     Taken(UniqueConflict),
     /// No object has the id: it was deleted (a merged-away id is followed by HubSpot, see
     /// [`Objects::batch_update`]). Create the object again.
