@@ -136,7 +136,16 @@ impl Inner {
             }
         }
         let out = self
-            .sync_deals(writes, out, failed, contact_of_write, left_contacts, confirmed, from_mark, write_order)
+            .sync_deals(
+                writes,
+                out,
+                failed,
+                contact_of_write,
+                left_contacts,
+                confirmed,
+                from_mark,
+                write_order,
+            )
             .await;
         (out, by_key)
     }

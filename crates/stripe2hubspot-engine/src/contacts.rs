@@ -130,7 +130,9 @@ impl Inner {
                         upserts.push(group);
                     }
                     UpdateRefusal::Taken(conflict) if !last => {
-                        let other = conflict.existing_id.filter(|other| *other != group.id_value);
+                        let other = conflict
+                            .existing_id
+                            .filter(|other| *other != group.id_value);
                         match other {
                             Some(other)
                                 if self.settings.merge_contacts
@@ -301,6 +303,8 @@ fn refused_again() -> Disposition {
     Disposition::Retry {
         delay: None,
         attempt: Attempt::Consume,
-        reason: "HubSpot refused the contact update again after the engine resolved its first refusal".into(),
+        reason:
+            "HubSpot refused the contact update again after the engine resolved its first refusal"
+                .into(),
     }
 }

@@ -12,7 +12,7 @@ use std::collections::{BTreeSet, HashMap};
 
 use stripe2hubspot_queue::ContactMark;
 
-use super::plan::{sent_fingerprint, Group, RowWrite};
+use super::plan::{sent_fingerprint, Group};
 use super::Inner;
 
 /// A fingerprint no property set has: the mark of a contact HubSpot must be written again.
@@ -61,23 +61,13 @@ pub(crate) fn confirmed_marks<'a>(
 }
 
 impl Inner {
-    /// The recorded marks of the contacts `writes` touch (theirs and those their payments
-    /// left). Read beside the contacts' ledger rows, before the upsert is planned.
-    pub(crate) async fn contact_marks_of(
-        &self,
-        writes: &[RowWrite],
-    ) -> HashMap<String, ContactMark> {
-        if self.settings.upsert_only || writes.is_empty() {
+    /// The recorded marks of the contacts of `keys`. Read beside the contacts' ledger rows,
+    /// before the writes are planned.
+    pub(crate) async fn contact_marks_of(&self, keys: &[String]) -> HashMap<String, ContactMark> {
+        if self.settings.upsert_only || keys.is_empty() {
             return HashMap::new();
         }
-        let keys: BTreeSet<&String> = writes
-            .iter()
-            .flat_map(|w| {
-                std::iter::once(&w.contact_key).chain(w.moved_from.iter().map(|(k, _)| k))
-            })
-            .collect();
-        let keys: Vec<String> = keys.into_iter().cloned().collect();
-        match self.store.state.contact_marks(&keys).await {
+        match self.store.state.contact_marks(keys).await {
             Ok(marks) => marks,
             Err(error) => {
                 tracing::warn!(%error, "could not read the contact marks; upserting every contact");

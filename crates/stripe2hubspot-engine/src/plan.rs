@@ -740,9 +740,10 @@ mod tests {
         let (mut writes, mut contacts) = ledger(&[ada.charge_succeeded()]);
         let moved = "email=former.address@example.com";
         contacts.insert(moved.to_owned(), emptied_contact(&MappingConfig::default()));
-        writes[0]
-            .moved_from
-            .push((moved.to_owned(), contact_of_key(moved, &MappingConfig::default()).expect("a key")));
+        writes[0].moved_from.push((
+            moved.to_owned(),
+            contact_of_key(moved, &MappingConfig::default()).expect("a key"),
+        ));
         let contact_groups = contact_groups(
             &writes,
             all(&writes),
