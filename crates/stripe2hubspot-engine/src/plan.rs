@@ -834,8 +834,9 @@ mod tests {
             .collect()
     }
 
-    /// With the email as the contact key a new email moves the payment; with the Stripe
-    /// customer as the identity only a new customer does.
+    /// A guest payment (no Stripe customer) is its email's: a new email moves it. A
+    /// customer's payment is the customer's under either contact key source: a new email
+    /// moves nothing (identity follows the customer), only a new customer does.
     #[test]
     fn a_payment_leaves_the_contact_its_key_no_longer_names_by_email_or_by_customer() {
         let mut before = Payment::numbered(1, "old@example.com", 1000, "usd", 1_700_000_000);
@@ -850,15 +851,39 @@ mod tests {
         new_customer.event_id = "evt_new_customer".into();
 
         let by_email = MappingConfig::default();
+        let mut guest = before.clone();
+        guest.customer = None;
+        let mut guest_new_email = new_email.clone();
+        guest_new_email.customer = None;
         assert_eq!(
             moved_after(
-                &before.charge_succeeded(),
-                &new_email.charge_succeeded(),
+                &guest.charge_succeeded(),
+                &guest_new_email.charge_succeeded(),
                 &by_email
             ),
             [(
                 "email=old@example.com".to_owned(),
                 ContactKey::Email("old@example.com".into())
+            )]
+        );
+        assert!(
+            moved_after(
+                &before.charge_succeeded(),
+                &new_email.charge_succeeded(),
+                &by_email
+            )
+            .is_empty(),
+            "a customer's payment stays with the customer whatever its email"
+        );
+        assert_eq!(
+            moved_after(
+                &before.charge_succeeded(),
+                &new_customer.charge_succeeded(),
+                &by_email
+            ),
+            [(
+                "customer=cus_old".to_owned(),
+                ContactKey::Email(String::new())
             )]
         );
 
