@@ -188,10 +188,19 @@ pub(crate) fn plan_rows(
                     deal: None,
                 }),
             };
+            // The key the store indexes the row under: a guest payment made with a customer's
+            // email is that customer's.
+            let indexed = change
+                .contact_key
+                .clone()
+                .or_else(|| contact_key_of(&entry.row, config));
             let (Some(deal), Some(contact), Some(contact_key)) = (
                 deal_properties(&entry.row, config),
-                entry.row.contact_key(config),
-                contact_key_of(&entry.row, config),
+                indexed
+                    .as_deref()
+                    .and_then(|key| contact_of_key(key, config))
+                    .or_else(|| entry.row.contact_key(config)),
+                indexed,
             ) else {
                 return written(&format!(
                     "nothing to write for a payment that is {}",
@@ -700,6 +709,7 @@ mod tests {
             absorbed_keys: Vec::new(),
             orphaned_deals: Vec::new(),
             previous_contact_keys: Vec::new(),
+            contact_key: None,
         };
         let plans = plan_rows(&[change(1, 0)], &[vec![7]], &config);
         assert!(
@@ -720,6 +730,7 @@ mod tests {
             absorbed_keys: Vec::new(),
             orphaned_deals: Vec::new(),
             previous_contact_keys: Vec::new(),
+            contact_key: None,
         };
         let plans = plan_rows(&[written], &[vec![1]], &config);
         assert!(
