@@ -137,6 +137,11 @@ impl Pipeline {
         }
     }
 
+    /// The SQLite file the pipeline's store lives in.
+    pub fn db_path(&self) -> std::path::PathBuf {
+        self._dir.path().join("queue.db")
+    }
+
     /// Stops the engine gracefully and waits for it.
     pub async fn shutdown(&mut self) {
         if let Some(stop) = self.stop.take() {

@@ -7,6 +7,7 @@ mod backfill;
 mod common;
 mod concurrency;
 mod create;
+mod customers;
 mod engine_edges;
 mod faults;
 mod ingest;
