@@ -360,7 +360,7 @@ async fn email_conflict(merge: bool) {
         CUSTOMER,
         "taken@example.com",
     );
-    deliver(&pipeline, &[moved.clone()]).await;
+    deliver(&pipeline, std::slice::from_ref(&moved)).await;
     let after_first = pipeline.hubspot.request_counts();
     // The same state again (a redelivery with a new id, a later event changing nothing).
     let mut again = moved.clone();
@@ -738,5 +738,126 @@ async fn odd_prices_have_a_clear_outcome_and_lose_nothing() {
     assert_eq!(prop(&c, "stripe_arr"), "148.140");
     let stats = pipeline.store.admin.stats().await.unwrap();
     assert_eq!(stats.dead, 0);
+    pipeline.shutdown().await;
+}
+
+/// Two events of one subscription in the same second disagree: with a Stripe client the
+/// engine reads the subscription as it is now and writes that.
+#[tokio::test]
+async fn a_tie_between_same_second_subscription_events_is_settled_by_reading_stripe() {
+    use wiremock::matchers::{method, path};
+    use wiremock::{Mock, MockServer, ResponseTemplate};
+
+    let stripe = MockServer::start().await;
+    let mut now = Sub::monthly("sub_tied", 4900);
+    now.items = vec![(Some(4900), 3, "Pro monthly")];
+    let read =
+        now.event("evt_unused", "customer.subscription.updated", T0)["data"]["object"].clone();
+    Mock::given(method("GET"))
+        .and(path("/v1/subscriptions/sub_tied"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(read))
+        .expect(1..)
+        .mount(&stripe)
+        .await;
+    let one = Sub::monthly("sub_tied", 4900);
+    let mut two = one.clone();
+    two.items = vec![(Some(4900), 2, "Pro monthly")];
+    // Both stored before the engine sees either, so one batch merges the tie.
+    let mut pipeline = Pipeline::new(FakeHubSpot::start().await).await;
+    for event in [
+        customer_event(
+            "evt_c1",
+            "customer.created",
+            T0,
+            CUSTOMER,
+            "ada@example.com",
+        ),
+        one.event("evt_tie_a", "customer.subscription.updated", T0 + 5),
+        two.event("evt_tie_b", "customer.subscription.updated", T0 + 5),
+    ] {
+        assert_eq!(pipeline.send(&event).await, 200);
+    }
+    let client = stripe2hubspot_stripe::StripeClient::builder("sk_test_tie")
+        .base_url(stripe.uri())
+        .build()
+        .unwrap();
+    pipeline.start_engine(|b| b.concurrency(1).stripe(client));
+    let stats = pipeline.drained(DRAIN).await;
+    assert_eq!((stats.done, stats.dead), (3, 0), "{stats:?}");
+    let c = contact(&pipeline, "ada@example.com");
+    assert_eq!(
+        prop(&c, "stripe_mrr"),
+        "147.00",
+        "Stripe's current 3 seats, not either event"
+    );
+    pipeline.shutdown().await;
+}
+
+/// Reconcile found the contact drifted (a user edited it): a customer repair job writes it
+/// again even though the store's mark says HubSpot holds that state.
+#[tokio::test]
+async fn a_customer_repair_job_writes_the_contact_again() {
+    let mut pipeline = started(|b| b).await;
+    deliver(
+        &pipeline,
+        &[
+            customer_event(
+                "evt_c1",
+                "customer.created",
+                T0,
+                CUSTOMER,
+                "ada@example.com",
+            ),
+            Sub::monthly("sub_1", 4900).event("evt_s1", "customer.subscription.created", T0 + 1),
+        ],
+    )
+    .await;
+    let id = contact(&pipeline, "ada@example.com").id;
+    let edit = std::collections::BTreeMap::from([("stripe_mrr".to_owned(), "1.00".to_owned())]);
+    pipeline
+        .hubspot
+        .client()
+        .unwrap()
+        .contacts()
+        .update(
+            &stripe2hubspot::hubspot_crm::ObjectRef::id(id.clone()),
+            &edit,
+        )
+        .await
+        .unwrap();
+    let entry = pipeline
+        .store
+        .state
+        .customers(&[CUSTOMER.to_owned()])
+        .await
+        .unwrap()[CUSTOMER]
+        .clone();
+    assert!(pipeline
+        .store
+        .state
+        .reset_customer_written(CUSTOMER, entry.version)
+        .await
+        .unwrap());
+    pipeline
+        .store
+        .queue
+        .enqueue(stripe2hubspot::engine::customer_repair_job(
+            CUSTOMER,
+            std::time::SystemTime::now(),
+        ))
+        .await
+        .unwrap();
+    let stats = pipeline.drained(DRAIN).await;
+    assert_eq!(stats.dead, 0);
+    let c = pipeline.hubspot.object("contacts", &id).unwrap();
+    assert_eq!(prop(&c, "stripe_mrr"), "49.00", "repaired");
+    let entry = pipeline
+        .store
+        .state
+        .customers(&[CUSTOMER.to_owned()])
+        .await
+        .unwrap()[CUSTOMER]
+        .clone();
+    assert!(!entry.is_unwritten());
     pipeline.shutdown().await;
 }
