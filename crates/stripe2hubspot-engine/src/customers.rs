@@ -343,6 +343,11 @@ impl Inner {
                 continue;
             }
             let Some(contact) = contact_of_key(&key, &self.mapping) else {
+                let reason = format!("customer {id} has no contact key: nothing to write");
+                plan.done.extend(
+                    jobs.into_iter()
+                        .map(|j| (j, Disposition::Skipped(reason.clone()))),
+                );
                 continue;
             };
             plan.writes.push(CustomerWrite {

@@ -43,7 +43,7 @@ pub fn repair_job(payment_key: &str, requested_at: SystemTime) -> NewJob {
 /// The job asking the syncer to write the contact of customer `customer_id` (`cus_...`)
 /// again, from the customer ledger as it stands then, even if HubSpot confirmed that state
 /// before (reconcile found it drifted). Pair it with
-/// `SyncState::reset_customer_written`.
+/// [`SyncState::reset_customer_written`](stripe2hubspot_queue::SyncState::reset_customer_written).
 /// Like [`repair_job`], its id carries `requested_at`.
 pub fn customer_repair_job(customer_id: &str, requested_at: SystemTime) -> NewJob {
     let payload = serde_json::json!({ "customer_id": customer_id });
