@@ -708,7 +708,7 @@ fn contact_of_a_customer_takes_its_identity_and_subscriptions() {
     assert!(contact.get("last_charge_id").is_none());
     // A payment under the old email stays on the customer's contact and its identity.
     let paid = LedgerRow::from_facts(&payment_facts("old@stark.com", 150));
-    let contact = contact_properties_of(Some(&row), &[paid.clone()], &config).unwrap();
+    let contact = contact_properties_of(Some(&row), std::slice::from_ref(&paid), &config).unwrap();
     assert_eq!(contact.get("email"), Some("tony@stark.com"));
     assert_eq!(contact.get("firstname"), Some("Tony"));
     assert_eq!(contact.get("stripe_lifetime_value"), Some("49.00"));
