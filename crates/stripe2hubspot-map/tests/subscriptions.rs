@@ -927,3 +927,22 @@ fn invoices_give_deals_their_billing_reason() {
     let deal = stripe2hubspot_map::deal_properties(&row, &config).unwrap();
     assert_eq!(deal.get("stripe_billing_reason"), Some(reason.as_str()));
 }
+
+#[test]
+fn customer_facts_and_rows_keep_personal_data_out_of_debug() {
+    let facts = customer("tony@stark.com", 100, "evt_1", "customer.updated");
+    let mut row = CustomerRow::from_facts(&facts);
+    row.apply_payment(&payment_facts("pepper@stark.com", 150));
+    let debug = format!("{facts:?} {row:?}");
+    for secret in ["stark.com", "Tony", "555"] {
+        assert!(!debug.contains(secret), "{secret} in {debug}");
+    }
+    assert!(debug.contains("cus_1"), "ids stay readable");
+    let contact = contact_properties_of(Some(&row), &[], &MappingConfig::default()).unwrap();
+    let debug = format!("{contact:?}");
+    assert!(!debug.contains("stark.com"), "{debug}");
+    assert!(
+        debug.contains("\"none\""),
+        "subscription values are not personal: {debug}"
+    );
+}
