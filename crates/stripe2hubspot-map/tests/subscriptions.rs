@@ -708,7 +708,7 @@ fn contact_of_a_customer_takes_its_identity_and_subscriptions() {
     assert!(contact.get("last_charge_id").is_none());
     // A payment under the old email stays on the customer's contact and its identity.
     let paid = LedgerRow::from_facts(&payment_facts("old@stark.com", 150));
-    let contact = contact_properties_of(Some(&row), &[paid.clone()], &config).unwrap();
+    let contact = contact_properties_of(Some(&row), std::slice::from_ref(&paid), &config).unwrap();
     assert_eq!(contact.get("email"), Some("tony@stark.com"));
     assert_eq!(contact.get("firstname"), Some("Tony"));
     assert_eq!(contact.get("stripe_lifetime_value"), Some("49.00"));
@@ -926,4 +926,23 @@ fn invoices_give_deals_their_billing_reason() {
     assert_eq!(row.billing_reason(), Some(reason.as_str()));
     let deal = stripe2hubspot_map::deal_properties(&row, &config).unwrap();
     assert_eq!(deal.get("stripe_billing_reason"), Some(reason.as_str()));
+}
+
+#[test]
+fn customer_facts_and_rows_keep_personal_data_out_of_debug() {
+    let facts = customer("tony@stark.com", 100, "evt_1", "customer.updated");
+    let mut row = CustomerRow::from_facts(&facts);
+    row.apply_payment(&payment_facts("pepper@stark.com", 150));
+    let debug = format!("{facts:?} {row:?}");
+    for secret in ["stark.com", "Tony", "555"] {
+        assert!(!debug.contains(secret), "{secret} in {debug}");
+    }
+    assert!(debug.contains("cus_1"), "ids stay readable");
+    let contact = contact_properties_of(Some(&row), &[], &MappingConfig::default()).unwrap();
+    let debug = format!("{contact:?}");
+    assert!(!debug.contains("stark.com"), "{debug}");
+    assert!(
+        debug.contains("\"none\""),
+        "subscription values are not personal: {debug}"
+    );
 }

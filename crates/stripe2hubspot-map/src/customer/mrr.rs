@@ -1,6 +1,7 @@
 //! Monthly recurring revenue, defined the way Stripe's billing analytics define it, computed
 //! exactly: rational arithmetic in minor units (i128), rounded once, half away from zero.
-//! <https://docs.stripe.com/billing/subscriptions/analytics#mrr>
+//! <https://docs.stripe.com/data/analytics/supported-metrics#revenue-mrr> ("monthly recurring
+//! revenue from active and past-due subscriptions").
 
 use stripe_events::{Currency, Money};
 
