@@ -416,6 +416,27 @@ pub async fn guest_payment_joins_customer(store: &Store) -> Result<(), Conforman
         "the emptied email key kept its contact mark"
     );
 
+    // The customer's email changes: the joined guest payment stays with it, even when a
+    // later event touches the payment.
+    state
+        .merge_customer_facts(
+            &[customer("evt_c1b", 300, "cus_g1", "g1-new@example.com")],
+            &config,
+        )
+        .await?;
+    let refund = fact(
+        "evt_g1r",
+        400,
+        json!({"charge": "ch_g1"}),
+        json!({"refunded": 100}),
+    )?;
+    let changes = state.merge_facts(&[refund], &config).await?;
+    ensure!(
+        keys_under(store, "customer=cus_g1").await? == ["ch_g1"]
+            && changes.iter().all(|c| c.previous_contact_keys.is_empty()),
+        "a joined guest payment left its customer after the customer's email changed"
+    );
+
     // Customer first, then a guest payment with its email.
     state
         .merge_customer_facts(

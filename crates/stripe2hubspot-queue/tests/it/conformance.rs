@@ -138,6 +138,27 @@ mod customer_help {
         assert_eq!(keys_under(store, "customer=cus_m").await, ["ch_m"]);
         assert!(keys_under(store, "email=m@example.com").await.is_empty());
         assert_eq!(keys_under(store, "email=n@example.com").await, ["ch_n"]);
+        // A customer known only by payments stored before the customer ledger is erased too.
+        let config = MappingConfig::default();
+        let erasure = store
+            .state
+            .erase_customer("cus_m", &config)
+            .await
+            .expect("erase");
+        assert_eq!(erasure.payments, 1);
+        let row = store
+            .state
+            .ledger_entry("ch_m")
+            .await
+            .expect("read")
+            .expect("row");
+        assert_eq!((row.row.email(), row.row.captured()), (None, Some(500)));
+        let customers = store
+            .state
+            .customers(&["cus_m".into()])
+            .await
+            .expect("read");
+        assert!(customers.get("cus_m").is_some_and(|c| c.row.is_deleted()));
     }
 
     /// Statements that turn a migrated store back into one of schema 5 whose customer
