@@ -65,7 +65,7 @@ mod customer_help {
         CustomerContact, CustomerFacts, Facts, LedgerRow, MappingConfig, Personal, Stamp,
         SubscriptionFacts,
     };
-    use stripe2hubspot_queue::Store;
+    use stripe2hubspot_queue::{ContactMark, Store};
 
     /// A paid USD charge by `email`, of `customer` (none: a guest).
     pub fn payment(event: &str, charge: &str, customer: Option<&str>, email: &str) -> Facts {
@@ -120,6 +120,7 @@ mod customer_help {
     }
 
     /// A customer's payment and a guest's, merged.
+    /// And the contact mark of each email key.
     pub async fn two_payments(store: &Store) {
         let facts = [
             payment("evt_m", "ch_m", Some("cus_m"), "m@example.com"),
@@ -130,6 +131,16 @@ mod customer_help {
             .merge_facts(&facts, &MappingConfig::default())
             .await
             .expect("merge");
+        let mark = |key: &str| ContactMark {
+            contact_key: key.to_owned(),
+            contact_id: "1".into(),
+            properties_hash: "h".into(),
+        };
+        store
+            .state
+            .record_contact_marks(&[mark("email=m@example.com"), mark("email=n@example.com")])
+            .await
+            .expect("marks");
     }
 
     /// After migration 6 ran again over a ledger that grouped the customer's payment by its
@@ -138,6 +149,16 @@ mod customer_help {
         assert_eq!(keys_under(store, "customer=cus_m").await, ["ch_m"]);
         assert!(keys_under(store, "email=m@example.com").await.is_empty());
         assert_eq!(keys_under(store, "email=n@example.com").await, ["ch_n"]);
+        let marks = store
+            .state
+            .contact_marks(&["email=m@example.com".into(), "email=n@example.com".into()])
+            .await
+            .expect("marks");
+        assert_eq!(
+            marks.keys().collect::<Vec<_>>(),
+            ["email=n@example.com"],
+            "the mark of the email key the customer's payment left is dropped, the guest's kept"
+        );
         // A customer known only by payments stored before the customer ledger is erased too.
         let config = MappingConfig::default();
         let erasure = store
