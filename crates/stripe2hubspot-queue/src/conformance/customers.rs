@@ -686,3 +686,31 @@ pub async fn erase_customer_forgets_the_person(store: &Store) -> Result<(), Conf
     );
     Ok(())
 }
+
+/// `forget_contact_marks` removes the marks of the keys given and no other; unknown keys and
+/// an empty list change nothing.
+pub async fn contact_marks_forgotten(store: &Store) -> Result<(), ConformanceFailure> {
+    let state = &*store.state;
+    let mark = |key: &str| ContactMark {
+        contact_key: key.to_owned(),
+        contact_id: "9".into(),
+        properties_hash: "h".into(),
+    };
+    state
+        .record_contact_marks(&[mark("customer=cus_f1"), mark("customer=cus_f2")])
+        .await?;
+    state.forget_contact_marks(&[]).await?;
+    state
+        .forget_contact_marks(&["customer=cus_f1".into(), "customer=cus_unknown".into()])
+        .await?;
+    let left = state
+        .contact_marks(&["customer=cus_f1".into(), "customer=cus_f2".into()])
+        .await?;
+    let mut keys: Vec<&String> = left.keys().collect();
+    keys.sort();
+    ensure!(
+        keys == ["customer=cus_f2"],
+        "after forgetting cus_f1 the marks are {keys:?}"
+    );
+    Ok(())
+}

@@ -37,6 +37,7 @@ macro_rules! suite {
         suite!(@one $make, customer_payments_share_a_contact);
         suite!(@one $make, guest_payment_joins_customer);
         suite!(@one $make, erase_customer_forgets_the_person);
+        suite!(@one $make, contact_marks_forgotten);
 
         #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
         async fn concurrent_8_producers_10k_jobs_4_workers() {
