@@ -6,9 +6,11 @@
 //! the customer row, runs them, and writes back what they return, inside the transaction of the
 //! call.
 
-use stripe2hubspot_map::{ContactKeySource, CustomerFacts, CustomerRow, Facts, MappingConfig};
+use stripe2hubspot_map::{
+    ContactKey, ContactKeySource, CustomerFacts, CustomerRow, Facts, MappingConfig,
+};
 
-use crate::ledger::Merged;
+use crate::ledger::{spell_contact_key, Merged};
 use crate::LedgerEntry;
 
 /// One customer's row in the store.
@@ -58,7 +60,7 @@ pub fn customer_contact_key(customer_id: &str, config: &MappingConfig) -> String
 /// The contact key of the guest payments (no customer id) made with `email`, while no customer
 /// has that email: as [`contact_key_of`](crate::contact_key_of) spells an email key.
 pub(crate) fn email_contact_key(email: &str) -> String {
-    format!("email={email}")
+    spell_contact_key(&ContactKey::Email(email.to_owned()))
 }
 
 /// The email by which a payment row joins a customer: `Some` for a guest row (no customer id)
