@@ -271,37 +271,6 @@ async fn gdpr_delete_by_id_and_by_email_send_hubspots_bodies() {
 }
 
 #[tokio::test]
-async fn legacy_paths_for_update_merge_and_gdpr_delete() {
-    let server = MockServer::start().await;
-    for p in [
-        "/crm/v3/objects/contacts/batch/update",
-        "/crm/v3/objects/contacts/merge",
-        "/crm/v3/objects/contacts/gdpr-delete",
-    ] {
-        Mock::given(method("POST"))
-            .and(path(p))
-            .respond_with(ResponseTemplate::new(200).set_body_json(json!({
-                "id": "1", "properties": {}, "status": "COMPLETE", "results": []
-            })))
-            .expect(1)
-            .mount(&server)
-            .await;
-    }
-    let client = Client::builder(TOKEN)
-        .base_url(server.uri())
-        .api_version(hubspot_crm::ApiVersion::Legacy)
-        .build()
-        .unwrap();
-    let contacts = client.contacts();
-    contacts
-        .batch_update(&[UpdateInput::new("1", BTreeMap::new())])
-        .await
-        .unwrap();
-    contacts.merge("1", "2").await.unwrap();
-    contacts.gdpr_delete(&ObjectRef::id("1")).await.unwrap();
-}
-
-#[tokio::test]
 async fn per_input_messages_lose_their_emails_but_keep_the_existing_id() {
     let server = MockServer::start().await;
     Mock::given(method("POST"))

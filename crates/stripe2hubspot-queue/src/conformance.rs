@@ -51,8 +51,9 @@ const LONG: Duration = Duration::from_secs(600);
 
 mod customers;
 pub use customers::{
-    customer_marks_and_pages, customer_merge_order, customer_payments_share_a_contact,
-    erase_customer_forgets_the_person, guest_payment_joins_customer, ERASED_EMAIL, ERASED_NAME,
+    contact_marks_forgotten, customer_marks_and_pages, customer_merge_order,
+    customer_payments_share_a_contact, erase_customer_forgets_the_person,
+    guest_payment_joins_customer, ERASED_EMAIL, ERASED_NAME,
 };
 
 /// A small job for event `id`, with a payload that is not valid UTF-8.
@@ -1571,5 +1572,6 @@ where
     customer_payments_share_a_contact(&fresh().await).await?;
     guest_payment_joins_customer(&fresh().await).await?;
     erase_customer_forgets_the_person(&fresh().await).await?;
+    contact_marks_forgotten(&fresh().await).await?;
     concurrent(fresh().await, 8, 2_000, 4).await
 }

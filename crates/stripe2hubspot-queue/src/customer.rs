@@ -6,7 +6,12 @@
 //! the customer row, runs them, and writes back what they return, inside the transaction of the
 //! call.
 
-use stripe2hubspot_map::{ContactKeySource, CustomerFacts, CustomerRow, Facts, MappingConfig};
+use stripe2hubspot_map::{
+    ContactKey, ContactKeySource, CustomerFacts, CustomerRow, Facts, MappingConfig,
+};
+
+use crate::ledger::{spell_contact_key, Merged};
+use crate::LedgerEntry;
 
 /// One customer's row in the store.
 #[derive(Debug, Clone, PartialEq)]
@@ -55,7 +60,7 @@ pub fn customer_contact_key(customer_id: &str, config: &MappingConfig) -> String
 /// The contact key of the guest payments (no customer id) made with `email`, while no customer
 /// has that email: as [`contact_key_of`](crate::contact_key_of) spells an email key.
 pub(crate) fn email_contact_key(email: &str) -> String {
-    format!("email={email}")
+    spell_contact_key(&ContactKey::Email(email.to_owned()))
 }
 
 /// The email by which a payment row joins a customer: `Some` for a guest row (no customer id)
@@ -68,6 +73,47 @@ pub(crate) fn guest_email<'a>(
     match (config.contact_key, row.customer_id()) {
         (ContactKeySource::Email, None) => row.email(),
         _ => None,
+    }
+}
+
+/// Settles the contact key of a merged guest row (see [`guest_email`]): the key of `owner`,
+/// the customer whose current email the row carries, if any; else the customer key one of the
+/// merged rows was indexed under (a guest payment that joined a customer stays with it when the
+/// customer's email changes later, so its rollups do not split); else its own email key.
+pub(crate) fn settle_guest(
+    merged: &mut Merged,
+    owner: Option<&str>,
+    existing: &[(LedgerEntry, Option<String>)],
+    config: &MappingConfig,
+) {
+    let joined = match owner {
+        Some(customer_id) => Some(customer_contact_key(customer_id, config)),
+        None => existing
+            .iter()
+            .filter_map(|(_, key)| key.as_ref())
+            .find(|key| is_customer_key(key))
+            .cloned(),
+    };
+    if let Some(key) = joined {
+        merged.contact_key = Some(key);
+    }
+}
+
+/// Whether `contact_key` groups a customer's payments under [`ContactKeySource::Email`].
+fn is_customer_key(contact_key: &str) -> bool {
+    contact_key
+        .strip_prefix(CUSTOMER_KEY_PROPERTY)
+        .is_some_and(|rest| rest.starts_with('='))
+}
+
+/// The row of a customer the store has payments of but no customer row for (payments stored
+/// before the customer ledger existed): empty, to be erased.
+pub(crate) fn unseen_customer(customer_id: &str) -> CustomerEntry {
+    CustomerEntry {
+        customer_id: customer_id.to_owned(),
+        row: CustomerRow::default(),
+        version: 0,
+        written_version: 0,
     }
 }
 

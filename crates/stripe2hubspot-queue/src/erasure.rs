@@ -67,7 +67,7 @@ const PERSONAL_FIELDS: [&str; 12] = [
 const CATALOGUE_OBJECTS: [&str; 5] = ["product", "price", "plan", "coupon", "promotion_code"];
 
 /// The payload of a stored Stripe event with the person's data removed: every
-/// [`PERSONAL_FIELDS`] field (email, name, phone, address, billing_details, customer_details,
+/// personal field (email, name, phone, address, billing_details, customer_details,
 /// customer_email, customer_name, customer_phone, receipt_email, shipping, description) at any
 /// depth, except the name and description of catalogue objects (products, prices, plans,
 /// coupons). Ids, amounts, currencies, statuses and times stay, so the payment still syncs. A

@@ -6,7 +6,7 @@
 
 use std::collections::BTreeMap;
 
-use stripe2hubspot_map::{ContactKeySource, Facts, LedgerRow, MappingConfig};
+use stripe2hubspot_map::{ContactKey, ContactKeySource, Facts, LedgerRow, MappingConfig};
 
 use crate::customer_contact_key;
 
@@ -108,8 +108,12 @@ pub fn contact_key_of(row: &LedgerRow, config: &MappingConfig) -> Option<String>
     if let (ContactKeySource::Email, Some(customer_id)) = (config.contact_key, row.customer_id()) {
         return Some(customer_contact_key(customer_id, config));
     }
-    row.contact_key(config)
-        .map(|key| format!("{}={}", key.id_property(), key.value()))
+    row.contact_key(config).as_ref().map(spell_contact_key)
+}
+
+/// A HubSpot contact key as the store spells it: `"{id property}={value}"`.
+pub(crate) fn spell_contact_key(key: &ContactKey) -> String {
+    format!("{}={}", key.id_property(), key.value())
 }
 
 /// What one fact does to the rows it names.

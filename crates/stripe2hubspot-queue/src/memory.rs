@@ -8,7 +8,7 @@ use stripe2hubspot_map::{ContactKeySource, CustomerFacts, Facts, LedgerRow, Mapp
 
 use crate::customer::{
     email_contact_key, erased_customer, feed_payment_step, guest_email, merge_customer_step,
-    CustomerMerged,
+    settle_guest, unseen_customer, CustomerMerged,
 };
 use crate::erasure::{emails_in, erase_payment, names_person, redact_payload, row_json};
 use crate::ledger::{merge_step, Changes, Merged};
@@ -359,12 +359,16 @@ impl Inner {
             .map(|c| c.customer_id.as_str())
     }
 
-    /// Indexes a guest row under the customer whose current email it carries, if any.
-    fn resolve_guest(&self, merged: &mut Merged, config: &MappingConfig) {
+    /// Settles the contact key of a guest row ([`settle_guest`]).
+    fn resolve_guest(
+        &self,
+        merged: &mut Merged,
+        existing: &[(LedgerEntry, Option<String>)],
+        config: &MappingConfig,
+    ) {
         if let Some(email) = guest_email(&merged.entry.row, config) {
-            if let Some(customer_id) = self.customer_with_email(email) {
-                merged.contact_key = Some(customer_contact_key(customer_id, config));
-            }
+            let owner = self.customer_with_email(email).map(str::to_owned);
+            settle_guest(merged, owner.as_deref(), existing, config);
         }
     }
 
@@ -444,7 +448,7 @@ impl SyncState for MemoryQueue {
             let Some(mut merged) = merge_step(&entries, fact, config) else {
                 continue;
             };
-            inner.resolve_guest(&mut merged, config);
+            inner.resolve_guest(&mut merged, &existing, config);
             if merged.changed {
                 inner.store_merged(&merged);
             }
@@ -682,15 +686,19 @@ impl SyncState for MemoryQueue {
         config: &MappingConfig,
     ) -> Result<Erasure, QueueError> {
         let mut inner = self.lock();
-        let Some(customer) = inner.customers.get(customer_id).cloned() else {
-            return Ok(Erasure::default());
-        };
         let key = customer_contact_key(customer_id, config);
+        let customer = inner.customers.get(customer_id).cloned();
+        let mut known = customer.is_some();
+        let customer = customer.unwrap_or_else(|| unseen_customer(customer_id));
         let mut emails = emails_in(&row_json(&customer.row)?);
         for stored in inner.ledger.values() {
             if stored.contact_key.as_deref() == Some(key.as_str()) {
                 emails.extend(emails_in(&row_json(&stored.entry.row)?));
+                known = true;
             }
+        }
+        if !known {
+            return Ok(Erasure::default());
         }
         emails.sort();
         emails.dedup();

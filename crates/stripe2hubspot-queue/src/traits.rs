@@ -85,9 +85,18 @@ pub trait QueueAdmin: Send + Sync + 'static {
     async fn purge_dead(&self, older_than: Duration) -> Result<u64, QueueError>;
 }
 
-/// The payment ledger the sync engine keeps next to the jobs, so one backup holds both: one
-/// row per payment, found by any of its ids, each change raising the row's version, and the
-/// version last written to HubSpot.
+/// The payment and customer ledgers the sync engine keeps next to the jobs, so one backup
+/// holds all: one row per payment, found by any of its ids, and one per Stripe customer
+/// ([`CustomerEntry`]), each change raising the row's version, and the version last written
+/// to HubSpot.
+///
+/// Payments are grouped by contact key for absolute rollups ([`contact_rows`](Self::contact_rows)):
+/// under [`ContactKeySource::Email`](stripe2hubspot_map::ContactKeySource::Email) a payment of
+/// a Stripe customer under `customer=cus_X`, whatever email it carries (identity follows the
+/// customer); a guest payment (no customer id) with email E under `customer=cus_X` when a
+/// customer's current email is E (the smallest such id), else under `email=E`. When a customer
+/// gets email E, the guest payments under `email=E` move to it in the same transaction; a guest
+/// payment that joined a customer stays with it when the customer's email changes later.
 #[async_trait::async_trait]
 pub trait SyncState: Send + Sync + 'static {
     /// Merges each of `facts` into the ledger, in one transaction: loads every row sharing an
@@ -96,7 +105,9 @@ pub trait SyncState: Send + Sync + 'static {
     /// the row or its key changed. Returns each row the call touched, as it stands after the
     /// call (changed or not), with the contact keys it was indexed under before the call
     /// ([`LedgerChange::previous_contact_keys`]). `config` decides the contact key and whether
-    /// a row waits. A merge never undoes a mark recorded after it read a row (the written
+    /// a row waits. Each payment naming a customer also feeds its contact data into the
+    /// customer's row ([`CustomerRow::apply_payment`](stripe2hubspot_map::CustomerRow::apply_payment)),
+    /// creating the row if missing, without raising the customer's version. A merge never undoes a mark recorded after it read a row (the written
     /// version only rises, a recorded deal stays), even when the two run at the same time.
     async fn merge_facts(
         &self,
@@ -104,7 +115,8 @@ pub trait SyncState: Send + Sync + 'static {
         config: &MappingConfig,
     ) -> Result<Vec<LedgerChange>, QueueError>;
     /// Every row indexed under `contact_key` (as [`contact_key_of`](crate::contact_key_of)
-    /// spells it), for absolute contact rollups.
+    /// and [`customer_contact_key`](crate::customer_contact_key) spell it), for absolute
+    /// contact rollups.
     async fn contact_rows(&self, contact_key: &str) -> Result<Vec<LedgerRow>, QueueError>;
     /// The row known by `id` (any of its payment ids), if any.
     async fn ledger_entry(&self, id: &str) -> Result<Option<LedgerEntry>, QueueError>;

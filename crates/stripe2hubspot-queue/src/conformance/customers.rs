@@ -416,6 +416,27 @@ pub async fn guest_payment_joins_customer(store: &Store) -> Result<(), Conforman
         "the emptied email key kept its contact mark"
     );
 
+    // The customer's email changes: the joined guest payment stays with it, even when a
+    // later event touches the payment.
+    state
+        .merge_customer_facts(
+            &[customer("evt_c1b", 300, "cus_g1", "g1-new@example.com")],
+            &config,
+        )
+        .await?;
+    let refund = fact(
+        "evt_g1r",
+        400,
+        json!({"charge": "ch_g1"}),
+        json!({"refunded": 100}),
+    )?;
+    let changes = state.merge_facts(&[refund], &config).await?;
+    ensure!(
+        keys_under(store, "customer=cus_g1").await? == ["ch_g1"]
+            && changes.iter().all(|c| c.previous_contact_keys.is_empty()),
+        "a joined guest payment left its customer after the customer's email changed"
+    );
+
     // Customer first, then a guest payment with its email.
     state
         .merge_customer_facts(
@@ -662,6 +683,34 @@ pub async fn erase_customer_forgets_the_person(store: &Store) -> Result<(), Conf
     ensure!(
         entry(store, "ch_o").await?.row.email() == Some("bob@example.com"),
         "erasing an unknown customer changed another's payment"
+    );
+    Ok(())
+}
+
+/// `forget_contact_marks` removes the marks of the keys given and no other; unknown keys and
+/// an empty list change nothing.
+pub async fn contact_marks_forgotten(store: &Store) -> Result<(), ConformanceFailure> {
+    let state = &*store.state;
+    let mark = |key: &str| ContactMark {
+        contact_key: key.to_owned(),
+        contact_id: "9".into(),
+        properties_hash: "h".into(),
+    };
+    state
+        .record_contact_marks(&[mark("customer=cus_f1"), mark("customer=cus_f2")])
+        .await?;
+    state.forget_contact_marks(&[]).await?;
+    state
+        .forget_contact_marks(&["customer=cus_f1".into(), "customer=cus_unknown".into()])
+        .await?;
+    let left = state
+        .contact_marks(&["customer=cus_f1".into(), "customer=cus_f2".into()])
+        .await?;
+    let mut keys: Vec<&String> = left.keys().collect();
+    keys.sort();
+    ensure!(
+        keys == ["customer=cus_f2"],
+        "after forgetting cus_f1 the marks are {keys:?}"
     );
     Ok(())
 }

@@ -115,7 +115,7 @@ macro_rules! sql_store {
         use crate::time::{duration_millis, from_millis, now_millis, to_millis};
         use crate::customer::{
             email_contact_key, erased_customer, feed_payment_step, guest_email,
-            merge_customer_step, CustomerMerged,
+            merge_customer_step, settle_guest, unseen_customer, CustomerMerged,
         };
         use crate::erasure::{emails_in, erase_payment, names_person, redact_payload, row_json};
         use crate::ledger::{merge_step, Changes, Merged};
@@ -640,7 +640,7 @@ macro_rules! sql_store {
                     let Some(mut merged) = merge_step(&entries, fact, config) else {
                         continue;
                     };
-                    resolve_guest(&self.sql, &mut tx, &mut merged, config).await?;
+                    resolve_guest(&self.sql, &mut tx, &mut merged, &existing, config).await?;
                     if merged.changed {
                         store_merged(&self.sql, &mut tx, &merged).await?;
                     }
@@ -937,13 +937,15 @@ macro_rules! sql_store {
                 config: &MappingConfig,
             ) -> Result<Erasure, QueueError> {
                 let mut tx = self.begin_ledger().await?;
-                let Some(customer) = load_customer(&self.sql, &mut tx, customer_id).await? else {
+                let key = customer_contact_key(customer_id, config);
+                let customer = load_customer(&self.sql, &mut tx, customer_id).await?;
+                let mut targets = ledger_of_contact(&self.sql, &mut tx, &key).await?;
+                if customer.is_none() && targets.is_empty() {
                     tx.commit().await.map_err(db_error)?;
                     return Ok(Erasure::default());
-                };
-                let key = customer_contact_key(customer_id, config);
+                }
+                let customer = customer.unwrap_or_else(|| unseen_customer(customer_id));
                 let mut emails = emails_in(&row_json(&customer.row)?);
-                let mut targets = ledger_of_contact(&self.sql, &mut tx, &key).await?;
                 for entry in &targets {
                     emails.extend(emails_in(&row_json(&entry.row)?));
                 }
@@ -1108,17 +1110,17 @@ macro_rules! sql_store {
             Ok(())
         }
 
-        /// Indexes a guest row under the customer whose current email it carries, if any.
+        /// Settles the contact key of a guest row ([`settle_guest`]).
         async fn resolve_guest(
             sql: &Statements,
             tx: &mut Connection,
             merged: &mut Merged,
+            existing: &[(LedgerEntry, Option<String>)],
             config: &MappingConfig,
         ) -> Result<(), QueueError> {
             if let Some(email) = guest_email(&merged.entry.row, config) {
-                if let Some(customer_id) = customer_of_email(sql, tx, email).await? {
-                    merged.contact_key = Some(customer_contact_key(&customer_id, config));
-                }
+                let owner = customer_of_email(sql, tx, email).await?;
+                settle_guest(merged, owner.as_deref(), existing, config);
             }
             Ok(())
         }

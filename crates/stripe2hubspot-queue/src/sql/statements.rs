@@ -93,7 +93,13 @@ const MIGRATIONS: &[&[&str]] = &[
     "CREATE INDEX stripe2hubspot_customers_email ON stripe2hubspot_customers (email)",
     // Identity follows the Stripe customer: payments with a customer id, indexed by their
     // email until now, are grouped under `customer=cus_X` (what `contact_key_of` gives them
-    // under the email contact key; rows keyed by a customer id property are left alone).
+    // under the email contact key; rows keyed by a customer id property are left alone). The
+    // marks of the email keys they leave are dropped first: a guest payment with that email
+    // may later be grouped there and must not write, by a recorded id, the contact that
+    // follows the customer (the customer's group finds its contact by email again).
+    "DELETE FROM stripe2hubspot_contact_state WHERE contact_key IN (
+        SELECT contact_key FROM stripe2hubspot_ledger
+        WHERE contact_key LIKE 'email=%' AND {row_customer_id} IS NOT NULL)",
     "UPDATE stripe2hubspot_ledger SET contact_key = 'customer=' || {row_customer_id}
      WHERE contact_key LIKE 'email=%' AND {row_customer_id} IS NOT NULL",
 ]];
