@@ -57,7 +57,10 @@ pub use invoice::{
 pub use invoice_payment::{InvoicePayment, InvoicePaymentTarget};
 pub use list::List;
 pub use money::{Currency, InvalidAmount, InvalidCurrency, Money};
-pub use subscription::Subscription;
+pub use subscription::{
+    Coupon, Discount, DiscountSource, Price, Product, Recurring, Subscription, SubscriptionItem,
+    SubscriptionStatus,
+};
 pub use webhook::{
     parse_envelope, parse_event, sign, sign_with_secrets, ConfigError, Envelope, HeaderProblem,
     PayloadErrorKind, Verifier, Webhook, WebhookError, DEFAULT_TOLERANCE, SIGNATURE_HEADER,

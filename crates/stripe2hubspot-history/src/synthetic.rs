@@ -51,7 +51,10 @@ pub fn webhook_type_for(object: &EventObject) -> Option<&'static str> {
         EventObject::PaymentIntent(intent) => (intent.status
             == stripe_events::PaymentIntentStatus::Succeeded)
             .then_some("payment_intent.succeeded"),
-        EventObject::Customer(_) | EventObject::InvoicePayment(_) | EventObject::Unknown(_) => None,
+        EventObject::Customer(_)
+        | EventObject::InvoicePayment(_)
+        | EventObject::Subscription(_)
+        | EventObject::Unknown(_) => None,
     }
 }
 
