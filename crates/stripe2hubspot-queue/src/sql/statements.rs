@@ -86,7 +86,8 @@ const MIGRATIONS: &[&[&str]] = &[
 pub(crate) const INSERT_CHUNKS: [usize; 4] = [64, 16, 4, 1];
 
 /// Columns of a ledger row, in the order [`super`]'s ledger mapper reads them by name.
-const LEDGER_COLUMNS: &str = "payment_key, row_json, version, written_version, deal_key, deal_id";
+const LEDGER_COLUMNS: &str =
+    "payment_key, row_json, version, written_version, deal_key, deal_id, contact_key";
 
 /// Columns of a reserved job, in the order [`super`]'s row mapper reads them by name.
 const JOB_COLUMNS: &str = "id, event_id, event_type, event_created, payload, attempts, \
