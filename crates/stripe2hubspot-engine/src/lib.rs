@@ -101,7 +101,10 @@ pub use builder::{
 pub use failure::PauseReason;
 pub use handle::{metric_names, EngineHandle, EngineMetrics};
 pub use leader::Role;
-pub use repair::{repair_job, REPAIR_EVENT_PREFIX, REPAIR_EVENT_TYPE};
+pub use repair::{
+    customer_repair_job, repair_job, CUSTOMER_REPAIR_EVENT_TYPE, REPAIR_EVENT_PREFIX,
+    REPAIR_EVENT_TYPE,
+};
 
 use crate::alert::Alerter;
 use builder::Settings;
@@ -141,6 +144,8 @@ impl Object {
 struct Inner {
     store: Store,
     hubspot: Client,
+    /// Reads what the ledger cannot settle alone (a tied subscription), when configured.
+    stripe: Option<stripe2hubspot_stripe::StripeClient>,
     mapping: MappingConfig,
     settings: Settings,
     alerter: Arc<dyn Alerter>,

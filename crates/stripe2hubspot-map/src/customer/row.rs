@@ -28,7 +28,10 @@ impl fmt::Debug for CustomerRow {
         f.debug_struct("CustomerRow")
             .field("customer_id", &self.customer_id)
             .field("contact", &self.contact.as_ref().map(|c| &c.stamp))
-            .field("payment_contact", &self.payment_contact.as_ref().map(|c| &c.stamp))
+            .field(
+                "payment_contact",
+                &self.payment_contact.as_ref().map(|c| &c.stamp),
+            )
             .field("deleted", &self.deleted)
             .field("subscriptions", &self.subscriptions)
             .finish()
