@@ -3,6 +3,7 @@
 use serde::de::DeserializeOwned;
 use stripe_events::{
     Charge, CheckoutSession, Customer, Dispute, EventObject, HasId, Invoice, PaymentIntent,
+    Subscription,
 };
 
 use crate::error::Error;
@@ -242,6 +243,13 @@ impl Listable for Customer {
     const KIND: ListKind = ListKind::Customers;
     fn into_object(self) -> EventObject {
         EventObject::Customer(Box::new(self))
+    }
+}
+
+impl Listable for Subscription {
+    const KIND: ListKind = ListKind::Subscriptions;
+    fn into_object(self) -> EventObject {
+        EventObject::Subscription(Box::new(self))
     }
 }
 
