@@ -215,11 +215,18 @@ mod tests {
             ("past_due", "customer.subscription.updated"),
             ("paused", "customer.subscription.updated"),
             ("incomplete", "customer.subscription.updated"),
-            ("a_status_stripe_adds_later", "customer.subscription.updated"),
+            (
+                "a_status_stripe_adds_later",
+                "customer.subscription.updated",
+            ),
             ("canceled", "customer.subscription.deleted"),
             ("incomplete_expired", "customer.subscription.deleted"),
         ] {
-            assert_eq!(webhook_type_for(&subscription(status)), Some(webhook), "{status}");
+            assert_eq!(
+                webhook_type_for(&subscription(status)),
+                Some(webhook),
+                "{status}"
+            );
         }
         // The state is the id: read again unchanged, the queue drops it; changed, it is new.
         let active = synthetic_event(&subscription("active"), false, 5).unwrap();
