@@ -96,7 +96,12 @@ pub(crate) fn emptied_contact(config: &MappingConfig) -> PropertySet {
     set.insert(PAYMENT_COUNT_PROPERTY, custom("0".to_owned()));
     set.insert(
         LIFETIME_VALUE_PROPERTY,
-        custom(stripe_events::Money::new(0, config.reporting_currency).to_decimal_string()),
+        custom(
+            config
+                .reporting_currency
+                .map(|c| stripe_events::Money::new(0, c).to_decimal_string())
+                .unwrap_or_default(),
+        ),
     );
     set
 }

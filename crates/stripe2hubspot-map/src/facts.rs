@@ -9,7 +9,7 @@ use stripe_events::{
     PaymentIntentStatus,
 };
 
-use crate::config::{EmailSource, MappingConfig};
+use crate::config::{EmailSource, MappingConfig, CUSTOMER_EVENT_TYPES};
 use crate::error::MapError;
 use crate::personal::{redacted_option, KeysOnly, Personal};
 use crate::skip::SkipReason;
@@ -132,6 +132,9 @@ pub struct Facts {
     pub paid_at: Option<i64>,
     /// The subscription of an invoice payment (`sub_...`).
     pub subscription_id: Option<String>,
+    /// Why the invoice was created (`subscription_create`, `subscription_cycle`,
+    /// `subscription_update`, `manual`, ...), from an invoice.
+    pub billing_reason: Option<String>,
     /// The charge's receipt page.
     pub receipt_url: Option<String>,
     /// The payment's description.
@@ -157,6 +160,7 @@ impl fmt::Debug for Facts {
             .field("dispute", &self.dispute)
             .field("paid_at", &self.paid_at)
             .field("subscription_id", &self.subscription_id)
+            .field("billing_reason", &self.billing_reason)
             .field("receipt_url", &redacted_option(&self.receipt_url))
             .field("description", &redacted_option(&self.description))
             .field("metadata", &KeysOnly(&self.metadata))
@@ -182,6 +186,7 @@ impl Facts {
             dispute: None,
             paid_at: None,
             subscription_id: None,
+            billing_reason: None,
             receipt_url: None,
             description: None,
             metadata: Metadata::new(),
@@ -201,8 +206,10 @@ pub enum FactsOutcome {
 
 /// Reads what one event says about its payment.
 ///
-/// Events whose type the configuration does not handle are skipped, as are payments that did
-/// not succeed, Checkout Sessions not paid yet and zero-amount invoices. A payment without an
+/// Events whose type the configuration does not handle are skipped, as are customer and
+/// subscription events ([`CUSTOMER_EVENT_TYPES`](crate::CUSTOMER_EVENT_TYPES), read by
+/// [`customer_facts_from_event`](crate::customer_facts_from_event)), payments that did not
+/// succeed, Checkout Sessions not paid yet and zero-amount invoices. A payment without an
 /// email gives facts all the same (the ledger keeps it waiting for a contact), and so does an
 /// authorization not captured yet (waiting for its capture).
 ///
@@ -227,7 +234,8 @@ pub enum FactsOutcome {
 /// ```
 pub fn facts_from_event(event: &Event, config: &MappingConfig) -> Result<FactsOutcome, MapError> {
     config.validate()?;
-    if !config.handles(&event.type_) {
+    let customer_event = CUSTOMER_EVENT_TYPES.contains(&event.type_.as_str());
+    if customer_event || !config.handles(&event.type_) {
         return Ok(FactsOutcome::Skip(SkipReason::UnhandledEventType {
             event_type: event.type_.clone(),
         }));
@@ -274,6 +282,7 @@ fn read(
         EventObject::InvoicePayment(payment) => from_invoice_payment(payment, stamp.clone()),
         EventObject::Dispute(dispute) => Ok(from_dispute(dispute, stamp.clone())),
         EventObject::Customer(_) => return Err(unexpected("a customer")),
+        EventObject::Subscription(_) => return Err(unexpected("a subscription")),
         _ => return Err(unexpected("an unrecognised object")),
     };
     let facts = match facts {
@@ -568,6 +577,7 @@ fn from_invoice(
     facts.succeeded = true;
     facts.paid_at = invoice.status_transitions.as_ref().and_then(|t| t.paid_at);
     facts.subscription_id = id(invoice.subscription_id());
+    facts.billing_reason = text(invoice.billing_reason.as_deref());
     facts.description = text(invoice.description.as_deref());
     facts.metadata = invoice.metadata.clone();
     Ok(facts)

@@ -173,6 +173,7 @@ pub struct LedgerRow {
     paid_at: Option<i64>,
     first_success_at: Option<i64>,
     subscription_id: Option<Stamped<String>>,
+    billing_reason: Option<Stamped<String>>,
     receipt_url: Option<Stamped<String>>,
     description: Option<Stamped<String>>,
     metadata: BTreeMap<String, Stamped<String>>,
@@ -203,6 +204,7 @@ impl fmt::Debug for LedgerRow {
             .field("paid_at", &self.paid_at)
             .field("first_success_at", &self.first_success_at)
             .field("subscription_id", &self.subscription_id)
+            .field("billing_reason", &self.billing_reason)
             .field("receipt_url", &redacted_option(&self.receipt_url))
             .field("description", &redacted_option(&self.description))
             .field("metadata", &KeysOnly(&self.metadata))
@@ -251,6 +253,7 @@ impl LedgerRow {
             paid_at: facts.paid_at,
             first_success_at: facts.succeeded.then_some(stamp.created),
             subscription_id: stamped(stamp, facts.subscription_id.clone()),
+            billing_reason: stamped(stamp, facts.billing_reason.clone()),
             receipt_url: stamped(stamp, facts.receipt_url.clone()),
             description: stamped(stamp, facts.description.clone()),
             metadata: facts
@@ -299,6 +302,7 @@ impl LedgerRow {
             paid_at: earliest(self.paid_at, other.paid_at),
             first_success_at: earliest(self.first_success_at, other.first_success_at),
             subscription_id: newest(&self.subscription_id, &other.subscription_id),
+            billing_reason: newest(&self.billing_reason, &other.billing_reason),
             receipt_url: newest(&self.receipt_url, &other.receipt_url),
             description: newest(&self.description, &other.description),
             metadata: merge_maps(&self.metadata, &other.metadata, newer),
@@ -337,6 +341,7 @@ impl LedgerRow {
         row.customer_id = blank(&self.customer_id);
         row.currency = blank(&self.currency);
         row.subscription_id = blank(&self.subscription_id);
+        row.billing_reason = blank(&self.billing_reason);
         row.receipt_url = blank(&self.receipt_url);
         row.description = blank(&self.description);
         for value in row.metadata.values_mut() {
@@ -555,6 +560,12 @@ impl LedgerRow {
     /// The subscription of an invoice payment.
     pub fn subscription_id(&self) -> Option<&str> {
         self.subscription_id.as_ref().map(|s| s.value.as_str())
+    }
+
+    /// Why the invoice was created (`subscription_cycle`, ...), from the newest invoice facts
+    /// that said.
+    pub fn billing_reason(&self) -> Option<&str> {
+        self.billing_reason.as_ref().map(|s| s.value.as_str())
     }
 
     /// The charge's receipt page.

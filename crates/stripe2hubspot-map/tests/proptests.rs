@@ -54,6 +54,7 @@ fn customer() -> BoxedStrategy<Option<Expandable<Customer>>> {
                 phone,
                 description: None,
                 address: None,
+                currency: None,
                 metadata: Metadata::new(),
                 created: None,
                 deleted,
