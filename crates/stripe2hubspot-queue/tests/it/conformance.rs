@@ -32,6 +32,11 @@ macro_rules! suite {
         suite!(@one $make, checkpoints);
         suite!(@one $make, operator_pause);
         suite!(@one $make, contact_marks);
+        suite!(@one $make, customer_merge_order);
+        suite!(@one $make, customer_marks_and_pages);
+        suite!(@one $make, customer_payments_share_a_contact);
+        suite!(@one $make, guest_payment_joins_customer);
+        suite!(@one $make, erase_customer_forgets_the_person);
 
         #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
         async fn concurrent_8_producers_10k_jobs_4_workers() {
