@@ -262,6 +262,8 @@ impl SyncEngineBuilder {
                 bootstrapped: OnceCell::new(),
                 write_order: tokio::sync::Mutex::new(()),
                 unfinished_moves: Mutex::default(),
+                refused_emails: Mutex::default(),
+                alerted_pairs: Mutex::default(),
                 dropped: Mutex::new(Dropped::default()),
                 rate_limit_streak: AtomicU32::new(0),
                 counters: Counters::default(),

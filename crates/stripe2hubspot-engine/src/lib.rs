@@ -66,7 +66,9 @@ mod backoff;
 mod batch;
 mod builder;
 mod contact_moves;
+mod contacts;
 mod create;
+mod customers;
 mod deal_move;
 mod failure;
 mod fence;
@@ -160,6 +162,11 @@ struct Inner {
     /// (the write failed and will be retried): a retried merge changes nothing, so it would
     /// not name them again.
     unfinished_moves: Mutex<std::collections::HashMap<String, BTreeSet<String>>>,
+    /// Per contact key, the email HubSpot refused for its known contact because another
+    /// contact holds it: withheld from that contact's writes until the email changes.
+    refused_emails: Mutex<std::collections::HashMap<String, String>>,
+    /// `(known contact id, other contact id)` pairs already alerted as holding one email.
+    alerted_pairs: Mutex<BTreeSet<(String, String)>>,
     dropped: Mutex<Dropped>,
     /// Consecutive 429s, the exponent of the rate-limit backoff.
     rate_limit_streak: AtomicU32,

@@ -61,6 +61,11 @@ pub struct LedgerChange {
     /// indexed under before the call, other than the one it has now: a newer email moved the
     /// payment away from these contacts, whose rollups and deal association must follow.
     pub previous_contact_keys: Vec<String>,
+    /// The contact key the store indexes the row under after the call (what
+    /// [`contact_rows`](crate::SyncState::contact_rows) finds it by): [`contact_key_of`] of
+    /// the row, except a guest row joined to the customer whose current email it carries.
+    /// `None` while the row has no contact.
+    pub contact_key: Option<String>,
 }
 
 /// What [`mark_written`](crate::SyncState::mark_written) records for one row.
@@ -224,6 +229,7 @@ impl Changes {
                 absorbed_keys: absorbed,
                 orphaned_deals: orphaned,
                 previous_contact_keys,
+                contact_key: merged.contact_key.clone(),
             },
         );
     }
