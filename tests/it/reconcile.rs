@@ -426,3 +426,86 @@ async fn a_drifted_stripe_mrr_is_reported_and_handed_to_the_syncer() {
     let payload: serde_json::Value = serde_json::from_slice(&job.payload).unwrap();
     assert_eq!(payload["customer_id"], "cus_ann");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn backfilled_subscriptions_reach_the_contacts_and_a_drifted_mrr_is_repaired_end_to_end() {
+    use stripe2hubspot::history::expected_contacts;
+    use stripe2hubspot::history::stripe2hubspot_stripe::fake::FakeStripe;
+    let config = MappingConfig::default();
+    let stripe = FakeStripe::start().await;
+    stripe.insert_all(crate::backfill::billing()).unwrap();
+    let mut pipeline = Pipeline::new(FakeHubSpot::start().await).await;
+    pipeline.start_engine(|b| b);
+    let backfill = Backfill::builder(
+        stripe.client().unwrap(),
+        pipeline.store.clone(),
+        config.clone(),
+        CreatedRange::all(),
+    )
+    .build()
+    .unwrap();
+    backfill.run(|_| {}).await.unwrap();
+    assert_eq!(pipeline.drained(DRAIN).await.dead, 0);
+    // Again: every customer and subscription is unchanged, so HubSpot hears nothing.
+    pipeline.hubspot.clear_requests();
+    let again = backfill.run(|_| {}).await.unwrap();
+    assert_eq!((again.queued(), again.duplicates()), (0, 5), "{again}");
+    pipeline.drained(DRAIN).await;
+    assert!(
+        pipeline.hubspot.requests().iter().all(|r| r.method == "GET"),
+        "a second backfill writes nothing"
+    );
+    pipeline.shutdown().await;
+
+    let hubspot = &pipeline.hubspot;
+    let ann = hubspot.contact_by_email("ann@example.com").unwrap();
+    assert_eq!(ann.property("stripe_mrr"), Some("73.50"));
+    assert_eq!(ann.property("stripe_plan"), Some("Gold"));
+    assert_eq!(ann.property("stripe_subscription_status"), Some("active"));
+    let bob = hubspot.contact_by_email("bob@example.com").unwrap();
+    assert_eq!(bob.property("stripe_subscription_status"), Some("canceled"));
+
+    let reconcile = Reconcile::builder(hubspot.client().unwrap()).build();
+    let expected = expected_contacts(&pipeline.store, &config).await.unwrap();
+    assert_eq!(expected.len(), 3, "Ann, Bob and Cat have contacts");
+    let report = reconcile.check_customers(&expected, |_| {}).await.unwrap();
+    assert!(report.is_in_sync(), "{report}");
+
+    assert!(hubspot.edit_property("contacts", &ann.id, "stripe_mrr", Some("1.00")));
+    let drift = reconcile.check_customers(&expected, |_| {}).await.unwrap();
+    assert_eq!(
+        drift
+            .drifted
+            .iter()
+            .map(|d| d.customer_id.as_str())
+            .collect::<Vec<_>>(),
+        ["cus_ann"],
+        "{drift}"
+    );
+    let repaired = reconcile
+        .repair_customers(&pipeline.store, &expected, &drift)
+        .await
+        .unwrap();
+    assert_eq!(repaired.queued, ["cus_ann"]);
+    let unwritten = with_engine(
+        &pipeline,
+        reconcile.wait_for_customer_repairs(
+            &pipeline.store,
+            &repaired,
+            Duration::from_millis(20),
+        ),
+    )
+    .await
+    .unwrap();
+    assert!(unwritten.is_empty(), "{unwritten:?}");
+    assert_eq!(
+        hubspot
+            .contact_by_email("ann@example.com")
+            .unwrap()
+            .property("stripe_mrr"),
+        Some("73.50"),
+        "the repair rewrote the MRR"
+    );
+    let after = reconcile.check_customers(&expected, |_| {}).await.unwrap();
+    assert!(after.is_in_sync() && after.in_sync == 3, "{after}");
+}
