@@ -452,7 +452,11 @@ async fn backfilled_subscriptions_reach_the_contacts_and_a_drifted_mrr_is_repair
     assert_eq!((again.queued(), again.duplicates()), (0, 5), "{again}");
     pipeline.drained(DRAIN).await;
     assert!(
-        pipeline.hubspot.requests().iter().all(|r| r.method == "GET"),
+        pipeline
+            .hubspot
+            .requests()
+            .iter()
+            .all(|r| r.method == "GET"),
         "a second backfill writes nothing"
     );
     pipeline.shutdown().await;
@@ -489,11 +493,7 @@ async fn backfilled_subscriptions_reach_the_contacts_and_a_drifted_mrr_is_repair
     assert_eq!(repaired.queued, ["cus_ann"]);
     let unwritten = with_engine(
         &pipeline,
-        reconcile.wait_for_customer_repairs(
-            &pipeline.store,
-            &repaired,
-            Duration::from_millis(20),
-        ),
+        reconcile.wait_for_customer_repairs(&pipeline.store, &repaired, Duration::from_millis(20)),
     )
     .await
     .unwrap();
