@@ -5,7 +5,7 @@
 use serde_json::{json, Value};
 use stripe2hubspot_stripe::fake::{objects, FakeStripe};
 use stripe2hubspot_stripe::{CreatedRange, Error, ListKind};
-use stripe_events::{Customer, EventObject};
+use stripe_events::{Customer, EventObject, Subscription};
 
 const T0: i64 = 1_700_000_000;
 
@@ -94,12 +94,28 @@ async fn subscriptions_of_every_status_come_with_discounts_and_products_in_place
 
     // Retrieved alone (a tied subscription's re-read), it has the listed shape.
     let one = client.retrieve("/v1/subscriptions/sub_live").await.unwrap();
-    let one = object_json(&one);
+    assert!(matches!(one, EventObject::Subscription(_)));
+    assert_eq!(object_json(&one), object_json(&page.data[1]));
+    let typed = client
+        .retrieve_by_id::<Subscription>("sub_live")
+        .await
+        .unwrap();
+    let item = &typed.items.as_ref().unwrap().data[0];
+    let product = item.price.as_ref().unwrap().product.as_ref().unwrap();
     assert_eq!(
-        one["items"]["data"][0]["price"]["product"]["name"],
-        json!("Gold")
+        product.as_object().and_then(|p| p.name.as_deref()),
+        Some("Gold")
     );
-    assert_eq!(one["discounts"][0]["id"], json!("di_25"));
+    let retrieve = fake
+        .requests()
+        .into_iter()
+        .rfind(|r| r.path == "/v1/subscriptions/sub_live")
+        .unwrap();
+    assert_eq!(
+        retrieve.params("expand[]"),
+        ["discounts", "items.data.price.product"]
+    );
+    assert_eq!(retrieve.status, 200);
 }
 
 #[tokio::test]
