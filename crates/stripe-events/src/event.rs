@@ -16,7 +16,7 @@ use serde_json::Value;
 
 use crate::money::{Currency, Money};
 use crate::tagged::{self, ObjectSource};
-use crate::{Dispute, Invoice, InvoicePayment, Subscription};
+use crate::{BalanceTransaction, Dispute, Invoice, InvoicePayment, Subscription};
 
 /// Stripe metadata: string keys to string values (Stripe allows nothing else).
 pub type Metadata = BTreeMap<String, String>;
@@ -355,6 +355,14 @@ pub struct Charge {
     /// The invoice this charge paid (API versions before 2025-03-31 only).
     #[serde(default)]
     pub invoice: Option<Expandable<Invoice>>,
+    /// What the charge settled as in the account's balance (after any currency conversion):
+    /// an id, or the object when expanded; `None` until captured. Never fails the parse (see
+    /// [`BalanceTransaction`]).
+    #[serde(
+        default,
+        deserialize_with = "crate::balance::lenient_balance_transaction"
+    )]
+    pub balance_transaction: Option<Expandable<BalanceTransaction>>,
     /// Creation time, in seconds since the Unix epoch.
     pub created: i64,
     /// Whether the charge is live (`false` in test mode).

@@ -32,6 +32,7 @@
 #![deny(missing_docs)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+pub mod balance;
 pub mod dispute;
 pub mod event;
 pub mod invoice;
@@ -46,6 +47,7 @@ mod tagged;
 pub mod testkit;
 pub mod webhook;
 
+pub use balance::BalanceTransaction;
 pub use dispute::{Dispute, DisputeStatus};
 pub use event::{
     Address, BillingDetails, Charge, ChargeStatus, CheckoutSession, Customer, CustomerDetails,
