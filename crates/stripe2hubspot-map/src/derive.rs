@@ -1,7 +1,7 @@
 //! HubSpot properties derived from ledger rows: absolute values, so writing them again is
 //! harmless and any order of events gives the same properties.
 
-use stripe_events::Money;
+use stripe_events::{Currency, Money};
 
 use crate::config::{
     property_kind, AmountBasis, ContactKeySource, MappingConfig, LAST_CHARGE_PROPERTIES,
@@ -160,6 +160,49 @@ pub fn deal_properties(row: &LedgerRow, config: &MappingConfig) -> Option<Proper
     Some(deal)
 }
 
+/// The lifetime value in the account's settlement currency: the sum of what each counted
+/// payment kept there ([`LedgerRow::settled_share`] of its deal amount), when every counted
+/// payment's settlement is known and all are in one currency. `None` otherwise (no Stripe key,
+/// a read still to come, or an account settling in several currencies): then
+/// [`own_currency_lifetime`] applies.
+fn settlement_lifetime(counted: &[&Settled<'_>]) -> Option<Money> {
+    let (first, rest) = counted.split_first()?;
+    let first = first.row.settled_share(first.amount.minor)?;
+    rest.iter().try_fold(first, |sum, s| {
+        let share = s.row.settled_share(s.amount.minor)?;
+        (share.currency == sum.currency)
+            .then(|| Money::new(sum.minor.saturating_add(share.minor), sum.currency))
+    })
+}
+
+/// The lifetime value in one currency of the payments themselves, with that currency: the
+/// configured [`reporting_currency`](MappingConfig::reporting_currency), else the contact's
+/// own (its newest counted payment's, else, everything being refunded, its newest payment's,
+/// whose 0 is then a true value in that currency). Empty when no payment is in that currency.
+fn own_currency_lifetime(
+    settled: &[Settled<'_>],
+    counted: &[&Settled<'_>],
+    config: &MappingConfig,
+) -> (Option<Currency>, String) {
+    let currency = config.reporting_currency.or_else(|| {
+        counted
+            .last()
+            .map(|s| s.amount.currency)
+            .or(settled.last().map(|s| s.amount.currency))
+    });
+    let lifetime = currency
+        .filter(|c| settled.iter().any(|s| s.amount.currency == *c))
+        .map(|c| {
+            let sum = settled
+                .iter()
+                .filter(|s| s.amount.currency == c)
+                .fold(0i64, |sum, s| sum.saturating_add(s.amount.minor.max(0)));
+            Money::new(sum, c).to_decimal_string()
+        })
+        .unwrap_or_default();
+    (currency, lifetime)
+}
+
 /// The newest stamped value among the rows (ties broken by the value, so the order of `rows`
 /// does not matter).
 fn newest_of<'a, T: Ord + 'a>(
@@ -199,14 +242,20 @@ fn keyable(customer: &CustomerRow, config: &MappingConfig) -> bool {
 /// (it has an email, or contacts are keyed by customer id): then the count is 0, the lifetime
 /// value and the dates are empty, and the `last_charge_*` group is left out.
 ///
-/// Lifetime value: the sum of the payments in one currency, named by
-/// `stripe_lifetime_value_currency`: the configured
-/// [`reporting_currency`](MappingConfig::reporting_currency), else the contact's own (that of
-/// its newest counted payment, else of its newest payment). Payments in other currencies are
-/// left out of the sum (still counted in `stripe_payment_count`); the value is empty, never
-/// `0.00`, when no payment is in that currency, so a JPY customer on a USD-reporting portal is
-/// never shown as having paid nothing (a payment refunded in full still counts as a `0.00` in
-/// its currency: that is what it is worth).
+/// Lifetime value, with its currency in `stripe_lifetime_value_currency`:
+/// - in the account's settlement currency, when every counted payment's settlement is known
+///   (its charges' balance transactions, read with a Stripe key: see
+///   [`LedgerRow::settled_net`]) and all settled in one currency: the sum of what each kept
+///   there (its deal amount, net or gross as configured, scaled from the settled gross). This
+///   counts every payment whatever its own currency, and takes precedence over
+///   `reporting_currency`;
+/// - otherwise, the sum of the payments in one currency: the configured
+///   [`reporting_currency`](MappingConfig::reporting_currency), else the contact's own (that
+///   of its newest counted payment, else of its newest payment). Payments in other currencies
+///   are left out of the sum (still counted in `stripe_payment_count`); the value is empty,
+///   never `0.00`, when no payment is in that currency, so a JPY customer on a USD-reporting
+///   portal is never shown as having paid nothing (a payment refunded in full still counts as
+///   a `0.00` in its currency: that is what it is worth).
 ///
 /// ```
 /// use stripe2hubspot_map::{contact_properties, facts_from_event, FactsOutcome, LedgerRow, MappingConfig};
@@ -282,25 +331,10 @@ pub fn contact_properties_of(
     }
 
     let counted: Vec<&Settled<'_>> = settled.iter().filter(|s| s.amount.minor > 0).collect();
-    // The contact's own currency: its newest counted payment's, else (everything refunded)
-    // its newest payment's, whose 0 is then a true value in that currency.
-    let currency = config.reporting_currency.or_else(|| {
-        counted
-            .last()
-            .copied()
-            .or(newest)
-            .map(|s| s.amount.currency)
-    });
-    let lifetime = currency
-        .filter(|c| settled.iter().any(|s| s.amount.currency == *c))
-        .map(|c| {
-            let sum = settled
-                .iter()
-                .filter(|s| s.amount.currency == c)
-                .fold(0i64, |sum, s| sum.saturating_add(s.amount.minor.max(0)));
-            Money::new(sum, c).to_decimal_string()
-        })
-        .unwrap_or_default();
+    let (currency, lifetime) = match settlement_lifetime(&counted) {
+        Some(total) => (Some(total.currency), total.to_decimal_string()),
+        None => own_currency_lifetime(&settled, &counted, config),
+    };
     let custom = |v: &str| value(v, PropertyKind::Custom, false);
     contact.insert(PAYMENT_COUNT_PROPERTY, custom(&counted.len().to_string()));
     contact.insert(LIFETIME_VALUE_PROPERTY, custom(&lifetime));

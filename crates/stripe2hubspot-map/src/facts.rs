@@ -4,9 +4,9 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 use stripe_events::{
-    Charge, ChargeStatus, CheckoutSession, Currency, Customer, Dispute, DisputeStatus, Event,
-    EventObject, Expandable, Invoice, InvoicePayment, InvoiceStatus, Metadata, PaymentIntent,
-    PaymentIntentStatus,
+    BalanceTransaction, Charge, ChargeStatus, CheckoutSession, Currency, Customer, Dispute,
+    DisputeStatus, Event, EventObject, Expandable, Invoice, InvoicePayment, InvoiceStatus,
+    Metadata, Money, PaymentIntent, PaymentIntentStatus,
 };
 
 use crate::config::{EmailSource, MappingConfig, CUSTOMER_EVENT_TYPES};
@@ -141,6 +141,14 @@ pub struct Facts {
     pub description: Option<String>,
     /// The object's metadata.
     pub metadata: Metadata,
+    /// The balance transaction (`txn_...`) of the charge `ids.charge`: where Stripe records
+    /// what the charge settled as. From a charge's `balance_transaction`.
+    pub balance_transaction: Option<String>,
+    /// What the charge `ids.charge` settled as in the account's balance: its balance
+    /// transaction's gross `amount`, in the settlement currency, after any conversion (before
+    /// fees and refunds). From a charge whose `balance_transaction` is expanded, or from the
+    /// balance transaction read with a Stripe key; see [`Facts::settled`].
+    pub settlement: Option<Money>,
 }
 
 impl fmt::Debug for Facts {
@@ -164,6 +172,8 @@ impl fmt::Debug for Facts {
             .field("receipt_url", &redacted_option(&self.receipt_url))
             .field("description", &redacted_option(&self.description))
             .field("metadata", &KeysOnly(&self.metadata))
+            .field("balance_transaction", &self.balance_transaction)
+            .field("settlement", &self.settlement)
             .finish()
     }
 }
@@ -190,7 +200,35 @@ impl Facts {
             receipt_url: None,
             description: None,
             metadata: Metadata::new(),
+            balance_transaction: None,
+            settlement: None,
         }
+    }
+
+    /// What one charge of a payment settled as, read from its balance transaction: facts that
+    /// add only that (no amount, status or contact of the payment), stamped `stamp` (the read
+    /// time). The charge's `payment` ids place them in the ledger row that knows the charge.
+    ///
+    /// ```
+    /// use stripe2hubspot_map::{Facts, PaymentIds, Stamp};
+    /// use stripe_events::{BalanceTransaction, Money};
+    ///
+    /// let txn: BalanceTransaction = serde_json::from_str(
+    ///     r#"{"id": "txn_1", "amount": 3350, "currency": "usd", "source": "ch_1"}"#,
+    /// )?;
+    /// let ids = PaymentIds { charge: Some("ch_1".into()), ..PaymentIds::default() };
+    /// let stamp = Stamp { created: 1_700_000_000, event_id: "read_txn_1".into() };
+    /// let facts = Facts::settled(stamp, ids, &txn);
+    /// assert_eq!(facts.settlement, Some(Money::new(3350, "usd".parse()?)));
+    /// assert_eq!(facts.balance_transaction.as_deref(), Some("txn_1"));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn settled(stamp: Stamp, payment: PaymentIds, txn: &BalanceTransaction) -> Facts {
+        let mut facts = Facts::new(stamp);
+        facts.ids = payment;
+        facts.balance_transaction = id(Some(&txn.id));
+        facts.settlement = Some(txn.money());
+        facts
     }
 }
 
@@ -417,6 +455,10 @@ fn charge_into(facts: &mut Facts, charge: &Charge, captured: bool, config: &Mapp
         .description
         .take()
         .or_else(|| text(charge.description.as_deref()));
+    if let Some(txn) = &charge.balance_transaction {
+        facts.balance_transaction = id(Some(txn.id()));
+        facts.settlement = txn.as_object().map(BalanceTransaction::money);
+    }
 }
 
 fn from_charge(

@@ -71,6 +71,7 @@ mod personal;
 mod properties;
 mod property_set;
 mod property_spec;
+mod ratio;
 mod skip;
 mod state;
 mod template;

@@ -7,83 +7,7 @@ use stripe_events::{Currency, Money};
 
 use super::facts::{ItemFacts, SubscriptionFacts};
 use super::row::CustomerRow;
-
-/// An exact non-reduced fraction `num / den` with `den > 0`; every operation is checked, so an
-/// absurd amount is left out instead of overflowing.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct Ratio {
-    num: i128,
-    den: i128,
-}
-
-fn gcd(mut a: i128, mut b: i128) -> i128 {
-    while b != 0 {
-        (a, b) = (b, a % b);
-    }
-    a.abs()
-}
-
-impl Ratio {
-    const ZERO: Ratio = Ratio { num: 0, den: 1 };
-
-    fn new(num: i128, den: i128) -> Option<Ratio> {
-        if den <= 0 {
-            return None;
-        }
-        let g = gcd(num, den).max(1);
-        Some(Ratio {
-            num: num / g,
-            den: den / g,
-        })
-    }
-
-    fn int(value: i64) -> Ratio {
-        Ratio {
-            num: value.into(),
-            den: 1,
-        }
-    }
-
-    fn mul(self, other: Ratio) -> Option<Ratio> {
-        Ratio::new(
-            self.num.checked_mul(other.num)?,
-            self.den.checked_mul(other.den)?,
-        )
-    }
-
-    fn add(self, other: Ratio) -> Option<Ratio> {
-        let num = self
-            .num
-            .checked_mul(other.den)?
-            .checked_add(other.num.checked_mul(self.den)?)?;
-        Ratio::new(num, self.den.checked_mul(other.den)?)
-    }
-
-    fn sub(self, other: Ratio) -> Option<Ratio> {
-        self.add(Ratio {
-            num: other.num.checked_neg()?,
-            den: other.den,
-        })
-    }
-
-    fn max_zero(self) -> Ratio {
-        if self.num < 0 {
-            Ratio::ZERO
-        } else {
-            self
-        }
-    }
-
-    /// Rounded to an integer, half away from zero.
-    fn round(self) -> i128 {
-        let (q, r) = (self.num / self.den, self.num % self.den);
-        if r.abs() * 2 >= self.den {
-            q + self.num.signum()
-        } else {
-            q
-        }
-    }
-}
+use crate::ratio::Ratio;
 
 /// Minor units as Stripe's decimal string (`"1250"`, `"0.5"`, `"12.345"`): exact, up to 12
 /// fraction digits.
@@ -213,16 +137,6 @@ pub fn mrr(row: &CustomerRow) -> Option<Money> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn rounds_half_away_from_zero_once() {
-        let r = |n, d| Ratio::new(n, d).unwrap().round();
-        assert_eq!(
-            (r(5, 2), r(7, 3), r(8, 3), r(1, 2), r(0, 5)),
-            (3, 2, 3, 1, 0)
-        );
-        assert_eq!(r(-5, 2), -3);
-    }
 
     #[test]
     fn decimals_are_exact() {
