@@ -16,6 +16,8 @@ mod pause_probe;
 #[cfg(feature = "backfill")]
 mod reconcile;
 mod server;
+#[cfg(feature = "backfill")]
+mod settlement;
 mod sync;
 #[cfg(feature = "backfill")]
 mod thin_events;

@@ -119,7 +119,7 @@ fn store_retry(what: &str, error: impl std::fmt::Display) -> Disposition {
     }
 }
 
-fn now_seconds() -> i64 {
+pub(crate) fn now_seconds() -> i64 {
     let since = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .unwrap_or_default();

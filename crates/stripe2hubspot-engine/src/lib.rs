@@ -99,6 +99,7 @@ mod purge;
 mod record;
 mod repair;
 mod settle;
+mod settlement;
 mod worker;
 
 use std::collections::BTreeSet;

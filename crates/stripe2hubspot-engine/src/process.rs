@@ -204,6 +204,7 @@ impl Inner {
                 }
             }
         };
+        let changes = self.settle_charges(changes).await;
         let customer_batch = match self.merge_customers(customers, repairs).await {
             Ok(batch) => batch,
             Err(disposition) => return all_jobs(disposition),
