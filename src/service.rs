@@ -74,7 +74,9 @@ impl Service {
     /// Like [`Service::start_with_mapping`], and thin events (Stripe event destinations) are
     /// accepted: `stripe` fetches each one's object (see [`IngestBuilder::thin_events`]). The
     /// engine gets the client too, to settle two same-second events of one subscription by
-    /// reading it (see [`SyncEngineBuilder::stripe`](crate::engine::SyncEngineBuilder::stripe)).
+    /// reading it, and to read each charge's balance transaction so lifetime values are in the
+    /// account's settlement currency (see
+    /// [`SyncEngineBuilder::stripe`](crate::engine::SyncEngineBuilder::stripe)).
     #[cfg(feature = "backfill")]
     #[cfg_attr(docsrs, doc(cfg(feature = "backfill")))]
     pub async fn start_with_stripe(

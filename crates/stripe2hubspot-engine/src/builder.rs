@@ -201,6 +201,12 @@ impl SyncEngineBuilder {
     /// two events of one subscription written in the same second with different contents
     /// are settled by reading the subscription as it is now. Without one, such a tie is
     /// settled deterministically (by event id), which may keep the older of the two.
+    ///
+    /// With one, each charge's balance transaction is also read once (the key needs
+    /// "Balance: Read"), so a contact's `stripe_lifetime_value` counts every payment in the
+    /// account's settlement currency, whatever the payment's own; a failed read leaves the
+    /// value in the payments' own currency until the charge's next write. See
+    /// [`contact_properties_of`](stripe2hubspot_map::contact_properties_of).
     pub fn stripe(mut self, client: stripe2hubspot_stripe::StripeClient) -> Self {
         self.stripe = Some(client);
         self
