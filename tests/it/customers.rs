@@ -180,6 +180,12 @@ async fn each_subscription_property_lands_on_the_contact() {
         ],
     )
     .await;
+    for property in stripe2hubspot::map::SUBSCRIPTION_CONTACT_PROPERTIES {
+        assert!(
+            pipeline.hubspot.has_property("contacts", property),
+            "the bootstrap created {property}"
+        );
+    }
     let c = contact(&pipeline, email);
     assert_eq!(prop(&c, "firstname"), "Ada");
     assert_eq!(prop(&c, "stripe_subscription_status"), "active");
