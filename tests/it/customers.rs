@@ -180,6 +180,12 @@ async fn each_subscription_property_lands_on_the_contact() {
         ],
     )
     .await;
+    for property in stripe2hubspot::map::SUBSCRIPTION_CONTACT_PROPERTIES {
+        assert!(
+            pipeline.hubspot.has_property("contacts", property),
+            "the bootstrap created {property}"
+        );
+    }
     let c = contact(&pipeline, email);
     assert_eq!(prop(&c, "firstname"), "Ada");
     assert_eq!(prop(&c, "stripe_subscription_status"), "active");
@@ -859,5 +865,68 @@ async fn a_customer_repair_job_writes_the_contact_again() {
         .unwrap()[CUSTOMER]
         .clone();
     assert!(!entry.is_unwritten());
+    pipeline.shutdown().await;
+}
+
+/// The customer ledger and identity by customer on PostgreSQL: an email change keeps one
+/// contact, and GDPR deletion leaves the deal. Skipped without
+/// `STRIPE2HUBSPOT_TEST_POSTGRES_URL`.
+#[cfg(feature = "postgres")]
+#[tokio::test]
+async fn on_postgres_an_email_change_keeps_one_contact_and_gdpr_deletes_it() {
+    use stripe2hubspot::queue::{PostgresOptions, PostgresQueue, Store};
+
+    let Ok(url) = std::env::var("STRIPE2HUBSPOT_TEST_POSTGRES_URL") else {
+        assert!(std::env::var_os("STRIPE2HUBSPOT_REQUIRE_POSTGRES").is_none());
+        return;
+    };
+    let options = PostgresOptions {
+        schema: Some(format!("s2h_test_{}_customers", std::process::id())),
+        ..PostgresOptions::default()
+    };
+    let store = Store::new(PostgresQueue::connect_with(&url, options).await.unwrap());
+    let dir = tempfile::tempdir().unwrap();
+    let mut pipeline = Pipeline::on_store(FakeHubSpot::start().await, store, dir).await;
+    pipeline.start_engine(|b| b.concurrency(1).gdpr_delete(true));
+    deliver(
+        &pipeline,
+        &[
+            customer_event(
+                "evt_c1",
+                "customer.created",
+                T0,
+                CUSTOMER,
+                "old@example.com",
+            ),
+            payment(1, "old@example.com", 1000, T0 + 10).charge_succeeded(),
+            customer_event(
+                "evt_c2",
+                "customer.updated",
+                T0 + 20,
+                CUSTOMER,
+                "new@example.com",
+            ),
+            payment(2, "new@example.com", 2500, T0 + 30).charge_succeeded(),
+        ],
+    )
+    .await;
+    let contacts = pipeline.hubspot.contacts();
+    assert_eq!(contacts.len(), 1, "{contacts:?}");
+    let after = contact(&pipeline, "new@example.com");
+    assert_eq!(prop(&after, "stripe_lifetime_value"), "35.00");
+    deliver(
+        &pipeline,
+        &[customer_event(
+            "evt_c9",
+            "customer.deleted",
+            T0 + 50,
+            CUSTOMER,
+            "new@example.com",
+        )],
+    )
+    .await;
+    assert_eq!(pipeline.hubspot.gdpr_deletions().len(), 1);
+    assert!(pipeline.hubspot.contacts().is_empty());
+    assert_eq!(pipeline.hubspot.deals().len(), 2, "the deals stay");
     pipeline.shutdown().await;
 }
