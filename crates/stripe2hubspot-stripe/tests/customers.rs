@@ -168,3 +168,23 @@ async fn a_charge_settled_in_another_currency_has_its_balance_transaction() {
     ));
     assert_eq!(fake.request_count("/v1/balance_transactions/"), 3);
 }
+
+#[tokio::test]
+async fn a_key_that_cannot_read_products_is_told_which_permission_subscriptions_need() {
+    let fake = FakeStripe::builder()
+        .deny_read(ListKind::Products)
+        .start()
+        .await;
+    fake.insert_all(billing()).unwrap();
+    let error = fake
+        .client()
+        .unwrap()
+        .list_objects(ListKind::Subscriptions, CreatedRange::all(), None)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&error, Error::Forbidden { permission, .. } if permission == "Products: Read"),
+        "{error:?}"
+    );
+    assert!(error.to_string().contains("Products: Read"), "{error}");
+}
