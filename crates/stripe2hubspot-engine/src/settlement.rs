@@ -69,29 +69,36 @@ impl Inner {
         let Some(stripe) = &self.stripe else {
             return changes;
         };
-        // By charge id, so a charge two changes share is read once.
-        let unsettled: BTreeMap<String, Option<String>> = changes
+        // By charge id, so a charge two changes share is read once; with its payment's ids,
+        // which place the read in the payment's row.
+        let unsettled: BTreeMap<String, (Option<String>, PaymentIds)> = changes
             .iter()
             .map(|change| &change.entry)
             .filter(|entry| entry.is_unwritten() && !entry.row.state(&self.mapping).is_waiting())
-            .flat_map(|entry| entry.row.unsettled_charges())
-            .map(|(charge, txn)| (charge.to_owned(), txn.map(str::to_owned)))
+            .flat_map(|entry| {
+                let row = &entry.row;
+                row.unsettled_charges().map(move |(charge, txn)| {
+                    let ids = PaymentIds {
+                        payment_intent: row.payment_intent_ids().next().map(str::to_owned),
+                        charge: Some(charge.to_owned()),
+                        invoice: row.invoice_ids().next().map(str::to_owned),
+                        checkout_session: row.checkout_session_ids().next().map(str::to_owned),
+                    };
+                    (charge.to_owned(), (txn.map(str::to_owned), ids))
+                })
+            })
             .collect();
         if unsettled.is_empty() {
             return changes;
         }
         let now = now_seconds();
         let mut facts = Vec::new();
-        for (charge, txn) in &unsettled {
-            match read_settlement(stripe, charge, txn.as_deref()).await {
+        for (charge, (txn, ids)) in unsettled {
+            match read_settlement(stripe, &charge, txn.as_deref()).await {
                 Ok(Read::Settled(txn)) => {
                     let stamp = Stamp {
                         created: now,
                         event_id: format!("read_{}_{now}", txn.id),
-                    };
-                    let ids = PaymentIds {
-                        charge: Some(charge.clone()),
-                        ..PaymentIds::default()
                     };
                     facts.push(Facts::settled(stamp, ids, &txn));
                 }
