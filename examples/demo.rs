@@ -48,6 +48,8 @@ async fn main() -> Result<(), Box<dyn Error>> {
         rate_limit: RateLimit::default(),
         slack_webhook_url: None,
         dead_letter_retention: stripe2hubspot::engine::DEFAULT_DEAD_LETTER_RETENTION,
+        merge_contacts: false,
+        gdpr_delete: false,
     };
     let Service {
         ingest,

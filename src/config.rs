@@ -38,12 +38,21 @@ pub struct Config {
     pub slack_webhook_url: Option<String>,
     /// How long dead letters (and their payloads) are kept before the engine purges them.
     pub dead_letter_retention: std::time::Duration,
+    /// Merge a HubSpot contact holding a customer's new email into the customer's contact
+    /// (`STRIPE2HUBSPOT_MERGE_CONTACTS`; see
+    /// [`SyncEngineBuilder::merge_contacts`](crate::engine::SyncEngineBuilder::merge_contacts)).
+    pub merge_contacts: bool,
+    /// `customer.deleted` deletes the contact for GDPR and erases the person from the store
+    /// (`STRIPE2HUBSPOT_GDPR_DELETE`; see
+    /// [`SyncEngineBuilder::gdpr_delete`](crate::engine::SyncEngineBuilder::gdpr_delete)).
+    pub gdpr_delete: bool,
 }
 
 impl Config {
     /// Settings with the two secrets and every other field at its default: HubSpot's
     /// production host, the default API version, [`DEFAULT_QUEUE_URL`], [`DEFAULT_BIND_ADDR`],
-    /// the default rate limit, no Slack alerts and dead letters kept 30 days.
+    /// the default rate limit, no Slack alerts, dead letters kept 30 days, no contact merges
+    /// and no GDPR deletion.
     pub fn new(webhook_secrets: Vec<String>, hubspot_token: impl Into<String>) -> Config {
         Config {
             webhook_secrets,
@@ -55,6 +64,8 @@ impl Config {
             rate_limit: RateLimit::default(),
             slack_webhook_url: None,
             dead_letter_retention: crate::engine::DEFAULT_DEAD_LETTER_RETENTION,
+            merge_contacts: false,
+            gdpr_delete: false,
         }
     }
 }
@@ -77,6 +88,8 @@ impl fmt::Debug for Config {
                 &self.slack_webhook_url.as_ref().map(|_| "<redacted>"),
             )
             .field("dead_letter_retention", &self.dead_letter_retention)
+            .field("merge_contacts", &self.merge_contacts)
+            .field("gdpr_delete", &self.gdpr_delete)
             .finish()
     }
 }

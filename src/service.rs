@@ -10,7 +10,7 @@ use stripe_events::Verifier;
 
 use crate::alert::{Alerter, SlackAlerter, TracingAlerter};
 use crate::config::Config;
-use crate::engine::SyncEngine;
+use crate::engine::{SyncEngine, SyncEngineBuilder};
 use crate::ingest::{Ingest, IngestBuilder};
 use crate::queue::{self, QueueError, Store};
 
@@ -68,11 +68,15 @@ impl Service {
         config: &Config,
         mapping: MappingConfig,
     ) -> Result<Service, ServiceError> {
-        Service::assemble(config, mapping, |ingest| ingest).await
+        Service::assemble(config, mapping, |ingest| ingest, |engine| engine).await
     }
 
     /// Like [`Service::start_with_mapping`], and thin events (Stripe event destinations) are
-    /// accepted: `stripe` fetches each one's object (see [`IngestBuilder::thin_events`]).
+    /// accepted: `stripe` fetches each one's object (see [`IngestBuilder::thin_events`]). The
+    /// engine gets the client too, to settle two same-second events of one subscription by
+    /// reading it, and to read each charge's balance transaction so lifetime values are in the
+    /// account's settlement currency (see
+    /// [`SyncEngineBuilder::stripe`](crate::engine::SyncEngineBuilder::stripe)).
     #[cfg(feature = "backfill")]
     #[cfg_attr(docsrs, doc(cfg(feature = "backfill")))]
     pub async fn start_with_stripe(
@@ -80,13 +84,21 @@ impl Service {
         mapping: MappingConfig,
         stripe: stripe2hubspot_stripe::StripeClient,
     ) -> Result<Service, ServiceError> {
-        Service::assemble(config, mapping, |ingest| ingest.thin_events(stripe)).await
+        let engine_client = stripe.clone();
+        Service::assemble(
+            config,
+            mapping,
+            |ingest| ingest.thin_events(stripe),
+            |engine| engine.stripe(engine_client),
+        )
+        .await
     }
 
     async fn assemble(
         config: &Config,
         mapping: MappingConfig,
         ingest: impl FnOnce(IngestBuilder) -> IngestBuilder,
+        engine: impl FnOnce(SyncEngineBuilder) -> SyncEngineBuilder,
     ) -> Result<Service, ServiceError> {
         mapping.validate()?;
         let store = queue::connect(&config.queue_url).await?;
@@ -99,10 +111,14 @@ impl Service {
             Some(url) => Arc::new(SlackAlerter::new(url)?),
             None => Arc::new(TracingAlerter),
         };
-        let engine = SyncEngine::builder(store.clone(), hubspot, mapping)
-            .alerter(alerter)
-            .dead_letter_retention(config.dead_letter_retention)
-            .build()?;
+        let engine = engine(
+            SyncEngine::builder(store.clone(), hubspot, mapping)
+                .alerter(alerter)
+                .dead_letter_retention(config.dead_letter_retention)
+                .merge_contacts(config.merge_contacts)
+                .gdpr_delete(config.gdpr_delete),
+        )
+        .build()?;
         Ok(Service {
             ingest: Arc::new(ingest),
             engine,

@@ -550,3 +550,133 @@ async fn a_thin_event_becomes_the_snapshot_event_of_its_object_now() {
     .unwrap();
     assert!(fetch_thin_event_object(&client, &nothing).await.is_err());
 }
+
+/// Stripe billing state: Ann pays 2 × Gold (49 USD a month) with 25% off; Bob's subscription
+/// is canceled; Cat has a customer and no subscription.
+pub fn billing() -> Vec<Value> {
+    let monthly = objects::price("price_gold", "prod_gold", 4_900, "usd", "month", 1);
+    let live = objects::subscription("sub_ann", "cus_ann", T0 + 100, "active", &monthly, 2);
+    let off = objects::percent_discount("di_ann", &live, 25.0);
+    let live = objects::with_discount(live, &off);
+    let ended = objects::subscription("sub_bob", "cus_bob", T0 + 200, "canceled", &monthly, 1);
+    vec![
+        objects::product("prod_gold", "Gold"),
+        objects::customer("cus_ann", T0, Some("ann@example.com"), Some("Ann Adams")),
+        objects::customer("cus_bob", T0 + 1, Some("bob@example.com"), None),
+        objects::customer("cus_cat", T0 + 2, Some("cat@example.com"), None),
+        live,
+        off,
+        ended,
+    ]
+}
+
+/// Every job ready in the queue (left ready again).
+async fn ready_jobs(pipeline: &Pipeline) -> Vec<stripe2hubspot::queue::Job> {
+    let jobs = pipeline
+        .store
+        .queue
+        .reserve(1_000, Duration::from_secs(60))
+        .await
+        .unwrap();
+    for job in &jobs {
+        pipeline.store.queue.release(job).await.unwrap();
+    }
+    jobs
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn customers_and_subscriptions_of_any_age_are_queued_as_their_webhooks_once() {
+    use stripe2hubspot::map::{
+        customer_facts_from_event, subscription_properties, CustomerOutcome, CustomerRow,
+    };
+    let stripe = FakeStripe::start().await;
+    stripe.insert_all(billing()).unwrap();
+    let pipeline = Pipeline::new(FakeHubSpot::start().await).await;
+    // A range after every object was created: customers and subscriptions are state, listed
+    // whatever their age; payments would be limited to it.
+    let later = CreatedRange::since(T0 + 86_400);
+    let backfill = Backfill::builder(
+        stripe.client().unwrap(),
+        pipeline.store.clone(),
+        MappingConfig::default(),
+        later,
+    )
+    .build()
+    .unwrap();
+    let run = || backfill.run(|_| {});
+    let first = run().await.unwrap();
+    let kinds: BTreeMap<ListKind, _> = first.kinds.iter().cloned().collect();
+    assert_eq!(kinds[&ListKind::Customers].queued, 3, "{first}");
+    assert_eq!(kinds[&ListKind::Subscriptions].queued, 2, "{first}");
+    assert_eq!(kinds[&ListKind::Charges].listed, 0);
+    assert_eq!(first.customers_queued(), 5);
+    assert!(
+        first
+            .to_string()
+            .contains("5 customers and subscriptions queued"),
+        "{first}"
+    );
+    let list = stripe
+        .requests()
+        .into_iter()
+        .find(|r| r.path == "/v1/subscriptions")
+        .unwrap();
+    assert_eq!(list.param("status"), Some("all"));
+    assert_eq!(list.param("created[gte]"), None, "subscriptions of any age");
+    assert_eq!(stripe.request_count("/v1/products"), 1);
+
+    let jobs = ready_jobs(&pipeline).await;
+    let mut types: Vec<&str> = jobs.iter().map(|j| j.event_type.as_str()).collect();
+    types.sort();
+    assert_eq!(
+        types,
+        [
+            "customer.subscription.deleted",
+            "customer.subscription.updated",
+            "customer.updated",
+            "customer.updated",
+            "customer.updated"
+        ]
+    );
+    // What the engine will read from them: Ann's MRR with her discount, her plan by name, Bob's
+    // churn.
+    let config = MappingConfig::default();
+    let mut rows: BTreeMap<String, CustomerRow> = BTreeMap::new();
+    for job in &jobs {
+        let event = stripe2hubspot::stripe_events::parse_event(&job.payload).unwrap();
+        let CustomerOutcome::Facts(facts) = customer_facts_from_event(&event, &config).unwrap()
+        else {
+            panic!("{} gives no customer facts", job.event_type)
+        };
+        rows.entry(facts.customer_id.clone())
+            .or_default()
+            .apply(&facts);
+    }
+    let ann = subscription_properties(&rows["cus_ann"], &config);
+    assert_eq!(ann.get("stripe_mrr"), Some("73.50"));
+    assert_eq!(ann.get("stripe_arr"), Some("882.00"));
+    assert_eq!(ann.get("stripe_plan"), Some("Gold"));
+    assert_eq!(ann.get("stripe_subscription_status"), Some("active"));
+    let bob = subscription_properties(&rows["cus_bob"], &config);
+    assert_eq!(bob.get("stripe_subscription_status"), Some("canceled"));
+    assert!(bob.get("stripe_churn_date").is_some_and(|d| !d.is_empty()));
+    assert_eq!(rows["cus_ann"].email(), Some("ann@example.com"));
+
+    // Again: nothing changed in Stripe, so every event is a duplicate.
+    let second = run().await.unwrap();
+    assert_eq!(second.queued(), 0, "{second}");
+    assert_eq!(second.duplicates(), 5);
+    assert_eq!(ready_jobs(&pipeline).await.len(), 5);
+
+    // Bob's customer is updated in Stripe: only it is queued again.
+    stripe
+        .insert(objects::customer(
+            "cus_bob",
+            T0 + 1,
+            Some("bob@example.org"),
+            Some("Bob B"),
+        ))
+        .unwrap();
+    let third = run().await.unwrap();
+    assert_eq!((third.queued(), third.duplicates()), (1, 4), "{third}");
+}

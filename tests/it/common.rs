@@ -54,6 +54,11 @@ impl Pipeline {
                 .await
                 .unwrap(),
         );
+        Pipeline::on_store(hubspot, store, dir).await
+    }
+
+    /// [`Pipeline::new`] on another store (PostgreSQL); `dir` is kept for the pipeline's life.
+    pub async fn on_store(hubspot: FakeHubSpot, store: Store, dir: tempfile::TempDir) -> Pipeline {
         let ingest = Ingest::builder(Verifier::new(SECRET).unwrap(), store.queue.clone()).build();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}{WEBHOOK_PATH}", listener.local_addr().unwrap());
@@ -135,6 +140,11 @@ impl Pipeline {
             );
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
+    }
+
+    /// The SQLite file the pipeline's store lives in.
+    pub fn db_path(&self) -> std::path::PathBuf {
+        self._dir.path().join("queue.db")
     }
 
     /// Stops the engine gracefully and waits for it.

@@ -17,6 +17,7 @@ use crate::common::Pipeline;
 
 const DRAIN: Duration = Duration::from_secs(60);
 const CONTACTS_UPSERT: &str = "/crm/objects/2026-09/contacts/batch/upsert";
+const CONTACTS_UPDATE: &str = "/crm/objects/2026-09/contacts/batch/update";
 const DEALS_CREATE: &str = "/crm/objects/2026-09/deals/batch/create";
 const DEALS_UPSERT: &str = "/crm/objects/2026-09/deals/batch/upsert";
 const ASSOCIATIONS: &str = "/crm/associations/";
@@ -40,11 +41,12 @@ async fn deliver(pipeline: &Pipeline, events: &[Value]) {
     }
 }
 
-/// The HubSpot writes a sync made: contacts upserts, deals creates, deals upserts and
-/// association calls.
+/// The HubSpot writes a sync made: contact writes (upserts of new contacts, updates by id of
+/// known ones), deals creates, deals upserts and association calls.
 fn writes(hubspot: &FakeHubSpot) -> [usize; 4] {
     [
-        hubspot.request_count("POST", CONTACTS_UPSERT),
+        hubspot.request_count("POST", CONTACTS_UPSERT)
+            + hubspot.request_count("POST", CONTACTS_UPDATE),
         hubspot.request_count("POST", DEALS_CREATE),
         hubspot.request_count("POST", DEALS_UPSERT),
         hubspot.request_count("PUT", ASSOCIATIONS) + hubspot.request_count("POST", ASSOCIATIONS),
@@ -113,7 +115,12 @@ async fn a_burst_of_new_payments_costs_two_requests_per_hundred() {
     assert_eq!(
         writes(hubspot),
         [2, 2, 0, 0],
-        "two batches of 100: one contacts upsert and one deals create each, nothing else"
+        "two batches of 100: one contact write and one deals create each, nothing else"
+    );
+    assert_eq!(
+        hubspot.request_count("POST", CONTACTS_UPDATE),
+        1,
+        "the second batch updates the 40 contacts the first created, by their recorded ids"
     );
     let deals = deals_by_payment(hubspot);
     assert_eq!(deals.len(), 200);
@@ -286,7 +293,12 @@ async fn a_renewal_of_a_known_customer_costs_one_contact_write_and_one_deal_crea
     assert_eq!(
         writes(hubspot),
         [1, 1, 0, 0],
-        "the rollups changed (one contact upsert); the deal is created associated"
+        "the rollups changed (one contact write); the deal is created associated"
+    );
+    assert_eq!(
+        hubspot.request_count("POST", CONTACTS_UPDATE),
+        1,
+        "the known contact is updated by its recorded id"
     );
     assert_eq!(
         hubspot.request_count("GET", "/crm/"),

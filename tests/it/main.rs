@@ -7,6 +7,7 @@ mod backfill;
 mod common;
 mod concurrency;
 mod create;
+mod customers;
 mod engine_edges;
 mod faults;
 mod ingest;
@@ -15,6 +16,8 @@ mod pause_probe;
 #[cfg(feature = "backfill")]
 mod reconcile;
 mod server;
+#[cfg(feature = "backfill")]
+mod settlement;
 mod sync;
 #[cfg(feature = "backfill")]
 mod thin_events;

@@ -293,3 +293,219 @@ async fn a_payment_whose_deal_move_is_pending_is_not_missing_and_gets_no_second_
     );
     pipeline.shutdown().await;
 }
+
+/// The customer facts a backfill of `objects` gives (as its synthetic events read them).
+fn customer_facts(objects: &[serde_json::Value]) -> Vec<stripe2hubspot::map::CustomerFacts> {
+    use stripe2hubspot::history::synthetic_event;
+    use stripe2hubspot::map::{customer_facts_from_event, CustomerOutcome};
+    use stripe2hubspot::stripe_events::EventObject;
+    objects
+        .iter()
+        .filter_map(|value| {
+            let object = EventObject::from_value(value.clone());
+            let event = synthetic_event(&object, false, crate::backfill::T0 + 1_000)?;
+            match customer_facts_from_event(&event.event, &MappingConfig::default()).ok()? {
+                CustomerOutcome::Facts(facts) => Some(*facts),
+                CustomerOutcome::Skip(_) => None,
+            }
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_drifted_stripe_mrr_is_reported_and_handed_to_the_syncer() {
+    use stripe2hubspot::history::expected_contacts;
+    use stripe2hubspot::queue::{customer_contact_key, ContactMark};
+    let config = MappingConfig::default();
+    let pipeline = Pipeline::new(FakeHubSpot::start().await).await;
+    let store = &pipeline.store;
+    store
+        .state
+        .merge_customer_facts(&customer_facts(&crate::backfill::billing()), &config)
+        .await
+        .unwrap();
+    // Ann's contact, as the engine wrote it, then edited by hand: MRR 1.00.
+    let hubspot = &pipeline.hubspot;
+    let created = hubspot
+        .client()
+        .unwrap()
+        .contacts()
+        .batch_upsert(&[UpsertInput::new(
+            "email",
+            "ann@example.com",
+            BTreeMap::new(),
+        )])
+        .await
+        .unwrap();
+    let contact_id = created.results[0].object.id.clone();
+    let ann = store
+        .state
+        .customers(&["cus_ann".to_owned()])
+        .await
+        .unwrap()["cus_ann"]
+        .clone();
+    let written = stripe2hubspot::map::subscription_properties(&ann.row, &config);
+    for (name, value) in written.iter() {
+        assert!(hubspot.edit_property("contacts", &contact_id, name, Some(&value.value)));
+    }
+    store
+        .state
+        .mark_customers_written(&[("cus_ann".to_owned(), ann.version)])
+        .await
+        .unwrap();
+    store
+        .state
+        .record_contact_marks(&[ContactMark {
+            contact_key: customer_contact_key("cus_ann", &config),
+            contact_id: contact_id.clone(),
+            properties_hash: written.fingerprint(),
+        }])
+        .await
+        .unwrap();
+
+    let expected = expected_contacts(store, &config).await.unwrap();
+    assert_eq!(
+        expected
+            .iter()
+            .map(|e| e.customer_id.as_str())
+            .collect::<Vec<_>>(),
+        ["cus_ann"],
+        "only customers whose contact HubSpot confirmed"
+    );
+    let reconcile = Reconcile::builder(hubspot.client().unwrap()).build();
+    let in_sync = reconcile.check_customers(&expected, |_| {}).await.unwrap();
+    assert!(in_sync.is_in_sync() && in_sync.in_sync == 1, "{in_sync}");
+
+    assert!(hubspot.edit_property("contacts", &contact_id, "stripe_mrr", Some("1.00")));
+    let mut report = reconcile.check(&[], |_| {}).await.unwrap();
+    report.customers = reconcile.check_customers(&expected, |_| {}).await.unwrap();
+    assert_eq!(report.exit_code(), 1);
+    let drift = &report.customers.drifted;
+    assert_eq!(drift.len(), 1, "{report}");
+    assert_eq!(
+        (drift[0].customer_id.as_str(), drift[0].contact_id.as_str()),
+        ("cus_ann", contact_id.as_str())
+    );
+    assert_eq!(
+        drift[0]
+            .differences
+            .iter()
+            .map(|d| d.property.as_str())
+            .collect::<Vec<_>>(),
+        ["stripe_mrr"]
+    );
+    let shown = report.to_string();
+    assert!(
+        shown.contains("1 customers checked: 0 in sync, 1 drifted")
+            && shown.contains("stripe_mrr: HubSpot has \"1.00\", expected \"73.50\""),
+        "{shown}"
+    );
+
+    let repaired = reconcile
+        .repair_customers(store, &expected, &report.customers)
+        .await
+        .unwrap();
+    assert_eq!(repaired.queued, ["cus_ann"], "{repaired}");
+    let again = store
+        .state
+        .customers(&["cus_ann".to_owned()])
+        .await
+        .unwrap();
+    assert!(
+        again["cus_ann"].is_unwritten(),
+        "the syncer writes it again"
+    );
+    let job = store
+        .queue
+        .reserve(10, Duration::from_secs(60))
+        .await
+        .unwrap()
+        .pop()
+        .unwrap();
+    assert_eq!(job.event_type, "stripe2hubspot.customer_repair");
+    let payload: serde_json::Value = serde_json::from_slice(&job.payload).unwrap();
+    assert_eq!(payload["customer_id"], "cus_ann");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn backfilled_subscriptions_reach_the_contacts_and_a_drifted_mrr_is_repaired_end_to_end() {
+    use stripe2hubspot::history::expected_contacts;
+    use stripe2hubspot::history::stripe2hubspot_stripe::fake::FakeStripe;
+    let config = MappingConfig::default();
+    let stripe = FakeStripe::start().await;
+    stripe.insert_all(crate::backfill::billing()).unwrap();
+    let mut pipeline = Pipeline::new(FakeHubSpot::start().await).await;
+    pipeline.start_engine(|b| b);
+    let backfill = Backfill::builder(
+        stripe.client().unwrap(),
+        pipeline.store.clone(),
+        config.clone(),
+        CreatedRange::all(),
+    )
+    .build()
+    .unwrap();
+    backfill.run(|_| {}).await.unwrap();
+    assert_eq!(pipeline.drained(DRAIN).await.dead, 0);
+    // Again: every customer and subscription is unchanged, so HubSpot hears nothing.
+    pipeline.hubspot.clear_requests();
+    let again = backfill.run(|_| {}).await.unwrap();
+    assert_eq!((again.queued(), again.duplicates()), (0, 5), "{again}");
+    pipeline.drained(DRAIN).await;
+    assert!(
+        pipeline
+            .hubspot
+            .requests()
+            .iter()
+            .all(|r| r.method == "GET"),
+        "a second backfill writes nothing"
+    );
+    pipeline.shutdown().await;
+
+    let hubspot = &pipeline.hubspot;
+    let ann = hubspot.contact_by_email("ann@example.com").unwrap();
+    assert_eq!(ann.property("stripe_mrr"), Some("73.50"));
+    assert_eq!(ann.property("stripe_plan"), Some("Gold"));
+    assert_eq!(ann.property("stripe_subscription_status"), Some("active"));
+    let bob = hubspot.contact_by_email("bob@example.com").unwrap();
+    assert_eq!(bob.property("stripe_subscription_status"), Some("canceled"));
+
+    let reconcile = Reconcile::builder(hubspot.client().unwrap()).build();
+    let expected = expected_contacts(&pipeline.store, &config).await.unwrap();
+    assert_eq!(expected.len(), 3, "Ann, Bob and Cat have contacts");
+    let report = reconcile.check_customers(&expected, |_| {}).await.unwrap();
+    assert!(report.is_in_sync(), "{report}");
+
+    assert!(hubspot.edit_property("contacts", &ann.id, "stripe_mrr", Some("1.00")));
+    let drift = reconcile.check_customers(&expected, |_| {}).await.unwrap();
+    assert_eq!(
+        drift
+            .drifted
+            .iter()
+            .map(|d| d.customer_id.as_str())
+            .collect::<Vec<_>>(),
+        ["cus_ann"],
+        "{drift}"
+    );
+    let repaired = reconcile
+        .repair_customers(&pipeline.store, &expected, &drift)
+        .await
+        .unwrap();
+    assert_eq!(repaired.queued, ["cus_ann"]);
+    let unwritten = with_engine(
+        &pipeline,
+        reconcile.wait_for_customer_repairs(&pipeline.store, &repaired, Duration::from_millis(20)),
+    )
+    .await
+    .unwrap();
+    assert!(unwritten.is_empty(), "{unwritten:?}");
+    assert_eq!(
+        hubspot
+            .contact_by_email("ann@example.com")
+            .unwrap()
+            .property("stripe_mrr"),
+        Some("73.50"),
+        "the repair rewrote the MRR"
+    );
+    let after = reconcile.check_customers(&expected, |_| {}).await.unwrap();
+    assert!(after.is_in_sync() && after.in_sync == 3, "{after}");
+}

@@ -402,6 +402,17 @@ impl BatchError {
                 .any(|e| e.code.as_deref().is_some_and(is_rule_code))
     }
 
+    /// The error with every e-mail address in its messages replaced (HubSpot's messages quote
+    /// the values they refuse, and these texts reach logs and alerts); ids, context and the
+    /// "Existing ID: N" a message names are kept.
+    pub(crate) fn redacted(mut self) -> Self {
+        self.message = crate::redact::redact(&self.message);
+        for e in &mut self.errors {
+            e.message = crate::redact::redact(&e.message);
+        }
+        self
+    }
+
     /// Ids or input values this error names (`context.ids`, then `id`).
     pub fn ids(&self) -> Vec<&str> {
         let mut out: Vec<&str> = self
@@ -592,7 +603,7 @@ fn missing_scopes(d: &ErrorDetails) -> Vec<String> {
 }
 
 /// "Contact already exists. Existing ID: 12345" -> "12345".
-fn existing_id(message: &str) -> Option<String> {
+pub(crate) fn existing_id(message: &str) -> Option<String> {
     let idx = message.find("Existing ID:")?;
     let id: String = message[idx + "Existing ID:".len()..]
         .trim_start()

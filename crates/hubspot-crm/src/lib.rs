@@ -6,7 +6,9 @@ mod archive;
 mod associations;
 mod client;
 mod error;
+mod gdpr;
 mod limit;
+mod merge;
 mod objects;
 mod paths;
 mod pipelines;
@@ -16,6 +18,7 @@ mod retry;
 pub mod scopes;
 pub mod telemetry;
 mod unique;
+mod update;
 mod version;
 
 #[cfg(feature = "fake")]
@@ -33,6 +36,7 @@ pub use objects::{
     AssociationCategory, AssociationInput, AssociationType, BatchResult, NextPage, ObjectId,
     ObjectInput, ObjectRef, ObjectType, Objects, Paging, SearchRequest, SearchResult,
     SimplePublicObject, UpsertInput, UpsertedObject, MAX_BATCH_INPUTS, MAX_SEARCH_LIMIT,
+    MERGED_OBJECT_IDS,
 };
 pub use pipelines::{Pipeline, PipelineStage, Pipelines};
 pub use properties::{
@@ -43,6 +47,7 @@ pub use redact::redact;
 pub use retry::{parse_retry_after, RetryPolicy, MAX_HOLD};
 pub use scopes::AccessTokenInfo;
 pub use unique::{UniqueConflict, UniqueCreateResult};
+pub use update::{UpdateInput, UpdateRefusal};
 pub use version::{ApiVersion, ApiVersionParseError, DatedVersion};
 
 /// Normalizes an e-mail address the way HubSpot matches it: trimmed and lowercased.

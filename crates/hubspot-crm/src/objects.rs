@@ -92,12 +92,45 @@ pub struct SimplePublicObject {
     /// Whether the object is archived.
     #[serde(default)]
     pub archived: bool,
+    /// The [`UpdateInput::trace_id`](crate::UpdateInput::trace_id) of the batch-update input
+    /// this result answers, when it had one (upserts carry theirs in
+    /// [`UpsertedObject::object_write_trace_id`]).
+    #[serde(default, rename = "objectWriteTraceId")]
+    pub object_write_trace_id: Option<String>,
 }
+
+/// The property listing the ids merged into an object (`;`-separated), as HubSpot names it.
+pub const MERGED_OBJECT_IDS: &str = "hs_merged_object_ids";
 
 impl SimplePublicObject {
     /// A property value, if present and not null.
     pub fn property(&self, name: &str) -> Option<&str> {
         self.properties.get(name).and_then(|v| v.as_deref())
+    }
+
+    /// The ids merged into this object ([`MERGED_OBJECT_IDS`]), when it was returned.
+    pub fn merged_ids(&self) -> Vec<&str> {
+        self.property(MERGED_OBJECT_IDS)
+            .map(|ids| {
+                ids.split(';')
+                    .map(str::trim)
+                    .filter(|id| !id.is_empty())
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// Whether this object is the one HubSpot knows as `id`: its own id, or one merged into
+    /// it (a merged record answers for the ids it replaced).
+    ///
+    /// ```
+    /// let o: hubspot_crm::SimplePublicObject = serde_json::from_value(serde_json::json!({
+    ///     "id": "9001", "properties": {"hs_merged_object_ids": "512;733"}
+    /// })).unwrap();
+    /// assert!(o.answers_id("9001") && o.answers_id("733") && !o.answers_id("1"));
+    /// ```
+    pub fn answers_id(&self, id: &str) -> bool {
+        self.id == id || self.merged_ids().contains(&id)
     }
 }
 
@@ -153,7 +186,7 @@ impl<T> RawBatch<T> {
             http_status,
             status: self.status.unwrap_or_default(),
             results: self.results,
-            errors: self.errors,
+            errors: self.errors.into_iter().map(BatchError::redacted).collect(),
         }
     }
 }
@@ -325,7 +358,7 @@ impl ObjectRef {
         }
     }
 
-    fn parts(&self) -> (String, Option<&str>) {
+    pub(crate) fn parts(&self) -> (String, Option<&str>) {
         match self {
             ObjectRef::Id(id) => (id.clone(), None),
             ObjectRef::Property { name, value } if name == "email" => {
@@ -503,7 +536,11 @@ impl Objects {
         &self.object_type
     }
 
-    fn path(&self, rest: &[&str]) -> Vec<String> {
+    pub(crate) fn client(&self) -> &Client {
+        &self.client
+    }
+
+    pub(crate) fn path(&self, rest: &[&str]) -> Vec<String> {
         paths::objects(self.client.api_version(), self.object_type.as_str(), rest)
     }
 
@@ -672,7 +709,10 @@ impl Objects {
     }
 }
 
-fn normalize_email_property(object_type: &ObjectType, properties: &mut BTreeMap<String, String>) {
+pub(crate) fn normalize_email_property(
+    object_type: &ObjectType,
+    properties: &mut BTreeMap<String, String>,
+) {
     if *object_type == ObjectType::Contacts {
         if let Some(email) = properties.get_mut("email") {
             *email = normalize_email(email);

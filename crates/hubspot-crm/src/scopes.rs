@@ -23,6 +23,21 @@ pub const DEAL_SCHEMAS_WRITE: &str = "crm.schemas.deals.write";
 
 /// The scopes a sync of contacts and deals needs.
 pub const SYNC_SCOPES: [&str; 4] = [CONTACTS_READ, CONTACTS_WRITE, DEALS_READ, DEALS_WRITE];
+/// The scopes [`Objects::merge`](crate::Objects::merge) of contacts needs: HubSpot's reference
+/// lists the object type's write scope for the merge endpoint
+/// (<https://developers.hubspot.com/docs/api-reference/legacy/crm/objects/contacts/merge-contacts.md>).
+/// Already part of [`SYNC_SCOPES`]: merging contacts (`STRIPE2HUBSPOT_MERGE_CONTACTS=1`) asks
+/// for no extra grant.
+pub const MERGE_CONTACTS_SCOPES: [&str; 1] = [CONTACTS_WRITE];
+/// The scopes [`Objects::gdpr_delete`](crate::Objects::gdpr_delete) needs:
+/// `crm.objects.contacts.write`
+/// (<https://developers.hubspot.com/docs/api-reference/legacy/crm/objects/contacts/gdpr/gdpr-delete-contact.md>;
+/// third-party guides name the same single scope,
+/// <https://www.skills.sh/jeremylongshore/tons-of-skills-marketplace/hubspot-data-handling>).
+/// The sensitive-data scopes (`crm.objects.contacts.sensitive.*`) govern reading and writing
+/// properties marked sensitive and are not listed for this endpoint. Already part of
+/// [`SYNC_SCOPES`].
+pub const GDPR_DELETE_SCOPES: [&str; 1] = [CONTACTS_WRITE];
 /// The extra scopes that let the client create missing contact and deal properties.
 pub const PROPERTY_BOOTSTRAP_SCOPES: [&str; 2] = [CONTACT_SCHEMAS_WRITE, DEAL_SCHEMAS_WRITE];
 

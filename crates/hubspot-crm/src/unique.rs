@@ -24,7 +24,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use crate::error::{BatchError, Error};
+use crate::error::{existing_id as existing_id_in, BatchError, Error};
 use crate::objects::{ObjectInput, Objects, SimplePublicObject};
 
 /// A write refused because a unique-value property already holds the value on another object.
@@ -43,17 +43,6 @@ pub struct UniqueConflict {
 fn says_taken(message: &str) -> bool {
     let m = message.to_ascii_lowercase();
     m.contains("already has that value") || m.contains("already exists")
-}
-
-/// "... Existing ID: 12345" -> "12345".
-fn existing_id_in(message: &str) -> Option<String> {
-    let idx = message.find("Existing ID:")?;
-    let id: String = message[idx + "Existing ID:".len()..]
-        .trim_start()
-        .chars()
-        .take_while(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_')
-        .collect();
-    (!id.is_empty()).then_some(id)
 }
 
 /// "propertyValue: already has that value stripe_payment_id" -> "stripe_payment_id".

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use hubspot_crm::fake::{FakeHubSpot, ValidationRule};
 use hubspot_crm::{
     ApiVersion, Client, Error, ObjectInput, ObjectRef, ObjectType, PropertyCreate, RetryPolicy,
-    SearchRequest, UpsertInput,
+    SearchRequest, UpdateInput, UpsertInput,
 };
 use serde_json::{json, Value};
 use wiremock::matchers::{method, path};
@@ -43,6 +43,13 @@ async fn mount_every_endpoint(server: &MockServer, prefix: impl Fn(&str) -> Stri
         ),
         ("POST", format!("{objects}/contacts/batch/upsert"), batch()),
         ("POST", format!("{objects}/deals/batch/create"), batch()),
+        ("POST", format!("{objects}/contacts/batch/update"), batch()),
+        ("POST", format!("{objects}/contacts/merge"), contact()),
+        (
+            "POST",
+            format!("{objects}/contacts/gdpr-delete"),
+            json!(null),
+        ),
         (
             "PUT",
             format!("{legacy_association_objects}/deals/1/associations/default/contacts/2"),
@@ -117,6 +124,12 @@ async fn call_every_endpoint(c: &Client) {
         .batch_create(&[ObjectInput::default().property("dealname", "x")])
         .await
         .unwrap();
+    c.contacts()
+        .batch_update(&[UpdateInput::new("1", BTreeMap::new())])
+        .await
+        .unwrap();
+    c.contacts().merge("1", "2").await.unwrap();
+    c.contacts().gdpr_delete(&ObjectRef::id("1")).await.unwrap();
     c.associations()
         .associate_default(&ObjectType::Deals, "1", &ObjectType::Contacts, "2")
         .await

@@ -16,7 +16,7 @@ use serde_json::Value;
 
 use crate::money::{Currency, Money};
 use crate::tagged::{self, ObjectSource};
-use crate::{Dispute, Invoice, InvoicePayment, Subscription};
+use crate::{BalanceTransaction, Dispute, Invoice, InvoicePayment, Subscription};
 
 /// Stripe metadata: string keys to string values (Stripe allows nothing else).
 pub type Metadata = BTreeMap<String, String>;
@@ -71,6 +71,8 @@ pub enum EventObject {
     Invoice(Box<Invoice>),
     /// `"object": "invoice_payment"`.
     InvoicePayment(Box<InvoicePayment>),
+    /// `"object": "subscription"`.
+    Subscription(Box<Subscription>),
     /// Any other object, or one whose shape this crate does not recognise.
     Unknown(Value),
 }
@@ -89,6 +91,7 @@ pub(crate) fn dispatch<S: ObjectSource>(
         Some("dispute") => typed(value, EventObject::Dispute),
         Some("invoice") => typed(value, EventObject::Invoice),
         Some("invoice_payment") => typed(value, EventObject::InvoicePayment),
+        Some("subscription") => typed(value, EventObject::Subscription),
         _ => value.untyped(),
     }
 }
@@ -124,6 +127,7 @@ impl EventObject {
             EventObject::Dispute(d) => Some(&d.id),
             EventObject::Invoice(i) => Some(&i.id),
             EventObject::InvoicePayment(p) => Some(&p.id),
+            EventObject::Subscription(s) => Some(&s.id),
             EventObject::Unknown(v) => v.get("id").and_then(Value::as_str),
         }
     }
@@ -162,13 +166,14 @@ impl Serialize for EventObject {
             EventObject::Dispute(o) => tagged(serializer, "dispute", o),
             EventObject::Invoice(o) => tagged(serializer, "invoice", o),
             EventObject::InvoicePayment(o) => tagged(serializer, "invoice_payment", o),
+            EventObject::Subscription(o) => tagged(serializer, "subscription", o),
             EventObject::Unknown(v) => v.serialize(serializer),
         }
     }
 }
 
 /// A field Stripe sends either as an id or, when expanded, as the full object.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(untagged)]
 pub enum Expandable<T> {
     /// The id only (the default).
@@ -350,6 +355,14 @@ pub struct Charge {
     /// The invoice this charge paid (API versions before 2025-03-31 only).
     #[serde(default)]
     pub invoice: Option<Expandable<Invoice>>,
+    /// What the charge settled as in the account's balance (after any currency conversion):
+    /// an id, or the object when expanded; `None` until captured. Never fails the parse (see
+    /// [`BalanceTransaction`]).
+    #[serde(
+        default,
+        deserialize_with = "crate::balance::lenient_balance_transaction"
+    )]
+    pub balance_transaction: Option<Expandable<BalanceTransaction>>,
     /// Creation time, in seconds since the Unix epoch.
     pub created: i64,
     /// Whether the charge is live (`false` in test mode).
@@ -476,6 +489,9 @@ pub struct Customer {
     /// Address.
     #[serde(default)]
     pub address: Option<Address>,
+    /// The currency the customer is billed in (set by its first invoice or subscription).
+    #[serde(default)]
+    pub currency: Option<Currency>,
     /// Key-value metadata.
     #[serde(default, deserialize_with = "null_as_default")]
     pub metadata: Metadata,

@@ -32,6 +32,7 @@
 #![deny(missing_docs)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+pub mod balance;
 pub mod dispute;
 pub mod event;
 pub mod invoice;
@@ -46,6 +47,7 @@ mod tagged;
 pub mod testkit;
 pub mod webhook;
 
+pub use balance::BalanceTransaction;
 pub use dispute::{Dispute, DisputeStatus};
 pub use event::{
     Address, BillingDetails, Charge, ChargeStatus, CheckoutSession, Customer, CustomerDetails,
@@ -57,7 +59,10 @@ pub use invoice::{
 pub use invoice_payment::{InvoicePayment, InvoicePaymentTarget};
 pub use list::List;
 pub use money::{Currency, InvalidAmount, InvalidCurrency, Money};
-pub use subscription::Subscription;
+pub use subscription::{
+    Coupon, Discount, DiscountSource, Price, Product, Recurring, Subscription, SubscriptionItem,
+    SubscriptionStatus,
+};
 pub use webhook::{
     parse_envelope, parse_event, sign, sign_with_secrets, ConfigError, Envelope, HeaderProblem,
     PayloadErrorKind, Verifier, Webhook, WebhookError, DEFAULT_TOLERANCE, SIGNATURE_HEADER,

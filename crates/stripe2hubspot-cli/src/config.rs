@@ -16,6 +16,8 @@
 //! | `STRIPE2HUBSPOT_ALLOW_MEMORY_QUEUE` | no | | `1` lets `serve` use the non-durable `memory:` queue (tests only) |
 //! | `STRIPE2HUBSPOT_MAPPING` | no | the default mapping | path of a JSON mapping file, read by every command |
 //! | `STRIPE2HUBSPOT_DEAD_LETTER_RETENTION` | no | `30d` | how long dead letters (and their payloads) are kept: `30d`, `12h`, `90m`, `3600s` |
+//! | `STRIPE2HUBSPOT_MERGE_CONTACTS` | no | `0` | `1`/`true`: when a customer's new email belongs to another HubSpot contact, merge that contact into the customer's (HubSpot's merge cannot be undone); `0`/`false`: alert and keep the old email |
+//! | `STRIPE2HUBSPOT_GDPR_DELETE` | no | `0` | `1`/`true`: `customer.deleted` permanently deletes the customer's HubSpot contact (GDPR delete) and erases the person from the store; `0`/`false`: the customer is only marked deleted |
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -51,6 +53,13 @@ or Settings > Integrations > Service Keys) with the scopes crm.objects.contacts.
 crm.objects.contacts.write, crm.objects.deals.read, crm.objects.deals.write (plus \
 crm.schemas.contacts.write and crm.schemas.deals.write to create missing properties) and set \
 its key; an existing private-app access token works too";
+
+/// The switch that lets the engine merge a contact holding a customer's new email into the
+/// customer's contact.
+pub const MERGE_CONTACTS: &str = "STRIPE2HUBSPOT_MERGE_CONTACTS";
+
+/// The switch that makes `customer.deleted` a GDPR deletion.
+pub const GDPR_DELETE: &str = "STRIPE2HUBSPOT_GDPR_DELETE";
 
 /// Reads variables; empty values count as unset.
 pub struct Env<F>(F);
@@ -239,6 +248,31 @@ impl<F: Fn(&str) -> Option<String>> Env<F> {
         }
     }
 
+    /// `STRIPE2HUBSPOT_MERGE_CONTACTS`, default off.
+    pub fn merge_contacts(&self) -> Result<bool, ConfigError> {
+        self.switch(MERGE_CONTACTS)
+    }
+
+    /// `STRIPE2HUBSPOT_GDPR_DELETE`, default off.
+    pub fn gdpr_delete(&self) -> Result<bool, ConfigError> {
+        self.switch(GDPR_DELETE)
+    }
+
+    /// An on/off variable: `1` or `true` is on, `0` or `false` (or unset) is off, in any case.
+    fn switch(&self, variable: &'static str) -> Result<bool, ConfigError> {
+        let Some(value) = self.get(variable) else {
+            return Ok(false);
+        };
+        match value.to_ascii_lowercase().as_str() {
+            "1" | "true" => Ok(true),
+            "0" | "false" => Ok(false),
+            _ => Err(error(
+                variable,
+                format!("is {value:?}: set it to 1 or true to turn it on, 0 or false (or leave it unset) to keep it off"),
+            )),
+        }
+    }
+
     /// The HubSpot settings alone, for commands that only talk to HubSpot.
     pub fn hubspot(&self) -> Result<Config, ConfigError> {
         let mut config = Config::new(Vec::new(), self.hubspot_token()?);
@@ -257,6 +291,8 @@ impl<F: Fn(&str) -> Option<String>> Env<F> {
         service.bind_addr = self.bind_addr()?;
         service.slack_webhook_url = self.slack_webhook_url()?;
         service.dead_letter_retention = self.dead_letter_retention()?;
+        service.merge_contacts = self.merge_contacts()?;
+        service.gdpr_delete = self.gdpr_delete()?;
         Ok(ServeConfig {
             service,
             admin_token: self.admin_token()?,
@@ -483,6 +519,42 @@ mod tests {
                 err.variable, "STRIPE2HUBSPOT_DEAD_LETTER_RETENTION",
                 "{bad}"
             );
+        }
+    }
+
+    #[test]
+    fn the_contact_switches_read_one_zero_true_false_and_name_the_variable_otherwise() {
+        let c = serve(&REQUIRED).unwrap();
+        assert!(
+            !c.service.merge_contacts && !c.service.gdpr_delete,
+            "off by default"
+        );
+        for (value, on) in [
+            ("1", true),
+            ("true", true),
+            ("TRUE", true),
+            ("0", false),
+            ("false", false),
+        ] {
+            let c = serve(&[
+                REQUIRED[0],
+                REQUIRED[1],
+                (MERGE_CONTACTS, value),
+                (GDPR_DELETE, value),
+            ])
+            .unwrap();
+            assert_eq!(
+                (c.service.merge_contacts, c.service.gdpr_delete),
+                (on, on),
+                "{value}"
+            );
+        }
+        for variable in [MERGE_CONTACTS, GDPR_DELETE] {
+            for bad in ["yes", "2", "on"] {
+                let err = serve(&[REQUIRED[0], REQUIRED[1], (variable, bad)]).unwrap_err();
+                assert_eq!(err.variable, variable, "{bad}");
+                assert!(err.to_string().contains(variable), "{err}");
+            }
         }
     }
 

@@ -40,6 +40,10 @@ pub enum AlertKind {
     /// A deal written under a payment's old key could not take its new key because another
     /// deal already carried it: that deal was kept and the other archived.
     DuplicateDealResolved,
+    /// A customer's new email already belongs to another HubSpot contact: the customer's
+    /// contact is written without it until the two are merged (in HubSpot, or by the sync
+    /// with `STRIPE2HUBSPOT_MERGE_CONTACTS=1`). Sent once per pair of contacts.
+    EmailTaken,
 }
 
 impl AlertKind {
@@ -68,6 +72,7 @@ impl AlertKind {
             AlertKind::RuleViolated => "validation-rule violations",
             AlertKind::DuplicateDeal => "duplicate-deal notices",
             AlertKind::DuplicateDealResolved => "resolved duplicate deals",
+            AlertKind::EmailTaken => "emails held by another contact",
         }
     }
 }

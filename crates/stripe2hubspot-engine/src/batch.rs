@@ -7,10 +7,10 @@ use std::collections::{BTreeSet, HashMap};
 use std::future::Future;
 use std::pin::Pin;
 
-use stripe2hubspot_map::PropertySet;
+use hubspot_crm::UpdateRefusal;
+use stripe2hubspot_map::{ContactKey, PropertySet};
 
 use super::failure::{CallFailure, CURRENCY_PROPERTY};
-use super::marks;
 use super::plan::{self, Group, RowWrite};
 use super::{Disposition, Inner, Object, DEAL_ID_PROPERTY};
 use crate::alert::{Alert, AlertKind};
@@ -20,40 +20,81 @@ use stripe2hubspot_queue::{Attempt, ContactMark};
 /// Rounds of "strip the properties HubSpot rejected and resend" before giving up on a batch.
 const MAX_STRIP_ROUNDS: usize = 4;
 
-/// What a batch upsert returned for the inputs it accepted and those it rejected.
+/// What a batch upsert or update returned for the inputs it accepted and those it rejected.
 #[derive(Debug, Default)]
 pub(crate) struct UpsertReply {
-    /// id property value -> HubSpot object id.
+    /// id property value (for an update, the id sent) -> HubSpot object id (for an update of
+    /// a merged-away id, the merged record's).
     pub ids: HashMap<String, String>,
     /// Per-input errors of a 207: the values they name, the message, and whether HubSpot
     /// judged the input itself invalid (so retrying cannot help).
     pub errors: Vec<(Vec<String>, String, bool)>,
+    /// Updates HubSpot refused for a reason the caller resolves, by the id sent.
+    pub refused: HashMap<String, UpdateRefusal>,
 }
 
-type Upserted = Vec<(Group, Result<String, Disposition>)>;
+pub(crate) type Upserted = Vec<(Group, Result<String, Disposition>)>;
+
+/// How a batch call writes its groups.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum How {
+    /// Batch upsert by each group's id property and value.
+    Upsert,
+    /// Batch update by HubSpot id: each group's `id_value` is the object id.
+    Update,
+}
+
+/// What [`Inner::write_batch`] did with each group.
+#[derive(Debug, Default)]
+pub(crate) struct Written {
+    /// Groups written (with the HubSpot id) or failed (with what to do with their jobs).
+    pub results: Upserted,
+    /// Updates HubSpot refused because a unique value is taken or the id is gone.
+    pub refused: Vec<(Group, UpdateRefusal)>,
+}
+
+impl Written {
+    fn extend(&mut self, other: Written) {
+        self.results.extend(other.results);
+        self.refused.extend(other.refused);
+    }
+}
 
 /// What happened to each row write of a batch: the deal id it was written to, or what to do
 /// with its jobs.
 pub(crate) type WriteOutcomes = Vec<(usize, Result<String, Disposition>)>;
 
+/// What happened to each contact of a batch, by contact key: the HubSpot contact id it was
+/// written to (or that already held its state), or what to do with its jobs.
+pub(crate) type ContactOutcomes = HashMap<String, Result<String, Disposition>>;
+
 impl Inner {
     /// Writes the rows: contacts (their absolute state from `contacts`, including the contacts
-    /// a payment moved away from), then moves deals that were written under an older key, then
-    /// deals, and records each deal's id in the ledger before `write_order` is released, so a
-    /// worker that re-keys one of these rows next finds its deal and moves it. Associations
-    /// (the new ones made, those of contacts a payment left removed) need no ordering and run
-    /// after the release.
+    /// a payment moved away from and those of `customers` whose own state changed), then moves
+    /// deals that were written under an older key, then deals, and records each deal's id in
+    /// the ledger before `write_order` is released, so a worker that re-keys one of these rows
+    /// next finds its deal and moves it. Associations (the new ones made, those of contacts a
+    /// payment left removed) need no ordering and run after the release. Besides each row
+    /// write's outcome, returns each contact key's: the HubSpot contact id, or what to do.
     pub(crate) async fn sync_writes(
         &self,
         writes: &[RowWrite],
+        customers: &[(String, ContactKey)],
         contacts: &HashMap<String, PropertySet>,
         marks: &HashMap<String, ContactMark>,
+        forced: &BTreeSet<String>,
         write_order: tokio::sync::MutexGuard<'_, ()>,
-    ) -> WriteOutcomes {
+    ) -> (WriteOutcomes, ContactOutcomes) {
         let mut out: WriteOutcomes = Vec::with_capacity(writes.len());
         let dropped = self.dropped_snapshot(Object::Contacts);
-        let groups =
-            plan::contact_groups(writes, 0..writes.len(), 0..writes.len(), contacts, &dropped);
+        let groups = plan::contact_groups(
+            writes,
+            0..writes.len(),
+            0..writes.len(),
+            customers,
+            contacts,
+            &dropped,
+        );
         let grouped: BTreeSet<usize> = groups.iter().flat_map(|g| g.members.clone()).collect();
         let mut failed: BTreeSet<usize> = BTreeSet::new();
         for index in (0..writes.len()).filter(|i| !grouped.contains(i)) {
@@ -70,34 +111,14 @@ impl Inner {
         let mut contact_of_write: HashMap<usize, String> = HashMap::new();
         // Per write, the HubSpot ids of the contacts its payment moved away from.
         let mut left_contacts: HashMap<usize, Vec<String>> = HashMap::new();
-        // Contact ids taken from a mark rather than a confirmed upsert, by id: their key.
-        let mut from_mark: HashMap<String, String> = HashMap::new();
-        let (unchanged, changed) = marks::unchanged_contacts(groups, marks);
-        let upserted = self.upsert(Object::Contacts, changed).await;
+        let written = self.write_contacts(groups, marks, forced).await;
         // Recorded while the deals are written (below), before the write order is released.
-        let confirmed = marks::confirmed_marks(
-            upserted
-                .iter()
-                .filter_map(|(group, result)| Some((group, result.as_ref().ok()?.as_str()))),
-        );
-        // A failed upsert may still have committed: HubSpot may hold neither state.
-        self.forget_contacts(
-            upserted
-                .iter()
-                .filter(|(_, result)| result.is_err())
-                .map(|(group, _)| group.key.clone()),
-        )
-        .await;
-        from_mark.extend(
-            unchanged
-                .iter()
-                .map(|(group, id)| (id.clone(), group.key.clone())),
-        );
-        let contact_results = unchanged
-            .into_iter()
-            .map(|(group, id)| (group, Ok(id)))
-            .chain(upserted);
-        for (group, result) in contact_results {
+        let confirmed = written.confirmed;
+        // Contact ids taken from a mark rather than a confirmed write, by id: their key.
+        let from_mark = written.from_mark;
+        let mut by_key: ContactOutcomes = HashMap::new();
+        for (group, result) in written.results {
+            by_key.insert(group.key.clone(), result.clone());
             match result {
                 Ok(id) => {
                     contact_of_write.extend(group.members.iter().map(|&m| (m, id.clone())));
@@ -114,7 +135,34 @@ impl Inner {
                 }
             }
         }
+        let out = self
+            .sync_deals(
+                writes,
+                out,
+                failed,
+                contact_of_write,
+                left_contacts,
+                confirmed,
+                from_mark,
+                write_order,
+            )
+            .await;
+        (out, by_key)
+    }
 
+    /// The deals half of [`sync_writes`](Self::sync_writes), once the contacts are written.
+    #[allow(clippy::too_many_arguments)]
+    async fn sync_deals(
+        &self,
+        writes: &[RowWrite],
+        mut out: WriteOutcomes,
+        failed: BTreeSet<usize>,
+        contact_of_write: HashMap<usize, String>,
+        left_contacts: HashMap<usize, Vec<String>>,
+        confirmed: Vec<ContactMark>,
+        from_mark: HashMap<String, String>,
+        write_order: tokio::sync::MutexGuard<'_, ()>,
+    ) -> WriteOutcomes {
         let mut ready: Vec<usize> = contact_of_write
             .keys()
             .copied()
@@ -390,25 +438,38 @@ impl Inner {
 
     /// Upserts `groups`, handling every 400 by stripping properties, dropping the inputs
     /// HubSpot named, or bisecting until the bad input is alone.
-    fn upsert<'a>(
+    pub(crate) async fn upsert(&self, object: Object, groups: Vec<Group>) -> Upserted {
+        self.write_batch(object, How::Upsert, groups).await.results
+    }
+
+    /// Writes `groups` by `how`, handling every 400 by stripping properties, dropping the
+    /// inputs HubSpot named, or bisecting until the bad input is alone. Inputs HubSpot refused
+    /// as an update ([`Written::refused`]) are handed back for the caller to resolve.
+    pub(crate) fn write_batch<'a>(
         &'a self,
         object: Object,
+        how: How,
         groups: Vec<Group>,
-    ) -> Pin<Box<dyn Future<Output = Upserted> + Send + 'a>> {
+    ) -> Pin<Box<dyn Future<Output = Written> + Send + 'a>> {
         Box::pin(async move {
             let mut groups = groups;
-            let mut out: Upserted = Vec::with_capacity(groups.len());
+            let mut out = Written::default();
             for _ in 0..MAX_STRIP_ROUNDS {
                 if groups.is_empty() {
                     return out;
                 }
-                let failure = match self.upsert_call(object, &groups).await {
-                    Ok(reply) => {
+                let failure = match self.write_call(object, how, &groups).await {
+                    Ok(mut reply) => {
                         self.succeeded();
-                        out.extend(groups.into_iter().map(|group| {
-                            let result = reply_for(&reply, &group);
-                            (group, result)
-                        }));
+                        for group in groups {
+                            match reply.refused.remove(&group.id_value) {
+                                Some(refusal) => out.refused.push((group, refusal)),
+                                None => {
+                                    let result = reply_for(&reply, &group);
+                                    out.results.push((group, result));
+                                }
+                            }
+                        }
                         return out;
                     }
                     Err(failure) => failure,
@@ -425,8 +486,8 @@ impl Inner {
                         // Nothing named: bisect until the input breaking the rule is alone.
                         let mut left = good;
                         let right = left.split_off(left.len() / 2);
-                        out.extend(self.upsert(object, left).await);
-                        out.extend(self.upsert(object, right).await);
+                        out.extend(self.write_batch(object, how, left).await);
+                        out.extend(self.write_batch(object, how, right).await);
                         return out;
                     }
                     let (bad, good) = if bad.is_empty() {
@@ -436,7 +497,7 @@ impl Inner {
                     };
                     let named: Vec<String> = bad.iter().map(|g| g.id_value.clone()).collect();
                     self.alert_rule(object, rules, &named).await;
-                    out.extend(
+                    out.results.extend(
                         bad.into_iter()
                             .map(|g| (g, Err(Disposition::DeadLetter(message.clone())))),
                     );
@@ -451,7 +512,8 @@ impl Inner {
                 } = &failure
                 else {
                     let disposition = self.on_failure(&failure).await;
-                    out.extend(groups.into_iter().map(|g| (g, Err(disposition.clone()))));
+                    out.results
+                        .extend(groups.into_iter().map(|g| (g, Err(disposition.clone()))));
                     return out;
                 };
                 let mut properties = properties.clone();
@@ -480,7 +542,7 @@ impl Inner {
                         .any(|v| g.id_value == *v || g.properties.values().any(|p| p == v))
                 });
                 if !bad.is_empty() {
-                    out.extend(
+                    out.results.extend(
                         bad.into_iter()
                             .map(|g| (g, Err(Disposition::DeadLetter(message.clone())))),
                     );
@@ -489,7 +551,7 @@ impl Inner {
                 }
                 groups = good;
                 if groups.len() == 1 {
-                    out.extend(
+                    out.results.extend(
                         groups
                             .into_iter()
                             .map(|g| (g, Err(Disposition::DeadLetter(message.clone())))),
@@ -497,11 +559,11 @@ impl Inner {
                     return out;
                 }
                 let right = groups.split_off(groups.len() / 2);
-                out.extend(self.upsert(object, groups).await);
-                out.extend(self.upsert(object, right).await);
+                out.extend(self.write_batch(object, how, groups).await);
+                out.extend(self.write_batch(object, how, right).await);
                 return out;
             }
-            out.extend(groups.into_iter().map(|g| {
+            out.results.extend(groups.into_iter().map(|g| {
                 (
                     g,
                     Err(Disposition::Retry {

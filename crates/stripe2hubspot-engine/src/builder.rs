@@ -34,6 +34,7 @@ pub struct SyncEngineBuilder {
     mapping: MappingConfig,
     settings: Settings,
     alerter: Arc<dyn Alerter>,
+    stripe: Option<stripe2hubspot_stripe::StripeClient>,
 }
 
 #[derive(Debug, Clone)]
@@ -54,6 +55,10 @@ pub(super) struct Settings {
     pub(super) alert_window: Duration,
     /// The pre-issue-24 write path, for the side-by-side throughput bench only.
     pub(super) upsert_only: bool,
+    /// Merge a contact holding a customer's new email into the customer's contact.
+    pub(super) merge_contacts: bool,
+    /// `customer.deleted` deletes the contact for GDPR and erases the person from the store.
+    pub(super) gdpr_delete: bool,
 }
 
 /// A configuration the engine cannot run with.
@@ -171,6 +176,42 @@ impl SyncEngineBuilder {
         self
     }
 
+    /// When a customer's new email already belongs to another HubSpot contact: `true` merges
+    /// that contact into the customer's own (the customer's stays, keeping its id, and gains
+    /// the other's email, deals and history), `false` (the default) keeps writing the
+    /// customer's contact without the new email and alerts once, naming both contact ids.
+    /// HubSpot's merge cannot be undone; each one is logged with both ids. The binary reads
+    /// `STRIPE2HUBSPOT_MERGE_CONTACTS`.
+    pub fn merge_contacts(mut self, merge: bool) -> Self {
+        self.settings.merge_contacts = merge;
+        self
+    }
+
+    /// What `customer.deleted` does: `true` deletes the customer's contact with HubSpot's GDPR
+    /// delete (permanent; by its recorded id, else by its email) and then erases the person
+    /// from the store (email, name and phone of the customer and its payments, and stored
+    /// event payloads naming it; deals and amounts stay); `false` (the default) only marks the
+    /// customer deleted in the store. The binary reads `STRIPE2HUBSPOT_GDPR_DELETE`.
+    pub fn gdpr_delete(mut self, delete: bool) -> Self {
+        self.settings.gdpr_delete = delete;
+        self
+    }
+
+    /// A Stripe API client (read-only key) for the reads the ledger cannot settle alone:
+    /// two events of one subscription written in the same second with different contents
+    /// are settled by reading the subscription as it is now. Without one, such a tie is
+    /// settled deterministically (by event id), which may keep the older of the two.
+    ///
+    /// With one, each charge's balance transaction is also read once (the key needs
+    /// "Balance: Read"), so a contact's `stripe_lifetime_value` counts every payment in the
+    /// account's settlement currency, whatever the payment's own; a failed read leaves the
+    /// value in the payments' own currency until the charge's next write. See
+    /// [`contact_properties_of`](stripe2hubspot_map::contact_properties_of).
+    pub fn stripe(mut self, client: stripe2hubspot_stripe::StripeClient) -> Self {
+        self.stripe = Some(client);
+        self
+    }
+
     /// Where alerts go (default: the `tracing` log).
     pub fn alerter(mut self, alerter: impl Alerter) -> Self {
         self.alerter = Arc::new(alerter);
@@ -218,6 +259,7 @@ impl SyncEngineBuilder {
             inner: Arc::new(Inner {
                 store: self.store,
                 hubspot: self.hubspot,
+                stripe: self.stripe,
                 mapping: self.mapping,
                 settings,
                 alerter,
@@ -226,6 +268,8 @@ impl SyncEngineBuilder {
                 bootstrapped: OnceCell::new(),
                 write_order: tokio::sync::Mutex::new(()),
                 unfinished_moves: Mutex::default(),
+                refused_emails: Mutex::default(),
+                alerted_pairs: Mutex::default(),
                 dropped: Mutex::new(Dropped::default()),
                 rate_limit_streak: AtomicU32::new(0),
                 counters: Counters::default(),
@@ -275,8 +319,11 @@ impl SyncEngine {
                 leader_check: Duration::from_secs(1),
                 alert_window: Duration::from_secs(300),
                 upsert_only: false,
+                merge_contacts: false,
+                gdpr_delete: false,
             },
             alerter: Arc::new(TracingAlerter),
+            stripe: None,
         }
     }
 }

@@ -24,7 +24,7 @@ impl Inner {
                 if known || *key == write.contact_key {
                     continue;
                 }
-                if let Some(contact) = contact_of_key(key) {
+                if let Some(contact) = contact_of_key(key, &self.mapping) {
                     write.moved_from.push((key.clone(), contact));
                 }
             }

@@ -2,10 +2,13 @@
 
 use std::collections::{BTreeSet, HashMap};
 
-use hubspot_crm::{ObjectRef, ObjectType, PropertyCreate, UpsertInput};
+use std::future::Future;
+use std::pin::Pin;
+
+use hubspot_crm::{ObjectRef, ObjectType, PropertyCreate, UpdateInput, UpsertInput};
 use stripe2hubspot_map::PropertySpec;
 
-use super::batch::UpsertReply;
+use super::batch::{How, UpsertReply};
 use super::failure::CallFailure;
 use super::plan::Group;
 use super::{Inner, Object, PauseReason, DEAL_ID_PROPERTY};
@@ -22,6 +25,105 @@ impl Object {
 impl Inner {
     pub(crate) fn count_request(&self) {
         self.count(&self.counters.hubspot_requests, 1);
+    }
+
+    /// One batch call writing `groups` by `how`.
+    pub(crate) async fn write_call(
+        &self,
+        object: Object,
+        how: How,
+        groups: &[Group],
+    ) -> Result<UpsertReply, CallFailure> {
+        match how {
+            How::Upsert => self.upsert_call(object, groups).await,
+            How::Update => self.update_call(object, groups).await,
+        }
+    }
+
+    /// One batch update of `groups` by HubSpot id (each group's `id_value`). Results are
+    /// matched to inputs by the trace id each carries (its index), else by the id an object
+    /// answers for: an update of a merged-away id comes back as the merged record, with its
+    /// id. A whole batch refused for a taken value or a missing object (no per-input answer)
+    /// is split until the refusal names one input.
+    fn update_call<'a>(
+        &'a self,
+        object: Object,
+        groups: &'a [Group],
+    ) -> Pin<Box<dyn Future<Output = Result<UpsertReply, CallFailure>> + Send + 'a>> {
+        Box::pin(async move {
+            let inputs: Vec<UpdateInput> = groups
+                .iter()
+                .enumerate()
+                .map(|(index, g)| {
+                    UpdateInput::new(g.id_value.clone(), g.properties.clone())
+                        .trace_id(index.to_string())
+                })
+                .collect();
+            let mut reply = UpsertReply::default();
+            self.fence()?;
+            self.count_request();
+            let answer = self
+                .hubspot
+                .objects(object.object_type())
+                .batch_update(&inputs)
+                .await;
+            let result = match answer {
+                Ok(result) => result,
+                Err(error) => {
+                    let Some(refusal) = error.update_refusal() else {
+                        return Err(CallFailure::classify(&error));
+                    };
+                    if let [group] = groups {
+                        reply.refused.insert(group.id_value.clone(), refusal);
+                        return Ok(reply);
+                    }
+                    let (left, right) = groups.split_at(groups.len() / 2);
+                    let mut reply = self.update_call(object, left).await?;
+                    let other = self.update_call(object, right).await?;
+                    reply.ids.extend(other.ids);
+                    reply.errors.extend(other.errors);
+                    reply.refused.extend(other.refused);
+                    return Ok(reply);
+                }
+            };
+            for updated in result.results {
+                let by_trace = updated
+                    .object_write_trace_id
+                    .as_deref()
+                    .and_then(|trace| trace.parse::<usize>().ok())
+                    .and_then(|index| groups.get(index));
+                let group =
+                    by_trace.or_else(|| groups.iter().find(|g| updated.answers_id(&g.id_value)));
+                if let Some(group) = group {
+                    reply.ids.insert(group.id_value.clone(), updated.id);
+                }
+            }
+            for error in result.errors {
+                let mut named: Vec<String> = error
+                    .ids()
+                    .into_iter()
+                    .filter(|id| groups.iter().any(|g| g.id_value == *id))
+                    .map(str::to_owned)
+                    .collect();
+                if named.is_empty() {
+                    if let [group] = groups {
+                        named.push(group.id_value.clone());
+                    }
+                }
+                match error.update_refusal() {
+                    Some(refusal) => {
+                        for id in named {
+                            reply.refused.insert(id, refusal.clone());
+                        }
+                    }
+                    None => {
+                        let invalid = error.category.as_deref() == Some("VALIDATION_ERROR");
+                        reply.errors.push((named, error.message, invalid));
+                    }
+                }
+            }
+            Ok(reply)
+        })
     }
 
     /// One batch upsert of `groups` by their id property.

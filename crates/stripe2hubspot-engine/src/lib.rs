@@ -25,9 +25,22 @@
 //! event names its PaymentIntent keeps its deal: the deal's `stripe_payment_id` is moved to
 //! the new key before the upsert.
 //!
+//! Customer and subscription events (`customer.*`) go to the customer ledger instead, under
+//! the same write order: each customer whose state HubSpot has not seen becomes a write of
+//! its contact, whose state is the customer's row (contact data, subscription status, MRR,
+//! ARR, plan, renewal, trial, cancellation and churn dates) plus the sums over the customer's
+//! payments. A contact whose HubSpot id the store recorded (from the answer of its first
+//! write) is updated by that id, in one batch update for all of them, so a customer's new
+//! email changes its contact instead of making a second one; the rest are upserted as
+//! before. A renewal of a known customer costs one contacts update and one deals create. See
+//! [`SyncEngineBuilder::merge_contacts`] for a new email another contact holds,
+//! [`SyncEngineBuilder::gdpr_delete`] for `customer.deleted`, and
+//! [`SyncEngineBuilder::stripe`] for two same-second events of one subscription.
+//!
 //! Besides Stripe events the queue carries repair jobs ([`repair_job`]): `reconcile --repair`
 //! marks a drifted ledger row unwritten and queues one, and the engine writes that row like
-//! any touched row, from the ledger as it stands then.
+//! any touched row, from the ledger as it stands then; [`customer_repair_job`] does the same
+//! for a customer's contact.
 //!
 //! Without the unique `stripe_payment_id` deal property (the token may not create it) the
 //! engine pauses with one alert saying how to add it, and resumes once it exists.
@@ -50,6 +63,8 @@
 //! | 409, or 400 "already has that value", or 207 naming a taken `stripe_payment_id` on a deals create | finds the taken payment ids by value (reads them back by `stripe_payment_id`), creates the rest, upserts the taken ones onto the existing deals and associates them; never a second deal |
 //! | any other 400 on a deals create (including an inline association to a contact a user deleted) | writes those payments by upsert and association instead, where the 400 rules above apply; a refused association to a contact known only from its recorded mark forgets the mark, and the retry upserts (recreates) the contact |
 //! | 409 moving a re-keyed payment's deal (another deal already holds the new `stripe_payment_id`) | keeps that deal, archives the one written under the old key, alerts once ([`AlertKind::DuplicateDealResolved`](alert::AlertKind::DuplicateDealResolved)); no retry |
+//! | a contact update refused: the email belongs to another contact | alerts once per pair ([`AlertKind::EmailTaken`](alert::AlertKind::EmailTaken)) and writes the contact without that email; with [`SyncEngineBuilder::merge_contacts`] merges the other contact into it first |
+//! | a contact update refused: the id does not exist (deleted by a user) | forgets the id and upserts the contact by email (created again); a merged-away id is followed to the merged record, whose id is recorded |
 //! | 5xx, 423, 409, timeout | retries with backoff, consuming an attempt, for 72 hours from the event's creation ([`SyncEngineBuilder::retry_for`]); only then dead-letters |
 //!
 //! With several processes on one PostgreSQL store, each runs [`SyncEngine::run`] but only
@@ -66,7 +81,9 @@ mod backoff;
 mod batch;
 mod builder;
 mod contact_moves;
+mod contacts;
 mod create;
+mod customers;
 mod deal_move;
 mod failure;
 mod fence;
@@ -82,6 +99,7 @@ mod purge;
 mod record;
 mod repair;
 mod settle;
+mod settlement;
 mod worker;
 
 use std::collections::BTreeSet;
@@ -101,7 +119,10 @@ pub use builder::{
 pub use failure::PauseReason;
 pub use handle::{metric_names, EngineHandle, EngineMetrics};
 pub use leader::Role;
-pub use repair::{repair_job, REPAIR_EVENT_PREFIX, REPAIR_EVENT_TYPE};
+pub use repair::{
+    customer_repair_job, repair_job, CUSTOMER_REPAIR_EVENT_TYPE, REPAIR_EVENT_PREFIX,
+    REPAIR_EVENT_TYPE,
+};
 
 use crate::alert::Alerter;
 use builder::Settings;
@@ -141,6 +162,8 @@ impl Object {
 struct Inner {
     store: Store,
     hubspot: Client,
+    /// Reads what the ledger cannot settle alone (a tied subscription), when configured.
+    stripe: Option<stripe2hubspot_stripe::StripeClient>,
     mapping: MappingConfig,
     settings: Settings,
     alerter: Arc<dyn Alerter>,
@@ -155,6 +178,11 @@ struct Inner {
     /// (the write failed and will be retried): a retried merge changes nothing, so it would
     /// not name them again.
     unfinished_moves: Mutex<std::collections::HashMap<String, BTreeSet<String>>>,
+    /// Per contact key, the email HubSpot refused for its known contact because another
+    /// contact holds it: withheld from that contact's writes until the email changes.
+    refused_emails: Mutex<std::collections::HashMap<String, String>>,
+    /// `(known contact id, other contact id)` pairs already alerted as holding one email.
+    alerted_pairs: Mutex<BTreeSet<(String, String)>>,
     dropped: Mutex<Dropped>,
     /// Consecutive 429s, the exponent of the rate-limit backoff.
     rate_limit_streak: AtomicU32,

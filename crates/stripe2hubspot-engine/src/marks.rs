@@ -12,7 +12,7 @@ use std::collections::{BTreeSet, HashMap};
 
 use stripe2hubspot_queue::ContactMark;
 
-use super::plan::{sent_fingerprint, Group, RowWrite};
+use super::plan::{sent_fingerprint, Group};
 use super::Inner;
 
 /// A fingerprint no property set has: the mark of a contact HubSpot must be written again.
@@ -20,17 +20,20 @@ const FORGOTTEN: &str = "";
 
 /// Splits contact groups into those HubSpot already holds per `marks` (the fingerprint of
 /// what would be sent equals the recorded one), each with its recorded contact id, and those
-/// to upsert.
+/// to write. A group whose key is in `forced` (a repair: HubSpot drifted from the mark) is
+/// always written.
 pub(crate) fn unchanged_contacts(
     groups: Vec<Group>,
     marks: &HashMap<String, ContactMark>,
+    forced: &BTreeSet<String>,
 ) -> (Vec<(Group, String)>, Vec<Group>) {
     let mut unchanged = Vec::new();
     let mut changed = Vec::new();
     for group in groups {
         match marks.get(&group.key) {
             Some(mark)
-                if !mark.contact_id.is_empty()
+                if !forced.contains(&group.key)
+                    && !mark.contact_id.is_empty()
                     && mark.properties_hash != FORGOTTEN
                     && mark.properties_hash == sent_fingerprint(&group.properties) =>
             {
@@ -58,23 +61,13 @@ pub(crate) fn confirmed_marks<'a>(
 }
 
 impl Inner {
-    /// The recorded marks of the contacts `writes` touch (theirs and those their payments
-    /// left). Read beside the contacts' ledger rows, before the upsert is planned.
-    pub(crate) async fn contact_marks_of(
-        &self,
-        writes: &[RowWrite],
-    ) -> HashMap<String, ContactMark> {
-        if self.settings.upsert_only || writes.is_empty() {
+    /// The recorded marks of the contacts of `keys`. Read beside the contacts' ledger rows,
+    /// before the writes are planned.
+    pub(crate) async fn contact_marks_of(&self, keys: &[String]) -> HashMap<String, ContactMark> {
+        if self.settings.upsert_only || keys.is_empty() {
             return HashMap::new();
         }
-        let keys: BTreeSet<&String> = writes
-            .iter()
-            .flat_map(|w| {
-                std::iter::once(&w.contact_key).chain(w.moved_from.iter().map(|(k, _)| k))
-            })
-            .collect();
-        let keys: Vec<String> = keys.into_iter().cloned().collect();
-        match self.store.state.contact_marks(&keys).await {
+        match self.store.state.contact_marks(keys).await {
             Ok(marks) => marks,
             Err(error) => {
                 tracing::warn!(%error, "could not read the contact marks; upserting every contact");
@@ -91,6 +84,26 @@ impl Inner {
         if let Err(error) = self.store.state.record_contact_marks(&marks).await {
             // Without the marks the next write of these contacts upserts them again.
             tracing::warn!(%error, "could not record the contact marks");
+        }
+    }
+
+    /// Keeps the contact ids of these `(contact key, contact id)` but forgets what HubSpot
+    /// holds: an update that failed may or may not have committed, so the next write updates
+    /// the same contact again.
+    pub(crate) async fn unconfirm_contacts(&self, contacts: Vec<(String, String)>) {
+        let marks: Vec<ContactMark> = contacts
+            .into_iter()
+            .map(|(contact_key, contact_id)| ContactMark {
+                contact_key,
+                contact_id,
+                properties_hash: FORGOTTEN.to_owned(),
+            })
+            .collect();
+        if self.settings.upsert_only || marks.is_empty() {
+            return;
+        }
+        if let Err(error) = self.store.state.record_contact_marks(&marks).await {
+            tracing::warn!(%error, "could not record that contact writes failed; their next changes rewrite them");
         }
     }
 

@@ -4,11 +4,13 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use stripe2hubspot_map::{
-    deal_properties, ContactKey, MappingConfig, PropertyKind, PropertySet, PropertyValue,
-    LIFETIME_VALUE_PROPERTY, PAYMENT_COUNT_PROPERTY,
+    deal_properties, ContactKey, ContactKeySource, MappingConfig, PropertyKind, PropertySet,
+    PropertyValue, LIFETIME_VALUE_PROPERTY, PAYMENT_COUNT_PROPERTY,
 };
 
-use stripe2hubspot_queue::{contact_key_of, LedgerChange, WriteMark, WrittenDeal};
+use stripe2hubspot_queue::{
+    contact_key_of, customer_contact_key, LedgerChange, WriteMark, WrittenDeal,
+};
 
 /// A touched ledger row whose state HubSpot has not seen: its deal, its contact, and the
 /// jobs that touched it.
@@ -67,21 +69,48 @@ impl std::fmt::Debug for RowWrite {
     }
 }
 
-/// The HubSpot key of a contact key as [`contact_key_of`] spells it (`email=...` or
-/// `{customer id property}=cus_...`).
-pub(crate) fn contact_of_key(key: &str) -> Option<ContactKey> {
+/// The HubSpot key of a contact key as [`contact_key_of`] spells it (`email=...`,
+/// `customer=cus_...` or `{customer id property}=cus_...`). A customer's contact under
+/// [`ContactKeySource::Email`] is found by the email its derived state carries (the
+/// customer's current one), so its key holds no value: see [`hubspot_identity`].
+pub(crate) fn contact_of_key(key: &str, config: &MappingConfig) -> Option<ContactKey> {
     let (property, value) = key.split_once('=')?;
     if value.is_empty() {
         return None;
     }
     Some(if property == "email" {
         ContactKey::Email(value.to_owned())
+    } else if customer_of_key(key, config).is_some()
+        && config.contact_key == ContactKeySource::Email
+    {
+        ContactKey::Email(String::new())
     } else {
         ContactKey::StripeCustomerId {
             property: property.to_owned(),
             id: value.to_owned(),
         }
     })
+}
+
+/// The Stripe customer whose contact key `key` is ([`customer_contact_key`]), if it is one.
+pub(crate) fn customer_of_key<'k>(key: &'k str, config: &MappingConfig) -> Option<&'k str> {
+    let (_, value) = key.split_once('=')?;
+    (!value.is_empty() && customer_contact_key(value, config) == key).then_some(value)
+}
+
+/// The upsert `idProperty` and value of a contact: by email, the email its derived state
+/// carries (a customer's current email, which may differ from the one its key was first
+/// written with), else the key's; by Stripe customer id, the id. An empty value: the contact
+/// cannot be upserted (a customer without any email), only updated by a recorded id.
+pub(crate) fn hubspot_identity(contact: &ContactKey, properties: &PropertySet) -> (String, String) {
+    let value = match contact {
+        ContactKey::Email(email) => properties
+            .get("email")
+            .filter(|derived| !derived.is_empty())
+            .unwrap_or(email),
+        ContactKey::StripeCustomerId { id, .. } => id,
+    };
+    (contact.id_property().to_owned(), value.to_owned())
 }
 
 /// The rollups of a contact left with no payment: count 0 and lifetime value 0.00, written
@@ -96,7 +125,12 @@ pub(crate) fn emptied_contact(config: &MappingConfig) -> PropertySet {
     set.insert(PAYMENT_COUNT_PROPERTY, custom("0".to_owned()));
     set.insert(
         LIFETIME_VALUE_PROPERTY,
-        custom(stripe_events::Money::new(0, config.reporting_currency).to_decimal_string()),
+        custom(
+            config
+                .reporting_currency
+                .map(|c| stripe_events::Money::new(0, c).to_decimal_string())
+                .unwrap_or_default(),
+        ),
     );
     set
 }
@@ -154,10 +188,19 @@ pub(crate) fn plan_rows(
                     deal: None,
                 }),
             };
+            // The key the store indexes the row under: a guest payment made with a customer's
+            // email is that customer's.
+            let indexed = change
+                .contact_key
+                .clone()
+                .or_else(|| contact_key_of(&entry.row, config));
             let (Some(deal), Some(contact), Some(contact_key)) = (
                 deal_properties(&entry.row, config),
-                entry.row.contact_key(config),
-                contact_key_of(&entry.row, config),
+                indexed
+                    .as_deref()
+                    .and_then(|key| contact_of_key(key, config))
+                    .or_else(|| entry.row.contact_key(config)),
+                indexed,
             ) else {
                 return written(&format!(
                     "nothing to write for a payment that is {}",
@@ -177,7 +220,7 @@ pub(crate) fn plan_rows(
                     .previous_contact_keys
                     .iter()
                     .filter(|key| **key != contact_key)
-                    .filter_map(|key| Some((key.clone(), contact_of_key(key)?)))
+                    .filter_map(|key| Some((key.clone(), contact_of_key(key, config)?)))
                     .collect(),
                 contact_key,
                 jobs,
@@ -236,16 +279,24 @@ fn sendable_properties(set: &PropertySet, dropped: &BTreeSet<String>) -> BTreeMa
 /// One group per contact among `members`, carrying `contacts[contact key]`: the contact's
 /// absolute state derived from all its ledger rows. A contact whose state is missing is left
 /// out (its members are not in any group). The contacts the payments of `moved` left join as
-/// groups too (or join the group they already have), with those writes as moved members.
+/// groups too (or join the group they already have), with those writes as moved members, and
+/// so do the contacts of `customers` (customers whose own state changed: contact key and
+/// HubSpot key), without members.
 pub(crate) fn contact_groups(
     writes: &[RowWrite],
     members: impl Iterator<Item = usize>,
     moved: impl Iterator<Item = usize>,
+    customers: &[(String, ContactKey)],
     contacts: &HashMap<String, PropertySet>,
     dropped: &BTreeSet<String>,
 ) -> Vec<Group> {
     let mut groups: Vec<Group> = Vec::new();
     let mut by_key: HashMap<&str, usize> = HashMap::new();
+    for (key, contact) in customers {
+        if let Some(properties) = contacts.get(key) {
+            group_slot(&mut groups, &mut by_key, key, contact, properties, dropped);
+        }
+    }
     for index in members {
         let Some(write) = writes.get(index) else {
             continue;
@@ -292,10 +343,11 @@ fn group_slot<'a>(
     dropped: &BTreeSet<String>,
 ) -> usize {
     *by_key.entry(key).or_insert_with(|| {
+        let (id_property, id_value) = hubspot_identity(contact, properties);
         groups.push(Group {
             key: key.to_owned(),
-            id_property: contact.id_property().to_owned(),
-            id_value: contact.value().to_owned(),
+            id_property,
+            id_value,
             properties: sendable_properties(properties, dropped),
             members: Vec::new(),
             moved_members: Vec::new(),
@@ -441,6 +493,7 @@ mod tests {
                 &writes,
                 all(&writes),
                 std::iter::empty(),
+                &[],
                 &contacts,
                 &BTreeSet::new(),
             );
@@ -482,6 +535,7 @@ mod tests {
             &writes,
             [ada].into_iter(),
             std::iter::empty(),
+            &[],
             &contacts,
             &BTreeSet::new(),
         );
@@ -504,6 +558,7 @@ mod tests {
                 &writes,
                 all(&writes),
                 std::iter::empty(),
+                &[],
                 &contacts,
                 &BTreeSet::new(),
             );
@@ -524,6 +579,7 @@ mod tests {
             &writes,
             all(&writes),
             std::iter::empty(),
+            &[],
             &contacts,
             &BTreeSet::new(),
         );
@@ -559,6 +615,7 @@ mod tests {
             &writes,
             all(&writes),
             std::iter::empty(),
+            &[],
             &contacts,
             &dropped,
         );
@@ -627,6 +684,7 @@ mod tests {
                 &writes,
                 all(&writes),
                 std::iter::empty(),
+                &[],
                 &contacts,
                 &BTreeSet::new(),
             );
@@ -651,6 +709,7 @@ mod tests {
             absorbed_keys: Vec::new(),
             orphaned_deals: Vec::new(),
             previous_contact_keys: Vec::new(),
+            contact_key: None,
         };
         let plans = plan_rows(&[change(1, 0)], &[vec![7]], &config);
         assert!(
@@ -671,6 +730,7 @@ mod tests {
             absorbed_keys: Vec::new(),
             orphaned_deals: Vec::new(),
             previous_contact_keys: Vec::new(),
+            contact_key: None,
         };
         let plans = plan_rows(&[written], &[vec![1]], &config);
         assert!(
@@ -691,13 +751,15 @@ mod tests {
         let (mut writes, mut contacts) = ledger(&[ada.charge_succeeded()]);
         let moved = "email=former.address@example.com";
         contacts.insert(moved.to_owned(), emptied_contact(&MappingConfig::default()));
-        writes[0]
-            .moved_from
-            .push((moved.to_owned(), contact_of_key(moved).expect("a key")));
+        writes[0].moved_from.push((
+            moved.to_owned(),
+            contact_of_key(moved, &MappingConfig::default()).expect("a key"),
+        ));
         let contact_groups = contact_groups(
             &writes,
             all(&writes),
             all(&writes),
+            &[],
             &contacts,
             &BTreeSet::new(),
         );
@@ -718,19 +780,36 @@ mod tests {
 
     #[test]
     fn contact_keys_read_back_as_the_store_spells_them() {
+        let by_email = MappingConfig::default();
+        let by_customer = MappingConfig {
+            contact_key: ContactKeySource::StripeCustomerId,
+            customer_id_property: Some("stripe_customer_id".into()),
+            ..MappingConfig::default()
+        };
         assert_eq!(
-            contact_of_key("email=ann@example.com"),
+            contact_of_key("email=ann@example.com", &by_email),
             Some(ContactKey::Email("ann@example.com".into()))
         );
         assert_eq!(
-            contact_of_key("stripe_customer_id=cus_1"),
+            contact_of_key("stripe_customer_id=cus_1", &by_customer),
             Some(ContactKey::StripeCustomerId {
                 property: "stripe_customer_id".into(),
                 id: "cus_1".into()
             })
         );
-        assert_eq!(contact_of_key("email="), None);
-        assert_eq!(contact_of_key("nothing"), None);
+        assert_eq!(
+            contact_of_key("customer=cus_1", &by_email),
+            Some(ContactKey::Email(String::new())),
+            "a customer's contact is found by its current email"
+        );
+        assert_eq!(customer_of_key("customer=cus_1", &by_email), Some("cus_1"));
+        assert_eq!(
+            customer_of_key("stripe_customer_id=cus_1", &by_customer),
+            Some("cus_1")
+        );
+        assert_eq!(customer_of_key("email=ann@example.com", &by_email), None);
+        assert_eq!(contact_of_key("email=", &by_email), None);
+        assert_eq!(contact_of_key("nothing", &by_email), None);
     }
 
     /// The contacts a row write left, after merging `first` then `second` (two calls) under
@@ -766,8 +845,9 @@ mod tests {
             .collect()
     }
 
-    /// With the email as the contact key a new email moves the payment; with the Stripe
-    /// customer as the identity only a new customer does.
+    /// A guest payment (no Stripe customer) is its email's: a new email moves it. A
+    /// customer's payment is the customer's under either contact key source: a new email
+    /// moves nothing (identity follows the customer), only a new customer does.
     #[test]
     fn a_payment_leaves_the_contact_its_key_no_longer_names_by_email_or_by_customer() {
         let mut before = Payment::numbered(1, "old@example.com", 1000, "usd", 1_700_000_000);
@@ -782,15 +862,39 @@ mod tests {
         new_customer.event_id = "evt_new_customer".into();
 
         let by_email = MappingConfig::default();
+        let mut guest = before.clone();
+        guest.customer = None;
+        let mut guest_new_email = new_email.clone();
+        guest_new_email.customer = None;
         assert_eq!(
             moved_after(
-                &before.charge_succeeded(),
-                &new_email.charge_succeeded(),
+                &guest.charge_succeeded(),
+                &guest_new_email.charge_succeeded(),
                 &by_email
             ),
             [(
                 "email=old@example.com".to_owned(),
                 ContactKey::Email("old@example.com".into())
+            )]
+        );
+        assert!(
+            moved_after(
+                &before.charge_succeeded(),
+                &new_email.charge_succeeded(),
+                &by_email
+            )
+            .is_empty(),
+            "a customer's payment stays with the customer whatever its email"
+        );
+        assert_eq!(
+            moved_after(
+                &before.charge_succeeded(),
+                &new_customer.charge_succeeded(),
+                &by_email
+            ),
+            [(
+                "customer=cus_old".to_owned(),
+                ContactKey::Email(String::new())
             )]
         );
 

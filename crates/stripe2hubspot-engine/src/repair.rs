@@ -18,6 +18,9 @@ use super::Inner;
 /// The `event_type` of a repair job.
 pub const REPAIR_EVENT_TYPE: &str = "stripe2hubspot.repair";
 
+/// The `event_type` of a customer repair job: write the customer's contact again.
+pub const CUSTOMER_REPAIR_EVENT_TYPE: &str = "stripe2hubspot.customer_repair";
+
 /// How a repair job's `event_id` starts (never a Stripe id, which starts with `evt_`).
 pub const REPAIR_EVENT_PREFIX: &str = "repair_";
 
@@ -33,16 +36,39 @@ struct RepairPayload {
 /// Its id carries `requested_at` (milliseconds), so a later repair of the same payment is a
 /// new job rather than a duplicate of one already done.
 pub fn repair_job(payment_key: &str, requested_at: SystemTime) -> NewJob {
+    let payload = serde_json::json!({ "payment_id": payment_key });
+    repair_job_of(REPAIR_EVENT_TYPE, payment_key, &payload, requested_at)
+}
+
+/// The job asking the syncer to write the contact of customer `customer_id` (`cus_...`)
+/// again, from the customer ledger as it stands then, even if HubSpot confirmed that state
+/// before (reconcile found it drifted). Pair it with
+/// [`SyncState::reset_customer_written`](stripe2hubspot_queue::SyncState::reset_customer_written).
+/// Like [`repair_job`], its id carries `requested_at`.
+pub fn customer_repair_job(customer_id: &str, requested_at: SystemTime) -> NewJob {
+    let payload = serde_json::json!({ "customer_id": customer_id });
+    repair_job_of(
+        CUSTOMER_REPAIR_EVENT_TYPE,
+        customer_id,
+        &payload,
+        requested_at,
+    )
+}
+
+/// A repair job of `event_type` for the object `id` (a payment key or a customer id: their
+/// prefixes never collide), carrying `payload` (ids only, no personal data).
+fn repair_job_of(
+    event_type: &str,
+    id: &str,
+    payload: &serde_json::Value,
+    requested_at: SystemTime,
+) -> NewJob {
     let since_epoch = requested_at.duration_since(UNIX_EPOCH).unwrap_or_default();
-    let payload = serde_json::json!({ "payment_id": payment_key }).to_string();
     NewJob {
-        event_id: format!(
-            "{REPAIR_EVENT_PREFIX}{}_{payment_key}",
-            since_epoch.as_millis()
-        ),
-        event_type: REPAIR_EVENT_TYPE.to_owned(),
+        event_id: format!("{REPAIR_EVENT_PREFIX}{}_{id}", since_epoch.as_millis()),
+        event_type: event_type.to_owned(),
         event_created: i64::try_from(since_epoch.as_secs()).unwrap_or(i64::MAX),
-        payload: payload.into_bytes(),
+        payload: payload.to_string().into_bytes(),
     }
 }
 
@@ -142,5 +168,15 @@ mod tests {
         assert_eq!(job.payload, br#"{"payment_id":"pi_1"}"#);
         let later = repair_job("pi_1", at + std::time::Duration::from_millis(1));
         assert_ne!(later.event_id, job.event_id);
+    }
+
+    #[test]
+    fn a_customer_repair_job_names_only_the_customer() {
+        let at = UNIX_EPOCH + std::time::Duration::from_millis(1_700_000_000_123);
+        let job = customer_repair_job("cus_1", at);
+        assert_eq!(job.event_type, CUSTOMER_REPAIR_EVENT_TYPE);
+        assert_eq!(job.event_id, "repair_1700000000123_cus_1");
+        assert_eq!(job.event_created, 1_700_000_000);
+        assert_eq!(job.payload, br#"{"customer_id":"cus_1"}"#);
     }
 }

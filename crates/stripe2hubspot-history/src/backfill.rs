@@ -4,8 +4,12 @@
 use std::fmt;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use stripe2hubspot_map::{facts_from_event, ConfigError, FactsOutcome, MappingConfig};
+use stripe2hubspot_map::{
+    customer_facts_from_event, facts_from_event, ConfigError, CustomerOutcome, FactsOutcome,
+    MapError, MappingConfig, SkipReason,
+};
 use stripe2hubspot_stripe::{CreatedRange, ListKind, StripeClient};
+use stripe_events::Event;
 
 use super::budget::HubSpotBudget;
 use super::synthetic::synthetic_event;
@@ -51,12 +55,13 @@ pub struct Progress {
     pub pages: u64,
     /// Objects listed in this run.
     pub listed: u64,
-    /// Payments queued (new jobs), or that would be queued in a dry run.
+    /// Objects queued (new jobs: payments, customers, subscriptions), or that would be
+    /// queued in a dry run.
     pub queued: u64,
     /// Objects already queued before, unchanged since (nothing to write).
     pub duplicates: u64,
-    /// Objects that give no payment (failed, unpaid, zero amount) or that no handled webhook
-    /// reports.
+    /// Objects that give no facts (a failed, unpaid or zero payment) or that no handled
+    /// webhook reports.
     pub skipped: u64,
     /// Jobs ready in the queue when the page was done.
     pub ready: u64,
@@ -75,12 +80,15 @@ pub struct KindSummary {
     pub queued: u64,
     /// Unchanged objects already queued.
     pub duplicates: u64,
-    /// Objects that give no payment.
+    /// Objects that give no facts.
     pub skipped: u64,
     /// Objects the mapping rejects (malformed; their ids are logged).
     pub unreadable: u64,
     /// The cursor this run resumed after, if it continued an interrupted run.
     pub resumed_after: Option<String>,
+    /// The creation times listed: the run's range for payments, every time for customers and
+    /// subscriptions (see [`listed_range`]).
+    pub range: CreatedRange,
 }
 
 /// The result of a backfill run.
@@ -113,6 +121,15 @@ impl BackfillSummary {
         self.total(|k| k.queued)
     }
 
+    /// New jobs of customers and subscriptions (the rest are payments).
+    pub fn customers_queued(&self) -> u64 {
+        self.kinds
+            .iter()
+            .filter(|(kind, _)| is_customer_state(*kind))
+            .map(|(_, k)| k.queued)
+            .sum()
+    }
+
     /// Duplicates, every kind.
     pub fn duplicates(&self) -> u64 {
         self.total(|k| k.duplicates)
@@ -141,13 +158,14 @@ impl fmt::Display for BackfillSummary {
         } else {
             "queued"
         };
+        let customers = self.customers_queued();
         writeln!(
             f,
-            "backfill{}: {} objects listed in {} pages, {} payments {verb}, {} already queued, {} skipped, {} unreadable ({:.1?})",
+            "backfill{}: {} objects listed in {} pages, {} payments {verb}, {customers} customers and subscriptions {verb}, {} already queued, {} skipped, {} unreadable ({:.1?})",
             if self.dry_run { " (dry run)" } else { "" },
             self.listed(),
             self.pages(),
-            self.queued(),
+            self.queued() - customers,
             self.duplicates(),
             self.skipped(),
             self.unreadable(),
@@ -166,12 +184,15 @@ impl fmt::Display for BackfillSummary {
             if let Some(cursor) = &k.resumed_after {
                 write!(f, " (resumed after {cursor})")?;
             }
+            if is_customer_state(*kind) {
+                write!(f, " (all, whenever created)")?;
+            }
             writeln!(f)?;
         }
         if !self.dry_run {
             write!(
                 f,
-                "HubSpot sync of the queued payments: about {} at the configured rate; waited {:.0?} for live webhooks",
+                "HubSpot sync of what was queued: about {} at the configured rate; waited {:.0?} for live webhooks",
                 human(self.hubspot_time),
                 self.waited_for_queue
             )?;
@@ -211,7 +232,7 @@ pub struct BackfillBuilder {
 
 impl BackfillBuilder {
     /// The lists to read (default [`ListKind::BACKFILL`]: charges, disputes, Checkout
-    /// Sessions, invoices).
+    /// Sessions, invoices, customers, subscriptions).
     pub fn kinds(mut self, kinds: impl IntoIterator<Item = ListKind>) -> Self {
         self.kinds = kinds.into_iter().collect();
         self
@@ -273,6 +294,38 @@ fn unix_now() -> i64 {
         .unwrap_or(0)
 }
 
+/// Whether `kind` lists the customer ledger's objects (customers, subscriptions): current
+/// state rather than history.
+fn is_customer_state(kind: ListKind) -> bool {
+    matches!(kind, ListKind::Customers | ListKind::Subscriptions)
+}
+
+/// The creation times a backfill over `range` lists of `kind`: `range` for payments, which
+/// are history, and every time for customers and subscriptions, which are state. A
+/// subscription created before the range still bills now, and its MRR, status and renewal
+/// belong on the contact from the first day; a customer's contact data likewise.
+pub fn listed_range(kind: ListKind, range: CreatedRange) -> CreatedRange {
+    if is_customer_state(kind) {
+        CreatedRange::all()
+    } else {
+        range
+    }
+}
+
+/// Whether the mapping turns `event` into facts (`Ok(false)`: it skips it). Each event type
+/// has one reader: the customer reader answers [`SkipReason::UnhandledEventType`] for a type
+/// that is not its own, which the payment reader then reads, as the engine does.
+fn gives_facts(event: &Event, config: &MappingConfig) -> Result<bool, MapError> {
+    match customer_facts_from_event(event, config)? {
+        CustomerOutcome::Facts(_) => Ok(true),
+        CustomerOutcome::Skip(SkipReason::UnhandledEventType { .. }) => Ok(matches!(
+            facts_from_event(event, config)?,
+            FactsOutcome::Facts(_)
+        )),
+        CustomerOutcome::Skip(_) => Ok(false),
+    }
+}
+
 /// The checkpoint name of one list over one range, e.g. `backfill:charges:1700000000:-`.
 pub fn checkpoint_name(kind: ListKind, range: CreatedRange) -> String {
     let bound = |b: Option<i64>| b.map_or_else(|| "-".to_owned(), |v| v.to_string());
@@ -327,7 +380,8 @@ impl Backfill {
         };
         let mut waited = Duration::ZERO;
         for &kind in &b.kinds {
-            let name = checkpoint_name(kind, b.range);
+            let range = listed_range(kind, b.range);
+            let name = checkpoint_name(kind, range);
             let resume = if b.dry_run {
                 None
             } else {
@@ -339,9 +393,10 @@ impl Backfill {
             };
             let mut summary = KindSummary {
                 resumed_after: resume.clone(),
+                range,
                 ..KindSummary::default()
             };
-            let mut pager = b.client.object_pager(kind, b.range, resume);
+            let mut pager = b.client.object_pager(kind, range, resume);
             let mut oldest: Option<i64> = None;
             totals.kind = kind;
             loop {
@@ -367,9 +422,9 @@ impl Backfill {
                         summary.skipped += 1;
                         continue;
                     };
-                    match facts_from_event(&event.event, &b.config) {
-                        Ok(FactsOutcome::Facts(_)) => {}
-                        Ok(FactsOutcome::Skip(_)) => {
+                    match gives_facts(&event.event, &b.config) {
+                        Ok(true) => {}
+                        Ok(false) => {
                             summary.skipped += 1;
                             continue;
                         }
@@ -412,7 +467,7 @@ impl Backfill {
                     ready,
                     eta: b
                         .budget
-                        .eta(b.range.gte(), range_end, oldest, summary.queued, ready),
+                        .eta(range.gte(), range_end, oldest, summary.queued, ready),
                 });
             }
             totals.pages += summary.pages;
@@ -449,6 +504,8 @@ fn created_of(object: &stripe_events::EventObject) -> Option<i64> {
         O::CheckoutSession(s) => Some(s.created),
         O::Invoice(i) => Some(i.created),
         O::PaymentIntent(p) => Some(p.created),
+        O::Customer(c) => c.created,
+        O::Subscription(s) => s.created,
         _ => None,
     }
 }

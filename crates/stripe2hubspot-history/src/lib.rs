@@ -1,12 +1,16 @@
 //! Payment history from Stripe's API: backfill it into HubSpot through the
 //! queue, reconcile HubSpot against the expected deals, and resolve thin events.
 //!
-//! * [`Backfill`] lists charges, disputes, Checkout Sessions and invoices and enqueues each as
-//!   the webhook its state corresponds to ([`synthetic_event`]), so the engine syncs it exactly
-//!   as it would the webhook: no engine change, no duplicates, live webhooks first.
+//! * [`Backfill`] lists charges, disputes, Checkout Sessions, invoices, customers and
+//!   subscriptions and enqueues each as the webhook its state corresponds to
+//!   ([`synthetic_event`]), so the engine syncs it exactly as it would the webhook: no engine
+//!   change, no duplicates, live webhooks first.
 //! * [`Reconcile`] batch-reads the deals HubSpot holds for the expected payments, reports
 //!   drift, and [`repairs`](Reconcile::repair) it through the syncer: drifted rows are marked
 //!   unwritten and queued, and the sync engine writes them from the ledger as it stands then.
+//!   [`check_customers`](Reconcile::check_customers) and
+//!   [`repair_customers`](Reconcile::repair_customers) do the same for the subscription
+//!   properties of each customer's contact ([`expected_contacts`]).
 //! * [`fetch_thin_event_object`] retrieves the object of a thin event.
 //!
 //! ```no_run
@@ -44,17 +48,21 @@
 mod backfill;
 mod budget;
 mod compare;
+mod customers;
 mod reconcile;
 mod repair;
 mod synthetic;
 mod thin;
 
 pub use backfill::{
-    checkpoint_name, Backfill, BackfillBuilder, BackfillError, BackfillSummary, KindSummary,
-    Progress, CHECKPOINT_DONE, DEFAULT_MAX_READY, DEFAULT_QUEUE_POLL,
+    checkpoint_name, listed_range, Backfill, BackfillBuilder, BackfillError, BackfillSummary,
+    KindSummary, Progress, CHECKPOINT_DONE, DEFAULT_MAX_READY, DEFAULT_QUEUE_POLL,
 };
 pub use budget::{HubSpotBudget, MEASURED_REQUESTS_PER_PAYMENT};
 pub use compare::same_value;
+pub use customers::{
+    expected_contacts, CustomerDrift, CustomerRepairSummary, CustomerReport, ExpectedContact,
+};
 pub use reconcile::{
     Difference, Drift, ExpectedDeal, Reconcile, ReconcileBuilder, ReconcileError,
     ReconcileProgress, ReconcileReport, DEFAULT_SHOWN_DIFFERENCES,

@@ -11,9 +11,10 @@ use stripe2hubspot_map::{
 use stripe2hubspot_queue::{LedgerEntry, WrittenDeal};
 
 use super::compare::same_value;
+use super::customers::CustomerReport;
 
 /// Ids per batch read or upsert: HubSpot's batch limit.
-const BATCH: usize = 100;
+pub(crate) const BATCH: usize = 100;
 
 /// Results per search page: HubSpot's search limit.
 const SEARCH_PAGE: u32 = 200;
@@ -168,12 +169,14 @@ pub struct ReconcileReport {
     pub requests: u64,
     /// How many drifted deals and differences [`Display`](fmt::Display) shows.
     pub shown: usize,
+    /// The customers' contacts ([`Reconcile::check_customers`]); empty when not checked.
+    pub customers: CustomerReport,
 }
 
 impl ReconcileReport {
-    /// Whether every expected deal exists and matches.
+    /// Whether every expected deal and every checked customer's contact exists and matches.
     pub fn is_in_sync(&self) -> bool {
-        self.drifted.is_empty() && self.missing.is_empty()
+        self.drifted.is_empty() && self.missing.is_empty() && self.customers.is_in_sync()
     }
 
     /// The CLI's exit status for this report: 0 in sync, 1 drift found (and not repaired).
@@ -213,6 +216,9 @@ impl fmt::Display for ReconcileReport {
         }
         for id in self.unknown.iter().take(self.shown) {
             write!(f, "\n  unknown {id}")?;
+        }
+        if self.customers.checked > 0 {
+            write!(f, "\n{}", self.customers)?;
         }
         Ok(())
     }
@@ -292,7 +298,7 @@ pub struct Reconcile {
     b: ReconcileBuilder,
 }
 
-fn hubspot(during: &'static str) -> impl FnOnce(hubspot_crm::Error) -> ReconcileError {
+pub(crate) fn hubspot(during: &'static str) -> impl FnOnce(hubspot_crm::Error) -> ReconcileError {
     move |source| ReconcileError::HubSpot { during, source }
 }
 
@@ -304,6 +310,16 @@ impl Reconcile {
             shown: DEFAULT_SHOWN_DIFFERENCES,
             find_unknown: true,
         }
+    }
+
+    /// The HubSpot client reads go through.
+    pub(crate) fn client(&self) -> &hubspot_crm::Client {
+        &self.b.client
+    }
+
+    /// How many drifted objects, and differences per object, reports keep.
+    pub(crate) fn shown(&self) -> usize {
+        self.b.shown
     }
 
     /// Compares every expected deal with HubSpot's (batch reads of 100 by `stripe_payment_id`),

@@ -139,18 +139,24 @@ impl Reconcile {
                     unwritten.push(key.clone());
                 }
             }
-            if unwritten.is_empty() {
-                return Ok(unwritten);
-            }
-            let stats = store
-                .admin
-                .stats()
-                .await
-                .map_err(store_error("the read of the queue's counts"))?;
-            if stats.ready + stats.delayed + stats.leased == 0 {
+            if unwritten.is_empty() || queue_is_idle(store).await? {
                 return Ok(unwritten);
             }
             tokio::time::sleep(poll).await;
         }
     }
+}
+
+/// Whether the queue holds nothing ready, delayed or leased: whatever repairs were queued
+/// have been written or have failed for good.
+pub(crate) async fn queue_is_idle(store: &Store) -> Result<bool, ReconcileError> {
+    let stats = store
+        .admin
+        .stats()
+        .await
+        .map_err(|source| ReconcileError::Store {
+            during: "the read of the queue's counts",
+            source,
+        })?;
+    Ok(stats.ready + stats.delayed + stats.leased == 0)
 }

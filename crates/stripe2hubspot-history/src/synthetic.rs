@@ -3,7 +3,9 @@
 
 use serde_json::json;
 use sha2::{Digest, Sha256};
-use stripe_events::{ChargeStatus, DisputeStatus, Event, EventObject, InvoiceStatus};
+use stripe_events::{
+    ChargeStatus, DisputeStatus, Event, EventObject, InvoiceStatus, SubscriptionStatus,
+};
 
 use stripe2hubspot_queue::NewJob;
 
@@ -22,7 +24,11 @@ const ID_HASH_HEX_DIGITS: usize = 32;
 /// and `charge.succeeded` while only authorized; a dispute is `charge.dispute.closed` once won
 /// or lost, else `charge.dispute.created`; a paid Checkout Session (paid at once or later,
 /// asynchronously) is `checkout.session.completed`; a paid invoice is `invoice.paid`; a
-/// succeeded PaymentIntent is `payment_intent.succeeded`.
+/// succeeded PaymentIntent is `payment_intent.succeeded`. A customer is `customer.updated`
+/// (`customer.deleted` once deleted); a subscription is `customer.subscription.updated`, or
+/// `customer.subscription.deleted` once it ended (canceled, or expired incomplete), the event
+/// Stripe sends when a subscription ends
+/// (<https://docs.stripe.com/api/events/types#event_types-customer.subscription.deleted>).
 pub fn webhook_type_for(object: &EventObject) -> Option<&'static str> {
     match object {
         EventObject::Charge(charge) => {
@@ -51,7 +57,18 @@ pub fn webhook_type_for(object: &EventObject) -> Option<&'static str> {
         EventObject::PaymentIntent(intent) => (intent.status
             == stripe_events::PaymentIntentStatus::Succeeded)
             .then_some("payment_intent.succeeded"),
-        EventObject::Customer(_) | EventObject::InvoicePayment(_) | EventObject::Unknown(_) => None,
+        EventObject::Customer(customer) => Some(if customer.deleted {
+            "customer.deleted"
+        } else {
+            "customer.updated"
+        }),
+        EventObject::Subscription(subscription) => Some(match subscription.status {
+            Some(SubscriptionStatus::Canceled | SubscriptionStatus::IncompleteExpired) => {
+                "customer.subscription.deleted"
+            }
+            _ => "customer.subscription.updated",
+        }),
+        EventObject::InvoicePayment(_) | EventObject::Unknown(_) => None,
     }
 }
 
@@ -171,6 +188,56 @@ mod tests {
             webhook_type_for(&dispute("needs_response")),
             Some("charge.dispute.created")
         );
+    }
+
+    fn subscription(status: &str) -> EventObject {
+        EventObject::from_value(json!({
+            "id": "sub_1", "object": "subscription", "customer": "cus_1", "status": status,
+            "created": 1_700_000_000, "currency": "usd",
+            "items": {"object": "list", "data": [{"id": "si_1", "object": "subscription_item",
+                "quantity": 1, "price": {"id": "price_1", "object": "price", "currency": "usd",
+                "unit_amount": 4900, "recurring": {"interval": "month", "interval_count": 1}}}]}
+        }))
+    }
+
+    #[test]
+    fn customers_and_subscriptions_get_the_webhook_of_their_state() {
+        let customer = EventObject::from_value(json!({
+            "id": "cus_1", "object": "customer", "email": "ann@example.com", "created": 1
+        }));
+        assert_eq!(webhook_type_for(&customer), Some("customer.updated"));
+        let deleted =
+            EventObject::from_value(json!({"id": "cus_1", "object": "customer", "deleted": true}));
+        assert_eq!(webhook_type_for(&deleted), Some("customer.deleted"));
+        for (status, webhook) in [
+            ("active", "customer.subscription.updated"),
+            ("trialing", "customer.subscription.updated"),
+            ("past_due", "customer.subscription.updated"),
+            ("paused", "customer.subscription.updated"),
+            ("incomplete", "customer.subscription.updated"),
+            (
+                "a_status_stripe_adds_later",
+                "customer.subscription.updated",
+            ),
+            ("canceled", "customer.subscription.deleted"),
+            ("incomplete_expired", "customer.subscription.deleted"),
+        ] {
+            assert_eq!(
+                webhook_type_for(&subscription(status)),
+                Some(webhook),
+                "{status}"
+            );
+        }
+        // The state is the id: read again unchanged, the queue drops it; changed, it is new.
+        let active = synthetic_event(&subscription("active"), false, 5).unwrap();
+        let again = synthetic_event(&subscription("active"), false, 6).unwrap();
+        let canceled = synthetic_event(&subscription("canceled"), false, 5).unwrap();
+        assert_eq!(active.event.id, again.event.id);
+        assert_ne!(active.event.id, canceled.event.id);
+        assert!(matches!(
+            active.event.data.object,
+            EventObject::Subscription(_)
+        ));
     }
 
     #[test]

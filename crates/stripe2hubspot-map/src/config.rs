@@ -6,6 +6,7 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 use stripe_events::Currency;
 
+use crate::customer::{subscription_contact_specs, SUBSCRIPTION_CONTACT_PROPERTIES};
 use crate::properties::{
     ledger_contact_specs, ledger_deal_specs, LEDGER_CONTACT_PROPERTIES, LEDGER_DEAL_PROPERTIES,
 };
@@ -13,9 +14,11 @@ use crate::property_set::PropertyKind;
 use crate::property_spec::PropertySpec;
 use crate::template::Template;
 
-/// Event types the mapping can turn into payment facts (all of them are handled by default:
-/// [`DEFAULT_EVENT_TYPES`]).
-pub const SUPPORTED_EVENT_TYPES: [&str; 10] = [
+/// Event types the mapping can read (all of them are handled by default:
+/// [`DEFAULT_EVENT_TYPES`]): payment events give payment facts through
+/// [`facts_from_event`](crate::facts_from_event), the [`CUSTOMER_EVENT_TYPES`] customer facts
+/// through [`customer_facts_from_event`](crate::customer_facts_from_event).
+pub const SUPPORTED_EVENT_TYPES: [&str; 18] = [
     "charge.succeeded",
     "charge.captured",
     "charge.refunded",
@@ -26,32 +29,40 @@ pub const SUPPORTED_EVENT_TYPES: [&str; 10] = [
     "checkout.session.async_payment_succeeded",
     "invoice.paid",
     "invoice_payment.paid",
+    "customer.created",
+    "customer.updated",
+    "customer.deleted",
+    "customer.subscription.created",
+    "customer.subscription.updated",
+    "customer.subscription.deleted",
+    "customer.subscription.paused",
+    "customer.subscription.resumed",
 ];
 
-/// Event types handled by default: every event that changes what a payment is worth, and
-/// `invoice_payment.paid`. On Stripe API versions from 2025-03-31 that event is the only one
-/// linking an invoice to its PaymentIntent: `invoice.paid` lists `payments` only when the
-/// endpoint includes them, and the charge no longer names its invoice. Without it a
-/// subscription renewal makes two ledger rows (one keyed by the invoice, one by the
-/// PaymentIntent), hence two deals.
-pub const DEFAULT_EVENT_TYPES: [&str; 10] = [
-    "charge.succeeded",
-    "charge.captured",
-    "charge.refunded",
-    "charge.dispute.created",
-    "charge.dispute.closed",
-    "payment_intent.succeeded",
-    "checkout.session.completed",
-    "checkout.session.async_payment_succeeded",
-    "invoice.paid",
-    "invoice_payment.paid",
+/// The event types read by [`customer_facts_from_event`](crate::customer_facts_from_event)
+/// (customers and their subscriptions); [`facts_from_event`](crate::facts_from_event) skips
+/// them.
+pub const CUSTOMER_EVENT_TYPES: [&str; 8] = [
+    "customer.created",
+    "customer.updated",
+    "customer.deleted",
+    "customer.subscription.created",
+    "customer.subscription.updated",
+    "customer.subscription.deleted",
+    "customer.subscription.paused",
+    "customer.subscription.resumed",
 ];
+
+/// Event types handled by default: every event that changes what a payment is worth,
+/// `invoice_payment.paid`, and every customer and subscription event. On Stripe API versions
+/// from 2025-03-31 `invoice_payment.paid` is the only event linking an invoice to its
+/// PaymentIntent: `invoice.paid` lists `payments` only when the endpoint includes them, and the
+/// charge no longer names its invoice. Without it a subscription renewal makes two ledger rows
+/// (one keyed by the invoice, one by the PaymentIntent), hence two deals.
+pub const DEFAULT_EVENT_TYPES: [&str; 18] = SUPPORTED_EVENT_TYPES;
 
 /// The deal stage of a payment fully refunded or whose dispute was lost, unless configured.
 pub const DEFAULT_LOST_DEAL_STAGE: &str = "closedlost";
-
-/// The currency the contact's lifetime value is summed in, unless configured.
-pub const DEFAULT_REPORTING_CURRENCY: &str = "usd";
 
 /// The contact properties of the last-charge group, always [`PropertyKind::Custom`].
 pub const LAST_CHARGE_PROPERTIES: [&str; 5] = [
@@ -222,8 +233,11 @@ pub struct MappingConfig {
     /// pipeline); [`DEFAULT_LOST_DEAL_STAGE`] by default.
     pub lost_deal_stage: String,
     /// Currency of the contact's `stripe_lifetime_value`; payments in other currencies are left
-    /// out of that sum (they are still counted in `stripe_payment_count`).
-    pub reporting_currency: Currency,
+    /// out of that sum (they are still counted in `stripe_payment_count`). `None` (the
+    /// default): each contact's own currency, that of its newest counted payment. Either way
+    /// `stripe_lifetime_value_currency` names the currency, and the value is empty (not
+    /// `0.00`) when no counted payment is in it. In a file: a currency code (`"EUR"`) or null.
+    pub reporting_currency: Option<Currency>,
     /// Whether deal amounts and the lifetime value are net of refunds and lost disputes.
     pub amount_basis: AmountBasis,
     /// How the billing name is split.
@@ -237,12 +251,17 @@ pub struct MappingConfig {
     /// `INVALID_OPTION`; the engine then strips it, and `stripe_amount_currency` keeps the amount
     /// with its currency.
     pub deal_currency_code: bool,
+    /// Write the subscription properties (`stripe_subscription_status`, `stripe_mrr`, ...;
+    /// see [`subscription_properties`](crate::subscription_properties)) on contacts, and have
+    /// bootstrap create them. On by default.
+    pub subscriptions: bool,
 }
 
 impl Default for MappingConfig {
     /// The recommended mapping: email-keyed contacts, the Stripe customer id on the contact,
     /// the `company` and `lifecycle_stage` metadata keys on the contact, `deal_name` on the deal,
-    /// the default pipeline's `closedwon`/`closedlost` stages, net USD lifetime value.
+    /// the default pipeline's `closedwon`/`closedlost` stages, net lifetime value in each
+    /// contact's own currency, subscription properties on.
     fn default() -> Self {
         let pairs = |items: &[(&str, &str)]| {
             items
@@ -269,12 +288,12 @@ impl Default for MappingConfig {
             pipeline: "default".to_owned(),
             deal_stage: "closedwon".to_owned(),
             lost_deal_stage: DEFAULT_LOST_DEAL_STAGE.to_owned(),
-            reporting_currency: Currency::new(DEFAULT_REPORTING_CURRENCY)
-                .unwrap_or_else(|_| unreachable!("the default reporting currency is a valid code")),
+            reporting_currency: None,
             amount_basis: AmountBasis::Net,
             name_split: NameSplit::LastWordIsLastName,
             deal_name_template: "Payment {amount} {currency} ({id})".to_owned(),
             deal_currency_code: true,
+            subscriptions: true,
         }
     }
 }
@@ -315,7 +334,7 @@ pub enum ConfigError {
         name: String,
     },
     /// An event type the mapping cannot handle.
-    #[error("mapping config `{field}`: unsupported event type {value:?}; supported: charge.succeeded, charge.captured, charge.refunded, charge.dispute.created, charge.dispute.closed, payment_intent.succeeded, checkout.session.completed, checkout.session.async_payment_succeeded, invoice.paid, invoice_payment.paid")]
+    #[error("mapping config `{field}`: unsupported event type {value:?}; supported: charge.succeeded, charge.captured, charge.refunded, charge.dispute.created, charge.dispute.closed, payment_intent.succeeded, checkout.session.completed, checkout.session.async_payment_succeeded, invoice.paid, invoice_payment.paid, customer.created, customer.updated, customer.deleted, customer.subscription.created, customer.subscription.updated, customer.subscription.deleted, customer.subscription.paused, customer.subscription.resumed")]
     UnsupportedEventType {
         /// The field.
         field: String,
@@ -416,6 +435,7 @@ impl MappingConfig {
             name == "email"
                 || LAST_CHARGE_PROPERTIES.contains(&name)
                 || LEDGER_CONTACT_PROPERTIES.contains(&name)
+                || SUBSCRIPTION_CONTACT_PROPERTIES.contains(&name)
                 || self.customer_id_property.as_deref() == Some(name)
         };
         let deal_reserved =
@@ -524,6 +544,11 @@ impl MappingConfig {
         );
         for spec in ledger_contact_specs() {
             contact.insert(spec.name.clone(), spec);
+        }
+        if self.subscriptions {
+            for spec in subscription_contact_specs() {
+                contact.insert(spec.name.clone(), spec);
+            }
         }
         for spec in ledger_deal_specs() {
             deal.insert(spec.name.clone(), spec);

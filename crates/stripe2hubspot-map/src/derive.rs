@@ -1,16 +1,19 @@
 //! HubSpot properties derived from ledger rows: absolute values, so writing them again is
 //! harmless and any order of events gives the same properties.
 
-use stripe_events::Money;
+use stripe_events::{Currency, Money};
 
 use crate::config::{
-    property_kind, AmountBasis, MappingConfig, LAST_CHARGE_PROPERTIES, PAYMENT_ID_PROPERTY,
+    property_kind, AmountBasis, ContactKeySource, MappingConfig, LAST_CHARGE_PROPERTIES,
+    PAYMENT_ID_PROPERTY,
 };
+use crate::customer::{subscription_properties, CustomerRow};
 use crate::ledger::{LedgerRow, Stamped};
 use crate::properties::{
-    AMOUNT_CURRENCY_PROPERTY, AMOUNT_REFUNDED_PROPERTY, FIRST_PAYMENT_DATE_PROPERTY,
-    INVOICE_ID_PROPERTY, LAST_PAYMENT_DATE_PROPERTY, LIFETIME_VALUE_PROPERTY,
-    PAYMENT_COUNT_PROPERTY, PAYMENT_STATUS_PROPERTY, SUBSCRIPTION_ID_PROPERTY,
+    AMOUNT_CURRENCY_PROPERTY, AMOUNT_REFUNDED_PROPERTY, BILLING_REASON_PROPERTY,
+    FIRST_PAYMENT_DATE_PROPERTY, INVOICE_ID_PROPERTY, LAST_PAYMENT_DATE_PROPERTY,
+    LIFETIME_VALUE_CURRENCY_PROPERTY, LIFETIME_VALUE_PROPERTY, PAYMENT_COUNT_PROPERTY,
+    PAYMENT_STATUS_PROPERTY, SUBSCRIPTION_ID_PROPERTY,
 };
 use crate::property_set::{PropertyKind, PropertySet, PropertyValue};
 use crate::state::PaymentStatus;
@@ -143,6 +146,9 @@ pub fn deal_properties(row: &LedgerRow, config: &MappingConfig) -> Option<Proper
     if let Some(subscription) = present(row.subscription_id()) {
         put(&mut deal, SUBSCRIPTION_ID_PROPERTY, subscription, true);
     }
+    if let Some(reason) = present(row.billing_reason()) {
+        put(&mut deal, BILLING_REASON_PROPERTY, reason, true);
+    }
     for (property, v) in &config.deal_constants {
         put(&mut deal, property, v.trim(), true);
     }
@@ -152,6 +158,49 @@ pub fn deal_properties(row: &LedgerRow, config: &MappingConfig) -> Option<Proper
         }
     }
     Some(deal)
+}
+
+/// The lifetime value in the account's settlement currency: the sum of what each counted
+/// payment kept there ([`LedgerRow::settled_share`] of its deal amount), when every counted
+/// payment's settlement is known and all are in one currency. `None` otherwise (no Stripe key,
+/// a read still to come, or an account settling in several currencies): then
+/// [`own_currency_lifetime`] applies.
+fn settlement_lifetime(counted: &[&Settled<'_>]) -> Option<Money> {
+    let (first, rest) = counted.split_first()?;
+    let first = first.row.settled_share(first.amount.minor)?;
+    rest.iter().try_fold(first, |sum, s| {
+        let share = s.row.settled_share(s.amount.minor)?;
+        (share.currency == sum.currency)
+            .then(|| Money::new(sum.minor.saturating_add(share.minor), sum.currency))
+    })
+}
+
+/// The lifetime value in one currency of the payments themselves, with that currency: the
+/// configured [`reporting_currency`](MappingConfig::reporting_currency), else the contact's
+/// own (its newest counted payment's, else, everything being refunded, its newest payment's,
+/// whose 0 is then a true value in that currency). Empty when no payment is in that currency.
+fn own_currency_lifetime(
+    settled: &[Settled<'_>],
+    counted: &[&Settled<'_>],
+    config: &MappingConfig,
+) -> (Option<Currency>, String) {
+    let currency = config.reporting_currency.or_else(|| {
+        counted
+            .last()
+            .map(|s| s.amount.currency)
+            .or(settled.last().map(|s| s.amount.currency))
+    });
+    let lifetime = currency
+        .filter(|c| settled.iter().any(|s| s.amount.currency == *c))
+        .map(|c| {
+            let sum = settled
+                .iter()
+                .filter(|s| s.amount.currency == c)
+                .fold(0i64, |sum, s| sum.saturating_add(s.amount.minor.max(0)));
+            Money::new(sum, c).to_decimal_string()
+        })
+        .unwrap_or_default();
+    (currency, lifetime)
 }
 
 /// The newest stamped value among the rows (ties broken by the value, so the order of `rows`
@@ -164,29 +213,101 @@ fn newest_of<'a, T: Ord + 'a>(
 
 /// The contact of a set of payments: identity properties (email, names, phone, customer id,
 /// mapped metadata, constants), the rollups `stripe_payment_count`, `stripe_lifetime_value`,
-/// `stripe_first_payment_date`, `stripe_last_payment_date`, and the `last_charge_*` group of the
-/// newest payment. `None` when none of `rows` is settled.
+/// `stripe_lifetime_value_currency`, `stripe_first_payment_date`, `stripe_last_payment_date`,
+/// and the `last_charge_*` group of the newest payment. `None` when none of `rows` is
+/// settled. The same as [`contact_properties_of`] without a customer row.
 ///
 /// Pass every ledger row of one contact (rows with the same
 /// [`contact_key`](LedgerRow::contact_key)); waiting rows are ignored. Every value is absolute
 /// (dates with no counted payment are empty strings, which clear them), so the result does not
-/// depend on the order of `rows` and may be written again safely. Only payments in the
-/// configured reporting currency are summed into the lifetime value.
+/// depend on the order of `rows` and may be written again safely.
 pub fn contact_properties(rows: &[LedgerRow], config: &MappingConfig) -> Option<PropertySet> {
+    contact_properties_of(None, rows, config)
+}
+
+/// Whether a customer row alone can be written as a contact: it has an email, or contacts are
+/// keyed by the customer id.
+fn keyable(customer: &CustomerRow, config: &MappingConfig) -> bool {
+    let by_id = config.contact_key == ContactKeySource::StripeCustomerId
+        && config.customer_id_property.is_some()
+        && customer.customer_id().is_some();
+    customer.email().is_some() || by_id
+}
+
+/// The contact of one Stripe customer: what [`contact_properties`] gives for its payment
+/// `rows`, with identity (email, names, phone, customer id) from the `customer` row when it
+/// has them, plus [`subscription_properties`] when a customer row is given.
+///
+/// `Some` when a row is settled, and also when none is but the customer row can key a contact
+/// (it has an email, or contacts are keyed by customer id): then the count is 0, the lifetime
+/// value and the dates are empty, and the `last_charge_*` group is left out.
+///
+/// Lifetime value, with its currency in `stripe_lifetime_value_currency`:
+/// - in the account's settlement currency, when every counted payment's settlement is known
+///   (its charges' balance transactions, read with a Stripe key: see
+///   [`LedgerRow::settled_net`]) and all settled in one currency: the sum of what each kept
+///   there (its deal amount, net or gross as configured, scaled from the settled gross). This
+///   counts every payment whatever its own currency, and takes precedence over
+///   `reporting_currency`;
+/// - otherwise, the sum of the payments in one currency: the configured
+///   [`reporting_currency`](MappingConfig::reporting_currency), else the contact's own (that
+///   of its newest counted payment, else of its newest payment). Payments in other currencies
+///   are left out of the sum (still counted in `stripe_payment_count`); the value is empty,
+///   never `0.00`, when no payment is in that currency, so a JPY customer on a USD-reporting
+///   portal is never shown as having paid nothing (a payment refunded in full still counts as
+///   a `0.00` in its currency: that is what it is worth).
+///
+/// ```
+/// use stripe2hubspot_map::{contact_properties, facts_from_event, FactsOutcome, LedgerRow, MappingConfig};
+///
+/// let event: stripe_events::Event = serde_json::from_str(r#"{
+///   "id": "evt_1", "object": "event", "type": "charge.succeeded", "created": 1680000000,
+///   "data": {"object": {
+///     "id": "ch_1", "object": "charge", "amount": 5000, "amount_captured": 5000,
+///     "currency": "jpy", "status": "succeeded", "captured": true, "created": 1680000000,
+///     "billing_details": {"email": "ann@example.com"}
+///   }}
+/// }"#)?;
+/// let mut config = MappingConfig::default();
+/// let FactsOutcome::Facts(facts) = facts_from_event(&event, &config)? else { panic!() };
+/// let rows = [LedgerRow::from_facts(&facts)];
+/// let own = contact_properties(&rows, &config).expect("settled");
+/// assert_eq!(own.get("stripe_lifetime_value"), Some("5000"));
+/// assert_eq!(own.get("stripe_lifetime_value_currency"), Some("JPY"));
+///
+/// config.reporting_currency = Some("usd".parse()?);
+/// let usd = contact_properties(&rows, &config).expect("settled");
+/// assert_eq!(usd.get("stripe_lifetime_value"), Some("")); // not 0.00: no USD payment
+/// assert_eq!(usd.get("stripe_lifetime_value_currency"), Some("USD"));
+/// assert_eq!(usd.get("stripe_payment_count"), Some("1"));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub fn contact_properties_of(
+    customer: Option<&CustomerRow>,
+    rows: &[LedgerRow],
+    config: &MappingConfig,
+) -> Option<PropertySet> {
     let mut settled: Vec<Settled<'_>> = rows.iter().filter_map(|r| settled(r, config)).collect();
     settled.sort_by(|a, b| {
         (a.row.paid_at(), a.key, a.row.latest()).cmp(&(b.row.paid_at(), b.key, b.row.latest()))
     });
-    let newest = settled.last()?;
+    let newest = settled.last();
+    if newest.is_none() && !customer.is_some_and(|c| keyable(c, config)) {
+        return None;
+    }
     let mut contact = PropertySet::new();
 
     let rows_of = || settled.iter().map(|s| s.row);
-    if let Some(email) = newest_of(rows_of().map(|r| r.stamped_email().as_ref())) {
-        put(&mut contact, "email", email.expose(), false);
+    let own = |pick: fn(&CustomerRow) -> Option<&str>| customer.and_then(pick);
+    let email = own(CustomerRow::email)
+        .or_else(|| newest_of(rows_of().map(|r| r.stamped_email().as_ref())).map(|e| e.expose()));
+    if let Some(email) = email {
+        put(&mut contact, "email", email, false);
     }
-    let name = newest_of(rows_of().map(|r| r.stamped_name().as_ref()));
+    let name = own(CustomerRow::name)
+        .or_else(|| newest_of(rows_of().map(|r| r.stamped_name().as_ref())).map(|n| n.expose()));
     let words: Vec<&str> = name
-        .map(|n| n.expose().split_whitespace().collect())
+        .map(|n| n.split_whitespace().collect())
         .unwrap_or_default();
     if !words.is_empty() {
         let (first, last) = split_name(&words, config.name_split);
@@ -195,42 +316,49 @@ pub fn contact_properties(rows: &[LedgerRow], config: &MappingConfig) -> Option<
             put(&mut contact, "lastname", &last, false);
         }
     }
-    if let Some(phone) = newest_of(rows_of().map(|r| r.stamped_phone().as_ref())) {
-        put(&mut contact, "phone", phone.expose(), false);
+    let phone = own(CustomerRow::phone)
+        .or_else(|| newest_of(rows_of().map(|r| r.stamped_phone().as_ref())).map(|p| p.expose()));
+    if let Some(phone) = phone {
+        put(&mut contact, "phone", phone, false);
     }
     if let Some(property) = &config.customer_id_property {
-        if let Some(id) = newest_of(rows_of().map(|r| r.stamped_customer_id().as_ref())) {
+        let id = own(CustomerRow::customer_id).or_else(|| {
+            newest_of(rows_of().map(|r| r.stamped_customer_id().as_ref())).map(String::as_str)
+        });
+        if let Some(id) = id {
             contact.insert(property.clone(), value(id, PropertyKind::Custom, false));
         }
     }
 
     let counted: Vec<&Settled<'_>> = settled.iter().filter(|s| s.amount.minor > 0).collect();
-    let lifetime = counted
-        .iter()
-        .filter(|s| s.amount.currency == config.reporting_currency)
-        .map(|s| s.amount.minor)
-        .fold(0i64, i64::saturating_add);
+    let (currency, lifetime) = match settlement_lifetime(&counted) {
+        Some(total) => (Some(total.currency), total.to_decimal_string()),
+        None => own_currency_lifetime(&settled, &counted, config),
+    };
     let custom = |v: &str| value(v, PropertyKind::Custom, false);
     contact.insert(PAYMENT_COUNT_PROPERTY, custom(&counted.len().to_string()));
+    contact.insert(LIFETIME_VALUE_PROPERTY, custom(&lifetime));
     contact.insert(
-        LIFETIME_VALUE_PROPERTY,
-        custom(&Money::new(lifetime, config.reporting_currency).to_decimal_string()),
+        LIFETIME_VALUE_CURRENCY_PROPERTY,
+        custom(&currency.map(|c| c.iso_code()).unwrap_or_default()),
     );
     let first = counted.first().map_or("", |s| s.paid_at.as_str());
     let last = counted.last().map_or("", |s| s.paid_at.as_str());
     contact.insert(FIRST_PAYMENT_DATE_PROPERTY, custom(first));
     contact.insert(LAST_PAYMENT_DATE_PROPERTY, custom(last));
 
-    let captured = Money::new(newest.row.captured().unwrap_or(0), newest.amount.currency);
-    let last_charge = [
-        newest.row.charge_ids().next().unwrap_or(""),
-        &captured.to_decimal_string(),
-        &captured.currency.iso_code(),
-        newest.row.receipt_url().unwrap_or(""),
-        &newest.paid_at,
-    ];
-    for (name, v) in LAST_CHARGE_PROPERTIES.iter().zip(last_charge) {
-        contact.insert(*name, value(v, PropertyKind::Custom, true));
+    if let Some(newest) = newest {
+        let captured = Money::new(newest.row.captured().unwrap_or(0), newest.amount.currency);
+        let last_charge = [
+            newest.row.charge_ids().next().unwrap_or(""),
+            &captured.to_decimal_string(),
+            &captured.currency.iso_code(),
+            newest.row.receipt_url().unwrap_or(""),
+            &newest.paid_at,
+        ];
+        for (name, v) in LAST_CHARGE_PROPERTIES.iter().zip(last_charge) {
+            contact.insert(*name, value(v, PropertyKind::Custom, true));
+        }
     }
 
     for (property, v) in &config.contact_constants {
@@ -240,6 +368,11 @@ pub fn contact_properties(rows: &[LedgerRow], config: &MappingConfig) -> Option<
         let newest_value = newest_of(rows_of().map(|r| r.stamped_metadata(key)));
         if let Some(v) = present(newest_value.map(String::as_str)) {
             put(&mut contact, property, v, false);
+        }
+    }
+    if let Some(customer) = customer {
+        for (name, v) in &subscription_properties(customer, config) {
+            contact.insert(name.clone(), v.clone());
         }
     }
     Some(contact)

@@ -9,10 +9,11 @@ pub enum MapError {
     /// The configuration is invalid.
     #[error(transparent)]
     InvalidConfig(#[from] ConfigError),
-    /// A handled event type carries an object that is not a payment object (charge, payment
-    /// intent, Checkout Session, invoice, invoice payment, dispute), or one that did not match
+    /// A handled event type carries an object its reader does not read (the payment reader
+    /// reads charges, payment intents, Checkout Sessions, invoices, invoice payments and
+    /// disputes; the customer reader customers and subscriptions), or one that did not match
     /// Stripe's documented shape (it parsed as an unknown object).
-    #[error("event {event_id} ({event_type}) carries {found}, not a payment object in the expected shape; check the event in the Stripe dashboard, then replay or discard it")]
+    #[error("event {event_id} ({event_type}) carries {found}, not an object of the expected type and shape; check the event in the Stripe dashboard, then replay or discard it")]
     UnexpectedObject {
         /// The event id.
         event_id: String,
@@ -34,5 +35,20 @@ pub enum MapError {
         event_id: String,
         /// The rejected value.
         value: i64,
+    },
+    /// A subscription that names no customer: Stripe always names one, so this is not a real
+    /// subscription.
+    #[error("event {event_id}: the subscription names no customer; this is not a valid Stripe subscription, discard the event")]
+    MissingCustomerId {
+        /// The event id.
+        event_id: String,
+    },
+    /// A subscription status this version does not know, so it cannot rank it.
+    #[error("event {event_id}: subscription {subscription_id} has a status this version of stripe2hubspot does not know; upgrade, then replay the event")]
+    UnknownSubscriptionStatus {
+        /// The event id.
+        event_id: String,
+        /// The subscription (`sub_...`).
+        subscription_id: String,
     },
 }

@@ -4,12 +4,12 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 use stripe_events::{
-    Charge, ChargeStatus, CheckoutSession, Currency, Customer, Dispute, DisputeStatus, Event,
-    EventObject, Expandable, Invoice, InvoicePayment, InvoiceStatus, Metadata, PaymentIntent,
-    PaymentIntentStatus,
+    BalanceTransaction, Charge, ChargeStatus, CheckoutSession, Currency, Customer, Dispute,
+    DisputeStatus, Event, EventObject, Expandable, Invoice, InvoicePayment, InvoiceStatus,
+    Metadata, Money, PaymentIntent, PaymentIntentStatus,
 };
 
-use crate::config::{EmailSource, MappingConfig};
+use crate::config::{EmailSource, MappingConfig, CUSTOMER_EVENT_TYPES};
 use crate::error::MapError;
 use crate::personal::{redacted_option, KeysOnly, Personal};
 use crate::skip::SkipReason;
@@ -132,12 +132,23 @@ pub struct Facts {
     pub paid_at: Option<i64>,
     /// The subscription of an invoice payment (`sub_...`).
     pub subscription_id: Option<String>,
+    /// Why the invoice was created (`subscription_create`, `subscription_cycle`,
+    /// `subscription_update`, `manual`, ...), from an invoice.
+    pub billing_reason: Option<String>,
     /// The charge's receipt page.
     pub receipt_url: Option<String>,
     /// The payment's description.
     pub description: Option<String>,
     /// The object's metadata.
     pub metadata: Metadata,
+    /// The balance transaction (`txn_...`) of the charge `ids.charge`: where Stripe records
+    /// what the charge settled as. From a charge's `balance_transaction`.
+    pub balance_transaction: Option<String>,
+    /// What the charge `ids.charge` settled as in the account's balance: its balance
+    /// transaction's gross `amount`, in the settlement currency, after any conversion (before
+    /// fees and refunds). From a charge whose `balance_transaction` is expanded, or from the
+    /// balance transaction read with a Stripe key; see [`Facts::settled`].
+    pub settlement: Option<Money>,
 }
 
 impl fmt::Debug for Facts {
@@ -157,9 +168,12 @@ impl fmt::Debug for Facts {
             .field("dispute", &self.dispute)
             .field("paid_at", &self.paid_at)
             .field("subscription_id", &self.subscription_id)
+            .field("billing_reason", &self.billing_reason)
             .field("receipt_url", &redacted_option(&self.receipt_url))
             .field("description", &redacted_option(&self.description))
             .field("metadata", &KeysOnly(&self.metadata))
+            .field("balance_transaction", &self.balance_transaction)
+            .field("settlement", &self.settlement)
             .finish()
     }
 }
@@ -182,10 +196,39 @@ impl Facts {
             dispute: None,
             paid_at: None,
             subscription_id: None,
+            billing_reason: None,
             receipt_url: None,
             description: None,
             metadata: Metadata::new(),
+            balance_transaction: None,
+            settlement: None,
         }
+    }
+
+    /// What one charge of a payment settled as, read from its balance transaction: facts that
+    /// add only that (no amount, status or contact of the payment), stamped `stamp` (the read
+    /// time). The charge's `payment` ids place them in the ledger row that knows the charge.
+    ///
+    /// ```
+    /// use stripe2hubspot_map::{Facts, PaymentIds, Stamp};
+    /// use stripe_events::{BalanceTransaction, Money};
+    ///
+    /// let txn: BalanceTransaction = serde_json::from_str(
+    ///     r#"{"id": "txn_1", "amount": 3350, "currency": "usd", "source": "ch_1"}"#,
+    /// )?;
+    /// let ids = PaymentIds { charge: Some("ch_1".into()), ..PaymentIds::default() };
+    /// let stamp = Stamp { created: 1_700_000_000, event_id: "read_txn_1".into() };
+    /// let facts = Facts::settled(stamp, ids, &txn);
+    /// assert_eq!(facts.settlement, Some(Money::new(3350, "usd".parse()?)));
+    /// assert_eq!(facts.balance_transaction.as_deref(), Some("txn_1"));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn settled(stamp: Stamp, payment: PaymentIds, txn: &BalanceTransaction) -> Facts {
+        let mut facts = Facts::new(stamp);
+        facts.ids = payment;
+        facts.balance_transaction = id(Some(&txn.id));
+        facts.settlement = Some(txn.money());
+        facts
     }
 }
 
@@ -201,8 +244,10 @@ pub enum FactsOutcome {
 
 /// Reads what one event says about its payment.
 ///
-/// Events whose type the configuration does not handle are skipped, as are payments that did
-/// not succeed, Checkout Sessions not paid yet and zero-amount invoices. A payment without an
+/// Events whose type the configuration does not handle are skipped, as are customer and
+/// subscription events ([`CUSTOMER_EVENT_TYPES`](crate::CUSTOMER_EVENT_TYPES), read by
+/// [`customer_facts_from_event`](crate::customer_facts_from_event)), payments that did not
+/// succeed, Checkout Sessions not paid yet and zero-amount invoices. A payment without an
 /// email gives facts all the same (the ledger keeps it waiting for a contact), and so does an
 /// authorization not captured yet (waiting for its capture).
 ///
@@ -227,7 +272,8 @@ pub enum FactsOutcome {
 /// ```
 pub fn facts_from_event(event: &Event, config: &MappingConfig) -> Result<FactsOutcome, MapError> {
     config.validate()?;
-    if !config.handles(&event.type_) {
+    let customer_event = CUSTOMER_EVENT_TYPES.contains(&event.type_.as_str());
+    if customer_event || !config.handles(&event.type_) {
         return Ok(FactsOutcome::Skip(SkipReason::UnhandledEventType {
             event_type: event.type_.clone(),
         }));
@@ -274,6 +320,7 @@ fn read(
         EventObject::InvoicePayment(payment) => from_invoice_payment(payment, stamp.clone()),
         EventObject::Dispute(dispute) => Ok(from_dispute(dispute, stamp.clone())),
         EventObject::Customer(_) => return Err(unexpected("a customer")),
+        EventObject::Subscription(_) => return Err(unexpected("a subscription")),
         _ => return Err(unexpected("an unrecognised object")),
     };
     let facts = match facts {
@@ -408,6 +455,10 @@ fn charge_into(facts: &mut Facts, charge: &Charge, captured: bool, config: &Mapp
         .description
         .take()
         .or_else(|| text(charge.description.as_deref()));
+    if let Some(txn) = &charge.balance_transaction {
+        facts.balance_transaction = id(Some(txn.id()));
+        facts.settlement = txn.as_object().map(BalanceTransaction::money);
+    }
 }
 
 fn from_charge(
@@ -568,6 +619,7 @@ fn from_invoice(
     facts.succeeded = true;
     facts.paid_at = invoice.status_transitions.as_ref().and_then(|t| t.paid_at);
     facts.subscription_id = id(invoice.subscription_id());
+    facts.billing_reason = text(invoice.billing_reason.as_deref());
     facts.description = text(invoice.description.as_deref());
     facts.metadata = invoice.metadata.clone();
     Ok(facts)

@@ -15,12 +15,13 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
 use serde::{Deserialize, Serialize};
-use stripe_events::{Currency, DisputeStatus};
+use stripe_events::{Currency, DisputeStatus, Money};
 
 use crate::config::{ContactKeySource, MappingConfig};
 use crate::contact_key::ContactKey;
 use crate::facts::{Facts, Stamp};
 use crate::personal::{redacted_option, KeysOnly, Personal};
+use crate::ratio::Ratio;
 
 /// A value with the stamp of the facts that gave it; the newest stamp wins.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
@@ -118,6 +119,49 @@ impl ChargeEntry {
     }
 }
 
+/// What one charge settled as in the account's balance. Stripe records it once, when the
+/// charge is captured, and never changes it (refunds and disputes are balance transactions of
+/// their own), so both fields only go from unknown to known; should two reads ever disagree,
+/// the greater value wins, so the merge stays a join.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+struct SettlementEntry {
+    /// The charge's balance transaction (`txn_...`).
+    balance_transaction: Option<String>,
+    /// Its gross amount, in the settlement currency.
+    settled: Option<Money>,
+}
+
+impl SettlementEntry {
+    /// The settlement facts of a charge, if these facts name a charge and say any.
+    fn of(facts: &Facts) -> Option<(String, SettlementEntry)> {
+        let charge = facts.ids.charge.clone()?;
+        if facts.balance_transaction.is_none() && facts.settlement.is_none() {
+            return None;
+        }
+        let entry = SettlementEntry {
+            balance_transaction: facts.balance_transaction.clone(),
+            settled: facts.settlement,
+        };
+        Some((charge, entry))
+    }
+
+    fn merge(&self, other: &SettlementEntry) -> SettlementEntry {
+        let key = |m: &Money| (m.currency, m.minor);
+        let settled = match (self.settled, other.settled) {
+            (Some(a), Some(b)) => Some(if key(&a) >= key(&b) { a } else { b }),
+            (a, b) => a.or(b),
+        };
+        SettlementEntry {
+            balance_transaction: self
+                .balance_transaction
+                .clone()
+                .max(other.balance_transaction.clone()),
+            settled,
+        }
+    }
+}
+
 /// The greater of two values (a closed dispute over an open one, a newer stamp over an older).
 fn newer<T: Ord + Clone>(a: &T, b: &T) -> T {
     std::cmp::max(a, b).clone()
@@ -169,10 +213,13 @@ pub struct LedgerRow {
     disputed: bool,
     /// Each charge's own word, by charge id: what refunds and disputes are derived from.
     charges: BTreeMap<String, ChargeEntry>,
+    /// What each charge settled as in the account's balance, by charge id.
+    settlements: BTreeMap<String, SettlementEntry>,
     disputes: BTreeMap<String, DisputeEntry>,
     paid_at: Option<i64>,
     first_success_at: Option<i64>,
     subscription_id: Option<Stamped<String>>,
+    billing_reason: Option<Stamped<String>>,
     receipt_url: Option<Stamped<String>>,
     description: Option<Stamped<String>>,
     metadata: BTreeMap<String, Stamped<String>>,
@@ -199,10 +246,12 @@ impl fmt::Debug for LedgerRow {
             .field("fully_refunded", &self.fully_refunded)
             .field("disputed", &self.disputed)
             .field("charges", &self.charges)
+            .field("settlements", &self.settlements)
             .field("disputes", &self.disputes)
             .field("paid_at", &self.paid_at)
             .field("first_success_at", &self.first_success_at)
             .field("subscription_id", &self.subscription_id)
+            .field("billing_reason", &self.billing_reason)
             .field("receipt_url", &redacted_option(&self.receipt_url))
             .field("description", &redacted_option(&self.description))
             .field("metadata", &KeysOnly(&self.metadata))
@@ -233,6 +282,7 @@ impl LedgerRow {
             fully_refunded: facts.fully_refunded,
             disputed: facts.disputed,
             charges: ChargeEntry::of(facts).into_iter().collect(),
+            settlements: SettlementEntry::of(facts).into_iter().collect(),
             disputes: facts
                 .dispute
                 .iter()
@@ -251,6 +301,7 @@ impl LedgerRow {
             paid_at: facts.paid_at,
             first_success_at: facts.succeeded.then_some(stamp.created),
             subscription_id: stamped(stamp, facts.subscription_id.clone()),
+            billing_reason: stamped(stamp, facts.billing_reason.clone()),
             receipt_url: stamped(stamp, facts.receipt_url.clone()),
             description: stamped(stamp, facts.description.clone()),
             metadata: facts
@@ -295,10 +346,16 @@ impl LedgerRow {
             fully_refunded: self.fully_refunded || other.fully_refunded,
             disputed: self.disputed || other.disputed,
             charges: merge_maps(&self.charges, &other.charges, ChargeEntry::merge),
+            settlements: merge_maps(
+                &self.settlements,
+                &other.settlements,
+                SettlementEntry::merge,
+            ),
             disputes: merge_maps(&self.disputes, &other.disputes, newer),
             paid_at: earliest(self.paid_at, other.paid_at),
             first_success_at: earliest(self.first_success_at, other.first_success_at),
             subscription_id: newest(&self.subscription_id, &other.subscription_id),
+            billing_reason: newest(&self.billing_reason, &other.billing_reason),
             receipt_url: newest(&self.receipt_url, &other.receipt_url),
             description: newest(&self.description, &other.description),
             metadata: merge_maps(&self.metadata, &other.metadata, newer),
@@ -337,6 +394,7 @@ impl LedgerRow {
         row.customer_id = blank(&self.customer_id);
         row.currency = blank(&self.currency);
         row.subscription_id = blank(&self.subscription_id);
+        row.billing_reason = blank(&self.billing_reason);
         row.receipt_url = blank(&self.receipt_url);
         row.description = blank(&self.description);
         for value in row.metadata.values_mut() {
@@ -544,6 +602,64 @@ impl LedgerRow {
             .max(0)
     }
 
+    /// The charges whose settlement is not known yet, each with its balance transaction id
+    /// when a fact named it: what a Stripe key can still read (`GET
+    /// /v1/balance_transactions/{id}`, else the charge first to learn the id).
+    pub fn unsettled_charges(&self) -> impl Iterator<Item = (&str, Option<&str>)> {
+        self.charge_ids.iter().filter_map(|charge| {
+            let entry = self.settlements.get(charge);
+            if entry.is_some_and(|e| e.settled.is_some()) {
+                return None;
+            }
+            let txn = entry.and_then(|e| e.balance_transaction.as_deref());
+            Some((charge.as_str(), txn))
+        })
+    }
+
+    /// What the payment's charges settled as in the account's balance, summed: the gross
+    /// amounts of their balance transactions, in the settlement currency, after conversion and
+    /// before fees, refunds and disputes. `None` unless every charge of the payment has a
+    /// known settlement and they share one currency.
+    pub fn settled_gross(&self) -> Option<Money> {
+        let mut settled = self
+            .charge_ids
+            .iter()
+            .map(|charge| self.settlements.get(charge).and_then(|e| e.settled));
+        let first = settled.next()??;
+        settled.try_fold(Money::new(first.minor.max(0), first.currency), |sum, m| {
+            let m = m?;
+            (m.currency == sum.currency)
+                .then(|| Money::new(sum.minor.saturating_add(m.minor.max(0)), sum.currency))
+        })
+    }
+
+    /// `amount` (minor units of the payment's currency, at most what it captured) in the
+    /// settlement currency: the settled gross scaled by `amount / captured`, exactly, rounded
+    /// once half away from zero. `None` without a settled gross or a captured amount.
+    pub(crate) fn settled_share(&self, amount: i64) -> Option<Money> {
+        let gross = self.settled_gross()?;
+        let captured = self.captured().filter(|c| *c > 0)?;
+        let numerator = i128::from(gross.minor).checked_mul(i128::from(amount.max(0)))?;
+        let minor = Ratio::new(numerator, i128::from(captured))?.round();
+        Some(Money::new(i64::try_from(minor).ok()?, gross.currency))
+    }
+
+    /// What the payment kept, in the account's settlement currency: [`settled_gross`]
+    /// scaled by [`net`] / [`captured`] (what refunds and a lost dispute took is taken in the
+    /// same proportion), computed exactly and rounded once, half away from zero. A 5,000 JPY
+    /// charge settled as 33.50 USD and refunded 1,000 JPY keeps 26.80 USD. `None` unless the
+    /// settled gross is known (see [`settled_gross`]) and something was captured.
+    ///
+    /// The proportion is an approximation only where Stripe converted a refund at another
+    /// rate than the charge: the refund's own balance transaction is not read.
+    ///
+    /// [`settled_gross`]: Self::settled_gross
+    /// [`net`]: Self::net
+    /// [`captured`]: Self::captured
+    pub fn settled_net(&self) -> Option<Money> {
+        self.settled_share(self.net())
+    }
+
     /// When the money moved, in seconds since the Unix epoch: the charge's `created` or the
     /// invoice's `paid_at`, else the first success event's `created`.
     pub fn paid_at(&self) -> Option<i64> {
@@ -555,6 +671,12 @@ impl LedgerRow {
     /// The subscription of an invoice payment.
     pub fn subscription_id(&self) -> Option<&str> {
         self.subscription_id.as_ref().map(|s| s.value.as_str())
+    }
+
+    /// Why the invoice was created (`subscription_cycle`, ...), from the newest invoice facts
+    /// that said.
+    pub fn billing_reason(&self) -> Option<&str> {
+        self.billing_reason.as_ref().map(|s| s.value.as_str())
     }
 
     /// The charge's receipt page.

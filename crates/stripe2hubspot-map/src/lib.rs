@@ -71,6 +71,7 @@ mod personal;
 mod properties;
 mod property_set;
 mod property_spec;
+mod ratio;
 mod skip;
 mod state;
 mod template;
@@ -78,16 +79,19 @@ mod text;
 
 pub use config::{
     AmountBasis, ConfigError, ContactKeySource, EmailSource, MappingConfig, NameSplit,
-    DEFAULT_EVENT_TYPES, DEFAULT_LOST_DEAL_STAGE, DEFAULT_REPORTING_CURRENCY,
-    LAST_CHARGE_PROPERTIES, PAYMENT_ID_PROPERTY, SUPPORTED_EVENT_TYPES,
+    CUSTOMER_EVENT_TYPES, DEFAULT_EVENT_TYPES, DEFAULT_LOST_DEAL_STAGE, LAST_CHARGE_PROPERTIES,
+    PAYMENT_ID_PROPERTY, SUPPORTED_EVENT_TYPES,
 };
 pub use contact_key::ContactKey;
 pub use customer::{
     customer_facts_from_event, customer_facts_from_object, mrr, subscription_properties,
     CustomerContact, CustomerFacts, CustomerOutcome, CustomerRow, DiscountFacts, ItemFacts,
-    SubscriptionFacts, SubscriptionStatus,
+    SubscriptionFacts, SubscriptionStatus, ACTIVE_SUBSCRIPTIONS_PROPERTY, ARR_PROPERTY,
+    CANCEL_AT_DATE_PROPERTY, CHURN_DATE_PROPERTY, MRR_CURRENCY_PROPERTY, MRR_PROPERTY,
+    NEXT_RENEWAL_DATE_PROPERTY, NO_SUBSCRIPTION_STATUS, PLAN_PROPERTY,
+    SUBSCRIPTION_CONTACT_PROPERTIES, SUBSCRIPTION_STATUS_PROPERTY, TRIAL_END_DATE_PROPERTY,
 };
-pub use derive::{contact_properties, deal_amount, deal_properties};
+pub use derive::{contact_properties, contact_properties_of, deal_amount, deal_properties};
 pub use error::MapError;
 pub use facts::{
     facts_from_event, facts_from_object, ContactFacts, DisputeFacts, Facts, FactsOutcome,
@@ -96,10 +100,11 @@ pub use facts::{
 pub use ledger::{DisputeEntry, LedgerRow, Stamped};
 pub use personal::Personal;
 pub use properties::{
-    AMOUNT_CURRENCY_PROPERTY, AMOUNT_REFUNDED_PROPERTY, FIRST_PAYMENT_DATE_PROPERTY,
-    INVOICE_ID_PROPERTY, LAST_PAYMENT_DATE_PROPERTY, LEDGER_CONTACT_PROPERTIES,
-    LEDGER_DEAL_PROPERTIES, LIFETIME_VALUE_PROPERTY, PAYMENT_COUNT_PROPERTY,
-    PAYMENT_STATUS_PROPERTY, SUBSCRIPTION_ID_PROPERTY,
+    AMOUNT_CURRENCY_PROPERTY, AMOUNT_REFUNDED_PROPERTY, BILLING_REASON_PROPERTY,
+    FIRST_PAYMENT_DATE_PROPERTY, INVOICE_ID_PROPERTY, LAST_PAYMENT_DATE_PROPERTY,
+    LEDGER_CONTACT_PROPERTIES, LEDGER_DEAL_PROPERTIES, LIFETIME_VALUE_CURRENCY_PROPERTY,
+    LIFETIME_VALUE_PROPERTY, PAYMENT_COUNT_PROPERTY, PAYMENT_STATUS_PROPERTY,
+    SUBSCRIPTION_ID_PROPERTY,
 };
 pub use property_set::{PropertyKind, PropertySet, PropertyValue};
 pub use property_spec::{PropertyOption, PropertySpec};

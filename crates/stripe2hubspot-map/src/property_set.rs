@@ -7,6 +7,7 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 
 use crate::config::{LAST_CHARGE_PROPERTIES, PAYMENT_ID_PROPERTY};
+use crate::customer::SUBSCRIPTION_CONTACT_PROPERTIES;
 use crate::personal::Redacted;
 use crate::properties::{LEDGER_CONTACT_PROPERTIES, LEDGER_DEAL_PROPERTIES};
 
@@ -76,6 +77,7 @@ fn is_impersonal(name: &str) -> bool {
             || name == PAYMENT_ID_PROPERTY
             || LEDGER_DEAL_PROPERTIES.contains(&name)
             || LEDGER_CONTACT_PROPERTIES.contains(&name)
+            || SUBSCRIPTION_CONTACT_PROPERTIES.contains(&name)
             || LAST_CHARGE_PROPERTIES.contains(&name))
 }
 

@@ -49,7 +49,7 @@ fn invalid_configurations_name_the_field() {
     assert!(invalid(config).to_string().contains("`email_sources`"));
 
     let config = MappingConfig {
-        event_types: vec!["customer.created".into()],
+        event_types: vec!["customer.source.created".into()],
         ..MappingConfig::default()
     };
     assert!(invalid(config).to_string().contains("event_types[0]"));
@@ -142,11 +142,22 @@ fn custom_properties_describe_what_bootstrap_creates() {
             "last_charge_date",
             "last_charge_id",
             "last_charge_receipt",
+            "stripe_active_subscriptions",
+            "stripe_arr",
+            "stripe_cancel_at_date",
+            "stripe_churn_date",
             "stripe_customer_id",
             "stripe_first_payment_date",
             "stripe_last_payment_date",
             "stripe_lifetime_value",
+            "stripe_lifetime_value_currency",
+            "stripe_mrr",
+            "stripe_mrr_currency",
+            "stripe_next_renewal_date",
             "stripe_payment_count",
+            "stripe_plan",
+            "stripe_subscription_status",
+            "stripe_trial_end_date",
         ]
     );
     let find = |name: &str| contact.iter().find(|p| p.name == name).unwrap();
@@ -160,6 +171,7 @@ fn custom_properties_describe_what_bootstrap_creates() {
         [
             "stripe_amount_currency",
             "stripe_amount_refunded",
+            "stripe_billing_reason",
             "stripe_invoice_id",
             "stripe_payment_id",
             "stripe_payment_status",
@@ -201,7 +213,9 @@ fn defaults_handle_the_lifecycle_events_and_the_invoice_link() {
     assert!(config.handles("invoice_payment.paid"));
     assert_eq!(DEFAULT_EVENT_TYPES, SUPPORTED_EVENT_TYPES);
     assert_eq!(config.lost_deal_stage, "closedlost");
-    assert_eq!(config.reporting_currency.iso_code(), "USD");
+    // Each contact's own currency unless one is configured.
+    assert_eq!(config.reporting_currency, None);
+    assert!(config.subscriptions);
     assert_eq!(config.amount_basis, AmountBasis::Net);
     assert!(config.deal_currency_code);
 }
@@ -213,7 +227,12 @@ fn ledger_fields_load_from_json_and_are_validated() {
             "event_types": ["charge.refunded", "invoice_payment.paid"]}"#,
     )
     .unwrap();
-    assert_eq!(config.reporting_currency.as_str(), "eur");
+    assert_eq!(
+        config.reporting_currency.map(|c| c.iso_code()).as_deref(),
+        Some("EUR")
+    );
+    let own = MappingConfig::from_json(r#"{"reporting_currency": null}"#).unwrap();
+    assert_eq!(own.reporting_currency, None);
     assert_eq!(config.amount_basis, AmountBasis::Gross);
     assert!(config.handles("invoice_payment.paid"));
 

@@ -50,6 +50,7 @@ fn additions() -> (BTreeMap<String, String>, BTreeMap<String, String>) {
         // The contact's rollups over all its payments: here the one.
         ("stripe_payment_count", "1"),
         ("stripe_lifetime_value", "149.00"),
+        ("stripe_lifetime_value_currency", "USD"),
         ("stripe_first_payment_date", "2023-04-04T23:30:02Z"),
         ("stripe_last_payment_date", "2023-04-04T23:30:02Z"),
     ]);
@@ -136,6 +137,7 @@ fn properties_are_classified_for_the_engine() {
             "stripe_first_payment_date",
             "stripe_last_payment_date",
             "stripe_lifetime_value",
+            "stripe_lifetime_value_currency",
             "stripe_payment_count",
         ]
     );

@@ -378,21 +378,34 @@ fn contact_rollups_count_net_payments_and_sum_the_reporting_currency() {
         ("stripe_customer_id", "cus_NffrFeUfNV2Hib"),
         ("stripe_first_payment_date", "2023-04-07T19:00:01Z"),
         ("stripe_last_payment_date", "2025-06-01T01:00:01Z"),
-        ("stripe_lifetime_value", "100.00"),
+        // The contact's own currency: that of its newest counted payment (EUR).
+        ("stripe_lifetime_value", "40.00"),
+        ("stripe_lifetime_value_currency", "EUR"),
         ("stripe_payment_count", "3"),
     ]);
     assert_eq!(contact, expected);
 
-    let mut eur = config.clone();
-    eur.reporting_currency = stripe_events::Currency::new("EUR").unwrap();
-    let contact = contact_properties(&rows, &eur).unwrap();
-    assert_eq!(contact.get("stripe_lifetime_value"), Some("40.00"));
+    let mut usd = config.clone();
+    usd.reporting_currency = Some(stripe_events::Currency::new("USD").unwrap());
+    let contact = contact_properties(&rows, &usd).unwrap();
+    assert_eq!(contact.get("stripe_lifetime_value"), Some("100.00"));
+    assert_eq!(contact.get("stripe_lifetime_value_currency"), Some("USD"));
+    let mut jpy = config.clone();
+    jpy.reporting_currency = Some(stripe_events::Currency::new("JPY").unwrap());
+    let contact = contact_properties(&rows, &jpy).unwrap();
+    assert_eq!(
+        contact.get("stripe_lifetime_value"),
+        Some(""),
+        "no JPY payment: empty, never 0"
+    );
 
     // A lost dispute leaves nothing to count; the dates clear.
     let contact = contact_properties(&[refunded], &config).unwrap();
     assert_eq!(contact.get("stripe_payment_count"), Some("0"));
     assert_eq!(contact.get("stripe_first_payment_date"), Some(""));
-    assert_eq!(contact.get("stripe_lifetime_value"), Some("0.00"));
+    // Worth 0 in its own currency: a true value, not a missing one.
+    assert_eq!(contact.get("stripe_lifetime_value"), Some("0"));
+    assert_eq!(contact.get("stripe_lifetime_value_currency"), Some("JPY"));
     assert_eq!(contact.get("email"), Some("happy@starkindustries.com"));
     assert!(contact.is_last_charge_property("last_charge_amount"));
 }

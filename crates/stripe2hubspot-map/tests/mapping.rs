@@ -103,9 +103,10 @@ fn amounts_use_the_currency_exponent() {
         );
         assert_eq!(d.contact.get("last_charge_amount"), Some(decimal));
         assert_eq!(d.contact.get("last_charge_currency"), Some(iso));
-        // Only the reporting currency (USD by default) is summed.
-        let lifetime = if iso == "USD" { decimal } else { "0.00" };
-        assert_eq!(d.contact.get("stripe_lifetime_value"), Some(lifetime));
+        // Summed in the contact's own currency (no reporting currency by default), and
+        // that currency is named, so 5000 JPY is never read as 0.00 USD.
+        assert_eq!(d.contact.get("stripe_lifetime_value"), Some(decimal));
+        assert_eq!(d.contact.get("stripe_lifetime_value_currency"), Some(iso));
         assert_eq!(d.contact.get("stripe_payment_count"), Some("1"));
     }
 }

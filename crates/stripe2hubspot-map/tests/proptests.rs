@@ -54,6 +54,7 @@ fn customer() -> BoxedStrategy<Option<Expandable<Customer>>> {
                 phone,
                 description: None,
                 address: None,
+                currency: None,
                 metadata: Metadata::new(),
                 created: None,
                 deleted,
@@ -138,6 +139,7 @@ fn arb_charge() -> BoxedStrategy<Charge> {
                 refunded,
                 disputed: false,
                 invoice: None,
+                balance_transaction: None,
                 created,
                 livemode: false,
             },
@@ -226,7 +228,7 @@ proptest! {
             billing_details: BillingDetails { email: Some("a@b.co".into()), ..Default::default() },
             receipt_email: None, receipt_url: None, description: None, metadata: Metadata::new(),
             payment_intent: None, status: ChargeStatus::Succeeded, paid: true, captured: true, refunded: false,
-            disputed: false, invoice: None, created: 1_700_000_000, livemode: false,
+            disputed: false, invoice: None, balance_transaction: None, created: 1_700_000_000, livemode: false,
         };
         let event = envelope("charge.succeeded", EventObject::Charge(Box::new(charge)), 1);
         let config = MappingConfig::default();

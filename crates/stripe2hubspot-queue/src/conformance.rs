@@ -49,6 +49,13 @@ macro_rules! ensure {
 
 const LONG: Duration = Duration::from_secs(600);
 
+mod customers;
+pub use customers::{
+    contact_marks_forgotten, customer_marks_and_pages, customer_merge_order,
+    customer_payments_share_a_contact, erase_customer_forgets_the_person,
+    guest_payment_joins_customer, ERASED_EMAIL, ERASED_NAME,
+};
+
 /// A small job for event `id`, with a payload that is not valid UTF-8.
 pub fn new_job(id: &str) -> NewJob {
     NewJob {
@@ -1560,5 +1567,11 @@ where
     checkpoints(&fresh().await).await?;
     operator_pause(&fresh().await).await?;
     contact_marks(&fresh().await).await?;
+    customer_merge_order(&fresh().await).await?;
+    customer_marks_and_pages(&fresh().await).await?;
+    customer_payments_share_a_contact(&fresh().await).await?;
+    guest_payment_joins_customer(&fresh().await).await?;
+    erase_customer_forgets_the_person(&fresh().await).await?;
+    contact_marks_forgotten(&fresh().await).await?;
     concurrent(fresh().await, 8, 2_000, 4).await
 }

@@ -6,7 +6,9 @@
 
 use std::collections::BTreeMap;
 
-use stripe2hubspot_map::{Facts, LedgerRow, MappingConfig};
+use stripe2hubspot_map::{ContactKey, ContactKeySource, Facts, LedgerRow, MappingConfig};
+
+use crate::customer_contact_key;
 
 /// The deal a ledger row was written to: the `stripe_payment_id` it was upserted by and the
 /// HubSpot id HubSpot answered with.
@@ -59,6 +61,11 @@ pub struct LedgerChange {
     /// indexed under before the call, other than the one it has now: a newer email moved the
     /// payment away from these contacts, whose rollups and deal association must follow.
     pub previous_contact_keys: Vec<String>,
+    /// The contact key the store indexes the row under after the call (what
+    /// [`contact_rows`](crate::SyncState::contact_rows) finds it by): [`contact_key_of`] of
+    /// the row, except a guest row joined to the customer whose current email it carries.
+    /// `None` while the row has no contact.
+    pub contact_key: Option<String>,
 }
 
 /// What [`mark_written`](crate::SyncState::mark_written) records for one row.
@@ -87,12 +94,26 @@ impl WriteMark {
     }
 }
 
-/// The contact key the store indexes a row under for
-/// [`contact_rows`](crate::SyncState::contact_rows): `"{id property}={value}"`, e.g.
-/// `email=ann@example.com`. `None` while the row has no contact.
+/// The contact key of a payment row, by the row alone: `"{id property}={value}"`. Under
+/// [`ContactKeySource::Email`] a row with a Stripe customer id is keyed by its customer,
+/// `customer=cus_X` (as [`customer_contact_key`] spells it), so an email change never splits
+/// the customer's rollups; a guest row (no customer id) by its email, `email=ann@example.com`.
+/// Under [`ContactKeySource::StripeCustomerId`] it is `{customer_id_property}=cus_X`. `None`
+/// while the row has no contact.
+///
+/// The store indexes a row under this key for [`contact_rows`](crate::SyncState::contact_rows),
+/// except that a guest row is indexed under the key of the customer whose current email is the
+/// row's email, when there is one (see [`SyncState`](crate::SyncState)).
 pub fn contact_key_of(row: &LedgerRow, config: &MappingConfig) -> Option<String> {
-    row.contact_key(config)
-        .map(|key| format!("{}={}", key.id_property(), key.value()))
+    if let (ContactKeySource::Email, Some(customer_id)) = (config.contact_key, row.customer_id()) {
+        return Some(customer_contact_key(customer_id, config));
+    }
+    row.contact_key(config).as_ref().map(spell_contact_key)
+}
+
+/// A HubSpot contact key as the store spells it: `"{id property}={value}"`.
+pub(crate) fn spell_contact_key(key: &ContactKey) -> String {
+    format!("{}={}", key.id_property(), key.value())
 }
 
 /// What one fact does to the rows it names.
@@ -172,20 +193,16 @@ pub(crate) struct Changes {
 }
 
 impl Changes {
-    /// Records what merging one fact did; `existing` are the rows the merge loaded.
-    pub(crate) fn record(
-        &mut self,
-        existing: &[LedgerEntry],
-        merged: &Merged,
-        config: &MappingConfig,
-    ) {
+    /// Records what merging one fact did; `existing` are the rows the merge loaded, each
+    /// with the contact key the store indexed it under.
+    pub(crate) fn record(&mut self, existing: &[(LedgerEntry, Option<String>)], merged: &Merged) {
         let mut before: Vec<String> = Vec::new();
-        for loaded in existing {
+        for (loaded, contact_key) in existing {
             // A row this call already touched had its pre-call contacts noted then; a row
             // first loaded now is as the store held it before the call.
             match self.contacts_before.get(&loaded.key) {
                 Some(keys) => before.extend(keys.iter().cloned()),
-                None => before.extend(contact_key_of(&loaded.row, config)),
+                None => before.extend(contact_key.iter().cloned()),
             }
         }
         let mut absorbed = Vec::new();
@@ -216,6 +233,7 @@ impl Changes {
                 absorbed_keys: absorbed,
                 orphaned_deals: orphaned,
                 previous_contact_keys,
+                contact_key: merged.contact_key.clone(),
             },
         );
     }

@@ -7,8 +7,9 @@
 //! - [`Queue`]: the job source (enqueue, reserve, answer, renew leases). A custom backend
 //!   implements only this to be useful.
 //! - [`QueueAdmin`]: inspection and upkeep (dead letters, replay, stats, purge).
-//! - [`SyncState`]: the payment ledger the sync engine keeps next to the jobs (one row per
-//!   payment, merged from every event about it, versioned against what HubSpot was sent).
+//! - [`SyncState`]: the payment and customer ledgers the sync engine keeps next to the jobs
+//!   (one row per payment and one per Stripe customer, merged from every event about it,
+//!   versioned against what HubSpot was sent).
 //!
 //! [`PauseStore`] keeps the operator's pause of the sync where every process sharing the store
 //! sees it.
@@ -62,6 +63,8 @@
 #[cfg_attr(docsrs, doc(cfg(feature = "test-util")))]
 pub mod conformance;
 mod contact_mark;
+mod customer;
+mod erasure;
 mod error;
 mod job;
 mod leader;
@@ -84,6 +87,8 @@ mod time;
 mod traits;
 
 pub use contact_mark::ContactMark;
+pub use customer::{customer_contact_key, CustomerEntry};
+pub use erasure::{redact_personal, Erasure};
 pub use error::QueueError;
 pub use job::{
     Attempt, DeadLetter, Enqueued, Job, JobId, LeaseToken, NewJob, QueueStats, DEFAULT_KEEP_DONE,

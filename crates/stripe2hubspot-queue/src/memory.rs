@@ -2,15 +2,24 @@ use std::collections::HashMap;
 use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, SystemTime};
 
-use stripe2hubspot_map::{Facts, LedgerRow, MappingConfig};
+use std::collections::BTreeMap;
 
+use stripe2hubspot_map::{ContactKeySource, CustomerFacts, Facts, LedgerRow, MappingConfig};
+
+use crate::customer::{
+    email_contact_key, erased_customer, feed_payment_step, guest_email, merge_customer_step,
+    settle_guest, unseen_customer, CustomerMerged,
+};
+use crate::erasure::{emails_in, erase_payment, names_person, redact_payload, row_json};
 use crate::ledger::{merge_step, Changes, Merged};
 use crate::time::{duration_millis, from_millis, now_millis, to_millis};
+use crate::{
+    customer_contact_key, ContactMark, CustomerEntry, Erasure, LedgerChange, LedgerEntry, WriteMark,
+};
 use crate::{
     Attempt, DeadLetter, EnqueueNotifier, EnqueueSignal, Enqueued, Job, JobId, LeaseToken, NewJob,
     Queue, QueueAdmin, QueueError, QueueStats, SyncState, LEASE_EXPIRED,
 };
-use crate::{ContactMark, LedgerChange, LedgerEntry, WriteMark};
 
 /// An in-process queue: fast, and lost when the process exits.
 ///
@@ -34,6 +43,8 @@ struct Inner {
     operator_pause: Option<crate::OperatorPause>,
     /// What HubSpot last confirmed per contact key.
     contact_marks: HashMap<String, ContactMark>,
+    /// Customer rows by customer id.
+    customers: BTreeMap<String, CustomerEntry>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -323,7 +334,8 @@ struct StoredRow {
 }
 
 impl Inner {
-    fn rows_named(&self, facts: &Facts) -> Vec<LedgerEntry> {
+    /// The rows sharing an id with `facts`, each with the contact key it is indexed under.
+    fn rows_named(&self, facts: &Facts) -> Vec<(LedgerEntry, Option<String>)> {
         let mut keys: Vec<&String> = facts
             .ids
             .all()
@@ -333,8 +345,63 @@ impl Inner {
         keys.dedup();
         keys.into_iter()
             .filter_map(|key| self.ledger.get(key))
-            .map(|stored| stored.entry.clone())
+            .map(|stored| (stored.entry.clone(), stored.contact_key.clone()))
             .collect()
+    }
+
+    /// The customer a guest payment with `email` joins: the smallest id of the customers whose
+    /// current email it is.
+    fn customer_with_email(&self, email: &str) -> Option<&str> {
+        // The map is ordered by id, so the first match is the smallest.
+        self.customers
+            .values()
+            .find(|c| c.row.email() == Some(email))
+            .map(|c| c.customer_id.as_str())
+    }
+
+    /// Settles the contact key of a guest row ([`settle_guest`]).
+    fn resolve_guest(
+        &self,
+        merged: &mut Merged,
+        existing: &[(LedgerEntry, Option<String>)],
+        config: &MappingConfig,
+    ) {
+        if let Some(email) = guest_email(&merged.entry.row, config) {
+            let owner = self.customer_with_email(email).map(str::to_owned);
+            settle_guest(merged, owner.as_deref(), existing, config);
+        }
+    }
+
+    /// Stores a merged customer row; when it acquired an email, the guest rows of that email
+    /// join their customer.
+    fn store_customer(&mut self, merged: &CustomerMerged, config: &MappingConfig) {
+        let entry = &merged.entry;
+        self.customers
+            .insert(entry.customer_id.clone(), entry.clone());
+        if let (Some(email), ContactKeySource::Email) = (&merged.acquired_email, config.contact_key)
+        {
+            self.join_guests(email, config);
+        }
+    }
+
+    /// Moves the guest rows indexed under `email` to the customer whose current email it is,
+    /// and forgets the emptied email key's contact mark.
+    fn join_guests(&mut self, email: &str, config: &MappingConfig) {
+        let Some(customer_id) = self.customer_with_email(email) else {
+            return;
+        };
+        let to = customer_contact_key(customer_id, config);
+        let from = email_contact_key(email);
+        let mut moved = false;
+        for stored in self.ledger.values_mut() {
+            if stored.contact_key.as_deref() == Some(from.as_str()) {
+                stored.contact_key = Some(to.clone());
+                moved = true;
+            }
+        }
+        if moved {
+            self.contact_marks.remove(&from);
+        }
     }
 
     fn store_merged(&mut self, merged: &Merged) {
@@ -369,14 +436,23 @@ impl SyncState for MemoryQueue {
         let mut inner = self.lock();
         let mut changes = Changes::default();
         for fact in facts {
+            let customer_id = fact.contact.customer_id.as_deref();
+            let stored = customer_id.and_then(|id| inner.customers.get(id)).cloned();
+            if let Some(fed) = feed_payment_step(stored.as_ref(), fact) {
+                if fed.changed {
+                    inner.store_customer(&fed, config);
+                }
+            }
             let existing = inner.rows_named(fact);
-            let Some(merged) = merge_step(&existing, fact, config) else {
+            let entries: Vec<LedgerEntry> = existing.iter().map(|(e, _)| e.clone()).collect();
+            let Some(mut merged) = merge_step(&entries, fact, config) else {
                 continue;
             };
+            inner.resolve_guest(&mut merged, &existing, config);
             if merged.changed {
                 inner.store_merged(&merged);
             }
-            changes.record(&existing, &merged, config);
+            changes.record(&existing, &merged);
         }
         Ok(changes.into_vec())
     }
@@ -513,6 +589,149 @@ impl SyncState for MemoryQueue {
                 .insert(mark.contact_key.clone(), mark.clone());
         }
         Ok(())
+    }
+
+    async fn forget_contact_marks(&self, contact_keys: &[String]) -> Result<(), QueueError> {
+        let mut inner = self.lock();
+        for key in contact_keys {
+            inner.contact_marks.remove(key);
+        }
+        Ok(())
+    }
+
+    async fn merge_customer_facts(
+        &self,
+        facts: &[CustomerFacts],
+        config: &MappingConfig,
+    ) -> Result<Vec<CustomerEntry>, QueueError> {
+        let mut inner = self.lock();
+        let mut touched = BTreeMap::new();
+        for fact in facts {
+            let stored = inner.customers.get(&fact.customer_id).cloned();
+            let merged = merge_customer_step(stored.as_ref(), fact);
+            if merged.changed {
+                inner.store_customer(&merged, config);
+            }
+            touched.insert(merged.entry.customer_id.clone(), merged.entry);
+        }
+        Ok(touched.into_values().collect())
+    }
+
+    async fn customers(
+        &self,
+        ids: &[String],
+    ) -> Result<HashMap<String, CustomerEntry>, QueueError> {
+        let inner = self.lock();
+        Ok(ids
+            .iter()
+            .filter_map(|id| Some((id.clone(), inner.customers.get(id)?.clone())))
+            .collect())
+    }
+
+    async fn mark_customers_written(&self, marks: &[(String, i64)]) -> Result<(), QueueError> {
+        let mut inner = self.lock();
+        for (customer_id, version) in marks {
+            if let Some(entry) = inner.customers.get_mut(customer_id) {
+                entry.written_version = entry.written_version.max(*version);
+            }
+        }
+        Ok(())
+    }
+
+    async fn reset_customer_written(
+        &self,
+        customer_id: &str,
+        version: i64,
+    ) -> Result<bool, QueueError> {
+        let mut inner = self.lock();
+        match inner.customers.get_mut(customer_id) {
+            Some(entry) if entry.version == version => {
+                entry.written_version = 0;
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
+    }
+
+    async fn unwritten_customers(&self, limit: usize) -> Result<Vec<CustomerEntry>, QueueError> {
+        let inner = self.lock();
+        Ok(inner
+            .customers
+            .values()
+            .filter(|entry| entry.is_unwritten())
+            .take(limit)
+            .cloned()
+            .collect())
+    }
+
+    async fn customer_rows(
+        &self,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<CustomerEntry>, QueueError> {
+        let inner = self.lock();
+        let after = after.unwrap_or_default();
+        Ok(inner
+            .customers
+            .values()
+            .filter(|entry| entry.customer_id.as_str() > after)
+            .take(limit)
+            .cloned()
+            .collect())
+    }
+
+    async fn erase_customer(
+        &self,
+        customer_id: &str,
+        config: &MappingConfig,
+    ) -> Result<Erasure, QueueError> {
+        let mut inner = self.lock();
+        let key = customer_contact_key(customer_id, config);
+        let customer = inner.customers.get(customer_id).cloned();
+        let mut known = customer.is_some();
+        let customer = customer.unwrap_or_else(|| unseen_customer(customer_id));
+        let mut emails = emails_in(&row_json(&customer.row)?);
+        for stored in inner.ledger.values() {
+            if stored.contact_key.as_deref() == Some(key.as_str()) {
+                emails.extend(emails_in(&row_json(&stored.entry.row)?));
+                known = true;
+            }
+        }
+        if !known {
+            return Ok(Erasure::default());
+        }
+        emails.sort();
+        emails.dedup();
+        let email_keys: Vec<String> = emails.iter().map(|e| email_contact_key(e)).collect();
+        let mut payments = 0;
+        for stored in inner.ledger.values_mut() {
+            let Some(indexed) = stored.contact_key.as_ref() else {
+                continue;
+            };
+            if *indexed == key || email_keys.contains(indexed) {
+                stored.entry.row = erase_payment(&stored.entry.row, &emails)?;
+                stored.contact_key = Some(key.clone());
+                payments += 1;
+            }
+        }
+        let erased = erased_customer(&customer, now_millis() / 1000);
+        inner.customers.insert(customer_id.to_owned(), erased);
+        let mut events = 0;
+        for entry in inner.jobs.values_mut() {
+            let payload = &mut entry.job.payload;
+            if entry.state != State::Done && names_person(payload, customer_id, &emails) {
+                *payload = redact_payload(payload, &emails);
+                events += 1;
+            }
+        }
+        for email_key in &email_keys {
+            inner.contact_marks.remove(email_key);
+        }
+        Ok(Erasure {
+            payments,
+            events,
+            contact_keys: vec![key],
+        })
     }
 }
 

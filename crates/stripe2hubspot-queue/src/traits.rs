@@ -4,11 +4,11 @@
 use std::collections::HashMap;
 use std::time::{Duration, SystemTime};
 
-use stripe2hubspot_map::{Facts, LedgerRow, MappingConfig};
+use stripe2hubspot_map::{CustomerFacts, Facts, LedgerRow, MappingConfig};
 
 use crate::{
-    Attempt, ContactMark, DeadLetter, EnqueueSignal, Enqueued, Job, JobId, LedgerChange,
-    LedgerEntry, NewJob, QueueError, QueueStats, WriteMark,
+    Attempt, ContactMark, CustomerEntry, DeadLetter, EnqueueSignal, Enqueued, Erasure, Job, JobId,
+    LedgerChange, LedgerEntry, NewJob, QueueError, QueueStats, WriteMark,
 };
 
 /// A durable job source: what ingest and the sync engine need to move events through.
@@ -85,9 +85,18 @@ pub trait QueueAdmin: Send + Sync + 'static {
     async fn purge_dead(&self, older_than: Duration) -> Result<u64, QueueError>;
 }
 
-/// The payment ledger the sync engine keeps next to the jobs, so one backup holds both: one
-/// row per payment, found by any of its ids, each change raising the row's version, and the
-/// version last written to HubSpot.
+/// The payment and customer ledgers the sync engine keeps next to the jobs, so one backup
+/// holds all: one row per payment, found by any of its ids, and one per Stripe customer
+/// ([`CustomerEntry`]), each change raising the row's version, and the version last written
+/// to HubSpot.
+///
+/// Payments are grouped by contact key for absolute rollups ([`contact_rows`](Self::contact_rows)):
+/// under [`ContactKeySource::Email`](stripe2hubspot_map::ContactKeySource::Email) a payment of
+/// a Stripe customer under `customer=cus_X`, whatever email it carries (identity follows the
+/// customer); a guest payment (no customer id) with email E under `customer=cus_X` when a
+/// customer's current email is E (the smallest such id), else under `email=E`. When a customer
+/// gets email E, the guest payments under `email=E` move to it in the same transaction; a guest
+/// payment that joined a customer stays with it when the customer's email changes later.
 #[async_trait::async_trait]
 pub trait SyncState: Send + Sync + 'static {
     /// Merges each of `facts` into the ledger, in one transaction: loads every row sharing an
@@ -96,7 +105,9 @@ pub trait SyncState: Send + Sync + 'static {
     /// the row or its key changed. Returns each row the call touched, as it stands after the
     /// call (changed or not), with the contact keys it was indexed under before the call
     /// ([`LedgerChange::previous_contact_keys`]). `config` decides the contact key and whether
-    /// a row waits. A merge never undoes a mark recorded after it read a row (the written
+    /// a row waits. Each payment naming a customer also feeds its contact data into the
+    /// customer's row ([`CustomerRow::apply_payment`](stripe2hubspot_map::CustomerRow::apply_payment)),
+    /// creating the row if missing, without raising the customer's version. A merge never undoes a mark recorded after it read a row (the written
     /// version only rises, a recorded deal stays), even when the two run at the same time.
     async fn merge_facts(
         &self,
@@ -104,7 +115,8 @@ pub trait SyncState: Send + Sync + 'static {
         config: &MappingConfig,
     ) -> Result<Vec<LedgerChange>, QueueError>;
     /// Every row indexed under `contact_key` (as [`contact_key_of`](crate::contact_key_of)
-    /// spells it), for absolute contact rollups.
+    /// and [`customer_contact_key`](crate::customer_contact_key) spell it), for absolute
+    /// contact rollups.
     async fn contact_rows(&self, contact_key: &str) -> Result<Vec<LedgerRow>, QueueError>;
     /// The row known by `id` (any of its payment ids), if any.
     async fn ledger_entry(&self, id: &str) -> Result<Option<LedgerEntry>, QueueError>;
@@ -156,4 +168,66 @@ pub trait SyncState: Send + Sync + 'static {
     /// Records each mark (replacing the one its contact key had), in one transaction: call it
     /// once HubSpot confirmed writing those properties to that contact.
     async fn record_contact_marks(&self, marks: &[ContactMark]) -> Result<(), QueueError>;
+
+    /// Removes the marks of `contact_keys` (unknown keys are ignored): the contact they name
+    /// is gone from HubSpot (deleted, or erased), so the next write finds or creates it anew.
+    async fn forget_contact_marks(&self, contact_keys: &[String]) -> Result<(), QueueError>;
+
+    /// Merges each of `facts` (customer and subscription events) into its customer's row, in
+    /// one transaction, and returns each customer the call touched as it stands after the call
+    /// (changed or not), by customer id. A customer's version rises only when its values
+    /// changed ([`CustomerRow::same_values_as`](stripe2hubspot_map::CustomerRow::same_values_as)):
+    /// a redelivery or an older event keeps it. When a customer gets an email under
+    /// [`ContactKeySource::Email`](stripe2hubspot_map::ContactKeySource::Email), the guest
+    /// payments (no customer id) indexed under that email move to the customer's contact key
+    /// ([`customer_contact_key`](crate::customer_contact_key)) in the same transaction, and the
+    /// contact mark of the emptied email key is removed. `config` decides the contact keys.
+    async fn merge_customer_facts(
+        &self,
+        facts: &[CustomerFacts],
+        config: &MappingConfig,
+    ) -> Result<Vec<CustomerEntry>, QueueError>;
+
+    /// The stored rows of the customers `ids` that exist, by customer id.
+    async fn customers(&self, ids: &[String])
+        -> Result<HashMap<String, CustomerEntry>, QueueError>;
+
+    /// Records that HubSpot holds each `(customer_id, version)` (a written version never goes
+    /// down; unknown customers are ignored).
+    async fn mark_customers_written(&self, marks: &[(String, i64)]) -> Result<(), QueueError>;
+
+    /// Makes the customer unwritten again, so the engine writes its contact anew, but only
+    /// while its version is still `version`. Returns whether it was reset.
+    async fn reset_customer_written(
+        &self,
+        customer_id: &str,
+        version: i64,
+    ) -> Result<bool, QueueError>;
+
+    /// Up to `limit` customers whose version HubSpot has not seen, by customer id.
+    async fn unwritten_customers(&self, limit: usize) -> Result<Vec<CustomerEntry>, QueueError>;
+
+    /// Up to `limit` customers in id order, starting after the id `after` (`None`: from the
+    /// first). Page with the last id of one page as `after` of the next; an empty page ends.
+    async fn customer_rows(
+        &self,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<CustomerEntry>, QueueError>;
+
+    /// Forgets the person behind a Stripe customer (GDPR), in one transaction: the customer
+    /// row's contact data erased (the row kept, marked deleted, counted as written, so a later
+    /// event does not bring the person back unless it carries them again); email, name and
+    /// phone erased from every payment row indexed under the customer's contact key or under
+    /// an email the person's rows hold (those rows then indexed under the customer's key);
+    /// the payloads of stored events not yet done (pending, retried, leased, dead) that name the
+    /// customer id or one of those emails redacted
+    /// ([`redact_personal`](crate::redact_personal), and any other text mentioning the email
+    /// blanked); the contact marks keyed by those emails removed. Afterwards no table holds the
+    /// person's emails. A customer the store does not know gives an empty [`Erasure`].
+    async fn erase_customer(
+        &self,
+        customer_id: &str,
+        config: &MappingConfig,
+    ) -> Result<Erasure, QueueError>;
 }

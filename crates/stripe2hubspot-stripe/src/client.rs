@@ -1,5 +1,6 @@
 //! The HTTP client: builder, pacing, retries and answers turned into typed pages or errors.
 
+use std::collections::HashMap;
 use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
@@ -10,6 +11,7 @@ use serde::Deserialize;
 use serde_json::Value;
 use stripe_events::EventObject;
 
+use crate::balance::BalanceTransaction;
 use crate::error::{Error, ErrorDetails, RequestId, TransportKind};
 use crate::key::{ApiKey, KeyKind};
 use crate::list::{CreatedRange, ListKind, Listable, Page};
@@ -325,7 +327,9 @@ impl StripeClient {
         typed_object(T::KIND, &path, value, request_id)
     }
 
-    /// `GET` of one object path, checked first; a PaymentIntent comes with its latest charge.
+    /// `GET` of one object path, checked first, with its kind's
+    /// [`retrieve_expand`](ListKind::retrieve_expand) (a PaymentIntent comes with its latest
+    /// charge, a subscription with its discounts and products).
     async fn fetch_object(
         &self,
         url: &str,
@@ -333,8 +337,9 @@ impl StripeClient {
     ) -> Result<(Value, RequestId), Error> {
         let path = object_path(url)?;
         let mut query: Vec<(&str, String)> = Vec::new();
-        if ListKind::from_path(path) == Some(ListKind::PaymentIntents) {
-            query.push(("expand[]", "latest_charge".to_owned()));
+        let expand = ListKind::from_path(path).map_or(&[][..], ListKind::retrieve_expand);
+        for field in expand {
+            query.push(("expand[]", (*field).to_owned()));
         }
         let answer = self.get(path, &query, context).await?;
         let value: Value = decode_json(path, &answer)?;
@@ -366,6 +371,9 @@ impl StripeClient {
             }
             query.push(("starting_after", cursor.to_owned()));
         }
+        for (name, value) in kind.list_filters() {
+            query.push((name, (*value).to_owned()));
+        }
         for field in kind.expand() {
             query.push(("expand[]", (*field).to_owned()));
         }
@@ -388,11 +396,61 @@ impl StripeClient {
                         .into(),
             });
         }
+        let mut data = list.data;
+        if kind == ListKind::Subscriptions {
+            self.put_products_in_place(&mut data).await?;
+        }
         Ok(RawPage {
-            data: list.data,
+            data,
             has_more: list.has_more,
             request_id: answer.request_id,
         })
+    }
+
+    /// Replaces each product id of the subscriptions' items (`items.data[].price.product`)
+    /// with the product, read with `GET /v1/products?ids[]=...` (100 ids a request), as the
+    /// expansion a list cannot ask for (see [`ListKind::expand`]) would have. A product Stripe
+    /// no longer returns stays an id. See
+    /// <https://docs.stripe.com/api/products/list#list_products-ids>.
+    async fn put_products_in_place(&self, subscriptions: &mut [Value]) -> Result<(), Error> {
+        let mut ids: Vec<String> = subscriptions
+            .iter_mut()
+            .flat_map(item_products)
+            .filter_map(|slot| slot.as_str().map(str::to_owned))
+            .collect();
+        ids.sort();
+        ids.dedup();
+        let mut products: HashMap<String, Value> = HashMap::new();
+        for chunk in ids.chunks(MAX_PAGE_SIZE as usize) {
+            let mut query: Vec<(&str, String)> = vec![("limit", MAX_PAGE_SIZE.to_string())];
+            query.extend(chunk.iter().map(|id| ("ids[]", id.clone())));
+            let endpoint = ListKind::Products.path();
+            let answer = self.get(endpoint, &query, None).await?;
+            let list: RawList = decode_json(endpoint, &answer)?;
+            for product in list.data {
+                if let Some(id) = product.get("id").and_then(Value::as_str) {
+                    products.insert(id.to_owned(), product.clone());
+                }
+            }
+        }
+        for slot in subscriptions.iter_mut().flat_map(item_products) {
+            let found = slot.as_str().and_then(|id| products.get(id));
+            if let Some(product) = found {
+                *slot = product.clone();
+            }
+        }
+        Ok(())
+    }
+
+    /// The balance transaction `id` (`txn_...`, a charge's `balance_transaction`): what Stripe
+    /// settled, in the account's settlement currency, after any conversion
+    /// (`GET /v1/balance_transactions/{id}`,
+    /// <https://docs.stripe.com/api/balance_transactions/retrieve>). Needs the "Balance: Read"
+    /// permission on a restricted key.
+    pub async fn balance_transaction(&self, id: &str) -> Result<BalanceTransaction, Error> {
+        let path = format!("{}/{}", ListKind::BalanceTransactions.path(), id);
+        let (value, request_id) = self.fetch_object(&path, None).await?;
+        typed_object(ListKind::BalanceTransactions, &path, value, request_id)
     }
 
     /// `GET path?query`, paced and retried per the client's settings.
@@ -618,7 +676,17 @@ fn decode_json<T: serde::de::DeserializeOwned>(
     })
 }
 
-fn typed_object<T: Listable>(
+/// The product slot of each item of a subscription: `items.data[].price.product`.
+fn item_products(subscription: &mut Value) -> impl Iterator<Item = &mut Value> {
+    subscription
+        .pointer_mut("/items/data")
+        .and_then(Value::as_array_mut)
+        .into_iter()
+        .flatten()
+        .filter_map(|item| item.pointer_mut("/price/product"))
+}
+
+fn typed_object<T: serde::de::DeserializeOwned>(
     kind: ListKind,
     endpoint: &str,
     value: Value,

@@ -2,6 +2,7 @@
 #![deny(missing_docs)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+mod balance;
 mod client;
 mod error;
 mod key;
@@ -15,6 +16,7 @@ mod retry;
 #[cfg_attr(docsrs, doc(cfg(feature = "fake")))]
 pub mod fake;
 
+pub use balance::BalanceTransaction;
 pub use client::{StripeClient, StripeClientBuilder};
 pub use error::{Error, ErrorDetails, RequestId, TransportKind};
 pub use key::{ApiKey, KeyKind};

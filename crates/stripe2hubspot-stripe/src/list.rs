@@ -1,7 +1,10 @@
 //! What can be listed, over which creation times, and one page of the answer.
 
 use serde::de::DeserializeOwned;
-use stripe_events::{Charge, CheckoutSession, Dispute, EventObject, HasId, Invoice, PaymentIntent};
+use stripe_events::{
+    Charge, CheckoutSession, Customer, Dispute, EventObject, HasId, Invoice, PaymentIntent,
+    Subscription,
+};
 
 use crate::error::Error;
 
@@ -18,26 +21,56 @@ pub enum ListKind {
     Invoices,
     /// `GET /v1/payment_intents` (each with its `latest_charge` expanded).
     PaymentIntents,
+    /// `GET /v1/customers` (Stripe lists customers that are not deleted).
+    Customers,
+    /// `GET /v1/subscriptions?status=all`, each with its discounts expanded and its items'
+    /// products put in place (see [`StripeClient::list_objects`](crate::StripeClient::list_objects)).
+    Subscriptions,
+    /// `GET /v1/products`: read only to name a subscription's products.
+    Products,
+    /// `GET /v1/balance_transactions/{id}`: what a charge settled as, in the account's
+    /// settlement currency.
+    BalanceTransactions,
 }
 
 impl ListKind {
     /// Every kind, in the order a backfill reads them.
-    pub const ALL: [ListKind; 5] = [
+    pub const ALL: [ListKind; 9] = [
         ListKind::Charges,
         ListKind::Disputes,
         ListKind::CheckoutSessions,
         ListKind::Invoices,
         ListKind::PaymentIntents,
+        ListKind::Customers,
+        ListKind::Subscriptions,
+        ListKind::Products,
+        ListKind::BalanceTransactions,
     ];
 
-    /// What a backfill lists: every payment appears as a charge (with its refund and dispute
-    /// flags), and disputes, Checkout Sessions and invoices add what a charge does not say.
-    /// PaymentIntents are left out: each succeeded one already appears through its charge.
-    pub const BACKFILL: [ListKind; 4] = [
+    /// The kinds whose objects an event carries, so a backfill can turn them into synthetic
+    /// events: [`ALL`](Self::ALL) but products and balance transactions, which only complete
+    /// other objects.
+    pub const EVENT_OBJECTS: [ListKind; 7] = [
         ListKind::Charges,
         ListKind::Disputes,
         ListKind::CheckoutSessions,
         ListKind::Invoices,
+        ListKind::PaymentIntents,
+        ListKind::Customers,
+        ListKind::Subscriptions,
+    ];
+
+    /// What a backfill lists: every payment appears as a charge (with its refund and dispute
+    /// flags), and disputes, Checkout Sessions and invoices add what a charge does not say;
+    /// customers and subscriptions give the customer ledger (contact data, MRR).
+    /// PaymentIntents are left out: each succeeded one already appears through its charge.
+    pub const BACKFILL: [ListKind; 6] = [
+        ListKind::Charges,
+        ListKind::Disputes,
+        ListKind::CheckoutSessions,
+        ListKind::Invoices,
+        ListKind::Customers,
+        ListKind::Subscriptions,
     ];
 
     /// A stable, lowercase name (`charges`, `checkout_sessions`, ...) for checkpoints and logs.
@@ -48,6 +81,10 @@ impl ListKind {
             ListKind::CheckoutSessions => "checkout_sessions",
             ListKind::Invoices => "invoices",
             ListKind::PaymentIntents => "payment_intents",
+            ListKind::Customers => "customers",
+            ListKind::Subscriptions => "subscriptions",
+            ListKind::Products => "products",
+            ListKind::BalanceTransactions => "balance_transactions",
         }
     }
 
@@ -64,6 +101,10 @@ impl ListKind {
             ListKind::CheckoutSessions => "/v1/checkout/sessions",
             ListKind::Invoices => "/v1/invoices",
             ListKind::PaymentIntents => "/v1/payment_intents",
+            ListKind::Customers => "/v1/customers",
+            ListKind::Subscriptions => "/v1/subscriptions",
+            ListKind::Products => "/v1/products",
+            ListKind::BalanceTransactions => "/v1/balance_transactions",
         }
     }
 
@@ -75,6 +116,10 @@ impl ListKind {
             ListKind::CheckoutSessions => "checkout.session",
             ListKind::Invoices => "invoice",
             ListKind::PaymentIntents => "payment_intent",
+            ListKind::Customers => "customer",
+            ListKind::Subscriptions => "subscription",
+            ListKind::Products => "product",
+            ListKind::BalanceTransactions => "balance_transaction",
         }
     }
 
@@ -84,10 +129,42 @@ impl ListKind {
     }
 
     /// The `expand[]` values every list request of this kind sends: a PaymentIntent's facts
-    /// need its latest charge (billing details, refunds), which the list gives only as an id.
+    /// need its latest charge (billing details, refunds), which the list gives only as an id;
+    /// a subscription's MRR needs its discounts' coupons, which it names only by id.
+    ///
+    /// A subscription's products cannot be expanded in a list: Stripe expands at most four
+    /// levels, `data` included, and `data.items.data.price.product` is five (answered with
+    /// 400 "You cannot expand more than 4 levels of a property"). The client reads them with
+    /// one `GET /v1/products?ids[]=...` per page instead. See
+    /// <https://docs.stripe.com/api/expanding_objects>: "Expansions have a maximum depth of
+    /// four levels (for example, the deepest expansion allowed when listing charges is
+    /// `data.payment_intent.customer.default_source`)".
     pub fn expand(self) -> &'static [&'static str] {
         match self {
             ListKind::PaymentIntents => &["data.latest_charge"],
+            ListKind::Subscriptions => &["data.discounts"],
+            _ => &[],
+        }
+    }
+
+    /// The `expand[]` values a retrieve of one object of this kind sends: what
+    /// [`expand`](Self::expand) gives a listed object, so a retrieved object has the listed
+    /// one's shape. A single subscription can expand its products
+    /// (`items.data.price.product` is four levels).
+    pub fn retrieve_expand(self) -> &'static [&'static str] {
+        match self {
+            ListKind::PaymentIntents => &["latest_charge"],
+            ListKind::Subscriptions => &["discounts", "items.data.price.product"],
+            _ => &[],
+        }
+    }
+
+    /// Filters every list request of this kind sends: subscriptions are listed whatever their
+    /// status (`status=all`), since Stripe leaves canceled ones out by default and a churn
+    /// date needs them (<https://docs.stripe.com/api/subscriptions/list#list_subscriptions-status>).
+    pub fn list_filters(self) -> &'static [(&'static str, &'static str)] {
+        match self {
+            ListKind::Subscriptions => &[("status", "all")],
             _ => &[],
         }
     }
@@ -100,6 +177,10 @@ impl ListKind {
             ListKind::CheckoutSessions => "Checkout Sessions",
             ListKind::Invoices => "Invoices",
             ListKind::PaymentIntents => "PaymentIntents",
+            ListKind::Customers => "Customers",
+            ListKind::Subscriptions => "Subscriptions",
+            ListKind::Products => "Products",
+            ListKind::BalanceTransactions => "Balance",
         }
     }
 
@@ -155,6 +236,20 @@ impl Listable for PaymentIntent {
     const KIND: ListKind = ListKind::PaymentIntents;
     fn into_object(self) -> EventObject {
         EventObject::PaymentIntent(Box::new(self))
+    }
+}
+
+impl Listable for Customer {
+    const KIND: ListKind = ListKind::Customers;
+    fn into_object(self) -> EventObject {
+        EventObject::Customer(Box::new(self))
+    }
+}
+
+impl Listable for Subscription {
+    const KIND: ListKind = ListKind::Subscriptions;
+    fn into_object(self) -> EventObject {
+        EventObject::Subscription(Box::new(self))
     }
 }
 
@@ -240,7 +335,11 @@ mod tests {
             Some(ListKind::CheckoutSessions)
         );
         assert_eq!(ListKind::from_path("/v1/chargesx"), None);
-        assert_eq!(ListKind::from_path("/v1/customers/cus_1"), None);
+        assert_eq!(
+            ListKind::from_path("/v1/customers/cus_1"),
+            Some(ListKind::Customers)
+        );
+        assert_eq!(ListKind::from_path("/v1/payouts/po_1"), None);
     }
 
     #[test]

@@ -46,16 +46,26 @@ async fn serve_list(server: &MockServer, kind: ListKind, data: &[Value]) {
 #[tokio::test]
 async fn real_payloads_of_every_kind_parse_as_typed_pages_and_objects() {
     let fixtures = fixture_objects();
-    assert_eq!(
-        fixtures.len(),
-        5,
-        "every list kind has fixtures: {:?}",
-        fixtures.keys()
-    );
+    for kind in [
+        ListKind::Charges,
+        ListKind::Disputes,
+        ListKind::CheckoutSessions,
+        ListKind::Invoices,
+        ListKind::PaymentIntents,
+        ListKind::Customers,
+    ] {
+        assert!(
+            fixtures.contains_key(&kind),
+            "{kind:?} has fixtures: {:?}",
+            fixtures.keys()
+        );
+    }
     let server = MockServer::start().await;
     for (kind, data) in &fixtures {
         serve_list(&server, *kind, data).await;
     }
+    // Where a listed subscription's products are read (none known here: they stay ids).
+    serve_list(&server, ListKind::Products, &[]).await;
     let client = StripeClient::builder("sk_test_fixtures")
         .base_url(server.uri())
         .build()
@@ -107,7 +117,7 @@ async fn real_payloads_of_every_kind_parse_as_typed_pages_and_objects() {
             .len(),
         n(ListKind::PaymentIntents)
     );
-    for kind in ListKind::ALL {
+    for kind in fixtures.keys().copied() {
         let page = client.list_objects(kind, all, None).await.unwrap();
         assert_eq!(page.request_id.as_deref(), Some("req_fixture"));
         for object in &page.data {

@@ -8,7 +8,12 @@
 //! e-mail -> 400 `INVALID_EMAIL`), validation rules enforced from 2026-09 on, token and
 //! scope checks (401, 403 `MISSING_SCOPES`, the access-token check), pipelines and their
 //! stages, property validation rules, a rolling 10 s window (429 `TEN_SECONDLY_ROLLING`),
-//! 5/s search (429 `SECONDLY`), search that lags behind writes, and injected failures.
+//! 5/s search (429 `SECONDLY`), search that lags behind writes, and injected failures;
+//! batch update by id (207 per refused input: `OBJECT_NOT_FOUND`, or `CONFLICT` naming the
+//! contact that holds the email), merges (a new record id; merged-away ids keep answering
+//! for it), GDPR deletes (logged in [`FakeHubSpot::gdpr_deletions`]), and a HubSpot user
+//! merging or deleting contacts ([`FakeHubSpot::merge_contacts`],
+//! [`FakeHubSpot::delete_contact`]).
 //! [`RequestRecord::api_version`] tells which version each request asked for.
 //!
 //! ```
@@ -28,6 +33,8 @@ mod access;
 mod archive;
 mod associations;
 mod faults;
+mod gdpr;
+mod merge;
 mod objects;
 mod pipelines;
 mod properties;
@@ -37,9 +44,11 @@ mod routes;
 mod search;
 mod server;
 mod state;
+mod update;
 mod validation_rules;
 
 pub use faults::Failure;
+pub use gdpr::GdprDeletion;
 pub use server::{FakeHubSpot, FakeHubSpotBuilder};
 pub use validation_rules::ValidationRule;
 

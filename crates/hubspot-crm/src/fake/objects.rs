@@ -119,19 +119,22 @@ pub(super) fn check_properties(
     out
 }
 
-pub(super) fn conflict(object_type: &str, id: u64) -> Reply {
+/// HubSpot's words for a unique value another record holds: "Contact already exists.
+/// Existing ID: N".
+pub(super) fn conflict_message(object_type: &str, id: u64) -> String {
     let what = match object_type {
         "contacts" => "Contact",
         "deals" => "Deal",
         "companies" => "Company",
         _ => "Object",
     };
+    format!("{what} already exists. Existing ID: {id}")
+}
+
+pub(super) fn conflict(object_type: &str, id: u64) -> Reply {
     Reply::json(
         409,
-        error_body(
-            &format!("{what} already exists. Existing ID: {id}"),
-            "CONFLICT",
-        ),
+        error_body(&conflict_message(object_type, id), "CONFLICT"),
     )
 }
 
@@ -611,7 +614,7 @@ pub(super) fn batch_create(
 }
 
 /// The properties an object has once `written` is merged into it (`None`: a new object).
-fn after_write(
+pub(super) fn after_write(
     state: &FakeState,
     object_type: &str,
     existing: Option<usize>,

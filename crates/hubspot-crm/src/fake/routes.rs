@@ -9,6 +9,8 @@ use serde_json::Value;
 use super::access::check_scope;
 use super::archive::archive_object;
 use super::associations::{archive_batch, associate_batch, associate_one};
+use super::gdpr::gdpr_delete;
+use super::merge::merge;
 use super::objects::{batch_create, batch_read, batch_upsert, create, get, update};
 use super::pipelines::list_pipelines;
 use super::properties::{
@@ -17,6 +19,7 @@ use super::properties::{
 use super::replies::{error_body, Reply};
 use super::search::search;
 use super::state::FakeState;
+use super::update::batch_update;
 use crate::ApiVersion;
 
 /// A CRM path split into its API name, the version it asked for, and the rest.
@@ -103,6 +106,11 @@ pub(super) fn route(
         ("POST", "objects", [object_type, "batch", "create"]) => {
             batch_create(state, version, object_type, body)
         }
+        ("POST", "objects", [object_type, "batch", "update"]) => {
+            batch_update(state, version, object_type, body)
+        }
+        ("POST", "objects", [object_type, "merge"]) => merge(state, object_type, body),
+        ("POST", "objects", ["contacts", "gdpr-delete"]) => gdpr_delete(state, body),
         ("GET", "objects", [object_type, id]) => get(state, object_type, id, query),
         ("PATCH", "objects", [object_type, id]) => {
             update(state, version, object_type, id, query, body)

@@ -21,7 +21,7 @@ use super::replies::{correlation_id, error_body, unauthorized_body, Reply};
 use super::routes::{not_found, route, RequestPath};
 use super::state::{lock, snapshot, FakeState, PropertyDefinition, SharedState};
 use super::validation_rules::ValidationRule;
-use super::{FakeAssociation, FakeObject, RequestRecord, DEFAULT_TOKEN};
+use super::{FakeAssociation, FakeObject, GdprDeletion, RequestRecord, DEFAULT_TOKEN};
 use crate::{normalize_email, Client, ClientBuilder, PropertyCreate, RateLimit, RetryPolicy};
 
 /// Configures a [`FakeHubSpot`] before it starts.
@@ -34,6 +34,7 @@ pub struct FakeHubSpotBuilder {
     missing_scopes: Vec<String>,
     extra: Vec<(String, PropertyCreate)>,
     validation_rules: Vec<ValidationRule>,
+    merge_keeps_primary_id: bool,
 }
 
 impl FakeHubSpotBuilder {
@@ -88,6 +89,15 @@ impl FakeHubSpotBuilder {
         self
     }
 
+    /// Whether a merge keeps the primary record's id (HubSpot's contacts and companies before
+    /// its merge change) instead of making a record with a new id (HubSpot now, the default:
+    /// <https://developers.hubspot.com/changelog/updated-merge-functionality-for-contacts-and-companies>).
+    /// Either way the merged-away ids keep answering for the merged record.
+    pub fn merge_keeps_primary_id(mut self, keep: bool) -> Self {
+        self.merge_keeps_primary_id = keep;
+        self
+    }
+
     /// Starts the server on `127.0.0.1:0`.
     ///
     /// # Panics
@@ -126,6 +136,9 @@ impl FakeHubSpotBuilder {
             validation_rules: self.validation_rules,
             pipelines: default_pipelines(),
             property_validations: BTreeMap::new(),
+            merged_into: BTreeMap::new(),
+            merge_keeps_primary_id: self.merge_keeps_primary_id,
+            gdpr_deletions: Vec::new(),
         }));
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let addr = listener.local_addr()?;
@@ -178,6 +191,7 @@ impl FakeHubSpot {
             missing_scopes: Vec::new(),
             extra: Vec::new(),
             validation_rules: Vec::new(),
+            merge_keeps_primary_id: false,
         }
     }
 
@@ -358,25 +372,39 @@ impl FakeHubSpot {
         true
     }
 
-    /// Deletes a stored object and its associations, as a person deleting it in HubSpot would.
-    /// Returns whether it existed.
+    /// Deletes a stored object and its associations, as a person deleting it in HubSpot would
+    /// (without a request). Returns whether it existed. A merged-away id deletes the record
+    /// it was merged into.
     pub fn delete_object(&self, object_type: &str, id: &str) -> bool {
+        super::state::remove_object(&mut lock(&self.state), object_type, id)
+    }
+
+    /// Deletes a contact as a HubSpot user would (see [`delete_object`](Self::delete_object)):
+    /// later reads and updates of its id answer "not found".
+    pub fn delete_contact(&self, id: &str) -> bool {
+        self.delete_object("contacts", id)
+    }
+
+    /// Merges the contact `other` into `primary` as a HubSpot user would (without a request),
+    /// with the API's rules (see [`FakeHubSpotBuilder::merge_keeps_primary_id`]). Returns the
+    /// merged record's id; `None` when either id names no contact or both name the same one.
+    pub fn merge_contacts(&self, primary: &str, other: &str) -> Option<String> {
         let mut state = lock(&self.state);
-        let Some(list) = state.objects.get_mut(object_type) else {
-            return false;
-        };
-        let before = list.len();
-        list.retain(|o| o.id.to_string() != id);
-        let deleted = list.len() != before;
-        if deleted {
-            // Positions after the deleted object moved down by one.
-            super::state::reindex(&mut state, object_type);
-            state.associations.retain(|a| {
-                !((a.from_type == object_type && a.from_id == id)
-                    || (a.to_type == object_type && a.to_id == id))
-            });
-        }
-        deleted
+        let i = super::merge::merge_objects(&mut state, "contacts", primary, other).ok()?;
+        super::state::object_at(&state, "contacts", i).map(|o| o.id.to_string())
+    }
+
+    /// The object HubSpot answers for `id`, following merges as HubSpot's reads do.
+    pub fn object(&self, object_type: &str, id: &str) -> Option<FakeObject> {
+        let state = lock(&self.state);
+        super::state::find_object(&state, object_type, "hs_object_id", id)
+            .and_then(|i| super::state::object_at(&state, object_type, i))
+            .map(snapshot)
+    }
+
+    /// Every GDPR delete received (`POST .../contacts/gdpr-delete`), in order.
+    pub fn gdpr_deletions(&self) -> Vec<GdprDeletion> {
+        lock(&self.state).gdpr_deletions.clone()
     }
 
     /// All stored contacts.

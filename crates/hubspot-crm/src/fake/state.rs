@@ -52,6 +52,14 @@ pub(super) struct FakeState {
     /// Property validation rules by object type, then property name.
     pub(super) property_validations:
         BTreeMap<String, BTreeMap<String, Vec<crate::PropertyValidationRule>>>,
+    /// Ids merged away, by object type: old id -> the id of the record that replaced it
+    /// (always a live record: a later merge or deletion re-points or drops the alias).
+    pub(super) merged_into: BTreeMap<String, BTreeMap<u64, u64>>,
+    /// Whether a merge keeps the primary's id (HubSpot before its merge change) instead of
+    /// making a record with a new id (HubSpot now).
+    pub(super) merge_keeps_primary_id: bool,
+    /// Every GDPR delete received, in order.
+    pub(super) gdpr_deletions: Vec<super::GdprDeletion>,
 }
 
 pub(super) type SharedState = Arc<Mutex<FakeState>>;
@@ -100,9 +108,13 @@ pub(super) fn find_object(
     if prop == "hs_object_id" {
         // Ids are handed out in ascending order and removals keep the order.
         let list = state.objects.get(object_type)?;
-        let id: u64 = value.parse().ok()?;
-        let i = list.binary_search_by_key(&id, |o| o.id).ok()?;
-        return (id.to_string() == value).then_some(i);
+        let asked: u64 = value.parse().ok()?;
+        if asked.to_string() != value {
+            return None;
+        }
+        // A merged-away id answers for the record that replaced it, as HubSpot's does.
+        let id = survivor_id(state, object_type, asked);
+        return list.binary_search_by_key(&id, |o| o.id).ok();
     }
     state
         .index
@@ -157,6 +169,53 @@ pub(super) fn unique_clash(
         }
     }
     None
+}
+
+/// The id of the live record `id` stands for: itself, or the record it was merged into.
+pub(super) fn survivor_id(state: &FakeState, object_type: &str, id: u64) -> u64 {
+    state
+        .merged_into
+        .get(object_type)
+        .and_then(|aliases| aliases.get(&id))
+        .copied()
+        .unwrap_or(id)
+}
+
+/// Removes the object at position `i` from the store and the index, and returns it. Its
+/// associations and aliases stay: the caller moves or drops them.
+pub(super) fn take_object(
+    state: &mut FakeState,
+    object_type: &str,
+    i: usize,
+) -> Option<StoredObject> {
+    let list = state.objects.get_mut(object_type)?;
+    if i >= list.len() {
+        return None;
+    }
+    let taken = list.remove(i);
+    // Positions after the removed object moved down by one.
+    reindex(state, object_type);
+    Some(taken)
+}
+
+/// Deletes the object `id` for good: it leaves the store with its associations, and the ids
+/// merged into it stop answering. Returns whether it existed.
+pub(super) fn remove_object(state: &mut FakeState, object_type: &str, id: &str) -> bool {
+    let Some(i) = find_object(state, object_type, "hs_object_id", id) else {
+        return false;
+    };
+    let Some(removed) = take_object(state, object_type, i) else {
+        return false;
+    };
+    let removed_id = removed.id.to_string();
+    state.associations.retain(|a| {
+        !((a.from_type == object_type && a.from_id == removed_id)
+            || (a.to_type == object_type && a.to_id == removed_id))
+    });
+    if let Some(aliases) = state.merged_into.get_mut(object_type) {
+        aliases.retain(|_, survivor| *survivor != removed.id);
+    }
+    true
 }
 
 /// Rebuilds the value index of one object type from its stored objects, after a hand edit or

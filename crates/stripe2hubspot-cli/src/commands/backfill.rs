@@ -5,7 +5,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use stripe2hubspot::history::stripe2hubspot_stripe::CreatedRange;
+use stripe2hubspot::history::stripe2hubspot_stripe::{CreatedRange, ListKind};
 use stripe2hubspot::history::{Backfill, BackfillSummary, HubSpotBudget, Progress};
 use stripe2hubspot::queue::Store;
 use stripe2hubspot::service::hubspot_client;
@@ -35,6 +35,23 @@ pub struct Args {
     /// Stripe read requests per second (Stripe allows 25 in test mode, 100 live).
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=100))]
     read_rate: Option<u32>,
+    /// The lists to read, comma-separated, in this order: charges, disputes,
+    /// checkout_sessions, invoices, payment_intents, customers, subscriptions (default: all
+    /// but payment_intents, whose payments the charges give). Customers and subscriptions are
+    /// current state: they are read whenever created, whatever --since says.
+    #[arg(long, value_name = "LIST", value_delimiter = ',', value_parser = parse_kind)]
+    kinds: Vec<ListKind>,
+}
+
+/// A `--kinds` entry: a list whose objects become events.
+fn parse_kind(name: &str) -> Result<ListKind, String> {
+    ListKind::EVENT_OBJECTS
+        .into_iter()
+        .find(|kind| kind.name() == name.trim())
+        .ok_or_else(|| {
+            let names: Vec<&str> = ListKind::EVENT_OBJECTS.iter().map(|k| k.name()).collect();
+            format!("unknown list {name:?}; use one of {}", names.join(", "))
+        })
 }
 
 /// Runs the backfill; exits 0 when every list was read and the queue drained, 1 on an error,
@@ -65,7 +82,11 @@ pub async fn run(args: Args) -> ExitCode {
         Ok(retention) => retention,
         Err(error) => return super::config_failure(&error),
     };
-    let backfill = match Backfill::builder(stripe, store.clone(), mapping.clone(), range)
+    let mut builder = Backfill::builder(stripe, store.clone(), mapping.clone(), range);
+    if !args.kinds.is_empty() {
+        builder = builder.kinds(args.kinds.iter().copied());
+    }
+    let backfill = match builder
         .dry_run(args.dry_run)
         .budget(HubSpotBudget::at(hubspot_config.rate_limit))
         .build()
@@ -125,7 +146,7 @@ async fn finish(store: &Store, summary: &BackfillSummary, syncing: bool) -> Exit
     if !syncing {
         return ExitCode::SUCCESS;
     }
-    eprintln!("waiting for the queued payments to reach HubSpot (Ctrl-C stops; they stay queued)");
+    eprintln!("waiting for what was queued to reach HubSpot (Ctrl-C stops; it stays queued)");
     let drained = tokio::select! {
         result = drained(store) => result,
         _ = tokio::signal::ctrl_c() => return ExitCode::from(EXIT_INTERRUPTED),
@@ -172,7 +193,7 @@ fn show(bar: &ProgressBar, p: &Progress) {
         .map(|eta| format!(", ETA {}", humanize(eta)))
         .unwrap_or_default();
     bar.set_message(format!(
-        "{}: {} objects listed, {} payments queued, {} already queued{eta}",
+        "{}: {} objects listed, {} queued, {} already queued{eta}",
         p.kind.name(),
         p.listed,
         p.queued,

@@ -8,7 +8,7 @@ use hubspot_crm::scopes::{AccessTokenInfo, PROPERTY_BOOTSTRAP_SCOPES, SYNC_SCOPE
 use hubspot_crm::{Client, Error, ObjectType, PropertyCreate, PropertyOption, RetryPolicy};
 use stripe2hubspot_map::{MappingConfig, PropertySpec};
 
-use crate::config::{process_env, TOKEN_HELP};
+use crate::config::{process_env, GDPR_DELETE, MERGE_CONTACTS, TOKEN_HELP};
 
 /// Options of `doctor`.
 #[derive(Debug, clap::Args)]
@@ -54,6 +54,11 @@ pub async fn run(args: Args) -> ExitCode {
         Ok(mapping) => mapping,
         Err(error) => return super::config_failure(&error),
     };
+    let switches = match (env.merge_contacts(), env.gdpr_delete()) {
+        (Ok(merge), Ok(gdpr)) => (merge, gdpr),
+        (Err(error), _) | (_, Err(error)) => return super::config_failure(&error),
+    };
+    report_switches(switches, &mut report);
 
     match env.webhook_secrets() {
         Ok(secrets) => report.ok(
@@ -90,6 +95,27 @@ pub async fn run(args: Args) -> ExitCode {
         println!("all checks passed: start the server with `stripe2hubspot serve`");
         ExitCode::SUCCESS
     }
+}
+
+/// What the two contact switches make the sync do, so an operator sees it before a merge or a
+/// deletion happens.
+fn report_switches((merge, gdpr): (bool, bool), report: &mut Report) {
+    report.note(
+        "contact merges",
+        if merge {
+            format!("on ({MERGE_CONTACTS}=1): a contact holding a customer's new email is merged into the customer's contact; HubSpot's merge cannot be undone")
+        } else {
+            format!("off: a customer's new email that another contact holds is alerted and not written (set {MERGE_CONTACTS}=1 to merge them)")
+        },
+    );
+    report.note(
+        "GDPR deletion",
+        if gdpr {
+            format!("on ({GDPR_DELETE}=1): customer.deleted permanently deletes the customer's HubSpot contact and erases the person from the store")
+        } else {
+            format!("off: customer.deleted only marks the customer deleted (set {GDPR_DELETE}=1 to delete the contact and erase the person)")
+        },
+    );
 }
 
 async fn hubspot_checks(client: &Client, mapping: &MappingConfig, fix: bool, report: &mut Report) {

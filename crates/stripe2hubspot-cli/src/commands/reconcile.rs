@@ -1,11 +1,14 @@
 //! `stripe2hubspot reconcile`: compare the deals HubSpot holds with what the payment ledger
-//! says they should be, report drift, and with `--repair` have the syncer write the fixes.
+//! says they should be, and the subscription properties of each customer's contact with what
+//! the customer ledger says, report drift, and with `--repair` have the syncer write the fixes.
 
 use std::process::ExitCode;
 use std::time::Duration;
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use stripe2hubspot::history::{ExpectedDeal, Reconcile, ReconcileProgress, ReconcileReport};
+use stripe2hubspot::history::{
+    expected_contacts, ExpectedContact, ExpectedDeal, Reconcile, ReconcileProgress, ReconcileReport,
+};
 use stripe2hubspot::map::MappingConfig;
 use stripe2hubspot::queue::{QueueError, Store};
 use stripe2hubspot::service::hubspot_client;
@@ -25,8 +28,8 @@ const EXIT_INTERRUPTED: u8 = 130;
 /// Which payments to check.
 #[derive(Debug, clap::Args)]
 #[command(
-    after_help = "Reads the payment ledger in STRIPE2HUBSPOT_QUEUE (the server's store) and \
-HubSpot (HUBSPOT_ACCESS_TOKEN, HUBSPOT_BASE_URL, HUBSPOT_RATE_LIMIT); Stripe is not called, so \
+    after_help = "Reads the payment and customer ledgers in STRIPE2HUBSPOT_QUEUE (the server's \
+store) and HubSpot (HUBSPOT_ACCESS_TOKEN, HUBSPOT_BASE_URL, HUBSPOT_RATE_LIMIT); Stripe is not called, so \
 STRIPE_SECRET_KEY is not needed: run `backfill` first for payments from before the webhooks.\n\
 With --repair the drifted rows are handed to the sync engine (the server's when one leads on \
 the same store, else one this command runs), which writes them from the ledger as it stands \
@@ -36,7 +39,8 @@ interrupted."
 )]
 pub struct Args {
     /// Only payments made on or after this day (YYYY-MM-DD, UTC; or Unix seconds). Without
-    /// it, deals HubSpot holds that the ledger does not know are reported too.
+    /// it, deals HubSpot holds that the ledger does not know are reported too. Every
+    /// customer's contact is checked either way: subscriptions are current state.
     #[arg(long, value_name = "DATE", value_parser = parse_date)]
     since: Option<i64>,
     /// Have the syncer write the ledger's values over drifted deals and create the missing
@@ -72,15 +76,17 @@ pub async fn run(args: Args) -> ExitCode {
         Ok(expected) => expected,
         Err(error) => return super::failure(&format_args!("could not read the ledger: {error}")),
     };
+    let contacts = match expected_contacts(&store, &mapping).await {
+        Ok(contacts) => contacts,
+        Err(error) => {
+            return super::failure(&format_args!("could not read the customer ledger: {error}"))
+        }
+    };
     let reconcile = Reconcile::builder(hubspot)
         .find_unknown(args.since.is_none())
         .build();
-    let bar = progress_bar(expected.len() as u64);
-    let report = reconcile
-        .check(&expected, |p: &ReconcileProgress| {
-            bar.set_position(p.checked)
-        })
-        .await;
+    let bar = progress_bar((expected.len() + contacts.len()) as u64);
+    let report = check(&reconcile, &expected, &contacts, &bar).await;
     bar.finish_and_clear();
     let report = match report {
         Ok(report) => report,
@@ -111,8 +117,13 @@ pub async fn run(args: Args) -> ExitCode {
             })
             .await;
     });
+    let checked = Checked {
+        deals: &expected,
+        contacts: &contacts,
+        report: &report,
+    };
     let code = tokio::select! {
-        code = repair(&reconcile, &store, &mapping, &expected, &report, args.since) => code,
+        code = repair(&reconcile, &store, &mapping, checked, args.since) => code,
         _ = tokio::signal::ctrl_c() => {
             eprintln!("stopped; the queued repairs stay queued for the syncer");
             ExitCode::from(EXIT_INTERRUPTED)
@@ -123,38 +134,86 @@ pub async fn run(args: Args) -> ExitCode {
     code
 }
 
+/// The deals and customers' contacts compared with HubSpot: payments first, then customers.
+async fn check(
+    reconcile: &Reconcile,
+    deals: &[ExpectedDeal],
+    contacts: &[ExpectedContact],
+    bar: &ProgressBar,
+) -> Result<ReconcileReport, stripe2hubspot::history::ReconcileError> {
+    let mut report = reconcile
+        .check(deals, |p: &ReconcileProgress| bar.set_position(p.checked))
+        .await?;
+    let done = deals.len() as u64;
+    report.customers = reconcile
+        .check_customers(contacts, |p: &ReconcileProgress| {
+            bar.set_position(done + p.checked)
+        })
+        .await?;
+    Ok(report)
+}
+
+/// What a check compared, and what it found.
+#[derive(Clone, Copy)]
+struct Checked<'a> {
+    deals: &'a [ExpectedDeal],
+    contacts: &'a [ExpectedContact],
+    report: &'a ReconcileReport,
+}
+
 /// Hands the drift to the syncer, waits for it, and checks again.
 async fn repair(
     reconcile: &Reconcile,
     store: &Store,
     mapping: &MappingConfig,
-    expected: &[ExpectedDeal],
-    report: &ReconcileReport,
+    checked: Checked<'_>,
     since: Option<i64>,
 ) -> ExitCode {
-    let summary = match reconcile.repair(store, expected, report).await {
+    let summary = match reconcile.repair(store, checked.deals, checked.report).await {
         Ok(summary) => summary,
         Err(error) => return super::failure(&error),
     };
     println!("{summary}");
+    let customers = match reconcile
+        .repair_customers(store, checked.contacts, &checked.report.customers)
+        .await
+    {
+        Ok(summary) => summary,
+        Err(error) => return super::failure(&error),
+    };
+    if !customers.queued.is_empty() || !customers.moved_on.is_empty() {
+        println!("{customers}");
+    }
     eprintln!("waiting for the syncer to write the repairs (Ctrl-C stops; they stay queued)");
-    match reconcile
+    let failed = match reconcile
         .wait_for_repairs(store, &summary, REPAIR_POLL)
         .await
     {
-        Ok(failed) if failed.is_empty() => {}
-        Ok(failed) => eprintln!(
-            "{} repairs were not written: see `stripe2hubspot dead-letters list`",
-            failed.len()
-        ),
+        Ok(failed) => failed.len(),
         Err(error) => return super::failure(&error),
+    };
+    let failed = match reconcile
+        .wait_for_customer_repairs(store, &customers, REPAIR_POLL)
+        .await
+    {
+        Ok(more) => failed + more.len(),
+        Err(error) => return super::failure(&error),
+    };
+    if failed > 0 {
+        eprintln!("{failed} repairs were not written: see `stripe2hubspot dead-letters list`");
     }
-    // Checked against the ledger as it stands now: rows may have moved on meanwhile.
-    let expected = match expected_deals(store, mapping, since).await {
+    // Checked against the ledgers as they stand now: rows may have moved on meanwhile.
+    let deals = match expected_deals(store, mapping, since).await {
         Ok(expected) => expected,
         Err(error) => return super::failure(&format_args!("could not read the ledger: {error}")),
     };
-    match reconcile.check(&expected, |_| {}).await {
+    let contacts = match expected_contacts(store, mapping).await {
+        Ok(contacts) => contacts,
+        Err(error) => {
+            return super::failure(&format_args!("could not read the customer ledger: {error}"))
+        }
+    };
+    match check(reconcile, &deals, &contacts, &ProgressBar::hidden()).await {
         Ok(after) => {
             println!("after repair: {after}");
             exit(after.exit_code())
@@ -203,9 +262,9 @@ fn progress_bar(total: u64) -> ProgressBar {
         ProgressDrawTarget::hidden()
     };
     let bar = ProgressBar::with_draw_target(Some(total), target);
-    if let Ok(style) =
-        ProgressStyle::with_template("{bar:30} {pos}/{len} payments checked, ETA {eta}")
-    {
+    if let Ok(style) = ProgressStyle::with_template(
+        "{bar:30} {pos}/{len} payments and customers checked, ETA {eta}",
+    ) {
         bar.set_style(style);
     }
     bar

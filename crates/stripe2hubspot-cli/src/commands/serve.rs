@@ -17,7 +17,13 @@ use crate::config::{process_env, ServeConfig};
 with ADMIN_TOKEN set GET /admin/status, GET /admin/dead-letters, GET /admin/waiting, \
 POST /admin/dead-letters/replay, POST /admin/pause, POST /admin/resume.\n\
 With STRIPE_SECRET_KEY set (and STRIPE_API_BASE, default https://api.stripe.com), thin events \
-from Stripe event destinations are accepted: their objects are fetched from Stripe.\n\
+from Stripe event destinations are accepted: their objects are fetched from Stripe; two \
+events of one subscription sent in the same second are settled by reading the subscription; \
+and each charge's balance transaction is read once, so stripe_lifetime_value counts every \
+payment in the account's settlement currency (a restricted key needs Balance read).\n\
+STRIPE2HUBSPOT_MERGE_CONTACTS=1 merges a contact holding a customer's new email into the \
+customer's contact (HubSpot's merge cannot be undone); STRIPE2HUBSPOT_GDPR_DELETE=1 makes \
+customer.deleted permanently delete the contact and erase the person from the store.\n\
 Exits 2 when configuration is missing or malformed, naming the variable."
 )]
 pub struct Args {}
@@ -29,7 +35,9 @@ pub async fn run(_args: Args) -> ExitCode {
         Err(error) => return super::config_failure(&error),
     };
     // With a Stripe key, thin events (event destinations) are accepted: their objects are
-    // fetched from Stripe. Without one they are refused, naming the payload style to use.
+    // fetched from Stripe, and the engine settles same-second subscription events by reading
+    // the subscription and reads each charge's settlement (its balance transaction). Without
+    // one thin events are refused, naming the payload style to use.
     let stripe = if std::env::var_os("STRIPE_SECRET_KEY").is_some_and(|k| !k.is_empty()) {
         match super::stripe_env::stripe_client(None) {
             Ok(client) => Some(client),

@@ -307,3 +307,60 @@ async fn a_malformed_mapping_file_exits_2_naming_the_variable_file_and_field() {
     assert_eq!(stripe.requests().len(), 0, "nothing was read");
     assert!(hubspot.deals().is_empty());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kinds_selects_the_lists_and_an_unknown_one_exits_2_naming_the_choices() {
+    let stripe = stripe_with_history(30).await;
+    let monthly = objects::price("price_gold", "prod_gold", 4_900, "usd", "month", 1);
+    stripe
+        .insert_all([
+            objects::product("prod_gold", "Gold"),
+            objects::customer("cus_ann", T0, Some("ann@example.com"), None),
+            objects::subscription("sub_ann", "cus_ann", T0, "active", &monthly, 1),
+        ])
+        .unwrap();
+    let hubspot = FakeHubSpot::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let env = history_env(&stripe, &hubspot, &dir);
+
+    let unknown = run(
+        &["backfill", "--since", SINCE, "--kinds", "customers,payouts"],
+        &env,
+    )
+    .await;
+    assert_eq!(unknown.status.code(), Some(2), "{}", text(&unknown));
+    let stderr = String::from_utf8_lossy(&unknown.stderr);
+    assert!(
+        stderr.contains("payouts") && stderr.contains("subscriptions"),
+        "{stderr}"
+    );
+    assert_eq!(stripe.requests().len(), 0);
+
+    // 2099: no payment is that recent, but customers and subscriptions are state.
+    let dry = run(
+        &[
+            "backfill",
+            "--since",
+            "2099-01-01",
+            "--kinds",
+            "customers,subscriptions",
+            "--dry-run",
+        ],
+        &env,
+    )
+    .await;
+    assert_eq!(dry.status.code(), Some(0), "{}", text(&dry));
+    let stdout = String::from_utf8_lossy(&dry.stdout);
+    assert!(
+        stdout.contains("2 customers and subscriptions would queue")
+            || stdout.contains("0 payments would queue, 2 customers and subscriptions would queue"),
+        "{stdout}"
+    );
+    let paths: Vec<String> = stripe.requests().into_iter().map(|r| r.path).collect();
+    assert!(
+        !paths.iter().any(|p| p == "/v1/charges"),
+        "only the lists asked for: {paths:?}"
+    );
+    assert!(paths.iter().any(|p| p == "/v1/customers"), "{paths:?}");
+    assert!(paths.iter().any(|p| p == "/v1/subscriptions"), "{paths:?}");
+}

@@ -120,7 +120,7 @@ async fn the_server_syncs_a_signed_webhook_counts_it_and_stops_on_sigterm() {
     assert_eq!(server.send(&body, "whsec_forged").await, 400);
     let mut other = Payment::sample().charge_succeeded();
     other["id"] = "evt_ignored_type".into();
-    other["type"] = "customer.created".into();
+    other["type"] = "payout.paid".into(); // never handled (customer.* are, since issue 21)
     assert_eq!(server.send(&other.to_string(), SECRET).await, 200);
 
     eventually("the deal to reach HubSpot", || async {

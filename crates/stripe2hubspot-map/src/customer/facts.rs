@@ -3,13 +3,16 @@
 use std::fmt;
 
 use serde::{Deserialize, Serialize};
-use stripe_events::{Currency, Event, EventObject};
+use stripe_events::{
+    Currency, Customer, Discount, Event, EventObject, Expandable, Subscription, SubscriptionItem,
+};
 
-use crate::config::MappingConfig;
+use crate::config::{MappingConfig, CUSTOMER_EVENT_TYPES};
 use crate::error::MapError;
 use crate::facts::Stamp;
 use crate::personal::Personal;
 use crate::skip::SkipReason;
+use crate::text::{iso_utc, normalize_email, present};
 
 use super::subscription::SubscriptionStatus;
 
@@ -136,13 +139,31 @@ pub enum CustomerOutcome {
 }
 
 /// Reads what a `customer.*` or `customer.subscription.*` event says about its customer.
-/// Other event types give [`SkipReason::UnhandledEventType`].
+/// Other event types, and those the configuration does not handle, give
+/// [`SkipReason::UnhandledEventType`] (the payment reader,
+/// [`facts_from_event`](crate::facts_from_event), handles them instead).
+///
+/// ```
+/// use stripe2hubspot_map::{customer_facts_from_event, CustomerOutcome, MappingConfig};
+///
+/// let event: stripe_events::Event = serde_json::from_str(r#"{
+///   "id": "evt_1", "object": "event", "type": "customer.deleted", "created": 1700000000,
+///   "data": {"object": {"id": "cus_1", "object": "customer", "email": "ann@example.com"}}
+/// }"#)?;
+/// let CustomerOutcome::Facts(facts) = customer_facts_from_event(&event, &MappingConfig::default())? else {
+///     panic!("expected facts");
+/// };
+/// assert_eq!(facts.customer_id, "cus_1");
+/// assert!(facts.deleted && facts.contact.is_none());
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub fn customer_facts_from_event(
     event: &Event,
     config: &MappingConfig,
 ) -> Result<CustomerOutcome, MapError> {
     config.validate()?;
-    if !config.handles(&event.type_) {
+    let ours = CUSTOMER_EVENT_TYPES.contains(&event.type_.as_str());
+    if !ours || !config.handles(&event.type_) {
         return Ok(CustomerOutcome::Skip(SkipReason::UnhandledEventType {
             event_type: event.type_.clone(),
         }));
@@ -157,15 +178,218 @@ pub fn customer_facts_from_event(
 
 /// Reads what one `customer` or `subscription` object says, for backfill (and for the
 /// events, through [`customer_facts_from_event`]). `event_type` is the event it came with,
-/// if any (`customer.deleted` marks the customer deleted).
+/// if any (`customer.deleted` marks the customer deleted, as does a deleted customer stub);
+/// `event_id` names the event (or the backfill read) in errors.
+///
+/// Errors (permanent: dead-letter the event, replay it after fixing the cause):
+/// - [`MapError::UnexpectedObject`]: neither a customer nor a subscription, or one not in
+///   Stripe's documented shape;
+/// - [`MapError::MissingCustomerId`]: a subscription that names no customer (Stripe always
+///   names one, so the object is not a real subscription);
+/// - [`MapError::UnknownSubscriptionStatus`]: a status newer than this crate (upgrade, then
+///   replay; guessing its rank could show a churned customer as active);
+/// - [`MapError::InvalidTimestamp`]: a time outside years 0-9999.
+///
+/// A subscription's price in a shape MRR cannot use (tiered, metered, no unit amount, an
+/// unknown interval) is kept as it is; [`mrr`](crate::mrr) leaves it out.
 pub fn customer_facts_from_object(
     object: &EventObject,
     event_type: Option<&str>,
     stamp: Stamp,
     event_id: &str,
 ) -> Result<CustomerOutcome, MapError> {
-    let _ = (object, event_type, stamp, event_id);
-    Ok(CustomerOutcome::Skip(SkipReason::UnhandledEventType {
-        event_type: event_type.unwrap_or("object").to_owned(),
-    }))
+    let facts = match object {
+        EventObject::Customer(customer) => from_customer(customer, event_type, stamp),
+        EventObject::Subscription(subscription) => {
+            from_subscription(subscription, stamp, event_id)?
+        }
+        other => {
+            return Err(MapError::UnexpectedObject {
+                event_id: event_id.to_owned(),
+                event_type: event_type.unwrap_or("(backfill)").to_owned(),
+                found: match other {
+                    EventObject::Unknown(_) => "an unrecognised object",
+                    _ => "a payment object",
+                },
+            })
+        }
+    };
+    if facts.customer_id.trim().is_empty() {
+        return Err(MapError::MissingCustomerId {
+            event_id: event_id.to_owned(),
+        });
+    }
+    for secs in times_of(&facts) {
+        if iso_utc(secs).is_none() {
+            return Err(MapError::InvalidTimestamp {
+                event_id: event_id.to_owned(),
+                value: secs,
+            });
+        }
+    }
+    Ok(CustomerOutcome::Facts(Box::new(facts)))
+}
+
+/// Every time the facts carry: each is written to HubSpot as a date, so each must be one.
+fn times_of(facts: &CustomerFacts) -> Vec<i64> {
+    let mut times = vec![facts.stamp.created];
+    if let Some(s) = &facts.subscription {
+        times.extend(
+            [
+                s.current_period_end,
+                s.trial_end,
+                s.cancel_at,
+                s.ended_at,
+                s.started_at,
+            ]
+            .into_iter()
+            .flatten(),
+        );
+        times.extend(s.items.iter().filter_map(|i| i.current_period_end));
+        times.extend(s.discounts.iter().filter_map(|d| d.end));
+    }
+    times
+}
+
+fn personal(value: Option<&str>) -> Option<Personal> {
+    present(value).map(Personal::new)
+}
+
+fn from_customer(customer: &Customer, event_type: Option<&str>, stamp: Stamp) -> CustomerFacts {
+    let deleted = customer.deleted || event_type == Some("customer.deleted");
+    // A deletion forgets the person: its payload's contact data is not taken up again.
+    let contact = (!deleted).then(|| CustomerContact {
+        email: customer
+            .email
+            .as_deref()
+            .and_then(normalize_email)
+            .map(Personal::new),
+        name: personal(customer.name.as_deref()),
+        phone: personal(customer.phone.as_deref()),
+    });
+    CustomerFacts {
+        stamp,
+        customer_id: customer.id.trim().to_owned(),
+        contact,
+        deleted,
+        subscription: None,
+    }
+}
+
+fn from_subscription(
+    sub: &Subscription,
+    stamp: Stamp,
+    event_id: &str,
+) -> Result<CustomerFacts, MapError> {
+    use stripe_events::SubscriptionStatus as Stripe;
+    let status = match sub.status {
+        Some(Stripe::Active) => SubscriptionStatus::Active,
+        Some(Stripe::Trialing) => SubscriptionStatus::Trialing,
+        Some(Stripe::PastDue) => SubscriptionStatus::PastDue,
+        Some(Stripe::Unpaid) => SubscriptionStatus::Unpaid,
+        Some(Stripe::Paused) => SubscriptionStatus::Paused,
+        Some(Stripe::Incomplete) => SubscriptionStatus::Incomplete,
+        Some(Stripe::IncompleteExpired) => SubscriptionStatus::IncompleteExpired,
+        Some(Stripe::Canceled) => SubscriptionStatus::Canceled,
+        Some(Stripe::Other) | None => {
+            return Err(MapError::UnknownSubscriptionStatus {
+                event_id: event_id.to_owned(),
+                subscription_id: sub.id.clone(),
+            })
+        }
+    };
+    let Some(customer) = sub.customer.as_ref().and_then(|c| present(Some(c.id()))) else {
+        return Err(MapError::MissingCustomerId {
+            event_id: event_id.to_owned(),
+        });
+    };
+    let items: Vec<ItemFacts> = sub.item_list().iter().map(item_facts).collect();
+    let currency = sub
+        .currency
+        .or_else(|| items.iter().find_map(|i| i.currency));
+    let current_period_end = sub.period_end();
+    let cancel_at = sub
+        .cancel_at
+        .or(current_period_end.filter(|_| sub.cancel_at_period_end));
+    let ended_at = sub.ended_at.or(sub
+        .canceled_at
+        .filter(|_| status == SubscriptionStatus::Canceled));
+    let mut discounts: Vec<DiscountFacts> = sub
+        .all_discounts()
+        .iter()
+        // A discount that ended before the event no longer takes anything off.
+        .filter(|d| {
+            d.as_object()
+                .and_then(|d| d.end)
+                .is_none_or(|end| end > stamp.created)
+        })
+        .map(discount_facts)
+        .collect();
+    discounts.sort();
+    discounts.dedup();
+    Ok(CustomerFacts {
+        stamp,
+        customer_id: customer.to_owned(),
+        contact: None,
+        deleted: false,
+        subscription: Some(SubscriptionFacts {
+            id: sub.id.trim().to_owned(),
+            status,
+            currency,
+            items,
+            discounts,
+            current_period_end,
+            trial_end: sub.trial_end,
+            cancel_at,
+            ended_at,
+            started_at: sub.start_date.or(sub.created),
+        }),
+    })
+}
+
+fn item_facts(item: &SubscriptionItem) -> ItemFacts {
+    let price = item.price.as_ref();
+    let recurring = price.and_then(|p| p.recurring.as_ref());
+    let product = price.and_then(|p| p.product.as_ref());
+    let product_name = product
+        .and_then(Expandable::as_object)
+        .and_then(|p| present(p.name.as_deref()))
+        .or_else(|| present(price.and_then(|p| p.nickname.as_deref())))
+        .map(str::to_owned);
+    let text = |value: Option<&String>| present(value.map(String::as_str)).map(str::to_owned);
+    ItemFacts {
+        id: item.id.clone(),
+        price_id: price.map(|p| p.id.clone()),
+        product_id: product.map(|p| p.id().to_owned()),
+        product_name,
+        unit_amount: price.and_then(|p| p.unit_amount),
+        unit_amount_decimal: text(price.and_then(|p| p.unit_amount_decimal.as_ref())),
+        currency: price.and_then(|p| p.currency),
+        interval: text(recurring.and_then(|r| r.interval.as_ref())),
+        interval_count: recurring.and_then(|r| r.interval_count).unwrap_or(1).max(1),
+        usage_type: text(recurring.and_then(|r| r.usage_type.as_ref())),
+        billing_scheme: text(price.and_then(|p| p.billing_scheme.as_ref())),
+        // Stripe sends a licensed item's quantity (1 unless set); metered items have none.
+        quantity: item.quantity.unwrap_or(1).max(0),
+        current_period_end: item.current_period_end,
+    }
+}
+
+/// The discount's coupon values, when Stripe sent the coupon itself (an id alone, as
+/// `discounts` holds unless expanded, says nothing MRR can use).
+fn discount_facts(discount: &Expandable<Discount>) -> DiscountFacts {
+    let object = discount.as_object();
+    let coupon = object.and_then(Discount::coupon);
+    // Hundredths of a percent: 25.5% is 2550, exact for Stripe's two-decimal percentages.
+    let percent_off_bp = coupon
+        .and_then(|c| c.percent_off)
+        .filter(|p| p.is_finite() && (0.0..=100.0).contains(p))
+        .map(|p| (p * 100.0).round() as i64);
+    DiscountFacts {
+        id: discount.id().to_owned(),
+        percent_off_bp,
+        amount_off: coupon.and_then(|c| c.amount_off).map(|a| a.max(0)),
+        currency: coupon.and_then(|c| c.currency),
+        end: object.and_then(|d| d.end),
+    }
 }

@@ -9,6 +9,8 @@
 //! HubSpot values from the row.
 
 mod facts;
+mod mrr;
+mod properties;
 mod row;
 mod subscription;
 
@@ -16,5 +18,13 @@ pub use facts::{
     customer_facts_from_event, customer_facts_from_object, CustomerContact, CustomerFacts,
     CustomerOutcome, DiscountFacts, ItemFacts, SubscriptionFacts,
 };
+pub use mrr::mrr;
+pub(crate) use properties::subscription_contact_specs;
+pub use properties::{
+    ACTIVE_SUBSCRIPTIONS_PROPERTY, ARR_PROPERTY, CANCEL_AT_DATE_PROPERTY, CHURN_DATE_PROPERTY,
+    MRR_CURRENCY_PROPERTY, MRR_PROPERTY, NEXT_RENEWAL_DATE_PROPERTY, NO_SUBSCRIPTION_STATUS,
+    PLAN_PROPERTY, SUBSCRIPTION_CONTACT_PROPERTIES, SUBSCRIPTION_STATUS_PROPERTY,
+    TRIAL_END_DATE_PROPERTY,
+};
 pub use row::CustomerRow;
-pub use subscription::{mrr, subscription_properties, SubscriptionStatus};
+pub use subscription::{subscription_properties, SubscriptionStatus};

@@ -26,6 +26,9 @@ pub(crate) struct Dialect {
     /// insert its row and one would lose the other's facts. Empty where the write
     /// transaction already excludes other writers (SQLite).
     pub(crate) ledger_lock: &'static str,
+    /// The customer id (`cus_...`) of a payment row, read from its `row_json` column (used by
+    /// the migration that groups payments by customer).
+    pub(crate) row_customer_id: &'static str,
     /// The channel on which stored jobs are announced with [`NOTIFY_ENQUEUED`] in the
     /// transaction that stores or replays them, waking workers of other processes when it
     /// commits; `None` where only this process can see the file.
@@ -51,6 +54,7 @@ pub(crate) const SQLITE: Dialect = Dialect {
     begin_write: "BEGIN IMMEDIATE",
     skip_locked: "",
     ledger_lock: "",
+    row_customer_id: "json_extract(row_json, '$.customer_id.value')",
     enqueued_channel: None,
 };
 
@@ -66,12 +70,13 @@ pub(crate) const POSTGRES: Dialect = Dialect {
     skip_locked: "FOR UPDATE SKIP LOCKED",
     // The key is the ASCII of "S2HLEDGR", so it does not collide with other advisory locks.
     ledger_lock: "SELECT pg_advisory_xact_lock(5994933546400368466)",
+    row_customer_id: "(row_json::jsonb -> 'customer_id' ->> 'value')",
     enqueued_channel: Some(ENQUEUED_CHANNEL),
 };
 
 impl Dialect {
-    /// `template` in this dialect: `{int}`, `{bytes}`, `{id}`, `{greatest}` and `{skip_locked}`
-    /// replaced, and each `?` numbered if the engine wants `$n`. The shared statements hold no
+    /// `template` in this dialect: `{int}`, `{bytes}`, `{id}`, `{greatest}`, `{skip_locked}`
+    /// and `{row_customer_id}` replaced, and each `?` numbered if the engine wants `$n`. The shared statements hold no
     /// `?` inside string literals, so a plain scan is exact.
     pub(crate) fn render(&self, template: &str) -> String {
         let text = template
@@ -79,7 +84,8 @@ impl Dialect {
             .replace("{bytes}", self.bytes)
             .replace("{id}", self.id_column)
             .replace("{greatest}", self.greatest)
-            .replace("{skip_locked}", self.skip_locked);
+            .replace("{skip_locked}", self.skip_locked)
+            .replace("{row_customer_id}", self.row_customer_id);
         if !self.numbered_placeholders {
             return text;
         }

@@ -12,7 +12,6 @@ pub(crate) mod pause;
 pub(crate) mod statements;
 
 use crate::{QueueError, QueueStats};
-use stripe2hubspot_map::LedgerRow;
 
 pub(crate) fn db_error(e: sqlx::Error) -> QueueError {
     match e {
@@ -29,15 +28,15 @@ pub(crate) fn db_error(e: sqlx::Error) -> QueueError {
     }
 }
 
-/// A ledger row as the `row_json` column holds it.
-pub(crate) fn row_to_json(row: &LedgerRow) -> Result<String, QueueError> {
+/// A ledger row (payment or customer) as the `row_json` column holds it.
+pub(crate) fn row_to_json<T: serde::Serialize>(row: &T) -> Result<String, QueueError> {
     serde_json::to_string(row).map_err(|e| QueueError::Corrupt {
         message: format!("a ledger row could not be serialized: {e}"),
     })
 }
 
-/// A ledger row read back from the `row_json` column.
-pub(crate) fn row_from_json(json: &str) -> Result<LedgerRow, QueueError> {
+/// A ledger row (payment or customer) read back from the `row_json` column.
+pub(crate) fn row_from_json<T: serde::de::DeserializeOwned>(json: &str) -> Result<T, QueueError> {
     serde_json::from_str(json).map_err(|e| QueueError::Corrupt {
         message: format!(
             "a stored ledger row is not readable ({e}); was it written by a newer version?"
@@ -114,14 +113,19 @@ macro_rules! sql_store {
             to_attempts,
         };
         use crate::time::{duration_millis, from_millis, now_millis, to_millis};
+        use crate::customer::{
+            email_contact_key, erased_customer, feed_payment_step, guest_email,
+            merge_customer_step, settle_guest, unseen_customer, CustomerMerged,
+        };
+        use crate::erasure::{emails_in, erase_payment, names_person, redact_payload, row_json};
         use crate::ledger::{merge_step, Changes, Merged};
-        use crate::{
+        use crate::{customer_contact_key, CustomerEntry, Erasure,
             Attempt, ContactMark, DeadLetter, EnqueueNotifier, EnqueueSignal, Enqueued, Job, JobId,
             LeaseToken, LedgerChange, LedgerEntry, NewJob, Queue, QueueAdmin, QueueError,
             QueueStats, SyncState, WriteMark, WrittenDeal,
             LEASE_EXPIRED,
         };
-        use stripe2hubspot_map::{Facts, LedgerRow, MappingConfig};
+        use stripe2hubspot_map::{ContactKeySource, CustomerFacts, Facts, LedgerRow, MappingConfig};
 
         type Connection = <$db as sqlx::Database>::Connection;
         type DbRow = <$db as sqlx::Database>::Row;
@@ -542,7 +546,7 @@ macro_rules! sql_store {
             sql: &Statements,
             tx: &mut Connection,
             facts: &Facts,
-        ) -> Result<Vec<LedgerEntry>, QueueError> {
+        ) -> Result<Vec<(LedgerEntry, Option<String>)>, QueueError> {
             let mut keys: Vec<String> = Vec::new();
             for alias in facts.ids.all() {
                 let key: Option<String> = sqlx::query_scalar(&sql.ledger_key_of_alias)
@@ -562,7 +566,8 @@ macro_rules! sql_store {
                     .await
                     .map_err(db_error)?;
                 if let Some(row) = row {
-                    rows.push(ledger_entry_from_row(&row)?);
+                    let contact_key = row.try_get("contact_key").map_err(db_error)?;
+                    rows.push((ledger_entry_from_row(&row)?, contact_key));
                 }
             }
             Ok(rows)
@@ -618,27 +623,28 @@ macro_rules! sql_store {
                 facts: &[Facts],
                 config: &MappingConfig,
             ) -> Result<Vec<LedgerChange>, QueueError> {
-                let mut tx = self
-                    .pool
-                    .begin_with(self.dialect.begin_write)
-                    .await
-                    .map_err(db_error)?;
-                if !self.dialect.ledger_lock.is_empty() {
-                    sqlx::query(self.dialect.ledger_lock)
-                        .execute(&mut *tx)
-                        .await
-                        .map_err(db_error)?;
-                }
+                let mut tx = self.begin_ledger().await?;
                 let mut changes = Changes::default();
                 for fact in facts {
+                    if let Some(customer_id) = fact.contact.customer_id.as_deref() {
+                        let stored = load_customer(&self.sql, &mut tx, customer_id).await?;
+                        if let Some(fed) = feed_payment_step(stored.as_ref(), fact) {
+                            if fed.changed {
+                                store_customer(&self.sql, &mut tx, &fed, config).await?;
+                            }
+                        }
+                    }
                     let existing = rows_named(&self.sql, &mut tx, fact).await?;
-                    let Some(merged) = merge_step(&existing, fact, config) else {
+                    let entries: Vec<LedgerEntry> =
+                        existing.iter().map(|(e, _)| e.clone()).collect();
+                    let Some(mut merged) = merge_step(&entries, fact, config) else {
                         continue;
                     };
+                    resolve_guest(&self.sql, &mut tx, &mut merged, &existing, config).await?;
                     if merged.changed {
                         store_merged(&self.sql, &mut tx, &merged).await?;
                     }
-                    changes.record(&existing, &merged, config);
+                    changes.record(&existing, &merged);
                 }
                 tx.commit().await.map_err(db_error)?;
                 Ok(changes.into_vec())
@@ -670,19 +676,9 @@ macro_rules! sql_store {
             }
 
             async fn mark_written(&self, marks: &[WriteMark]) -> Result<(), QueueError> {
-                let mut tx = self
-                    .pool
-                    .begin_with(self.dialect.begin_write)
-                    .await
-                    .map_err(db_error)?;
                 // Marks take turns with merges, so a merge never writes back a row it read
                 // before a mark changed it.
-                if !self.dialect.ledger_lock.is_empty() {
-                    sqlx::query(self.dialect.ledger_lock)
-                        .execute(&mut *tx)
-                        .await
-                        .map_err(db_error)?;
-                }
+                let mut tx = self.begin_ledger().await?;
                 for index in lock_order(marks, |m| m.key.as_str()) {
                     let Some(mark) = marks.get(index) else { continue };
                     sqlx::query(&self.sql.ledger_mark_written)
@@ -829,6 +825,330 @@ macro_rules! sql_store {
                 }
                 tx.commit().await.map_err(db_error)
             }
+
+            async fn forget_contact_marks(&self, contact_keys: &[String]) -> Result<(), QueueError> {
+                if contact_keys.is_empty() {
+                    return Ok(());
+                }
+                let mut tx = self
+                    .pool
+                    .begin_with(self.dialect.begin_write)
+                    .await
+                    .map_err(db_error)?;
+                for index in lock_order(contact_keys, String::as_str) {
+                    let Some(key) = contact_keys.get(index) else { continue };
+                    forget_mark(&self.sql, &mut tx, key).await?;
+                }
+                tx.commit().await.map_err(db_error)
+            }
+
+            async fn merge_customer_facts(
+                &self,
+                facts: &[CustomerFacts],
+                config: &MappingConfig,
+            ) -> Result<Vec<CustomerEntry>, QueueError> {
+                let mut tx = self.begin_ledger().await?;
+                let mut touched = std::collections::BTreeMap::new();
+                for fact in facts {
+                    let stored = load_customer(&self.sql, &mut tx, &fact.customer_id).await?;
+                    let merged = merge_customer_step(stored.as_ref(), fact);
+                    if merged.changed {
+                        store_customer(&self.sql, &mut tx, &merged, config).await?;
+                    }
+                    touched.insert(merged.entry.customer_id.clone(), merged.entry);
+                }
+                tx.commit().await.map_err(db_error)?;
+                Ok(touched.into_values().collect())
+            }
+
+            async fn customers(
+                &self,
+                ids: &[String],
+            ) -> Result<std::collections::HashMap<String, CustomerEntry>, QueueError> {
+                // One read transaction: a consistent view, one connection.
+                let mut tx = self.pool.begin().await.map_err(db_error)?;
+                let mut out = std::collections::HashMap::new();
+                for id in ids {
+                    if let Some(entry) = load_customer(&self.sql, &mut tx, id).await? {
+                        out.insert(id.clone(), entry);
+                    }
+                }
+                tx.commit().await.map_err(db_error)?;
+                Ok(out)
+            }
+
+            async fn mark_customers_written(&self, marks: &[(String, i64)]) -> Result<(), QueueError> {
+                if marks.is_empty() {
+                    return Ok(());
+                }
+                let mut tx = self.begin_ledger().await?;
+                for index in lock_order(marks, |(id, _)| id.as_str()) {
+                    let Some((customer_id, version)) = marks.get(index) else { continue };
+                    sqlx::query(&self.sql.customer_mark_written)
+                        .bind(*version)
+                        .bind(customer_id.clone())
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(db_error)?;
+                }
+                tx.commit().await.map_err(db_error)
+            }
+
+            async fn reset_customer_written(
+                &self,
+                customer_id: &str,
+                version: i64,
+            ) -> Result<bool, QueueError> {
+                let done = sqlx::query(&self.sql.customer_reset_written)
+                    .bind(customer_id.to_owned())
+                    .bind(version)
+                    .execute(&self.pool)
+                    .await
+                    .map_err(db_error)?;
+                Ok(done.rows_affected() > 0)
+            }
+
+            async fn unwritten_customers(&self, limit: usize) -> Result<Vec<CustomerEntry>, QueueError> {
+                let rows = sqlx::query(&self.sql.customers_unwritten)
+                    .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+                    .fetch_all(&self.pool)
+                    .await
+                    .map_err(db_error)?;
+                rows.iter().map(customer_entry_from_row).collect()
+            }
+
+            async fn customer_rows(
+                &self,
+                after: Option<&str>,
+                limit: usize,
+            ) -> Result<Vec<CustomerEntry>, QueueError> {
+                let rows = sqlx::query(&self.sql.customers_page)
+                    .bind(after.unwrap_or_default().to_owned())
+                    .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+                    .fetch_all(&self.pool)
+                    .await
+                    .map_err(db_error)?;
+                rows.iter().map(customer_entry_from_row).collect()
+            }
+
+            async fn erase_customer(
+                &self,
+                customer_id: &str,
+                config: &MappingConfig,
+            ) -> Result<Erasure, QueueError> {
+                let mut tx = self.begin_ledger().await?;
+                let key = customer_contact_key(customer_id, config);
+                let customer = load_customer(&self.sql, &mut tx, customer_id).await?;
+                let mut targets = ledger_of_contact(&self.sql, &mut tx, &key).await?;
+                if customer.is_none() && targets.is_empty() {
+                    tx.commit().await.map_err(db_error)?;
+                    return Ok(Erasure::default());
+                }
+                let customer = customer.unwrap_or_else(|| unseen_customer(customer_id));
+                let mut emails = emails_in(&row_json(&customer.row)?);
+                for entry in &targets {
+                    emails.extend(emails_in(&row_json(&entry.row)?));
+                }
+                emails.sort();
+                emails.dedup();
+                let email_keys: Vec<String> = emails.iter().map(|e| email_contact_key(e)).collect();
+                for email_key in &email_keys {
+                    targets.extend(ledger_of_contact(&self.sql, &mut tx, email_key).await?);
+                }
+                targets.sort_by(|a, b| a.key.cmp(&b.key));
+                let now = now_millis();
+                for entry in &targets {
+                    sqlx::query(&self.sql.ledger_erase_row)
+                        .bind(row_to_json(&erase_payment(&entry.row, &emails)?)?)
+                        .bind(key.clone())
+                        .bind(now)
+                        .bind(entry.key.clone())
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(db_error)?;
+                }
+                let erased = CustomerMerged {
+                    entry: erased_customer(&customer, now / 1000),
+                    changed: true,
+                    acquired_email: None,
+                };
+                store_customer(&self.sql, &mut tx, &erased, config).await?;
+                let jobs: Vec<(i64, Vec<u8>)> = sqlx::query_as(&self.sql.unfinished_payloads)
+                    .fetch_all(&mut *tx)
+                    .await
+                    .map_err(db_error)?;
+                let mut events = 0;
+                for (id, payload) in jobs {
+                    if names_person(&payload, customer_id, &emails) {
+                        sqlx::query(&self.sql.redact_payload)
+                            .bind(redact_payload(&payload, &emails))
+                            .bind(id)
+                            .execute(&mut *tx)
+                            .await
+                            .map_err(db_error)?;
+                        events += 1;
+                    }
+                }
+                for email_key in &email_keys {
+                    forget_mark(&self.sql, &mut tx, email_key).await?;
+                }
+                tx.commit().await.map_err(db_error)?;
+                Ok(Erasure {
+                    payments: targets.len() as u64,
+                    events,
+                    contact_keys: vec![key],
+                })
+            }
+        }
+
+        impl $store {
+            /// A write transaction that takes turns with every other ledger writer (see
+            /// [`Dialect::ledger_lock`]): payment and customer merges read rows of both
+            /// ledgers and move guest payments between contact keys.
+            async fn begin_ledger(
+                &self,
+            ) -> Result<sqlx::Transaction<'static, $db>, QueueError> {
+                let mut tx = self
+                    .pool
+                    .begin_with(self.dialect.begin_write)
+                    .await
+                    .map_err(db_error)?;
+                if !self.dialect.ledger_lock.is_empty() {
+                    sqlx::query(self.dialect.ledger_lock)
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(db_error)?;
+                }
+                Ok(tx)
+            }
+        }
+
+        fn customer_entry_from_row(row: &DbRow) -> Result<CustomerEntry, QueueError> {
+            Ok(CustomerEntry {
+                customer_id: row.try_get("customer_id").map_err(db_error)?,
+                row: row_from_json(&row.try_get::<String, _>("row_json").map_err(db_error)?)?,
+                version: row.try_get("version").map_err(db_error)?,
+                written_version: row.try_get("written_version").map_err(db_error)?,
+            })
+        }
+
+        async fn load_customer(
+            sql: &Statements,
+            tx: &mut Connection,
+            customer_id: &str,
+        ) -> Result<Option<CustomerEntry>, QueueError> {
+            let row = sqlx::query(&sql.customer_row)
+                .bind(customer_id.to_owned())
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(db_error)?;
+            row.as_ref().map(customer_entry_from_row).transpose()
+        }
+
+        /// Stores a merged customer row; when it acquired an email, the guest rows of that
+        /// email join their customer.
+        async fn store_customer(
+            sql: &Statements,
+            tx: &mut Connection,
+            merged: &CustomerMerged,
+            config: &MappingConfig,
+        ) -> Result<(), QueueError> {
+            let entry = &merged.entry;
+            sqlx::query(&sql.customer_upsert)
+                .bind(entry.customer_id.clone())
+                .bind(row_to_json(&entry.row)?)
+                .bind(entry.version)
+                .bind(entry.written_version)
+                .bind(entry.row.email().map(str::to_owned))
+                .bind(now_millis())
+                .execute(&mut *tx)
+                .await
+                .map_err(db_error)?;
+            if let (Some(email), ContactKeySource::Email) =
+                (&merged.acquired_email, config.contact_key)
+            {
+                join_guests(sql, tx, email, config).await?;
+            }
+            Ok(())
+        }
+
+        /// The customer a guest payment with `email` joins: the smallest id of the customers
+        /// whose current email it is.
+        async fn customer_of_email(
+            sql: &Statements,
+            tx: &mut Connection,
+            email: &str,
+        ) -> Result<Option<String>, QueueError> {
+            sqlx::query_scalar(&sql.customer_of_email)
+                .bind(email.to_owned())
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(db_error)
+        }
+
+        /// Moves the guest rows indexed under `email` to the customer whose current email it
+        /// is, and forgets the emptied email key's contact mark.
+        async fn join_guests(
+            sql: &Statements,
+            tx: &mut Connection,
+            email: &str,
+            config: &MappingConfig,
+        ) -> Result<(), QueueError> {
+            let Some(customer_id) = customer_of_email(sql, tx, email).await? else {
+                return Ok(());
+            };
+            let from = email_contact_key(email);
+            let moved = sqlx::query(&sql.ledger_move_contact)
+                .bind(customer_contact_key(&customer_id, config))
+                .bind(from.clone())
+                .execute(&mut *tx)
+                .await
+                .map_err(db_error)?;
+            if moved.rows_affected() > 0 {
+                forget_mark(sql, tx, &from).await?;
+            }
+            Ok(())
+        }
+
+        /// Settles the contact key of a guest row ([`settle_guest`]).
+        async fn resolve_guest(
+            sql: &Statements,
+            tx: &mut Connection,
+            merged: &mut Merged,
+            existing: &[(LedgerEntry, Option<String>)],
+            config: &MappingConfig,
+        ) -> Result<(), QueueError> {
+            if let Some(email) = guest_email(&merged.entry.row, config) {
+                let owner = customer_of_email(sql, tx, email).await?;
+                settle_guest(merged, owner.as_deref(), existing, config);
+            }
+            Ok(())
+        }
+
+        async fn ledger_of_contact(
+            sql: &Statements,
+            tx: &mut Connection,
+            contact_key: &str,
+        ) -> Result<Vec<LedgerEntry>, QueueError> {
+            let rows = sqlx::query(&sql.ledger_of_contact)
+                .bind(contact_key.to_owned())
+                .fetch_all(&mut *tx)
+                .await
+                .map_err(db_error)?;
+            rows.iter().map(ledger_entry_from_row).collect()
+        }
+
+        async fn forget_mark(
+            sql: &Statements,
+            tx: &mut Connection,
+            contact_key: &str,
+        ) -> Result<(), QueueError> {
+            sqlx::query(&sql.forget_contact_mark)
+                .bind(contact_key.to_owned())
+                .execute(&mut *tx)
+                .await
+                .map_err(db_error)?;
+            Ok(())
         }
     };
 }

@@ -79,6 +79,29 @@ const MIGRATIONS: &[&[&str]] = &[
         properties_hash TEXT NOT NULL,
         recorded_at {int} NOT NULL
     )",
+], &[
+    // The customer ledger: one row per Stripe customer, its current email indexed so a guest
+    // payment (no customer id) joins the customer whose email it carries.
+    "CREATE TABLE stripe2hubspot_customers (
+        customer_id TEXT PRIMARY KEY,
+        row_json TEXT NOT NULL,
+        version {int} NOT NULL,
+        written_version {int} NOT NULL DEFAULT 0,
+        email TEXT,
+        updated_at {int} NOT NULL
+    )",
+    "CREATE INDEX stripe2hubspot_customers_email ON stripe2hubspot_customers (email)",
+    // Identity follows the Stripe customer: payments with a customer id, indexed by their
+    // email until now, are grouped under `customer=cus_X` (what `contact_key_of` gives them
+    // under the email contact key; rows keyed by a customer id property are left alone). The
+    // marks of the email keys they leave are dropped first: a guest payment with that email
+    // may later be grouped there and must not write, by a recorded id, the contact that
+    // follows the customer (the customer's group finds its contact by email again).
+    "DELETE FROM stripe2hubspot_contact_state WHERE contact_key IN (
+        SELECT contact_key FROM stripe2hubspot_ledger
+        WHERE contact_key LIKE 'email=%' AND {row_customer_id} IS NOT NULL)",
+    "UPDATE stripe2hubspot_ledger SET contact_key = 'customer=' || {row_customer_id}
+     WHERE contact_key LIKE 'email=%' AND {row_customer_id} IS NOT NULL",
 ]];
 
 /// The row counts of the multi-row job inserts, largest first: a batch is sent as the fewest
@@ -86,7 +109,11 @@ const MIGRATIONS: &[&[&str]] = &[
 pub(crate) const INSERT_CHUNKS: [usize; 4] = [64, 16, 4, 1];
 
 /// Columns of a ledger row, in the order [`super`]'s ledger mapper reads them by name.
-const LEDGER_COLUMNS: &str = "payment_key, row_json, version, written_version, deal_key, deal_id";
+const LEDGER_COLUMNS: &str =
+    "payment_key, row_json, version, written_version, deal_key, deal_id, contact_key";
+
+/// Columns of a customer row, in the order [`super`]'s customer mapper reads them by name.
+const CUSTOMER_COLUMNS: &str = "customer_id, row_json, version, written_version";
 
 /// Columns of a reserved job, in the order [`super`]'s row mapper reads them by name.
 const JOB_COLUMNS: &str = "id, event_id, event_type, event_created, payload, attempts, \
@@ -133,6 +160,19 @@ pub(crate) struct Statements {
     pub(crate) set_operator_pause: String,
     pub(crate) contact_mark: String,
     pub(crate) record_contact_mark: String,
+    pub(crate) forget_contact_mark: String,
+    pub(crate) ledger_of_contact: String,
+    pub(crate) ledger_move_contact: String,
+    pub(crate) ledger_erase_row: String,
+    pub(crate) customer_row: String,
+    pub(crate) customer_upsert: String,
+    pub(crate) customer_of_email: String,
+    pub(crate) customer_mark_written: String,
+    pub(crate) customer_reset_written: String,
+    pub(crate) customers_unwritten: String,
+    pub(crate) customers_page: String,
+    pub(crate) unfinished_payloads: String,
+    pub(crate) redact_payload: String,
 }
 
 impl Statements {
@@ -311,6 +351,58 @@ impl Statements {
                  ON CONFLICT (contact_key) DO UPDATE SET contact_id = excluded.contact_id,
                     properties_hash = excluded.properties_hash, recorded_at = excluded.recorded_at",
             ),
+            forget_contact_mark: d
+                .render("DELETE FROM stripe2hubspot_contact_state WHERE contact_key = ?"),
+            ledger_of_contact: d.render(&format!(
+                "SELECT {LEDGER_COLUMNS} FROM stripe2hubspot_ledger WHERE contact_key = ?
+                 ORDER BY payment_key"
+            )),
+            ledger_move_contact: d.render(
+                "UPDATE stripe2hubspot_ledger SET contact_key = ? WHERE contact_key = ?",
+            ),
+            ledger_erase_row: d.render(
+                "UPDATE stripe2hubspot_ledger SET row_json = ?, contact_key = ?, updated_at = ?
+                 WHERE payment_key = ?",
+            ),
+            customer_row: d.render(&format!(
+                "SELECT {CUSTOMER_COLUMNS} FROM stripe2hubspot_customers WHERE customer_id = ?"
+            )),
+            // As for payments, a merge never undoes a mark recorded after it read the row.
+            customer_upsert: d.render(
+                "INSERT INTO stripe2hubspot_customers (customer_id, row_json, version,
+                    written_version, email, updated_at) VALUES (?, ?, ?, ?, ?, ?)
+                 ON CONFLICT (customer_id) DO UPDATE SET row_json = excluded.row_json,
+                    version = excluded.version,
+                    written_version = {greatest}(stripe2hubspot_customers.written_version,
+                        excluded.written_version),
+                    email = excluded.email, updated_at = excluded.updated_at",
+            ),
+            // Two customers may share an email in Stripe: the smallest id takes the guests.
+            customer_of_email: d.render(
+                "SELECT customer_id FROM stripe2hubspot_customers WHERE email = ?
+                 ORDER BY customer_id LIMIT 1",
+            ),
+            customer_mark_written: d.render(
+                "UPDATE stripe2hubspot_customers SET
+                    written_version = {greatest}(written_version, ?)
+                 WHERE customer_id = ?",
+            ),
+            customer_reset_written: d.render(
+                "UPDATE stripe2hubspot_customers SET written_version = 0
+                 WHERE customer_id = ? AND version = ?",
+            ),
+            customers_unwritten: d.render(&format!(
+                "SELECT {CUSTOMER_COLUMNS} FROM stripe2hubspot_customers
+                 WHERE version > written_version ORDER BY customer_id LIMIT ?"
+            )),
+            customers_page: d.render(&format!(
+                "SELECT {CUSTOMER_COLUMNS} FROM stripe2hubspot_customers
+                 WHERE customer_id > ? ORDER BY customer_id LIMIT ?"
+            )),
+            // Done jobs hold no payload (it is dropped at completion).
+            unfinished_payloads: d
+                .render("SELECT id, payload FROM stripe2hubspot_jobs WHERE state <> 2 ORDER BY id"),
+            redact_payload: d.render("UPDATE stripe2hubspot_jobs SET payload = ? WHERE id = ?"),
         }
     }
 }

@@ -32,6 +32,12 @@ macro_rules! suite {
         suite!(@one $make, checkpoints);
         suite!(@one $make, operator_pause);
         suite!(@one $make, contact_marks);
+        suite!(@one $make, customer_merge_order);
+        suite!(@one $make, customer_marks_and_pages);
+        suite!(@one $make, customer_payments_share_a_contact);
+        suite!(@one $make, guest_payment_joins_customer);
+        suite!(@one $make, erase_customer_forgets_the_person);
+        suite!(@one $make, contact_marks_forgotten);
 
         #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
         async fn concurrent_8_producers_10k_jobs_4_workers() {
@@ -50,6 +56,140 @@ macro_rules! suite {
             }
         }
     };
+}
+
+/// Helpers for the backend-specific tests of the customer ledger below.
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+mod customer_help {
+    use serde_json::json;
+    use stripe2hubspot_map::{
+        CustomerContact, CustomerFacts, Facts, LedgerRow, MappingConfig, Personal, Stamp,
+        SubscriptionFacts,
+    };
+    use stripe2hubspot_queue::{ContactMark, Store};
+
+    /// A paid USD charge by `email`, of `customer` (none: a guest).
+    pub fn payment(event: &str, charge: &str, customer: Option<&str>, email: &str) -> Facts {
+        serde_json::from_value(json!({
+            "stamp": {"created": 100, "event_id": event},
+            "ids": {"charge": charge},
+            "contact": {"email": email, "customer_id": customer},
+            "currency": "usd", "authorized": 500, "captured": 500, "succeeded": true,
+            "fully_refunded": false, "disputed": false, "metadata": {},
+        }))
+        .expect("a valid fact")
+    }
+
+    /// A customer event at `created` giving `email`, with subscription `sub_{created}`.
+    pub fn customer_event(customer: &str, created: i64, email: &str) -> CustomerFacts {
+        let subscription: SubscriptionFacts = serde_json::from_value(json!({
+            "id": format!("sub_{created}"), "status": "active", "currency": "usd",
+            "items": [], "discounts": [], "current_period_end": null, "trial_end": null,
+            "cancel_at": null, "ended_at": null, "started_at": created,
+        }))
+        .expect("a valid subscription");
+        CustomerFacts {
+            stamp: Stamp {
+                created,
+                event_id: format!("evt_{customer}_{created}"),
+            },
+            customer_id: customer.to_owned(),
+            contact: Some(CustomerContact {
+                email: Some(Personal::new(email)),
+                name: None,
+                phone: None,
+            }),
+            deleted: false,
+            subscription: Some(subscription),
+        }
+    }
+
+    /// The payment keys indexed under `contact_key`, sorted.
+    pub async fn keys_under(store: &Store, contact_key: &str) -> Vec<String> {
+        let rows = store
+            .state
+            .contact_rows(contact_key)
+            .await
+            .expect("contact rows");
+        let mut keys: Vec<String> = rows
+            .iter()
+            .filter_map(LedgerRow::key)
+            .map(str::to_owned)
+            .collect();
+        keys.sort();
+        keys
+    }
+
+    /// A customer's payment and a guest's, merged.
+    /// And the contact mark of each email key.
+    pub async fn two_payments(store: &Store) {
+        let facts = [
+            payment("evt_m", "ch_m", Some("cus_m"), "m@example.com"),
+            payment("evt_n", "ch_n", None, "n@example.com"),
+        ];
+        store
+            .state
+            .merge_facts(&facts, &MappingConfig::default())
+            .await
+            .expect("merge");
+        let mark = |key: &str| ContactMark {
+            contact_key: key.to_owned(),
+            contact_id: "1".into(),
+            properties_hash: "h".into(),
+        };
+        store
+            .state
+            .record_contact_marks(&[mark("email=m@example.com"), mark("email=n@example.com")])
+            .await
+            .expect("marks");
+    }
+
+    /// After migration 6 ran again over a ledger that grouped the customer's payment by its
+    /// email: the payment is under the customer's key, the guest's stays under its email.
+    pub async fn assert_regrouped(store: &Store) {
+        assert_eq!(keys_under(store, "customer=cus_m").await, ["ch_m"]);
+        assert!(keys_under(store, "email=m@example.com").await.is_empty());
+        assert_eq!(keys_under(store, "email=n@example.com").await, ["ch_n"]);
+        let marks = store
+            .state
+            .contact_marks(&["email=m@example.com".into(), "email=n@example.com".into()])
+            .await
+            .expect("marks");
+        assert_eq!(
+            marks.keys().collect::<Vec<_>>(),
+            ["email=n@example.com"],
+            "the mark of the email key the customer's payment left is dropped, the guest's kept"
+        );
+        // A customer known only by payments stored before the customer ledger is erased too.
+        let config = MappingConfig::default();
+        let erasure = store
+            .state
+            .erase_customer("cus_m", &config)
+            .await
+            .expect("erase");
+        assert_eq!(erasure.payments, 1);
+        let row = store
+            .state
+            .ledger_entry("ch_m")
+            .await
+            .expect("read")
+            .expect("row");
+        assert_eq!((row.row.email(), row.row.captured()), (None, Some(500)));
+        let customers = store
+            .state
+            .customers(&["cus_m".into()])
+            .await
+            .expect("read");
+        assert!(customers.get("cus_m").is_some_and(|c| c.row.is_deleted()));
+    }
+
+    /// Statements that turn a migrated store back into one of schema 5 whose customer
+    /// payment `ch_m` is grouped by its email, as before this change.
+    pub const BACK_TO_SCHEMA_5: [&str; 3] = [
+        "UPDATE stripe2hubspot_ledger SET contact_key = 'email=m@example.com' WHERE payment_key = 'ch_m'",
+        "DROP TABLE stripe2hubspot_customers",
+        "DELETE FROM stripe2hubspot_schema_version WHERE version = 6",
+    ];
 }
 
 mod memory {
@@ -83,6 +223,77 @@ mod sqlite {
     }
 
     suite!(make);
+
+    /// Every table of the SQLite file, every column read as text: none mentions the erased
+    /// person after `erase_customer`.
+    #[tokio::test]
+    async fn erasure_leaves_the_person_in_no_table() {
+        use sqlx::{ConnectOptions, Row};
+        let (store, dir) = make("erasure_scan").await.expect("sqlite");
+        if let Err(e) = conformance::erase_customer_forgets_the_person(&store).await {
+            panic!("{e}");
+        }
+        let mut conn = sqlx::sqlite::SqliteConnectOptions::new()
+            .filename(dir.path().join("queue.db"))
+            .connect()
+            .await
+            .expect("open the file");
+        let tables: Vec<String> =
+            sqlx::query_scalar("SELECT name FROM sqlite_master WHERE type = 'table'")
+                .fetch_all(&mut conn)
+                .await
+                .expect("tables");
+        assert!(tables.iter().any(|t| t == "stripe2hubspot_customers"));
+        let mut scanned = 0;
+        for table in &tables {
+            let columns = sqlx::query("SELECT name FROM pragma_table_info(?)")
+                .bind(table)
+                .fetch_all(&mut conn)
+                .await
+                .expect("columns");
+            for column in columns {
+                let column: String = column.get("name");
+                for needle in [conformance::ERASED_EMAIL, conformance::ERASED_NAME] {
+                    let hits: i64 = sqlx::query_scalar(&format!(
+                        "SELECT COUNT(*) FROM \"{table}\"
+                         WHERE instr(lower(CAST(\"{column}\" AS TEXT)), lower(?)) > 0"
+                    ))
+                    .bind(needle)
+                    .fetch_one(&mut conn)
+                    .await
+                    .expect("scan");
+                    assert_eq!(hits, 0, "{table}.{column} still holds the person");
+                    scanned += 1;
+                }
+            }
+        }
+        assert!(scanned > 20, "scanned only {scanned} columns");
+    }
+
+    /// Migration 6 groups payments stored before it by their customer (SQL on the stored
+    /// JSON), and leaves guest payments under their email.
+    #[tokio::test]
+    async fn migration_6_regroups_stored_payments_by_customer() {
+        use sqlx::ConnectOptions;
+        let (store, dir) = make("regroup").await.expect("sqlite");
+        customer_help::two_payments(&store).await;
+        drop(store);
+        let path = dir.path().join("queue.db");
+        let mut conn = sqlx::sqlite::SqliteConnectOptions::new()
+            .filename(&path)
+            .connect()
+            .await
+            .expect("open the file");
+        for statement in customer_help::BACK_TO_SCHEMA_5 {
+            sqlx::query(statement)
+                .execute(&mut conn)
+                .await
+                .expect(statement);
+        }
+        drop(conn);
+        let store = Store::new(SqliteQueue::open(&path).await.expect("reopen"));
+        customer_help::assert_regrouped(&store).await;
+    }
 }
 
 /// One transaction per enqueue (the benchmark's baseline) must behave the same.
@@ -164,6 +375,171 @@ mod postgres {
     }
 
     suite!(make);
+
+    /// Every column of every table of the schema (bytes read with escapes, so text in a
+    /// payload shows): none mentions the erased person after `erase_customer`.
+    #[tokio::test]
+    async fn erasure_leaves_the_person_in_no_table() {
+        use sqlx::Row;
+        let Some((store, guard)) = make("erasure_scan").await else {
+            return;
+        };
+        if let Err(e) = conformance::erase_customer_forgets_the_person(&store).await {
+            panic!("{e}");
+        }
+        let pool = sqlx::PgPool::connect(&guard.url).await.expect("connect");
+        let columns = sqlx::query(
+            "SELECT table_name::text AS t, column_name::text AS c, data_type::text AS d
+             FROM information_schema.columns WHERE table_schema = $1",
+        )
+        .bind(&guard.name)
+        .fetch_all(&pool)
+        .await
+        .expect("columns");
+        assert!(columns.len() > 20, "found only {} columns", columns.len());
+        for column in columns {
+            let (table, name, kind): (String, String, String) =
+                (column.get("t"), column.get("c"), column.get("d"));
+            let text = if kind == "bytea" {
+                format!("encode(\"{name}\", 'escape')")
+            } else {
+                format!("\"{name}\"::text")
+            };
+            for needle in [conformance::ERASED_EMAIL, conformance::ERASED_NAME] {
+                let hits: i64 = sqlx::query_scalar(&format!(
+                    "SELECT COUNT(*) FROM \"{}\".\"{table}\" WHERE lower({text}) LIKE $1",
+                    guard.name
+                ))
+                .bind(format!("%{}%", needle.to_lowercase()))
+                .fetch_one(&pool)
+                .await
+                .expect("scan");
+                assert_eq!(hits, 0, "{table}.{name} still holds the person");
+            }
+        }
+    }
+
+    /// Migration 6 groups payments stored before it by their customer (SQL on the stored
+    /// JSON), and leaves guest payments under their email.
+    #[tokio::test]
+    async fn migration_6_regroups_stored_payments_by_customer() {
+        let Some((store, guard)) = make("regroup").await else {
+            return;
+        };
+        customer_help::two_payments(&store).await;
+        drop(store);
+        let options = || PostgresOptions {
+            schema: Some(guard.name.clone()),
+            ..PostgresOptions::default()
+        };
+        let pool = sqlx::postgres::PgPoolOptions::new()
+            .max_connections(1)
+            .after_connect({
+                let schema = guard.name.clone();
+                move |conn, _| {
+                    let schema = schema.clone();
+                    Box::pin(async move {
+                        sqlx::query(&format!("SET search_path TO \"{schema}\""))
+                            .execute(conn)
+                            .await
+                            .map(|_| ())
+                    })
+                }
+            })
+            .connect(&guard.url)
+            .await
+            .expect("connect");
+        for statement in customer_help::BACK_TO_SCHEMA_5 {
+            sqlx::query(statement)
+                .execute(&pool)
+                .await
+                .expect(statement);
+        }
+        pool.close().await;
+        let store = Store::new(
+            PostgresQueue::connect_with(&guard.url, options())
+                .await
+                .expect("reconnect"),
+        );
+        customer_help::assert_regrouped(&store).await;
+    }
+
+    /// Two processes merge events of one new customer (and its payments) at the same time:
+    /// the customer merges take turns (the ledger's advisory lock), so no merge overwrites
+    /// another's facts: the row holds every subscription and the newest email.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn concurrent_customer_merges_from_two_processes_lose_nothing() {
+        use stripe2hubspot_map::MappingConfig;
+        let Some((first, guard)) = make("customer_race").await else {
+            return;
+        };
+        let options = PostgresOptions {
+            schema: Some(guard.name.clone()),
+            ..PostgresOptions::default()
+        };
+        let second = Store::new(
+            PostgresQueue::connect_with(&guard.url, options)
+                .await
+                .expect("second connection"),
+        );
+        let facts: Vec<_> = (0..40)
+            .map(|i| {
+                customer_help::customer_event("cus_race", 1000 + i, &format!("e{i}@example.com"))
+            })
+            .collect();
+        let mut tasks = Vec::new();
+        for (i, fact) in facts.iter().enumerate() {
+            let store = if i % 2 == 0 {
+                first.clone()
+            } else {
+                second.clone()
+            };
+            let fact = fact.clone();
+            tasks.push(tokio::spawn(async move {
+                store
+                    .state
+                    .merge_customer_facts(&[fact], &MappingConfig::default())
+                    .await
+                    .map(|_| ())
+            }));
+            let store = if i % 2 == 0 {
+                second.clone()
+            } else {
+                first.clone()
+            };
+            let paid = customer_help::payment(
+                &format!("evt_p{i}"),
+                &format!("ch_race{i}"),
+                Some("cus_race"),
+                "payer@example.com",
+            );
+            tasks.push(tokio::spawn(async move {
+                store
+                    .state
+                    .merge_facts(&[paid], &MappingConfig::default())
+                    .await
+                    .map(|_| ())
+            }));
+        }
+        for task in tasks {
+            task.await.expect("task").expect("merge");
+        }
+        let stored = first
+            .state
+            .customers(&["cus_race".to_owned()])
+            .await
+            .expect("customers")
+            .remove("cus_race")
+            .expect("the customer's row");
+        assert_eq!(stored.row.subscriptions().count(), 40, "a merge lost facts");
+        assert_eq!(stored.row.email(), Some("e39@example.com"));
+        assert_eq!(
+            customer_help::keys_under(&first, "customer=cus_race")
+                .await
+                .len(),
+            40
+        );
+    }
 
     /// One leader per schema: a second process cannot lead while the first holds the lock,
     /// takes over as soon as the first resigns (or its session dies), and another schema elects

@@ -131,8 +131,16 @@ impl RequestRecord {
 
 /// An object the fake cannot store: no known `"object"` tag, or no string `id`.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("the fake Stripe stores charges, disputes, checkout.sessions, invoices and payment_intents with a string id; got {0}")]
+#[error("the fake Stripe stores objects of a listed kind (charge, dispute, checkout.session, invoice, payment_intent, customer, subscription, product, balance_transaction) or a discount, each with a string id; got {0}")]
 pub struct NotAStripeObject(pub String);
+
+/// Objects that have no endpoint of their own here but are expanded into others
+/// (`expand[]=discounts` on a subscription).
+const EXPANDABLE_ONLY: [&str; 1] = ["discount"];
+
+/// Stripe's limit on an `expand[]` path, `data` of a list included
+/// (<https://docs.stripe.com/api/expanding_objects>).
+const MAX_EXPAND_DEPTH: usize = 4;
 
 /// Configures a [`FakeStripe`] before it starts.
 #[derive(Debug, Clone)]
@@ -181,6 +189,7 @@ impl FakeStripeBuilder {
             rate_limit: self.rate_limit,
             denied: self.denied,
             objects: BTreeMap::new(),
+            expandable: BTreeMap::new(),
             next_seq: 0,
             counter: 0,
             requests: Vec::new(),
@@ -285,18 +294,24 @@ impl FakeStripe {
     }
 
     /// Stores an object (routed by its `"object"` tag); an object with the same id is replaced
-    /// in place. Returns its kind.
+    /// in place. Returns its kind. A `discount` has no endpoint: it is kept for
+    /// `expand[]=discounts` and reported as [`ListKind::Subscriptions`], the kind it expands into.
     pub fn insert(&self, object: Value) -> Result<ListKind, NotAStripeObject> {
-        let kind = object
-            .get("object")
-            .and_then(Value::as_str)
-            .and_then(ListKind::from_object_tag)
-            .ok_or_else(|| NotAStripeObject("an object without a known \"object\" tag".into()))?;
+        let tag = object.get("object").and_then(Value::as_str);
         let id = object
             .get("id")
             .and_then(Value::as_str)
-            .ok_or_else(|| NotAStripeObject(format!("a {} without an id", kind.object_tag())))?
+            .ok_or_else(|| {
+                NotAStripeObject(format!("a {} without an id", tag.unwrap_or("object")))
+            })?
             .to_owned();
+        if tag.is_some_and(|t| EXPANDABLE_ONLY.contains(&t)) {
+            lock(&self.state).expandable.insert(id, object);
+            return Ok(ListKind::Subscriptions);
+        }
+        let kind = tag
+            .and_then(ListKind::from_object_tag)
+            .ok_or_else(|| NotAStripeObject("an object without a known \"object\" tag".into()))?;
         let mut s = lock(&self.state);
         let seq = s.next_seq;
         let list = s.objects.entry(kind).or_default();
@@ -398,6 +413,8 @@ struct St {
     rate_limit: Option<u32>,
     denied: BTreeSet<ListKind>,
     objects: BTreeMap<ListKind, Vec<Stored>>,
+    /// Objects only expanded into others, by id.
+    expandable: BTreeMap<String, Value>,
     next_seq: u64,
     counter: u64,
     requests: Vec<RequestRecord>,
@@ -658,8 +675,10 @@ fn retrieve(s: &St, kind: ListKind, id: &str, expand: &[&str]) -> Reply {
     let found = s
         .objects
         .get(&kind)
-        .and_then(|l| l.iter().find(|o| o.id == id));
-    let Some(stored) = found else {
+        .and_then(|l| l.iter().find(|o| o.id == id))
+        .map(|o| o.value.clone())
+        .or_else(|| settled_by_charge(s, kind, id));
+    let Some(value) = found else {
         return Reply::error(
             404,
             "invalid_request_error",
@@ -671,13 +690,34 @@ fn retrieve(s: &St, kind: ListKind, id: &str, expand: &[&str]) -> Reply {
             ),
         );
     };
-    let mut value = stored.value.clone();
+    let mut value = value;
     for field in expand {
-        if let Err(reply) = expand_field(s, &mut value, field) {
+        if let Err(reply) = expand_field(s, &mut value, field, field) {
             return reply;
         }
     }
     Reply::ok(value)
+}
+
+/// The balance transaction a stored charge names as its `balance_transaction` when none was
+/// stored under that id: as Stripe settles a charge in its own currency, the captured amount
+/// (less Stripe's fee of 2.9% + 30 minor units, rounded, as on a US card) in the charge's
+/// currency. Store a `balance_transaction` to model a conversion.
+fn settled_by_charge(s: &St, kind: ListKind, id: &str) -> Option<Value> {
+    if kind != ListKind::BalanceTransactions {
+        return None;
+    }
+    let charge = s
+        .objects
+        .get(&ListKind::Charges)?
+        .iter()
+        .find(|c| c.value["balance_transaction"].as_str() == Some(id))?;
+    Some(objects::balance_transaction(
+        id,
+        &charge.value,
+        charge.value["amount_captured"].as_i64().unwrap_or(0),
+        charge.value["currency"].as_str().unwrap_or("usd"),
+    ))
 }
 
 fn list(s: &St, kind: ListKind, query: &[(String, String)], expand: &[&str]) -> Reply {
@@ -729,6 +769,31 @@ fn list(s: &St, kind: ListKind, query: &[(String, String)], expand: &[&str]) -> 
         let cb = b.value["created"].as_i64().unwrap_or(0);
         cb.cmp(&ca).then(b.seq.cmp(&a.seq))
     });
+    let ids: Vec<&str> = query
+        .iter()
+        .filter(|(k, _)| k == "ids[]")
+        .map(|(_, v)| v.as_str())
+        .collect();
+    if !ids.is_empty() {
+        if kind != ListKind::Products {
+            return Reply::invalid("ids", "Received unknown parameter: ids".into());
+        }
+        if param("starting_after").is_some() {
+            return Reply::invalid(
+                "ids",
+                "You may not specify `ids` and `starting_after` at the same time.".into(),
+            );
+        }
+        sorted.retain(|o| ids.contains(&o.id.as_str()));
+    }
+    if kind == ListKind::Subscriptions {
+        // Stripe's default leaves canceled subscriptions out; `all` lists every status.
+        match param("status") {
+            Some("all") => {}
+            Some(status) => sorted.retain(|o| o.value["status"].as_str() == Some(status)),
+            None => sorted.retain(|o| o.value["status"].as_str() != Some("canceled")),
+        }
+    }
     let start = match param("starting_after") {
         None => 0,
         Some(cursor) => match sorted.iter().position(|o| o.id == cursor) {
@@ -755,7 +820,7 @@ fn list(s: &St, kind: ListKind, query: &[(String, String)], expand: &[&str]) -> 
             let Some(inner) = field.strip_prefix("data.") else {
                 return Reply::invalid("expand", format!("This property cannot be expanded ({field}). You may want to try expanding 'data.{field}' instead."));
             };
-            if let Err(reply) = expand_field(s, &mut value, inner) {
+            if let Err(reply) = expand_field(s, &mut value, inner, field) {
                 return reply;
             }
         }
@@ -770,31 +835,62 @@ fn list(s: &St, kind: ListKind, query: &[(String, String)], expand: &[&str]) -> 
     }))
 }
 
-/// Replaces an id field with the stored object it names (one level).
-fn expand_field(s: &St, value: &mut Value, field: &str) -> Result<(), Reply> {
-    let cannot = || {
+/// Replaces the id at the dotted `path` (through lists and arrays, expanding ids on the way)
+/// with the stored object it names, as Stripe does; `whole` is the `expand[]` value as sent,
+/// whose depth Stripe limits to four levels.
+fn expand_field(s: &St, value: &mut Value, path: &str, whole: &str) -> Result<(), Reply> {
+    if whole.split('.').count() > MAX_EXPAND_DEPTH {
+        return Err(Reply::error(
+            400,
+            "invalid_request_error",
+            Some("property_expansion_max_depth"),
+            Some("expand"),
+            format!("You cannot expand more than 4 levels of a property. Property: {whole}"),
+        ));
+    }
+    let segments: Vec<&str> = path.split('.').collect();
+    expand_path(s, value, &segments).map_err(|segment| {
         Reply::invalid(
             "expand",
-            format!("This property cannot be expanded ({field})."),
+            format!("This property cannot be expanded ({segment})."),
         )
+    })
+}
+
+/// Expands `segments` below `value`; the error names the segment that cannot be expanded.
+fn expand_path<'a>(s: &St, value: &mut Value, segments: &[&'a str]) -> Result<(), &'a str> {
+    let Some((first, rest)) = segments.split_first() else {
+        return Ok(());
     };
-    let Some(slot) = value.get_mut(field) else {
-        return Err(cannot());
+    if let Some(elements) = value.as_array_mut() {
+        for element in elements {
+            expand_path(s, element, segments)?;
+        }
+        return Ok(());
+    }
+    let Some(slot) = value.get_mut(*first) else {
+        return Err(first);
     };
-    let Some(id) = slot.as_str().map(str::to_owned) else {
-        return Ok(()); // null or already expanded
+    let slots: Vec<&mut Value> = match slot {
+        Value::Array(elements) => elements.iter_mut().collect(),
+        other => vec![other],
     };
-    let found = s
-        .objects
+    for slot in slots {
+        if let Some(id) = slot.as_str() {
+            *slot = stored_by_id(s, id).ok_or(*first)?;
+        }
+        if !slot.is_null() {
+            expand_path(s, slot, rest)?;
+        }
+    }
+    Ok(())
+}
+
+fn stored_by_id(s: &St, id: &str) -> Option<Value> {
+    s.objects
         .values()
         .flat_map(|l| l.iter())
         .find(|o| o.id == id)
-        .map(|o| o.value.clone());
-    match found {
-        Some(object) => {
-            *slot = object;
-            Ok(())
-        }
-        None => Err(cannot()),
-    }
+        .map(|o| o.value.clone())
+        .or_else(|| s.expandable.get(id).cloned())
 }

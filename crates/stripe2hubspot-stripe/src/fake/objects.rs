@@ -185,6 +185,279 @@ pub fn invoice(id: &str, created: i64, charge: &Value, subscription: &str, email
     })
 }
 
+/// A customer (`GET /v1/customers` shape), with contact data when given.
+pub fn customer(id: &str, created: i64, email: Option<&str>, name: Option<&str>) -> Value {
+    json!({
+        "id": id,
+        "object": "customer",
+        "address": null,
+        "balance": 0,
+        "created": created,
+        "currency": "usd",
+        "default_source": null,
+        "delinquent": false,
+        "description": null,
+        "discount": null,
+        "email": email,
+        "invoice_prefix": "7FE1103",
+        "invoice_settings": {"custom_fields": null, "default_payment_method": null,
+                             "footer": null, "rendering_options": null},
+        "livemode": false,
+        "metadata": {},
+        "name": name,
+        "next_invoice_sequence": 1,
+        "phone": null,
+        "preferred_locales": [],
+        "shipping": null,
+        "tax_exempt": "none",
+        "test_clock": null
+    })
+}
+
+/// What `GET /v1/customers/{id}` answers for a deleted customer.
+pub fn deleted_customer(id: &str) -> Value {
+    json!({"id": id, "object": "customer", "deleted": true})
+}
+
+/// A product (`GET /v1/products` shape).
+pub fn product(id: &str, name: &str) -> Value {
+    json!({
+        "id": id,
+        "object": "product",
+        "active": true,
+        "created": 1_690_000_000,
+        "default_price": null,
+        "description": null,
+        "images": [],
+        "livemode": false,
+        "marketing_features": [],
+        "metadata": {},
+        "name": name,
+        "package_dimensions": null,
+        "shippable": null,
+        "statement_descriptor": null,
+        "tax_code": null,
+        "type": "service",
+        "unit_label": null,
+        "updated": 1_690_000_000,
+        "url": null
+    })
+}
+
+/// A licensed, per-unit recurring price of `product` (its id, as Stripe sends it unexpanded):
+/// `unit_amount` minor units of `currency` every `interval_count` `interval`s.
+pub fn price(
+    id: &str,
+    product: &str,
+    unit_amount: i64,
+    currency: &str,
+    interval: &str,
+    interval_count: i64,
+) -> Value {
+    json!({
+        "id": id,
+        "object": "price",
+        "active": true,
+        "billing_scheme": "per_unit",
+        "created": 1_690_000_000,
+        "currency": currency,
+        "custom_unit_amount": null,
+        "livemode": false,
+        "lookup_key": null,
+        "metadata": {},
+        "nickname": null,
+        "product": product,
+        "recurring": {"aggregate_usage": null, "interval": interval,
+                      "interval_count": interval_count, "meter": null,
+                      "trial_period_days": null, "usage_type": "licensed"},
+        "tax_behavior": "unspecified",
+        "tiers_mode": null,
+        "transform_quantity": null,
+        "type": "recurring",
+        "unit_amount": unit_amount,
+        "unit_amount_decimal": unit_amount.to_string()
+    })
+}
+
+/// A subscription of `customer` to `quantity` × `price`, in the 2024-06-20 shape (the
+/// billing period on the subscription, the legacy `plan` and `quantity` beside `items`,
+/// `discounts` as ids). `status` is Stripe's (`active`, `trialing`, `canceled`, ...); a
+/// canceled one has `canceled_at` and `ended_at` set to `created` plus 30 days.
+pub fn subscription(
+    id: &str,
+    customer: &str,
+    created: i64,
+    status: &str,
+    price: &Value,
+    quantity: i64,
+) -> Value {
+    let period_end = created + 30 * 86_400;
+    let ended = (status == "canceled" || status == "incomplete_expired").then_some(period_end);
+    let item = json!({
+        "id": format!("si_{}", id.trim_start_matches("sub_")),
+        "object": "subscription_item",
+        "billing_thresholds": null,
+        "created": created,
+        "discounts": [],
+        "metadata": {},
+        "plan": plan_of(price),
+        "price": price,
+        "quantity": quantity,
+        "subscription": id,
+        "tax_rates": []
+    });
+    let mut subscription = json!({
+        "id": id,
+        "object": "subscription",
+        "application": null,
+        "application_fee_percent": null,
+        "automatic_tax": {"enabled": false, "liability": null},
+        "billing_cycle_anchor": created,
+        "billing_thresholds": null,
+        "cancel_at": null,
+        "cancel_at_period_end": false,
+        "canceled_at": ended,
+        "cancellation_details": {"comment": null, "feedback": null, "reason": null},
+        "collection_method": "charge_automatically",
+        "created": created,
+        "currency": price["currency"],
+        "current_period_end": period_end,
+        "current_period_start": created,
+        "customer": customer,
+        "days_until_due": null,
+        "default_payment_method": null,
+        "default_source": null,
+        "default_tax_rates": [],
+        "description": null,
+        "discount": null,
+        "discounts": [],
+        "ended_at": ended,
+        "invoice_settings": {"account_tax_ids": null, "issuer": {"type": "self"}},
+        "items": {
+            "object": "list",
+            "data": [item],
+            "has_more": false,
+            "total_count": 1,
+            "url": format!("/v1/subscription_items?subscription={id}")
+        },
+        "latest_invoice": null,
+        "livemode": false
+    });
+    // Two literals: one would pass `json!`'s recursion limit.
+    let noise = json!({
+        "metadata": {},
+        "next_pending_invoice_item_invoice": null,
+        "on_behalf_of": null,
+        "pause_collection": null,
+        "payment_settings": {"payment_method_options": null, "payment_method_types": null,
+                             "save_default_payment_method": "off"},
+        "pending_invoice_item_interval": null,
+        "pending_setup_intent": null,
+        "pending_update": null,
+        "plan": plan_of(price),
+        "quantity": quantity,
+        "schedule": null,
+        "start_date": created,
+        "status": status,
+        "test_clock": null,
+        "transfer_data": null,
+        "trial_end": null,
+        "trial_settings": {"end_behavior": {"missing_payment_method": "create_invoice"}},
+        "trial_start": null
+    });
+    if let (Some(core), Value::Object(noise)) = (subscription.as_object_mut(), noise) {
+        core.extend(noise);
+    }
+    subscription
+}
+
+/// The legacy `plan` Stripe still sends beside a recurring `price` in 2024-06-20.
+fn plan_of(price: &Value) -> Value {
+    json!({
+        "id": price["id"],
+        "object": "plan",
+        "active": true,
+        "aggregate_usage": null,
+        "amount": price["unit_amount"],
+        "amount_decimal": price["unit_amount_decimal"],
+        "billing_scheme": "per_unit",
+        "created": price["created"],
+        "currency": price["currency"],
+        "interval": price["recurring"]["interval"],
+        "interval_count": price["recurring"]["interval_count"],
+        "livemode": false,
+        "metadata": {},
+        "meter": null,
+        "nickname": null,
+        "product": price["product"],
+        "tiers_mode": null,
+        "transform_usage": null,
+        "trial_period_days": null,
+        "usage_type": "licensed"
+    })
+}
+
+/// A discount of `subscription` by a coupon of `percent_off` percent (2024-06-20 shape: the
+/// coupon inside the discount). Store it beside the subscription and list its id in the
+/// subscription's `discounts` ([`with_discount`]).
+pub fn percent_discount(id: &str, subscription: &Value, percent_off: f64) -> Value {
+    json!({
+        "id": id,
+        "object": "discount",
+        "checkout_session": null,
+        "coupon": {
+            "id": format!("coupon_{id}"), "object": "coupon", "amount_off": null,
+            "created": subscription["created"], "currency": null, "duration": "forever",
+            "duration_in_months": null, "livemode": false, "max_redemptions": null,
+            "metadata": {}, "name": null, "percent_off": percent_off, "redeem_by": null,
+            "times_redeemed": 1, "valid": true
+        },
+        "customer": subscription["customer"],
+        "end": null,
+        "invoice": null,
+        "invoice_item": null,
+        "promotion_code": null,
+        "start": subscription["created"],
+        "subscription": subscription["id"],
+        "subscription_item": null
+    })
+}
+
+/// `subscription` with `discount` (its id) in effect.
+pub fn with_discount(mut subscription: Value, discount: &Value) -> Value {
+    if let Some(ids) = subscription["discounts"].as_array_mut() {
+        ids.push(discount["id"].clone());
+    }
+    subscription["discount"] = discount.clone();
+    subscription
+}
+
+/// The balance transaction of `charge`: `amount` minor units of `currency` settled (pass the
+/// charge's own amount and currency when no conversion took place), less Stripe's fee of
+/// 2.9% + 30 (rounded).
+pub fn balance_transaction(id: &str, charge: &Value, amount: i64, currency: &str) -> Value {
+    let fee = (amount * 29 + 500) / 1_000 + 30;
+    let converted = charge["currency"].as_str() != Some(currency);
+    json!({
+        "id": id,
+        "object": "balance_transaction",
+        "amount": amount,
+        "available_on": charge["created"].as_i64().unwrap_or(0) + 2 * 86_400,
+        "created": charge["created"],
+        "currency": currency,
+        "description": charge["description"],
+        "exchange_rate": if converted { json!(0.0067296) } else { Value::Null },
+        "fee": fee,
+        "fee_details": [{"amount": fee, "application": null, "currency": currency,
+                         "description": "Stripe processing fees", "type": "stripe_fee"}],
+        "net": amount - fee,
+        "reporting_category": "charge",
+        "source": charge["id"],
+        "status": "available",
+        "type": "charge"
+    })
+}
+
 /// A generated payment history: charges (each with its PaymentIntent), their disputes, and the
 /// same payments seen as Checkout Sessions.
 #[derive(Debug, Clone, Default, PartialEq)]
