@@ -1043,3 +1043,32 @@ fn customer_facts_and_rows_keep_personal_data_out_of_debug() {
         "subscription values are not personal: {debug}"
     );
 }
+
+/// Webhooks on current API versions list a subscription's discounts as ids: the row asks for a
+/// re-read of such a live subscription, and the re-read (discounts expanded) settles it.
+#[test]
+fn a_live_subscription_with_discount_ids_only_is_re_read_until_its_coupon_is_known() {
+    let ids_only = subscription(
+        "sub_1",
+        "active",
+        vec![item(10000, "usd", "month", 1, 1)],
+        json!({"discounts": ["di_1"]}),
+    );
+    let row = row_of(std::slice::from_ref(&ids_only));
+    assert_eq!(row.subscriptions_to_reread(), ["sub_1"]);
+    assert_eq!(props(&row).get("stripe_mrr"), Some("100.00"));
+    let expanded = subscription(
+        "sub_1",
+        "active",
+        vec![item(10000, "usd", "month", 1, 1)],
+        json!({"discounts": [{"id": "di_1", "object": "discount",
+            "source": {"type": "coupon", "coupon": {"id": "Q", "percent_off": 25.0}}}]}),
+    );
+    let row = row_of(&[ids_only.clone(), expanded]);
+    assert!(row.subscriptions_to_reread().is_empty());
+    assert_eq!(props(&row).get("stripe_mrr"), Some("75.00"));
+    // A canceled subscription is not re-read for its discounts.
+    let mut canceled = ids_only;
+    canceled["status"] = json!("canceled");
+    assert!(row_of(&[canceled]).subscriptions_to_reread().is_empty());
+}

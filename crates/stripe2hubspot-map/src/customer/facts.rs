@@ -80,6 +80,15 @@ pub struct DiscountFacts {
     pub end: Option<i64>,
 }
 
+impl DiscountFacts {
+    /// Whether Stripe sent only the discount's id, not its coupon: nothing says what it takes
+    /// off. Webhooks on API versions from 2025-09-30 list `discounts` as ids; a re-read from
+    /// Stripe's API with the discounts expanded tells.
+    pub fn is_unresolved(&self) -> bool {
+        self.percent_off_bp.is_none() && self.amount_off.is_none()
+    }
+}
+
 /// One subscription as an event showed it.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct SubscriptionFacts {

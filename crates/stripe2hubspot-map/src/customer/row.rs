@@ -270,6 +270,21 @@ impl CustomerRow {
             .collect()
     }
 
+    /// Subscriptions to re-read from Stripe's API when a key is configured: the tied ones
+    /// ([`tied_subscriptions`](Self::tied_subscriptions)) and live ones whose newest snapshot
+    /// has a discount Stripe sent as an id only (its MRR cannot be known without the coupon).
+    pub fn subscriptions_to_reread(&self) -> Vec<String> {
+        self.subscriptions
+            .iter()
+            .filter(|(_, s)| {
+                s.tied
+                    || (s.value.status.is_live()
+                        && s.value.discounts.iter().any(|d| d.is_unresolved()))
+            })
+            .map(|(id, _)| id.clone())
+            .collect()
+    }
+
     /// Whether both rows hold the same values, whatever stamps order them (a redelivered or
     /// older event changes stamps only): the customer id, the contact data shown, the
     /// deletion, each subscription's state and tie, the product names learned.
