@@ -142,6 +142,101 @@ fn mrr_worked_examples() {
     assert_eq!(mrr_of(&[old_usd, new_eur]), "30.00 EUR");
 }
 
+/// The README's table, each row with its ARR: MRR and ARR as written to HubSpot.
+#[test]
+fn readme_examples_give_the_mrr_and_arr_written() {
+    let none = json!({});
+    let written = |subs: &[Value]| {
+        let p = props(&row_of(subs));
+        (
+            p.get("stripe_mrr").unwrap_or("").to_owned(),
+            p.get("stripe_arr").unwrap_or("").to_owned(),
+        )
+    };
+    let one =
+        |item: Value, extra: &Value| [subscription("sub_1", "active", vec![item], extra.clone())];
+    let pair = |m: &str, a: &str| (m.to_owned(), a.to_owned());
+    assert_eq!(
+        written(&one(item(4900, "usd", "month", 1, 1), &none)),
+        pair("49.00", "588.00")
+    );
+    assert_eq!(
+        written(&one(item(49000, "usd", "year", 1, 1), &none)),
+        pair("40.83", "489.96")
+    );
+    assert_eq!(
+        written(&one(item(1000, "usd", "week", 1, 3), &none)),
+        pair("130.00", "1560.00")
+    );
+    // 1.00 a day: 365 / 12 = 30.4166.. -> 30.42
+    assert_eq!(
+        written(&one(item(100, "usd", "day", 1, 1), &none)),
+        pair("30.42", "365.04")
+    );
+    let quarter_off =
+        json!({"discount": {"id": "di_1", "coupon": {"id": "Q", "percent_off": 25.0}}});
+    assert_eq!(
+        written(&one(item(10000, "usd", "month", 1, 1), &quarter_off)),
+        pair("75.00", "900.00")
+    );
+    let thirty_off = json!({"discounts": [{"id": "di_2", "object": "discount",
+        "source": {"type": "coupon", "coupon": {"id": "T", "amount_off": 3000, "currency": "usd"}}}]});
+    assert_eq!(
+        written(&one(item(10000, "usd", "month", 3, 1), &thirty_off)),
+        pair("23.33", "279.96")
+    );
+    let trial = subscription(
+        "sub_t",
+        "trialing",
+        vec![item(4900, "usd", "month", 1, 1)],
+        none.clone(),
+    );
+    assert_eq!(written(&[trial]), pair("0.00", "0.00"));
+    assert_eq!(
+        written(&one(item(5000, "jpy", "month", 1, 1), &none)),
+        pair("5000", "60000")
+    );
+}
+
+/// Webhooks name a subscription's product by id only; a backfill (or a re-read) expands it. The
+/// plan keeps the product's name once the row learned it, whatever order the two arrive in.
+#[test]
+fn a_webhook_after_a_backfill_keeps_the_product_name_in_the_plan() {
+    let mut expanded = item(4900, "usd", "month", 1, 1);
+    expanded["price"]["product"] = json!({"id": "prod_4900", "object": "product", "name": "Gold"});
+    expanded["price"]["nickname"] = json!("gold-monthly");
+    let mut by_id = expanded.clone();
+    by_id["price"]["product"] = json!("prod_4900");
+    let backfill = facts_of(
+        subscription("sub_1", "active", vec![expanded], json!({})),
+        1_700_000_000,
+        "evt_backfill",
+    );
+    let webhook = facts_of(
+        subscription("sub_1", "active", vec![by_id.clone()], json!({})),
+        1_700_000_100,
+        "evt_webhook",
+    );
+    for order in [[&backfill, &webhook], [&webhook, &backfill]] {
+        let mut row = CustomerRow::default();
+        for facts in order {
+            row.apply(facts);
+        }
+        assert_eq!(props(&row).get("stripe_plan"), Some("Gold"));
+    }
+    // Without any expanded snapshot the nickname names it, else the product id.
+    let nickname = row_of(&[subscription(
+        "sub_1",
+        "active",
+        vec![by_id.clone()],
+        json!({}),
+    )]);
+    assert_eq!(props(&nickname).get("stripe_plan"), Some("gold-monthly"));
+    by_id["price"]["nickname"] = Value::Null;
+    let bare = row_of(&[subscription("sub_1", "active", vec![by_id], json!({}))]);
+    assert_eq!(props(&bare).get("stripe_plan"), Some("prod_4900"));
+}
+
 #[test]
 fn mrr_sums_subscriptions_exactly_and_rounds_once() {
     // Three $10/year subscriptions: 3 x 0.8333.. = 2.50 (rounding each first would give 2.49).
@@ -851,7 +946,9 @@ fn fixtures_in_the_current_api_version_give_the_expected_facts() {
         (sub.status, sub.current_period_end),
         (SubscriptionStatus::Active, Some(1764592000))
     );
-    assert_eq!(sub.items[0].product_name.as_deref(), Some("Pro monthly"));
+    // The webhook names the product by id only; the price's nickname names the plan.
+    assert_eq!(sub.items[0].product_name, None);
+    assert_eq!(sub.items[0].price_nickname.as_deref(), Some("Pro monthly"));
     let mut row = CustomerRow::from_facts(&event_facts("customer_created.json"));
     row.apply(&created);
     let p = props(&row);
@@ -945,4 +1042,33 @@ fn customer_facts_and_rows_keep_personal_data_out_of_debug() {
         debug.contains("\"none\""),
         "subscription values are not personal: {debug}"
     );
+}
+
+/// Webhooks on current API versions list a subscription's discounts as ids: the row asks for a
+/// re-read of such a live subscription, and the re-read (discounts expanded) settles it.
+#[test]
+fn a_live_subscription_with_discount_ids_only_is_re_read_until_its_coupon_is_known() {
+    let ids_only = subscription(
+        "sub_1",
+        "active",
+        vec![item(10000, "usd", "month", 1, 1)],
+        json!({"discounts": ["di_1"]}),
+    );
+    let row = row_of(std::slice::from_ref(&ids_only));
+    assert_eq!(row.subscriptions_to_reread(), ["sub_1"]);
+    assert_eq!(props(&row).get("stripe_mrr"), Some("100.00"));
+    let expanded = subscription(
+        "sub_1",
+        "active",
+        vec![item(10000, "usd", "month", 1, 1)],
+        json!({"discounts": [{"id": "di_1", "object": "discount",
+            "source": {"type": "coupon", "coupon": {"id": "Q", "percent_off": 25.0}}}]}),
+    );
+    let row = row_of(&[ids_only.clone(), expanded]);
+    assert!(row.subscriptions_to_reread().is_empty());
+    assert_eq!(props(&row).get("stripe_mrr"), Some("75.00"));
+    // A canceled subscription is not re-read for its discounts.
+    let mut canceled = ids_only;
+    canceled["status"] = json!("canceled");
+    assert!(row_of(&[canceled]).subscriptions_to_reread().is_empty());
 }

@@ -37,8 +37,12 @@ pub struct ItemFacts {
     pub price_id: Option<String>,
     /// The product (`prod_...`), if named.
     pub product_id: Option<String>,
-    /// The product's name when Stripe sent the product expanded, else the price's nickname.
+    /// The product's name, when Stripe sent the product expanded (a backfill or a re-read
+    /// does; a webhook sends the product's id only).
     pub product_name: Option<String>,
+    /// The price's nickname.
+    #[serde(default)]
+    pub price_nickname: Option<String>,
     /// Unit amount in minor units of `currency`, when the price has a whole one.
     pub unit_amount: Option<i64>,
     /// Unit amount as Stripe's decimal string (`unit_amount_decimal`), which may hold
@@ -74,6 +78,15 @@ pub struct DiscountFacts {
     pub currency: Option<Currency>,
     /// When the discount stops applying, if it does.
     pub end: Option<i64>,
+}
+
+impl DiscountFacts {
+    /// Whether Stripe sent only the discount's id, not its coupon: nothing says what it takes
+    /// off. Webhooks on API versions from 2025-09-30 list `discounts` as ids; a re-read from
+    /// Stripe's API with the discounts expanded tells.
+    pub fn is_unresolved(&self) -> bool {
+        self.percent_off_bp.is_none() && self.amount_off.is_none()
+    }
 }
 
 /// One subscription as an event showed it.
@@ -354,14 +367,15 @@ fn item_facts(item: &SubscriptionItem) -> ItemFacts {
     let product_name = product
         .and_then(Expandable::as_object)
         .and_then(|p| present(p.name.as_deref()))
-        .or_else(|| present(price.and_then(|p| p.nickname.as_deref())))
         .map(str::to_owned);
+    let price_nickname = present(price.and_then(|p| p.nickname.as_deref())).map(str::to_owned);
     let text = |value: Option<&String>| present(value.map(String::as_str)).map(str::to_owned);
     ItemFacts {
         id: item.id.clone(),
         price_id: price.map(|p| p.id.clone()),
         product_id: product.map(|p| p.id().to_owned()),
         product_name,
+        price_nickname,
         unit_amount: price.and_then(|p| p.unit_amount),
         unit_amount_decimal: text(price.and_then(|p| p.unit_amount_decimal.as_ref())),
         currency: price.and_then(|p| p.currency),

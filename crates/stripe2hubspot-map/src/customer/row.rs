@@ -72,6 +72,8 @@ pub struct CustomerRow {
     payment_contact: Option<Stamped<CustomerContact>>,
     deleted: Option<Stamp>,
     subscriptions: BTreeMap<String, Snapshot>,
+    /// Product names by product id, the newest any snapshot carried (an expanded product).
+    product_names: BTreeMap<String, Stamped<String>>,
 }
 
 impl fmt::Debug for CustomerRow {
@@ -85,12 +87,17 @@ impl fmt::Debug for CustomerRow {
             )
             .field("deleted", &self.deleted)
             .field("subscriptions", &self.subscriptions)
+            .field("product_names", &self.product_names)
             .finish()
     }
 }
 
 fn newest<T: Ord + Clone>(a: &Option<T>, b: &Option<T>) -> Option<T> {
     a.clone().max(b.clone())
+}
+
+fn newer<T: Ord + Clone>(a: &T, b: &T) -> T {
+    std::cmp::max(a, b).clone()
 }
 
 impl CustomerRow {
@@ -115,6 +122,18 @@ impl CustomerRow {
                         tied: false,
                     };
                     (s.id.clone(), snapshot)
+                })
+                .collect(),
+            product_names: facts
+                .subscription
+                .iter()
+                .flat_map(|s| &s.items)
+                .filter_map(|item| {
+                    let name = Stamped {
+                        stamp: facts.stamp.clone(),
+                        value: item.product_name.clone()?,
+                    };
+                    Some((item.product_id.clone()?, name))
                 })
                 .collect(),
         }
@@ -165,12 +184,21 @@ impl CustomerRow {
             };
             subscriptions.insert(id.clone(), joined);
         }
+        let mut product_names = self.product_names.clone();
+        for (id, theirs) in &other.product_names {
+            let joined = match product_names.get(id) {
+                Some(mine) => newer(mine, theirs),
+                None => theirs.clone(),
+            };
+            product_names.insert(id.clone(), joined);
+        }
         CustomerRow {
             customer_id: newest(&self.customer_id, &other.customer_id),
             contact: newest(&self.contact, &other.contact),
             payment_contact: newest(&self.payment_contact, &other.payment_contact),
             deleted: newest(&self.deleted, &other.deleted),
             subscriptions,
+            product_names,
         }
     }
 
@@ -226,6 +254,11 @@ impl CustomerRow {
         self.subscriptions.values().map(|s| &s.value)
     }
 
+    /// The product's name as the newest snapshot that had the product expanded told it.
+    pub fn product_name(&self, product_id: &str) -> Option<&str> {
+        self.product_names.get(product_id).map(|n| n.value.as_str())
+    }
+
     /// Subscriptions two different snapshots of which carry the same `created` second (and the
     /// same terminality): re-read them from Stripe's API when a key is configured, and merge
     /// the answer stamped with the read time, which settles the tie.
@@ -237,9 +270,24 @@ impl CustomerRow {
             .collect()
     }
 
+    /// Subscriptions to re-read from Stripe's API when a key is configured: the tied ones
+    /// ([`tied_subscriptions`](Self::tied_subscriptions)) and live ones whose newest snapshot
+    /// has a discount Stripe sent as an id only (its MRR cannot be known without the coupon).
+    pub fn subscriptions_to_reread(&self) -> Vec<String> {
+        self.subscriptions
+            .iter()
+            .filter(|(_, s)| {
+                s.tied
+                    || (s.value.status.is_live()
+                        && s.value.discounts.iter().any(|d| d.is_unresolved()))
+            })
+            .map(|(id, _)| id.clone())
+            .collect()
+    }
+
     /// Whether both rows hold the same values, whatever stamps order them (a redelivered or
     /// older event changes stamps only): the customer id, the contact data shown, the
-    /// deletion, each subscription's state and tie.
+    /// deletion, each subscription's state and tie, the product names learned.
     pub fn same_values_as(&self, other: &CustomerRow) -> bool {
         let values = |row: &CustomerRow| {
             (
@@ -249,6 +297,10 @@ impl CustomerRow {
                 row.subscriptions
                     .iter()
                     .map(|(id, s)| (id.clone(), s.value.clone(), s.tied))
+                    .collect::<Vec<_>>(),
+                row.product_names
+                    .iter()
+                    .map(|(id, n)| (id.clone(), n.value.clone()))
                     .collect::<Vec<_>>(),
             )
         };

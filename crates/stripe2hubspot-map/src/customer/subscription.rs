@@ -109,11 +109,17 @@ fn date(secs: Option<i64>) -> String {
     secs.and_then(iso_utc).unwrap_or_default()
 }
 
-/// The name `stripe_plan` shows for an item: the expanded product's name, else the price's
-/// nickname, else the product id (webhooks send the product as an id only).
-fn plan_name(item: &super::facts::ItemFacts) -> Option<&str> {
-    item.product_name
+/// The name `stripe_plan` shows for an item: its product's name as the row last learned it
+/// (from any snapshot that had the product expanded: webhooks send the product as an id only,
+/// so a webhook after a backfill keeps the name), else the price's nickname, else the product id.
+fn plan_name<'a>(row: &'a CustomerRow, item: &'a super::facts::ItemFacts) -> Option<&'a str> {
+    let learned = item
+        .product_id
         .as_deref()
+        .and_then(|id| row.product_name(id));
+    learned
+        .or(item.product_name.as_deref())
+        .or(item.price_nickname.as_deref())
         .or(item.product_id.as_deref())
         .map(str::trim)
         .filter(|n| !n.is_empty())
@@ -206,7 +212,7 @@ pub fn subscription_properties(row: &CustomerRow, config: &MappingConfig) -> Pro
     let plans: BTreeSet<&str> = live
         .iter()
         .flat_map(|s| s.items.iter())
-        .filter_map(plan_name)
+        .filter_map(|item| plan_name(row, item))
         .collect();
     put(
         PLAN_PROPERTY,
