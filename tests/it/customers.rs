@@ -799,6 +799,76 @@ async fn a_tie_between_same_second_subscription_events_is_settled_by_reading_str
     pipeline.shutdown().await;
 }
 
+/// Webhooks on current API versions name a subscription's discounts by id only: with a Stripe
+/// client the engine reads the subscription (discounts expanded) and MRR takes the coupon off.
+#[tokio::test]
+async fn discounts_sent_as_ids_only_are_read_from_stripe_for_the_mrr() {
+    use wiremock::matchers::{method, path};
+    use wiremock::{Mock, MockServer, ResponseTemplate};
+
+    let sub = Sub::monthly("sub_disc", 10000);
+    let mut webhook = sub.event("evt_disc", "customer.subscription.created", T0 + 5);
+    webhook["data"]["object"]["discounts"] = json!(["di_quarter"]);
+    let mut read = webhook["data"]["object"].clone();
+    read["discounts"] = json!([{"id": "di_quarter", "object": "discount",
+        "source": {"type": "coupon", "coupon": {"id": "QUARTER", "object": "coupon", "percent_off": 25.0}}}]);
+    let stripe = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path("/v1/subscriptions/sub_disc"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(read))
+        .expect(1..)
+        .mount(&stripe)
+        .await;
+    let client = stripe2hubspot_stripe::StripeClient::builder("sk_test_discounts")
+        .base_url(stripe.uri())
+        .build()
+        .unwrap();
+    let mut pipeline = started(|b| b.concurrency(1).stripe(client)).await;
+    deliver(
+        &pipeline,
+        &[
+            customer_event(
+                "evt_c1",
+                "customer.created",
+                T0,
+                CUSTOMER,
+                "ada@example.com",
+            ),
+            webhook.clone(),
+        ],
+    )
+    .await;
+    let c = contact(&pipeline, "ada@example.com");
+    assert_eq!(
+        prop(&c, "stripe_mrr"),
+        "75.00",
+        "100.00 less the coupon's 25%"
+    );
+    pipeline.shutdown().await;
+
+    // Without a Stripe client the id says nothing: the discount takes nothing off.
+    let mut pipeline = started(|b| b).await;
+    deliver(
+        &pipeline,
+        &[
+            customer_event(
+                "evt_c1",
+                "customer.created",
+                T0,
+                CUSTOMER,
+                "ada@example.com",
+            ),
+            webhook,
+        ],
+    )
+    .await;
+    assert_eq!(
+        prop(&contact(&pipeline, "ada@example.com"), "stripe_mrr"),
+        "100.00"
+    );
+    pipeline.shutdown().await;
+}
+
 /// Reconcile found the contact drifted (a user edited it): a customer repair job writes it
 /// again even though the store's mark says HubSpot holds that state.
 #[tokio::test]
