@@ -235,7 +235,7 @@ fn print_object(kind: &str, object: &FakeObject) {
     let indent = " ".repeat(kind.len() - kind.trim_start().len() + 4);
     for (name, value) in &object.properties {
         if !name.starts_with("hs_") && name != "createdate" && name != "lastmodifieddate" {
-            println!("{indent}{name:<22} {value}");
+            println!("{indent}{name:<30} {value}");
         }
     }
 }
@@ -355,7 +355,7 @@ fn tony_deal(hubspot: &FakeHubSpot, tony: &Payment) -> Option<FakeObject> {
 fn print_change(kind: &str, name: &str, before: Option<&FakeObject>, after: Option<&FakeObject>) {
     let value = |o: Option<&FakeObject>| o.and_then(|o| o.property(name)).unwrap_or("-").to_owned();
     println!(
-        "  {kind:<7} {name:<24} {:>18} -> {}",
+        "  {kind:<7} {name:<26} {:>20} -> {}",
         value(before),
         value(after)
     );
