@@ -289,7 +289,14 @@ async fn three_processes_share_one_budget_and_survive_the_leaders_death() {
         let after = hubspot
             .requests()
             .into_iter()
-            .filter(|r| r.at > killed_at && r.status == 200 && r.path.contains("/batch/upsert"))
+            // Any successful batch write: contacts are upserted (new) or updated by id
+            // (known customers), deals created (new) or upserted.
+            .filter(|r| {
+                r.at > killed_at
+                    && (200..300).contains(&r.status)
+                    && r.path.contains("/batch/")
+                    && !r.path.ends_with("/batch/read")
+            })
             .map(|r| r.at)
             .min();
         if let Some(at) = after {
