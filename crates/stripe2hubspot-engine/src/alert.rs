@@ -59,6 +59,13 @@ impl AlertKind {
         )
     }
 
+    /// Whether the sender already sends each alert of this kind once per distinct cause (the
+    /// engine alerts [`AlertKind::EmailTaken`] once per pair of contacts), so every one
+    /// names something new to fix: [`Throttled`] lets them all through.
+    pub fn is_deduplicated(self) -> bool {
+        matches!(self, AlertKind::EmailTaken)
+    }
+
     /// A plural noun for counting suppressed alerts of this kind.
     fn counted(self) -> &'static str {
         match self {
@@ -207,6 +214,9 @@ impl<A: Alerter> Throttled<A> {
 
     /// `None` when the alert is held back, else how many of its kind were held back before it.
     fn admit(&self, kind: AlertKind) -> Option<u64> {
+        if kind.is_deduplicated() {
+            return Some(0);
+        }
         let now = Instant::now();
         let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
         let changes_state = kind.is_state_change() && state.last_state != Some(kind);
@@ -326,6 +336,22 @@ mod tests {
             .await;
         let kinds: Vec<_> = recorder.alerts().iter().map(|a| a.kind).collect();
         assert_eq!(kinds, [AlertKind::Unauthorized, AlertKind::DeadLettered]);
+    }
+
+    #[tokio::test]
+    async fn alerts_deduplicated_by_their_sender_are_never_held_back() {
+        let recorder = Arc::new(RecordingAlerter::new());
+        let throttled = Throttled::new(recorder.clone(), Duration::from_secs(3600));
+        for pair in ["1 and 2", "3 and 4", "5 and 6"] {
+            throttled
+                .alert(Alert::new(AlertKind::EmailTaken, pair))
+                .await;
+        }
+        assert_eq!(
+            recorder.alerts().len(),
+            3,
+            "each pair of contacts is its own fix"
+        );
     }
 
     #[tokio::test]

@@ -21,7 +21,7 @@ use stripe2hubspot_queue::ContactMark;
 use super::batch::{How, Upserted};
 use super::failure::CallFailure;
 use super::marks;
-use super::plan::Group;
+use super::plan::{customer_of_key, Group};
 use super::settle::Disposition;
 use super::{Inner, Object};
 use crate::alert::{Alert, AlertKind};
@@ -51,14 +51,6 @@ fn as_update(mut group: Group, id: String) -> Group {
     group.id_property = OBJECT_ID_PROPERTY.to_owned();
     group.id_value = id;
     group
-}
-
-/// The customer a contact key names (`customer=cus_X`, or `{customer id property}=cus_X`), for
-/// messages: never the value of an email key.
-pub(crate) fn customer_in_key(key: &str) -> Option<&str> {
-    key.split_once('=')
-        .map(|(_, value)| value)
-        .filter(|value| value.starts_with("cus_"))
 }
 
 impl Inner {
@@ -204,7 +196,7 @@ impl Inner {
                     primary_contact_id = %primary,
                     merged_contact_id = %other,
                     survivor_contact_id = %survivor.id,
-                    customer_id = customer_in_key(&group.key).unwrap_or(""),
+                    customer_id = customer_of_key(&group.key, &self.mapping).unwrap_or(""),
                     "merged the HubSpot contact holding the customer's new email into the customer's contact (STRIPE2HUBSPOT_MERGE_CONTACTS)"
                 );
                 self.succeeded();
@@ -239,7 +231,8 @@ impl Inner {
         if !first {
             return;
         }
-        let whose = match customer_in_key(&group.key) {
+        // Only a customer key is named: the value of an email key is personal data.
+        let whose = match customer_of_key(&group.key, &self.mapping) {
             Some(customer) => format!("Stripe customer {customer}"),
             None => "a Stripe payment's contact".to_owned(),
         };

@@ -779,6 +779,40 @@ mod tests {
     }
 
     #[test]
+    fn a_contact_is_upserted_by_the_email_its_state_carries_or_its_customer_id() {
+        let mut state = PropertySet::new();
+        let email = PropertyValue {
+            value: "new@example.com".into(),
+            kind: PropertyKind::Core,
+            last_charge: false,
+        };
+        let customer = ContactKey::Email(String::new());
+        assert_eq!(
+            hubspot_identity(&customer, &state),
+            ("email".into(), String::new()),
+            "no email yet: only a recorded id can write it"
+        );
+        state.insert("email", email);
+        assert_eq!(
+            hubspot_identity(&customer, &state),
+            ("email".into(), "new@example.com".into()),
+            "a customer's current email"
+        );
+        assert_eq!(
+            hubspot_identity(&ContactKey::Email("old@example.com".into()), &state).1,
+            "new@example.com"
+        );
+        let by_id = ContactKey::StripeCustomerId {
+            property: "stripe_customer_id".into(),
+            id: "cus_1".into(),
+        };
+        assert_eq!(
+            hubspot_identity(&by_id, &state),
+            ("stripe_customer_id".into(), "cus_1".into())
+        );
+    }
+
+    #[test]
     fn contact_keys_read_back_as_the_store_spells_them() {
         let by_email = MappingConfig::default();
         let by_customer = MappingConfig {

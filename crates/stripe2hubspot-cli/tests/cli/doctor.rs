@@ -51,7 +51,44 @@ async fn ready_portal() -> (FakeHubSpot, tempfile::TempDir) {
         fixed.stdout
     );
     assert!(hubspot.has_property("deals", "stripe_payment_id"));
+    for created in [
+        "stripe_subscription_status",
+        "stripe_mrr",
+        "stripe_churn_date",
+    ] {
+        assert!(hubspot.has_property("contacts", created), "{created}");
+    }
+    for switch in ["info  contact merges: off", "info  GDPR deletion: off"] {
+        assert!(fixed.stdout.contains(switch), "{switch}: {}", fixed.stdout);
+    }
     (hubspot, dir)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn doctor_shows_the_contact_switches_and_exits_2_on_a_bad_one() {
+    let hubspot = FakeHubSpot::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let queue = format!("sqlite://{}", dir.path().join("queue.db").display());
+    let token = hubspot.token();
+    let base_url = hubspot.base_url();
+    let env = |merge: &'static str, gdpr: &'static str| {
+        vec![
+            ("STRIPE_WEBHOOK_SECRET", SECRET),
+            ("HUBSPOT_ACCESS_TOKEN", token.as_str()),
+            ("HUBSPOT_BASE_URL", base_url.as_str()),
+            ("STRIPE2HUBSPOT_QUEUE", queue.as_str()),
+            ("STRIPE2HUBSPOT_MERGE_CONTACTS", merge),
+            ("STRIPE2HUBSPOT_GDPR_DELETE", gdpr),
+        ]
+    };
+    let on = output(&["doctor"], &env("1", "true")).await;
+    let stdout = String::from_utf8_lossy(&on.stdout);
+    assert!(stdout.contains("info  contact merges: on"), "{stdout}");
+    assert!(stdout.contains("info  GDPR deletion: on"), "{stdout}");
+    let bad = output(&["doctor"], &env("0", "yes")).await;
+    assert_eq!(bad.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&bad.stderr);
+    assert!(stderr.contains("STRIPE2HUBSPOT_GDPR_DELETE"), "{stderr}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
