@@ -869,6 +869,39 @@ async fn discounts_sent_as_ids_only_are_read_from_stripe_for_the_mrr() {
     pipeline.shutdown().await;
 }
 
+/// A card charge often names no email: a customer's payment then counts on the customer's
+/// contact instead of waiting for one.
+#[tokio::test]
+async fn a_customer_payment_without_an_email_counts_on_the_customers_contact() {
+    let mut pipeline = started(|b| b).await;
+    let mut charge = payment(1, "unused@example.com", 2500, T0 + 10);
+    charge.email = None;
+    deliver(
+        &pipeline,
+        &[
+            customer_event(
+                "evt_c1",
+                "customer.created",
+                T0,
+                CUSTOMER,
+                "ada@example.com",
+            ),
+            charge.charge_succeeded(),
+        ],
+    )
+    .await;
+    assert_eq!(pipeline.store.state.waiting_count().await.unwrap(), 0);
+    let c = contact(&pipeline, "ada@example.com");
+    assert_eq!(prop(&c, "stripe_payment_count"), "1");
+    assert_eq!(prop(&c, "stripe_lifetime_value"), "25.00");
+    let deals = pipeline.hubspot.deals();
+    assert_eq!(deals.len(), 1);
+    assert!(pipeline
+        .hubspot
+        .are_associated("deals", &deals[0].id, "contacts", &c.id));
+    pipeline.shutdown().await;
+}
+
 /// Reconcile found the contact drifted (a user edited it): a customer repair job writes it
 /// again even though the store's mark says HubSpot holds that state.
 #[tokio::test]

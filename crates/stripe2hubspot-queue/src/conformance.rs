@@ -53,7 +53,8 @@ mod customers;
 pub use customers::{
     contact_marks_forgotten, customer_marks_and_pages, customer_merge_order,
     customer_payments_share_a_contact, erase_customer_forgets_the_person,
-    guest_payment_joins_customer, ERASED_EMAIL, ERASED_NAME,
+    guest_payment_joins_customer, payment_without_email_takes_its_customers, ERASED_EMAIL,
+    ERASED_NAME,
 };
 
 /// A small job for event `id`, with a payload that is not valid UTF-8.
@@ -1571,6 +1572,7 @@ where
     customer_marks_and_pages(&fresh().await).await?;
     customer_payments_share_a_contact(&fresh().await).await?;
     guest_payment_joins_customer(&fresh().await).await?;
+    payment_without_email_takes_its_customers(&fresh().await).await?;
     erase_customer_forgets_the_person(&fresh().await).await?;
     contact_marks_forgotten(&fresh().await).await?;
     concurrent(fresh().await, 8, 2_000, 4).await

@@ -189,6 +189,26 @@ pub(crate) fn feed_payment_step(
     Some(CustomerMerged::of(stored, &before, entry))
 }
 
+/// The payment's facts with its customer's current email when the payment itself names none
+/// (a card charge often has no billing email): the payment then waits for nothing, and its
+/// contact is the customer's. Facts that carry an email, or whose customer has none yet, are
+/// returned as they are; a payment stored before its customer's email was known waits until
+/// its next event.
+pub(crate) fn with_customer_email<'a>(
+    facts: &'a Facts,
+    customer: Option<&CustomerEntry>,
+) -> std::borrow::Cow<'a, Facts> {
+    let email = customer.and_then(|c| c.row.email());
+    match email {
+        Some(email) if facts.contact.email.is_none() => {
+            let mut filled = facts.clone();
+            filled.contact.email = Some(stripe2hubspot_map::Personal::new(email));
+            std::borrow::Cow::Owned(filled)
+        }
+        _ => std::borrow::Cow::Borrowed(facts),
+    }
+}
+
 /// The customer row an erasure leaves: the person forgotten and the row marked deleted at
 /// `now_seconds` (so an event older than the erasure does not show them again), its values
 /// counted as written (HubSpot's contact was deleted; there is nothing to write).

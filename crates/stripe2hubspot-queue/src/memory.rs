@@ -8,7 +8,7 @@ use stripe2hubspot_map::{ContactKeySource, CustomerFacts, Facts, LedgerRow, Mapp
 
 use crate::customer::{
     email_contact_key, erased_customer, feed_payment_step, guest_email, merge_customer_step,
-    settle_guest, unseen_customer, CustomerMerged,
+    settle_guest, unseen_customer, with_customer_email, CustomerMerged,
 };
 use crate::erasure::{emails_in, erase_payment, names_person, redact_payload, row_json};
 use crate::ledger::{merge_step, Changes, Merged};
@@ -438,14 +438,17 @@ impl SyncState for MemoryQueue {
         for fact in facts {
             let customer_id = fact.contact.customer_id.as_deref();
             let stored = customer_id.and_then(|id| inner.customers.get(id)).cloned();
+            let mut customer = stored.clone();
             if let Some(fed) = feed_payment_step(stored.as_ref(), fact) {
                 if fed.changed {
                     inner.store_customer(&fed, config);
                 }
+                customer = Some(fed.entry);
             }
-            let existing = inner.rows_named(fact);
+            let fact = with_customer_email(fact, customer.as_ref());
+            let existing = inner.rows_named(&fact);
             let entries: Vec<LedgerEntry> = existing.iter().map(|(e, _)| e.clone()).collect();
-            let Some(mut merged) = merge_step(&entries, fact, config) else {
+            let Some(mut merged) = merge_step(&entries, &fact, config) else {
                 continue;
             };
             inner.resolve_guest(&mut merged, &existing, config);

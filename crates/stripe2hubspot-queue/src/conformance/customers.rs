@@ -377,6 +377,66 @@ pub async fn customer_payments_share_a_contact(store: &Store) -> Result<(), Conf
     Ok(())
 }
 
+/// A customer's payment that names no email (a card charge often has none) takes the
+/// customer's current email: it does not wait for a contact and counts on the customer's. One
+/// stored before the customer's email was known waits, and is written on its next event.
+pub async fn payment_without_email_takes_its_customers(
+    store: &Store,
+) -> Result<(), ConformanceFailure> {
+    let config = MappingConfig::default();
+    let state = &*store.state;
+    let no_email = |event_id: &str, created: i64, charge: &str| {
+        fact(
+            event_id,
+            created,
+            json!({"charge": charge}),
+            json!({"contact": {"customer_id": "cus_f1"}, "currency": "usd",
+                   "authorized": 1000, "captured": 1000, "succeeded": true, "paid_at": created}),
+        )
+    };
+    // Before the customer's email is known, the payment waits for a contact.
+    let early = state
+        .merge_facts(&[no_email("evt_f0", 50, "ch_f0")?], &config)
+        .await?;
+    ensure!(
+        early
+            .iter()
+            .all(|c| c.entry.row.state(&config).is_waiting()),
+        "a payment with neither an email nor a customer email waited for nothing"
+    );
+    state
+        .merge_customer_facts(
+            &[customer("evt_fc", 100, "cus_f1", "f1@example.com")],
+            &config,
+        )
+        .await?;
+    let changes = state
+        .merge_facts(&[no_email("evt_f1", 200, "ch_f1")?], &config)
+        .await?;
+    let entry = &changes
+        .first()
+        .ok_or_else(|| ConformanceFailure("the payment's row was not returned".into()))?
+        .entry;
+    ensure!(
+        !entry.row.state(&config).is_waiting() && entry.row.email() == Some("f1@example.com"),
+        "a customer's payment without an email did not take the customer's: {:?}",
+        entry.row.state(&config)
+    );
+    // Its next event settles the early one too.
+    state
+        .merge_facts(&[no_email("evt_f0b", 300, "ch_f0")?], &config)
+        .await?;
+    ensure!(
+        keys_under(store, "customer=cus_f1").await? == ["ch_f0", "ch_f1"],
+        "both payments count on the customer's contact"
+    );
+    ensure!(
+        state.waiting_count().await? == 0,
+        "a customer's payment still waits for a contact"
+    );
+    Ok(())
+}
+
 /// A guest payment (no customer id) joins the customer whose current email it carries,
 /// whichever comes first; the emptied email key's contact mark is removed.
 pub async fn guest_payment_joins_customer(store: &Store) -> Result<(), ConformanceFailure> {

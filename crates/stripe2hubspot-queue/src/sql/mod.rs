@@ -115,7 +115,7 @@ macro_rules! sql_store {
         use crate::time::{duration_millis, from_millis, now_millis, to_millis};
         use crate::customer::{
             email_contact_key, erased_customer, feed_payment_step, guest_email,
-            merge_customer_step, settle_guest, unseen_customer, CustomerMerged,
+            merge_customer_step, settle_guest, unseen_customer, with_customer_email, CustomerMerged,
         };
         use crate::erasure::{emails_in, erase_payment, names_person, redact_payload, row_json};
         use crate::ledger::{merge_step, Changes, Merged};
@@ -626,18 +626,21 @@ macro_rules! sql_store {
                 let mut tx = self.begin_ledger().await?;
                 let mut changes = Changes::default();
                 for fact in facts {
+                    let mut customer = None;
                     if let Some(customer_id) = fact.contact.customer_id.as_deref() {
                         let stored = load_customer(&self.sql, &mut tx, customer_id).await?;
                         if let Some(fed) = feed_payment_step(stored.as_ref(), fact) {
                             if fed.changed {
                                 store_customer(&self.sql, &mut tx, &fed, config).await?;
                             }
+                            customer = Some(fed.entry);
                         }
                     }
-                    let existing = rows_named(&self.sql, &mut tx, fact).await?;
+                    let fact = with_customer_email(fact, customer.as_ref());
+                    let existing = rows_named(&self.sql, &mut tx, &fact).await?;
                     let entries: Vec<LedgerEntry> =
                         existing.iter().map(|(e, _)| e.clone()).collect();
-                    let Some(mut merged) = merge_step(&entries, fact, config) else {
+                    let Some(mut merged) = merge_step(&entries, &fact, config) else {
                         continue;
                     };
                     resolve_guest(&self.sql, &mut tx, &mut merged, &existing, config).await?;

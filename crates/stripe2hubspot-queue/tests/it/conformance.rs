@@ -36,6 +36,7 @@ macro_rules! suite {
         suite!(@one $make, customer_marks_and_pages);
         suite!(@one $make, customer_payments_share_a_contact);
         suite!(@one $make, guest_payment_joins_customer);
+        suite!(@one $make, payment_without_email_takes_its_customers);
         suite!(@one $make, erase_customer_forgets_the_person);
         suite!(@one $make, contact_marks_forgotten);
 
