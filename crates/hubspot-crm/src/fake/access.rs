@@ -64,11 +64,14 @@ fn required_scopes(method: &str, path: &RequestPath<'_>) -> Vec<String> {
         ("objects", [_, _, "associations", "default", to, ..]) => Some(*to),
         _ => None,
     };
-    [Some(object_scope(object_type, access)), other_end.map(|to| object_scope(to, "write"))]
-        .into_iter()
-        .flatten()
-        .flatten()
-        .collect()
+    [
+        Some(object_scope(object_type, access)),
+        other_end.map(|to| object_scope(to, "write")),
+    ]
+    .into_iter()
+    .flatten()
+    .flatten()
+    .collect()
 }
 
 /// `Err` with HubSpot's 403 `MISSING_SCOPES` when the token lacks one of the call's scopes.

@@ -108,11 +108,7 @@ pub(super) fn default_registry() -> BTreeMap<String, BTreeMap<String, PropertyDe
             "Currency",
             line_item_information,
         ),
-        PropertyCreate::text(
-            "hs_recurring_billing_period",
-            "Term",
-            line_item_information,
-        ),
+        PropertyCreate::text("hs_recurring_billing_period", "Term", line_item_information),
         PropertyCreate::text(
             "recurringbillingfrequency",
             "Billing frequency",
