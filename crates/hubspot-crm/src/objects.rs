@@ -237,25 +237,27 @@ impl AssociationType {
     pub const DEAL_TO_CONTACT: AssociationType = AssociationType::hubspot_defined(3);
     /// Contact to deal, HubSpot-defined type 4.
     pub const CONTACT_TO_DEAL: AssociationType = AssociationType::hubspot_defined(4);
-    /// Contact to company, unlabeled: HubSpot-defined type 279 (HubSpot's own example of an
-    /// inline association,
-    /// <https://developers.hubspot.com/docs/api-reference/latest/crm/associations/overview>).
+    // The ids below are HubSpot's default type ids
+    // (<https://developers.hubspot.com/docs/reference/api/crm/associations/association-details>,
+    // "association type ids" list); 279 also appears in HubSpot's own inline-association
+    // example (<https://developers.hubspot.com/docs/api-reference/latest/crm/associations/overview>),
+    // 280 in its company-create example, and the line-item and primary ids in
+    // <https://linuxbeast.com/blog/how-to-use-hubspot-v4-associations-api-in-python>.
+    /// Contact to company, unlabeled: HubSpot-defined type 279.
     pub const CONTACT_TO_COMPANY: AssociationType = AssociationType::hubspot_defined(279);
-    /// Contact to its primary company: HubSpot-defined type 1
-    /// (<https://developers.hubspot.com/docs/reference/api/crm/associations/association-details>,
-    /// default type ids table).
+    /// Contact to its primary company: HubSpot-defined type 1.
     pub const CONTACT_TO_PRIMARY_COMPANY: AssociationType = AssociationType::hubspot_defined(1);
-    /// Company to contact, unlabeled: HubSpot-defined type 280 (same table).
+    /// Company to contact, unlabeled: HubSpot-defined type 280.
     pub const COMPANY_TO_CONTACT: AssociationType = AssociationType::hubspot_defined(280);
-    /// Deal to company, unlabeled: HubSpot-defined type 341 (same table).
+    /// Deal to company, unlabeled: HubSpot-defined type 341.
     pub const DEAL_TO_COMPANY: AssociationType = AssociationType::hubspot_defined(341);
-    /// Deal to its primary company: HubSpot-defined type 5 (same table).
+    /// Deal to its primary company: HubSpot-defined type 5.
     pub const DEAL_TO_PRIMARY_COMPANY: AssociationType = AssociationType::hubspot_defined(5);
-    /// Company to deal, unlabeled: HubSpot-defined type 342 (same table).
+    /// Company to deal, unlabeled: HubSpot-defined type 342.
     pub const COMPANY_TO_DEAL: AssociationType = AssociationType::hubspot_defined(342);
-    /// Line item to deal: HubSpot-defined type 20 (same table).
+    /// Line item to deal: HubSpot-defined type 20.
     pub const LINE_ITEM_TO_DEAL: AssociationType = AssociationType::hubspot_defined(20);
-    /// Deal to line item: HubSpot-defined type 19 (same table).
+    /// Deal to line item: HubSpot-defined type 19.
     pub const DEAL_TO_LINE_ITEM: AssociationType = AssociationType::hubspot_defined(19);
 
     /// A HubSpot-defined type by id (the category every default type above has).
