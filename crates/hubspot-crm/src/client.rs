@@ -242,6 +242,21 @@ impl Client {
         self.objects(ObjectType::Deals)
     }
 
+    /// Companies (the company behind a customer).
+    pub fn companies(&self) -> Objects {
+        self.objects(ObjectType::Companies)
+    }
+
+    /// Line items (what was sold on a deal).
+    pub fn line_items(&self) -> Objects {
+        self.objects(ObjectType::LineItems)
+    }
+
+    /// Products (the product library line items point at).
+    pub fn products(&self) -> Objects {
+        self.objects(ObjectType::Products)
+    }
+
     /// Any CRM object type.
     pub fn objects(&self, object_type: ObjectType) -> Objects {
         Objects::new(self.clone(), object_type)

@@ -27,6 +27,10 @@ pub enum ObjectType {
     Deals,
     /// `companies`
     Companies,
+    /// `line_items` (type id `0-8`): what was sold on a deal.
+    LineItems,
+    /// `products` (type id `0-7`): the product library line items point at (`hs_product_id`).
+    Products,
     /// Any other type, by its path name or id (e.g. `2-123456`).
     Other(String),
 }
@@ -38,19 +42,24 @@ impl ObjectType {
             ObjectType::Contacts => "contacts",
             ObjectType::Deals => "deals",
             ObjectType::Companies => "companies",
+            ObjectType::LineItems => "line_items",
+            ObjectType::Products => "products",
             ObjectType::Other(s) => s,
         }
     }
 }
 
 impl ObjectType {
-    /// HubSpot's object type id (`0-1` contacts, `0-3` deals, `0-2` companies); other
-    /// types as given.
+    /// HubSpot's object type id (`0-1` contacts, `0-3` deals, `0-2` companies, `0-8` line
+    /// items, `0-7` products); other types as given
+    /// (<https://developers.hubspot.com/docs/guides/api/crm/understanding-the-crm#object-type-ids>).
     pub fn type_id(&self) -> &str {
         match self {
             ObjectType::Contacts => "0-1",
             ObjectType::Deals => "0-3",
             ObjectType::Companies => "0-2",
+            ObjectType::LineItems => "0-8",
+            ObjectType::Products => "0-7",
             ObjectType::Other(s) => s,
         }
     }
@@ -62,6 +71,8 @@ impl From<&str> for ObjectType {
             "contacts" | "contact" | "0-1" => ObjectType::Contacts,
             "deals" | "deal" | "0-3" => ObjectType::Deals,
             "companies" | "company" | "0-2" => ObjectType::Companies,
+            "line_items" | "line_item" | "0-8" => ObjectType::LineItems,
+            "products" | "product" | "0-7" => ObjectType::Products,
             other => ObjectType::Other(other.to_owned()),
         }
     }
@@ -223,15 +234,39 @@ pub struct AssociationType {
 
 impl AssociationType {
     /// Deal to contact, HubSpot-defined type 3.
-    pub const DEAL_TO_CONTACT: AssociationType = AssociationType {
-        association_category: AssociationCategory::HubspotDefined,
-        association_type_id: 3,
-    };
+    pub const DEAL_TO_CONTACT: AssociationType = AssociationType::hubspot_defined(3);
     /// Contact to deal, HubSpot-defined type 4.
-    pub const CONTACT_TO_DEAL: AssociationType = AssociationType {
-        association_category: AssociationCategory::HubspotDefined,
-        association_type_id: 4,
-    };
+    pub const CONTACT_TO_DEAL: AssociationType = AssociationType::hubspot_defined(4);
+    // The ids below are HubSpot's default type ids
+    // (<https://developers.hubspot.com/docs/reference/api/crm/associations/association-details>,
+    // "association type ids" list); 279 also appears in HubSpot's own inline-association
+    // example (<https://developers.hubspot.com/docs/api-reference/latest/crm/associations/overview>),
+    // 280 in its company-create example, and the line-item and primary ids in
+    // <https://linuxbeast.com/blog/how-to-use-hubspot-v4-associations-api-in-python>.
+    /// Contact to company, unlabeled: HubSpot-defined type 279.
+    pub const CONTACT_TO_COMPANY: AssociationType = AssociationType::hubspot_defined(279);
+    /// Contact to its primary company: HubSpot-defined type 1.
+    pub const CONTACT_TO_PRIMARY_COMPANY: AssociationType = AssociationType::hubspot_defined(1);
+    /// Company to contact, unlabeled: HubSpot-defined type 280.
+    pub const COMPANY_TO_CONTACT: AssociationType = AssociationType::hubspot_defined(280);
+    /// Deal to company, unlabeled: HubSpot-defined type 341.
+    pub const DEAL_TO_COMPANY: AssociationType = AssociationType::hubspot_defined(341);
+    /// Deal to its primary company: HubSpot-defined type 5.
+    pub const DEAL_TO_PRIMARY_COMPANY: AssociationType = AssociationType::hubspot_defined(5);
+    /// Company to deal, unlabeled: HubSpot-defined type 342.
+    pub const COMPANY_TO_DEAL: AssociationType = AssociationType::hubspot_defined(342);
+    /// Line item to deal: HubSpot-defined type 20.
+    pub const LINE_ITEM_TO_DEAL: AssociationType = AssociationType::hubspot_defined(20);
+    /// Deal to line item: HubSpot-defined type 19.
+    pub const DEAL_TO_LINE_ITEM: AssociationType = AssociationType::hubspot_defined(19);
+
+    /// A HubSpot-defined type by id (the category every default type above has).
+    pub const fn hubspot_defined(association_type_id: u32) -> AssociationType {
+        AssociationType {
+            association_category: AssociationCategory::HubspotDefined,
+            association_type_id,
+        }
+    }
 }
 
 /// An association made while creating an object.

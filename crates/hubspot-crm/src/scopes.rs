@@ -20,6 +20,21 @@ pub const DEALS_WRITE: &str = "crm.objects.deals.write";
 pub const CONTACT_SCHEMAS_WRITE: &str = "crm.schemas.contacts.write";
 /// Create deal properties (only to bootstrap missing properties).
 pub const DEAL_SCHEMAS_WRITE: &str = "crm.schemas.deals.write";
+/// Read companies (batch read, search by `domain`).
+pub const COMPANIES_READ: &str = "crm.objects.companies.read";
+/// Create and update companies, associate them.
+pub const COMPANIES_WRITE: &str = "crm.objects.companies.write";
+/// Create company properties (only to bootstrap `stripe_company_key` and the rollups).
+pub const COMPANY_SCHEMAS_WRITE: &str = "crm.schemas.companies.write";
+/// Read line items.
+pub const LINE_ITEMS_READ: &str = "crm.objects.line_items.read";
+/// Create and update line items, associate them with deals.
+pub const LINE_ITEMS_WRITE: &str = "crm.objects.line_items.write";
+/// Products: HubSpot's reference lists the single scope `e-commerce` for its products
+/// endpoints
+/// (<https://developers.hubspot.com/docs/api-reference/legacy/crm/objects/products/v1/post-crm-objects-v1-objects-products-batch-read.md>,
+/// "Scope requirements"); it covers reading, writing and the products' properties.
+pub const E_COMMERCE: &str = "e-commerce";
 
 /// The scopes a sync of contacts and deals needs.
 pub const SYNC_SCOPES: [&str; 4] = [CONTACTS_READ, CONTACTS_WRITE, DEALS_READ, DEALS_WRITE];
@@ -40,6 +55,16 @@ pub const MERGE_CONTACTS_SCOPES: [&str; 1] = [CONTACTS_WRITE];
 pub const GDPR_DELETE_SCOPES: [&str; 1] = [CONTACTS_WRITE];
 /// The extra scopes that let the client create missing contact and deal properties.
 pub const PROPERTY_BOOTSTRAP_SCOPES: [&str; 2] = [CONTACT_SCHEMAS_WRITE, DEAL_SCHEMAS_WRITE];
+
+/// The scopes the company feature needs: read (adopting a company found by `domain`), write
+/// (upsert by `stripe_company_key`, associations) and the schema scope that creates the
+/// company properties. Without them only companies pause.
+pub const COMPANY_SCOPES: [&str; 3] = [COMPANIES_READ, COMPANIES_WRITE, COMPANY_SCHEMAS_WRITE];
+/// The scopes line items need (upsert by `stripe_line_item_id`, the association to the
+/// deal).
+pub const LINE_ITEM_SCOPES: [&str; 2] = [LINE_ITEMS_READ, LINE_ITEMS_WRITE];
+/// The scopes products need (upsert by `stripe_product_id`).
+pub const PRODUCT_SCOPES: [&str; 1] = [E_COMMERCE];
 
 /// What HubSpot says about the access token in use.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]

@@ -6,53 +6,88 @@ use serde_json::{json, Value};
 use super::replies::{missing_scopes_body, unauthorized_body, Reply};
 use super::routes::RequestPath;
 use super::state::FakeState;
-use crate::scopes::{PROPERTY_BOOTSTRAP_SCOPES, SYNC_SCOPES};
+use crate::scopes::{
+    COMPANY_SCOPES, E_COMMERCE, LINE_ITEM_SCOPES, PROPERTY_BOOTSTRAP_SCOPES, SYNC_SCOPES,
+};
 
 /// The scopes a token holds unless [`missing_scopes`](super::FakeHubSpotBuilder::missing_scopes)
 /// takes some away.
 fn all_scopes() -> Vec<String> {
-    let mut all = vec!["oauth".to_owned()];
+    let mut all = vec!["oauth".to_owned(), E_COMMERCE.to_owned()];
     all.extend(
         SYNC_SCOPES
             .iter()
             .chain(PROPERTY_BOOTSTRAP_SCOPES.iter())
-            .map(|s| (*s).to_owned()),
-    );
-    all.extend(
-        ["crm.objects.companies.read", "crm.objects.companies.write"]
-            .iter()
+            .chain(COMPANY_SCOPES.iter())
+            .chain(LINE_ITEM_SCOPES.iter())
             .map(|s| (*s).to_owned()),
     );
     all
 }
 
-/// The scope a CRM call needs, as HubSpot names it; `None` for calls the fake lets through.
-fn required_scope(method: &str, path: &RequestPath<'_>) -> Option<String> {
-    let object_type = path.rest.first()?;
-    if !matches!(*object_type, "contacts" | "deals" | "companies") {
-        return None;
+/// The scope reading or writing records of `object_type` needs; `None` for types the fake
+/// lets through. Products have the one `e-commerce` scope for everything.
+fn object_scope(object_type: &str, access: &str) -> Option<String> {
+    match object_type {
+        "contacts" | "deals" | "companies" | "line_items" => {
+            Some(format!("crm.objects.{object_type}.{access}"))
+        }
+        "products" => Some(E_COMMERCE.to_owned()),
+        _ => None,
     }
+}
+
+/// The scopes a CRM call needs, as HubSpot names them: the object type's read or write
+/// scope, and for an association the write scope of both ends (so a token without the
+/// companies scopes is refused on company endpoints only).
+fn required_scopes(method: &str, path: &RequestPath<'_>) -> Vec<String> {
+    let Some(object_type) = path.rest.first().copied() else {
+        return Vec::new();
+    };
     let access = match (path.api, method) {
         ("objects", "GET") => "read",
         ("objects", _) if path.is_search() || path.is_batch_read() => "read",
         ("objects" | "associations", _) => "write",
-        ("properties", "POST") => return Some(format!("crm.schemas.{object_type}.write")),
-        _ => return None,
+        ("properties", "POST") => {
+            return match object_type {
+                "contacts" | "deals" | "companies" => {
+                    vec![format!("crm.schemas.{object_type}.write")]
+                }
+                "products" => vec![E_COMMERCE.to_owned()],
+                _ => Vec::new(),
+            }
+        }
+        _ => return Vec::new(),
     };
-    Some(format!("crm.objects.{object_type}.{access}"))
+    let other_end = match (path.api, path.rest.as_slice()) {
+        ("associations", [_, to, ..]) => Some(*to),
+        ("objects", [_, _, "associations", "default", to, ..]) => Some(*to),
+        _ => None,
+    };
+    [
+        Some(object_scope(object_type, access)),
+        other_end.map(|to| object_scope(to, "write")),
+    ]
+    .into_iter()
+    .flatten()
+    .flatten()
+    .collect()
 }
 
-/// `Err` with HubSpot's 403 `MISSING_SCOPES` when the token lacks the call's scope.
+/// `Err` with HubSpot's 403 `MISSING_SCOPES` when the token lacks one of the call's scopes.
 pub(super) fn check_scope(
     state: &FakeState,
     method: &str,
     path: &RequestPath<'_>,
 ) -> Result<(), Reply> {
-    match required_scope(method, path) {
-        Some(scope) if state.missing_scopes.contains(&scope) => {
-            Err(Reply::json(403, missing_scopes_body(&[scope])))
-        }
-        _ => Ok(()),
+    let missing: Vec<String> = required_scopes(method, path)
+        .into_iter()
+        .filter(|scope| state.missing_scopes.contains(scope))
+        .collect();
+    if missing.is_empty() {
+        Ok(())
+    } else {
+        Err(Reply::json(403, missing_scopes_body(&missing)))
     }
 }
 

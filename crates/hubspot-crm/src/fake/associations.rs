@@ -6,22 +6,49 @@ use super::replies::{batch_response, correlation_id, error_body, inputs_of, Repl
 use super::state::{find_object, FakeState};
 use super::FakeAssociation;
 
+/// The CRM object types the fake associates with each other.
+const ASSOCIABLE: [&str; 4] = ["contacts", "companies", "deals", "line_items"];
+
+/// The unlabeled HubSpot-defined type from `from` to `to` (what a default association
+/// uses); `None` for a pair HubSpot does not associate by default (a line item with a
+/// contact, for one). The ids are [`AssociationType`](crate::AssociationType)'s constants.
 pub(super) fn default_type_id(from: &str, to: &str) -> Option<u32> {
-    Some(match (from, to) {
-        ("deals", "contacts") => 3,
-        ("contacts", "deals") => 4,
-        ("contacts", "companies") => 279,
-        ("companies", "contacts") => 280,
-        ("deals", "companies") => 341,
-        ("companies", "deals") => 342,
+    use crate::AssociationType as T;
+    let ty = match (from, to) {
+        ("deals", "contacts") => T::DEAL_TO_CONTACT,
+        ("contacts", "deals") => T::CONTACT_TO_DEAL,
+        ("contacts", "companies") => T::CONTACT_TO_COMPANY,
+        ("companies", "contacts") => T::COMPANY_TO_CONTACT,
+        ("deals", "companies") => T::DEAL_TO_COMPANY,
+        ("companies", "deals") => T::COMPANY_TO_DEAL,
+        ("line_items", "deals") => T::LINE_ITEM_TO_DEAL,
+        ("deals", "line_items") => T::DEAL_TO_LINE_ITEM,
         _ => return None,
-    })
+    };
+    Some(ty.association_type_id)
 }
 
+/// The primary-company type from `from` to companies, which HubSpot accepts beside the
+/// unlabeled one.
+fn primary_type_id(from: &str, to: &str) -> Option<u32> {
+    use crate::AssociationType as T;
+    let ty = match (from, to) {
+        ("contacts", "companies") => T::CONTACT_TO_PRIMARY_COMPANY,
+        ("deals", "companies") => T::DEAL_TO_PRIMARY_COMPANY,
+        _ => return None,
+    };
+    Some(ty.association_type_id)
+}
+
+/// The object type a HubSpot-defined `type_id` from `from` leads to; `None` when no type
+/// from `from` has that id (HubSpot refuses such an inline association with a 400).
 pub(super) fn target_type(from: &str, type_id: u64) -> Option<&'static str> {
-    ["contacts", "deals", "companies"]
-        .into_iter()
-        .find(|to| default_type_id(from, to).map(u64::from) == Some(type_id))
+    ASSOCIABLE.into_iter().find(|to| {
+        [default_type_id(from, to), primary_type_id(from, to)]
+            .into_iter()
+            .flatten()
+            .any(|id| u64::from(id) == type_id)
+    })
 }
 
 pub(super) fn association_json(from_id: &str, to_id: &str, type_id: u32) -> Value {

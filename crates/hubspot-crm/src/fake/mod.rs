@@ -14,6 +14,12 @@
 //! for it), GDPR deletes (logged in [`FakeHubSpot::gdpr_deletions`]), and a HubSpot user
 //! merging or deleting contacts ([`FakeHubSpot::merge_contacts`],
 //! [`FakeHubSpot::delete_contact`]).
+//! Companies, line items and products are objects too (`companies()`, `line_items()`,
+//! `products()`), unique by the custom properties a bootstrap creates on them; they
+//! associate among contacts, companies, deals and line items with HubSpot's default type
+//! ids (an id that names no type from that object is a 400), a line item's
+//! `hs_product_id` must name an existing product, and each type has its own scopes (a
+//! token without the companies scopes gets 403 `MISSING_SCOPES` on company calls only).
 //! [`RequestRecord::api_version`] tells which version each request asked for.
 //!
 //! ```

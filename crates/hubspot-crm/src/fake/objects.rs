@@ -21,7 +21,10 @@ use crate::{normalize_email, ApiVersion};
 // Objects
 
 pub(super) fn known_type(object_type: &str) -> bool {
-    matches!(object_type, "contacts" | "deals" | "companies")
+    matches!(
+        object_type,
+        "contacts" | "deals" | "companies" | "line_items" | "products"
+    )
 }
 
 pub(super) fn unknown_type(object_type: &str) -> Reply {
@@ -100,6 +103,21 @@ pub(super) fn check_properties(
             }
             continue;
         }
+        if object_type == "line_items"
+            && name == "hs_product_id"
+            && !value.is_empty()
+            && find_object(state, "products", "hs_object_id", value).is_none()
+        {
+            // A line item names a product of the library by its record id
+            // (<https://developers.hubspot.com/docs/methods/line-items/line-items-overview>);
+            // HubSpot refuses a line item whose product does not exist.
+            out.push(Invalid {
+                code: "INVALID_PRODUCT_ID",
+                name: name.clone(),
+                message: format!("Product with id {value} does not exist"),
+            });
+            continue;
+        }
         let c = &def.create;
         if c.type_ == "enumeration"
             && !value.is_empty()
@@ -126,6 +144,8 @@ pub(super) fn conflict_message(object_type: &str, id: u64) -> String {
         "contacts" => "Contact",
         "deals" => "Deal",
         "companies" => "Company",
+        "line_items" => "Line item",
+        "products" => "Product",
         _ => "Object",
     };
     format!("{what} already exists. Existing ID: {id}")

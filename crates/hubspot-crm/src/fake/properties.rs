@@ -91,8 +91,44 @@ pub(super) fn default_registry() -> BTreeMap<String, BTreeMap<String, PropertyDe
         PropertyCreate::datetime("closedate", "Close Date", di),
         PropertyCreate::text("deal_currency_code", "Currency", di),
     ];
+    let company_information = "companyinformation";
+    let companies = vec![
+        PropertyCreate::text("name", "Company name", company_information),
+        PropertyCreate::text("domain", "Company Domain Name", company_information),
+    ];
+    let line_item_information = "lineiteminformation";
+    let line_items = vec![
+        PropertyCreate::text("name", "Name", line_item_information),
+        PropertyCreate::number("quantity", "Quantity", line_item_information),
+        PropertyCreate::number("price", "Unit price", line_item_information),
+        PropertyCreate::number("amount", "Net price", line_item_information),
+        PropertyCreate::text("hs_product_id", "Product ID", line_item_information),
+        PropertyCreate::text(
+            "hs_line_item_currency_code",
+            "Currency",
+            line_item_information,
+        ),
+        PropertyCreate::text("hs_recurring_billing_period", "Term", line_item_information),
+        PropertyCreate::text(
+            "recurringbillingfrequency",
+            "Billing frequency",
+            line_item_information,
+        ),
+    ];
+    let product_information = "productinformation";
+    let products = vec![
+        PropertyCreate::text("name", "Name", product_information),
+        PropertyCreate::number("price", "Unit price", product_information),
+        PropertyCreate::text("description", "Description", product_information),
+    ];
     let mut out = BTreeMap::new();
-    for (object_type, list) in [("contacts", contacts), ("deals", deals)] {
+    for (object_type, list) in [
+        ("contacts", contacts),
+        ("deals", deals),
+        ("companies", companies),
+        ("line_items", line_items),
+        ("products", products),
+    ] {
         let m: BTreeMap<String, PropertyDefinition> = list
             .into_iter()
             .map(|p| (p.name.clone(), PropertyDefinition { create: p }))
@@ -208,6 +244,8 @@ pub(super) fn list_property_validations(state: &FakeState, object_type_id: &str)
         "0-1" => "contacts",
         "0-2" => "companies",
         "0-3" => "deals",
+        "0-7" => "products",
+        "0-8" => "line_items",
         other => other,
     };
     let results: Vec<Value> = state

@@ -85,6 +85,9 @@ pub(super) fn default_search_properties(object_type: &str) -> Vec<String> {
     let names: &[&str] = match object_type {
         "contacts" => &["email", "firstname", "lastname"],
         "deals" => &["dealname", "amount", "dealstage", "pipeline", "closedate"],
+        "companies" => &["name", "domain"],
+        "line_items" => &["name", "quantity", "price", "amount", "hs_product_id"],
+        "products" => &["name", "price"],
         _ => &[],
     };
     names.iter().map(|name| (*name).to_owned()).collect()

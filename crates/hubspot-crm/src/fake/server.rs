@@ -417,6 +417,21 @@ impl FakeHubSpot {
         self.objects("deals")
     }
 
+    /// All stored companies.
+    pub fn companies(&self) -> Vec<FakeObject> {
+        self.objects("companies")
+    }
+
+    /// All stored line items.
+    pub fn line_items(&self) -> Vec<FakeObject> {
+        self.objects("line_items")
+    }
+
+    /// All stored products.
+    pub fn products(&self) -> Vec<FakeObject> {
+        self.objects("products")
+    }
+
     /// The contact with this e-mail (matched normalized).
     pub fn contact_by_email(&self, email: &str) -> Option<FakeObject> {
         let email = normalize_email(email);
