@@ -53,6 +53,15 @@ fn event(id: String, type_: &str, created: i64, object: Value) -> Event {
 }
 
 fn ledger_rows(c: usize, customer: &Customer, config: &MappingConfig) -> Vec<LedgerRow> {
+    ledger_rows_in(c, customer, "usd", config)
+}
+
+fn ledger_rows_in(
+    c: usize,
+    customer: &Customer,
+    currency: &str,
+    config: &MappingConfig,
+) -> Vec<LedgerRow> {
     customer
         .payments
         .iter()
@@ -61,7 +70,7 @@ fn ledger_rows(c: usize, customer: &Customer, config: &MappingConfig) -> Vec<Led
             let created = 1_600_000_000 + at;
             let charge = json!({"id": format!("ch_{c}_{i}"), "object": "charge",
                 "amount": amount, "amount_captured": amount,
-                "amount_refunded": amount * refund_pct / 100, "currency": "usd",
+                "amount_refunded": amount * refund_pct / 100, "currency": currency,
                 "status": "succeeded", "captured": true, "created": created,
                 "payment_intent": format!("pi_{c}_{i}"), "customer": format!("cus_{c}"),
                 "billing_details": {"email": format!("payer{c}@acme.com")}});
@@ -75,14 +84,23 @@ fn ledger_rows(c: usize, customer: &Customer, config: &MappingConfig) -> Vec<Led
 }
 
 fn customer_row(c: usize, customer: &Customer, config: &MappingConfig) -> CustomerRow {
+    customer_row_in(c, customer, "usd", config)
+}
+
+fn customer_row_in(
+    c: usize,
+    customer: &Customer,
+    currency: &str,
+    config: &MappingConfig,
+) -> CustomerRow {
     let mut row = CustomerRow::default();
     for (s, &(status, amount, quantity, yearly)) in customer.subscriptions.iter().enumerate() {
         let interval = if yearly { "year" } else { "month" };
         let object = json!({"id": format!("sub_{c}_{s}"), "object": "subscription",
-            "customer": format!("cus_{c}"), "status": status, "currency": "usd",
-            "start_date": 1_690_000_000 + s as i64,
+            "customer": format!("cus_{c}"), "status": status, "currency": currency,
+            "start_date": 1_690_000_000 + (c * 10 + s) as i64,
             "items": {"object": "list", "data": [{"id": format!("si_{c}_{s}"), "quantity": quantity,
-                "price": {"id": "price_1", "currency": "usd", "unit_amount": amount,
+                "price": {"id": "price_1", "currency": currency, "unit_amount": amount,
                     "billing_scheme": "per_unit", "product": "prod_1",
                     "recurring": {"interval": interval, "interval_count": 1, "usage_type": "licensed"}}}]}});
         let event = event(
@@ -202,4 +220,46 @@ proptest! {
         );
         prop_assert_eq!(&reordered, &company);
     }
+}
+
+#[test]
+fn customers_paying_in_another_currency_are_left_out_of_the_lifetime_value() {
+    let config = MappingConfig::default();
+    let paid = |amount, at| Customer {
+        payments: vec![(amount, 0, at)],
+        subscriptions: vec![],
+    };
+    let mut rows = ledger_rows_in(0, &paid(10_000, 100), "usd", &config);
+    rows.extend(ledger_rows_in(1, &paid(2_500, 200), "eur", &config));
+    rows.extend(ledger_rows_in(2, &paid(4_000, 50), "eur", &config));
+    let company = company_of(&rows, &[], &config);
+    // The newest counted payment is in EUR: the company's value is its EUR payments.
+    assert_eq!(company.get("stripe_lifetime_value_currency"), Some("EUR"));
+    assert_eq!(company.get("stripe_lifetime_value"), Some("65.00"));
+    assert_eq!(company.get("stripe_payment_count"), Some("3"));
+    assert_eq!(
+        company.get("stripe_first_payment_date"),
+        Some("2020-09-13T12:27:30Z")
+    );
+}
+
+#[test]
+fn mrr_sums_the_customers_in_the_newest_live_subscriptions_currency() {
+    let config = MappingConfig::default();
+    let subscribed = |status, amount| Customer {
+        payments: vec![],
+        subscriptions: vec![(status, amount, 1, false)],
+    };
+    let customers = [
+        customer_row_in(0, &subscribed("active", 1_000), "usd", &config),
+        customer_row_in(1, &subscribed("active", 2_000), "eur", &config),
+        customer_row_in(2, &subscribed("past_due", 500), "eur", &config),
+        customer_row_in(3, &subscribed("canceled", 9_000), "eur", &config),
+    ];
+    let company = company_of(&[], &customers, &config);
+    // Customer 2 started last and is live: EUR; the USD customer is left out of the sum.
+    assert_eq!(company.get("stripe_mrr_currency"), Some("EUR"));
+    assert_eq!(company.get("stripe_mrr"), Some("25.00"));
+    assert_eq!(company.get("stripe_arr"), Some("300.00"));
+    assert_eq!(company.get("stripe_active_subscriptions"), Some("3"));
 }
