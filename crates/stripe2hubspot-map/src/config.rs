@@ -6,6 +6,7 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 use stripe_events::Currency;
 
+use crate::company::{check_company_config, CompanyKeySource};
 use crate::customer::{subscription_contact_specs, SUBSCRIPTION_CONTACT_PROPERTIES};
 use crate::properties::{
     ledger_contact_specs, ledger_deal_specs, LEDGER_CONTACT_PROPERTIES, LEDGER_DEAL_PROPERTIES,
@@ -255,13 +256,21 @@ pub struct MappingConfig {
     /// see [`subscription_properties`](crate::subscription_properties)) on contacts, and have
     /// bootstrap create them. On by default.
     pub subscriptions: bool,
+    /// What makes a payer's company (see [`company_key`](crate::company_key)): the email's
+    /// domain (the default), a metadata value, or nothing (no companies). In a file:
+    /// `"email_domain"`, `{"metadata": "company_id"}` or `"none"`.
+    pub company_key: CompanyKeySource,
+    /// Domains that never make a company, added to the shipped free-mail and disposable list
+    /// ([`FREE_MAIL_DOMAINS`](crate::FREE_MAIL_DOMAINS)). Same syntax: `example.com`, or
+    /// `name.*` for that name under any top-level domain. Matched without regard to case.
+    pub free_mail_domains_extra: Vec<String>,
 }
 
 impl Default for MappingConfig {
     /// The recommended mapping: email-keyed contacts, the Stripe customer id on the contact,
     /// the `company` and `lifecycle_stage` metadata keys on the contact, `deal_name` on the deal,
     /// the default pipeline's `closedwon`/`closedlost` stages, net lifetime value in each
-    /// contact's own currency, subscription properties on.
+    /// contact's own currency, subscription properties on, companies keyed by email domain.
     fn default() -> Self {
         let pairs = |items: &[(&str, &str)]| {
             items
@@ -294,6 +303,8 @@ impl Default for MappingConfig {
             deal_name_template: "Payment {amount} {currency} ({id})".to_owned(),
             deal_currency_code: true,
             subscriptions: true,
+            company_key: CompanyKeySource::EmailDomain,
+            free_mail_domains_extra: Vec::new(),
         }
     }
 }
@@ -360,6 +371,14 @@ pub enum ConfigError {
     SameStages {
         /// The stage given for both.
         stage: String,
+    },
+    /// A free-mail domain entry that cannot match any email domain.
+    #[error("mapping config `{field}`: {value:?} is not a domain; write it like `example.com`, or `name.*` for any top-level domain")]
+    InvalidDomain {
+        /// The field, with the entry's index.
+        field: String,
+        /// The rejected entry.
+        value: String,
     },
     /// The configuration text does not parse.
     #[error("mapping config does not parse: {0}")]
@@ -466,6 +485,7 @@ impl MappingConfig {
                 stage: self.deal_stage.clone(),
             });
         }
+        check_company_config(self)?;
         Template::parse(&self.deal_name_template).map_err(|reason| ConfigError::Template {
             reason: reason.to_string(),
         })?;
@@ -643,7 +663,7 @@ fn label_for(name: &str) -> String {
     }
 }
 
-fn empty(field: &str) -> ConfigError {
+pub(crate) fn empty(field: &str) -> ConfigError {
     ConfigError::Empty {
         field: field.to_owned(),
     }

@@ -203,6 +203,56 @@ fn own_currency_lifetime(
     (currency, lifetime)
 }
 
+/// The settled rows among `rows`, oldest payment first (ties broken by key, then by the
+/// newest fact, so the order of `rows` does not matter).
+fn settled_in_order<'a>(
+    rows: impl IntoIterator<Item = &'a LedgerRow>,
+    config: &MappingConfig,
+) -> Vec<Settled<'a>> {
+    let mut settled: Vec<Settled<'a>> = rows
+        .into_iter()
+        .filter_map(|r| settled(r, config))
+        .collect();
+    settled.sort_by(|a, b| {
+        (a.row.paid_at(), a.key, a.row.latest()).cmp(&(b.row.paid_at(), b.key, b.row.latest()))
+    });
+    settled
+}
+
+/// Writes the payment rollups of `settled` (oldest first): `stripe_payment_count`,
+/// `stripe_lifetime_value`, `stripe_lifetime_value_currency`, `stripe_first_payment_date`,
+/// `stripe_last_payment_date`, as [`contact_properties_of`] documents them.
+fn insert_rollups(set: &mut PropertySet, settled: &[Settled<'_>], config: &MappingConfig) {
+    let counted: Vec<&Settled<'_>> = settled.iter().filter(|s| s.amount.minor > 0).collect();
+    let (currency, lifetime) = match settlement_lifetime(&counted) {
+        Some(total) => (Some(total.currency), total.to_decimal_string()),
+        None => own_currency_lifetime(settled, &counted, config),
+    };
+    let custom = |v: &str| value(v, PropertyKind::Custom, false);
+    set.insert(PAYMENT_COUNT_PROPERTY, custom(&counted.len().to_string()));
+    set.insert(LIFETIME_VALUE_PROPERTY, custom(&lifetime));
+    set.insert(
+        LIFETIME_VALUE_CURRENCY_PROPERTY,
+        custom(&currency.map(|c| c.iso_code()).unwrap_or_default()),
+    );
+    let first = counted.first().map_or("", |s| s.paid_at.as_str());
+    let last = counted.last().map_or("", |s| s.paid_at.as_str());
+    set.insert(FIRST_PAYMENT_DATE_PROPERTY, custom(first));
+    set.insert(LAST_PAYMENT_DATE_PROPERTY, custom(last));
+}
+
+/// The payment rollups of any set of ledger rows (a contact's, or every row of a company's
+/// customers), by the contact's rules: see [`contact_properties_of`]. Waiting rows are
+/// ignored; the result does not depend on the order of `rows`.
+pub(crate) fn payment_rollups<'a>(
+    rows: impl IntoIterator<Item = &'a LedgerRow>,
+    config: &MappingConfig,
+) -> PropertySet {
+    let mut set = PropertySet::new();
+    insert_rollups(&mut set, &settled_in_order(rows, config), config);
+    set
+}
+
 /// The newest stamped value among the rows (ties broken by the value, so the order of `rows`
 /// does not matter).
 fn newest_of<'a, T: Ord + 'a>(
@@ -287,10 +337,7 @@ pub fn contact_properties_of(
     rows: &[LedgerRow],
     config: &MappingConfig,
 ) -> Option<PropertySet> {
-    let mut settled: Vec<Settled<'_>> = rows.iter().filter_map(|r| settled(r, config)).collect();
-    settled.sort_by(|a, b| {
-        (a.row.paid_at(), a.key, a.row.latest()).cmp(&(b.row.paid_at(), b.key, b.row.latest()))
-    });
+    let settled = settled_in_order(rows, config);
     let newest = settled.last();
     if newest.is_none() && !customer.is_some_and(|c| keyable(c, config)) {
         return None;
@@ -330,22 +377,7 @@ pub fn contact_properties_of(
         }
     }
 
-    let counted: Vec<&Settled<'_>> = settled.iter().filter(|s| s.amount.minor > 0).collect();
-    let (currency, lifetime) = match settlement_lifetime(&counted) {
-        Some(total) => (Some(total.currency), total.to_decimal_string()),
-        None => own_currency_lifetime(&settled, &counted, config),
-    };
-    let custom = |v: &str| value(v, PropertyKind::Custom, false);
-    contact.insert(PAYMENT_COUNT_PROPERTY, custom(&counted.len().to_string()));
-    contact.insert(LIFETIME_VALUE_PROPERTY, custom(&lifetime));
-    contact.insert(
-        LIFETIME_VALUE_CURRENCY_PROPERTY,
-        custom(&currency.map(|c| c.iso_code()).unwrap_or_default()),
-    );
-    let first = counted.first().map_or("", |s| s.paid_at.as_str());
-    let last = counted.last().map_or("", |s| s.paid_at.as_str());
-    contact.insert(FIRST_PAYMENT_DATE_PROPERTY, custom(first));
-    contact.insert(LAST_PAYMENT_DATE_PROPERTY, custom(last));
+    insert_rollups(&mut contact, &settled, config);
 
     if let Some(newest) = newest {
         let captured = Money::new(newest.row.captured().unwrap_or(0), newest.amount.currency);

@@ -59,6 +59,7 @@
 //! ```
 #![deny(missing_docs)]
 
+mod company;
 mod config;
 mod contact_key;
 mod customer;
@@ -77,6 +78,11 @@ mod state;
 mod template;
 mod text;
 
+pub use company::{
+    company_key, company_properties, CompanyKey, CompanyKeySource, CompanyNameHint, COMPANY_GROUP,
+    COMPANY_KEY_PROPERTY, COMPANY_ROLLUP_PROPERTIES, COMPANY_SUBSCRIPTION_PROPERTIES,
+    FREE_MAIL_DOMAINS,
+};
 pub use config::{
     AmountBasis, ConfigError, ContactKeySource, EmailSource, MappingConfig, NameSplit,
     CUSTOMER_EVENT_TYPES, DEFAULT_EVENT_TYPES, DEFAULT_LOST_DEAL_STAGE, LAST_CHARGE_PROPERTIES,

@@ -19,6 +19,7 @@ pub use facts::{
     CustomerOutcome, DiscountFacts, ItemFacts, SubscriptionFacts,
 };
 pub use mrr::mrr;
+pub(crate) use mrr::newest_subscription_currency;
 pub(crate) use properties::subscription_contact_specs;
 pub use properties::{
     ACTIVE_SUBSCRIPTIONS_PROPERTY, ARR_PROPERTY, CANCEL_AT_DATE_PROPERTY, CHURN_DATE_PROPERTY,

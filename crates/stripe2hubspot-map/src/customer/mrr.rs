@@ -100,8 +100,18 @@ fn subscription_monthly(sub: &SubscriptionFacts, currency: Currency) -> Ratio {
 /// The currency MRR is stated in: that of the newest live subscription (by start, then id),
 /// else of the newest subscription of any status (so a churned customer shows 0).
 fn mrr_currency(row: &CustomerRow) -> Option<Currency> {
+    newest_subscription_currency(&row.subscriptions().collect::<Vec<_>>())
+}
+
+/// The currency of the newest live subscription among `subscriptions` (by start, then id),
+/// else of the newest of any status: the currency MRR is stated in, for one customer or for
+/// every customer of a company.
+pub(crate) fn newest_subscription_currency(
+    subscriptions: &[&SubscriptionFacts],
+) -> Option<Currency> {
     let newest = |live_only: bool| {
-        row.subscriptions()
+        subscriptions
+            .iter()
             .filter(|s| !live_only || s.status.is_live())
             .filter(|s| s.currency.is_some())
             .max_by(|a, b| (a.started_at, &a.id).cmp(&(b.started_at, &b.id)))
