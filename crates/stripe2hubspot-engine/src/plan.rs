@@ -467,6 +467,22 @@ mod tests {
         out
     }
 
+    /// One group per contact of every write: no payment moved, no customer-only contact, no
+    /// property dropped.
+    fn groups_of_every_write(
+        writes: &[RowWrite],
+        contacts: &HashMap<String, PropertySet>,
+    ) -> Vec<Group> {
+        contact_groups(
+            writes,
+            all(writes),
+            std::iter::empty(),
+            &[],
+            contacts,
+            &BTreeSet::new(),
+        )
+    }
+
     fn all(writes: &[RowWrite]) -> std::ops::Range<usize> {
         0..writes.len()
     }
@@ -489,14 +505,7 @@ mod tests {
         assert_eq!(orders.len(), 24);
         for order in orders {
             let (writes, contacts) = ledger(&order);
-            let groups = contact_groups(
-                &writes,
-                all(&writes),
-                std::iter::empty(),
-                &[],
-                &contacts,
-                &BTreeSet::new(),
-            );
+            let groups = groups_of_every_write(&writes, &contacts);
             assert_eq!(groups.len(), 2, "one group per contact: {groups:?}");
             let ada_group = groups
                 .iter()
@@ -554,14 +563,7 @@ mod tests {
         let newer = payment(2, "ada@example.com", "Ada Lovelace", 3000, 1_700_000_600);
         for order in all_orders(&[older.charge_succeeded(), newer.charge_succeeded()]) {
             let (writes, contacts) = ledger(&order);
-            let groups = contact_groups(
-                &writes,
-                all(&writes),
-                std::iter::empty(),
-                &[],
-                &contacts,
-                &BTreeSet::new(),
-            );
+            let groups = groups_of_every_write(&writes, &contacts);
             assert_eq!(groups.len(), 1);
             let p = &groups[0].properties;
             assert_eq!(p["last_charge_id"], newer.charge_id);
@@ -575,14 +577,7 @@ mod tests {
     fn dropped_properties_are_not_sent_but_core_ones_always_are() {
         let tony = Payment::sample();
         let (writes, contacts) = ledger(&[tony.charge_succeeded()]);
-        let untouched = contact_groups(
-            &writes,
-            all(&writes),
-            std::iter::empty(),
-            &[],
-            &contacts,
-            &BTreeSet::new(),
-        );
+        let untouched = groups_of_every_write(&writes, &contacts);
         for name in [
             "email",
             "firstname",
@@ -680,14 +675,7 @@ mod tests {
                 .expect("keyed by the charge");
             assert_eq!(bare_deal.properties[DEAL_KEY], bare.charge_id);
 
-            let contacts = contact_groups(
-                &writes,
-                all(&writes),
-                std::iter::empty(),
-                &[],
-                &contacts,
-                &BTreeSet::new(),
-            );
+            let contacts = groups_of_every_write(&writes, &contacts);
             assert_eq!(contacts.len(), 2, "one contact each");
         }
     }
