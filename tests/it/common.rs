@@ -29,6 +29,20 @@ pub struct Pipeline {
     _dir: tempfile::TempDir,
 }
 
+/// A client for reconcile runs that share the fake's request window with an engine: it
+/// retries a 429 like the binary's `reconcile` does, in steps that outlast the 10 s window.
+pub fn retrying_client(hubspot: &FakeHubSpot) -> stripe2hubspot::hubspot_crm::Client {
+    hubspot
+        .client_builder()
+        .retry_policy(stripe2hubspot::hubspot_crm::RetryPolicy::new(
+            6,
+            Duration::from_millis(200),
+            Duration::from_secs(5),
+        ))
+        .build()
+        .unwrap()
+}
+
 /// Test-speed timings: milliseconds where production waits seconds.
 pub fn fast(builder: SyncEngineBuilder) -> SyncEngineBuilder {
     builder

@@ -38,7 +38,7 @@ async fn reconcile_reports_hand_edits_deletions_and_strangers_then_repairs_them(
     pipeline.shutdown().await;
 
     let expected = ledger_deals(&listed_objects(&history), &config);
-    let reconcile = Reconcile::builder(pipeline.hubspot.client().unwrap()).build();
+    let reconcile = Reconcile::builder(common::retrying_client(&pipeline.hubspot)).build();
     let mut seen = Vec::new();
     let first = reconcile
         .check(&expected, |p: &ReconcileProgress| seen.push(*p))
@@ -207,7 +207,7 @@ async fn a_refund_synced_between_check_and_repair_stays_in_hubspot() {
         .edit_property("deals", &deal.id, "dealname", Some("typed by hand")));
 
     let expected = expected_now(&pipeline).await;
-    let reconcile = Reconcile::builder(pipeline.hubspot.client().unwrap()).build();
+    let reconcile = Reconcile::builder(common::retrying_client(&pipeline.hubspot)).build();
     let report = reconcile.check(&expected, |_| {}).await.unwrap();
     assert_eq!(report.drifted.len(), 1, "{report}");
 
@@ -265,7 +265,7 @@ async fn a_payment_whose_deal_move_is_pending_is_not_missing_and_gets_no_second_
 
     let expected = expected_now(&pipeline).await;
     assert!(expected[0].payment_id.starts_with("pi_"));
-    let reconcile = Reconcile::builder(pipeline.hubspot.client().unwrap()).build();
+    let reconcile = Reconcile::builder(common::retrying_client(&pipeline.hubspot)).build();
     let report = reconcile.check(&expected, |_| {}).await.unwrap();
 
     assert_eq!(report.drifted.len(), 1, "{report}");
@@ -372,7 +372,7 @@ async fn a_drifted_stripe_mrr_is_reported_and_handed_to_the_syncer() {
         ["cus_ann"],
         "only customers whose contact HubSpot confirmed"
     );
-    let reconcile = Reconcile::builder(hubspot.client().unwrap()).build();
+    let reconcile = Reconcile::builder(common::retrying_client(&hubspot)).build();
     let in_sync = reconcile.check_customers(&expected, |_| {}).await.unwrap();
     assert!(in_sync.is_in_sync() && in_sync.in_sync == 1, "{in_sync}");
 
@@ -469,7 +469,7 @@ async fn backfilled_subscriptions_reach_the_contacts_and_a_drifted_mrr_is_repair
     let bob = hubspot.contact_by_email("bob@example.com").unwrap();
     assert_eq!(bob.property("stripe_subscription_status"), Some("canceled"));
 
-    let reconcile = Reconcile::builder(hubspot.client().unwrap()).build();
+    let reconcile = Reconcile::builder(common::retrying_client(&hubspot)).build();
     let expected = expected_contacts(&pipeline.store, &config).await.unwrap();
     assert_eq!(expected.len(), 3, "Ann, Bob and Cat have contacts");
     let report = reconcile.check_customers(&expected, |_| {}).await.unwrap();
