@@ -8,6 +8,12 @@ use super::leader::InHand;
 use super::Inner;
 
 impl Inner {
+    /// The passes that follow the payment writes: companies, then line items.
+    async fn sync_side_objects(&self) {
+        self.sync_companies().await;
+        self.sync_line_items().await;
+    }
+
     pub(super) fn count(&self, counter: &AtomicU64, n: u64) {
         counter.fetch_add(n, Ordering::Relaxed);
         self.counters.emit(counter, n);
@@ -50,6 +56,8 @@ impl Inner {
                 }
             };
             if jobs.is_empty() {
+                // Side objects a failed pass left behind are tried again while idle.
+                self.sync_side_objects().await;
                 super::idle::wait_for_work(
                     enqueued.as_mut(),
                     self.settings.poll_interval,
@@ -61,6 +69,7 @@ impl Inner {
             *in_hand.lock().unwrap_or_else(|p| p.into_inner()) = jobs.clone();
             self.with_heartbeat(&jobs, self.process(jobs.clone())).await;
             in_hand.lock().unwrap_or_else(|p| p.into_inner()).clear();
+            self.sync_side_objects().await;
         }
     }
 }

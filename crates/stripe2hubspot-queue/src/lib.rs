@@ -62,6 +62,7 @@
 #[cfg(feature = "test-util")]
 #[cfg_attr(docsrs, doc(cfg(feature = "test-util")))]
 pub mod conformance;
+mod company;
 mod contact_mark;
 mod customer;
 mod erasure;
@@ -86,6 +87,7 @@ mod store;
 mod time;
 mod traits;
 
+pub use company::{CompanyMember, CompanyWork, CompanyWritten, LineItemWork};
 pub use contact_mark::ContactMark;
 pub use customer::{customer_contact_key, CustomerEntry};
 pub use erasure::{redact_personal, Erasure};
