@@ -44,6 +44,11 @@ pub enum AlertKind {
     /// contact is written without it until the two are merged (in HubSpot, or by the sync
     /// with `STRIPE2HUBSPOT_MERGE_CONTACTS=1`). Sent once per pair of contacts.
     EmailTaken,
+    /// HubSpot refused a side feature (companies, line items) for scopes the token lacks:
+    /// that feature waits, payments and contacts go on. Sent once per pause.
+    FeaturePaused,
+    /// A paused side feature wrote again. Sent once per pause.
+    FeatureResumed,
 }
 
 impl AlertKind {
@@ -63,7 +68,10 @@ impl AlertKind {
     /// engine alerts [`AlertKind::EmailTaken`] once per pair of contacts), so every one
     /// names something new to fix: [`Throttled`] lets them all through.
     pub fn is_deduplicated(self) -> bool {
-        matches!(self, AlertKind::EmailTaken)
+        matches!(
+            self,
+            AlertKind::EmailTaken | AlertKind::FeaturePaused | AlertKind::FeatureResumed
+        )
     }
 
     /// A plural noun for counting suppressed alerts of this kind.
@@ -80,6 +88,8 @@ impl AlertKind {
             AlertKind::DuplicateDeal => "duplicate-deal notices",
             AlertKind::DuplicateDealResolved => "resolved duplicate deals",
             AlertKind::EmailTaken => "emails held by another contact",
+            AlertKind::FeaturePaused => "feature pauses",
+            AlertKind::FeatureResumed => "feature resumptions",
         }
     }
 }

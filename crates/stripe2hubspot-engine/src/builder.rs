@@ -275,6 +275,8 @@ impl SyncEngineBuilder {
                 counters: Counters::default(),
                 role: watch::channel(Role::Standby).0,
                 leading: AtomicBool::new(false),
+                companies_pass: super::side_pass::SidePass::new("companies"),
+                line_items_pass: super::side_pass::SidePass::new("line items"),
             }),
         })
     }

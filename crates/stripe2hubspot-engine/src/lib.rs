@@ -102,6 +102,7 @@ mod record;
 mod repair;
 mod settle;
 mod settlement;
+mod side_pass;
 mod worker;
 
 use std::collections::BTreeSet;
@@ -193,6 +194,10 @@ struct Inner {
     role: watch::Sender<Role>,
     /// Cleared the moment leadership is lost: every HubSpot write checks it first.
     leading: AtomicBool,
+    /// The company pass's schedule and pause.
+    companies_pass: side_pass::SidePass,
+    /// The line-item pass's schedule and pause.
+    line_items_pass: side_pass::SidePass,
 }
 
 /// Drains the queue into HubSpot. Cheap to clone handles come from [`SyncEngine::handle`].

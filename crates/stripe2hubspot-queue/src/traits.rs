@@ -7,8 +7,9 @@ use std::time::{Duration, SystemTime};
 use stripe2hubspot_map::{CustomerFacts, Facts, LedgerRow, MappingConfig};
 
 use crate::{
-    Attempt, CompanyMember, CompanyWork, CompanyWritten, ContactMark, CustomerEntry, DeadLetter, EnqueueSignal, Enqueued, Erasure, Job, JobId,
-    LedgerChange, LedgerEntry, LineItemWork, NewJob, QueueError, QueueStats, WriteMark,
+    Attempt, CompanyMember, CompanyWork, CompanyWritten, ContactMark, CustomerEntry, DeadLetter,
+    EnqueueSignal, Enqueued, Erasure, Job, JobId, LedgerChange, LedgerEntry, LineItemWork, NewJob,
+    QueueError, QueueStats, WriteMark,
 };
 
 /// A durable job source: what ingest and the sync engine need to move events through.

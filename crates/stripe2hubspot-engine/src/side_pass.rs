@@ -1,0 +1,109 @@
+//! The state of one side pass (companies, line items): when it may run next, and whether it
+//! is paused for scopes the token lacks. Payments and contacts never wait for it.
+
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+/// How long a side pass waits after a failure before it tries again, at most.
+const MAX_RETRY_DELAY: Duration = Duration::from_secs(60);
+
+/// How often a side pass paused for missing scopes tries again (a success resumes it).
+const SCOPE_PROBE_INTERVAL: Duration = Duration::from_secs(60);
+
+#[derive(Debug, Default)]
+struct State {
+    not_before: Option<Instant>,
+    failures: u32,
+    missing_scopes: Option<Vec<String>>,
+}
+
+/// One side pass's schedule and pause; see the module doc.
+#[derive(Debug)]
+pub(crate) struct SidePass {
+    /// What the pass writes, for logs and alerts ("companies", "line items").
+    pub(crate) feature: &'static str,
+    state: Mutex<State>,
+}
+
+impl SidePass {
+    pub(crate) fn new(feature: &'static str) -> SidePass {
+        SidePass {
+            feature,
+            state: Mutex::new(State::default()),
+        }
+    }
+
+    fn state(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Whether the pass may run now (no backoff or probe wait pending).
+    pub(crate) fn due(&self) -> bool {
+        self.state()
+            .not_before
+            .is_none_or(|at| Instant::now() >= at)
+    }
+
+    /// The pass wrote what it had: the backoff is reset. Returns the scopes it was paused for,
+    /// if it was, so the caller announces the resumption once.
+    pub(crate) fn succeeded(&self) -> Option<Vec<String>> {
+        let mut state = self.state();
+        state.not_before = None;
+        state.failures = 0;
+        state.missing_scopes.take()
+    }
+
+    /// The pass failed for a passing reason: it waits `delay` (HubSpot's word) or an
+    /// exponential backoff from `base`, capped, before it runs again.
+    pub(crate) fn failed(&self, base: Duration, delay: Option<Duration>) {
+        let mut state = self.state();
+        let exponent = state.failures.min(16);
+        state.failures = state.failures.saturating_add(1);
+        let backoff = base.saturating_mul(2u32.saturating_pow(exponent));
+        let wait = delay.unwrap_or(backoff).min(MAX_RETRY_DELAY);
+        state.not_before = Some(Instant::now() + wait);
+    }
+
+    /// HubSpot refused the pass for `scopes`: it probes again after a while. Returns `true`
+    /// the first time (the caller alerts once per pause).
+    pub(crate) fn pause_for_scopes(&self, scopes: Vec<String>) -> bool {
+        let mut state = self.state();
+        state.not_before = Some(Instant::now() + SCOPE_PROBE_INTERVAL);
+        let first = state.missing_scopes.is_none();
+        state.missing_scopes = Some(scopes);
+        first
+    }
+
+    /// The scopes the pass is paused for, if it is.
+    pub(crate) fn missing_scopes(&self) -> Option<Vec<String>> {
+        self.state().missing_scopes.clone()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_failure_defers_the_pass_and_a_success_makes_it_due() {
+        let pass = SidePass::new("companies");
+        assert!(pass.due());
+        pass.failed(Duration::from_secs(5), None);
+        assert!(!pass.due());
+        assert_eq!(pass.succeeded(), None);
+        assert!(pass.due());
+    }
+
+    #[test]
+    fn a_scope_pause_alerts_once_and_its_end_names_the_scopes() {
+        let pass = SidePass::new("companies");
+        assert!(pass.pause_for_scopes(vec!["crm.objects.companies.write".into()]));
+        assert!(!pass.pause_for_scopes(vec!["crm.objects.companies.write".into()]));
+        assert!(!pass.due());
+        assert_eq!(
+            pass.succeeded(),
+            Some(vec!["crm.objects.companies.write".to_owned()])
+        );
+        assert_eq!(pass.missing_scopes(), None);
+    }
+}
