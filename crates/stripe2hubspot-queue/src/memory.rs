@@ -4,7 +4,7 @@ use std::time::{Duration, SystemTime};
 
 use std::collections::BTreeMap;
 
-use stripe2hubspot_map::{ContactKeySource, CustomerFacts, Facts, LedgerRow, MappingConfig};
+use stripe2hubspot_map::{CompanyKey, ContactKeySource, CustomerFacts, Facts, LedgerRow, MappingConfig};
 
 use crate::customer::{
     email_contact_key, erased_customer, feed_payment_step, guest_email, merge_customer_step,
@@ -14,7 +14,8 @@ use crate::erasure::{emails_in, erase_payment, names_person, redact_payload, row
 use crate::ledger::{merge_step, Changes, Merged};
 use crate::time::{duration_millis, from_millis, now_millis, to_millis};
 use crate::{
-    customer_contact_key, ContactMark, CustomerEntry, Erasure, LedgerChange, LedgerEntry, WriteMark,
+    customer_contact_key, CompanyMember, CompanyWork, CompanyWritten, ContactMark, CustomerEntry,
+    Erasure, LedgerChange, LedgerEntry, LineItemWork, WriteMark,
 };
 use crate::{
     Attempt, DeadLetter, EnqueueNotifier, EnqueueSignal, Enqueued, Job, JobId, LeaseToken, NewJob,
@@ -45,6 +46,232 @@ struct Inner {
     contact_marks: HashMap<String, ContactMark>,
     /// Customer rows by customer id.
     customers: BTreeMap<String, CustomerEntry>,
+    /// Company memberships and line-item work.
+    side: Side,
+}
+
+/// The company and line-item work sets, as the SQL tables of migration 7 hold them.
+#[derive(Debug, Default)]
+struct Side {
+    /// Companies by key value.
+    companies: BTreeMap<String, CompanyRec>,
+    /// Memberships by contact key.
+    members: BTreeMap<String, Link>,
+    /// Deals by HubSpot deal id (`Link::contact_key` names the member that brought it).
+    deals: BTreeMap<String, Link>,
+    /// Line-item work by payment key.
+    line_items: BTreeMap<String, LineItemRec>,
+}
+
+#[derive(Debug)]
+struct CompanyRec {
+    key: CompanyKey,
+    hubspot_id: Option<String>,
+    generation: i64,
+    written_generation: i64,
+}
+
+/// A contact or deal in a company; `linked_to` is the company id it was last associated with.
+#[derive(Debug)]
+struct Link {
+    company: String,
+    /// The HubSpot contact id (for a member) or the member's contact key (for a deal).
+    other: String,
+    linked_to: Option<String>,
+}
+
+#[derive(Debug)]
+struct LineItemRec {
+    deal_id: String,
+    fingerprint: String,
+    generation: i64,
+    written_generation: i64,
+}
+
+impl Side {
+    /// Raises the generation of `company` (its members or their payments changed).
+    fn bump(&mut self, company: &str) {
+        if let Some(rec) = self.companies.get_mut(company) {
+            rec.generation += 1;
+        }
+    }
+
+    /// Removes the membership of `contact_key` and its deals, bumping the company it left.
+    fn leave(&mut self, contact_key: &str) {
+        if let Some(old) = self.members.remove(contact_key) {
+            self.bump(&old.company);
+        }
+        self.deals.retain(|_, deal| deal.other != contact_key);
+    }
+
+    fn note(&mut self, member: &CompanyMember) {
+        let Some(company) = &member.company else {
+            self.leave(&member.contact_key);
+            return;
+        };
+        let value = company.value().to_owned();
+        match self.companies.get_mut(&value) {
+            Some(rec) => {
+                rec.key = company.clone();
+                rec.generation += 1;
+            }
+            None => {
+                self.companies.insert(
+                    value.clone(),
+                    CompanyRec {
+                        key: company.clone(),
+                        hubspot_id: None,
+                        generation: 1,
+                        written_generation: 0,
+                    },
+                );
+            }
+        }
+        let moved_from = match self.members.get(&member.contact_key) {
+            Some(old) if old.company != value => Some(old.company.clone()),
+            _ => None,
+        };
+        if let Some(old) = &moved_from {
+            self.bump(old);
+            // The member's deals go with it, to be associated with the new company.
+            for deal in self.deals.values_mut() {
+                if deal.other == member.contact_key {
+                    deal.company = value.clone();
+                    deal.linked_to = None;
+                }
+            }
+        }
+        let linked_to = match self.members.get(&member.contact_key) {
+            Some(old) if old.company == value && old.other == member.contact_id => {
+                old.linked_to.clone()
+            }
+            _ => None,
+        };
+        self.members.insert(
+            member.contact_key.clone(),
+            Link {
+                company: value.clone(),
+                other: member.contact_id.clone(),
+                linked_to,
+            },
+        );
+        for deal_id in &member.deal_ids {
+            let linked_to = match self.deals.get(deal_id) {
+                Some(old) if old.company == value => old.linked_to.clone(),
+                Some(old) => {
+                    // The deal belonged to another member's company: that company changed too.
+                    let previous = old.company.clone();
+                    self.bump(&previous);
+                    None
+                }
+                None => None,
+            };
+            self.deals.insert(
+                deal_id.clone(),
+                Link {
+                    company: value.clone(),
+                    other: member.contact_key.clone(),
+                    linked_to,
+                },
+            );
+        }
+    }
+
+    fn dirty(&self, limit: usize) -> Vec<CompanyWork> {
+        let mut out = Vec::new();
+        for (value, rec) in &self.companies {
+            if out.len() >= limit {
+                break;
+            }
+            let pending = |link: &Link| {
+                link.company == *value
+                    && (rec.hubspot_id.is_none() || link.linked_to != rec.hubspot_id)
+            };
+            let mut members = Vec::new();
+            let mut unlinked_contacts = Vec::new();
+            for (contact_key, link) in &self.members {
+                if link.company == *value {
+                    members.push(contact_key.clone());
+                    if pending(link) {
+                        unlinked_contacts.push(link.other.clone());
+                    }
+                }
+            }
+            let unlinked_deals: Vec<String> = self
+                .deals
+                .iter()
+                .filter(|(_, link)| pending(link))
+                .map(|(deal_id, _)| deal_id.clone())
+                .collect();
+            unlinked_contacts.sort();
+            unlinked_contacts.dedup();
+            let behind = rec.generation > rec.written_generation;
+            if behind || !unlinked_contacts.is_empty() || !unlinked_deals.is_empty() {
+                out.push(CompanyWork {
+                    key: rec.key.clone(),
+                    hubspot_id: rec.hubspot_id.clone(),
+                    generation: rec.generation,
+                    members,
+                    unlinked_contacts,
+                    unlinked_deals,
+                });
+            }
+        }
+        out
+    }
+
+    fn mark_written(&mut self, written: &CompanyWritten) {
+        let Some(rec) = self.companies.get_mut(&written.key) else {
+            return;
+        };
+        rec.hubspot_id = Some(written.hubspot_id.clone());
+        rec.written_generation = rec.written_generation.max(written.generation);
+        for link in self.members.values_mut() {
+            if link.company == written.key && written.linked_contacts.contains(&link.other) {
+                link.linked_to = Some(written.hubspot_id.clone());
+            }
+        }
+        for (deal_id, link) in self.deals.iter_mut() {
+            if link.company == written.key && written.linked_deals.contains(deal_id) {
+                link.linked_to = Some(written.hubspot_id.clone());
+            }
+        }
+    }
+
+    fn forget(&mut self, key: &str) {
+        let Some(rec) = self.companies.get_mut(key) else {
+            return;
+        };
+        rec.hubspot_id = None;
+        rec.generation += 1;
+        for link in self.members.values_mut().chain(self.deals.values_mut()) {
+            if link.company == key {
+                link.linked_to = None;
+            }
+        }
+    }
+
+    fn note_line_items(&mut self, payment_key: &str, deal_id: &str, fingerprint: &str) {
+        match self.line_items.get_mut(payment_key) {
+            Some(rec) if rec.deal_id == deal_id && rec.fingerprint == fingerprint => {}
+            Some(rec) => {
+                rec.deal_id = deal_id.to_owned();
+                rec.fingerprint = fingerprint.to_owned();
+                rec.generation += 1;
+            }
+            None => {
+                self.line_items.insert(
+                    payment_key.to_owned(),
+                    LineItemRec {
+                        deal_id: deal_id.to_owned(),
+                        fingerprint: fingerprint.to_owned(),
+                        generation: 1,
+                        written_generation: 0,
+                    },
+                );
+            }
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -730,11 +957,74 @@ impl SyncState for MemoryQueue {
         for email_key in &email_keys {
             inner.contact_marks.remove(email_key);
         }
+        // The person leaves their company: the next pass rewrites it without them.
+        for contact_key in std::iter::once(&key).chain(&email_keys) {
+            inner.side.leave(contact_key);
+        }
         Ok(Erasure {
             payments,
             events,
             contact_keys: vec![key],
         })
+    }
+
+    async fn note_company_members(&self, members: &[CompanyMember]) -> Result<(), QueueError> {
+        let mut inner = self.lock();
+        for member in members {
+            inner.side.note(member);
+        }
+        Ok(())
+    }
+
+    async fn dirty_companies(&self, limit: usize) -> Result<Vec<CompanyWork>, QueueError> {
+        Ok(self.lock().side.dirty(limit))
+    }
+
+    async fn mark_companies_written(&self, written: &[CompanyWritten]) -> Result<(), QueueError> {
+        let mut inner = self.lock();
+        for company in written {
+            inner.side.mark_written(company);
+        }
+        Ok(())
+    }
+
+    async fn forget_company(&self, key: &str) -> Result<(), QueueError> {
+        self.lock().side.forget(key);
+        Ok(())
+    }
+
+    async fn note_line_items(&self, work: &[(String, String, String)]) -> Result<(), QueueError> {
+        let mut inner = self.lock();
+        for (payment_key, deal_id, fingerprint) in work {
+            inner.side.note_line_items(payment_key, deal_id, fingerprint);
+        }
+        Ok(())
+    }
+
+    async fn pending_line_items(&self, limit: usize) -> Result<Vec<LineItemWork>, QueueError> {
+        let inner = self.lock();
+        Ok(inner
+            .side
+            .line_items
+            .iter()
+            .filter(|(_, rec)| rec.generation > rec.written_generation)
+            .take(limit)
+            .map(|(payment_key, rec)| LineItemWork {
+                payment_key: payment_key.clone(),
+                deal_id: rec.deal_id.clone(),
+                generation: rec.generation,
+            })
+            .collect())
+    }
+
+    async fn mark_line_items_written(&self, written: &[(String, i64)]) -> Result<(), QueueError> {
+        let mut inner = self.lock();
+        for (payment_key, generation) in written {
+            if let Some(rec) = inner.side.line_items.get_mut(payment_key) {
+                rec.written_generation = rec.written_generation.max(*generation);
+            }
+        }
+        Ok(())
     }
 }
 
