@@ -17,6 +17,7 @@
 //! | `STRIPE2HUBSPOT_MAPPING` | no | the default mapping | path of a JSON mapping file, read by every command |
 //! | `STRIPE2HUBSPOT_DEAD_LETTER_RETENTION` | no | `30d` | how long dead letters (and their payloads) are kept: `30d`, `12h`, `90m`, `3600s` |
 //! | `STRIPE2HUBSPOT_MERGE_CONTACTS` | no | `0` | `1`/`true`: when a customer's new email belongs to another HubSpot contact, merge that contact into the customer's (HubSpot's merge cannot be undone); `0`/`false`: alert and keep the old email |
+//! | `STRIPE2HUBSPOT_LINE_ITEMS` | no | the mapping's `line_items` (off) | `1`/`true`: write each deal's line items and their products (invoice lines; Checkout line items read with `STRIPE_SECRET_KEY`); `0`/`false`: do not; overrides the mapping file |
 //! | `STRIPE2HUBSPOT_GDPR_DELETE` | no | `0` | `1`/`true`: `customer.deleted` permanently deletes the customer's HubSpot contact (GDPR delete) and erases the person from the store; `0`/`false`: the customer is only marked deleted |
 
 use std::net::SocketAddr;
@@ -60,6 +61,9 @@ pub const MERGE_CONTACTS: &str = "STRIPE2HUBSPOT_MERGE_CONTACTS";
 
 /// The switch that makes `customer.deleted` a GDPR deletion.
 pub const GDPR_DELETE: &str = "STRIPE2HUBSPOT_GDPR_DELETE";
+
+/// The switch that turns line items and products on (or off, over the mapping file).
+pub const LINE_ITEMS: &str = "STRIPE2HUBSPOT_LINE_ITEMS";
 
 /// Reads variables; empty values count as unset.
 pub struct Env<F>(F);
@@ -215,8 +219,17 @@ impl<F: Fn(&str) -> Option<String>> Env<F> {
     }
 
     /// `STRIPE2HUBSPOT_MAPPING`: the mapping in the JSON file it names (every field optional,
-    /// defaults from the default mapping), or the default mapping when unset.
+    /// defaults from the default mapping), or the default mapping when unset; then
+    /// `STRIPE2HUBSPOT_LINE_ITEMS`, when set, turns line items on or off over it.
     pub fn mapping(&self) -> Result<MappingConfig, ConfigError> {
+        let mut mapping = self.mapping_file()?;
+        if self.get(LINE_ITEMS).is_some() {
+            mapping.line_items = self.switch(LINE_ITEMS)?;
+        }
+        Ok(mapping)
+    }
+
+    fn mapping_file(&self) -> Result<MappingConfig, ConfigError> {
         const VARIABLE: &str = "STRIPE2HUBSPOT_MAPPING";
         let Some(path) = self.get(VARIABLE) else {
             return Ok(MappingConfig::default());
@@ -520,6 +533,22 @@ mod tests {
                 "{bad}"
             );
         }
+    }
+
+    #[test]
+    fn line_items_are_off_by_default_and_the_switch_overrides_the_mapping_file() {
+        assert!(!env(&[]).mapping().unwrap().line_items);
+        assert!(env(&[(LINE_ITEMS, "1")]).mapping().unwrap().line_items);
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("mapping.json");
+        std::fs::write(&file, r#"{"line_items": true}"#).unwrap();
+        let path = file.to_str().unwrap();
+        let from_file = [("STRIPE2HUBSPOT_MAPPING", path)];
+        assert!(env(&from_file).mapping().unwrap().line_items);
+        let overridden = [("STRIPE2HUBSPOT_MAPPING", path), (LINE_ITEMS, "false")];
+        assert!(!env(&overridden).mapping().unwrap().line_items);
+        let err = env(&[(LINE_ITEMS, "yes")]).mapping().unwrap_err();
+        assert_eq!(err.variable, LINE_ITEMS);
     }
 
     #[test]

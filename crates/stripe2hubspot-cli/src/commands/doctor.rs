@@ -4,23 +4,28 @@
 use std::collections::BTreeSet;
 use std::process::ExitCode;
 
-use hubspot_crm::scopes::{AccessTokenInfo, PROPERTY_BOOTSTRAP_SCOPES, SYNC_SCOPES};
+use hubspot_crm::scopes::{
+    AccessTokenInfo, COMPANY_SCHEMAS_WRITE, COMPANY_SCOPES, LINE_ITEM_PROPERTY_SCOPES,
+    LINE_ITEM_SCOPES, PRODUCT_SCOPES, PROPERTY_BOOTSTRAP_SCOPES, SYNC_SCOPES,
+};
 use hubspot_crm::{Client, Error, ObjectType, PropertyCreate, PropertyOption, RetryPolicy};
-use stripe2hubspot_map::{MappingConfig, PropertySpec};
+use stripe2hubspot_map::{CompanyKeySource, MappingConfig, PropertySpec};
 
-use crate::config::{process_env, GDPR_DELETE, MERGE_CONTACTS, TOKEN_HELP};
+use crate::config::{process_env, GDPR_DELETE, LINE_ITEMS, MERGE_CONTACTS, TOKEN_HELP};
 
 /// Options of `doctor`.
 #[derive(Debug, clap::Args)]
 #[command(
     after_help = "Checks: STRIPE_WEBHOOK_SECRET looks like whsec_; HubSpot accepts the \
-token; the token has the sync scopes; every property the mapping writes exists with the right \
-type; the deal pipeline and stages exist; the queue is reachable and migrated. It also lists \
+token; the token has the sync scopes, and the scopes of companies and line items when they are \
+on; every property the mapping writes (on contacts, deals, companies, line items and products) \
+exists with the right type; the deal pipeline and stages exist; the queue is reachable and migrated. It also lists \
 the HubSpot validation rules on properties the sync writes. Exits 1 if any check fails."
 )]
 pub struct Args {
     /// Create the properties the mapping writes that HubSpot lacks (needs the
-    /// crm.schemas.contacts.write and crm.schemas.deals.write scopes).
+    /// crm.schemas.contacts.write and crm.schemas.deals.write scopes; companies need
+    /// crm.schemas.companies.write, line items and products e-commerce).
     #[arg(long)]
     fix: bool,
 }
@@ -59,6 +64,7 @@ pub async fn run(args: Args) -> ExitCode {
         (Err(error), _) | (_, Err(error)) => return super::config_failure(&error),
     };
     report_switches(switches, &mut report);
+    report_features(&mapping, &mut report);
 
     match env.webhook_secrets() {
         Ok(secrets) => report.ok(
@@ -118,6 +124,28 @@ fn report_switches((merge, gdpr): (bool, bool), report: &mut Report) {
     );
 }
 
+/// What the company and line-item features will write, so an operator sees it before the
+/// first sync.
+fn report_features(mapping: &MappingConfig, report: &mut Report) {
+    report.note(
+        "companies",
+        match &mapping.company_key {
+            CompanyKeySource::EmailDomain => "on: payers are grouped into companies by their email domain (free-mail domains make none); set \"company_key\": \"none\" in the mapping to turn them off".to_owned(),
+            CompanyKeySource::Metadata(key) => format!("on: payers are grouped into companies by the metadata value {key:?}"),
+            CompanyKeySource::Disabled => "off (\"company_key\": \"none\" in the mapping)".to_owned(),
+        },
+    );
+    let line_items = if !mapping.line_items {
+        format!("off: set {LINE_ITEMS}=1 to write each deal's line items and products")
+    } else if std::env::var_os("STRIPE_SECRET_KEY").is_some() {
+        "on: invoice lines, and Checkout line items read from Stripe with STRIPE_SECRET_KEY"
+            .to_owned()
+    } else {
+        "on: invoice lines only; Checkout sessions get none without STRIPE_SECRET_KEY (their events do not carry the items: set it to read them)".to_owned()
+    };
+    report.note("line items", line_items);
+}
+
 async fn hubspot_checks(client: &Client, mapping: &MappingConfig, fix: bool, report: &mut Report) {
     let Some(info) = token_check(client, report).await else {
         return;
@@ -129,6 +157,15 @@ async fn hubspot_checks(client: &Client, mapping: &MappingConfig, fix: bool, rep
         (ObjectType::Deals, deal_specs),
     ] {
         property_check(client, object, &specs, fix, bootstrap_granted, report).await;
+    }
+    for feature in features(mapping) {
+        let granted = feature_scope_check(&feature, info.as_ref(), report);
+        for (object, specs, can_create) in feature.objects {
+            let can_create = can_create(info.as_ref());
+            if granted {
+                property_check(client, object, &specs, fix, can_create, report).await;
+            }
+        }
     }
     pipeline_check(client, mapping, report).await;
     validation_rules(client, report).await;
@@ -188,6 +225,108 @@ async fn token_check(client: &Client, report: &mut Report) -> Option<Option<Acce
             None
         }
     }
+}
+
+/// A feature beside payments and contacts that needs scopes of its own.
+struct Feature {
+    name: &'static str,
+    scopes: Vec<&'static str>,
+    /// How to turn it off, for the fix of a missing scope.
+    off: String,
+    /// Each object type it writes, its custom properties, and whether the token may create
+    /// them.
+    objects: Vec<(
+        ObjectType,
+        Vec<PropertySpec>,
+        fn(Option<&AccessTokenInfo>) -> bool,
+    )>,
+}
+
+fn granted(info: Option<&AccessTokenInfo>, scopes: &[&str]) -> bool {
+    info.is_none_or(|info| info.missing(scopes).is_empty())
+}
+
+/// The features the mapping turns on.
+fn features(mapping: &MappingConfig) -> Vec<Feature> {
+    let mut out = Vec::new();
+    if mapping.company_key != CompanyKeySource::Disabled {
+        out.push(Feature {
+            name: "companies",
+            scopes: COMPANY_SCOPES.to_vec(),
+            off: "set \"company_key\": \"none\" in the mapping".to_owned(),
+            objects: vec![(
+                ObjectType::Companies,
+                mapping.company_custom_properties(),
+                |info| granted(info, &[COMPANY_SCHEMAS_WRITE]),
+            )],
+        });
+    }
+    if mapping.line_items {
+        let can_create = |info: Option<&AccessTokenInfo>| granted(info, &LINE_ITEM_PROPERTY_SCOPES);
+        out.push(Feature {
+            name: "line items",
+            scopes: LINE_ITEM_SCOPES
+                .iter()
+                .chain(&PRODUCT_SCOPES)
+                .copied()
+                .collect(),
+            off: format!("unset {LINE_ITEMS}"),
+            objects: vec![
+                (
+                    ObjectType::LineItems,
+                    mapping.line_item_custom_properties(),
+                    can_create,
+                ),
+                (
+                    ObjectType::Products,
+                    mapping.product_custom_properties(),
+                    can_create,
+                ),
+            ],
+        });
+    }
+    out
+}
+
+/// Whether the token holds a feature's scopes (unknown counts as granted). A missing one
+/// fails the check: that feature would stay paused while payments and contacts sync.
+fn feature_scope_check(
+    feature: &Feature,
+    info: Option<&AccessTokenInfo>,
+    report: &mut Report,
+) -> bool {
+    let check = format!("{} scopes", feature.name);
+    let Some(info) = info else {
+        report.note(
+            &check,
+            format!(
+                "HubSpot does not list this key's scopes; {} need {}",
+                feature.name,
+                feature.scopes.join(", ")
+            ),
+        );
+        return true;
+    };
+    let missing = info.missing(&feature.scopes);
+    if missing.is_empty() {
+        report.ok(&check, format!("granted: {}", feature.scopes.join(", ")));
+        return true;
+    }
+    report.fail(
+        &check,
+        format!(
+            "the token lacks {}: {} will pause while payments and contacts sync",
+            missing.join(", "),
+            feature.name
+        ),
+        format!(
+            "add {} to the service key or the private app, or {} to turn {} off",
+            missing.join(", "),
+            feature.off,
+            feature.name
+        ),
+    );
+    false
 }
 
 /// Returns whether the property-creation scopes are granted (unknown counts as granted).

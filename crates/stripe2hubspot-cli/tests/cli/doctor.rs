@@ -58,7 +58,17 @@ async fn ready_portal() -> (FakeHubSpot, tempfile::TempDir) {
     ] {
         assert!(hubspot.has_property("contacts", created), "{created}");
     }
-    for switch in ["info  contact merges: off", "info  GDPR deletion: off"] {
+    assert!(
+        hubspot.has_property("companies", "stripe_company_key"),
+        "companies are on by default: {}",
+        fixed.stdout
+    );
+    for switch in [
+        "info  contact merges: off",
+        "info  GDPR deletion: off",
+        "info  companies: on",
+        "info  line items: off",
+    ] {
         assert!(fixed.stdout.contains(switch), "{switch}: {}", fixed.stdout);
     }
     (hubspot, dir)
@@ -175,6 +185,56 @@ async fn a_missing_scope_fails_naming_it() {
         "{}",
         run.stdout
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_missing_company_scope_fails_naming_it_and_how_to_turn_companies_off() {
+    let (hubspot, dir) = ready_portal().await;
+    hubspot.set_missing_scopes(["crm.objects.companies.write"]);
+    let run = doctor(&hubspot, &dir, &hubspot.token(), &[]).await;
+    assert_eq!(run.code, Some(1), "{}", run.stdout);
+    let failed = failures(&run);
+    assert!(
+        failed.iter().any(|l| l.contains("companies scopes")
+            && l.contains("crm.objects.companies.write")
+            && l.contains("\"company_key\": \"none\"")),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        failed.iter().all(|l| !l.starts_with("FAIL  scopes")),
+        "the sync scopes are all there: {}",
+        run.stdout
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_line_items_on_doctor_fix_creates_their_keys_and_says_what_checkout_needs() {
+    let hubspot = FakeHubSpot::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let queue = format!("sqlite://{}", dir.path().join("queue.db").display());
+    let (token, base_url) = (hubspot.token(), hubspot.base_url());
+    let run = output(
+        &["doctor", "--fix"],
+        &[
+            ("STRIPE_WEBHOOK_SECRET", SECRET),
+            ("HUBSPOT_ACCESS_TOKEN", token.as_str()),
+            ("HUBSPOT_BASE_URL", base_url.as_str()),
+            ("STRIPE2HUBSPOT_QUEUE", queue.as_str()),
+            ("STRIPE2HUBSPOT_LINE_ITEMS", "1"),
+        ],
+    )
+    .await;
+    let stdout = String::from_utf8_lossy(&run.stdout);
+    assert_eq!(run.status.code(), Some(0), "{stdout}");
+    assert!(
+        stdout.contains("info  line items: on: invoice lines only")
+            && stdout.contains("without STRIPE_SECRET_KEY"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("ok    line items scopes"), "{stdout}");
+    assert!(hubspot.has_property("line_items", "stripe_line_item_id"));
+    assert!(hubspot.has_property("products", "stripe_product_id"));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
