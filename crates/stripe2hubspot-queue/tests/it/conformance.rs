@@ -39,6 +39,12 @@ macro_rules! suite {
         suite!(@one $make, payment_without_email_takes_its_customers);
         suite!(@one $make, erase_customer_forgets_the_person);
         suite!(@one $make, contact_marks_forgotten);
+        suite!(@one $make, company_members_and_dirtiness);
+        suite!(@one $make, company_note_during_write_stays_dirty);
+        suite!(@one $make, company_moves_bump_both);
+        suite!(@one $make, company_links_pending_after_forget);
+        suite!(@one $make, company_membership_erased);
+        suite!(@one $make, line_items_pend_on_change_only);
 
         #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
         async fn concurrent_8_producers_10k_jobs_4_workers() {
@@ -186,9 +192,14 @@ mod customer_help {
 
     /// Statements that turn a migrated store back into one of schema 5 whose customer
     /// payment `ch_m` is grouped by its email, as before this change.
-    pub const BACK_TO_SCHEMA_5: [&str; 3] = [
+    pub const BACK_TO_SCHEMA_5: [&str; 8] = [
         "UPDATE stripe2hubspot_ledger SET contact_key = 'email=m@example.com' WHERE payment_key = 'ch_m'",
         "DROP TABLE stripe2hubspot_customers",
+        "DROP TABLE stripe2hubspot_companies",
+        "DROP TABLE stripe2hubspot_company_members",
+        "DROP TABLE stripe2hubspot_company_deals",
+        "DROP TABLE stripe2hubspot_line_item_work",
+        "DELETE FROM stripe2hubspot_schema_version WHERE version = 7",
         "DELETE FROM stripe2hubspot_schema_version WHERE version = 6",
     ];
 }
@@ -540,6 +551,51 @@ mod postgres {
                 .len(),
             40
         );
+    }
+
+    /// Two processes note members of one new company at the same time: every note raises the
+    /// generation (none is lost to a race), and each member and deal is listed once.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn concurrent_company_notes_from_two_processes_all_count() {
+        use stripe2hubspot_map::CompanyKey;
+        use stripe2hubspot_queue::CompanyMember;
+        let Some((first, guard)) = make("company_race").await else {
+            return;
+        };
+        let options = PostgresOptions {
+            schema: Some(guard.name.clone()),
+            ..PostgresOptions::default()
+        };
+        let second = Store::new(
+            PostgresQueue::connect_with(&guard.url, options)
+                .await
+                .expect("second connection"),
+        );
+        let mut tasks = Vec::new();
+        for i in 0..40 {
+            let store = if i % 2 == 0 {
+                first.clone()
+            } else {
+                second.clone()
+            };
+            let member = CompanyMember {
+                contact_key: format!("customer=cus_{:02}", i % 10),
+                company: Some(CompanyKey::Domain("race.example".into())),
+                contact_id: format!("{}", i % 10),
+                deal_ids: vec![format!("d{i}")],
+            };
+            tasks.push(tokio::spawn(async move {
+                store.state.note_company_members(&[member]).await
+            }));
+        }
+        for task in tasks {
+            task.await.expect("task").expect("note");
+        }
+        let work = first.state.dirty_companies(10).await.expect("dirty");
+        assert_eq!(work.len(), 1);
+        assert_eq!(work[0].generation, 40, "a concurrent note was lost");
+        assert_eq!(work[0].members.len(), 10);
+        assert_eq!(work[0].unlinked_deals.len(), 40);
     }
 
     /// One leader per schema: a second process cannot lead while the first holds the lock,
