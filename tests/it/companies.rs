@@ -12,7 +12,6 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 use stripe2hubspot::alert::AlertKind;
 use stripe2hubspot::hubspot_crm::fake::{FakeHubSpot, FakeObject};
-use stripe2hubspot::hubspot_crm::ObjectInput;
 use stripe2hubspot::queue::{SqliteQueue, Store};
 use stripe2hubspot::testkit::Payment;
 
@@ -25,9 +24,11 @@ const T0: i64 = 1_700_000_000;
 /// A pipeline on a SQLite file (the engine not started yet).
 async fn pipeline(hubspot: FakeHubSpot) -> Pipeline {
     let dir = tempfile::tempdir().unwrap();
-    // TEMP: memory until the SQLite store implements the company methods (h/queue).
-    let _ = std::any::type_name::<SqliteQueue>();
-    let store = Store::new(stripe2hubspot::queue::MemoryQueue::new());
+    let store = Store::new(
+        SqliteQueue::open(dir.path().join("queue.db"))
+            .await
+            .unwrap(),
+    );
     Pipeline::on_store(hubspot, store, dir).await
 }
 
@@ -194,18 +195,8 @@ async fn two_payers_at_one_company_make_one_company_with_both_contacts_deals_and
 #[tokio::test]
 async fn a_company_that_exists_with_the_domain_is_adopted_not_duplicated() {
     let hubspot = FakeHubSpot::start().await;
-    let made = hubspot
-        .client()
-        .unwrap()
-        .companies()
-        .create(
-            &ObjectInput::default()
-                .property("name", "ACME Corporation")
-                .property("domain", "acme.com"),
-        )
-        .await
-        .unwrap();
-    hubspot.clear_requests();
+    // Made by a user (no request): HubSpot's own company for the domain.
+    let made = hubspot.create_company("ACME Corporation", "acme.com");
     let mut pipeline = pipeline(hubspot).await;
     send_all(
         &pipeline,
@@ -220,7 +211,7 @@ async fn a_company_that_exists_with_the_domain_is_adopted_not_duplicated() {
         hubspot,
     );
     let company = the_company(hubspot);
-    assert_eq!(company.id, made.id, "the existing company was kept");
+    assert_eq!(company.id, made, "the existing company was kept");
     assert_eq!(prop(&company, "stripe_company_key"), "acme.com");
     assert_eq!(
         prop(&company, "name"),
@@ -242,7 +233,7 @@ async fn a_company_that_exists_with_the_domain_is_adopted_not_duplicated() {
     .await;
     settled(&pipeline).await;
     let company = the_company(hubspot);
-    assert_eq!(company.id, made.id);
+    assert_eq!(company.id, made);
     assert_eq!(prop(&company, "name"), "ACME Corporation");
     assert_eq!(prop(&company, "stripe_payment_count"), "2");
     pipeline.shutdown().await;

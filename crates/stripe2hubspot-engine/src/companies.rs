@@ -17,7 +17,7 @@ use std::sync::atomic::Ordering;
 
 use hubspot_crm::{ObjectType, SearchRequest};
 use stripe2hubspot_map::{
-    CompanyKey, CompanyKeySource, CustomerRow, LedgerRow, MappingConfig, PropertySet,
+    company_properties_of, CompanyKey, CompanyKeySource, CustomerRow, LedgerRow, PropertySet,
     COMPANY_KEY_PROPERTY,
 };
 use stripe2hubspot_queue::{CompanyMember, CompanyWork, CompanyWritten};
@@ -53,46 +53,6 @@ const DOMAIN_PROPERTY: &str = "domain";
 /// The standard company name: written when a company is created, never over a company that
 /// exists (a user may have typed it).
 const NAME_PROPERTY: &str = "name";
-
-/// The company of a contact, from its customer row and its ledger rows (the data its written
-/// state came from). SHIM until `stripe2hubspot_map::company_of_contact` lands (h/map).
-pub(crate) fn company_of_contact(
-    customer: Option<&CustomerRow>,
-    rows: &[LedgerRow],
-    config: &MappingConfig,
-) -> Option<CompanyKey> {
-    let newest = rows.iter().max_by_key(|row| row.latest().cloned());
-    let email = customer
-        .and_then(CustomerRow::email)
-        .or_else(|| newest.and_then(LedgerRow::email));
-    let mut metadata = stripe_events::Metadata::new();
-    if let CompanyKeySource::Metadata(key) = &config.company_key {
-        if let Some(value) = newest.and_then(|row| row.metadata(key)) {
-            metadata.insert(key.clone(), value.to_owned());
-        }
-    }
-    stripe2hubspot_map::company_key(email, &metadata, config)
-}
-
-/// The properties of `key` over its members. SHIM until
-/// `stripe2hubspot_map::company_properties_of` lands (h/map).
-fn company_properties_of(
-    key: &CompanyKey,
-    members: &[(Option<&CustomerRow>, &[LedgerRow])],
-    config: &MappingConfig,
-) -> PropertySet {
-    let rows: Vec<&LedgerRow> = members.iter().flat_map(|(_, rows)| rows.iter()).collect();
-    let customers: Vec<&CustomerRow> = members.iter().filter_map(|(c, _)| *c).collect();
-    let hint_row = rows
-        .iter()
-        .filter(|row| row.metadata("company").is_some())
-        .max_by_key(|row| row.latest().cloned());
-    let hint = stripe2hubspot_map::CompanyNameHint {
-        metadata_company: hint_row.and_then(|row| row.metadata("company")),
-        business_name: None,
-    };
-    stripe2hubspot_map::company_properties(hint, key, &rows, &customers, config)
-}
 
 /// What one page of the pass did.
 #[derive(Debug, Default)]
@@ -429,7 +389,7 @@ impl Inner {
         if domains.is_empty() {
             return Ok(HashMap::new());
         }
-        for request in domain_searches(&domains) {
+        for request in domain_searches(&domains)? {
             let mut request = request;
             for _ in 0..MAX_SEARCH_PAGES {
                 self.fence()?;
@@ -667,16 +627,14 @@ impl Inner {
     }
 }
 
-/// The searches finding the companies of `domains`. SHIM: one `domain = ...` search per
-/// domain until `SearchRequest::filter_in` lands (h/crm); then one `domain IN [...]`.
-fn domain_searches(domains: &BTreeSet<&str>) -> Vec<SearchRequest> {
-    domains
-        .iter()
-        .map(|domain| {
-            SearchRequest::new()
-                .filter_eq(DOMAIN_PROPERTY, *domain)
-                .properties([DOMAIN_PROPERTY, COMPANY_KEY_PROPERTY])
-                .limit(SEARCH_LIMIT)
-        })
-        .collect()
+/// The searches finding the companies of `domains`: `domain IN [...]`, split only when the
+/// list would pass HubSpot's search body limit (3,000 characters).
+/// <https://developers.hubspot.com/docs/api-reference/search/guide> (filter operators, `IN`
+/// with `values`; limits).
+fn domain_searches(domains: &BTreeSet<&str>) -> Result<Vec<SearchRequest>, CallFailure> {
+    SearchRequest::new()
+        .properties([DOMAIN_PROPERTY, COMPANY_KEY_PROPERTY])
+        .limit(SEARCH_LIMIT)
+        .split_in(DOMAIN_PROPERTY, domains)
+        .map_err(|e| CallFailure::Permanent(e.to_string()))
 }

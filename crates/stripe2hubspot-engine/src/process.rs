@@ -395,7 +395,7 @@ impl Inner {
         let company_of = |key: &str, rows: &[LedgerRow]| {
             let customer =
                 plan::customer_of_key(key, &self.mapping).and_then(|id| rows_of_customers.get(id));
-            super::companies::company_of_contact(customer, rows, &self.mapping)
+            stripe2hubspot_map::company_of_contact(customer, rows, &self.mapping)
         };
         let companies_on = self.companies_on();
         // Two readers on two connections: these reads hold the write order, and SQLite and
