@@ -347,3 +347,158 @@ async fn a_refund_lowers_the_company_lifetime_value() {
     assert_eq!(prop(&company, "stripe_lifetime_value"), "55.00");
     pipeline.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_company_deleted_in_hubspot_is_made_again_with_every_association() {
+    let mut pipeline = pipeline(FakeHubSpot::start().await).await;
+    send_all(
+        &pipeline,
+        &[payment(1, "ann@acme.com", 5_000, T0).charge_succeeded()],
+    )
+    .await;
+    start(&mut pipeline);
+    settled(&pipeline).await;
+    let first = the_company(&pipeline.hubspot);
+    assert!(pipeline.hubspot.delete_object("companies", &first.id));
+    send_all(
+        &pipeline,
+        &[payment(2, "bob@acme.com", 2_500, T0 + 60).charge_succeeded()],
+    )
+    .await;
+    settled(&pipeline).await;
+    let hubspot = &pipeline.hubspot;
+    let company = the_company(hubspot);
+    assert_ne!(company.id, first.id);
+    assert_eq!(prop(&company, "stripe_payment_count"), "2");
+    for email in ["ann@acme.com", "bob@acme.com"] {
+        let contact = hubspot.contact_by_email(email).unwrap();
+        assert!(
+            hubspot.are_associated("contacts", &contact.id, "companies", &company.id),
+            "{email} linked to the new company"
+        );
+    }
+    for deal in hubspot.deals() {
+        assert!(hubspot.are_associated("deals", &deal.id, "companies", &company.id));
+    }
+    pipeline.shutdown().await;
+}
+
+/// A `customer.*` event about customer `id` with `email`.
+fn customer_event(event_id: &str, type_: &str, created: i64, id: &str, email: &str) -> Value {
+    serde_json::json!({
+        "id": event_id, "object": "event", "type": type_, "created": created,
+        "api_version": "2025-09-30.clover", "livemode": false,
+        "data": {"object": {
+            "id": id, "object": "customer", "created": T0 - 86_400, "email": email,
+            "name": "Ada Lovelace", "currency": "usd", "livemode": false, "metadata": {}
+        }}
+    })
+}
+
+#[tokio::test]
+async fn a_customer_whose_email_moves_to_another_domain_moves_to_that_company() {
+    let mut pipeline = pipeline(FakeHubSpot::start().await).await;
+    start(&mut pipeline);
+    let mut ada = payment(1, "ada@acme.com", 5_000, T0);
+    ada.customer = Some("cus_Ada000000001".into());
+    let bob = payment(2, "bob@acme.com", 2_500, T0 + 10);
+    send_all(
+        &pipeline,
+        &[
+            customer_event(
+                "evt_c1",
+                "customer.created",
+                T0 - 10,
+                "cus_Ada000000001",
+                "ada@acme.com",
+            ),
+            ada.charge_succeeded(),
+            bob.charge_succeeded(),
+        ],
+    )
+    .await;
+    settled(&pipeline).await;
+    let acme = the_company(&pipeline.hubspot);
+    assert_eq!(prop(&acme, "stripe_payment_count"), "2");
+    assert_eq!(prop(&acme, "stripe_lifetime_value"), "75.00");
+
+    send_all(
+        &pipeline,
+        &[customer_event(
+            "evt_c2",
+            "customer.updated",
+            T0 + 100,
+            "cus_Ada000000001",
+            "ada@globex.com",
+        )],
+    )
+    .await;
+    settled(&pipeline).await;
+    let hubspot = &pipeline.hubspot;
+    let companies = hubspot.companies();
+    assert_eq!(companies.len(), 2, "{companies:?}");
+    let by_key = |key: &str| {
+        companies
+            .iter()
+            .find(|c| prop(c, "stripe_company_key") == key)
+            .cloned()
+            .unwrap()
+    };
+    let acme = by_key("acme.com");
+    let globex = by_key("globex.com");
+    assert_eq!(prop(&acme, "stripe_payment_count"), "1", "{acme:?}");
+    assert_eq!(prop(&acme, "stripe_lifetime_value"), "25.00");
+    assert_eq!(prop(&globex, "stripe_payment_count"), "1", "{globex:?}");
+    assert_eq!(prop(&globex, "stripe_lifetime_value"), "50.00");
+    let ada_contact = hubspot.contact_by_email("ada@globex.com").unwrap();
+    assert!(hubspot.are_associated("contacts", &ada_contact.id, "companies", &globex.id));
+    pipeline.shutdown().await;
+}
+
+/// Two payers at one company, then a second batch, on PostgreSQL. Skipped without
+/// `STRIPE2HUBSPOT_TEST_POSTGRES_URL`.
+#[cfg(feature = "postgres")]
+#[tokio::test]
+async fn on_postgres_two_payers_make_one_company_and_a_second_batch_no_other() {
+    use stripe2hubspot::queue::{PostgresOptions, PostgresQueue};
+
+    let Ok(url) = std::env::var("STRIPE2HUBSPOT_TEST_POSTGRES_URL") else {
+        assert!(std::env::var_os("STRIPE2HUBSPOT_REQUIRE_POSTGRES").is_none());
+        return;
+    };
+    let options = PostgresOptions {
+        schema: Some(format!("s2h_test_{}_companies", std::process::id())),
+        ..PostgresOptions::default()
+    };
+    let store = Store::new(PostgresQueue::connect_with(&url, options).await.unwrap());
+    let dir = tempfile::tempdir().unwrap();
+    let mut pipeline = Pipeline::on_store(FakeHubSpot::start().await, store, dir).await;
+    send_all(
+        &pipeline,
+        &[
+            payment(1, "ann@acme.com", 5_000, T0).charge_succeeded(),
+            payment(2, "bob@acme.com", 2_500, T0 + 60).charge_succeeded(),
+        ],
+    )
+    .await;
+    start(&mut pipeline);
+    settled(&pipeline).await;
+    let company = the_company(&pipeline.hubspot);
+    assert_eq!(prop(&company, "stripe_payment_count"), "2");
+    assert_eq!(prop(&company, "stripe_lifetime_value"), "75.00");
+    send_all(
+        &pipeline,
+        &[payment(3, "carol@acme.com", 1_000, T0 + 120).charge_succeeded()],
+    )
+    .await;
+    settled(&pipeline).await;
+    let again = the_company(&pipeline.hubspot);
+    assert_eq!(again.id, company.id);
+    assert_eq!(prop(&again, "stripe_payment_count"), "3");
+    for deal in pipeline.hubspot.deals() {
+        assert!(pipeline
+            .hubspot
+            .are_associated("deals", &deal.id, "companies", &company.id));
+    }
+    pipeline.shutdown().await;
+}
