@@ -54,6 +54,10 @@ const DOMAIN_PROPERTY: &str = "domain";
 /// exists (a user may have typed it).
 const NAME_PROPERTY: &str = "name";
 
+/// Each company group written, with the HubSpot id it was written to (`None`: not taken), or
+/// the failure of a whole call.
+type CompanyWrites = Result<Vec<(Group, Option<String>)>, CallFailure>;
+
 /// What one page of the pass did.
 #[derive(Debug, Default)]
 struct PageOutcome {
@@ -146,12 +150,13 @@ impl Inner {
             }
         }
         if let Some(scopes) = self.companies_pass.succeeded() {
-            tracing::info!(?scopes, "companies are written to HubSpot again");
+            let feature = self.companies_pass.feature;
+            tracing::info!(?scopes, feature, "side feature written to HubSpot again");
             self.alerter
                 .alert(Alert::new(
                     AlertKind::FeatureResumed,
                     format!(
-                        "Companies are written to HubSpot again: the token now has the scopes [{}] they had paused for.",
+                        "HubSpot {feature} are written again: the token now has the scopes [{}] they had paused for.",
                         scopes.join(", ")
                     ),
                 ))
@@ -174,13 +179,14 @@ impl Inner {
                     scopes
                 };
                 let named = scopes.join(", ");
+                let feature = self.companies_pass.feature;
                 if self.companies_pass.pause_for_scopes(scopes) {
-                    tracing::warn!(scopes = %named, "companies paused: the token lacks scopes");
+                    tracing::warn!(scopes = %named, feature, "side feature paused: the token lacks scopes");
                     self.alerter
                         .alert(Alert::new(
                             AlertKind::FeaturePaused,
                             format!(
-                                "HubSpot refused the company writes: the token lacks the scopes [{named}]. Companies wait (nothing is lost) while payments and contacts go on; grant the scopes to the service key (or private-app token) and companies resume by themselves."
+                                "HubSpot refused the writes of {feature}: the token lacks the scopes [{named}]. HubSpot {feature} wait (nothing is lost) while payments and contacts go on; grant the scopes to the service key (or private-app token) and {feature} resume by themselves."
                             ),
                         ))
                         .await;
@@ -442,8 +448,7 @@ impl Inner {
         &'a self,
         how: How,
         groups: Vec<Group>,
-    ) -> Pin<Box<dyn Future<Output = Result<Vec<(Group, Option<String>)>, CallFailure>> + Send + 'a>>
-    {
+    ) -> Pin<Box<dyn Future<Output = CompanyWrites> + Send + 'a>> {
         Box::pin(async move {
             let mut groups = groups;
             let mut out = Vec::with_capacity(groups.len());
