@@ -502,3 +502,42 @@ async fn on_postgres_two_payers_make_one_company_and_a_second_batch_no_other() {
     }
     pipeline.shutdown().await;
 }
+
+#[tokio::test]
+async fn without_the_company_schema_scope_companies_wait_and_payments_go_on() {
+    let hubspot = FakeHubSpot::builder()
+        .missing_scopes(["crm.schemas.companies.write"])
+        .start()
+        .await;
+    let mut pipeline = pipeline(hubspot).await;
+    send_all(
+        &pipeline,
+        &[payment(1, "ann@acme.com", 5_000, T0).charge_succeeded()],
+    )
+    .await;
+    start(&mut pipeline);
+    pipeline.drained(DRAIN).await;
+    assert_eq!(pipeline.hubspot.deals().len(), 1);
+    let started = Instant::now();
+    while alerts_of(&pipeline, AlertKind::FeaturePaused).is_empty() {
+        assert!(started.elapsed() < DRAIN, "no FeaturePaused alert");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let paused = alerts_of(&pipeline, AlertKind::FeaturePaused);
+    assert!(
+        paused[0].message.contains("crm.schemas.companies.write"),
+        "{}",
+        paused[0].message
+    );
+    assert!(!pipeline
+        .hubspot
+        .has_property("companies", "stripe_company_key"));
+    assert!(pipeline.hubspot.companies().is_empty());
+    assert_eq!(pipeline.engine.as_ref().unwrap().paused(), None);
+
+    pipeline.hubspot.set_missing_scopes(Vec::<String>::new());
+    settled(&pipeline).await;
+    let company = the_company(&pipeline.hubspot);
+    assert_eq!(prop(&company, "stripe_company_key"), "acme.com");
+    pipeline.shutdown().await;
+}

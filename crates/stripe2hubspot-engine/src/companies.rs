@@ -317,6 +317,20 @@ impl Inner {
             .ensure_properties(Object::Companies, &specs, true)
             .await?;
         if missing.iter().any(|name| name == COMPANY_KEY_PROPERTY) {
+            // Missing because it exists without unique values (no scope helps), or because
+            // the token may not create it.
+            self.count_request();
+            let exists = self
+                .hubspot
+                .properties(ObjectType::Companies)
+                .get(COMPANY_KEY_PROPERTY)
+                .await
+                .is_ok();
+            if exists {
+                return Err(CallFailure::Permanent(format!(
+                    "the company property {COMPANY_KEY_PROPERTY} exists in HubSpot without unique values, so no company can be upserted by it; delete it (the sync creates it again, unique) or turn on unique values"
+                )));
+            }
             return Err(CallFailure::Pause(PauseReason::MissingScopes(vec![
                 hubspot_crm::scopes::COMPANY_SCHEMAS_WRITE.to_owned(),
             ])));
