@@ -541,3 +541,64 @@ async fn without_the_company_schema_scope_companies_wait_and_payments_go_on() {
     assert_eq!(prop(&company, "stripe_company_key"), "acme.com");
     pipeline.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_batch_of_a_hundred_payments_at_twenty_companies_costs_four_company_requests() {
+    let mut pipeline = pipeline(FakeHubSpot::start().await).await;
+    let events: Vec<Value> = (0..100u64)
+        .map(|n| {
+            let email = format!("payer{n}@company{}.com", n % 20);
+            payment(n + 1, &email, 1_000, T0 + n as i64).charge_succeeded()
+        })
+        .collect();
+    send_all(&pipeline, &events).await;
+    start(&mut pipeline);
+    settled(&pipeline).await;
+    let hubspot = &pipeline.hubspot;
+    let counts = print_requests(
+        "one batch of 100 payments at 20 new companies (with bootstrap)",
+        hubspot,
+    );
+    assert_eq!(hubspot.companies().len(), 20);
+    for company in hubspot.companies() {
+        assert_eq!(prop(&company, "stripe_payment_count"), "5", "{company:?}");
+        assert_eq!(prop(&company, "stripe_lifetime_value"), "50.00");
+    }
+    assert_eq!(count(&counts, "contacts/batch/upsert"), 1, "{counts:?}");
+    assert_eq!(count(&counts, "deals/batch/create"), 1, "{counts:?}");
+    assert_eq!(count(&counts, "companies/search"), 1, "{counts:?}");
+    assert_eq!(count(&counts, "companies/batch/upsert"), 1, "{counts:?}");
+    assert_eq!(
+        count(&counts, "/companies/batch/associate"),
+        2,
+        "{counts:?}"
+    );
+
+    // An open dispute changes the deal alone (its status; the rollups count disputes only
+    // once lost): the company is not written again.
+    hubspot.clear_requests();
+    let disputed = payment(1, "payer0@company0.com", 1_000, T0);
+    let path = format!(
+        "{}/crates/stripe-events/tests/fixtures/charge_dispute_created.json",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let mut again: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    again["created"] = (T0 + 500).into();
+    again["data"]["object"]["charge"] = disputed.charge_id.clone().into();
+    again["data"]["object"]["payment_intent"] = disputed.payment_intent.clone().into();
+    again["data"]["object"]["amount"] = 1_000.into();
+    again["data"]["object"]["currency"] = "usd".into();
+    send_all(&pipeline, &[again]).await;
+    settled(&pipeline).await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let counts = print_requests("a batch of 1 open dispute", hubspot);
+    assert!(
+        hubspot
+            .deals()
+            .iter()
+            .any(|d| prop(d, "stripe_payment_status") == "disputed"),
+        "the deal was written: {counts:?}"
+    );
+    assert_eq!(count(&counts, "companies"), 0, "{counts:?}");
+    pipeline.shutdown().await;
+}

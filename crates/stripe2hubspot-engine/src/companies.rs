@@ -232,6 +232,8 @@ impl Inner {
         let states = self.company_states(&work).await?;
         let found = self.find_by_domain(&work).await?;
         let dropped = self.dropped_snapshot(Object::Companies);
+        // Index in `work` -> the HubSpot id it holds now.
+        let mut ids: BTreeMap<usize, String> = BTreeMap::new();
         let mut adopt = Vec::new();
         let mut upsert = Vec::new();
         let mut skipped = 0usize;
@@ -262,12 +264,20 @@ impl Inner {
                 members: vec![index],
                 moved_members: Vec::new(),
             };
+            if let (None, Some(id)) = (adopted, &company.hubspot_id) {
+                // HubSpot confirmed exactly these values for this id in this process (a
+                // dispute, a contact unchanged): only its associations may be due.
+                let sent = confirmed_fingerprint(id, &properties);
+                if self.companies_pass.holds(company.key.value(), &sent) {
+                    ids.insert(index, id.clone());
+                    continue;
+                }
+            }
             match adopted {
                 Some(id) => adopt.push(group("hs_object_id", id.clone())),
                 None => upsert.push(group(COMPANY_KEY_PROPERTY, company.key.value().to_owned())),
             }
         }
-        let mut ids: BTreeMap<usize, String> = BTreeMap::new();
         if !adopt.is_empty() {
             tracing::info!(
                 companies = adopt.len(),
@@ -280,6 +290,8 @@ impl Inner {
             }
             for (group, id) in self.write_companies(how, groups).await? {
                 if let (Some(&index), Some(id)) = (group.members.first(), id) {
+                    let sent = confirmed_fingerprint(&id, &group.properties);
+                    self.companies_pass.confirm(&group.key, sent);
                     ids.insert(index, id);
                 }
             }
@@ -576,6 +588,7 @@ impl Inner {
                 continue;
             };
             if gone.contains(company_id) {
+                self.companies_pass.forget(company.key.value());
                 self.store
                     .state
                     .forget_company(company.key.value())
@@ -644,6 +657,14 @@ impl Inner {
         }
         Ok((done, gone_companies))
     }
+}
+
+/// What HubSpot holds of a company: its id and the properties sent to it, `name` aside (sent
+/// only when a company is created, so a company made by the last pass is not written again).
+fn confirmed_fingerprint(id: &str, properties: &BTreeMap<String, String>) -> String {
+    let mut kept = properties.clone();
+    kept.remove(NAME_PROPERTY);
+    format!("{id}:{}", plan::sent_fingerprint(&kept))
 }
 
 /// The searches finding the companies of `domains`: `domain IN [...]`, split only when the
