@@ -456,8 +456,9 @@ impl StripeClient {
     /// Every line item of the Checkout Session `session_id` (`cs_...`), in Stripe's order:
     /// `GET /v1/checkout/sessions/{id}/line_items`, 100 a page, each with its price and the
     /// price's product expanded (`expand[]=data.price.product`) so the product's name is
-    /// known. Paced and retried like every read. A session Stripe does not know is a
-    /// [`Error::Stripe`] with status 404.
+    /// known. Paced and retried like every read. A session Stripe does not know is
+    /// [`Error::NotFound`]; a restricted key without "Checkout Sessions: Read" is
+    /// [`Error::Forbidden`].
     /// <https://docs.stripe.com/api/checkout/sessions/line_items>
     pub async fn checkout_session_line_items(
         &self,

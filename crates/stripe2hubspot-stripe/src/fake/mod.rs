@@ -190,6 +190,7 @@ impl FakeStripeBuilder {
             denied: self.denied,
             objects: BTreeMap::new(),
             expandable: BTreeMap::new(),
+            line_items: BTreeMap::new(),
             next_seq: 0,
             counter: 0,
             requests: Vec::new(),
@@ -342,6 +343,16 @@ impl FakeStripe {
         Ok(n)
     }
 
+    /// Sets the line items (`"object": "item"`, see [`objects::checkout_line_item`]) that
+    /// `GET /v1/checkout/sessions/{session_id}/line_items` lists, in that order. The session
+    /// itself must be stored too, or the endpoint answers 404 as Stripe does; a stored session
+    /// without line items set lists none.
+    pub fn set_checkout_line_items(&self, session_id: &str, items: Vec<Value>) {
+        lock(&self.state)
+            .line_items
+            .insert(session_id.to_owned(), items);
+    }
+
     /// Removes an object; returns whether it existed.
     pub fn remove(&self, kind: ListKind, id: &str) -> bool {
         let mut s = lock(&self.state);
@@ -415,6 +426,8 @@ struct St {
     objects: BTreeMap<ListKind, Vec<Stored>>,
     /// Objects only expanded into others, by id.
     expandable: BTreeMap<String, Value>,
+    /// The line items of each Checkout Session, by session id, in Stripe's order.
+    line_items: BTreeMap<String, Vec<Value>>,
     next_seq: u64,
     counter: u64,
     requests: Vec<RequestRecord>,
@@ -664,6 +677,15 @@ fn serve(
         .filter(|(k, _)| k == "expand[]")
         .map(|(_, v)| v.as_str())
         .collect();
+    if kind == ListKind::CheckoutSessions {
+        let session = rest
+            .strip_prefix('/')
+            .and_then(|r| r.strip_suffix("/line_items"))
+            .filter(|id| !id.is_empty() && !id.contains('/'));
+        if let Some(session) = session {
+            return checkout_line_items(s, session, query, &expand);
+        }
+    }
     match rest.strip_prefix('/') {
         None => list(s, kind, query, &expand),
         Some(id) if !id.is_empty() && !id.contains('/') => retrieve(s, kind, id, &expand),
@@ -718,6 +740,79 @@ fn settled_by_charge(s: &St, kind: ListKind, id: &str) -> Option<Value> {
         charge.value["amount_captured"].as_i64().unwrap_or(0),
         charge.value["currency"].as_str().unwrap_or("usd"),
     ))
+}
+
+/// `GET /v1/checkout/sessions/{id}/line_items`: the session's items in their order, `limit`
+/// (1-100, default 10) and `starting_after` (an item id), `expand[]=data.price.product`.
+/// <https://docs.stripe.com/api/checkout/sessions/line_items>
+fn checkout_line_items(
+    s: &St,
+    session: &str,
+    query: &[(String, String)],
+    expand: &[&str],
+) -> Reply {
+    let known = s
+        .objects
+        .get(&ListKind::CheckoutSessions)
+        .is_some_and(|l| l.iter().any(|o| o.id == session));
+    if !known {
+        return Reply::error(
+            404,
+            "invalid_request_error",
+            Some("resource_missing"),
+            Some("id"),
+            format!("No such checkout session: '{session}'"),
+        );
+    }
+    let param = |name: &str| {
+        query
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    };
+    let limit = match param("limit").map(str::parse::<usize>) {
+        None => 10,
+        Some(Ok(n)) if (1..=100).contains(&n) => n,
+        Some(_) => {
+            return Reply::invalid("limit", "This value must be between 1 and 100 (it currently is out of range or not an integer).".into());
+        }
+    };
+    let items: &[Value] = s.line_items.get(session).map_or(&[], Vec::as_slice);
+    let start = match param("starting_after") {
+        None => 0,
+        Some(cursor) => match items.iter().position(|i| i["id"].as_str() == Some(cursor)) {
+            Some(i) => i + 1,
+            None => {
+                return Reply::error(
+                    400,
+                    "invalid_request_error",
+                    Some("resource_missing"),
+                    Some("starting_after"),
+                    format!("No such item: '{cursor}'"),
+                );
+            }
+        },
+    };
+    let mut data = Vec::new();
+    for item in items.iter().skip(start).take(limit) {
+        let mut value = item.clone();
+        for field in expand {
+            let Some(inner) = field.strip_prefix("data.") else {
+                return Reply::invalid("expand", format!("This property cannot be expanded ({field}). You may want to try expanding 'data.{field}' instead."));
+            };
+            if let Err(reply) = expand_field(s, &mut value, inner, field) {
+                return reply;
+            }
+        }
+        data.push(value);
+    }
+    let has_more = items.len() > start + data.len();
+    Reply::ok(json!({
+        "object": "list",
+        "url": format!("/v1/checkout/sessions/{session}/line_items"),
+        "has_more": has_more,
+        "data": data,
+    }))
 }
 
 fn list(s: &St, kind: ListKind, query: &[(String, String)], expand: &[&str]) -> Reply {

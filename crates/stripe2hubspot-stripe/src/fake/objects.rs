@@ -153,6 +153,25 @@ pub fn checkout_session(
     })
 }
 
+/// A Checkout Session line item (`"object": "item"`) of `quantity` × `price` (a stored
+/// price object, as Stripe embeds it, its product an id until `expand[]=data.price.product`),
+/// without discounts or taxes. List it with [`FakeStripe::set_checkout_line_items`](super::FakeStripe::set_checkout_line_items).
+pub fn checkout_line_item(id: &str, price: &Value, quantity: i64, description: &str) -> Value {
+    let amount = price["unit_amount"].as_i64().unwrap_or(0).saturating_mul(quantity);
+    json!({
+        "id": id,
+        "object": "item",
+        "amount_discount": 0,
+        "amount_subtotal": amount,
+        "amount_tax": 0,
+        "amount_total": amount,
+        "currency": price["currency"].clone(),
+        "description": description,
+        "price": price.clone(),
+        "quantity": quantity
+    })
+}
+
 /// A paid subscription invoice (2024-06-20 shape: `payment_intent`, `charge` and
 /// `subscription` at the top level).
 pub fn invoice(id: &str, created: i64, charge: &Value, subscription: &str, email: &str) -> Value {
