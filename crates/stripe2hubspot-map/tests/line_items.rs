@@ -227,10 +227,7 @@ fn fingerprints_tell_checkout_rows_apart_and_plain_charges_have_none() {
 fn line_item_properties_follow_hubspot_formats() {
     let items = facts(OLD).line_items;
     let seats = line_item_properties(&items[0], Some("9001"));
-    let pairs: Vec<(&str, &str)> = seats
-        .iter()
-        .map(|(k, v)| (k, v.value.as_str()))
-        .collect();
+    let pairs: Vec<(&str, &str)> = seats.iter().map(|(k, v)| (k, v.value.as_str())).collect();
     assert_eq!(
         pairs,
         [
