@@ -328,3 +328,23 @@ fn debug_output_shows_how_many_lines_not_what_they_say() {
         assert!(!text.contains("Onboarding"), "{text}");
     }
 }
+
+#[test]
+fn an_invoice_with_more_lines_than_the_event_carried_says_so() {
+    assert!(!facts(OLD).line_items_cut_short);
+    assert!(!LedgerRow::from_facts(&facts(OLD)).line_items_cut_short());
+    let mut value: serde_json::Value = serde_json::from_slice(&fixture(OLD)).unwrap();
+    value["data"]["object"]["lines"]["has_more"] = serde_json::json!(true);
+    let cut = facts_of(&serde_json::from_value(value).unwrap());
+    assert!(cut.line_items_cut_short);
+    let mut row = LedgerRow::from_facts(&cut);
+    assert!(row.line_items_cut_short());
+    assert_eq!(row.line_items().len(), 3);
+    // A refund keeps the flag; a newer complete list clears it.
+    row.apply(&refund(&cut, cut.stamp.created + 10));
+    assert!(row.line_items_cut_short());
+    let mut complete = facts(OLD);
+    complete.stamp.created += 20;
+    row.apply(&complete);
+    assert!(!row.line_items_cut_short());
+}

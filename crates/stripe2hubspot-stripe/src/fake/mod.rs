@@ -3,7 +3,9 @@
 //! It serves the reads this crate makes, with Stripe's answers: list endpoints in Stripe's
 //! shape (`object: "list"`, `url`, `has_more`, `data`, newest first, `limit` 1-100, default 10),
 //! `created[gte|gt|lte|lt]` filters, `starting_after` (400 `resource_missing` for an unknown
-//! id), `expand[]` of stored objects, retrieve by id (404 `resource_missing`), Bearer key checks
+//! id), `expand[]` of stored objects, an invoice's first ten lines embedded and all of them at
+//! `/v1/invoices/{id}/lines`, a Checkout Session's line items at
+//! `/v1/checkout/sessions/{id}/line_items`, retrieve by id (404 `resource_missing`), Bearer key checks
 //! (401 quoting a masked key, as Stripe does), restricted-key permissions (403 naming the
 //! `rak_..._read` permission), an optional read rate (429 `rate_limit`), injected failures at
 //! the Nth request, a `Request-Id` on every answer, and a request log.
@@ -677,6 +679,15 @@ fn serve(
         .filter(|(k, _)| k == "expand[]")
         .map(|(_, v)| v.as_str())
         .collect();
+    if kind == ListKind::Invoices {
+        let invoice = rest
+            .strip_prefix('/')
+            .and_then(|r| r.strip_suffix("/lines"))
+            .filter(|id| !id.is_empty() && !id.contains('/'));
+        if let Some(invoice) = invoice {
+            return invoice_lines(s, invoice, query, &expand);
+        }
+    }
     if kind == ListKind::CheckoutSessions {
         let session = rest
             .strip_prefix('/')
@@ -713,6 +724,9 @@ fn retrieve(s: &St, kind: ListKind, id: &str, expand: &[&str]) -> Reply {
         );
     };
     let mut value = value;
+    if kind == ListKind::Invoices {
+        embed_first_lines(&mut value);
+    }
     for field in expand {
         if let Err(reply) = expand_field(s, &mut value, field, field) {
             return reply;
@@ -764,6 +778,44 @@ fn checkout_line_items(
             format!("No such checkout session: '{session}'"),
         );
     }
+    let items: &[Value] = s.line_items.get(session).map_or(&[], Vec::as_slice);
+    let url = format!("/v1/checkout/sessions/{session}/line_items");
+    sub_list(s, items, &url, query, expand)
+}
+
+/// `GET /v1/invoices/{id}/lines`: every line of the stored invoice (its `lines.data`, which
+/// may hold more lines than a real event would carry), paginated like any list.
+/// <https://docs.stripe.com/api/invoices/invoice_lines>
+fn invoice_lines(s: &St, invoice: &str, query: &[(String, String)], expand: &[&str]) -> Reply {
+    let stored = s
+        .objects
+        .get(&ListKind::Invoices)
+        .and_then(|l| l.iter().find(|o| o.id == invoice));
+    let Some(stored) = stored else {
+        return Reply::error(
+            404,
+            "invalid_request_error",
+            Some("resource_missing"),
+            Some("invoice"),
+            format!("No such invoice: '{invoice}'"),
+        );
+    };
+    let items: &[Value] = stored.value["lines"]["data"]
+        .as_array()
+        .map_or(&[], Vec::as_slice);
+    let url = format!("/v1/invoices/{invoice}/lines");
+    sub_list(s, items, &url, query, expand)
+}
+
+/// A list nested under one object (its items in their stored order): `limit` (1-100,
+/// default 10), `starting_after` (an item id) and `expand[]=data....`.
+fn sub_list(
+    s: &St,
+    items: &[Value],
+    url: &str,
+    query: &[(String, String)],
+    expand: &[&str],
+) -> Reply {
     let param = |name: &str| {
         query
             .iter()
@@ -777,7 +829,6 @@ fn checkout_line_items(
             return Reply::invalid("limit", "This value must be between 1 and 100 (it currently is out of range or not an integer).".into());
         }
     };
-    let items: &[Value] = s.line_items.get(session).map_or(&[], Vec::as_slice);
     let start = match param("starting_after") {
         None => 0,
         Some(cursor) => match items.iter().position(|i| i["id"].as_str() == Some(cursor)) {
@@ -809,7 +860,7 @@ fn checkout_line_items(
     let has_more = items.len() > start + data.len();
     Reply::ok(json!({
         "object": "list",
-        "url": format!("/v1/checkout/sessions/{session}/line_items"),
+        "url": url,
         "has_more": has_more,
         "data": data,
     }))
@@ -911,6 +962,9 @@ fn list(s: &St, kind: ListKind, query: &[(String, String)], expand: &[&str]) -> 
     let mut data = Vec::new();
     for stored in selected.by_ref().take(limit) {
         let mut value = stored.value.clone();
+        if kind == ListKind::Invoices {
+            embed_first_lines(&mut value);
+        }
         for field in expand {
             let Some(inner) = field.strip_prefix("data.") else {
                 return Reply::invalid("expand", format!("This property cannot be expanded ({field}). You may want to try expanding 'data.{field}' instead."));
@@ -928,6 +982,25 @@ fn list(s: &St, kind: ListKind, query: &[(String, String)], expand: &[&str]) -> 
         "has_more": has_more,
         "data": data,
     }))
+}
+
+/// How many lines Stripe embeds in an invoice's `lines`; the rest are read from
+/// `GET /v1/invoices/{id}/lines`.
+const EMBEDDED_LINES: usize = 10;
+
+/// Cuts an invoice's `lines.data` to the first [`EMBEDDED_LINES`], with `has_more` set when
+/// there were more, as Stripe embeds them in an invoice (and so in its events).
+fn embed_first_lines(invoice: &mut Value) {
+    let Some(lines) = invoice.get_mut("lines") else {
+        return;
+    };
+    let Some(data) = lines.get_mut("data").and_then(Value::as_array_mut) else {
+        return;
+    };
+    if data.len() > EMBEDDED_LINES {
+        data.truncate(EMBEDDED_LINES);
+        lines["has_more"] = json!(true);
+    }
 }
 
 /// Replaces the id at the dotted `path` (through lists and arrays, expanding ids on the way)

@@ -1,5 +1,5 @@
-//! Checkout Session line items: paginated, products expanded, refusals reported, served by
-//! the fake Stripe as Stripe serves `GET /v1/checkout/sessions/{id}/line_items`.
+//! Checkout Session line items and invoice lines: paginated, products expanded, refusals
+//! reported, served by the fake Stripe as Stripe serves them.
 #![cfg(feature = "fake")]
 
 use std::time::Duration;
@@ -108,7 +108,10 @@ async fn a_server_error_is_retried_within_the_budget() {
         .unwrap();
     let items = client.checkout_session_line_items("cs_1").await.unwrap();
     assert_eq!(items.len(), 3);
-    assert_eq!(fake.request_count("/v1/checkout/sessions/cs_1/line_items"), 2);
+    assert_eq!(
+        fake.request_count("/v1/checkout/sessions/cs_1/line_items"),
+        2
+    );
 }
 
 #[tokio::test]
@@ -126,7 +129,8 @@ async fn an_id_that_is_not_a_stripe_id_sends_nothing() {
 async fn an_item_in_an_unreadable_shape_is_a_decode_error() {
     let fake = FakeStripe::start().await;
     session_with_items(&fake, 0);
-    let odd: Value = serde_json::json!({"id": "li_1", "object": "item", "price": null, "quantity": "many"});
+    let odd: Value =
+        serde_json::json!({"id": "li_1", "object": "item", "price": null, "quantity": "many"});
     fake.set_checkout_line_items("cs_1", vec![odd]);
     let err = fake
         .client()
@@ -135,4 +139,65 @@ async fn an_item_in_an_unreadable_shape_is_a_decode_error() {
         .await
         .unwrap_err();
     assert!(matches!(err, Error::Decode { .. }), "{err:?}");
+}
+
+/// A paid invoice `in_big` with `n` lines `il_0..` of 1 × a 5.00 EUR one-time price.
+fn invoice_with_lines(fake: &FakeStripe, n: usize) {
+    let charge = objects::charge("ch_big", T0, 500 * n as i64, "eur");
+    let price = objects::price("price_once", "prod_once", 500, "eur", "month", 1);
+    let mut price = price;
+    price["recurring"] = Value::Null;
+    let lines = (0..n)
+        .map(|i| objects::invoice_line(&format!("il_{i:03}"), "in_big", &price, 1, "Once"))
+        .collect();
+    let invoice = objects::invoice("in_big", T0, &charge, "sub_1", "ann@acme.com");
+    fake.insert(objects::with_lines(invoice, lines)).unwrap();
+    fake.insert(objects::product("prod_once", "Once")).unwrap();
+}
+
+#[tokio::test]
+async fn an_invoice_embeds_ten_lines_and_lists_all_of_them() {
+    let fake = FakeStripe::start().await;
+    invoice_with_lines(&fake, 130);
+    let client = fake.client().unwrap();
+    let embedded = client
+        .retrieve_by_id::<stripe_events::Invoice>("in_big")
+        .await
+        .unwrap();
+    let lines = embedded.lines.as_ref().unwrap();
+    assert_eq!((lines.data.len(), lines.has_more), (10, true));
+    let all = client.invoice_line_items("in_big").await.unwrap();
+    assert_eq!(all.len(), 130);
+    assert_eq!(all[129].id, "il_129");
+    assert_eq!(
+        all[0].product().and_then(|p| p.name.as_deref()),
+        Some("Once")
+    );
+    let pages: Vec<_> = fake
+        .requests()
+        .into_iter()
+        .filter(|r| r.path == "/v1/invoices/in_big/lines")
+        .collect();
+    assert_eq!(pages.len(), 2, "100 + 30");
+    assert_eq!(pages[1].param("starting_after"), Some("il_099"));
+    assert_eq!(pages[0].params("expand[]"), ["data.price.product"]);
+}
+
+#[tokio::test]
+async fn invoice_lines_at_basil_ask_for_no_expansion_and_an_unknown_invoice_is_not_found() {
+    let fake = FakeStripe::start().await;
+    invoice_with_lines(&fake, 2);
+    let client = fake
+        .client_builder()
+        .stripe_version("2025-03-31.basil")
+        .build()
+        .unwrap();
+    let all = client.invoice_line_items("in_big").await.unwrap();
+    assert_eq!(all.len(), 2);
+    let request = fake.requests().pop().unwrap();
+    assert!(request.params("expand[]").is_empty());
+    let err = client.invoice_line_items("in_nope").await.unwrap_err();
+    assert!(matches!(err, Error::NotFound { .. }), "{err:?}");
+    let err = client.invoice_line_items("in_1/../x").await.unwrap_err();
+    assert!(matches!(err, Error::InvalidInput(_)), "{err:?}");
 }
