@@ -348,3 +348,11 @@ fn an_invoice_with_more_lines_than_the_event_carried_says_so() {
     row.apply(&complete);
     assert!(!row.line_items_cut_short());
 }
+
+#[test]
+fn a_line_items_debug_hides_its_free_text() {
+    let item = &facts(OLD).line_items[1];
+    let text = format!("{item:?}");
+    assert!(text.contains("il_1RbAtpLkdIwHu7ixOnboarding"), "{text}");
+    assert!(!text.contains("Onboarding\""), "{text}");
+}

@@ -1,9 +1,12 @@
 //! One line of what was sold, read from an invoice line or a Checkout line item.
 
+use std::fmt;
+
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use stripe_events::{CheckoutLineItem, Currency, InvoiceLineItem, Price};
 
+use crate::personal::{redacted_option, Redacted};
 use crate::text::present;
 
 /// How often a recurring price bills: Stripe's `price.recurring`.
@@ -30,8 +33,10 @@ impl Recurring {
     }
 }
 
-/// One line of what a payment sold. Amounts are in minor units of `currency`.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+/// One line of what a payment sold. Amounts are in minor units of `currency`. Its `Debug`
+/// hides the name and the product's name: free text an account may fill with a customer's
+/// details.
+#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct LineItemFacts {
     /// Stripe's line id: `il_...` for an invoice line, `li_...` for a Checkout line item.
     pub id: String,
@@ -56,6 +61,23 @@ pub struct LineItemFacts {
     pub product_name: Option<String>,
     /// The billing interval of a recurring price.
     pub recurring: Option<Recurring>,
+}
+
+impl fmt::Debug for LineItemFacts {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("LineItemFacts")
+            .field("id", &self.id)
+            .field("name", &Redacted)
+            .field("quantity", &self.quantity)
+            .field("unit_amount", &self.unit_amount)
+            .field("amount", &self.amount)
+            .field("currency", &self.currency)
+            .field("price_id", &self.price_id)
+            .field("product_id", &self.product_id)
+            .field("product_name", &redacted_option(&self.product_name))
+            .field("recurring", &self.recurring)
+            .finish()
+    }
 }
 
 fn owned(value: Option<&str>) -> Option<String> {
