@@ -602,3 +602,49 @@ async fn a_batch_of_a_hundred_payments_at_twenty_companies_costs_four_company_re
     assert_eq!(count(&counts, "companies"), 0, "{counts:?}");
     pipeline.shutdown().await;
 }
+
+#[tokio::test]
+async fn company_calls_that_fail_are_retried_and_never_hold_back_payments() {
+    use stripe2hubspot::hubspot_crm::fake::Failure;
+
+    let hubspot = FakeHubSpot::start().await;
+    // The first upsert's answer is lost after HubSpot committed it, then the deal
+    // association fails twice: the pass backs off and retries; nothing is duplicated.
+    hubspot.fail_next_on(
+        1,
+        "POST",
+        "/crm/objects/2026-09/companies/batch/upsert",
+        Failure::AfterCommit(502),
+    );
+    hubspot.fail_next_on(
+        2,
+        "POST",
+        "/crm/associations/2026-09/deals/companies",
+        Failure::Status(500, None),
+    );
+    let mut pipeline = pipeline(hubspot).await;
+    send_all(
+        &pipeline,
+        &[
+            payment(1, "ann@acme.com", 5_000, T0).charge_succeeded(),
+            payment(2, "bob@acme.com", 2_500, T0 + 60).charge_succeeded(),
+        ],
+    )
+    .await;
+    start(&mut pipeline);
+    let stats = pipeline.drained(DRAIN).await;
+    assert_eq!((stats.done, stats.dead), (2, 0), "payments never wait");
+    settled(&pipeline).await;
+    let hubspot = &pipeline.hubspot;
+    let company = the_company(hubspot);
+    assert_eq!(prop(&company, "stripe_payment_count"), "2");
+    for deal in hubspot.deals() {
+        assert!(hubspot.are_associated("deals", &deal.id, "companies", &company.id));
+    }
+    assert!(
+        hubspot.request_count("POST", "/crm/associations/2026-09/deals/companies") >= 3,
+        "retried"
+    );
+    assert_eq!(pipeline.engine.as_ref().unwrap().paused(), None);
+    pipeline.shutdown().await;
+}

@@ -297,7 +297,17 @@ impl Inner {
             }
         }
         let written = self.link_companies(&work, &ids).await?;
-        let complete = written.len() + skipped == work.len();
+        // Links HubSpot did not make stay unlinked in the store; the pass backs off for them
+        // rather than asking again at every idle poll.
+        let unlinked: usize = written
+            .iter()
+            .filter_map(|w| {
+                let company = work.iter().find(|c| c.key.value() == w.key)?;
+                let due = company.unlinked_contacts.len() + company.unlinked_deals.len();
+                Some(due.saturating_sub(w.linked_contacts.len() + w.linked_deals.len()))
+            })
+            .sum();
+        let complete = written.len() + skipped == work.len() && unlinked == 0;
         if !written.is_empty() {
             self.store
                 .state
@@ -307,8 +317,8 @@ impl Inner {
         }
         if !complete {
             return Err(CallFailure::Transient(format!(
-                "HubSpot did not take {} of {} companies; they are retried",
-                work.len() - written.len() - skipped,
+                "HubSpot did not take {} of {} companies and {unlinked} of their associations; they are retried",
+                work.len().saturating_sub(written.len() + skipped),
                 work.len()
             )));
         }
