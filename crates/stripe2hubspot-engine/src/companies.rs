@@ -679,7 +679,7 @@ fn confirmed_fingerprint(id: &str, properties: &BTreeMap<String, String>) -> Str
 
 /// The searches finding the companies of `domains`: `domain IN [...]`, split only when the
 /// list would pass HubSpot's search body limit (3,000 characters).
-/// <https://developers.hubspot.com/docs/api-reference/search/guide> (filter operators, `IN`
+/// <https://developers.hubspot.com/docs/api-reference/2026-03/crm/search-the-crm> (filters, `IN`
 /// with `values`; limits).
 fn domain_searches(domains: &BTreeSet<&str>) -> Result<Vec<SearchRequest>, CallFailure> {
     SearchRequest::new()
@@ -687,4 +687,49 @@ fn domain_searches(domains: &BTreeSet<&str>) -> Result<Vec<SearchRequest>, CallF
         .limit(SEARCH_LIMIT)
         .split_in(DOMAIN_PROPERTY, domains)
         .map_err(|e| CallFailure::Permanent(e.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn props(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect()
+    }
+
+    #[test]
+    fn the_confirmed_fingerprint_ignores_the_name_but_not_the_id_or_a_rollup() {
+        let created = props(&[("name", "acme.com"), ("stripe_payment_count", "2")]);
+        let later = props(&[("stripe_payment_count", "2")]);
+        assert_eq!(
+            confirmed_fingerprint("7", &created),
+            confirmed_fingerprint("7", &later),
+            "a company created with its name is not written again without it"
+        );
+        assert_ne!(
+            confirmed_fingerprint("7", &later),
+            confirmed_fingerprint("8", &later)
+        );
+        let more = props(&[("stripe_payment_count", "3")]);
+        assert_ne!(
+            confirmed_fingerprint("7", &later),
+            confirmed_fingerprint("7", &more)
+        );
+    }
+
+    #[test]
+    fn one_search_finds_the_companies_of_a_hundred_domains() {
+        let names: Vec<String> = (0..100).map(|n| format!("company{n}.com")).collect();
+        let domains: BTreeSet<&str> = names.iter().map(String::as_str).collect();
+        let searches = domain_searches(&domains).unwrap();
+        assert_eq!(searches.len(), 1);
+        let body = serde_json::to_value(&searches[0]).unwrap();
+        let filter = &body["filterGroups"][0]["filters"][0];
+        assert_eq!(filter["operator"], "IN");
+        assert_eq!(filter["propertyName"], "domain");
+        assert_eq!(filter["values"].as_array().map(Vec::len), Some(100));
+    }
 }
