@@ -156,6 +156,25 @@ impl Pipeline {
         }
     }
 
+    /// [`drained`](Self::drained), then waits until the side passes wrote every company
+    /// and line item the store holds as work.
+    pub async fn settled(&self, limit: Duration) -> QueueStats {
+        let stats = self.drained(limit).await;
+        let started = Instant::now();
+        loop {
+            let companies = self.store.state.dirty_companies(100).await.unwrap();
+            let line_items = self.store.state.pending_line_items(100).await.unwrap();
+            if companies.is_empty() && line_items.is_empty() {
+                return stats;
+            }
+            assert!(
+                started.elapsed() < limit,
+                "side objects still unwritten after {limit:?}: {companies:?} {line_items:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
     /// The SQLite file the pipeline's store lives in.
     pub fn db_path(&self) -> std::path::PathBuf {
         self._dir.path().join("queue.db")

@@ -20,7 +20,9 @@ const CONTACTS_UPSERT: &str = "/crm/objects/2026-09/contacts/batch/upsert";
 const CONTACTS_UPDATE: &str = "/crm/objects/2026-09/contacts/batch/update";
 const DEALS_CREATE: &str = "/crm/objects/2026-09/deals/batch/create";
 const DEALS_UPSERT: &str = "/crm/objects/2026-09/deals/batch/upsert";
-const ASSOCIATIONS: &str = "/crm/associations/";
+/// Deal-contact association calls (the company pass makes its own, counted apart).
+const ASSOCIATIONS: &str = "/crm/associations/2026-09/deals/contacts";
+const COMPANIES: &str = "/crm/objects/2026-09/companies/";
 
 /// A fixture event of the stripe-events crate.
 fn fixture(name: &str) -> Value {
@@ -108,7 +110,7 @@ async fn a_burst_of_new_payments_costs_two_requests_per_hundred() {
         assert_eq!(pipeline.send(&payment.charge_succeeded()).await, 200);
     }
     pipeline.start_engine(|b| b.concurrency(1));
-    let stats = pipeline.drained(DRAIN).await;
+    let stats = pipeline.settled(DRAIN).await;
     assert_eq!((stats.done, stats.dead), (200, 0));
 
     let hubspot = &pipeline.hubspot;
@@ -130,6 +132,15 @@ async fn a_burst_of_new_payments_costs_two_requests_per_hundred() {
         assert!(linked(hubspot, &email, &key), "{key} associated inline");
     }
     assert_eq!(hubspot.contacts().len(), 40);
+    // The 40 payers share example.com: one company, written once after the backlog drained
+    // (one search by domain, one upsert), and its contact and deal associations.
+    assert_eq!(hubspot.companies().len(), 1);
+    assert_eq!(
+        hubspot.request_count("POST", COMPANIES),
+        2,
+        "{:?}",
+        hubspot.request_counts()
+    );
     pipeline.shutdown().await;
 }
 

@@ -1,11 +1,17 @@
 //! The worker loop: reserve a batch and [process](Inner::process) it.
 
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
 
 use tokio::sync::watch;
 
 use super::leader::InHand;
 use super::Inner;
+
+/// During a backlog (full batches) the side passes run at most this often: each pass
+/// rewrites a company from all its members' rows, so one pass after many batches costs the
+/// same requests as one after each, and the backlog of payments drains first.
+const SIDE_PASS_INTERVAL: Duration = Duration::from_secs(2);
 
 impl Inner {
     /// The passes that follow the payment writes: companies, then line items.
@@ -23,6 +29,7 @@ impl Inner {
     /// `in_hand` until answered, so a supervisor can release it if this task dies.
     pub(super) async fn work(&self, in_hand: InHand, mut stopped: watch::Receiver<bool>) {
         let mut enqueued = self.store.queue.enqueue_signal();
+        let mut last_side_pass = Instant::now();
         loop {
             if *stopped.borrow() {
                 return;
@@ -66,10 +73,14 @@ impl Inner {
                 .await;
                 continue;
             }
+            let backlog = jobs.len() >= self.settings.batch_size;
             *in_hand.lock().unwrap_or_else(|p| p.into_inner()) = jobs.clone();
             self.with_heartbeat(&jobs, self.process(jobs.clone())).await;
             in_hand.lock().unwrap_or_else(|p| p.into_inner()).clear();
-            self.sync_side_objects().await;
+            if !backlog || last_side_pass.elapsed() >= SIDE_PASS_INTERVAL {
+                self.sync_side_objects().await;
+                last_side_pass = Instant::now();
+            }
         }
     }
 }

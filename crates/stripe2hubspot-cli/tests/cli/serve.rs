@@ -123,8 +123,16 @@ async fn the_server_syncs_a_signed_webhook_counts_it_and_stops_on_sigterm() {
     other["type"] = "payout.paid".into(); // never handled (customer.* are, since issue 21)
     assert_eq!(server.send(&other.to_string(), SECRET).await, 200);
 
-    eventually("the deal to reach HubSpot", || async {
-        !hubspot.deals().is_empty()
+    // The company pass follows the deal: wait until the company is linked to both.
+    eventually("the deal and its company to reach HubSpot", || async {
+        let deals = hubspot.deals();
+        let companies = hubspot.companies();
+        match (deals.first(), companies.first()) {
+            (Some(deal), Some(company)) => hubspot
+                .associated("companies", &company.id, "deals")
+                .contains(&deal.id),
+            _ => false,
+        }
     })
     .await;
     let contact = hubspot
@@ -136,9 +144,16 @@ async fn the_server_syncs_a_signed_webhook_counts_it_and_stops_on_sigterm() {
     // The queue gauges are read at most once a second: wait for the one after the sync.
     let metrics = until("the synced counter and the done job", || async {
         let text = server.get("/metrics", None).await.1;
+        // The client counts a request once its answer is read, a moment after the fake saw it.
+        let counted: f64 = text
+            .lines()
+            .filter(|l| l.starts_with("stripe2hubspot_hubspot_requests_total{"))
+            .filter_map(|l| l.rsplit_once(' ')?.1.parse::<f64>().ok())
+            .sum();
         (sample(&text, "stripe2hubspot_payments_synced_total") >= 1.0
-            && sample(&text, "stripe2hubspot_queue_jobs{state=\"done\"}") >= 1.0)
-            .then_some(text)
+            && sample(&text, "stripe2hubspot_queue_jobs{state=\"done\"}") >= 1.0
+            && counted as usize == hubspot.total_requests())
+        .then_some(text)
     })
     .await;
     let webhooks = |outcome: &str| {
@@ -170,11 +185,12 @@ async fn the_server_syncs_a_signed_webhook_counts_it_and_stops_on_sigterm() {
             ),
         )
     };
-    // A new payment: its contact upserted, its deal created with the association inline.
+    // A new payment: its contact upserted, its deal created with the association inline;
+    // then the company of starkindustries.com upserted by the company pass.
     assert_eq!(
         requests("objects.batch_upsert"),
-        1.0,
-        "the contact upsert: {metrics}"
+        2.0,
+        "the contact and the company upserts: {metrics}"
     );
     assert_eq!(
         requests("objects.batch_create"),
