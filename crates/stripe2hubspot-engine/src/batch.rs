@@ -326,6 +326,11 @@ impl Inner {
         match object {
             Object::Contacts => dropped.contacts.clone(),
             Object::Deals => dropped.deals.clone(),
+            other => dropped
+                .others
+                .get(other.name())
+                .cloned()
+                .unwrap_or_default(),
         }
     }
 
@@ -337,6 +342,7 @@ impl Inner {
             let set = match object {
                 Object::Contacts => &mut dropped.contacts,
                 Object::Deals => &mut dropped.deals,
+                other => dropped.others.entry(other.name()).or_default(),
             };
             names
                 .iter()

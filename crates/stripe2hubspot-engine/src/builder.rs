@@ -277,6 +277,7 @@ impl SyncEngineBuilder {
                 leading: AtomicBool::new(false),
                 companies_pass: super::side_pass::SidePass::new("companies"),
                 line_items_pass: super::side_pass::SidePass::new("line items"),
+                line_items: Default::default(),
             }),
         })
     }

@@ -18,6 +18,8 @@ impl Object {
         match self {
             Object::Contacts => ObjectType::Contacts,
             Object::Deals => ObjectType::Deals,
+            Object::LineItems => ObjectType::LineItems,
+            Object::Products => ObjectType::Products,
         }
     }
 }
@@ -307,7 +309,7 @@ impl Inner {
 
     /// Creates the missing `specs` when `create` is set. Returns the names that remain
     /// unavailable (missing and not creatable, or, for the deal key, not unique).
-    async fn ensure_properties(
+    pub(crate) async fn ensure_properties(
         &self,
         object: Object,
         specs: &[PropertySpec],

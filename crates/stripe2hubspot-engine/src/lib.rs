@@ -144,6 +144,8 @@ struct Dropped {
     deals: BTreeSet<String>,
     /// ISO codes HubSpot refused as `deal_currency_code` (upper case).
     currencies: BTreeSet<String>,
+    /// The side objects' (line items, products), by [`Object::name`].
+    others: std::collections::BTreeMap<&'static str, BTreeSet<String>>,
 }
 
 /// Which object type a batch call writes.
@@ -151,6 +153,10 @@ struct Dropped {
 pub(crate) enum Object {
     Contacts,
     Deals,
+    /// Line items of deals (the line-item pass).
+    LineItems,
+    /// Products of the library line items point at (the line-item pass).
+    Products,
 }
 
 impl Object {
@@ -158,6 +164,8 @@ impl Object {
         match self {
             Object::Contacts => "contacts",
             Object::Deals => "deals",
+            Object::LineItems => "line items",
+            Object::Products => "products",
         }
     }
 }
@@ -198,6 +206,8 @@ struct Inner {
     companies_pass: side_pass::SidePass,
     /// The line-item pass's schedule and pause.
     line_items_pass: side_pass::SidePass,
+    /// The line-item pass's properties bootstrap and run guard.
+    line_items: line_items::LineItemsState,
 }
 
 /// Drains the queue into HubSpot. Cheap to clone handles come from [`SyncEngine::handle`].

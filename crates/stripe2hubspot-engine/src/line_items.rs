@@ -2,10 +2,563 @@
 //! products upserted by `stripe_product_id` and its line items upserted by
 //! `stripe_line_item_id`, associated with the deal. A refund or a dispute changes the deal,
 //! never its line items: they record what was sold.
+//!
+//! Noting: after the row writes of a batch, each row written whose payment has line items
+//! (an invoice's lines, or a Checkout Session whose items are read from Stripe) is noted in
+//! the store with a fingerprint of its items; the store raises the deal's generation only when
+//! the deal or the fingerprint changed, so a redelivery or a refund notes nothing new.
+//!
+//! The pass: one page of pending deals; products first (one batch upsert), then the line
+//! items pointing at them by `hs_product_id` (one batch upsert), then the default
+//! line item-to-deal associations (one batch), then the page is marked written. Every value
+//! is keyed by a Stripe id, so a pass repeated after a crash writes the same objects again,
+//! never a second one. A page of up to 100 deals with up to 100 line items and products
+//! costs 3 requests.
+//!
+//! HubSpot's reference: line items are keyed here by a custom unique property and point at a
+//! product of the library by `hs_product_id`
+//! (<https://developers.hubspot.com/docs/api-reference/crm-line-items-v3/guide>); the default
+//! line item-to-deal association type is 20
+//! (<https://developers.hubspot.com/docs/reference/api/crm/associations/association-details>).
 
-use super::Inner;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use hubspot_crm::{ObjectType, SearchRequest};
+use stripe2hubspot_map::{LedgerRow, PropertySet};
+use stripe2hubspot_queue::{LedgerChange, LineItemWork};
+
+use super::batch::WriteOutcomes;
+use super::failure::CallFailure;
+use super::plan::{Group, RowWrite};
+use super::settle::Disposition;
+use super::{Inner, Object, PauseReason};
+use crate::alert::{Alert, AlertKind};
+
+// SKELETON-BRIDGE: the map crate's line-item API (design22.md) until h/map lands; replaced by
+// `use stripe2hubspot_map::{...}` then.
+use self::map_api::{
+    checkout_items, line_item_custom_properties, line_item_properties, line_items_fingerprint,
+    line_items_on, product_custom_properties, product_properties, row_line_items, LineItemFacts,
+    LINE_ITEM_KEY_PROPERTY, PRODUCT_KEY_PROPERTY,
+};
+
+/// The most deals one pass writes: one page of the store's pending set.
+const PAGE: usize = 100;
+
+/// The most inputs HubSpot takes in one batch call.
+const BATCH_LIMIT: usize = 100;
+
+/// The fingerprint of a Checkout Session's items, noted before they are read: the session's
+/// items never change once it is paid, so its id stands for them.
+fn checkout_fingerprint(session_id: &str) -> String {
+    format!("checkout:{session_id}")
+}
+
+/// The line-item pass's own state beside its [`SidePass`](super::side_pass::SidePass)
+/// schedule.
+#[derive(Debug, Default)]
+pub(crate) struct LineItemsState {
+    /// Set once the line-item and product properties exist (checked once per process, after
+    /// the feature's scopes are known to be granted). Holds the names HubSpot cannot take.
+    ready: tokio::sync::OnceCell<Unavailable>,
+    /// One worker runs the pass at a time: two would write the same page twice.
+    running: tokio::sync::Mutex<()>,
+    /// A Checkout payment without a Stripe client has been logged (once per process).
+    no_stripe_logged: AtomicBool,
+}
+
+/// Custom properties HubSpot does not have and would not let us create: never sent.
+#[derive(Debug, Default, Clone)]
+struct Unavailable {
+    line_items: BTreeSet<String>,
+    products: BTreeSet<String>,
+}
+
+/// Why one pass stopped short.
+enum PassFailure {
+    /// HubSpot refused the call (classified like every other call).
+    Call(CallFailure),
+    /// A key property is missing and may not be created: nothing can be upserted by it.
+    MissingKey(String),
+    /// The store or Stripe failed; the work stays pending.
+    Other(String),
+}
+
+impl From<CallFailure> for PassFailure {
+    fn from(failure: CallFailure) -> Self {
+        PassFailure::Call(failure)
+    }
+}
+
+/// One deal's line items as read for a pass.
+struct DealItems {
+    work: LineItemWork,
+    items: Vec<LineItemFacts>,
+}
 
 impl Inner {
-    /// Writes the line items of up to one page of pending deals. SKELETON.
-    pub(crate) async fn sync_line_items(&self) {}
+    /// After the row writes of a batch: notes the line items of each row written (when the
+    /// feature is on), so the pass writes them. A row whose noting fails is turned into a
+    /// retry of its jobs: its row stays unwritten, so the retry writes the deal (by the
+    /// recorded deal id) and notes it again; without that its line items would be lost.
+    pub(crate) async fn note_written_line_items(
+        &self,
+        changes: &[LedgerChange],
+        writes: &[RowWrite],
+        mut written: WriteOutcomes,
+    ) -> WriteOutcomes {
+        if !line_items_on(&self.mapping) {
+            return written;
+        }
+        let rows: HashMap<&str, &LedgerRow> = changes
+            .iter()
+            .map(|c| (c.entry.key.as_str(), &c.entry.row))
+            .collect();
+        let mut notes: Vec<(String, String, String)> = Vec::new();
+        let mut noted: Vec<usize> = Vec::new();
+        for (position, (index, result)) in written.iter().enumerate() {
+            let (Ok(deal_id), Some(write)) = (result, writes.get(*index)) else {
+                continue;
+            };
+            let Some(row) = rows.get(write.key.as_str()) else {
+                continue;
+            };
+            let Some(fingerprint) = self.line_items_fingerprint_of(row) else {
+                continue;
+            };
+            notes.push((write.key.clone(), deal_id.clone(), fingerprint));
+            noted.push(position);
+        }
+        if notes.is_empty() {
+            return written;
+        }
+        if let Err(error) = self.store.state.note_line_items(&notes).await {
+            tracing::warn!(%error, deals = notes.len(), "could not note the line items of written deals; their payments are written again");
+            let retry = Disposition::Retry {
+                delay: None,
+                attempt: stripe2hubspot_queue::Attempt::Consume,
+                reason: format!("could not note the deal's line items: {error}"),
+            };
+            for position in noted {
+                if let Some((_, result)) = written.get_mut(position) {
+                    *result = Err(retry.clone());
+                }
+            }
+        }
+        written
+    }
+
+    /// The fingerprint to note for `row`'s line items: of its own items (an invoice's), else
+    /// of its Checkout Session when a Stripe client can read the session's items; `None` when
+    /// the payment has none to write.
+    fn line_items_fingerprint_of(&self, row: &LedgerRow) -> Option<String> {
+        let items = row_line_items(row);
+        if !items.is_empty() {
+            return Some(line_items_fingerprint(items));
+        }
+        let session = row.checkout_session_ids().next()?;
+        if self.stripe.is_none() {
+            if !self
+                .line_items
+                .no_stripe_logged
+                .swap(true, Ordering::Relaxed)
+            {
+                tracing::warn!("a Checkout payment's line items are not written: the engine has no Stripe client to read them (set STRIPE_SECRET_KEY)");
+            }
+            return None;
+        }
+        Some(checkout_fingerprint(session))
+    }
+
+    /// Writes the line items of up to one page of pending deals, when the feature is on,
+    /// this process leads, the sync is not paused and the pass is due (no backoff or scope
+    /// probe wait pending).
+    pub(crate) async fn sync_line_items(&self) {
+        if !line_items_on(&self.mapping)
+            || !self.leading.load(Ordering::Acquire)
+            || self.pause.borrow().is_some()
+            || !self.line_items_pass.due()
+        {
+            return;
+        }
+        let Ok(_running) = self.line_items.running.try_lock() else {
+            return;
+        };
+        let pass = &self.line_items_pass;
+        match self.line_items_page().await {
+            Ok(()) => {
+                if let Some(scopes) = pass.succeeded() {
+                    tracing::info!(feature = pass.feature, "line items are written again");
+                    self.alerter
+                        .alert(Alert::new(
+                            AlertKind::FeatureResumed,
+                            format!(
+                                "HubSpot line items are written again (the scopes [{}] are granted now).",
+                                scopes.join(", ")
+                            ),
+                        ))
+                        .await;
+                }
+            }
+            Err(PassFailure::Call(CallFailure::Pause(PauseReason::MissingScopes(scopes)))) => {
+                let scopes = if scopes.is_empty() {
+                    hubspot_crm::scopes::LINE_ITEM_SCOPES
+                        .iter()
+                        .chain(hubspot_crm::scopes::PRODUCT_SCOPES.iter())
+                        .map(|s| (*s).to_owned())
+                        .collect()
+                } else {
+                    scopes
+                };
+                self.pause_line_items(scopes).await;
+            }
+            Err(PassFailure::MissingKey(property)) => {
+                self.pause_line_items(vec![format!("the unique property {property}")])
+                    .await;
+            }
+            Err(PassFailure::Call(CallFailure::Fenced(_))) => {}
+            Err(PassFailure::Call(CallFailure::RateLimited { retry_after })) => {
+                pass.failed(self.settings.backoff.base, retry_after);
+            }
+            Err(PassFailure::Call(failure)) => {
+                tracing::warn!(?failure, "the line-item pass failed; retrying later");
+                pass.failed(self.settings.backoff.base, None);
+            }
+            Err(PassFailure::Other(reason)) => {
+                tracing::warn!(%reason, "the line-item pass failed; retrying later");
+                pass.failed(self.settings.backoff.base, None);
+            }
+        }
+    }
+
+    /// Pauses the pass for what HubSpot refused; alerts the first time only.
+    async fn pause_line_items(&self, missing: Vec<String>) {
+        let named = missing.join(", ");
+        if self.line_items_pass.pause_for_scopes(missing) {
+            tracing::warn!(missing = %named, "line items paused: HubSpot refused them; deals and contacts go on");
+            self.alerter
+                .alert(Alert::new(
+                    AlertKind::FeaturePaused,
+                    format!(
+                        "HubSpot line items are paused: the token lacks [{named}]. Deals and contacts are still written; grant it (the README lists the scopes) and line items resume by themselves."
+                    ),
+                ))
+                .await;
+        }
+    }
+
+    /// One page: read, bootstrap, write products, line items and associations, mark.
+    async fn line_items_page(&self) -> Result<(), PassFailure> {
+        let work = self
+            .store
+            .state
+            .pending_line_items(PAGE)
+            .await
+            .map_err(|e| {
+                PassFailure::Other(format!("could not read the pending line items: {e}"))
+            })?;
+        if work.is_empty() {
+            return Ok(());
+        }
+        let unavailable = self.line_items_ready().await?;
+        let (deals, mut incomplete) = self.read_deal_items(work).await?;
+        let items: Vec<&LineItemFacts> = deals.iter().flat_map(|d| &d.items).collect();
+        // Products, one input per Stripe product.
+        let mut products: BTreeMap<String, PropertySet> = BTreeMap::new();
+        for item in &items {
+            if let Some((id, properties)) = product_properties(item) {
+                products.entry(id).or_insert(properties);
+            }
+        }
+        let product_groups: Vec<Group> = products
+            .into_iter()
+            .map(|(id, properties)| {
+                group(
+                    PRODUCT_KEY_PROPERTY,
+                    id,
+                    properties.without(&unavailable.products.iter().collect::<Vec<_>>()),
+                )
+            })
+            .collect();
+        let product_ids = self.upsert_all(Object::Products, &product_groups).await?;
+        // Line items, each pointing at its product's HubSpot id.
+        let mut line_groups = Vec::with_capacity(items.len());
+        for item in &items {
+            let product = product_properties(item).map(|(id, _)| id);
+            let hubspot_product = match &product {
+                Some(id) => match product_ids.get(id) {
+                    Some(hubspot_id) => Some(hubspot_id.as_str()),
+                    // Its product was not written: the line item (and so its deal) waits.
+                    None => continue,
+                },
+                None => None,
+            };
+            let properties = line_item_properties(item, hubspot_product)
+                .without(&unavailable.line_items.iter().collect::<Vec<_>>());
+            line_groups.push(group(LINE_ITEM_KEY_PROPERTY, item.id.clone(), properties));
+        }
+        let line_ids = self.upsert_all(Object::LineItems, &line_groups).await?;
+        // Associations of every line item written with its deal (already associated ones
+        // are confirmed again: harmless and keeps a retried pass simple).
+        let mut links: Vec<(String, String)> = Vec::new();
+        let mut done: Vec<(String, i64)> = Vec::new();
+        for deal in &deals {
+            let ids: Option<Vec<&String>> =
+                deal.items.iter().map(|i| line_ids.get(&i.id)).collect();
+            match ids {
+                Some(ids) => {
+                    links.extend(
+                        ids.into_iter()
+                            .map(|id| (id.clone(), deal.work.deal_id.clone())),
+                    );
+                    done.push((deal.work.payment_key.clone(), deal.work.generation));
+                }
+                None => incomplete += 1,
+            }
+        }
+        let refused = self.associate_line_items(&links).await?;
+        if !refused.is_empty() {
+            let deals_refused: BTreeSet<&str> = refused.iter().map(|(_, d)| d.as_str()).collect();
+            let before = done.len();
+            done.retain(|(key, _)| {
+                deals
+                    .iter()
+                    .find(|d| d.work.payment_key == *key)
+                    .is_none_or(|d| !deals_refused.contains(d.work.deal_id.as_str()))
+            });
+            incomplete += before - done.len();
+        }
+        self.store
+            .state
+            .mark_line_items_written(&done)
+            .await
+            .map_err(|e| {
+                PassFailure::Other(format!("could not record the line items written: {e}"))
+            })?;
+        if incomplete > 0 {
+            return Err(PassFailure::Other(format!(
+                "{incomplete} deals' line items are not complete yet"
+            )));
+        }
+        Ok(())
+    }
+
+    /// The line items of each pending deal: its row's (an invoice's lines), else its
+    /// Checkout Session's read from Stripe. A deal whose row is gone, or that has none,
+    /// comes back with no items (it is marked written: there is nothing to write). Returns
+    /// also how many deals could not be read now (left pending).
+    async fn read_deal_items(
+        &self,
+        work: Vec<LineItemWork>,
+    ) -> Result<(Vec<DealItems>, usize), PassFailure> {
+        let mut deals = Vec::with_capacity(work.len());
+        let mut unread = 0;
+        for work in work {
+            let entry = self
+                .store
+                .state
+                .ledger_entry(&work.payment_key)
+                .await
+                .map_err(|e| PassFailure::Other(format!("could not read a ledger row: {e}")))?;
+            let Some(entry) = entry else {
+                deals.push(DealItems {
+                    work,
+                    items: Vec::new(),
+                });
+                continue;
+            };
+            let own = row_line_items(&entry.row);
+            if !own.is_empty() {
+                deals.push(DealItems {
+                    work,
+                    items: own.to_vec(),
+                });
+                continue;
+            }
+            let session = entry.row.checkout_session_ids().next().map(str::to_owned);
+            let items = match (session, &self.stripe) {
+                (Some(session), Some(stripe)) => match checkout_items(stripe, &session).await {
+                    Ok(items) => items,
+                    Err(error) => {
+                        tracing::warn!(%error, payment_id = %work.payment_key, "could not read a Checkout Session's line items from Stripe; retrying later");
+                        unread += 1;
+                        continue;
+                    }
+                },
+                _ => Vec::new(),
+            };
+            deals.push(DealItems { work, items });
+        }
+        Ok((deals, unread))
+    }
+
+    /// Checks, once per process, that the token may use line items and products (a read of
+    /// each: a missing scope pauses the pass before any property is created), then creates
+    /// the missing custom properties. Returns the properties HubSpot cannot take.
+    async fn line_items_ready(&self) -> Result<Unavailable, PassFailure> {
+        self.line_items
+            .ready
+            .get_or_try_init(|| async {
+                for object in [Object::LineItems, Object::Products] {
+                    self.fence()?;
+                    self.count_request();
+                    self.hubspot
+                        .objects(object.object_type())
+                        .search(&SearchRequest::new().limit(1))
+                        .await
+                        .map_err(|e| CallFailure::classify(&e))?;
+                }
+                let line_items = self
+                    .ensure_properties(
+                        Object::LineItems,
+                        &line_item_custom_properties(&self.mapping),
+                        true,
+                    )
+                    .await?;
+                if line_items.iter().any(|p| p == LINE_ITEM_KEY_PROPERTY) {
+                    return Err(PassFailure::MissingKey(LINE_ITEM_KEY_PROPERTY.to_owned()));
+                }
+                let products = self
+                    .ensure_properties(
+                        Object::Products,
+                        &product_custom_properties(&self.mapping),
+                        true,
+                    )
+                    .await?;
+                if products.iter().any(|p| p == PRODUCT_KEY_PROPERTY) {
+                    return Err(PassFailure::MissingKey(PRODUCT_KEY_PROPERTY.to_owned()));
+                }
+                Ok(Unavailable {
+                    line_items: line_items.into_iter().collect(),
+                    products: products.into_iter().collect(),
+                })
+            })
+            .await
+            .cloned()
+    }
+
+    /// Upserts `groups` in batches of 100; returns the HubSpot id of each key written. A
+    /// per-input error leaves that key out (its deal stays pending); a failed call fails the
+    /// pass.
+    async fn upsert_all(
+        &self,
+        object: Object,
+        groups: &[Group],
+    ) -> Result<HashMap<String, String>, PassFailure> {
+        let mut ids = HashMap::new();
+        for chunk in groups.chunks(BATCH_LIMIT) {
+            let reply = self.upsert_call(object, chunk).await?;
+            for (named, message, _) in &reply.errors {
+                tracing::warn!(object = object.name(), inputs = ?named, %message, "HubSpot refused some inputs; they are retried later");
+            }
+            ids.extend(reply.ids);
+        }
+        Ok(ids)
+    }
+
+    /// Default line item-to-deal associations of `(line item id, deal id)` links, 100 per
+    /// call. Returns the links HubSpot did not confirm.
+    async fn associate_line_items(
+        &self,
+        links: &[(String, String)],
+    ) -> Result<Vec<(String, String)>, PassFailure> {
+        let mut refused = Vec::new();
+        for chunk in links.chunks(BATCH_LIMIT) {
+            self.fence()?;
+            self.count_request();
+            let result = self
+                .hubspot
+                .associations()
+                .batch_associate_default(
+                    &ObjectType::LineItems,
+                    &ObjectType::Deals,
+                    chunk.iter().cloned(),
+                )
+                .await
+                .map_err(|e| CallFailure::classify(&e))?;
+            if result.errors.is_empty() {
+                continue;
+            }
+            let confirmed: BTreeSet<(&str, &str)> = result
+                .results
+                .iter()
+                .map(|a| (a.from.id.as_str(), a.to.id.as_str()))
+                .collect();
+            refused.extend(
+                chunk
+                    .iter()
+                    .filter(|(item, deal)| !confirmed.contains(&(item.as_str(), deal.as_str())))
+                    .cloned(),
+            );
+        }
+        Ok(refused)
+    }
+}
+
+/// An upsert input keyed by `property = value`.
+fn group(property: &str, value: String, properties: PropertySet) -> Group {
+    Group {
+        key: value.clone(),
+        id_property: property.to_owned(),
+        id_value: value,
+        properties: properties.to_map(),
+        members: Vec::new(),
+        moved_members: Vec::new(),
+    }
+}
+
+/// SKELETON-BRIDGE: the map crate's line-item API as design22.md names it, until h/map lands.
+mod map_api {
+    use stripe2hubspot_map::{LedgerRow, MappingConfig, PropertySet, PropertySpec};
+
+    pub(super) const LINE_ITEM_KEY_PROPERTY: &str = "stripe_line_item_id";
+    pub(super) const PRODUCT_KEY_PROPERTY: &str = "stripe_product_id";
+
+    #[derive(Debug, Clone)]
+    pub(super) struct LineItemFacts {
+        pub(super) id: String,
+    }
+
+    pub(super) fn line_items_on(_config: &MappingConfig) -> bool {
+        false
+    }
+
+    pub(super) fn row_line_items(_row: &LedgerRow) -> &[LineItemFacts] {
+        &[]
+    }
+
+    pub(super) fn line_items_fingerprint(items: &[LineItemFacts]) -> String {
+        items
+            .iter()
+            .map(|i| i.id.as_str())
+            .collect::<Vec<_>>()
+            .join(",")
+    }
+
+    pub(super) fn line_item_properties(
+        _item: &LineItemFacts,
+        _product: Option<&str>,
+    ) -> PropertySet {
+        PropertySet::new()
+    }
+
+    pub(super) fn product_properties(_item: &LineItemFacts) -> Option<(String, PropertySet)> {
+        None
+    }
+
+    pub(super) fn line_item_custom_properties(_config: &MappingConfig) -> Vec<PropertySpec> {
+        Vec::new()
+    }
+
+    pub(super) fn product_custom_properties(_config: &MappingConfig) -> Vec<PropertySpec> {
+        Vec::new()
+    }
+
+    pub(super) async fn checkout_items(
+        _stripe: &stripe2hubspot_stripe::StripeClient,
+        _session: &str,
+    ) -> Result<Vec<LineItemFacts>, String> {
+        Ok(Vec::new())
+    }
 }

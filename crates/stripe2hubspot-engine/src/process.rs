@@ -312,6 +312,12 @@ impl Inner {
                 write_order,
             )
             .await;
+        // --- Line items (issue 22): each row written notes its line items for the line-item
+        // pass (line_items.rs); a row whose noting failed becomes a retry of its jobs.
+        let written = self
+            .note_written_line_items(&changes, &writes, written)
+            .await;
+        // --- end of line items.
         let mut synced: Vec<usize> = Vec::new();
         for (index, result) in written {
             let Some(write) = writes.get(index) else {
