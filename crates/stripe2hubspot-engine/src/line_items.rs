@@ -187,7 +187,9 @@ impl Inner {
         };
         let pass = &self.line_items_pass;
         match self.line_items_page().await {
-            Ok(()) => {
+            // Nothing was written: a pause stays until a write proves the scopes granted.
+            Ok(false) => {}
+            Ok(true) => {
                 if let Some(scopes) = pass.succeeded() {
                     tracing::info!(feature = pass.feature, "line items are written again");
                     self.alerter
@@ -211,11 +213,15 @@ impl Inner {
                 } else {
                     scopes
                 };
-                self.pause_line_items(scopes).await;
+                let why = format!("the token lacks the scopes [{}]", scopes.join(", "));
+                self.pause_line_items(scopes, why).await;
             }
             Err(PassFailure::MissingKey(property)) => {
-                self.pause_line_items(vec![format!("the unique property {property}")])
-                    .await;
+                let why = format!(
+                    "the unique property {property} is missing and the token may not create it (create it in HubSpot as a single-line text property with unique values, or grant the scope that creates {} properties)",
+                    if property == PRODUCT_KEY_PROPERTY { "product" } else { "line item" }
+                );
+                self.pause_line_items(vec![property], why).await;
             }
             Err(PassFailure::Call(CallFailure::Fenced(_))) => {}
             Err(PassFailure::Call(CallFailure::RateLimited { retry_after })) => {
@@ -232,16 +238,16 @@ impl Inner {
         }
     }
 
-    /// Pauses the pass for what HubSpot refused; alerts the first time only.
-    async fn pause_line_items(&self, missing: Vec<String>) {
-        let named = missing.join(", ");
+    /// Pauses the pass for what HubSpot refused (`missing`, explained by `why`); alerts the
+    /// first time only.
+    async fn pause_line_items(&self, missing: Vec<String>, why: String) {
         if self.line_items_pass.pause_for_scopes(missing) {
-            tracing::warn!(missing = %named, "line items paused: HubSpot refused them; deals and contacts go on");
+            tracing::warn!(%why, "line items paused; deals and contacts go on");
             self.alerter
                 .alert(Alert::new(
                     AlertKind::FeaturePaused,
                     format!(
-                        "HubSpot line items are paused: the token lacks [{named}]. Deals and contacts are still written; grant it (the README lists the scopes) and line items resume by themselves."
+                        "HubSpot line items are paused: {why}. Deals and contacts are still written; line items resume by themselves once this is fixed."
                     ),
                 ))
                 .await;
@@ -249,7 +255,8 @@ impl Inner {
     }
 
     /// One page: read, bootstrap, write products, line items and associations, mark.
-    async fn line_items_page(&self) -> Result<(), PassFailure> {
+    /// Returns whether there was anything to write.
+    async fn line_items_page(&self) -> Result<bool, PassFailure> {
         let work = self
             .store
             .state
@@ -259,7 +266,7 @@ impl Inner {
                 PassFailure::Other(format!("could not read the pending line items: {e}"))
             })?;
         if work.is_empty() {
-            return Ok(());
+            return Ok(false);
         }
         let unavailable = self.line_items_ready().await?;
         let (deals, mut incomplete) = self.read_deal_items(work).await?;
@@ -341,7 +348,7 @@ impl Inner {
                 "{incomplete} deals' line items are not complete yet"
             )));
         }
-        Ok(())
+        Ok(true)
     }
 
     /// The line items of each pending deal: its row's (an invoice's lines), else its

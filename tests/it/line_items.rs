@@ -1,0 +1,401 @@
+//! Line items and products end to end (issue 22): real HTTP against the fake HubSpot, a real
+//! SQLite file, the real engine. With `STRIPE2HUBSPOT_LINE_ITEMS=1` (the mapping's
+//! `line_items`) an invoice's lines become line items on its deal, each pointing at its
+//! product; a redelivery, a second event of the invoice or a refund adds none; off by default;
+//! a Checkout Session's items are read from Stripe; a missing line-item scope pauses line
+//! items alone.
+
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+use stripe2hubspot::alert::AlertKind;
+use stripe2hubspot::hubspot_crm::fake::{FakeHubSpot, FakeObject};
+use stripe2hubspot::hubspot_crm::ApiVersion;
+use stripe2hubspot::map::MappingConfig;
+
+use crate::common::Pipeline;
+
+const DRAIN: Duration = Duration::from_secs(60);
+/// 2025-02-01T00:00:00Z
+const T0: i64 = 1_738_368_000;
+
+/// One invoice line: (line id, product id, price id, unit amount, quantity, recurring).
+type Line = (&'static str, &'static str, &'static str, i64, i64, bool);
+
+/// "3 seats of Pro plus onboarding": three lines, two of them of one product.
+const THREE_LINES: [Line; 3] = [
+    (
+        "il_1ProSeats00000001",
+        "prod_Pro00000001",
+        "price_ProMonth001",
+        1_000,
+        3,
+        true,
+    ),
+    (
+        "il_1Onboarding000001",
+        "prod_Onboard00001",
+        "price_Onboard0001",
+        5_000,
+        1,
+        false,
+    ),
+    (
+        "il_1ProProrate000001",
+        "prod_Pro00000001",
+        "price_ProProrate1",
+        500,
+        1,
+        false,
+    ),
+];
+
+/// An `invoice.paid` event (API 2024-06-20, lines with their prices) of invoice number `n`.
+fn invoice_paid(n: u32, event_id: &str, created: i64, lines: &[Line]) -> Value {
+    let total: i64 = lines.iter().map(|l| l.3 * l.4).sum();
+    let data: Vec<Value> = lines
+        .iter()
+        .map(|&(id, product, price, unit, quantity, recurring)| {
+            json!({
+                "id": line_id(id, n), "object": "line_item", "amount": unit * quantity,
+                "currency": "eur", "description": format!("{quantity} × {product}"),
+                "quantity": quantity, "type": if recurring { "subscription" } else { "invoiceitem" },
+                "period": {"start": T0, "end": T0 + 30 * 86_400},
+                "metadata": {},
+                "price": {
+                    "id": price, "object": "price", "product": product, "currency": "eur",
+                    "unit_amount": unit, "active": true, "livemode": false, "metadata": {},
+                    "type": if recurring { "recurring" } else { "one_time" },
+                    "recurring": if recurring { json!({"interval": "month", "interval_count": 1}) } else { Value::Null }
+                }
+            })
+        })
+        .collect();
+    json!({
+        "id": event_id, "object": "event", "type": "invoice.paid", "created": created,
+        "api_version": "2024-06-20", "livemode": false, "pending_webhooks": 1,
+        "request": {"id": null, "idempotency_key": null},
+        "data": {"object": {
+            "id": format!("in_LineItems{n:08}"), "object": "invoice",
+            "amount_due": total, "amount_paid": total, "amount_remaining": 0,
+            "currency": "eur", "customer": format!("cus_LineItems{n:06}"),
+            "customer_email": format!("buyer{n}@acme-line-items.example"),
+            "customer_name": "Ada Buyer", "customer_phone": null,
+            "billing_reason": "subscription_create", "status": "paid",
+            "payment_intent": format!("pi_LineItems{n:08}"), "charge": format!("ch_LineItems{n:08}"),
+            "subscription": null, "created": created - 60, "livemode": false, "metadata": {},
+            "number": format!("LI-{n:04}"), "description": null, "hosted_invoice_url": null,
+            "status_transitions": {"paid_at": created - 1},
+            "lines": {"object": "list", "data": data, "has_more": false,
+                      "total_count": lines.len(),
+                      "url": format!("/v1/invoices/in_LineItems{n:08}/lines")}
+        }}
+    })
+}
+
+/// Line ids differ per invoice (Stripe's `il_...` are unique).
+fn line_id(id: &str, n: u32) -> String {
+    format!("{id}{n:04}")
+}
+
+/// A partial refund of invoice `n`'s charge.
+fn refunded(n: u32, event_id: &str, created: i64, amount: i64, refunded: i64) -> Value {
+    json!({
+        "id": event_id, "object": "event", "type": "charge.refunded", "created": created,
+        "api_version": "2024-06-20", "livemode": false,
+        "data": {"object": {
+            "id": format!("ch_LineItems{n:08}"), "object": "charge", "amount": amount,
+            "amount_captured": amount, "amount_refunded": refunded, "captured": true,
+            "paid": true, "refunded": false, "status": "succeeded", "currency": "eur",
+            "created": created - 3600, "customer": format!("cus_LineItems{n:06}"),
+            "payment_intent": format!("pi_LineItems{n:08}"),
+            "billing_details": {"email": format!("buyer{n}@acme-line-items.example"),
+                                "name": "Ada Buyer", "phone": null, "address": null},
+            "invoice": format!("in_LineItems{n:08}"), "livemode": false, "metadata": {},
+            "disputed": false
+        }}
+    })
+}
+
+fn line_items_on() -> MappingConfig {
+    MappingConfig {
+        line_items: true,
+        ..MappingConfig::default()
+    }
+}
+
+async fn started(hubspot: FakeHubSpot, mapping: MappingConfig) -> Pipeline {
+    let mut pipeline = Pipeline::new(hubspot).await;
+    pipeline.start_engine_mapped(ApiVersion::default(), mapping, |b| b.concurrency(1));
+    pipeline
+}
+
+async fn deliver(pipeline: &Pipeline, event: &Value) {
+    assert_eq!(pipeline.send(event).await, 200, "{}", event["id"]);
+    let stats = pipeline.drained(DRAIN).await;
+    assert_eq!(stats.dead, 0, "nothing dead-lettered: {stats:?}");
+}
+
+/// Waits until `done` holds; panics after `limit` with `what`.
+async fn eventually(what: &str, limit: Duration, mut done: impl FnMut() -> bool) {
+    let started = Instant::now();
+    while !done() {
+        assert!(started.elapsed() < limit, "{what} within {limit:?}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Requests whose path names line items or products (writes, associations, properties).
+fn line_item_requests(hubspot: &FakeHubSpot) -> usize {
+    hubspot
+        .requests()
+        .iter()
+        .filter(|r| r.path.contains("line_items") || r.path.contains("products"))
+        .count()
+}
+
+fn prop<'a>(object: &'a FakeObject, name: &str) -> &'a str {
+    object
+        .property(name)
+        .unwrap_or_else(|| panic!("{name} missing on {:?}", object.properties))
+}
+
+fn only_deal(hubspot: &FakeHubSpot) -> FakeObject {
+    let deals = hubspot.deals();
+    assert_eq!(deals.len(), 1, "one deal: {deals:?}");
+    deals.into_iter().next().unwrap()
+}
+
+/// Waits until the line-item pass has gone quiet: `n` line items exist and no line-item
+/// request was made for a while (so a late duplicate would have shown).
+async fn settled_line_items(hubspot: &FakeHubSpot, n: usize) {
+    eventually(&format!("{n} line items"), DRAIN, || {
+        hubspot.line_items().len() >= n
+    })
+    .await;
+    let mut seen = line_item_requests(hubspot);
+    loop {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let now = line_item_requests(hubspot);
+        if now == seen {
+            return;
+        }
+        seen = now;
+    }
+}
+
+#[tokio::test]
+async fn an_invoice_with_three_lines_gives_three_line_items_on_its_deal_pointing_at_their_products()
+{
+    let pipeline = started(FakeHubSpot::start().await, line_items_on()).await;
+    let hubspot = &pipeline.hubspot;
+    deliver(
+        &pipeline,
+        &invoice_paid(1, "evt_LineItems0001", T0, &THREE_LINES),
+    )
+    .await;
+    settled_line_items(hubspot, 3).await;
+
+    let deal = only_deal(hubspot);
+    assert_eq!(prop(&deal, "amount").parse::<f64>().unwrap(), 85.0);
+    let items = hubspot.line_items();
+    assert_eq!(items.len(), 3, "one line item per invoice line: {items:?}");
+    let products = hubspot.products();
+    assert_eq!(
+        products.len(),
+        2,
+        "one product per Stripe product: {products:?}"
+    );
+    for &(id, product, _, unit, quantity, _) in &THREE_LINES {
+        let item = items
+            .iter()
+            .find(|i| i.property("stripe_line_item_id") == Some(line_id(id, 1).as_str()))
+            .unwrap_or_else(|| panic!("line item {id}: {items:?}"));
+        assert_eq!(prop(item, "quantity"), quantity.to_string());
+        assert_eq!(
+            prop(item, "price").parse::<f64>().unwrap(),
+            unit as f64 / 100.0,
+            "unit price in major units"
+        );
+        let hs_product = prop(item, "hs_product_id");
+        let product_object = products
+            .iter()
+            .find(|p| p.id == hs_product)
+            .unwrap_or_else(|| panic!("product {hs_product}: {products:?}"));
+        assert_eq!(prop(product_object, "stripe_product_id"), product);
+        assert!(
+            hubspot.are_associated("line_items", &item.id, "deals", &deal.id),
+            "line item {id} is associated with the deal"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_redelivery_a_second_event_of_the_invoice_and_a_refund_add_no_line_item() {
+    let pipeline = started(FakeHubSpot::start().await, line_items_on()).await;
+    let hubspot = &pipeline.hubspot;
+    let paid = invoice_paid(2, "evt_LineItems0002", T0, &THREE_LINES);
+    deliver(&pipeline, &paid).await;
+    settled_line_items(hubspot, 3).await;
+    let before = hubspot.line_items();
+    let requests = line_item_requests(hubspot);
+
+    // The same event again, then another event of the same invoice (same lines).
+    deliver(&pipeline, &paid).await;
+    let mut again = invoice_paid(2, "evt_LineItems0002b", T0 + 5, &THREE_LINES);
+    again["type"] = json!("invoice.payment_succeeded");
+    deliver(&pipeline, &again).await;
+    // A refund changes the deal, never what was sold.
+    deliver(
+        &pipeline,
+        &refunded(2, "evt_LineItems0002r", T0 + 3600, 8_500, 1_500),
+    )
+    .await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+
+    let deal = only_deal(hubspot);
+    assert_eq!(
+        prop(&deal, "stripe_amount_refunded")
+            .parse::<f64>()
+            .unwrap(),
+        15.0,
+        "the refund reached the deal: {:?}",
+        deal.properties
+    );
+    assert_eq!(hubspot.line_items(), before, "the line items are untouched");
+    assert_eq!(hubspot.products().len(), 2);
+    assert_eq!(
+        line_item_requests(hubspot),
+        requests,
+        "no line-item or product request after the first write"
+    );
+}
+
+#[tokio::test]
+async fn line_items_are_off_by_default() {
+    let pipeline = started(FakeHubSpot::start().await, MappingConfig::default()).await;
+    let hubspot = &pipeline.hubspot;
+    deliver(
+        &pipeline,
+        &invoice_paid(3, "evt_LineItems0003", T0, &THREE_LINES),
+    )
+    .await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    only_deal(hubspot);
+    assert!(hubspot.line_items().is_empty());
+    assert!(hubspot.products().is_empty());
+    assert_eq!(
+        line_item_requests(hubspot),
+        0,
+        "no line-item or product request of any kind: {:?}",
+        hubspot.request_counts()
+    );
+}
+
+#[tokio::test]
+async fn a_missing_line_item_scope_pauses_line_items_alone() {
+    let hubspot = FakeHubSpot::builder()
+        .missing_scopes([stripe2hubspot::hubspot_crm::scopes::LINE_ITEMS_WRITE])
+        .start()
+        .await;
+    let pipeline = started(hubspot, line_items_on()).await;
+    let hubspot = &pipeline.hubspot;
+    deliver(
+        &pipeline,
+        &invoice_paid(4, "evt_LineItems0004", T0, &THREE_LINES),
+    )
+    .await;
+    let alerts = &pipeline.alerts;
+    eventually("a feature-paused alert", DRAIN, || {
+        alerts
+            .alerts()
+            .iter()
+            .any(|a| a.kind == AlertKind::FeaturePaused)
+    })
+    .await;
+    // Deals go on: a second payment is written while line items wait.
+    deliver(
+        &pipeline,
+        &invoice_paid(5, "evt_LineItems0005", T0 + 60, &THREE_LINES),
+    )
+    .await;
+    assert_eq!(hubspot.deals().len(), 2, "deals are written");
+    assert!(
+        hubspot.line_items().is_empty(),
+        "no line item without the scope"
+    );
+    let paused: Vec<_> = alerts
+        .alerts()
+        .into_iter()
+        .filter(|a| a.kind == AlertKind::FeaturePaused)
+        .collect();
+    assert_eq!(paused.len(), 1, "one alert per pause: {paused:?}");
+    assert!(
+        paused[0].message.contains("crm.objects.line_items.write"),
+        "the alert names the scope: {}",
+        paused[0].message
+    );
+    assert!(
+        pipeline.engine.as_ref().unwrap().paused().is_none(),
+        "the engine itself is not paused"
+    );
+}
+
+/// Prints the HubSpot requests a batch of invoice payments costs with and without line
+/// items, for the README's "requests per payment".
+#[tokio::test]
+async fn requests_per_payment_with_and_without_line_items() {
+    const N: u32 = 20;
+    let mut counts = Vec::new();
+    for on in [false, true] {
+        let mapping = if on {
+            line_items_on()
+        } else {
+            MappingConfig::default()
+        };
+        let mut pipeline = Pipeline::new(FakeHubSpot::start().await).await;
+        // All payments are queued first, so the engine writes them as one batch.
+        for n in 0..N {
+            let event = invoice_paid(
+                100 + n,
+                &format!("evt_LineItemsN{n:04}"),
+                T0 + i64::from(n),
+                &THREE_LINES,
+            );
+            assert_eq!(pipeline.send(&event).await, 200);
+        }
+        pipeline.start_engine_mapped(ApiVersion::default(), mapping, |b| b.concurrency(1));
+        pipeline.drained(DRAIN).await;
+        if on {
+            settled_line_items(&pipeline.hubspot, 3 * N as usize).await;
+        } else {
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+        let hubspot = &pipeline.hubspot;
+        assert_eq!(hubspot.deals().len(), N as usize);
+        let requests = hubspot.requests();
+        let total = requests.len();
+        let setup = requests
+            .iter()
+            .filter(|r| {
+                r.path.contains("/properties/")
+                    || r.path.ends_with("/search")
+                    || r.path.contains("pipelines")
+                    || r.path.contains("access-token")
+            })
+            .count();
+        eprintln!(
+            "line items {}: {N} invoice payments (3 lines each) cost {total} HubSpot requests, {setup} of them one-time setup (properties, pipelines, scope checks): {} per batch write; by path: {:?}",
+            if on { "on" } else { "off" },
+            total - setup,
+            hubspot.request_counts()
+        );
+        counts.push(total - setup);
+        pipeline.shutdown().await;
+    }
+    assert_eq!(
+        counts[1],
+        counts[0] + 3,
+        "line items add one products upsert, one line-items upsert and one association batch"
+    );
+}
