@@ -49,6 +49,11 @@ macro_rules! ensure {
 
 const LONG: Duration = Duration::from_secs(600);
 
+mod companies;
+pub use companies::{
+    company_links_pending_after_forget, company_members_and_dirtiness, company_membership_erased,
+    company_moves_bump_both, company_note_during_write_stays_dirty, line_items_pend_on_change_only,
+};
 mod customers;
 pub use customers::{
     contact_marks_forgotten, customer_marks_and_pages, customer_merge_order,
@@ -1575,5 +1580,11 @@ where
     payment_without_email_takes_its_customers(&fresh().await).await?;
     erase_customer_forgets_the_person(&fresh().await).await?;
     contact_marks_forgotten(&fresh().await).await?;
+    company_members_and_dirtiness(&fresh().await).await?;
+    company_note_during_write_stays_dirty(&fresh().await).await?;
+    company_moves_bump_both(&fresh().await).await?;
+    company_links_pending_after_forget(&fresh().await).await?;
+    company_membership_erased(&fresh().await).await?;
+    line_items_pend_on_change_only(&fresh().await).await?;
     concurrent(fresh().await, 8, 2_000, 4).await
 }

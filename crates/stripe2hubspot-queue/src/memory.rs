@@ -4,7 +4,9 @@ use std::time::{Duration, SystemTime};
 
 use std::collections::BTreeMap;
 
-use stripe2hubspot_map::{CompanyKey, ContactKeySource, CustomerFacts, Facts, LedgerRow, MappingConfig};
+use stripe2hubspot_map::{
+    CompanyKey, ContactKeySource, CustomerFacts, Facts, LedgerRow, MappingConfig,
+};
 
 use crate::customer::{
     email_contact_key, erased_customer, feed_payment_step, guest_email, merge_customer_step,
@@ -996,7 +998,9 @@ impl SyncState for MemoryQueue {
     async fn note_line_items(&self, work: &[(String, String, String)]) -> Result<(), QueueError> {
         let mut inner = self.lock();
         for (payment_key, deal_id, fingerprint) in work {
-            inner.side.note_line_items(payment_key, deal_id, fingerprint);
+            inner
+                .side
+                .note_line_items(payment_key, deal_id, fingerprint);
         }
         Ok(())
     }

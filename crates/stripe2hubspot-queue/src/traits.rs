@@ -237,58 +237,30 @@ pub trait SyncState: Send + Sync + 'static {
     /// generation of its company is raised (its rollups changed) and, when it moved, that of
     /// the company it left. A new contact id, deal id or company makes the association
     /// unlinked again. A member with no company is removed with its deals.
-    async fn note_company_members(&self, members: &[CompanyMember]) -> Result<(), QueueError> {
-        let _ = members;
-        Err(not_yet("note_company_members"))
-    }
+    async fn note_company_members(&self, members: &[CompanyMember]) -> Result<(), QueueError>;
 
     /// Up to `limit` companies, in key order, whose generation HubSpot has not seen or that
     /// have unlinked contacts or deals.
-    async fn dirty_companies(&self, limit: usize) -> Result<Vec<CompanyWork>, QueueError> {
-        let _ = limit;
-        Err(not_yet("dirty_companies"))
-    }
+    async fn dirty_companies(&self, limit: usize) -> Result<Vec<CompanyWork>, QueueError>;
 
     /// Records what HubSpot holds: each company's id, its written generation (a generation
     /// raised since stays dirty) and the associations made. Unknown keys are ignored.
-    async fn mark_companies_written(&self, written: &[CompanyWritten]) -> Result<(), QueueError> {
-        let _ = written;
-        Err(not_yet("mark_companies_written"))
-    }
+    async fn mark_companies_written(&self, written: &[CompanyWritten]) -> Result<(), QueueError>;
 
     /// Forgets the HubSpot id of the company `key` (HubSpot no longer has it: deleted or
     /// merged): every association of it becomes unlinked and the company dirty, so the next
     /// pass finds or creates it anew.
-    async fn forget_company(&self, key: &str) -> Result<(), QueueError> {
-        let _ = key;
-        Err(not_yet("forget_company"))
-    }
+    async fn forget_company(&self, key: &str) -> Result<(), QueueError>;
 
     /// Notes that the deal of each `(payment_key, deal_id, fingerprint)` should carry the line
     /// items of its ledger row; the generation rises only when the deal id or the fingerprint
     /// differs from the last noted one (a redelivery notes nothing new).
-    async fn note_line_items(&self, work: &[(String, String, String)]) -> Result<(), QueueError> {
-        let _ = work;
-        Err(not_yet("note_line_items"))
-    }
+    async fn note_line_items(&self, work: &[(String, String, String)]) -> Result<(), QueueError>;
 
     /// Up to `limit` deals, in payment key order, whose line items are behind.
-    async fn pending_line_items(&self, limit: usize) -> Result<Vec<LineItemWork>, QueueError> {
-        let _ = limit;
-        Err(not_yet("pending_line_items"))
-    }
+    async fn pending_line_items(&self, limit: usize) -> Result<Vec<LineItemWork>, QueueError>;
 
     /// Records that the line items of each `(payment_key, generation)` are written (a
     /// generation raised since stays pending).
-    async fn mark_line_items_written(&self, written: &[(String, i64)]) -> Result<(), QueueError> {
-        let _ = written;
-        Err(not_yet("mark_line_items_written"))
-    }
-}
-
-// SKELETON: removed once every store implements the company and line-item methods.
-fn not_yet(what: &str) -> QueueError {
-    QueueError::Config {
-        message: format!("{what} is not implemented by this store yet"),
-    }
+    async fn mark_line_items_written(&self, written: &[(String, i64)]) -> Result<(), QueueError>;
 }

@@ -18,6 +18,10 @@ pub(crate) struct Dialect {
     /// Opens a write transaction. SQLite's `IMMEDIATE` takes the write lock up front, so two
     /// writers queue instead of failing on lock upgrade.
     pub(crate) begin_write: &'static str,
+    /// Opens a read-only transaction whose statements all see one snapshot, so the company
+    /// work read by several statements is consistent even while another process writes.
+    /// SQLite's deferred transaction reads one snapshot already.
+    pub(crate) begin_snapshot: &'static str,
     /// Appended to the claim's row selection so concurrent claimers skip each other's rows
     /// instead of waiting (SQLite has one writer, so nothing to skip).
     pub(crate) skip_locked: &'static str,
@@ -52,6 +56,7 @@ pub(crate) const SQLITE: Dialect = Dialect {
     integer: "INTEGER",
     bytes: "BLOB",
     begin_write: "BEGIN IMMEDIATE",
+    begin_snapshot: "BEGIN",
     skip_locked: "",
     ledger_lock: "",
     row_customer_id: "json_extract(row_json, '$.customer_id.value')",
@@ -67,6 +72,7 @@ pub(crate) const POSTGRES: Dialect = Dialect {
     integer: "BIGINT",
     bytes: "BYTEA",
     begin_write: "BEGIN",
+    begin_snapshot: "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY",
     skip_locked: "FOR UPDATE SKIP LOCKED",
     // The key is the ASCII of "S2HLEDGR", so it does not collide with other advisory locks.
     ledger_lock: "SELECT pg_advisory_xact_lock(5994933546400368466)",

@@ -9,6 +9,7 @@
 pub(crate) mod coalesce;
 pub(crate) mod dialect;
 pub(crate) mod pause;
+pub(crate) mod side;
 pub(crate) mod statements;
 
 use crate::{QueueError, QueueStats};
@@ -995,6 +996,10 @@ macro_rules! sql_store {
                 for email_key in &email_keys {
                     forget_mark(&self.sql, &mut tx, email_key).await?;
                 }
+                // The person leaves their company: the next pass rewrites it without them.
+                for contact_key in std::iter::once(&key).chain(&email_keys) {
+                    leave_company(&self.sql, &mut tx, contact_key).await?;
+                }
                 tx.commit().await.map_err(db_error)?;
                 Ok(Erasure {
                     payments: targets.len() as u64,
@@ -1002,7 +1007,46 @@ macro_rules! sql_store {
                     contact_keys: vec![key],
                 })
             }
+
+            async fn note_company_members(&self, members: &[CompanyMember]) -> Result<(), QueueError> {
+                self.side_note_company_members(members).await
+            }
+
+            async fn dirty_companies(&self, limit: usize) -> Result<Vec<CompanyWork>, QueueError> {
+                self.side_dirty_companies(limit).await
+            }
+
+            async fn mark_companies_written(
+                &self,
+                written: &[CompanyWritten],
+            ) -> Result<(), QueueError> {
+                self.side_mark_companies_written(written).await
+            }
+
+            async fn forget_company(&self, key: &str) -> Result<(), QueueError> {
+                self.side_forget_company(key).await
+            }
+
+            async fn note_line_items(
+                &self,
+                work: &[(String, String, String)],
+            ) -> Result<(), QueueError> {
+                self.side_note_line_items(work).await
+            }
+
+            async fn pending_line_items(&self, limit: usize) -> Result<Vec<LineItemWork>, QueueError> {
+                self.side_pending_line_items(limit).await
+            }
+
+            async fn mark_line_items_written(
+                &self,
+                written: &[(String, i64)],
+            ) -> Result<(), QueueError> {
+                self.side_mark_line_items_written(written).await
+            }
         }
+
+        crate::sql::side::sql_side!($store, $db);
 
         impl $store {
             /// A write transaction that takes turns with every other ledger writer (see

@@ -102,7 +102,56 @@ const MIGRATIONS: &[&[&str]] = &[
         WHERE contact_key LIKE 'email=%' AND {row_customer_id} IS NOT NULL)",
     "UPDATE stripe2hubspot_ledger SET contact_key = 'customer=' || {row_customer_id}
      WHERE contact_key LIKE 'email=%' AND {row_customer_id} IS NOT NULL",
+], &[
+    // The company and line-item work sets (issue 22). A company is dirty while its generation
+    // is ahead of the written one or one of its links is pending: `linked_to` is the company
+    // id a member contact or deal was last associated with, pending when it is not the
+    // company's current `hubspot_id`.
+    "CREATE TABLE stripe2hubspot_companies (
+        company_key TEXT PRIMARY KEY,
+        key_kind TEXT NOT NULL,
+        hubspot_id TEXT,
+        generation {int} NOT NULL,
+        written_generation {int} NOT NULL DEFAULT 0,
+        updated_at {int} NOT NULL
+    )",
+    "CREATE TABLE stripe2hubspot_company_members (
+        contact_key TEXT PRIMARY KEY,
+        company_key TEXT NOT NULL,
+        contact_id TEXT NOT NULL,
+        linked_to TEXT
+    )",
+    "CREATE INDEX stripe2hubspot_company_members_company
+        ON stripe2hubspot_company_members (company_key)",
+    "CREATE TABLE stripe2hubspot_company_deals (
+        deal_id TEXT PRIMARY KEY,
+        company_key TEXT NOT NULL,
+        contact_key TEXT NOT NULL,
+        linked_to TEXT
+    )",
+    "CREATE INDEX stripe2hubspot_company_deals_company
+        ON stripe2hubspot_company_deals (company_key)",
+    "CREATE INDEX stripe2hubspot_company_deals_contact
+        ON stripe2hubspot_company_deals (contact_key)",
+    "CREATE TABLE stripe2hubspot_line_item_work (
+        payment_key TEXT PRIMARY KEY,
+        deal_id TEXT NOT NULL,
+        fingerprint TEXT NOT NULL,
+        generation {int} NOT NULL,
+        written_generation {int} NOT NULL DEFAULT 0,
+        updated_at {int} NOT NULL
+    )",
 ]];
+
+/// The companies [`Statements::dirty_companies`] lists, as a condition on `c`, a row of
+/// `stripe2hubspot_companies`: behind on generation, or with a pending link.
+const DIRTY_COMPANY: &str = "(c.generation > c.written_generation
+    OR EXISTS (SELECT 1 FROM stripe2hubspot_company_members m
+        WHERE m.company_key = c.company_key
+          AND (c.hubspot_id IS NULL OR m.linked_to IS NULL OR m.linked_to <> c.hubspot_id))
+    OR EXISTS (SELECT 1 FROM stripe2hubspot_company_deals d
+        WHERE d.company_key = c.company_key
+          AND (c.hubspot_id IS NULL OR d.linked_to IS NULL OR d.linked_to <> c.hubspot_id)))";
 
 /// The row counts of the multi-row job inserts, largest first: a batch is sent as the fewest
 /// such statements (37 jobs: 16 + 16 + 4 + 1), so each dialect prepares only these few.
@@ -173,6 +222,27 @@ pub(crate) struct Statements {
     pub(crate) customers_page: String,
     pub(crate) unfinished_payloads: String,
     pub(crate) redact_payload: String,
+    pub(crate) company_member: String,
+    pub(crate) company_upsert: String,
+    pub(crate) company_bump: String,
+    pub(crate) company_member_upsert: String,
+    pub(crate) company_member_delete: String,
+    pub(crate) company_deals_of_contact_delete: String,
+    pub(crate) company_deals_follow_contact: String,
+    pub(crate) company_deal: String,
+    pub(crate) company_deal_upsert: String,
+    pub(crate) dirty_companies: String,
+    pub(crate) dirty_company_members: String,
+    pub(crate) dirty_company_deals: String,
+    pub(crate) company_mark_written: String,
+    pub(crate) company_link_contact: String,
+    pub(crate) company_link_deal: String,
+    pub(crate) company_forget: String,
+    pub(crate) company_unlink_members: String,
+    pub(crate) company_unlink_deals: String,
+    pub(crate) line_items_note: String,
+    pub(crate) line_items_pending: String,
+    pub(crate) line_items_mark_written: String,
 }
 
 impl Statements {
@@ -403,6 +473,119 @@ impl Statements {
             unfinished_payloads: d
                 .render("SELECT id, payload FROM stripe2hubspot_jobs WHERE state <> 2 ORDER BY id"),
             redact_payload: d.render("UPDATE stripe2hubspot_jobs SET payload = ? WHERE id = ?"),
+            company_member: d.render(
+                "SELECT company_key FROM stripe2hubspot_company_members WHERE contact_key = ?",
+            ),
+            company_upsert: d.render(
+                "INSERT INTO stripe2hubspot_companies
+                    (company_key, key_kind, generation, written_generation, updated_at)
+                 VALUES (?, ?, 1, 0, ?)
+                 ON CONFLICT (company_key) DO UPDATE SET key_kind = excluded.key_kind,
+                    generation = stripe2hubspot_companies.generation + 1,
+                    updated_at = excluded.updated_at",
+            ),
+            // Atomic, so bumps by two processes both count.
+            company_bump: d.render(
+                "UPDATE stripe2hubspot_companies SET generation = generation + 1, updated_at = ?
+                 WHERE company_key = ?",
+            ),
+            // The link stays only while the member is the same contact in the same company.
+            company_member_upsert: d.render(
+                "INSERT INTO stripe2hubspot_company_members
+                    (contact_key, company_key, contact_id, linked_to) VALUES (?, ?, ?, NULL)
+                 ON CONFLICT (contact_key) DO UPDATE SET
+                    linked_to = CASE
+                        WHEN stripe2hubspot_company_members.company_key = excluded.company_key
+                         AND stripe2hubspot_company_members.contact_id = excluded.contact_id
+                        THEN stripe2hubspot_company_members.linked_to ELSE NULL END,
+                    company_key = excluded.company_key, contact_id = excluded.contact_id",
+            ),
+            company_member_delete: d
+                .render("DELETE FROM stripe2hubspot_company_members WHERE contact_key = ?"),
+            company_deals_of_contact_delete: d
+                .render("DELETE FROM stripe2hubspot_company_deals WHERE contact_key = ?"),
+            company_deals_follow_contact: d.render(
+                "UPDATE stripe2hubspot_company_deals SET company_key = ?, linked_to = NULL
+                 WHERE contact_key = ? AND company_key <> ?",
+            ),
+            company_deal: d.render(
+                "SELECT company_key FROM stripe2hubspot_company_deals WHERE deal_id = ?",
+            ),
+            company_deal_upsert: d.render(
+                "INSERT INTO stripe2hubspot_company_deals
+                    (deal_id, company_key, contact_key, linked_to) VALUES (?, ?, ?, NULL)
+                 ON CONFLICT (deal_id) DO UPDATE SET
+                    linked_to = CASE
+                        WHEN stripe2hubspot_company_deals.company_key = excluded.company_key
+                        THEN stripe2hubspot_company_deals.linked_to ELSE NULL END,
+                    company_key = excluded.company_key, contact_key = excluded.contact_key",
+            ),
+            dirty_companies: d.render(&format!(
+                "SELECT c.company_key, c.key_kind, c.hubspot_id, c.generation
+                 FROM stripe2hubspot_companies c WHERE {DIRTY_COMPANY}
+                 ORDER BY c.company_key LIMIT ?"
+            )),
+            // The members and deals of the same page of dirty companies (read in one snapshot
+            // with it), with the company's id to tell pending links.
+            dirty_company_members: d.render(&format!(
+                "SELECT p.company_key, p.hubspot_id, x.contact_key, x.contact_id, x.linked_to
+                 FROM (SELECT c.company_key, c.hubspot_id FROM stripe2hubspot_companies c
+                    WHERE {DIRTY_COMPANY} ORDER BY c.company_key LIMIT ?) p
+                 JOIN stripe2hubspot_company_members x ON x.company_key = p.company_key
+                 ORDER BY p.company_key, x.contact_key"
+            )),
+            dirty_company_deals: d.render(&format!(
+                "SELECT p.company_key, p.hubspot_id, x.deal_id, x.linked_to
+                 FROM (SELECT c.company_key, c.hubspot_id FROM stripe2hubspot_companies c
+                    WHERE {DIRTY_COMPANY} ORDER BY c.company_key LIMIT ?) p
+                 JOIN stripe2hubspot_company_deals x ON x.company_key = p.company_key
+                 ORDER BY p.company_key, x.deal_id"
+            )),
+            company_mark_written: d.render(
+                "UPDATE stripe2hubspot_companies SET hubspot_id = ?,
+                    written_generation = {greatest}(written_generation, ?), updated_at = ?
+                 WHERE company_key = ?",
+            ),
+            company_link_contact: d.render(
+                "UPDATE stripe2hubspot_company_members SET linked_to = ?
+                 WHERE company_key = ? AND contact_id = ?",
+            ),
+            company_link_deal: d.render(
+                "UPDATE stripe2hubspot_company_deals SET linked_to = ?
+                 WHERE company_key = ? AND deal_id = ?",
+            ),
+            company_forget: d.render(
+                "UPDATE stripe2hubspot_companies SET hubspot_id = NULL,
+                    generation = generation + 1, updated_at = ?
+                 WHERE company_key = ?",
+            ),
+            company_unlink_members: d.render(
+                "UPDATE stripe2hubspot_company_members SET linked_to = NULL WHERE company_key = ?",
+            ),
+            company_unlink_deals: d.render(
+                "UPDATE stripe2hubspot_company_deals SET linked_to = NULL WHERE company_key = ?",
+            ),
+            // A redelivery (same deal, same fingerprint) changes nothing.
+            line_items_note: d.render(
+                "INSERT INTO stripe2hubspot_line_item_work
+                    (payment_key, deal_id, fingerprint, generation, written_generation, updated_at)
+                 VALUES (?, ?, ?, 1, 0, ?)
+                 ON CONFLICT (payment_key) DO UPDATE SET deal_id = excluded.deal_id,
+                    fingerprint = excluded.fingerprint,
+                    generation = stripe2hubspot_line_item_work.generation + 1,
+                    updated_at = excluded.updated_at
+                 WHERE stripe2hubspot_line_item_work.deal_id <> excluded.deal_id
+                    OR stripe2hubspot_line_item_work.fingerprint <> excluded.fingerprint",
+            ),
+            line_items_pending: d.render(
+                "SELECT payment_key, deal_id, generation FROM stripe2hubspot_line_item_work
+                 WHERE generation > written_generation ORDER BY payment_key LIMIT ?",
+            ),
+            line_items_mark_written: d.render(
+                "UPDATE stripe2hubspot_line_item_work SET
+                    written_generation = {greatest}(written_generation, ?)
+                 WHERE payment_key = ?",
+            ),
         }
     }
 }

@@ -39,6 +39,12 @@ macro_rules! suite {
         suite!(@one $make, payment_without_email_takes_its_customers);
         suite!(@one $make, erase_customer_forgets_the_person);
         suite!(@one $make, contact_marks_forgotten);
+        suite!(@one $make, company_members_and_dirtiness);
+        suite!(@one $make, company_note_during_write_stays_dirty);
+        suite!(@one $make, company_moves_bump_both);
+        suite!(@one $make, company_links_pending_after_forget);
+        suite!(@one $make, company_membership_erased);
+        suite!(@one $make, line_items_pend_on_change_only);
 
         #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
         async fn concurrent_8_producers_10k_jobs_4_workers() {
@@ -186,9 +192,14 @@ mod customer_help {
 
     /// Statements that turn a migrated store back into one of schema 5 whose customer
     /// payment `ch_m` is grouped by its email, as before this change.
-    pub const BACK_TO_SCHEMA_5: [&str; 3] = [
+    pub const BACK_TO_SCHEMA_5: [&str; 8] = [
         "UPDATE stripe2hubspot_ledger SET contact_key = 'email=m@example.com' WHERE payment_key = 'ch_m'",
         "DROP TABLE stripe2hubspot_customers",
+        "DROP TABLE stripe2hubspot_companies",
+        "DROP TABLE stripe2hubspot_company_members",
+        "DROP TABLE stripe2hubspot_company_deals",
+        "DROP TABLE stripe2hubspot_line_item_work",
+        "DELETE FROM stripe2hubspot_schema_version WHERE version = 7",
         "DELETE FROM stripe2hubspot_schema_version WHERE version = 6",
     ];
 }
