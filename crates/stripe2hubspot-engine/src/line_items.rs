@@ -25,7 +25,10 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use hubspot_crm::{ObjectType, SearchRequest};
-use stripe2hubspot_map::{LedgerRow, PropertySet};
+use stripe2hubspot_map::{
+    line_item_properties, line_items_fingerprint, product_properties, LedgerRow, LineItemFacts,
+    PropertySet, LINE_ITEM_KEY_PROPERTY, PRODUCT_KEY_PROPERTY,
+};
 use stripe2hubspot_queue::{LedgerChange, LineItemWork};
 
 use super::batch::WriteOutcomes;
@@ -34,14 +37,6 @@ use super::plan::{Group, RowWrite};
 use super::settle::Disposition;
 use super::{Inner, Object, PauseReason};
 use crate::alert::{Alert, AlertKind};
-
-// SKELETON-BRIDGE: the map crate's line-item API (design22.md) until h/map lands; replaced by
-// `use stripe2hubspot_map::{...}` then.
-use self::map_api::{
-    checkout_items, line_item_custom_properties, line_item_properties, line_items_fingerprint,
-    line_items_on, product_custom_properties, product_properties, row_line_items, LineItemFacts,
-    LINE_ITEM_KEY_PROPERTY, PRODUCT_KEY_PROPERTY,
-};
 
 /// The most deals one pass writes: one page of the store's pending set.
 const PAGE: usize = 100;
@@ -108,7 +103,7 @@ impl Inner {
         writes: &[RowWrite],
         mut written: WriteOutcomes,
     ) -> WriteOutcomes {
-        if !line_items_on(&self.mapping) {
+        if !self.mapping.line_items {
             return written;
         }
         let rows: HashMap<&str, &LedgerRow> = changes
@@ -153,7 +148,7 @@ impl Inner {
     /// of its Checkout Session when a Stripe client can read the session's items; `None` when
     /// the payment has none to write.
     fn line_items_fingerprint_of(&self, row: &LedgerRow) -> Option<String> {
-        let items = row_line_items(row);
+        let items = row.line_items();
         if !items.is_empty() {
             return Some(line_items_fingerprint(items));
         }
@@ -175,7 +170,7 @@ impl Inner {
     /// this process leads, the sync is not paused and the pass is due (no backoff or scope
     /// probe wait pending).
     pub(crate) async fn sync_line_items(&self) {
-        if !line_items_on(&self.mapping)
+        if !self.mapping.line_items
             || !self.leading.load(Ordering::Acquire)
             || self.pause.borrow().is_some()
             || !self.line_items_pass.due()
@@ -375,7 +370,7 @@ impl Inner {
                 });
                 continue;
             };
-            let own = row_line_items(&entry.row);
+            let own = entry.row.line_items();
             if !own.is_empty() {
                 deals.push(DealItems {
                     work,
@@ -385,14 +380,28 @@ impl Inner {
             }
             let session = entry.row.checkout_session_ids().next().map(str::to_owned);
             let items = match (session, &self.stripe) {
-                (Some(session), Some(stripe)) => match checkout_items(stripe, &session).await {
-                    Ok(items) => items,
-                    Err(error) => {
-                        tracing::warn!(%error, payment_id = %work.payment_key, "could not read a Checkout Session's line items from Stripe; retrying later");
-                        unread += 1;
-                        continue;
+                (Some(session), Some(stripe)) => {
+                    match stripe.checkout_session_line_items(&session).await {
+                        Ok(items) => items
+                            .iter()
+                            .filter_map(LineItemFacts::from_checkout)
+                            .collect(),
+                        // Stripe does not know the session (or its id is not one): there is
+                        // nothing to read, now or later.
+                        Err(
+                            error @ (stripe2hubspot_stripe::Error::NotFound { .. }
+                            | stripe2hubspot_stripe::Error::InvalidInput(_)),
+                        ) => {
+                            tracing::warn!(%error, payment_id = %work.payment_key, "Stripe has no line items for this Checkout Session; its deal gets none");
+                            Vec::new()
+                        }
+                        Err(error) => {
+                            tracing::warn!(%error, payment_id = %work.payment_key, "could not read a Checkout Session's line items from Stripe; retrying later");
+                            unread += 1;
+                            continue;
+                        }
                     }
-                },
+                }
                 _ => Vec::new(),
             };
             deals.push(DealItems { work, items });
@@ -419,7 +428,7 @@ impl Inner {
                 let line_items = self
                     .ensure_properties(
                         Object::LineItems,
-                        &line_item_custom_properties(&self.mapping),
+                        &self.mapping.line_item_custom_properties(),
                         true,
                     )
                     .await?;
@@ -429,7 +438,7 @@ impl Inner {
                 let products = self
                     .ensure_properties(
                         Object::Products,
-                        &product_custom_properties(&self.mapping),
+                        &self.mapping.product_custom_properties(),
                         true,
                     )
                     .await?;
@@ -512,60 +521,5 @@ fn group(property: &str, value: String, properties: PropertySet) -> Group {
         properties: properties.to_map(),
         members: Vec::new(),
         moved_members: Vec::new(),
-    }
-}
-
-/// SKELETON-BRIDGE: the map crate's line-item API as design22.md names it, until h/map lands.
-mod map_api {
-    use stripe2hubspot_map::{LedgerRow, MappingConfig, PropertySet, PropertySpec};
-
-    pub(super) const LINE_ITEM_KEY_PROPERTY: &str = "stripe_line_item_id";
-    pub(super) const PRODUCT_KEY_PROPERTY: &str = "stripe_product_id";
-
-    #[derive(Debug, Clone)]
-    pub(super) struct LineItemFacts {
-        pub(super) id: String,
-    }
-
-    pub(super) fn line_items_on(_config: &MappingConfig) -> bool {
-        false
-    }
-
-    pub(super) fn row_line_items(_row: &LedgerRow) -> &[LineItemFacts] {
-        &[]
-    }
-
-    pub(super) fn line_items_fingerprint(items: &[LineItemFacts]) -> String {
-        items
-            .iter()
-            .map(|i| i.id.as_str())
-            .collect::<Vec<_>>()
-            .join(",")
-    }
-
-    pub(super) fn line_item_properties(
-        _item: &LineItemFacts,
-        _product: Option<&str>,
-    ) -> PropertySet {
-        PropertySet::new()
-    }
-
-    pub(super) fn product_properties(_item: &LineItemFacts) -> Option<(String, PropertySet)> {
-        None
-    }
-
-    pub(super) fn line_item_custom_properties(_config: &MappingConfig) -> Vec<PropertySpec> {
-        Vec::new()
-    }
-
-    pub(super) fn product_custom_properties(_config: &MappingConfig) -> Vec<PropertySpec> {
-        Vec::new()
-    }
-
-    pub(super) async fn checkout_items(
-        _stripe: &stripe2hubspot_stripe::StripeClient,
-        _session: &str,
-    ) -> Result<Vec<LineItemFacts>, String> {
-        Ok(Vec::new())
     }
 }
