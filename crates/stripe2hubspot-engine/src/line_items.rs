@@ -212,11 +212,18 @@ impl Inner {
                 self.pause_line_items(scopes, why).await;
             }
             Err(PassFailure::MissingKey(property)) => {
+                // HubSpot has no schema scope of its own for line items and products: the
+                // one that creates their properties is `e-commerce`.
+                let scopes: Vec<String> = hubspot_crm::scopes::LINE_ITEM_PROPERTY_SCOPES
+                    .iter()
+                    .map(|s| (*s).to_owned())
+                    .collect();
                 let why = format!(
-                    "the unique property {property} is missing and the token may not create it (create it in HubSpot as a single-line text property with unique values, or grant the scope that creates {} properties)",
-                    if property == PRODUCT_KEY_PROPERTY { "product" } else { "line item" }
+                    "the unique {} property {property} is missing and the token may not create it; grant the scopes [{}], or create it in HubSpot as a single-line text property with unique values",
+                    if property == PRODUCT_KEY_PROPERTY { "product" } else { "line item" },
+                    scopes.join(", ")
                 );
-                self.pause_line_items(vec![property], why).await;
+                self.pause_line_items(scopes, why).await;
             }
             Err(PassFailure::Call(CallFailure::Fenced(_))) => {}
             Err(PassFailure::Call(CallFailure::RateLimited { retry_after })) => {
@@ -456,7 +463,9 @@ impl Inner {
 
     /// Upserts `groups` in batches of 100; returns the HubSpot id of each key written. A
     /// per-input error leaves that key out (its deal stays pending); a failed call fails the
-    /// pass.
+    /// pass. Properties HubSpot says it does not have (a portal without one of the standard
+    /// line item or product properties) are dropped, alerted once, and the batch is sent
+    /// again without them; the key property is never dropped.
     async fn upsert_all(
         &self,
         object: Object,
@@ -464,7 +473,32 @@ impl Inner {
     ) -> Result<HashMap<String, String>, PassFailure> {
         let mut ids = HashMap::new();
         for chunk in groups.chunks(BATCH_LIMIT) {
-            let reply = self.upsert_call(object, chunk).await?;
+            let mut tries = 0;
+            let reply = loop {
+                let dropped = self.dropped_snapshot(object);
+                let chunk: Vec<Group> = chunk
+                    .iter()
+                    .cloned()
+                    .map(|mut g| {
+                        g.properties.retain(|name, _| !dropped.contains(name));
+                        g
+                    })
+                    .collect();
+                match self.upsert_call(object, &chunk).await {
+                    Ok(reply) => break reply,
+                    Err(CallFailure::Rejected { properties, .. })
+                        if tries < 2
+                            && !properties.is_empty()
+                            && !properties.iter().any(|p| {
+                                p == LINE_ITEM_KEY_PROPERTY || p == PRODUCT_KEY_PROPERTY
+                            }) =>
+                    {
+                        tries += 1;
+                        self.drop_properties(object, &properties).await;
+                    }
+                    Err(failure) => return Err(failure.into()),
+                }
+            };
             for (named, message, _) in &reply.errors {
                 tracing::warn!(object = object.name(), inputs = ?named, %message, "HubSpot refused some inputs; they are retried later");
             }
