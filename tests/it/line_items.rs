@@ -420,3 +420,170 @@ async fn requests_per_payment_with_and_without_line_items() {
         "line items add one products upsert, one line-items upsert and one association batch"
     );
 }
+
+#[cfg(feature = "backfill")]
+mod with_stripe {
+    //! Line items Stripe's API has to be asked for: a Checkout Session's (its event carries
+    //! none) and the lines of an invoice beyond the first ten its event carried.
+
+    use std::time::Duration;
+
+    use serde_json::{json, Value};
+    use stripe2hubspot::history::stripe2hubspot_stripe::fake::{objects, FakeStripe};
+    use stripe2hubspot::hubspot_crm::fake::FakeHubSpot;
+    use stripe2hubspot::hubspot_crm::ApiVersion;
+
+    use super::{deliver, line_items_on, only_deal, prop, settled_line_items, T0};
+    use crate::common::Pipeline;
+
+    fn event(id: &str, type_: &str, created: i64, object: Value) -> Value {
+        json!({
+            "id": id, "object": "event", "type": type_, "created": created,
+            "api_version": "2024-06-20", "livemode": false, "pending_webhooks": 1,
+            "request": {"id": null, "idempotency_key": null},
+            "data": {"object": object}
+        })
+    }
+
+    /// A one-time price of `product`.
+    fn one_time(id: &str, product: &str, unit_amount: i64) -> Value {
+        let mut price = objects::price(id, product, unit_amount, "usd", "month", 1);
+        price["recurring"] = Value::Null;
+        price["type"] = json!("one_time");
+        price
+    }
+
+    async fn with_stripe(stripe: &FakeStripe) -> Pipeline {
+        let mut pipeline = Pipeline::new(FakeHubSpot::start().await).await;
+        let client = stripe.client().unwrap();
+        pipeline.start_engine_mapped(ApiVersion::default(), line_items_on(), |b| {
+            b.concurrency(1).stripe(client)
+        });
+        pipeline
+    }
+
+    #[tokio::test]
+    async fn a_checkout_sessions_items_are_read_from_stripe_and_written() {
+        let stripe = FakeStripe::start().await;
+        let session_id = "cs_test_LineItems0001";
+        let kit = one_time("price_Kit0001", "prod_Kit0001", 2_500);
+        let support = one_time("price_Support0001", "prod_Support0001", 1_000);
+        stripe
+            .insert(objects::product("prod_Kit0001", "Starter kit"))
+            .unwrap();
+        stripe
+            .insert(objects::product("prod_Support0001", "Support"))
+            .unwrap();
+        let session = objects::checkout_session(
+            session_id,
+            T0,
+            "pi_LineItemsCheckout1",
+            6_000,
+            "usd",
+            "buyer@checkout-line-items.example",
+        );
+        stripe.insert(session.clone()).unwrap();
+        stripe.set_checkout_line_items(
+            session_id,
+            vec![
+                objects::checkout_line_item("li_LineItemsKit01", &kit, 2, "Starter kit"),
+                objects::checkout_line_item("li_LineItemsSup01", &support, 1, "Support"),
+            ],
+        );
+        let pipeline = with_stripe(&stripe).await;
+        let hubspot = &pipeline.hubspot;
+        let completed = event(
+            "evt_LineItemsCheckout1",
+            "checkout.session.completed",
+            T0 + 2,
+            session,
+        );
+        deliver(&pipeline, &completed).await;
+        settled_line_items(hubspot, 2).await;
+
+        let deal = only_deal(hubspot);
+        let items = hubspot.line_items();
+        assert_eq!(items.len(), 2, "{items:?}");
+        for (id, product, name, quantity) in [
+            ("li_LineItemsKit01", "prod_Kit0001", "Starter kit", "2"),
+            ("li_LineItemsSup01", "prod_Support0001", "Support", "1"),
+        ] {
+            let item = items
+                .iter()
+                .find(|i| i.property("stripe_line_item_id") == Some(id))
+                .unwrap_or_else(|| panic!("{id}: {items:?}"));
+            assert_eq!(prop(item, "quantity"), quantity);
+            let hs_product = hubspot
+                .products()
+                .into_iter()
+                .find(|p| p.id == prop(item, "hs_product_id"))
+                .unwrap_or_else(|| panic!("the product of {id}"));
+            assert_eq!(prop(&hs_product, "stripe_product_id"), product);
+            assert_eq!(
+                prop(&hs_product, "name"),
+                name,
+                "the product's name from the expanded product"
+            );
+            assert!(hubspot.are_associated("line_items", &item.id, "deals", &deal.id));
+        }
+        let path = format!("/v1/checkout/sessions/{session_id}/line_items");
+        assert_eq!(stripe.request_count(&path), 1, "the items are read once");
+
+        // A redelivery reads nothing again and writes nothing new.
+        deliver(&pipeline, &completed).await;
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        assert_eq!(stripe.request_count(&path), 1);
+        assert_eq!(hubspot.line_items().len(), 2);
+    }
+
+    #[tokio::test]
+    async fn an_invoice_with_more_lines_than_its_event_carried_gets_them_all() {
+        let stripe = FakeStripe::start().await;
+        let invoice_id = "in_LineItemsMany0001";
+        let mut charge = objects::charge("ch_LineItemsMany0001", T0, 12 * 700, "usd");
+        charge["payment_intent"] = json!("pi_LineItemsMany0001");
+        let lines: Vec<Value> = (0..12)
+            .map(|n| {
+                let price = one_time(&format!("price_Many{n:04}"), "prod_Many0001", 700);
+                objects::invoice_line(
+                    &format!("il_LineItemsMany{n:04}"),
+                    invoice_id,
+                    &price,
+                    1,
+                    "Seat",
+                )
+            })
+            .collect();
+        let invoice = objects::with_lines(
+            objects::invoice(
+                invoice_id,
+                T0,
+                &charge,
+                "sub_LineItemsMany1",
+                "many@lines-line-items.example",
+            ),
+            lines.clone(),
+        );
+        stripe.insert(invoice.clone()).unwrap();
+        stripe
+            .insert(objects::product("prod_Many0001", "Seat"))
+            .unwrap();
+        // The event carries the first ten, as Stripe's do.
+        let mut carried = invoice;
+        carried["lines"]["data"] = Value::Array(lines[..10].to_vec());
+        carried["lines"]["has_more"] = json!(true);
+        let pipeline = with_stripe(&stripe).await;
+        deliver(
+            &pipeline,
+            &event("evt_LineItemsMany0001", "invoice.paid", T0 + 10, carried),
+        )
+        .await;
+        settled_line_items(&pipeline.hubspot, 12).await;
+        let items = pipeline.hubspot.line_items();
+        assert_eq!(items.len(), 12, "all twelve lines: {items:?}");
+        assert!(
+            stripe.request_count(&format!("/v1/invoices/{invoice_id}/lines")) >= 1,
+            "the lines were read from Stripe"
+        );
+    }
+}

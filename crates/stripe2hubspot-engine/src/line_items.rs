@@ -26,8 +26,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use hubspot_crm::{ObjectType, SearchRequest};
 use stripe2hubspot_map::{
-    line_item_properties, line_items_fingerprint, product_properties, LedgerRow, LineItemFacts,
-    PropertySet, LINE_ITEM_KEY_PROPERTY, PRODUCT_KEY_PROPERTY,
+    line_item_properties, product_properties, LedgerRow, LineItemFacts, PropertySet,
+    LINE_ITEM_KEY_PROPERTY, PRODUCT_KEY_PROPERTY,
 };
 use stripe2hubspot_queue::{LedgerChange, LineItemWork};
 
@@ -44,12 +44,6 @@ const PAGE: usize = 100;
 /// The most inputs HubSpot takes in one batch call.
 const BATCH_LIMIT: usize = 100;
 
-/// The fingerprint of a Checkout Session's items, noted before they are read: the session's
-/// items never change once it is paid, so its id stands for them.
-fn checkout_fingerprint(session_id: &str) -> String {
-    format!("checkout:{session_id}")
-}
-
 /// The line-item pass's own state beside its [`SidePass`](super::side_pass::SidePass)
 /// schedule.
 #[derive(Debug, Default)]
@@ -61,6 +55,8 @@ pub(crate) struct LineItemsState {
     running: tokio::sync::Mutex<()>,
     /// A Checkout payment without a Stripe client has been logged (once per process).
     no_stripe_logged: AtomicBool,
+    /// An invoice cut short without a Stripe client has been logged (once per process).
+    cut_short_logged: AtomicBool,
 }
 
 /// Custom properties HubSpot does not have and would not let us create: never sent.
@@ -144,16 +140,13 @@ impl Inner {
         written
     }
 
-    /// The fingerprint to note for `row`'s line items: of its own items (an invoice's), else
-    /// of its Checkout Session when a Stripe client can read the session's items; `None` when
-    /// the payment has none to write.
+    /// The fingerprint to note for `row`'s line items ([`LedgerRow::line_items_fingerprint`]:
+    /// of its own items, an invoice's, else of its Checkout Session), or `None` when the
+    /// payment has none to write: no items, or a Checkout Session and no Stripe client to
+    /// read its items with (logged once).
     fn line_items_fingerprint_of(&self, row: &LedgerRow) -> Option<String> {
-        let items = row.line_items();
-        if !items.is_empty() {
-            return Some(line_items_fingerprint(items));
-        }
-        let session = row.checkout_session_ids().next()?;
-        if self.stripe.is_none() {
+        let fingerprint = row.line_items_fingerprint()?;
+        if row.line_items().is_empty() && self.stripe.is_none() {
             if !self
                 .line_items
                 .no_stripe_logged
@@ -163,7 +156,7 @@ impl Inner {
             }
             return None;
         }
-        Some(checkout_fingerprint(session))
+        Some(fingerprint)
     }
 
     /// Writes the line items of up to one page of pending deals, when the feature is on,
@@ -379,10 +372,16 @@ impl Inner {
             };
             let own = entry.row.line_items();
             if !own.is_empty() {
-                deals.push(DealItems {
-                    work,
-                    items: own.to_vec(),
-                });
+                let items = match self.whole_invoice(&entry.row).await {
+                    Ok(Some(all)) => all,
+                    Ok(None) => own.to_vec(),
+                    Err(error) => {
+                        tracing::warn!(%error, payment_id = %work.payment_key, "could not read an invoice's lines from Stripe; retrying later");
+                        unread += 1;
+                        continue;
+                    }
+                };
+                deals.push(DealItems { work, items });
                 continue;
             }
             let session = entry.row.checkout_session_ids().next().map(str::to_owned);
@@ -414,6 +413,52 @@ impl Inner {
             deals.push(DealItems { work, items });
         }
         Ok((deals, unread))
+    }
+
+    /// Every line of the invoice of `row` when its event carried only the first ones
+    /// (Stripe embeds ten) and a Stripe client can read the rest; `None` when the row's own
+    /// lines are the whole list, or cannot be completed (no client: the first lines are
+    /// written, and that is logged once). An invoice Stripe does not know keeps the lines the
+    /// event carried.
+    async fn whole_invoice(
+        &self,
+        row: &LedgerRow,
+    ) -> Result<Option<Vec<LineItemFacts>>, stripe2hubspot_stripe::Error> {
+        if !row.line_items_cut_short() {
+            return Ok(None);
+        }
+        let (Some(stripe), Some(invoice)) = (&self.stripe, row.invoice_ids().next()) else {
+            if !self
+                .line_items
+                .cut_short_logged
+                .swap(true, Ordering::Relaxed)
+            {
+                tracing::warn!("an invoice with more lines than its event carried gets only those: the engine has no Stripe client to read the rest (set STRIPE_SECRET_KEY)");
+            }
+            return Ok(None);
+        };
+        let Some(currency) = row
+            .currency()
+            .or_else(|| row.line_items().first().map(|i| i.currency))
+        else {
+            return Ok(None);
+        };
+        match stripe.invoice_line_items(invoice).await {
+            Ok(lines) => Ok(Some(
+                lines
+                    .iter()
+                    .filter_map(|line| LineItemFacts::from_invoice_line(line, currency))
+                    .collect(),
+            )),
+            Err(
+                error @ (stripe2hubspot_stripe::Error::NotFound { .. }
+                | stripe2hubspot_stripe::Error::InvalidInput(_)),
+            ) => {
+                tracing::warn!(%error, "Stripe does not know the invoice; its deal gets the lines its event carried");
+                Ok(None)
+            }
+            Err(error) => Err(error),
+        }
     }
 
     /// Checks, once per process, that the token may use line items and products (a read of
