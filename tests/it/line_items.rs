@@ -11,7 +11,7 @@ use serde_json::{json, Value};
 use stripe2hubspot::alert::AlertKind;
 use stripe2hubspot::hubspot_crm::fake::{FakeHubSpot, FakeObject};
 use stripe2hubspot::hubspot_crm::{scopes, ApiVersion, PropertyCreate};
-use stripe2hubspot::map::MappingConfig;
+use stripe2hubspot::map::{CompanyKeySource, MappingConfig};
 
 use crate::common::Pipeline;
 
@@ -306,7 +306,7 @@ async fn line_items_are_off_by_default() {
 }
 
 #[tokio::test]
-async fn a_missing_line_item_scope_pauses_line_items_alone() {
+async fn a_missing_line_item_scope_pauses_line_items_alone_until_granted() {
     // A token with the product scopes but neither the line-item write scope nor
     // `e-commerce` (which grants both), in a portal that has the key properties already.
     let hubspot = FakeHubSpot::builder()
@@ -356,6 +356,17 @@ async fn a_missing_line_item_scope_pauses_line_items_alone() {
         pipeline.engine.as_ref().unwrap().paused().is_none(),
         "the engine itself is not paused"
     );
+
+    // Granted: the next probe writes the waiting line items of both deals, and says so once.
+    hubspot.set_missing_scopes(Vec::<String>::new());
+    settled_line_items(hubspot, 6).await;
+    assert_eq!(hubspot.line_items().len(), 6);
+    let resumed = alerts
+        .alerts()
+        .into_iter()
+        .filter(|a| a.kind == AlertKind::FeatureResumed)
+        .count();
+    assert_eq!(resumed, 1, "one resumption alert");
 }
 
 /// Prints the HubSpot requests a batch of invoice payments costs with and without line
@@ -364,12 +375,15 @@ async fn a_missing_line_item_scope_pauses_line_items_alone() {
 async fn requests_per_payment_with_and_without_line_items() {
     const N: u32 = 20;
     let mut counts = Vec::new();
-    for on in [false, true] {
-        let mapping = if on {
+    for (companies, on) in [(false, false), (false, true), (true, false), (true, true)] {
+        let mut mapping = if on {
             line_items_on()
         } else {
             MappingConfig::default()
         };
+        if !companies {
+            mapping.company_key = CompanyKeySource::Disabled;
+        }
         let mut pipeline = Pipeline::new(FakeHubSpot::start().await).await;
         // All payments are queued first, so the engine writes them as one batch.
         for n in 0..N {
@@ -394,7 +408,10 @@ async fn requests_per_payment_with_and_without_line_items() {
         let total = requests.len();
         let is_setup = |path: &str| {
             path.contains("/properties/")
+                // The line-item pass's one-time scope checks (a company search by domain
+                // is part of the batch's cost).
                 || path.ends_with("/search")
+                    && (path.contains("line_items") || path.contains("products"))
                 || path.contains("pipelines")
                 || path.contains("access-token")
         };
@@ -407,18 +424,18 @@ async fn requests_per_payment_with_and_without_line_items() {
             .count();
         let writes = total - setup - refused;
         eprintln!(
-            "line items {}: {N} invoice payments (3 lines each, 2 products) in one batch cost {writes} HubSpot write requests ({total} in all: {setup} one-time setup of properties, pipelines and scope checks, {refused} refused once); by path: {:#?}",
+            "companies {}, line items {}: {N} invoice payments (3 lines each, 2 products) in one batch cost {writes} HubSpot requests ({total} in all: {setup} one-time setup of properties, pipelines and line-item scope checks, {refused} refused once); by path: {:#?}",
+            if companies { "on" } else { "off" },
             if on { "on" } else { "off" },
             hubspot.request_counts()
         );
         counts.push(writes);
         pipeline.shutdown().await;
     }
-    assert_eq!(
-        counts[1],
-        counts[0] + 3,
-        "line items add one products upsert, one line-items upsert and one association batch"
-    );
+    // Line items add one products upsert, one line-items upsert and one association batch
+    // (per 100 of each), companies on or off.
+    assert_eq!(counts[1], counts[0] + 3, "{counts:?}");
+    assert_eq!(counts[3], counts[2] + 3, "{counts:?}");
 }
 
 #[cfg(feature = "backfill")]

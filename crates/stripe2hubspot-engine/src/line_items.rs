@@ -51,8 +51,6 @@ pub(crate) struct LineItemsState {
     /// Set once the line-item and product properties exist (checked once per process, after
     /// the feature's scopes are known to be granted). Holds the names HubSpot cannot take.
     ready: tokio::sync::OnceCell<Unavailable>,
-    /// One worker runs the pass at a time: two would write the same page twice.
-    running: tokio::sync::Mutex<()>,
     /// A Checkout payment without a Stripe client has been logged (once per process).
     no_stripe_logged: AtomicBool,
     /// An invoice cut short without a Stripe client has been logged (once per process).
@@ -170,7 +168,8 @@ impl Inner {
         {
             return;
         }
-        let Ok(_running) = self.line_items.running.try_lock() else {
+        // One worker runs the pass at a time: two would write the same page twice.
+        let Some(_running) = self.line_items_pass.try_run() else {
             return;
         };
         let pass = &self.line_items_pass;
@@ -560,18 +559,9 @@ impl Inner {
     ) -> Result<Vec<(String, String)>, PassFailure> {
         let mut refused = Vec::new();
         for chunk in links.chunks(BATCH_LIMIT) {
-            self.fence()?;
-            self.count_request();
             let result = self
-                .hubspot
-                .associations()
-                .batch_associate_default(
-                    &ObjectType::LineItems,
-                    &ObjectType::Deals,
-                    chunk.iter().cloned(),
-                )
-                .await
-                .map_err(|e| CallFailure::classify(&e))?;
+                .associate_call(&ObjectType::LineItems, &ObjectType::Deals, chunk)
+                .await?;
             if result.errors.is_empty() {
                 continue;
             }

@@ -348,3 +348,13 @@ fn an_invoice_with_more_lines_than_the_event_carried_says_so() {
     row.apply(&complete);
     assert!(!row.line_items_cut_short());
 }
+
+#[test]
+fn a_line_items_debug_hides_its_free_text() {
+    let mut item = facts(OLD).line_items[2].clone();
+    item.product_name = Some("Training for Ann Lee".into());
+    let text = format!("{item:?}");
+    assert!(text.contains("il_1RbAtpLkdIwHu7ixTraining"), "{text}");
+    assert!(!text.contains("Training hours"), "{text}");
+    assert!(!text.contains("Ann Lee"), "{text}");
+}

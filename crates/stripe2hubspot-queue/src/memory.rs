@@ -137,7 +137,7 @@ impl Side {
             self.bump(old);
             // The member's deals go with it, to be associated with the new company.
             for deal in self.deals.values_mut() {
-                if deal.other == member.contact_key {
+                if deal.other == member.contact_key && deal.company != value {
                     deal.company = value.clone();
                     deal.linked_to = None;
                 }

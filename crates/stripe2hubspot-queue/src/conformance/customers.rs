@@ -3,13 +3,14 @@
 
 use serde_json::json;
 use stripe2hubspot_map::{
-    ContactKeySource, CustomerContact, CustomerFacts, CustomerRow, Facts, MappingConfig, Personal,
-    Stamp, SubscriptionFacts, SubscriptionStatus,
+    CompanyKey, ContactKeySource, CustomerContact, CustomerFacts, CustomerRow, Facts,
+    MappingConfig, Personal, Stamp, SubscriptionFacts, SubscriptionStatus,
 };
 
 use super::{all_orders, entry, fact, ConformanceFailure, LONG};
 use crate::{
-    contact_key_of, customer_contact_key, ContactMark, CustomerEntry, Erasure, NewJob, Store,
+    contact_key_of, customer_contact_key, CompanyMember, ContactMark, CustomerEntry, Erasure,
+    NewJob, Store,
 };
 
 /// The email of the person [`erase_customer_forgets_the_person`] erases; no table of the store
@@ -616,7 +617,34 @@ pub async fn erase_customer_forgets_the_person(store: &Store) -> Result<(), Conf
         ])
         .await?;
 
+    // Company memberships keyed by the person's emails: gone with the erasure.
+    let member = |contact_key: &str, contact_id: &str| CompanyMember {
+        contact_key: contact_key.to_owned(),
+        company: Some(CompanyKey::Domain("example.com".into())),
+        contact_id: contact_id.to_owned(),
+        deal_ids: vec![format!("deal_{contact_id}")],
+    };
+    state
+        .note_company_members(&[
+            member(&format!("email={ERASED_EMAIL}"), "7"),
+            member("email=old-ann@example.com", "8"),
+            member("customer=cus_e", "9"),
+            member("customer=cus_other", "10"),
+        ])
+        .await?;
+
     let erasure = state.erase_customer("cus_e", &config).await?;
+    let members: Vec<String> = state
+        .dirty_companies(10)
+        .await?
+        .into_iter()
+        .flat_map(|work| work.members)
+        .collect();
+    ensure!(
+        members == ["customer=cus_other"],
+        "company members after the erasure: {} (want only customer=cus_other)",
+        members.len()
+    );
     ensure!(
         erasure.payments == 3 && erasure.events == 2,
         "erased {} payments and {} events, want 3 and 2",

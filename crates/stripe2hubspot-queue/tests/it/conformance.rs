@@ -553,6 +553,51 @@ mod postgres {
         );
     }
 
+    /// Two processes note members of one new company at the same time: every note raises the
+    /// generation (none is lost to a race), and each member and deal is listed once.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn concurrent_company_notes_from_two_processes_all_count() {
+        use stripe2hubspot_map::CompanyKey;
+        use stripe2hubspot_queue::CompanyMember;
+        let Some((first, guard)) = make("company_race").await else {
+            return;
+        };
+        let options = PostgresOptions {
+            schema: Some(guard.name.clone()),
+            ..PostgresOptions::default()
+        };
+        let second = Store::new(
+            PostgresQueue::connect_with(&guard.url, options)
+                .await
+                .expect("second connection"),
+        );
+        let mut tasks = Vec::new();
+        for i in 0..40 {
+            let store = if i % 2 == 0 {
+                first.clone()
+            } else {
+                second.clone()
+            };
+            let member = CompanyMember {
+                contact_key: format!("customer=cus_{:02}", i % 10),
+                company: Some(CompanyKey::Domain("race.example".into())),
+                contact_id: format!("{}", i % 10),
+                deal_ids: vec![format!("d{i}")],
+            };
+            tasks.push(tokio::spawn(async move {
+                store.state.note_company_members(&[member]).await
+            }));
+        }
+        for task in tasks {
+            task.await.expect("task").expect("note");
+        }
+        let work = first.state.dirty_companies(10).await.expect("dirty");
+        assert_eq!(work.len(), 1);
+        assert_eq!(work[0].generation, 40, "a concurrent note was lost");
+        assert_eq!(work[0].members.len(), 10);
+        assert_eq!(work[0].unlinked_deals.len(), 40);
+    }
+
     /// One leader per schema: a second process cannot lead while the first holds the lock,
     /// takes over as soon as the first resigns (or its session dies), and another schema elects
     /// on its own.
