@@ -284,6 +284,47 @@ async fn a_redelivery_a_second_event_of_the_invoice_and_a_refund_add_no_line_ite
     );
 }
 
+/// Three lines, a redelivery and a refund on PostgreSQL (the work set in its tables).
+/// Skipped without `STRIPE2HUBSPOT_TEST_POSTGRES_URL`.
+#[cfg(feature = "postgres")]
+#[tokio::test]
+async fn on_postgres_three_lines_make_three_line_items_once() {
+    use stripe2hubspot::queue::{PostgresOptions, PostgresQueue, Store};
+
+    let Ok(url) = std::env::var("STRIPE2HUBSPOT_TEST_POSTGRES_URL") else {
+        assert!(std::env::var_os("STRIPE2HUBSPOT_REQUIRE_POSTGRES").is_none());
+        return;
+    };
+    let options = PostgresOptions {
+        schema: Some(format!("s2h_test_{}_line_items", std::process::id())),
+        ..PostgresOptions::default()
+    };
+    let store = Store::new(PostgresQueue::connect_with(&url, options).await.unwrap());
+    let dir = tempfile::tempdir().unwrap();
+    let mut pipeline = Pipeline::on_store(FakeHubSpot::start().await, store, dir).await;
+    pipeline.start_engine_mapped(ApiVersion::default(), line_items_on(), |b| b.concurrency(2));
+    let hubspot = &pipeline.hubspot;
+    let paid = invoice_paid(6, "evt_LineItemsPg0006", T0, &THREE_LINES);
+    deliver(&pipeline, &paid).await;
+    settled_line_items(hubspot, 3).await;
+    let requests = line_item_requests(hubspot);
+    deliver(&pipeline, &paid).await;
+    deliver(
+        &pipeline,
+        &refunded(6, "evt_LineItemsPg0006r", T0 + 3600, 8_500, 500),
+    )
+    .await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(hubspot.line_items().len(), 3);
+    assert_eq!(hubspot.products().len(), 2);
+    assert_eq!(line_item_requests(hubspot), requests);
+    let deal = only_deal(hubspot);
+    for item in hubspot.line_items() {
+        assert!(hubspot.are_associated("line_items", &item.id, "deals", &deal.id));
+    }
+    pipeline.shutdown().await;
+}
+
 #[tokio::test]
 async fn line_items_are_off_by_default() {
     let pipeline = started(FakeHubSpot::start().await, MappingConfig::default()).await;
