@@ -12,13 +12,22 @@
 //! items pointing at them by `hs_product_id` (one batch upsert), then the default
 //! line item-to-deal associations (one batch), then the page is marked written. Every value
 //! is keyed by a Stripe id, so a pass repeated after a crash writes the same objects again,
-//! never a second one. A page of up to 100 deals with up to 100 line items and products
-//! costs 3 requests.
+//! never a second one. A page of up to 100 deals costs 3 requests per 100 line items (and
+//! one more per 100 products beyond the first 100). An invoice whose event carried only its
+//! first ten lines, and a Checkout Session (whose event carries none), are read from Stripe
+//! when the engine has a Stripe client; without one a session's deal gets none and an
+//! invoice's the lines its event carried (logged once). Properties HubSpot says it lacks
+//! are dropped (alerted once) and the batch resent. A 403 pauses line items alone (one
+//! [`FeaturePaused`](crate::alert::AlertKind::FeaturePaused) alert naming the scopes; a
+//! probe every probe interval; [`FeatureResumed`](crate::alert::AlertKind::FeatureResumed)
+//! once written); any other failure leaves the work in the store and backs the pass off.
 //!
-//! HubSpot's reference: line items are keyed here by a custom unique property and point at a
-//! product of the library by `hs_product_id`
-//! (<https://developers.hubspot.com/docs/api-reference/crm-line-items-v3/guide>); the default
-//! line item-to-deal association type is 20
+//! HubSpot's reference: a line item based on a product of the library names it by
+//! `hs_product_id`, and belongs to one single parent object (here its deal)
+//! (<https://developers.hubspot.com/docs/api-reference/latest/crm/objects/line-items/guide>);
+//! products are upserted by a custom unique property like any object
+//! (<https://developers.hubspot.com/docs/api-reference/latest/crm/objects/products/guide>);
+//! the default line item-to-deal association type is 20
 //! (<https://developers.hubspot.com/docs/reference/api/crm/associations/association-details>).
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
