@@ -325,6 +325,35 @@ async fn on_postgres_three_lines_make_three_line_items_once() {
     pipeline.shutdown().await;
 }
 
+/// A deal written while line items were off gets them once they are on and its invoice
+/// comes again (a backfill enqueues it as a new event; the row does not change).
+#[tokio::test]
+async fn a_deal_written_before_line_items_were_on_gets_them_from_a_backfill() {
+    let mut pipeline = started(FakeHubSpot::start().await, MappingConfig::default()).await;
+    deliver(
+        &pipeline,
+        &invoice_paid(7, "evt_LineItems0007", T0, &THREE_LINES),
+    )
+    .await;
+    let deal = only_deal(&pipeline.hubspot);
+    assert!(pipeline.hubspot.line_items().is_empty());
+    pipeline.shutdown().await;
+
+    pipeline.start_engine_mapped(ApiVersion::default(), line_items_on(), |b| b.concurrency(1));
+    deliver(
+        &pipeline,
+        &invoice_paid(7, "evt_LineItemsBackfill0007", T0, &THREE_LINES),
+    )
+    .await;
+    settled_line_items(&pipeline.hubspot, 3).await;
+    assert_eq!(only_deal(&pipeline.hubspot).id, deal.id, "the same deal");
+    for item in pipeline.hubspot.line_items() {
+        assert!(pipeline
+            .hubspot
+            .are_associated("line_items", &item.id, "deals", &deal.id));
+    }
+}
+
 #[tokio::test]
 async fn line_items_are_off_by_default() {
     let pipeline = started(FakeHubSpot::start().await, MappingConfig::default()).await;

@@ -147,6 +147,57 @@ impl Inner {
         written
     }
 
+    /// Before the row writes of a batch: notes the line items of each touched row that is not
+    /// written now but whose deal HubSpot holds (a redelivery, or a backfill of a payment
+    /// written before line items were turned on). The store raises nothing when the deal
+    /// and the fingerprint are those noted already, so this costs one store call per batch
+    /// and writes nothing twice. If the store fails, the jobs of those rows are retried
+    /// instead of done, so their line items are not lost.
+    pub(crate) async fn note_held_line_items(
+        &self,
+        changes: &[LedgerChange],
+        jobs_of: &[Vec<usize>],
+        writes: &[RowWrite],
+        out: &mut [(usize, Disposition)],
+    ) {
+        if !self.mapping.line_items {
+            return;
+        }
+        let written_now: BTreeSet<&str> = writes.iter().map(|w| w.key.as_str()).collect();
+        let mut notes: Vec<(String, String, String)> = Vec::new();
+        let mut jobs: BTreeSet<usize> = BTreeSet::new();
+        for (change, change_jobs) in changes.iter().zip(jobs_of) {
+            let entry = &change.entry;
+            if entry.is_unwritten() || written_now.contains(entry.key.as_str()) {
+                continue;
+            }
+            let Some(deal) = &entry.deal else {
+                continue;
+            };
+            let Some(fingerprint) = self.line_items_fingerprint_of(&entry.row) else {
+                continue;
+            };
+            notes.push((entry.key.clone(), deal.deal_id.clone(), fingerprint));
+            jobs.extend(change_jobs.iter().copied());
+        }
+        if notes.is_empty() {
+            return;
+        }
+        if let Err(error) = self.store.state.note_line_items(&notes).await {
+            tracing::warn!(%error, deals = notes.len(), "could not note the line items of deals HubSpot holds; their events are retried");
+            let retry = Disposition::Retry {
+                delay: None,
+                attempt: stripe2hubspot_queue::Attempt::Consume,
+                reason: format!("could not note the deal's line items: {error}"),
+            };
+            for (job, disposition) in out.iter_mut() {
+                if jobs.contains(job) {
+                    *disposition = retry.clone();
+                }
+            }
+        }
+    }
+
     /// The fingerprint to note for `row`'s line items ([`LedgerRow::line_items_fingerprint`]:
     /// of its own items, an invoice's, else of its Checkout Session), or `None` when the
     /// payment has none to write: no items, or a Checkout Session and no Stripe client to

@@ -247,6 +247,11 @@ impl Inner {
                 }
             }
         }
+        // --- Line items (issue 22): rows HubSpot already holds (a redelivery, a backfill of a
+        // payment written before line items were on) note their line items too (line_items.rs).
+        self.note_held_line_items(&changes, &jobs_of, &writes, &mut out)
+            .await;
+        // --- end of line items.
         let customer_writes = customer_plan.writes;
         let deletions = customer_plan.deletions;
         if writes.is_empty() && customer_writes.is_empty() {
