@@ -335,9 +335,12 @@ impl LedgerRow {
                 .collect(),
             line_items: stamped(
                 stamp,
-                (!facts.line_items.is_empty()).then(|| LineItemList {
-                    items: facts.line_items.clone(),
-                    cut_short: facts.line_items_cut_short,
+                // A list cut short says "more lines exist" even when none it carried was kept.
+                (!facts.line_items.is_empty() || facts.line_items_cut_short).then(|| {
+                    LineItemList {
+                        items: facts.line_items.clone(),
+                        cut_short: facts.line_items_cut_short,
+                    }
                 }),
             ),
             latest: Some(stamp.clone()),
@@ -735,11 +738,12 @@ impl LedgerRow {
     }
 
     /// The fingerprint the store compares to know whether the deal's line items changed:
-    /// that of [`line_items`](Self::line_items) when the row has some, else, for a Checkout
+    /// that of [`line_items`](Self::line_items) when the row has some (or its invoice has more
+    /// than its event carried, see [`line_items_cut_short`](Self::line_items_cut_short)), else, for a Checkout
     /// payment, that of its session id (its items are fetched from Stripe when written),
     /// else `None` (nothing to write). See [`line_items_fingerprint`](crate::line_items_fingerprint).
     pub fn line_items_fingerprint(&self) -> Option<String> {
-        if !self.line_items().is_empty() {
+        if !self.line_items().is_empty() || self.line_items_cut_short() {
             return Some(line_items_fingerprint(self.line_items()));
         }
         let session = self.checkout_session_ids.iter().next()?;

@@ -358,3 +358,18 @@ fn a_line_items_debug_hides_its_free_text() {
     assert!(!text.contains("Training hours"), "{text}");
     assert!(!text.contains("Ann Lee"), "{text}");
 }
+
+#[test]
+fn a_list_cut_short_of_credits_only_still_asks_for_the_whole_list() {
+    let mut value: serde_json::Value = serde_json::from_slice(&fixture(OLD)).unwrap();
+    let lines = &mut value["data"]["object"]["lines"];
+    lines["has_more"] = serde_json::json!(true);
+    for line in lines["data"].as_array_mut().unwrap() {
+        line["amount"] = serde_json::json!(-100);
+    }
+    let facts = facts_of(&serde_json::from_value(value).unwrap());
+    assert!(facts.line_items.is_empty());
+    let row = LedgerRow::from_facts(&facts);
+    assert!(row.line_items_cut_short());
+    assert!(row.line_items_fingerprint().is_some());
+}
