@@ -205,6 +205,17 @@ impl Inner {
     fn line_items_fingerprint_of(&self, row: &LedgerRow) -> Option<String> {
         let fingerprint = row.line_items_fingerprint()?;
         if row.line_items().is_empty() && self.stripe.is_none() {
+            if row.line_items_cut_short() {
+                // The lines its event carried were none we keep, and the rest cannot be read.
+                if !self
+                    .line_items
+                    .cut_short_logged
+                    .swap(true, Ordering::Relaxed)
+                {
+                    tracing::warn!("an invoice with more lines than its event carried gets only those: the engine has no Stripe client to read the rest (set STRIPE_SECRET_KEY)");
+                }
+                return None;
+            }
             if !self
                 .line_items
                 .no_stripe_logged
@@ -430,7 +441,7 @@ impl Inner {
                 continue;
             };
             let own = entry.row.line_items();
-            if !own.is_empty() {
+            if !own.is_empty() || entry.row.line_items_cut_short() {
                 let items = match self.whole_invoice(&entry.row).await {
                     Ok(Some(all)) => all,
                     Ok(None) => own.to_vec(),
