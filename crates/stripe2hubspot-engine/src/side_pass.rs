@@ -132,11 +132,6 @@ impl SidePass {
         state.missing_scopes = Some(scopes);
         first
     }
-
-    /// The scopes the pass is paused for, if it is.
-    pub(crate) fn missing_scopes(&self) -> Option<Vec<String>> {
-        self.state().missing_scopes.clone()
-    }
 }
 
 #[cfg(test)]
@@ -174,6 +169,6 @@ mod tests {
             pass.succeeded(),
             Some(vec!["crm.objects.companies.write".to_owned()])
         );
-        assert_eq!(pass.missing_scopes(), None);
+        assert_eq!(pass.succeeded(), None, "the resumption is announced once");
     }
 }

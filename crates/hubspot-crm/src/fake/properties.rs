@@ -120,6 +120,14 @@ pub(super) fn default_registry() -> BTreeMap<String, BTreeMap<String, PropertyDe
         PropertyCreate::text("name", "Name", product_information),
         PropertyCreate::number("price", "Unit price", product_information),
         PropertyCreate::text("description", "Description", product_information),
+        // HubSpot's products guide creates a product with `hs_recurring_billing_period`
+        // (https://developers.hubspot.com/docs/guides/api/crm/commerce/products).
+        PropertyCreate::text("hs_recurring_billing_period", "Term", product_information),
+        PropertyCreate::text(
+            "recurringbillingfrequency",
+            "Billing frequency",
+            product_information,
+        ),
     ];
     let mut out = BTreeMap::new();
     for (object_type, list) in [

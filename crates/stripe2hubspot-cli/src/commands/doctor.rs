@@ -227,19 +227,18 @@ async fn token_check(client: &Client, report: &mut Report) -> Option<Option<Acce
     }
 }
 
+/// Whether a token (its scopes, when HubSpot lists them) may create an object type's
+/// properties.
+type CanCreate = fn(Option<&AccessTokenInfo>) -> bool;
+
 /// A feature beside payments and contacts that needs scopes of its own.
 struct Feature {
     name: &'static str,
     scopes: Vec<&'static str>,
     /// How to turn it off, for the fix of a missing scope.
     off: String,
-    /// Each object type it writes, its custom properties, and whether the token may create
-    /// them.
-    objects: Vec<(
-        ObjectType,
-        Vec<PropertySpec>,
-        fn(Option<&AccessTokenInfo>) -> bool,
-    )>,
+    /// Each object type it writes, with its custom properties.
+    objects: Vec<(ObjectType, Vec<PropertySpec>, CanCreate)>,
 }
 
 fn granted(info: Option<&AccessTokenInfo>, scopes: &[&str]) -> bool {
