@@ -10,6 +10,10 @@
 //! - **renewals**: the create path on a burst of payments by customers HubSpot already holds
 //!   (each paid once before and was synced, untimed), contacts unchanged apart from their
 //!   rollups and last charge.
+//! - **companies on**: the create path with the company pass (the default mapping), the
+//!   customers spread over 400 company domains (10 each); the clock stops once every company
+//!   is written too. The three cases above turn companies off (`"company_key": "none"`), so
+//!   they compare with the figures measured before companies existed.
 //!
 //! It runs against `FakeHubSpot` over loopback with its default window (100 requests per
 //! rolling 10 s, 429 beyond it) and the client's default pacing (the 100/10s limiter, no
@@ -27,7 +31,7 @@ use std::time::{Duration, Instant};
 use stripe2hubspot::engine::{EngineMetrics, SyncEngine};
 use stripe2hubspot::hubspot_crm::fake::FakeHubSpot;
 use stripe2hubspot::hubspot_crm::RateLimit;
-use stripe2hubspot::map::MappingConfig;
+use stripe2hubspot::map::{CompanyKeySource, MappingConfig};
 use stripe2hubspot::queue::{NewJob, SqliteQueue, Store};
 use stripe2hubspot::testkit::Payment;
 
@@ -53,10 +57,26 @@ struct Case {
     upsert_only: bool,
     /// Every customer paid once before, and that payment was synced (untimed).
     renewals: bool,
+    /// Companies on (the default mapping), the customers at [`COMPANIES`] domains.
+    companies: bool,
+}
+
+/// Company domains of the companies case: 10 customers each.
+const COMPANIES: usize = 400;
+
+impl Case {
+    fn mapping(&self) -> MappingConfig {
+        let mut mapping = MappingConfig::default();
+        if !self.companies {
+            mapping.company_key = CompanyKeySource::Disabled;
+        }
+        mapping
+    }
 }
 
 struct Outcome {
     name: &'static str,
+    companies: bool,
     payments: usize,
     /// Payments synced before the timed burst (the renewal case's first payments).
     prior: usize,
@@ -86,18 +106,29 @@ fn workers() -> Option<usize> {
         .filter(|w| *w > 0)
 }
 
-fn customer_email(customer: usize) -> String {
-    format!("customer{customer:05}@example.com")
+/// A customer's email: all at one domain, or (companies on) at one of [`COMPANIES`] domains.
+fn customer_email(customer: usize, companies: bool) -> String {
+    if companies {
+        format!("customer{customer:05}@co{:03}.example.com", customer % COMPANIES)
+    } else {
+        format!("customer{customer:05}@example.com")
+    }
 }
 
 /// `payments` realistic `charge.succeeded` jobs from `customers` customers, round-robin, so
 /// every batch mixes customers and a customer's payments arrive in `created` order; payment
 /// numbers start at `first`.
-fn jobs_of(payments: usize, customers: usize, first: usize, base: i64) -> Vec<NewJob> {
+fn jobs_of(
+    payments: usize,
+    customers: usize,
+    first: usize,
+    base: i64,
+    companies: bool,
+) -> Vec<NewJob> {
     (0..payments)
         .map(|i| {
             let n = first + i;
-            let email = customer_email(i % customers);
+            let email = customer_email(i % customers, companies);
             let amount = 1_000 + (n as i64 % 50) * 100;
             let payment = Payment::numbered(n as u64, &email, amount, "usd", base + i as i64);
             let event = payment.charge_succeeded();
@@ -114,9 +145,12 @@ fn jobs_of(payments: usize, customers: usize, first: usize, base: i64) -> Vec<Ne
 }
 
 /// `payments` jobs from `payments / 5` customers.
-fn jobs(payments: usize) -> (Vec<NewJob>, usize) {
+fn jobs(payments: usize, companies: bool) -> (Vec<NewJob>, usize) {
     let customers = payments.div_ceil(PAYMENTS_PER_CUSTOMER);
-    (jobs_of(payments, customers, 0, 1_700_000_000), customers)
+    (
+        jobs_of(payments, customers, 0, 1_700_000_000, companies),
+        customers,
+    )
 }
 
 /// Runs an engine on `store` against `fake` until the queue is drained; the time it took
@@ -127,7 +161,7 @@ async fn drain(
     fake: &FakeHubSpot,
 ) -> Result<(Duration, EngineMetrics), String> {
     let client = fake.client_builder().build().expect("client");
-    let mut builder = SyncEngine::builder(store.clone(), client, MappingConfig::default());
+    let mut builder = SyncEngine::builder(store.clone(), client, case.mapping());
     if let Some(workers) = workers() {
         builder = builder.concurrency(workers);
     }
@@ -151,7 +185,17 @@ async fn drain(
     });
     let drained = loop {
         let stats = store.admin.stats().await.expect("queue stats");
-        if stats.ready + stats.delayed + stats.leased == 0 {
+        let companies_left = if case.companies {
+            store
+                .state
+                .dirty_companies(1)
+                .await
+                .expect("dirty companies")
+                .len()
+        } else {
+            0
+        };
+        if stats.ready + stats.delayed + stats.leased == 0 && companies_left == 0 {
             break Ok(started.elapsed());
         }
         if started.elapsed() > DRAIN_LIMIT {
@@ -193,7 +237,7 @@ async fn run(case: &Case) -> Result<Outcome, String> {
             .await
             .expect("open queue"),
     );
-    let (jobs, customers) = jobs(case.payments);
+    let (jobs, customers) = jobs(case.payments, case.companies);
     // A fresh fake per case: its rolling window and objects start empty, so no case inherits
     // another's quota use.
     let fake = FakeHubSpot::start().await;
@@ -204,7 +248,7 @@ async fn run(case: &Case) -> Result<Outcome, String> {
         prior = customers;
         fill(
             &store,
-            jobs_of(customers, customers, 1_000_000, 1_697_400_000),
+            jobs_of(customers, customers, 1_000_000, 1_697_400_000, case.companies),
         )
         .await;
         drain(case, &store, &fake).await?;
@@ -222,6 +266,7 @@ async fn run(case: &Case) -> Result<Outcome, String> {
         + fake.request_count("POST", "/crm/properties/2026-09");
     let outcome = Outcome {
         name: case.name,
+        companies: case.companies,
         payments: case.payments,
         prior,
         customers,
@@ -254,7 +299,9 @@ async fn verify(fake: &FakeHubSpot, store: &Store, outcome: &Outcome) -> Result<
         .iter()
         .filter_map(|c| c.property("email"))
         .collect();
-    let expected: BTreeSet<String> = (0..outcome.customers).map(customer_email).collect();
+    let expected: BTreeSet<String> = (0..outcome.customers)
+        .map(|c| customer_email(c, outcome.companies))
+        .collect();
     if contacts.len() != outcome.customers
         || emails != expected.iter().map(String::as_str).collect()
     {
@@ -293,6 +340,26 @@ async fn verify(fake: &FakeHubSpot, store: &Store, outcome: &Outcome) -> Result<
             "{name}: {unassociated} of {} deals are not associated with a contact",
             deals.len()
         ));
+    }
+    if outcome.companies {
+        let companies = fake.companies();
+        let linked: BTreeSet<String> = fake
+            .associations()
+            .into_iter()
+            .filter_map(|a| match (a.from_type.as_str(), a.to_type.as_str()) {
+                ("deals", "companies") => Some(a.from_id),
+                ("companies", "deals") => Some(a.to_id),
+                _ => None,
+            })
+            .collect();
+        let expected = COMPANIES.min(outcome.customers);
+        if companies.len() != expected || linked.len() != all {
+            return Err(format!(
+                "{name}: expected {expected} companies and {all} deals linked to one, found {} and {}",
+                companies.len(),
+                linked.len()
+            ));
+        }
     }
     if outcome.metrics.synced != outcome.payments as u64 {
         return Err(format!(
@@ -357,18 +424,28 @@ async fn main() -> ExitCode {
             payments,
             upsert_only: false,
             renewals: false,
+            companies: false,
         },
         Case {
             name: "upsert path (before deal creation), new payments",
             payments,
             upsert_only: true,
             renewals: false,
+            companies: false,
         },
         Case {
             name: "create path, renewals of customers HubSpot holds",
             payments,
             upsert_only: false,
             renewals: true,
+            companies: false,
+        },
+        Case {
+            name: "create path, new payments, companies on (400 companies)",
+            payments,
+            upsert_only: false,
+            renewals: false,
+            companies: true,
         },
     ];
     if !bench {

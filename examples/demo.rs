@@ -112,9 +112,21 @@ async fn main() -> Result<(), Box<dyn Error>> {
             }
         }
     }
+    // Each payer's email domain names a company (free-mail domains name none).
+    for company in hubspot.companies() {
+        print_object("company", &company);
+        let members = hubspot.associated("companies", &company.id, "contacts");
+        let deals = hubspot.associated("companies", &company.id, "deals");
+        println!(
+            "  associated with {} contact(s) and {} deal(s)",
+            members.len(),
+            deals.len()
+        );
+    }
     // Stripe refunds 49.00 of Tony's 149.00: the deal and the contact follow the ledger.
     let deal_before = tony_deal(&hubspot, &tony);
     let contact_before = hubspot.contact_by_email("tony@starkindustries.com");
+    let company_before = stark_industries(&hubspot);
     println!();
     deliver(
         &http,
@@ -126,6 +138,7 @@ async fn main() -> Result<(), Box<dyn Error>> {
     drained(&store).await?;
     let deal_after = tony_deal(&hubspot, &tony);
     let contact_after = hubspot.contact_by_email("tony@starkindustries.com");
+    let company_after = stark_industries(&hubspot);
     println!("\nAfter the refund:");
     for name in [
         "amount",
@@ -143,6 +156,12 @@ async fn main() -> Result<(), Box<dyn Error>> {
             contact_after.as_ref(),
         );
     }
+    print_change(
+        "company",
+        "stripe_lifetime_value",
+        company_before.as_ref(),
+        company_after.as_ref(),
+    );
     println!(
         "  payments waiting in the ledger: {}",
         store.state.waiting_count().await?
@@ -262,12 +281,21 @@ async fn deliver(
     Ok(())
 }
 
-/// Waits until the engine has answered every queued event.
+/// The company of Tony's email domain.
+fn stark_industries(hubspot: &FakeHubSpot) -> Option<FakeObject> {
+    hubspot
+        .companies()
+        .into_iter()
+        .find(|c| c.property("domain") == Some("starkindustries.com"))
+}
+
+/// Waits until the engine has answered every queued event and written every company.
 async fn drained(store: &Store) -> Result<(), Box<dyn Error>> {
     let started = Instant::now();
     loop {
         let stats = store.admin.stats().await?;
-        if stats.ready + stats.delayed + stats.leased == 0 {
+        let companies = store.state.dirty_companies(1).await?;
+        if stats.ready + stats.delayed + stats.leased == 0 && companies.is_empty() {
             return Ok(());
         }
         if started.elapsed() > Duration::from_secs(60) {

@@ -64,8 +64,9 @@ async fn the_sample_event_becomes_one_contact_and_one_associated_closed_won_deal
     );
     assert_eq!(
         hubspot.request_count("POST", "/crm/objects/2026-09/deals/batch/upsert")
-            + hubspot.request_count("POST", "/crm/associations/"),
-        0
+            + hubspot.request_count("POST", "/crm/associations/2026-09/deals/contacts"),
+        0,
+        "the association is made inline (the company pass makes its own)"
     );
     pipeline.shutdown().await;
 }
