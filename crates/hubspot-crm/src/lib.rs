@@ -35,7 +35,8 @@ pub use limit::{Limiter, RateLimit, RateLimitParseError, SlidingLog, MAX_SKEW_MA
 pub use objects::{
     AssociationCategory, AssociationInput, AssociationType, BatchResult, NextPage, ObjectId,
     ObjectInput, ObjectRef, ObjectType, Objects, Paging, SearchRequest, SearchResult,
-    SimplePublicObject, UpsertInput, UpsertedObject, MAX_BATCH_INPUTS, MAX_SEARCH_LIMIT,
+    SimplePublicObject, UpsertInput, UpsertedObject, MAX_BATCH_INPUTS, MAX_SEARCH_BODY_CHARS,
+    MAX_SEARCH_LIMIT,
     MERGED_OBJECT_IDS,
 };
 pub use pipelines::{Pipeline, PipelineStage, Pipelines};

@@ -404,7 +404,15 @@ impl ObjectRef {
     }
 }
 
-/// A search: one group of `EQ` filters (ANDed), the properties to return, paging.
+/// The most characters a search body may hold: HubSpot answers a longer one with a 400
+/// ("A query can contain a maximum of 3,000 characters. If the body of your request exceeds
+/// 3,000 characters, a 400 error will be returned",
+/// <https://developers.hubspot.com/docs/api-reference/latest/crm/search-the-crm>,
+/// "Limitations"). [`Objects::search`] refuses such a body before sending it;
+/// [`SearchRequest::split_in`] pages a long `IN` list into searches that fit.
+pub const MAX_SEARCH_BODY_CHARS: usize = 3000;
+
+/// A search: one group of filters (ANDed), the properties to return, paging.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct SearchRequest {
@@ -427,7 +435,12 @@ struct FilterGroup {
 struct Filter {
     property_name: String,
     operator: &'static str,
-    value: String,
+    /// The operand of the one-value operators (`EQ`, `HAS_PROPERTY`); absent for `IN`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    value: Option<String>,
+    /// The list of `IN` (HubSpot's `values` array); absent for the other operators.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    values: Option<Vec<String>>,
 }
 
 impl SearchRequest {
@@ -446,29 +459,145 @@ impl SearchRequest {
         if self.filter_groups.is_empty() {
             self.filter_groups.push(FilterGroup::default());
         }
-        if let Some(group) = self.filter_groups.last_mut() {
-            group.filters.push(Filter {
-                property_name: property,
-                operator: "EQ",
-                value,
-            });
-        }
+        self.push_filter(Filter {
+            property_name: property,
+            operator: "EQ",
+            value: Some(value),
+            values: None,
+        });
         self
+    }
+
+    /// Adds "`property` is one of `values`" (HubSpot's `IN` operator, ANDed with the other
+    /// filters), so one search finds the objects of many values, e.g. the companies of up to
+    /// 100 domains.
+    ///
+    /// HubSpot matches `IN` exactly and documents that "when searching a string property
+    /// with this operator, values must be lowercase" (`EQ` is case-insensitive, `IN` is not:
+    /// <https://developers.hubspot.com/docs/api-reference/latest/crm/search-the-crm>, "Filter
+    /// search results"), so the values are lowercased here (e-mails normalized as
+    /// [`normalize_email`] does). Repeated values are sent once. An empty list matches
+    /// nothing and [`Objects::search`] refuses it rather than send it.
+    ///
+    /// A long list can overflow [`MAX_SEARCH_BODY_CHARS`]; see [`SearchRequest::split_in`].
+    ///
+    /// ```
+    /// let search = hubspot_crm::SearchRequest::new().filter_in("domain", ["Acme.com", "b.io"]);
+    /// let body = serde_json::to_value(&search).unwrap();
+    /// assert_eq!(
+    ///     body["filterGroups"][0]["filters"][0],
+    ///     serde_json::json!({"propertyName": "domain", "operator": "IN", "values": ["acme.com", "b.io"]})
+    /// );
+    /// ```
+    pub fn filter_in<I, S>(mut self, property: impl Into<String>, values: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        let property = property.into();
+        let mut list: Vec<String> = Vec::new();
+        for value in values {
+            let value = value.into();
+            let value = if property == "email" {
+                normalize_email(&value)
+            } else {
+                value.to_lowercase()
+            };
+            if !list.contains(&value) {
+                list.push(value);
+            }
+        }
+        self.push_filter(Filter {
+            property_name: property,
+            operator: "IN",
+            value: None,
+            values: Some(list),
+        });
+        self
+    }
+
+    /// Splits `values` over as few searches as keep each body within
+    /// [`MAX_SEARCH_BODY_CHARS`]: each is this search plus
+    /// [`filter_in(property, chunk)`](Self::filter_in), in the order of `values`. Empty
+    /// `values` give no search. A value that does not fit even alone is
+    /// [`Error::InvalidInput`].
+    ///
+    /// ```
+    /// use hubspot_crm::{SearchRequest, MAX_SEARCH_BODY_CHARS};
+    /// let domains: Vec<String> = (0..100).map(|i| format!("{}-{i}.example.com", "x".repeat(30))).collect();
+    /// let base = SearchRequest::new().properties(["domain"]).limit(100);
+    /// let searches = base.split_in("domain", &domains).unwrap();
+    /// assert!(searches.len() > 1);
+    /// for s in &searches {
+    ///     assert!(s.body_chars() <= MAX_SEARCH_BODY_CHARS);
+    /// }
+    /// ```
+    pub fn split_in<I, S>(&self, property: &str, values: I) -> Result<Vec<SearchRequest>, Error>
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<str>,
+    {
+        let fits = |chunk: &[String]| {
+            self.clone().filter_in(property, chunk).body_chars() <= MAX_SEARCH_BODY_CHARS
+        };
+        let mut out: Vec<SearchRequest> = Vec::new();
+        let mut chunk: Vec<String> = Vec::new();
+        for value in values {
+            chunk.push(value.as_ref().to_owned());
+            if fits(&chunk) {
+                continue;
+            }
+            // The value that overflowed starts the next search; it must fit there alone.
+            let overflow = chunk.split_off(chunk.len() - 1);
+            if chunk.is_empty() || !fits(&overflow) {
+                return Err(Error::InvalidInput(format!(
+                    "one {property} value of {} characters makes a search body longer than \
+                     HubSpot's {MAX_SEARCH_BODY_CHARS}",
+                    overflow[0].chars().count()
+                )));
+            }
+            out.push(self.clone().filter_in(property, &chunk));
+            chunk = overflow;
+        }
+        if !chunk.is_empty() {
+            out.push(self.clone().filter_in(property, &chunk));
+        }
+        Ok(out)
+    }
+
+    /// The length in characters of the JSON body this search sends, to check against
+    /// [`MAX_SEARCH_BODY_CHARS`].
+    pub fn body_chars(&self) -> usize {
+        serde_json::to_string(self).map_or(usize::MAX, |body| body.chars().count())
+    }
+
+    fn push_filter(&mut self, filter: Filter) {
+        if self.filter_groups.is_empty() {
+            self.filter_groups.push(FilterGroup::default());
+        }
+        if let Some(group) = self.filter_groups.last_mut() {
+            group.filters.push(filter);
+        }
+    }
+
+    /// An `IN` filter with no values: HubSpot has nothing to match it against.
+    fn empty_in_filter(&self) -> Option<&str> {
+        self.filter_groups
+            .iter()
+            .flat_map(|g| &g.filters)
+            .find(|f| f.values.as_ref().is_some_and(Vec::is_empty))
+            .map(|f| f.property_name.as_str())
     }
 
     /// Adds "`property` has a value" (`HAS_PROPERTY`, ANDed with the other filters): every
     /// object on which the property is set.
     pub fn filter_has_property(mut self, property: impl Into<String>) -> Self {
-        if self.filter_groups.is_empty() {
-            self.filter_groups.push(FilterGroup::default());
-        }
-        if let Some(group) = self.filter_groups.last_mut() {
-            group.filters.push(Filter {
-                property_name: property.into(),
-                operator: "HAS_PROPERTY",
-                value: String::new(),
-            });
-        }
+        self.push_filter(Filter {
+            property_name: property.into(),
+            operator: "HAS_PROPERTY",
+            value: Some(String::new()),
+            values: None,
+        });
         self
     }
 
@@ -640,6 +769,18 @@ impl Objects {
         if request.limit.is_some_and(|l| l > MAX_SEARCH_LIMIT) {
             return Err(Error::InvalidInput(format!(
                 "search limit is at most {MAX_SEARCH_LIMIT}"
+            )));
+        }
+        if let Some(property) = request.empty_in_filter() {
+            return Err(Error::InvalidInput(format!(
+                "the IN filter on {property} has no values"
+            )));
+        }
+        let chars = request.body_chars();
+        if chars > MAX_SEARCH_BODY_CHARS {
+            return Err(Error::InvalidInput(format!(
+                "the search body has {chars} characters, HubSpot takes at most \
+                 {MAX_SEARCH_BODY_CHARS}: split the IN list (SearchRequest::split_in)"
             )));
         }
         let mut call =

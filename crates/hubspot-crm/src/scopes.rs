@@ -30,10 +30,24 @@ pub const COMPANY_SCHEMAS_WRITE: &str = "crm.schemas.companies.write";
 pub const LINE_ITEMS_READ: &str = "crm.objects.line_items.read";
 /// Create and update line items, associate them with deals.
 pub const LINE_ITEMS_WRITE: &str = "crm.objects.line_items.write";
-/// Products: HubSpot's reference lists the single scope `e-commerce` for its products
-/// endpoints
-/// (<https://developers.hubspot.com/docs/api-reference/legacy/crm/objects/products/v1/post-crm-objects-v1-objects-products-batch-read.md>,
-/// "Scope requirements"); it covers reading, writing and the products' properties.
+/// Read products (batch read, search).
+pub const PRODUCTS_READ: &str = "crm.objects.products.read";
+/// Create and update products (upsert by `stripe_product_id`).
+pub const PRODUCTS_WRITE: &str = "crm.objects.products.write";
+/// The older, broad commerce scope. HubSpot's API specifications list it as an
+/// alternative to the granular scopes on every products and line-items endpoint (e.g.
+/// `POST /crm/objects/2026-03/products/batch/upsert` takes `crm.objects.products.write`
+/// *or* `e-commerce`, `.../line_items/batch/upsert` takes `crm.objects.line_items.write`
+/// *or* `e-commerce`:
+/// <https://github.com/HubSpot/HubSpot-public-api-spec-collection/blob/main/PublicApiSpecs/CRM/Products/Rollouts/424/2026-03/products.json>
+/// and `.../Line Items/Rollouts/424/2026-03/lineItems.json`, `security`), so
+/// [`AccessTokenInfo::missing`] counts it as granting those four scopes. It is also the only
+/// scope that lets an app create line-item and product *properties*: the properties
+/// endpoint (`POST /crm/properties/2026-03/{objectType}`) lists a `crm.schemas.*.write`
+/// scope for contacts, companies, deals and others, but none for line items or products,
+/// and `e-commerce` among its alternatives (same collection, `CRM/Properties/Rollouts/145899/2026-03/properties.json`).
+/// The legacy v1 products reference lists `e-commerce` alone
+/// (<https://developers.hubspot.com/docs/api-reference/legacy/crm/objects/products/v1/post-crm-objects-v1-objects-products-batch-read.md>).
 pub const E_COMMERCE: &str = "e-commerce";
 
 /// The scopes a sync of contacts and deals needs.
@@ -61,10 +75,27 @@ pub const PROPERTY_BOOTSTRAP_SCOPES: [&str; 2] = [CONTACT_SCHEMAS_WRITE, DEAL_SC
 /// company properties. Without them only companies pause.
 pub const COMPANY_SCOPES: [&str; 3] = [COMPANIES_READ, COMPANIES_WRITE, COMPANY_SCHEMAS_WRITE];
 /// The scopes line items need (upsert by `stripe_line_item_id`, the association to the
-/// deal).
+/// deal). [`E_COMMERCE`] grants them too.
 pub const LINE_ITEM_SCOPES: [&str; 2] = [LINE_ITEMS_READ, LINE_ITEMS_WRITE];
-/// The scopes products need (upsert by `stripe_product_id`).
-pub const PRODUCT_SCOPES: [&str; 1] = [E_COMMERCE];
+/// The scopes products need (upsert by `stripe_product_id`): the granular product scopes
+/// HubSpot's current API specifications name first (they used to be the one
+/// [`E_COMMERCE`], which still grants them; see there).
+pub const PRODUCT_SCOPES: [&str; 2] = [PRODUCTS_READ, PRODUCTS_WRITE];
+/// The scope that creates the line-item and product properties (`stripe_line_item_id`,
+/// `stripe_product_id`): HubSpot has no `crm.schemas.line_items.write` or
+/// `crm.schemas.products.write`, only [`E_COMMERCE`] (see there). Needed only while those
+/// properties are missing.
+pub const LINE_ITEM_PROPERTY_SCOPES: [&str; 1] = [E_COMMERCE];
+
+/// The scopes HubSpot accepts in place of `scope`, as its API specifications list them
+/// (alternatives in an endpoint's `security`): [`E_COMMERCE`] for the granular line-item
+/// and product scopes; nothing for the others.
+pub fn alternatives(scope: &str) -> &'static [&'static str] {
+    match scope {
+        LINE_ITEMS_READ | LINE_ITEMS_WRITE | PRODUCTS_READ | PRODUCTS_WRITE => &[E_COMMERCE],
+        _ => &[],
+    }
+}
 
 /// What HubSpot says about the access token in use.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
@@ -82,13 +113,22 @@ pub struct AccessTokenInfo {
 }
 
 impl AccessTokenInfo {
-    /// The scopes of `wanted` the token was not granted, in `wanted`'s order.
+    /// The scopes of `wanted` the token was not granted, in `wanted`'s order. A scope
+    /// counts as granted when the token holds it or one of its [`alternatives`] (a token
+    /// with `e-commerce` may write line items and products).
     pub fn missing<'a>(&self, wanted: &[&'a str]) -> Vec<&'a str> {
         wanted
             .iter()
             .copied()
-            .filter(|w| !self.scopes.iter().any(|s| s == w))
+            .filter(|w| !self.has(w))
             .collect()
+    }
+
+    /// Whether the token holds `scope` or one of its [`alternatives`].
+    pub fn has(&self, scope: &str) -> bool {
+        std::iter::once(scope)
+            .chain(alternatives(scope).iter().copied())
+            .any(|wanted| self.scopes.iter().any(|s| s == wanted))
     }
 }
 
@@ -139,5 +179,25 @@ mod tests {
         .unwrap();
         assert_eq!(info.hub_id.as_deref(), Some("62515"));
         assert_eq!(info.missing(&SYNC_SCOPES), vec![CONTACTS_WRITE, DEALS_READ]);
+    }
+
+    #[test]
+    fn e_commerce_grants_line_items_and_products_but_nothing_else() {
+        let token = |scopes: &[&str]| AccessTokenInfo {
+            hub_id: None,
+            app_id: None,
+            scopes: scopes.iter().map(|s| (*s).to_owned()).collect(),
+        };
+        let legacy = token(&[E_COMMERCE]);
+        assert!(legacy.missing(&PRODUCT_SCOPES).is_empty());
+        assert!(legacy.missing(&LINE_ITEM_SCOPES).is_empty());
+        assert!(legacy.missing(&LINE_ITEM_PROPERTY_SCOPES).is_empty());
+        assert_eq!(legacy.missing(&COMPANY_SCOPES), COMPANY_SCOPES);
+        // The granular scopes write the objects but cannot create their properties.
+        let granular = token(&[PRODUCTS_READ, PRODUCTS_WRITE, LINE_ITEMS_READ, LINE_ITEMS_WRITE]);
+        assert!(granular.missing(&PRODUCT_SCOPES).is_empty());
+        assert!(granular.missing(&LINE_ITEM_SCOPES).is_empty());
+        assert_eq!(granular.missing(&LINE_ITEM_PROPERTY_SCOPES), [E_COMMERCE]);
+        assert_eq!(token(&[]).missing(&PRODUCT_SCOPES), PRODUCT_SCOPES);
     }
 }

@@ -480,6 +480,14 @@ pub struct Customer {
     /// Full name or business name.
     #[serde(default)]
     pub name: Option<String>,
+    /// The customer's business name (API versions from 2025-09-30.clover): set only when the
+    /// account marked the customer a business.
+    /// <https://docs.stripe.com/changelog/clover/2025-09-30/customer-business-individual-names>
+    #[serde(default)]
+    pub business_name: Option<String>,
+    /// The customer's individual name (API versions from 2025-09-30.clover).
+    #[serde(default)]
+    pub individual_name: Option<String>,
     /// Phone number.
     #[serde(default)]
     pub phone: Option<String>,

@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::event::{Charge, Customer, Expandable, HasId, Metadata, PaymentIntent};
 use crate::invoice_payment::InvoicePayment;
+use crate::line_item::InvoiceLineItem;
 use crate::list::List;
 use crate::money::{Currency, Money};
 use crate::subscription::Subscription;
@@ -117,6 +118,11 @@ pub struct Invoice {
     /// Payments applied to the invoice (API versions from 2025-03-31; only when included).
     #[serde(default)]
     pub payments: Option<List<InvoicePayment>>,
+    /// What was billed, line by line (`lines.data[]`). `None` when Stripe sent no list or
+    /// the list could not be read (an odd line never fails the invoice); check
+    /// [`List::has_more`] for a list cut short.
+    #[serde(default, deserialize_with = "crate::line_item::lenient_lines")]
+    pub lines: Option<List<InvoiceLineItem>>,
     /// Creation time, in seconds since the Unix epoch.
     pub created: i64,
     /// Whether the invoice is live (`false` in test mode).
@@ -169,6 +175,13 @@ impl Invoice {
             .data
             .iter()
             .find_map(|p| p.payment.charge.as_ref().map(Expandable::id))
+    }
+}
+
+impl Invoice {
+    /// The invoice's lines (none when Stripe sent no readable list).
+    pub fn line_list(&self) -> &[InvoiceLineItem] {
+        self.lines.as_ref().map_or(&[], |l| l.data.as_slice())
     }
 }
 

@@ -37,6 +37,7 @@ pub mod dispute;
 pub mod event;
 pub mod invoice;
 pub mod invoice_payment;
+pub mod line_item;
 pub mod list;
 pub mod money;
 mod payload;
@@ -57,6 +58,7 @@ pub use invoice::{
     Invoice, InvoiceParent, InvoiceStatus, InvoiceStatusTransitions, InvoiceSubscriptionDetails,
 };
 pub use invoice_payment::{InvoicePayment, InvoicePaymentTarget};
+pub use line_item::{CheckoutLineItem, InvoiceLineItem, LinePeriod, LinePriceDetails, LinePricing};
 pub use list::List;
 pub use money::{Currency, InvalidAmount, InvalidCurrency, Money};
 pub use subscription::{

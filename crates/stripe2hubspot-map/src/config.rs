@@ -264,6 +264,11 @@ pub struct MappingConfig {
     /// ([`FREE_MAIL_DOMAINS`](crate::FREE_MAIL_DOMAINS)). Same syntax: `example.com`, or
     /// `name.*` for that name under any top-level domain. Matched without regard to case.
     pub free_mail_domains_extra: Vec<String>,
+    /// Write each deal's line items and their products (see
+    /// [`line_item_properties`](crate::line_item_properties)), and have bootstrap create
+    /// their custom properties. Off by default: they cost HubSpot quota. The CLI turns it on
+    /// with `STRIPE2HUBSPOT_LINE_ITEMS=1`.
+    pub line_items: bool,
 }
 
 impl Default for MappingConfig {
@@ -305,6 +310,7 @@ impl Default for MappingConfig {
             subscriptions: true,
             company_key: CompanyKeySource::EmailDomain,
             free_mail_domains_extra: Vec::new(),
+            line_items: false,
         }
     }
 }

@@ -11,6 +11,7 @@ use stripe_events::{
 
 use crate::config::{EmailSource, MappingConfig, CUSTOMER_EVENT_TYPES};
 use crate::error::MapError;
+use crate::line_item::LineItemFacts;
 use crate::personal::{redacted_option, KeysOnly, Personal};
 use crate::skip::SkipReason;
 use crate::text::{iso_utc, normalize_email, present};
@@ -149,6 +150,11 @@ pub struct Facts {
     /// fees and refunds). From a charge whose `balance_transaction` is expanded, or from the
     /// balance transaction read with a Stripe key; see [`Facts::settled`].
     pub settlement: Option<Money>,
+    /// What was sold, from an invoice's `lines.data[]` (empty for every other object, and for
+    /// an invoice whose lines Stripe did not send): a fact without lines says nothing about
+    /// them, so a refund or a dispute never changes a payment's line items.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub line_items: Vec<LineItemFacts>,
 }
 
 impl fmt::Debug for Facts {
@@ -174,6 +180,7 @@ impl fmt::Debug for Facts {
             .field("metadata", &KeysOnly(&self.metadata))
             .field("balance_transaction", &self.balance_transaction)
             .field("settlement", &self.settlement)
+            .field("line_items", &self.line_items.len())
             .finish()
     }
 }
@@ -202,6 +209,7 @@ impl Facts {
             metadata: Metadata::new(),
             balance_transaction: None,
             settlement: None,
+            line_items: Vec::new(),
         }
     }
 
@@ -622,6 +630,11 @@ fn from_invoice(
     facts.billing_reason = text(invoice.billing_reason.as_deref());
     facts.description = text(invoice.description.as_deref());
     facts.metadata = invoice.metadata.clone();
+    facts.line_items = invoice
+        .line_list()
+        .iter()
+        .filter_map(|line| LineItemFacts::from_invoice_line(line, invoice.currency))
+        .collect();
     Ok(facts)
 }
 

@@ -15,11 +15,13 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
 use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
 use stripe_events::{Currency, DisputeStatus, Money};
 
 use crate::config::{ContactKeySource, MappingConfig};
 use crate::contact_key::ContactKey;
 use crate::facts::{Facts, Stamp};
+use crate::line_item::{hex, line_items_fingerprint, LineItemFacts};
 use crate::personal::{redacted_option, KeysOnly, Personal};
 use crate::ratio::Ratio;
 
@@ -223,6 +225,9 @@ pub struct LedgerRow {
     receipt_url: Option<Stamped<String>>,
     description: Option<Stamped<String>>,
     metadata: BTreeMap<String, Stamped<String>>,
+    /// What was sold: the list of the newest facts that carried one, as a whole.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    line_items: Option<Stamped<Vec<LineItemFacts>>>,
     latest: Option<Stamp>,
 }
 
@@ -255,6 +260,10 @@ impl fmt::Debug for LedgerRow {
             .field("receipt_url", &redacted_option(&self.receipt_url))
             .field("description", &redacted_option(&self.description))
             .field("metadata", &KeysOnly(&self.metadata))
+            .field(
+                "line_items",
+                &self.line_items.as_ref().map_or(0, |l| l.value.len()),
+            )
             .field("latest", &self.latest)
             .finish()
     }
@@ -315,6 +324,10 @@ impl LedgerRow {
                     (k.clone(), value)
                 })
                 .collect(),
+            line_items: stamped(
+                stamp,
+                (!facts.line_items.is_empty()).then(|| facts.line_items.clone()),
+            ),
             latest: Some(stamp.clone()),
         }
     }
@@ -359,6 +372,7 @@ impl LedgerRow {
             receipt_url: newest(&self.receipt_url, &other.receipt_url),
             description: newest(&self.description, &other.description),
             metadata: merge_maps(&self.metadata, &other.metadata, newer),
+            line_items: newest(&self.line_items, &other.line_items),
             latest: self.latest.clone().max(other.latest.clone()),
         }
     }
@@ -397,6 +411,7 @@ impl LedgerRow {
         row.billing_reason = blank(&self.billing_reason);
         row.receipt_url = blank(&self.receipt_url);
         row.description = blank(&self.description);
+        row.line_items = blank(&self.line_items);
         for value in row.metadata.values_mut() {
             value.stamp = no_stamp();
         }
@@ -687,6 +702,26 @@ impl LedgerRow {
     /// The payment's description.
     pub fn description(&self) -> Option<&str> {
         self.description.as_ref().map(|s| s.value.as_str())
+    }
+
+    /// What the payment sold: the line items of the newest facts that carried any (an
+    /// invoice's lines), as a whole; empty when none did (a charge, a PaymentIntent, a
+    /// Checkout Session, whose items are read from Stripe's API instead). Facts without
+    /// lines (a refund, a dispute) change none.
+    pub fn line_items(&self) -> &[LineItemFacts] {
+        self.line_items.as_ref().map_or(&[], |l| l.value.as_slice())
+    }
+
+    /// The fingerprint the store compares to know whether the deal's line items changed:
+    /// that of [`line_items`](Self::line_items) when the row has some, else, for a Checkout
+    /// payment, that of its session id (its items are fetched from Stripe when written),
+    /// else `None` (nothing to write). See [`line_items_fingerprint`](crate::line_items_fingerprint).
+    pub fn line_items_fingerprint(&self) -> Option<String> {
+        if !self.line_items().is_empty() {
+            return Some(line_items_fingerprint(self.line_items()));
+        }
+        let session = self.checkout_session_ids.iter().next()?;
+        Some(hex(&Sha256::digest(session.as_bytes())))
     }
 
     /// The metadata value of `key`, from the newest facts that had it.

@@ -68,6 +68,7 @@ mod error;
 mod facts;
 mod fingerprint;
 mod ledger;
+pub mod line_item;
 mod personal;
 mod properties;
 mod property_set;
@@ -79,9 +80,9 @@ mod template;
 mod text;
 
 pub use company::{
-    company_key, company_properties, CompanyKey, CompanyKeySource, CompanyNameHint, COMPANY_GROUP,
-    COMPANY_KEY_PROPERTY, COMPANY_ROLLUP_PROPERTIES, COMPANY_SUBSCRIPTION_PROPERTIES,
-    FREE_MAIL_DOMAINS,
+    company_key, company_of_contact, company_properties, company_properties_of, CompanyKey,
+    CompanyKeySource, CompanyNameHint, COMPANY_GROUP, COMPANY_KEY_PROPERTY,
+    COMPANY_ROLLUP_PROPERTIES, COMPANY_SUBSCRIPTION_PROPERTIES, FREE_MAIL_DOMAINS,
 };
 pub use config::{
     AmountBasis, ConfigError, ContactKeySource, EmailSource, MappingConfig, NameSplit,
@@ -104,6 +105,10 @@ pub use facts::{
     PaymentIds, Stamp,
 };
 pub use ledger::{DisputeEntry, LedgerRow, Stamped};
+pub use line_item::{
+    line_item_properties, line_items_fingerprint, product_properties, LineItemFacts, Recurring,
+    LINE_ITEM_KEY_PROPERTY, PRODUCT_KEY_PROPERTY,
+};
 pub use personal::Personal;
 pub use properties::{
     AMOUNT_CURRENCY_PROPERTY, AMOUNT_REFUNDED_PROPERTY, BILLING_REASON_PROPERTY,

@@ -51,6 +51,8 @@ fn customer() -> BoxedStrategy<Option<Expandable<Customer>>> {
                 id,
                 email,
                 name: None,
+                business_name: None,
+                individual_name: None,
                 phone,
                 description: None,
                 address: None,

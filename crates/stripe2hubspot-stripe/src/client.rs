@@ -9,7 +9,7 @@ use reqwest::header::{HeaderMap, HeaderValue, AUTHORIZATION, RETRY_AFTER};
 use reqwest::Url;
 use serde::Deserialize;
 use serde_json::Value;
-use stripe_events::EventObject;
+use stripe_events::{CheckoutLineItem, EventObject};
 
 use crate::balance::BalanceTransaction;
 use crate::error::{Error, ErrorDetails, RequestId, TransportKind};
@@ -453,6 +453,73 @@ impl StripeClient {
         typed_object(ListKind::BalanceTransactions, &path, value, request_id)
     }
 
+    /// Every line item of the Checkout Session `session_id` (`cs_...`), in Stripe's order:
+    /// `GET /v1/checkout/sessions/{id}/line_items`, 100 a page, each with its price and the
+    /// price's product expanded (`expand[]=data.price.product`) so the product's name is
+    /// known. Paced and retried like every read. A session Stripe does not know is a
+    /// [`Error::Stripe`] with status 404.
+    /// <https://docs.stripe.com/api/checkout/sessions/line_items>
+    pub async fn checkout_session_line_items(
+        &self,
+        session_id: &str,
+    ) -> Result<Vec<CheckoutLineItem>, Error> {
+        if !plain_id(session_id) {
+            return Err(Error::InvalidInput(
+                "the Checkout Session id is not a Stripe object id such as cs_test_a1".into(),
+            ));
+        }
+        let endpoint = format!("/v1/checkout/sessions/{session_id}/line_items");
+        let mut items = Vec::new();
+        let mut cursor: Option<String> = None;
+        loop {
+            let mut query: Vec<(&str, String)> = vec![
+                ("limit", MAX_PAGE_SIZE.to_string()),
+                ("expand[]", "data.price.product".to_owned()),
+            ];
+            if let Some(cursor) = &cursor {
+                query.push(("starting_after", cursor.clone()));
+            }
+            let answer = self.get(&endpoint, &query, None).await?;
+            let list: RawList = decode_json(&endpoint, &answer)?;
+            let malformed = |detail: &str| Error::Decode {
+                endpoint: endpoint.clone(),
+                request_id: answer.request_id.clone(),
+                detail: detail.to_owned(),
+            };
+            if list.object.as_deref().is_some_and(|o| o != "list") {
+                return Err(malformed("the answer is not a list object"));
+            }
+            let last = list
+                .data
+                .last()
+                .and_then(|item| item.get("id"))
+                .and_then(Value::as_str)
+                .map(str::to_owned);
+            for value in list.data {
+                let item: CheckoutLineItem =
+                    serde_path_to_error::deserialize(value).map_err(|e| {
+                        malformed(&format!(
+                            "a line item does not match the expected shape at `{}`",
+                            e.path()
+                        ))
+                    })?;
+                items.push(item);
+            }
+            if !list.has_more {
+                return Ok(items);
+            }
+            // A page that claims more but gives no new cursor would loop for ever.
+            match last {
+                Some(last) if plain_id(&last) && cursor.as_deref() != Some(last.as_str()) => {
+                    cursor = Some(last)
+                }
+                _ => return Err(malformed(
+                    "a page claims more line items follow but gives no new cursor to go on from",
+                )),
+            }
+        }
+    }
+
     /// `GET path?query`, paced and retried per the client's settings.
     async fn get(
         &self,
@@ -660,6 +727,11 @@ fn stripe_permission(message: &str) -> Option<&str> {
 
 /// Parses a JSON body; the error names the position and category only, never content (which
 /// could be personal data).
+/// A Stripe object id: non-empty, of ASCII letters, digits and `_`, so it is safe in a path.
+fn plain_id(id: &str) -> bool {
+    !id.is_empty() && id.len() <= 255 && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+}
+
 fn decode_json<T: serde::de::DeserializeOwned>(
     endpoint: &str,
     answer: &Answer,

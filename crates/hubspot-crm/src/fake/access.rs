@@ -7,7 +7,8 @@ use super::replies::{missing_scopes_body, unauthorized_body, Reply};
 use super::routes::RequestPath;
 use super::state::FakeState;
 use crate::scopes::{
-    COMPANY_SCOPES, E_COMMERCE, LINE_ITEM_SCOPES, PROPERTY_BOOTSTRAP_SCOPES, SYNC_SCOPES,
+    alternatives, COMPANY_SCOPES, E_COMMERCE, LINE_ITEM_SCOPES, PRODUCT_SCOPES,
+    PROPERTY_BOOTSTRAP_SCOPES, SYNC_SCOPES,
 };
 
 /// The scopes a token holds unless [`missing_scopes`](super::FakeHubSpotBuilder::missing_scopes)
@@ -20,19 +21,20 @@ fn all_scopes() -> Vec<String> {
             .chain(PROPERTY_BOOTSTRAP_SCOPES.iter())
             .chain(COMPANY_SCOPES.iter())
             .chain(LINE_ITEM_SCOPES.iter())
+            .chain(PRODUCT_SCOPES.iter())
             .map(|s| (*s).to_owned()),
     );
     all
 }
 
 /// The scope reading or writing records of `object_type` needs; `None` for types the fake
-/// lets through. Products have the one `e-commerce` scope for everything.
+/// lets through. Line items and products also accept `e-commerce` (see
+/// [`alternatives`]).
 fn object_scope(object_type: &str, access: &str) -> Option<String> {
     match object_type {
-        "contacts" | "deals" | "companies" | "line_items" => {
+        "contacts" | "deals" | "companies" | "line_items" | "products" => {
             Some(format!("crm.objects.{object_type}.{access}"))
         }
-        "products" => Some(E_COMMERCE.to_owned()),
         _ => None,
     }
 }
@@ -53,7 +55,8 @@ fn required_scopes(method: &str, path: &RequestPath<'_>) -> Vec<String> {
                 "contacts" | "deals" | "companies" => {
                     vec![format!("crm.schemas.{object_type}.write")]
                 }
-                "products" => vec![E_COMMERCE.to_owned()],
+                // HubSpot has no schema scope of their own for these two.
+                "line_items" | "products" => vec![E_COMMERCE.to_owned()],
                 _ => Vec::new(),
             }
         }
@@ -80,9 +83,11 @@ pub(super) fn check_scope(
     method: &str,
     path: &RequestPath<'_>,
 ) -> Result<(), Reply> {
+    let lacks = |scope: &str| state.missing_scopes.iter().any(|m| m == scope);
+    // A scope is held when it or one of HubSpot's alternatives to it is.
     let missing: Vec<String> = required_scopes(method, path)
         .into_iter()
-        .filter(|scope| state.missing_scopes.contains(scope))
+        .filter(|scope| lacks(scope) && alternatives(scope).iter().all(|alt| lacks(alt)))
         .collect();
     if missing.is_empty() {
         Ok(())

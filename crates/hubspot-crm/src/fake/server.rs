@@ -456,6 +456,52 @@ impl FakeHubSpot {
         })
     }
 
+    /// The ids of the `to_type` objects associated with `from_type` `from_id`, whichever
+    /// direction the association was made in (HubSpot shows an association from both ends),
+    /// in ascending id order, each once.
+    pub fn associated(&self, from_type: &str, from_id: &str, to_type: &str) -> Vec<String> {
+        let state = lock(&self.state);
+        let mut ids: Vec<String> = state
+            .associations
+            .iter()
+            .filter_map(|a| {
+                if a.from_type == from_type && a.from_id == from_id && a.to_type == to_type {
+                    Some(a.to_id.clone())
+                } else if a.to_type == from_type && a.to_id == from_id && a.from_type == to_type
+                {
+                    Some(a.from_id.clone())
+                } else {
+                    None
+                }
+            })
+            .collect();
+        ids.sort_by_key(|id| (id.len(), id.clone()));
+        ids.dedup();
+        ids
+    }
+
+    /// Stores an object as a HubSpot user creating it by hand would (without a request, so
+    /// request counts and the rate window stay the caller's own), and returns its id. The
+    /// properties are taken as given: no registry or uniqueness check, as for an import.
+    pub fn create_object(&self, object_type: &str, properties: &[(&str, &str)]) -> String {
+        let mut state = lock(&self.state);
+        let properties: BTreeMap<String, String> = properties
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        let i = super::state::insert_object(&mut state, object_type, properties);
+        super::state::object_at(&state, object_type, i)
+            .map(|o| o.id.to_string())
+            .unwrap_or_default()
+    }
+
+    /// A company a user made by hand, with a `name` and a `domain` and no
+    /// `stripe_company_key` (the company a sync should adopt rather than duplicate).
+    /// Returns its id.
+    pub fn create_company(&self, name: &str, domain: &str) -> String {
+        self.create_object("companies", &[("name", name), ("domain", domain)])
+    }
+
     /// The request log.
     pub fn requests(&self) -> Vec<RequestRecord> {
         lock(&self.state).requests.clone()
