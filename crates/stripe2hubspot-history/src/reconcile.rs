@@ -11,7 +11,9 @@ use stripe2hubspot_map::{
 use stripe2hubspot_queue::{LedgerEntry, WrittenDeal};
 
 use super::compare::same_value;
+use super::companies::CompanyReport;
 use super::customers::CustomerReport;
+use super::line_items::LineItemReport;
 
 /// Ids per batch read or upsert: HubSpot's batch limit.
 pub(crate) const BATCH: usize = 100;
@@ -171,12 +173,21 @@ pub struct ReconcileReport {
     pub shown: usize,
     /// The customers' contacts ([`Reconcile::check_customers`]); empty when not checked.
     pub customers: CustomerReport,
+    /// The companies ([`Reconcile::check_companies`]); empty when not checked.
+    pub companies: CompanyReport,
+    /// The deals' line items ([`Reconcile::check_line_items`]); empty when not checked.
+    pub line_items: LineItemReport,
 }
 
 impl ReconcileReport {
-    /// Whether every expected deal and every checked customer's contact exists and matches.
+    /// Whether every expected deal, every checked customer's contact, every checked company
+    /// and every checked line item exists and matches.
     pub fn is_in_sync(&self) -> bool {
-        self.drifted.is_empty() && self.missing.is_empty() && self.customers.is_in_sync()
+        self.drifted.is_empty()
+            && self.missing.is_empty()
+            && self.customers.is_in_sync()
+            && self.companies.is_in_sync()
+            && self.line_items.is_in_sync()
     }
 
     /// The CLI's exit status for this report: 0 in sync, 1 drift found (and not repaired).
@@ -219,6 +230,12 @@ impl fmt::Display for ReconcileReport {
         }
         if self.customers.checked > 0 {
             write!(f, "\n{}", self.customers)?;
+        }
+        if self.companies.checked > 0 {
+            write!(f, "\n{}", self.companies)?;
+        }
+        if self.line_items.checked > 0 {
+            write!(f, "\n{}", self.line_items)?;
         }
         Ok(())
     }
