@@ -5,6 +5,7 @@
 #[cfg(feature = "backfill")]
 mod backfill;
 mod common;
+mod companies;
 mod concurrency;
 mod create;
 mod customers;

@@ -326,6 +326,7 @@ impl Inner {
         match object {
             Object::Contacts => dropped.contacts.clone(),
             Object::Deals => dropped.deals.clone(),
+            Object::Companies => dropped.companies.clone(),
         }
     }
 
@@ -337,6 +338,7 @@ impl Inner {
             let set = match object {
                 Object::Contacts => &mut dropped.contacts,
                 Object::Deals => &mut dropped.deals,
+                Object::Companies => &mut dropped.companies,
             };
             names
                 .iter()
@@ -434,6 +436,7 @@ impl Inner {
     fn is_core(&self, object: Object, name: &str) -> bool {
         object == Object::Contacts && matches!(name, "email" | "firstname" | "lastname")
             || object == Object::Deals && name == DEAL_ID_PROPERTY
+            || object == Object::Companies && name == stripe2hubspot_map::COMPANY_KEY_PROPERTY
     }
 
     /// Upserts `groups`, handling every 400 by stripping properties, dropping the inputs

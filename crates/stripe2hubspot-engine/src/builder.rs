@@ -254,6 +254,7 @@ impl SyncEngineBuilder {
         }
         let (pause, _) = watch::channel(None);
         let settings = self.settings;
+        let probe_cap = settings.probe.cap;
         let alerter = Arc::new(Throttled::new(self.alerter, settings.alert_window));
         Ok(SyncEngine {
             inner: Arc::new(Inner {
@@ -275,8 +276,9 @@ impl SyncEngineBuilder {
                 counters: Counters::default(),
                 role: watch::channel(Role::Standby).0,
                 leading: AtomicBool::new(false),
-                companies_pass: super::side_pass::SidePass::new("companies"),
-                line_items_pass: super::side_pass::SidePass::new("line items"),
+                companies_pass: super::side_pass::SidePass::new("companies").probe_every(probe_cap),
+                line_items_pass: super::side_pass::SidePass::new("line items")
+                    .probe_every(probe_cap),
             }),
         })
     }

@@ -142,6 +142,7 @@ pub use stripe2hubspot_map::PAYMENT_ID_PROPERTY as DEAL_ID_PROPERTY;
 struct Dropped {
     contacts: BTreeSet<String>,
     deals: BTreeSet<String>,
+    companies: BTreeSet<String>,
     /// ISO codes HubSpot refused as `deal_currency_code` (upper case).
     currencies: BTreeSet<String>,
 }
@@ -151,6 +152,7 @@ struct Dropped {
 pub(crate) enum Object {
     Contacts,
     Deals,
+    Companies,
 }
 
 impl Object {
@@ -158,6 +160,7 @@ impl Object {
         match self {
             Object::Contacts => "contacts",
             Object::Deals => "deals",
+            Object::Companies => "companies",
         }
     }
 }

@@ -269,7 +269,10 @@ pub(crate) fn sendable(kind: PropertyKind, name: &str, dropped: &BTreeSet<String
     kind == PropertyKind::Core || !dropped.contains(name)
 }
 
-fn sendable_properties(set: &PropertySet, dropped: &BTreeSet<String>) -> BTreeMap<String, String> {
+pub(crate) fn sendable_properties(
+    set: &PropertySet,
+    dropped: &BTreeSet<String>,
+) -> BTreeMap<String, String> {
     set.iter()
         .filter(|(name, value)| sendable(value.kind, name, dropped))
         .map(|(name, value)| (name.to_owned(), value.value.clone()))

@@ -11,6 +11,7 @@ use stripe2hubspot_map::{
 };
 use tracing::Instrument;
 
+use super::companies::ContactCompanies;
 use super::customers::CustomerWrite;
 use super::plan::{self, RowPlan, RowWrite};
 use super::settle::Disposition;
@@ -283,8 +284,8 @@ impl Inner {
             self.contact_states(&writes, &customer_writes),
             self.contact_marks_of(&keys)
         );
-        let contacts = match contacts {
-            Ok(contacts) => contacts,
+        let (contacts, companies) = match contacts {
+            Ok(states) => states,
             Err(disposition) => {
                 for write in &writes {
                     self.settle_moves(write, false);
@@ -311,6 +312,9 @@ impl Inner {
                 &forced,
                 write_order,
             )
+            .await;
+        // Companies: where each contact written belongs now, with its deals (companies.rs).
+        self.note_companies(&writes, &written, &contact_outcomes, companies)
             .await;
         let mut synced: Vec<usize> = Vec::new();
         for (index, result) in written {
@@ -348,13 +352,15 @@ impl Inner {
     /// The absolute state of every contact of `writes` (from all its ledger rows, and its
     /// customer's row when it is a customer's contact), of every contact a payment of `writes`
     /// moved away from (zero rollups when it has no payment left), and of the contact of each
-    /// customer of `customers`.
+    /// customer of `customers`. Beside it, each contact's company from the same rows, when
+    /// companies are on.
     async fn contact_states(
         &self,
         writes: &[RowWrite],
         customers: &[CustomerWrite],
-    ) -> Result<HashMap<String, PropertySet>, Disposition> {
+    ) -> Result<(HashMap<String, PropertySet>, ContactCompanies), Disposition> {
         let mut contacts = HashMap::new();
+        let mut companies = ContactCompanies::new();
         let mut read = std::collections::HashSet::new();
         let keys: Vec<&str> = writes
             .iter()
@@ -386,11 +392,20 @@ impl Inner {
                 plan::customer_of_key(key, &self.mapping).and_then(|id| rows_of_customers.get(id));
             contact_properties_of(customer, rows, &self.mapping)
         };
+        let company_of = |key: &str, rows: &[LedgerRow]| {
+            let customer =
+                plan::customer_of_key(key, &self.mapping).and_then(|id| rows_of_customers.get(id));
+            stripe2hubspot_map::company_of_contact(customer, rows, &self.mapping)
+        };
+        let companies_on = self.companies_on();
         // Two readers on two connections: these reads hold the write order, and SQLite and
         // PostgreSQL serve concurrent readers.
         let (first, second) = keys.split_at(keys.len() / 2);
         let (first, second) = tokio::join!(self.rows_of(first), self.rows_of(second));
         for (key, rows) in first?.into_iter().chain(second?) {
+            if companies_on {
+                companies.insert(key.to_owned(), company_of(key, &rows));
+            }
             if let Some(properties) = state_of(key, &rows) {
                 contacts.insert(key.to_owned(), properties);
             }
@@ -405,9 +420,12 @@ impl Inner {
                 })?;
             let properties =
                 state_of(key, &rows).unwrap_or_else(|| plan::emptied_contact(&self.mapping));
+            if companies_on {
+                companies.insert(key.clone(), company_of(key, &rows));
+            }
             contacts.insert(key.clone(), properties);
         }
-        Ok(contacts)
+        Ok((contacts, companies))
     }
 
     /// The ledger rows of each contact key, one after the other.

@@ -1,6 +1,7 @@
 //! The state of one side pass (companies, line items): when it may run next, and whether it
 //! is paused for scopes the token lacks. Payments and contacts never wait for it.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -23,6 +24,13 @@ pub(crate) struct SidePass {
     /// What the pass writes, for logs and alerts ("companies", "line items").
     pub(crate) feature: &'static str,
     state: Mutex<State>,
+    /// How long a scope pause waits before the pass tries again.
+    probe_interval: Duration,
+    /// Held while the pass runs: workers finish batches concurrently, and two passes over
+    /// one work set would write the same objects twice.
+    running: tokio::sync::Mutex<()>,
+    /// Whether the feature's custom properties were checked (and created) by this process.
+    bootstrapped: AtomicBool,
 }
 
 impl SidePass {
@@ -30,7 +38,33 @@ impl SidePass {
         SidePass {
             feature,
             state: Mutex::new(State::default()),
+            probe_interval: SCOPE_PROBE_INTERVAL,
+            running: tokio::sync::Mutex::new(()),
+            bootstrapped: AtomicBool::new(false),
         }
+    }
+
+    /// The same pass, trying again every `interval` (at most the default minute) while
+    /// paused for scopes: the engine's probe backoff cap, so tests need not wait a minute.
+    pub(crate) fn probe_every(mut self, interval: Duration) -> SidePass {
+        self.probe_interval = interval.min(SCOPE_PROBE_INTERVAL);
+        self
+    }
+
+    /// The right to run the pass now; `None` while another worker runs it.
+    pub(crate) fn try_run(&self) -> Option<tokio::sync::MutexGuard<'_, ()>> {
+        self.running.try_lock().ok()
+    }
+
+    /// Whether the feature's properties were bootstrapped by this process.
+    pub(crate) fn is_bootstrapped(&self) -> bool {
+        self.bootstrapped.load(Ordering::Acquire)
+    }
+
+    /// Records whether the feature's properties exist (`false`: check them again next pass,
+    /// e.g. after HubSpot said the key property is gone).
+    pub(crate) fn set_bootstrapped(&self, done: bool) {
+        self.bootstrapped.store(done, Ordering::Release);
     }
 
     fn state(&self) -> std::sync::MutexGuard<'_, State> {
@@ -68,7 +102,7 @@ impl SidePass {
     /// the first time (the caller alerts once per pause).
     pub(crate) fn pause_for_scopes(&self, scopes: Vec<String>) -> bool {
         let mut state = self.state();
-        state.not_before = Some(Instant::now() + SCOPE_PROBE_INTERVAL);
+        state.not_before = Some(Instant::now() + self.probe_interval);
         let first = state.missing_scopes.is_none();
         state.missing_scopes = Some(scopes);
         first
