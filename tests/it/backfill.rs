@@ -680,3 +680,105 @@ async fn customers_and_subscriptions_of_any_age_are_queued_as_their_webhooks_onc
     let third = run().await.unwrap();
     assert_eq!((third.queued(), third.duplicates()), (1, 4), "{third}");
 }
+
+/// An invoice's lines, `n` of them, as Stripe stores them (older price shape).
+fn invoice_lines(invoice: &str, n: usize) -> Value {
+    let data: Vec<Value> = (0..n)
+        .map(|i| {
+            serde_json::json!({
+                "id": format!("il_{invoice}_{i:02}"), "object": "line_item", "amount": 100,
+                "currency": "usd", "quantity": 1, "description": format!("Item {i}"),
+                "price": {"id": format!("price_{i}"), "object": "price", "currency": "usd",
+                    "unit_amount": 100, "product": format!("prod_{i}")}
+            })
+        })
+        .collect();
+    serde_json::json!({"object": "list", "data": data, "has_more": false,
+        "url": format!("/v1/invoices/{invoice}/lines")})
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_backfilled_invoice_brings_every_line_into_the_ledger_even_past_the_first_page() {
+    let stripe = FakeStripe::start().await;
+    let mut invoices = Vec::new();
+    for (n, (id, lines)) in [("in_big", 105), ("in_small", 3)].into_iter().enumerate() {
+        let charge = objects::with_payer(
+            objects::charge(
+                &format!("ch_{id}"),
+                T0 + n as i64,
+                100 * lines as i64,
+                "usd",
+            ),
+            "ann@example.com",
+            "Ann",
+            None,
+        );
+        let mut invoice = objects::invoice(id, T0 + n as i64, &charge, "sub_1", "ann@example.com");
+        invoice["lines"] = invoice_lines(id, lines);
+        invoices.push(invoice);
+    }
+    stripe.insert_all(invoices).unwrap();
+    // Listed, an invoice embeds its first lines only, as Stripe's do.
+    let listed = stripe
+        .client()
+        .unwrap()
+        .list_objects(ListKind::Invoices, CreatedRange::all(), None)
+        .await
+        .unwrap();
+    let embedded: Vec<(usize, bool)> = listed
+        .data
+        .iter()
+        .map(|o| match o {
+            EventObject::Invoice(i) => (i.line_list().len(), i.lines.as_ref().unwrap().has_more),
+            other => panic!("an invoice expected: {other:?}"),
+        })
+        .collect();
+    assert_eq!(embedded, [(3, false), (10, true)], "newest first");
+    stripe.clear_requests();
+    let mut pipeline = Pipeline::new(FakeHubSpot::start().await).await;
+    pipeline.start_engine(|b| b);
+    let config = MappingConfig::default();
+    Backfill::builder(
+        stripe.client().unwrap(),
+        pipeline.store.clone(),
+        config.clone(),
+        CreatedRange::all(),
+    )
+    .kinds([ListKind::Invoices])
+    .build()
+    .unwrap()
+    .run(|_| {})
+    .await
+    .unwrap();
+    assert_eq!(pipeline.drained(DRAIN).await.dead, 0);
+    pipeline.shutdown().await;
+
+    let lines_read: Vec<String> = stripe
+        .requests()
+        .iter()
+        .filter(|r| r.path.ends_with("/lines"))
+        .map(|r| r.path.clone())
+        .collect();
+    assert_eq!(
+        lines_read,
+        ["/v1/invoices/in_big/lines", "/v1/invoices/in_big/lines"],
+        "only the invoice whose list was cut short is read again (105 lines: two pages of 100)"
+    );
+    for (id, lines) in [("in_big", 105), ("in_small", 3)] {
+        let entry = pipeline
+            .store
+            .state
+            .ledger_entry(id)
+            .await
+            .unwrap()
+            .unwrap();
+        let ids: Vec<&str> = entry
+            .row
+            .line_items()
+            .iter()
+            .map(|l| l.id.as_str())
+            .collect();
+        let want: Vec<String> = (0..lines).map(|i| format!("il_{id}_{i:02}")).collect();
+        assert_eq!(ids, want, "{id}");
+    }
+}

@@ -30,6 +30,10 @@ const MARKS_PER_CALL: usize = 100;
 /// one run in practice; a repaired company beyond it counts as still dirty until the next look.
 const DIRTY_SCAN: usize = 10_000;
 
+/// A member while its company is gathered: what the store records, and the rows its
+/// state comes from.
+type Member = (ExpectedMember, Option<CustomerRow>, Vec<LedgerRow>);
+
 /// One contact of a company as the store knows it: written to HubSpot (the store recorded
 /// its contact id), with the deals of its payments.
 #[derive(Clone, PartialEq, Eq)]
@@ -124,8 +128,7 @@ pub async fn expected_companies(
         );
     }
     let keys: Vec<String> = keys.into_iter().collect();
-    let mut groups: BTreeMap<CompanyKey, Vec<(ExpectedMember, Option<CustomerRow>, Vec<LedgerRow>)>> =
-        BTreeMap::new();
+    let mut groups: BTreeMap<CompanyKey, Vec<Member>> = BTreeMap::new();
     for chunk in keys.chunks(MARKS_PER_CALL) {
         let marks = store.state.contact_marks(chunk).await?;
         let written: Vec<&String> = chunk.iter().filter(|k| marks.contains_key(*k)).collect();
@@ -376,10 +379,7 @@ impl Reconcile {
             .chain(missing.iter().copied())
             .collect();
         let mut summary = CompanyRepairSummary::default();
-        for want in expected
-            .iter()
-            .filter(|e| wanted.contains(e.key.value()))
-        {
+        for want in expected.iter().filter(|e| wanted.contains(e.key.value())) {
             let key = want.key.value();
             if missing.contains(key) {
                 store

@@ -74,13 +74,12 @@ pub use compare::same_value;
 pub use customers::{
     expected_contacts, CustomerDrift, CustomerRepairSummary, CustomerReport, ExpectedContact,
 };
+pub use line_items::{
+    expected_line_items, ExpectedLineItems, LineItemRepairSummary, LineItemReport, MissingLineItems,
+};
 pub use reconcile::{
     Difference, Drift, ExpectedDeal, Reconcile, ReconcileBuilder, ReconcileError,
     ReconcileProgress, ReconcileReport, DEFAULT_SHOWN_DIFFERENCES,
-};
-pub use line_items::{
-    expected_line_items, ExpectedLineItems, LineItemRepairSummary, LineItemReport,
-    MissingLineItems,
 };
 pub use repair::RepairSummary;
 pub use stripe2hubspot_stripe;

@@ -69,7 +69,12 @@ pub async fn expected_line_items(
             expected.push(ExpectedLineItems {
                 payment_id: entry.key.clone(),
                 deal_id: deal.deal_id.clone(),
-                line_ids: entry.row.line_items().iter().map(|l| l.id.clone()).collect(),
+                line_ids: entry
+                    .row
+                    .line_items()
+                    .iter()
+                    .map(|l| l.id.clone())
+                    .collect(),
                 fingerprint,
             });
         }

@@ -10,8 +10,8 @@ use stripe2hubspot_map::{
 };
 use stripe2hubspot_queue::{LedgerEntry, WrittenDeal};
 
-use super::compare::same_value;
 use super::companies::CompanyReport;
+use super::compare::same_value;
 use super::customers::CustomerReport;
 use super::line_items::LineItemReport;
 
