@@ -677,8 +677,20 @@ async fn line_items_missing_in_hubspot_are_reported_and_noted_for_a_rewrite() {
     let deal = pipeline.hubspot.deals().into_iter().next().unwrap();
     assert_eq!(expected[0].deal_id, deal.id);
 
-    // HubSpot holds one of the two (as bootstrap and the line-item pass would make it).
+    // Before the line-item pass ever ran, HubSpot has no stripe_line_item_id: the line
+    // items are reported unchecked, and that is no drift.
     let hubspot = &pipeline.hubspot;
+    let reconcile = Reconcile::builder(common::retrying_client(hubspot)).build();
+    let mut report = reconcile.check(&[], |_| {}).await.unwrap();
+    report.line_items = reconcile.check_line_items(&expected, |_| {}).await.unwrap();
+    assert!(report.line_items.not_checked.is_some(), "{report}");
+    assert_eq!(report.exit_code(), 0, "{report}");
+    assert!(
+        report.to_string().contains("line items not checked"),
+        "{report}"
+    );
+
+    // HubSpot holds one of the two (as bootstrap and the line-item pass would make it).
     hubspot.set_property(
         "line_items",
         PropertyCreate::text(
@@ -692,7 +704,6 @@ async fn line_items_missing_in_hubspot_are_reported_and_noted_for_a_rewrite() {
         "line_items",
         &[("stripe_line_item_id", "il_pro"), ("name", "Pro")],
     );
-    let reconcile = Reconcile::builder(common::retrying_client(hubspot)).build();
     let mut report = reconcile.check(&[], |_| {}).await.unwrap();
     report.line_items = reconcile.check_line_items(&expected, |_| {}).await.unwrap();
     assert_eq!(report.exit_code(), 1);

@@ -18,7 +18,9 @@ use stripe2hubspot_queue::{
 };
 
 use super::compare::same_value;
-use super::reconcile::{hubspot, Difference, Reconcile, ReconcileError, ReconcileProgress, BATCH};
+use super::reconcile::{
+    hubspot, side_unreadable, Difference, Reconcile, ReconcileError, ReconcileProgress, BATCH,
+};
 
 /// Ledger rows and customers read per page.
 const PAGE: usize = 500;
@@ -223,6 +225,10 @@ pub struct CompanyReport {
     pub requests: u64,
     /// How many drifted companies and differences [`Display`](fmt::Display) shows.
     pub shown: usize,
+    /// Why the companies could not be checked (HubSpot refused the read: the token lacks
+    /// the company scopes, or `stripe_company_key` does not exist yet), if so. The engine
+    /// pauses companies alone in that case; reconcile reports them unchecked, not drifted.
+    pub not_checked: Option<String>,
 }
 
 impl CompanyReport {
@@ -234,6 +240,9 @@ impl CompanyReport {
 
 impl fmt::Display for CompanyReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if let Some(why) = &self.not_checked {
+            return write!(f, "reconcile: companies not checked: {why}");
+        }
         write!(
             f,
             "reconcile: {} companies checked: {} in sync, {} drifted, {} missing in HubSpot ({} HubSpot requests)",
@@ -308,10 +317,23 @@ impl Reconcile {
                 .into_iter()
                 .collect();
             report.requests += 1;
-            let read = companies
+            let read = match companies
                 .batch_read(Some(COMPANY_KEY_PROPERTY), &keys, &names)
                 .await
-                .map_err(hubspot("batch read of companies by stripe_company_key"))?;
+            {
+                Ok(read) => read,
+                Err(error) if side_unreadable(&error) => {
+                    return Ok(CompanyReport {
+                        not_checked: Some(error.to_string()),
+                        ..CompanyReport::default()
+                    })
+                }
+                Err(error) => {
+                    return Err(hubspot("batch read of companies by stripe_company_key")(
+                        error,
+                    ))
+                }
+            };
             let found: BTreeMap<&str, &SimplePublicObject> = read
                 .results
                 .iter()

@@ -9,7 +9,9 @@ use std::time::{Duration, Instant};
 use stripe2hubspot_map::{MappingConfig, LINE_ITEM_KEY_PROPERTY};
 use stripe2hubspot_queue::{QueueError, Store};
 
-use super::reconcile::{hubspot, Reconcile, ReconcileError, ReconcileProgress, BATCH};
+use super::reconcile::{
+    hubspot, side_unreadable, Reconcile, ReconcileError, ReconcileProgress, BATCH,
+};
 
 /// Ledger rows read per page.
 const PAGE: usize = 500;
@@ -108,6 +110,10 @@ pub struct LineItemReport {
     pub requests: u64,
     /// How many payments [`Display`](fmt::Display) lists.
     pub shown: usize,
+    /// Why the line items could not be checked (HubSpot refused the read: the token lacks
+    /// the line-item scopes, or `stripe_line_item_id` does not exist yet), if so; they are
+    /// then reported unchecked, not missing.
+    pub not_checked: Option<String>,
 }
 
 impl LineItemReport {
@@ -119,6 +125,9 @@ impl LineItemReport {
 
 impl fmt::Display for LineItemReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if let Some(why) = &self.not_checked {
+            return write!(f, "reconcile: line items not checked: {why}");
+        }
         let lines: usize = self.missing.iter().map(|m| m.line_ids.len()).sum();
         write!(
             f,
@@ -188,14 +197,27 @@ impl Reconcile {
             let mut found: BTreeSet<String> = BTreeSet::new();
             for ids in ids.chunks(BATCH) {
                 report.requests += 1;
-                let read = line_items
+                let read = match line_items
                     .batch_read(
                         Some(LINE_ITEM_KEY_PROPERTY),
                         ids,
                         &[LINE_ITEM_KEY_PROPERTY.to_owned()],
                     )
                     .await
-                    .map_err(hubspot("batch read of line items by stripe_line_item_id"))?;
+                {
+                    Ok(read) => read,
+                    Err(error) if side_unreadable(&error) => {
+                        return Ok(LineItemReport {
+                            not_checked: Some(error.to_string()),
+                            ..LineItemReport::default()
+                        })
+                    }
+                    Err(error) => {
+                        return Err(hubspot("batch read of line items by stripe_line_item_id")(
+                            error,
+                        ))
+                    }
+                };
                 found.extend(
                     read.results
                         .iter()

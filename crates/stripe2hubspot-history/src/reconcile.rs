@@ -231,10 +231,10 @@ impl fmt::Display for ReconcileReport {
         if self.customers.checked > 0 {
             write!(f, "\n{}", self.customers)?;
         }
-        if self.companies.checked > 0 {
+        if self.companies.checked > 0 || self.companies.not_checked.is_some() {
             write!(f, "\n{}", self.companies)?;
         }
-        if self.line_items.checked > 0 {
+        if self.line_items.checked > 0 || self.line_items.not_checked.is_some() {
             write!(f, "\n{}", self.line_items)?;
         }
         Ok(())
@@ -313,6 +313,20 @@ impl ReconcileBuilder {
 #[derive(Debug, Clone)]
 pub struct Reconcile {
     b: ReconcileBuilder,
+}
+
+/// Whether `error` says a side object (companies, line items) cannot be read at all in this
+/// portal: the token lacks its scopes (403), or its key property is not there yet (400: not a
+/// unique property; 404), as before the engine's first pass of a feature just turned on.
+/// Reconcile then reports that object type unchecked instead of failing, as a missing scope
+/// pauses that feature alone in the engine.
+pub(crate) fn side_unreadable(error: &hubspot_crm::Error) -> bool {
+    matches!(
+        error,
+        hubspot_crm::Error::Forbidden { .. }
+            | hubspot_crm::Error::Validation { .. }
+            | hubspot_crm::Error::NotFound { .. }
+    )
 }
 
 pub(crate) fn hubspot(during: &'static str) -> impl FnOnce(hubspot_crm::Error) -> ReconcileError {
