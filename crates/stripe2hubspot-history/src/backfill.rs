@@ -514,7 +514,7 @@ impl Backfill {
         let every = self
             .b
             .client
-            .invoice_lines(&invoice.id)
+            .invoice_line_items(&invoice.id)
             .await
             .map_err(|source| BackfillError::Stripe {
                 kind: "invoice lines",

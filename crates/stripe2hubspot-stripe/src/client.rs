@@ -21,8 +21,6 @@ use crate::path::object_path;
 use crate::retry::RetryPolicy;
 use crate::{DEFAULT_BASE_URL, DEFAULT_READ_RATE, MAX_PAGE_SIZE, STRIPE_VERSION};
 
-mod invoice_lines;
-
 /// A read-only Stripe API client authenticated with a secret (`sk_`) or restricted (`rk_`) key.
 ///
 /// Cheap to clone: clones share one connection pool and one pacer, so the read rate holds

@@ -6,9 +6,7 @@
 //! id), `expand[]` of stored objects, retrieve by id (404 `resource_missing`), Bearer key checks
 //! (401 quoting a masked key, as Stripe does), restricted-key permissions (403 naming the
 //! `rak_..._read` permission), an optional read rate (429 `rate_limit`), injected failures at
-//! the Nth request, a `Request-Id` on every answer, and a request log. An invoice embeds its
-//! first [`EMBEDDED_INVOICE_LINES`] lines (`lines.has_more` when more follow) and serves them
-//! all at `GET /v1/invoices/{id}/lines`.
+//! the Nth request, a `Request-Id` on every answer, and a request log.
 //!
 //! ```
 //! # #[tokio::main(flavor = "current_thread")]
@@ -139,12 +137,6 @@ pub struct NotAStripeObject(pub String);
 /// Objects that have no endpoint of their own here but are expanded into others
 /// (`expand[]=discounts` on a subscription).
 const EXPANDABLE_ONLY: [&str; 1] = ["discount"];
-
-/// Lines an invoice embeds in `lines` when listed or retrieved; the rest are read from
-/// `GET /v1/invoices/{id}/lines`. Stripe says only "the first handful"
-/// (<https://docs.stripe.com/api/invoice-line-item/retrieve>); the fake keeps 10, the default
-/// page size of its lists.
-pub const EMBEDDED_INVOICE_LINES: usize = 10;
 
 /// Stripe's limit on an `expand[]` path, `data` of a list included
 /// (<https://docs.stripe.com/api/expanding_objects>).
@@ -675,10 +667,6 @@ fn serve(
     match rest.strip_prefix('/') {
         None => list(s, kind, query, &expand),
         Some(id) if !id.is_empty() && !id.contains('/') => retrieve(s, kind, id, &expand),
-        Some(rest) if kind == ListKind::Invoices => match rest.strip_suffix("/lines") {
-            Some(id) if !id.is_empty() && !id.contains('/') => invoice_lines(s, id, query),
-            _ => unrecognized(),
-        },
         Some(_) => unrecognized(),
     }
 }
@@ -703,7 +691,6 @@ fn retrieve(s: &St, kind: ListKind, id: &str, expand: &[&str]) -> Reply {
         );
     };
     let mut value = value;
-    embed_first_lines(kind, &mut value);
     for field in expand {
         if let Err(reply) = expand_field(s, &mut value, field, field) {
             return reply;
@@ -829,7 +816,6 @@ fn list(s: &St, kind: ListKind, query: &[(String, String)], expand: &[&str]) -> 
     let mut data = Vec::new();
     for stored in selected.by_ref().take(limit) {
         let mut value = stored.value.clone();
-        embed_first_lines(kind, &mut value);
         for field in expand {
             let Some(inner) = field.strip_prefix("data.") else {
                 return Reply::invalid("expand", format!("This property cannot be expanded ({field}). You may want to try expanding 'data.{field}' instead."));
@@ -846,82 +832,6 @@ fn list(s: &St, kind: ListKind, query: &[(String, String)], expand: &[&str]) -> 
         "url": kind.path(),
         "has_more": has_more,
         "data": data,
-    }))
-}
-
-/// An invoice as Stripe embeds its lines: the first [`EMBEDDED_INVOICE_LINES`], with
-/// `has_more` when more follow (stored invoices keep every line).
-fn embed_first_lines(kind: ListKind, invoice: &mut Value) {
-    if kind != ListKind::Invoices {
-        return;
-    }
-    let Some(lines) = invoice.get_mut("lines") else {
-        return;
-    };
-    let Some(data) = lines.get_mut("data").and_then(Value::as_array_mut) else {
-        return;
-    };
-    if data.len() > EMBEDDED_INVOICE_LINES {
-        data.truncate(EMBEDDED_INVOICE_LINES);
-        lines["has_more"] = Value::Bool(true);
-    }
-}
-
-/// `GET /v1/invoices/{id}/lines`: every stored line of the invoice, a page at a time
-/// (`limit` 1-100, default 10; `starting_after` a line id).
-fn invoice_lines(s: &St, id: &str, query: &[(String, String)]) -> Reply {
-    let Some(invoice) = s
-        .objects
-        .get(&ListKind::Invoices)
-        .and_then(|l| l.iter().find(|o| o.id == id))
-    else {
-        return Reply::error(
-            404,
-            "invalid_request_error",
-            Some("resource_missing"),
-            Some("invoice"),
-            format!("No such invoice: '{id}'"),
-        );
-    };
-    let param = |name: &str| {
-        query
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
-    };
-    let limit = match param("limit").map(str::parse::<usize>) {
-        None => 10,
-        Some(Ok(n)) if (1..=100).contains(&n) => n,
-        Some(_) => {
-            return Reply::invalid("limit", "This value must be between 1 and 100 (it currently is out of range or not an integer).".into());
-        }
-    };
-    let lines: Vec<Value> = invoice.value["lines"]["data"]
-        .as_array()
-        .cloned()
-        .unwrap_or_default();
-    let start = match param("starting_after") {
-        None => 0,
-        Some(cursor) => match lines.iter().position(|l| l["id"].as_str() == Some(cursor)) {
-            Some(i) => i + 1,
-            None => {
-                return Reply::error(
-                    400,
-                    "invalid_request_error",
-                    Some("resource_missing"),
-                    Some("starting_after"),
-                    format!("No such line item: '{cursor}'"),
-                );
-            }
-        },
-    };
-    let page: Vec<Value> = lines.iter().skip(start).take(limit).cloned().collect();
-    let has_more = start + page.len() < lines.len();
-    Reply::ok(json!({
-        "object": "list",
-        "url": format!("/v1/invoices/{id}/lines"),
-        "has_more": has_more,
-        "data": page,
     }))
 }
 
