@@ -502,3 +502,149 @@ async fn on_postgres_two_payers_make_one_company_and_a_second_batch_no_other() {
     }
     pipeline.shutdown().await;
 }
+
+#[tokio::test]
+async fn without_the_company_schema_scope_companies_wait_and_payments_go_on() {
+    let hubspot = FakeHubSpot::builder()
+        .missing_scopes(["crm.schemas.companies.write"])
+        .start()
+        .await;
+    let mut pipeline = pipeline(hubspot).await;
+    send_all(
+        &pipeline,
+        &[payment(1, "ann@acme.com", 5_000, T0).charge_succeeded()],
+    )
+    .await;
+    start(&mut pipeline);
+    pipeline.drained(DRAIN).await;
+    assert_eq!(pipeline.hubspot.deals().len(), 1);
+    let started = Instant::now();
+    while alerts_of(&pipeline, AlertKind::FeaturePaused).is_empty() {
+        assert!(started.elapsed() < DRAIN, "no FeaturePaused alert");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let paused = alerts_of(&pipeline, AlertKind::FeaturePaused);
+    assert!(
+        paused[0].message.contains("crm.schemas.companies.write"),
+        "{}",
+        paused[0].message
+    );
+    assert!(!pipeline
+        .hubspot
+        .has_property("companies", "stripe_company_key"));
+    assert!(pipeline.hubspot.companies().is_empty());
+    assert_eq!(pipeline.engine.as_ref().unwrap().paused(), None);
+
+    pipeline.hubspot.set_missing_scopes(Vec::<String>::new());
+    settled(&pipeline).await;
+    let company = the_company(&pipeline.hubspot);
+    assert_eq!(prop(&company, "stripe_company_key"), "acme.com");
+    pipeline.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_batch_of_a_hundred_payments_at_twenty_companies_costs_four_company_requests() {
+    let mut pipeline = pipeline(FakeHubSpot::start().await).await;
+    let events: Vec<Value> = (0..100u64)
+        .map(|n| {
+            let email = format!("payer{n}@company{}.com", n % 20);
+            payment(n + 1, &email, 1_000, T0 + n as i64).charge_succeeded()
+        })
+        .collect();
+    send_all(&pipeline, &events).await;
+    start(&mut pipeline);
+    settled(&pipeline).await;
+    let hubspot = &pipeline.hubspot;
+    let counts = print_requests(
+        "one batch of 100 payments at 20 new companies (with bootstrap)",
+        hubspot,
+    );
+    assert_eq!(hubspot.companies().len(), 20);
+    for company in hubspot.companies() {
+        assert_eq!(prop(&company, "stripe_payment_count"), "5", "{company:?}");
+        assert_eq!(prop(&company, "stripe_lifetime_value"), "50.00");
+    }
+    assert_eq!(count(&counts, "contacts/batch/upsert"), 1, "{counts:?}");
+    assert_eq!(count(&counts, "deals/batch/create"), 1, "{counts:?}");
+    assert_eq!(count(&counts, "companies/search"), 1, "{counts:?}");
+    assert_eq!(count(&counts, "companies/batch/upsert"), 1, "{counts:?}");
+    assert_eq!(
+        count(&counts, "/companies/batch/associate"),
+        2,
+        "{counts:?}"
+    );
+
+    // An open dispute changes the deal alone (its status; the rollups count disputes only
+    // once lost): the company is not written again.
+    hubspot.clear_requests();
+    let disputed = payment(1, "payer0@company0.com", 1_000, T0);
+    let path = format!(
+        "{}/crates/stripe-events/tests/fixtures/charge_dispute_created.json",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let mut again: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    again["created"] = (T0 + 500).into();
+    again["data"]["object"]["charge"] = disputed.charge_id.clone().into();
+    again["data"]["object"]["payment_intent"] = disputed.payment_intent.clone().into();
+    again["data"]["object"]["amount"] = 1_000.into();
+    again["data"]["object"]["currency"] = "usd".into();
+    send_all(&pipeline, &[again]).await;
+    settled(&pipeline).await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let counts = print_requests("a batch of 1 open dispute", hubspot);
+    assert!(
+        hubspot
+            .deals()
+            .iter()
+            .any(|d| prop(d, "stripe_payment_status") == "disputed"),
+        "the deal was written: {counts:?}"
+    );
+    assert_eq!(count(&counts, "companies"), 0, "{counts:?}");
+    pipeline.shutdown().await;
+}
+
+#[tokio::test]
+async fn company_calls_that_fail_are_retried_and_never_hold_back_payments() {
+    use stripe2hubspot::hubspot_crm::fake::Failure;
+
+    let hubspot = FakeHubSpot::start().await;
+    // The first upsert's answer is lost after HubSpot committed it, then the deal
+    // association fails twice: the pass backs off and retries; nothing is duplicated.
+    hubspot.fail_next_on(
+        1,
+        "POST",
+        "/crm/objects/2026-09/companies/batch/upsert",
+        Failure::AfterCommit(502),
+    );
+    hubspot.fail_next_on(
+        2,
+        "POST",
+        "/crm/associations/2026-09/deals/companies",
+        Failure::Status(500, None),
+    );
+    let mut pipeline = pipeline(hubspot).await;
+    send_all(
+        &pipeline,
+        &[
+            payment(1, "ann@acme.com", 5_000, T0).charge_succeeded(),
+            payment(2, "bob@acme.com", 2_500, T0 + 60).charge_succeeded(),
+        ],
+    )
+    .await;
+    start(&mut pipeline);
+    let stats = pipeline.drained(DRAIN).await;
+    assert_eq!((stats.done, stats.dead), (2, 0), "payments never wait");
+    settled(&pipeline).await;
+    let hubspot = &pipeline.hubspot;
+    let company = the_company(hubspot);
+    assert_eq!(prop(&company, "stripe_payment_count"), "2");
+    for deal in hubspot.deals() {
+        assert!(hubspot.are_associated("deals", &deal.id, "companies", &company.id));
+    }
+    assert!(
+        hubspot.request_count("POST", "/crm/associations/2026-09/deals/companies") >= 3,
+        "retried"
+    );
+    assert_eq!(pipeline.engine.as_ref().unwrap().paused(), None);
+    pipeline.shutdown().await;
+}

@@ -36,8 +36,7 @@ pub use objects::{
     AssociationCategory, AssociationInput, AssociationType, BatchResult, NextPage, ObjectId,
     ObjectInput, ObjectRef, ObjectType, Objects, Paging, SearchRequest, SearchResult,
     SimplePublicObject, UpsertInput, UpsertedObject, MAX_BATCH_INPUTS, MAX_SEARCH_BODY_CHARS,
-    MAX_SEARCH_LIMIT,
-    MERGED_OBJECT_IDS,
+    MAX_SEARCH_LIMIT, MERGED_OBJECT_IDS,
 };
 pub use pipelines::{Pipeline, PipelineStage, Pipelines};
 pub use properties::{

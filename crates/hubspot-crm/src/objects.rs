@@ -223,6 +223,25 @@ pub enum AssociationCategory {
 }
 
 /// An association type: category and numeric id.
+///
+/// # The default type ids
+///
+/// The constants below are HubSpot's default type ids, the same in every portal. Checked
+/// against sources for issue 22; none changed:
+/// - 279 contact -> company: confirmed on HubSpot's own page, the inline-association
+///   example of <https://developers.hubspot.com/docs/api-reference/latest/crm/associations/overview>.
+/// - 19 deal -> line item, 20 line item -> deal: not read on a HubSpot page in this pass;
+///   they match HubSpot's v1 association definition ids (the legacy v1
+///   overview, <https://developers.hubspot.com/docs/methods/crm-associations/crm-associations-overview>,
+///   held the table), and every source seen agrees (client enums `DealToLineItem = 19`,
+///   `LineItemToDeal = 20`; <https://linuxbeast.com/blog/how-to-use-hubspot-v4-associations-api-in-python>).
+/// - 280 company -> contact, 341 deal -> company, 342 company -> deal: not confirmed on a
+///   HubSpot page in this pass (its "association type ids" list,
+///   <https://developers.hubspot.com/docs/reference/api/crm/associations/association-details>,
+///   was not readable through the search tool); 341 as deal -> company is also what
+///   <https://san.is/posts/association-type-ids-demystified> shows. A portal answers the
+///   authoritative list at `GET /crm/associations/{version}/{from}/{to}/labels`.
+/// - 1 and 5 (primary company) are the v1 ids and agree with the same third-party table.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct AssociationType {
@@ -237,12 +256,6 @@ impl AssociationType {
     pub const DEAL_TO_CONTACT: AssociationType = AssociationType::hubspot_defined(3);
     /// Contact to deal, HubSpot-defined type 4.
     pub const CONTACT_TO_DEAL: AssociationType = AssociationType::hubspot_defined(4);
-    // The ids below are HubSpot's default type ids
-    // (<https://developers.hubspot.com/docs/reference/api/crm/associations/association-details>,
-    // "association type ids" list); 279 also appears in HubSpot's own inline-association
-    // example (<https://developers.hubspot.com/docs/api-reference/latest/crm/associations/overview>),
-    // 280 in its company-create example, and the line-item and primary ids in
-    // <https://linuxbeast.com/blog/how-to-use-hubspot-v4-associations-api-in-python>.
     /// Contact to company, unlabeled: HubSpot-defined type 279.
     pub const CONTACT_TO_COMPANY: AssociationType = AssociationType::hubspot_defined(279);
     /// Contact to its primary company: HubSpot-defined type 1.

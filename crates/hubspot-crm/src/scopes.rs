@@ -117,11 +117,7 @@ impl AccessTokenInfo {
     /// counts as granted when the token holds it or one of its [`alternatives`] (a token
     /// with `e-commerce` may write line items and products).
     pub fn missing<'a>(&self, wanted: &[&'a str]) -> Vec<&'a str> {
-        wanted
-            .iter()
-            .copied()
-            .filter(|w| !self.has(w))
-            .collect()
+        wanted.iter().copied().filter(|w| !self.has(w)).collect()
     }
 
     /// Whether the token holds `scope` or one of its [`alternatives`].
@@ -194,7 +190,12 @@ mod tests {
         assert!(legacy.missing(&LINE_ITEM_PROPERTY_SCOPES).is_empty());
         assert_eq!(legacy.missing(&COMPANY_SCOPES), COMPANY_SCOPES);
         // The granular scopes write the objects but cannot create their properties.
-        let granular = token(&[PRODUCTS_READ, PRODUCTS_WRITE, LINE_ITEMS_READ, LINE_ITEMS_WRITE]);
+        let granular = token(&[
+            PRODUCTS_READ,
+            PRODUCTS_WRITE,
+            LINE_ITEMS_READ,
+            LINE_ITEMS_WRITE,
+        ]);
         assert!(granular.missing(&PRODUCT_SCOPES).is_empty());
         assert!(granular.missing(&LINE_ITEM_SCOPES).is_empty());
         assert_eq!(granular.missing(&LINE_ITEM_PROPERTY_SCOPES), [E_COMMERCE]);

@@ -126,10 +126,7 @@ async fn in_values_are_lowercased_because_hubspot_matches_in_exactly() {
 
 #[tokio::test]
 async fn a_search_body_over_hubspots_limit_is_refused_and_split_in_keeps_under_it() {
-    let fake = FakeHubSpot::builder()
-        .search_rate_limit(None)
-        .start()
-        .await;
+    let fake = FakeHubSpot::builder().search_rate_limit(None).start().await;
     let client = fake.client().unwrap();
     // 100 long domains do not fit one 3,000-character body.
     let domains: Vec<String> = (0..100)
@@ -268,10 +265,7 @@ async fn stripe_keys_upsert_only_once_the_properties_are_created_unique() {
         assert!(fake.objects(path).is_empty(), "{path}: nothing written");
 
         // Made unique (as the bootstrap creates it), upserts find their object by it.
-        fake.set_property(
-            path,
-            PropertyCreate::text(key, key, "stripe").unique(true),
-        );
+        fake.set_property(path, PropertyCreate::text(key, key, "stripe").unique(true));
         let first = objects.batch_upsert(&[input()]).await.unwrap();
         let second = objects.batch_upsert(&[input()]).await.unwrap();
         assert!(first.results[0].new && !second.results[0].new, "{path}");
@@ -309,7 +303,11 @@ async fn batch_updates_by_id_write_known_objects_and_name_unknown_ones() {
         assert_eq!(answer.http_status, 207, "{path}");
         assert_eq!(answer.results.len(), 1, "{path}");
         assert_eq!(answer.errors.len(), 1, "{path}");
-        assert_eq!(answer.errors[0].category.as_deref(), Some("OBJECT_NOT_FOUND"), "{path}");
+        assert_eq!(
+            answer.errors[0].category.as_deref(),
+            Some("OBJECT_NOT_FOUND"),
+            "{path}"
+        );
         assert_eq!(
             fake.object(path, &id).unwrap().property("name"),
             Some("after"),
@@ -436,7 +434,10 @@ async fn default_associations_link_companies_and_line_items_seen_from_both_ends(
         fake.associated("deals", &deal, "companies"),
         vec![company.clone()]
     );
-    assert_eq!(fake.associated("deals", &deal, "line_items"), lines.to_vec());
+    assert_eq!(
+        fake.associated("deals", &deal, "line_items"),
+        lines.to_vec()
+    );
     assert_eq!(
         fake.associated("line_items", &lines[0], "deals"),
         vec![deal.clone()]
@@ -454,7 +455,10 @@ async fn default_associations_link_companies_and_line_items_seen_from_both_ends(
         .unwrap();
     assert_eq!(again.http_status, 207);
     assert_eq!(again.errors.len(), 1);
-    assert_eq!(again.errors[0].category.as_deref(), Some("OBJECT_NOT_FOUND"));
+    assert_eq!(
+        again.errors[0].category.as_deref(),
+        Some("OBJECT_NOT_FOUND")
+    );
     assert_eq!(
         fake.associated("deals", &deal, "companies"),
         vec![company.clone()]
@@ -521,7 +525,11 @@ async fn line_item_and_product_scopes_accept_e_commerce_in_place_of_the_granular
 
     // Without either, each type is refused on its own, naming its granular scope.
     let fake = FakeHubSpot::builder()
-        .missing_scopes([scopes::E_COMMERCE, scopes::PRODUCTS_READ, scopes::PRODUCTS_WRITE])
+        .missing_scopes([
+            scopes::E_COMMERCE,
+            scopes::PRODUCTS_READ,
+            scopes::PRODUCTS_WRITE,
+        ])
         .start()
         .await;
     let client = fake.client().unwrap();

@@ -137,8 +137,11 @@ impl InvoiceLineItem {
     /// fractions of a minor unit.
     pub fn unit_amount(&self) -> Option<i64> {
         let decimal = || {
-            let pricing = self.pricing.as_ref()?.unit_amount_decimal.as_deref();
-            let price = self.price()?.unit_amount_decimal.as_deref();
+            let pricing = self
+                .pricing
+                .as_ref()
+                .and_then(|p| p.unit_amount_decimal.as_deref());
+            let price = self.price().and_then(|p| p.unit_amount_decimal.as_deref());
             whole_minor_units(pricing.or(price)?)
         };
         self.price().and_then(|p| p.unit_amount).or_else(decimal)

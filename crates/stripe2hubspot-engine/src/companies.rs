@@ -54,6 +54,10 @@ const DOMAIN_PROPERTY: &str = "domain";
 /// exists (a user may have typed it).
 const NAME_PROPERTY: &str = "name";
 
+/// Each company group written, with the HubSpot id it was written to (`None`: not taken), or
+/// the failure of a whole call.
+type CompanyWrites = Result<Vec<(Group, Option<String>)>, CallFailure>;
+
 /// What one page of the pass did.
 #[derive(Debug, Default)]
 struct PageOutcome {
@@ -146,12 +150,13 @@ impl Inner {
             }
         }
         if let Some(scopes) = self.companies_pass.succeeded() {
-            tracing::info!(?scopes, "companies are written to HubSpot again");
+            let feature = self.companies_pass.feature;
+            tracing::info!(?scopes, feature, "side feature written to HubSpot again");
             self.alerter
                 .alert(Alert::new(
                     AlertKind::FeatureResumed,
                     format!(
-                        "Companies are written to HubSpot again: the token now has the scopes [{}] they had paused for.",
+                        "HubSpot {feature} are written again: the token now has the scopes [{}] they had paused for.",
                         scopes.join(", ")
                     ),
                 ))
@@ -174,13 +179,14 @@ impl Inner {
                     scopes
                 };
                 let named = scopes.join(", ");
+                let feature = self.companies_pass.feature;
                 if self.companies_pass.pause_for_scopes(scopes) {
-                    tracing::warn!(scopes = %named, "companies paused: the token lacks scopes");
+                    tracing::warn!(scopes = %named, feature, "side feature paused: the token lacks scopes");
                     self.alerter
                         .alert(Alert::new(
                             AlertKind::FeaturePaused,
                             format!(
-                                "HubSpot refused the company writes: the token lacks the scopes [{named}]. Companies wait (nothing is lost) while payments and contacts go on; grant the scopes to the service key (or private-app token) and companies resume by themselves."
+                                "HubSpot refused the writes of {feature}: the token lacks the scopes [{named}]. HubSpot {feature} wait (nothing is lost) while payments and contacts go on; grant the scopes to the service key (or private-app token) and {feature} resume by themselves."
                             ),
                         ))
                         .await;
@@ -226,6 +232,8 @@ impl Inner {
         let states = self.company_states(&work).await?;
         let found = self.find_by_domain(&work).await?;
         let dropped = self.dropped_snapshot(Object::Companies);
+        // Index in `work` -> the HubSpot id it holds now.
+        let mut ids: BTreeMap<usize, String> = BTreeMap::new();
         let mut adopt = Vec::new();
         let mut upsert = Vec::new();
         let mut skipped = 0usize;
@@ -256,12 +264,20 @@ impl Inner {
                 members: vec![index],
                 moved_members: Vec::new(),
             };
+            if let (None, Some(id)) = (adopted, &company.hubspot_id) {
+                // HubSpot confirmed exactly these values for this id in this process (a
+                // dispute, a contact unchanged): only its associations may be due.
+                let sent = confirmed_fingerprint(id, &properties);
+                if self.companies_pass.holds(company.key.value(), &sent) {
+                    ids.insert(index, id.clone());
+                    continue;
+                }
+            }
             match adopted {
                 Some(id) => adopt.push(group("hs_object_id", id.clone())),
                 None => upsert.push(group(COMPANY_KEY_PROPERTY, company.key.value().to_owned())),
             }
         }
-        let mut ids: BTreeMap<usize, String> = BTreeMap::new();
         if !adopt.is_empty() {
             tracing::info!(
                 companies = adopt.len(),
@@ -274,12 +290,24 @@ impl Inner {
             }
             for (group, id) in self.write_companies(how, groups).await? {
                 if let (Some(&index), Some(id)) = (group.members.first(), id) {
+                    let sent = confirmed_fingerprint(&id, &group.properties);
+                    self.companies_pass.confirm(&group.key, sent);
                     ids.insert(index, id);
                 }
             }
         }
         let written = self.link_companies(&work, &ids).await?;
-        let complete = written.len() + skipped == work.len();
+        // Links HubSpot did not make stay unlinked in the store; the pass backs off for them
+        // rather than asking again at every idle poll.
+        let unlinked: usize = written
+            .iter()
+            .filter_map(|w| {
+                let company = work.iter().find(|c| c.key.value() == w.key)?;
+                let due = company.unlinked_contacts.len() + company.unlinked_deals.len();
+                Some(due.saturating_sub(w.linked_contacts.len() + w.linked_deals.len()))
+            })
+            .sum();
+        let complete = written.len() + skipped == work.len() && unlinked == 0;
         if !written.is_empty() {
             self.store
                 .state
@@ -289,8 +317,8 @@ impl Inner {
         }
         if !complete {
             return Err(CallFailure::Transient(format!(
-                "HubSpot did not take {} of {} companies; they are retried",
-                work.len() - written.len() - skipped,
+                "HubSpot did not take {} of {} companies and {unlinked} of their associations; they are retried",
+                work.len().saturating_sub(written.len() + skipped),
                 work.len()
             )));
         }
@@ -311,6 +339,20 @@ impl Inner {
             .ensure_properties(Object::Companies, &specs, true)
             .await?;
         if missing.iter().any(|name| name == COMPANY_KEY_PROPERTY) {
+            // Missing because it exists without unique values (no scope helps), or because
+            // the token may not create it.
+            self.count_request();
+            let exists = self
+                .hubspot
+                .properties(ObjectType::Companies)
+                .get(COMPANY_KEY_PROPERTY)
+                .await
+                .is_ok();
+            if exists {
+                return Err(CallFailure::Permanent(format!(
+                    "the company property {COMPANY_KEY_PROPERTY} exists in HubSpot without unique values, so no company can be upserted by it; delete it (the sync creates it again, unique) or turn on unique values"
+                )));
+            }
             return Err(CallFailure::Pause(PauseReason::MissingScopes(vec![
                 hubspot_crm::scopes::COMPANY_SCHEMAS_WRITE.to_owned(),
             ])));
@@ -442,8 +484,7 @@ impl Inner {
         &'a self,
         how: How,
         groups: Vec<Group>,
-    ) -> Pin<Box<dyn Future<Output = Result<Vec<(Group, Option<String>)>, CallFailure>> + Send + 'a>>
-    {
+    ) -> Pin<Box<dyn Future<Output = CompanyWrites> + Send + 'a>> {
         Box::pin(async move {
             let mut groups = groups;
             let mut out = Vec::with_capacity(groups.len());
@@ -557,6 +598,7 @@ impl Inner {
                 continue;
             };
             if gone.contains(company_id) {
+                self.companies_pass.forget(company.key.value());
                 self.store
                     .state
                     .forget_company(company.key.value())
@@ -627,9 +669,17 @@ impl Inner {
     }
 }
 
+/// What HubSpot holds of a company: its id and the properties sent to it, `name` aside (sent
+/// only when a company is created, so a company made by the last pass is not written again).
+fn confirmed_fingerprint(id: &str, properties: &BTreeMap<String, String>) -> String {
+    let mut kept = properties.clone();
+    kept.remove(NAME_PROPERTY);
+    format!("{id}:{}", plan::sent_fingerprint(&kept))
+}
+
 /// The searches finding the companies of `domains`: `domain IN [...]`, split only when the
 /// list would pass HubSpot's search body limit (3,000 characters).
-/// <https://developers.hubspot.com/docs/api-reference/search/guide> (filter operators, `IN`
+/// <https://developers.hubspot.com/docs/api-reference/2026-03/crm/search-the-crm> (filters, `IN`
 /// with `values`; limits).
 fn domain_searches(domains: &BTreeSet<&str>) -> Result<Vec<SearchRequest>, CallFailure> {
     SearchRequest::new()
@@ -637,4 +687,49 @@ fn domain_searches(domains: &BTreeSet<&str>) -> Result<Vec<SearchRequest>, CallF
         .limit(SEARCH_LIMIT)
         .split_in(DOMAIN_PROPERTY, domains)
         .map_err(|e| CallFailure::Permanent(e.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn props(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect()
+    }
+
+    #[test]
+    fn the_confirmed_fingerprint_ignores_the_name_but_not_the_id_or_a_rollup() {
+        let created = props(&[("name", "acme.com"), ("stripe_payment_count", "2")]);
+        let later = props(&[("stripe_payment_count", "2")]);
+        assert_eq!(
+            confirmed_fingerprint("7", &created),
+            confirmed_fingerprint("7", &later),
+            "a company created with its name is not written again without it"
+        );
+        assert_ne!(
+            confirmed_fingerprint("7", &later),
+            confirmed_fingerprint("8", &later)
+        );
+        let more = props(&[("stripe_payment_count", "3")]);
+        assert_ne!(
+            confirmed_fingerprint("7", &later),
+            confirmed_fingerprint("7", &more)
+        );
+    }
+
+    #[test]
+    fn one_search_finds_the_companies_of_a_hundred_domains() {
+        let names: Vec<String> = (0..100).map(|n| format!("company{n}.com")).collect();
+        let domains: BTreeSet<&str> = names.iter().map(String::as_str).collect();
+        let searches = domain_searches(&domains).unwrap();
+        assert_eq!(searches.len(), 1);
+        let body = serde_json::to_value(&searches[0]).unwrap();
+        let filter = &body["filterGroups"][0]["filters"][0];
+        assert_eq!(filter["operator"], "IN");
+        assert_eq!(filter["propertyName"], "domain");
+        assert_eq!(filter["values"].as_array().map(Vec::len), Some(100));
+    }
 }

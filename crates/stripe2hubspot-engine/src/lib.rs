@@ -45,6 +45,17 @@
 //! Without the unique `stripe_payment_id` deal property (the token may not create it) the
 //! engine pauses with one alert saying how to add it, and resumes once it exists.
 //!
+//! Companies (unless the mapping's `company_key` is `none`): after the writes, each contact
+//! written is noted in the store with its company (derived from the same customer and ledger
+//! rows as its state) and the deals written for it. A pass after every batch, and while
+//! idle, writes the companies whose rollups or associations are behind: one search
+//! `domain IN [...]` for companies never written, so one a user or HubSpot already made with
+//! that domain is adopted (`stripe_company_key` written onto it, its `name` kept) instead of
+//! duplicated; one batch upsert by the unique `stripe_company_key` for the rest; one default
+//! association call each for contacts and deals not yet linked. A burst of 100 new payments
+//! at new companies costs 4 more requests (3 once the companies exist, fewer when no new
+//! contact joins); a company whose values HubSpot already holds is not written again.
+//!
 //! How each HubSpot answer is handled:
 //!
 //! | HubSpot answers | the engine |
@@ -65,6 +76,8 @@
 //! | 409 moving a re-keyed payment's deal (another deal already holds the new `stripe_payment_id`) | keeps that deal, archives the one written under the old key, alerts once ([`AlertKind::DuplicateDealResolved`](alert::AlertKind::DuplicateDealResolved)); no retry |
 //! | a contact update refused: the email belongs to another contact | alerts once per pair ([`AlertKind::EmailTaken`](alert::AlertKind::EmailTaken)) and writes the contact without that email; with [`SyncEngineBuilder::merge_contacts`] merges the other contact into it first |
 //! | a contact update refused: the id does not exist (deleted by a user) | forgets the id and upserts the contact by email (created again); a merged-away id is followed to the merged record, whose id is recorded |
+//! | 403 on a company call (or the company key property cannot be created) | pauses companies alone, alerts once ([`AlertKind::FeaturePaused`](alert::AlertKind::FeaturePaused)) naming the scopes, tries again every probe interval and alerts [`AlertKind::FeatureResumed`](alert::AlertKind::FeatureResumed) once companies are written; payments and contacts go on |
+//! | any other company failure | leaves the company work in the store and retries the pass with backoff (at most a minute); a company association refused because HubSpot no longer has the company makes the store forget its id, so the next pass finds or creates it again |
 //! | 5xx, 423, 409, timeout | retries with backoff, consuming an attempt, for 72 hours from the event's creation ([`SyncEngineBuilder::retry_for`]); only then dead-letters |
 //!
 //! With several processes on one PostgreSQL store, each runs [`SyncEngine::run`] but only

@@ -1,6 +1,7 @@
 //! The state of one side pass (companies, line items): when it may run next, and whether it
 //! is paused for scopes the token lacks. Payments and contacts never wait for it.
 
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -31,6 +32,10 @@ pub(crate) struct SidePass {
     running: tokio::sync::Mutex<()>,
     /// Whether the feature's custom properties were checked (and created) by this process.
     bootstrapped: AtomicBool,
+    /// Per object key, the fingerprint of what HubSpot last confirmed for it in this
+    /// process: an object whose state is unchanged is not written again. Lost on restart,
+    /// which costs one write per object.
+    confirmed: Mutex<HashMap<String, String>>,
 }
 
 impl SidePass {
@@ -41,6 +46,7 @@ impl SidePass {
             probe_interval: SCOPE_PROBE_INTERVAL,
             running: tokio::sync::Mutex::new(()),
             bootstrapped: AtomicBool::new(false),
+            confirmed: Mutex::default(),
         }
     }
 
@@ -76,6 +82,25 @@ impl SidePass {
         self.state()
             .not_before
             .is_none_or(|at| Instant::now() >= at)
+    }
+
+    fn confirmed(&self) -> std::sync::MutexGuard<'_, HashMap<String, String>> {
+        self.confirmed.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Whether HubSpot already holds `fingerprint` for the object `key`.
+    pub(crate) fn holds(&self, key: &str, fingerprint: &str) -> bool {
+        self.confirmed().get(key).is_some_and(|f| f == fingerprint)
+    }
+
+    /// Records that HubSpot confirmed `fingerprint` for the object `key`.
+    pub(crate) fn confirm(&self, key: &str, fingerprint: String) {
+        self.confirmed().insert(key.to_owned(), fingerprint);
+    }
+
+    /// Forgets what HubSpot held for `key` (its object is gone): the next pass writes it.
+    pub(crate) fn forget(&self, key: &str) {
+        self.confirmed().remove(key);
     }
 
     /// The pass wrote what it had: the backoff is reset. Returns the scopes it was paused for,
@@ -126,6 +151,17 @@ mod tests {
         assert!(!pass.due());
         assert_eq!(pass.succeeded(), None);
         assert!(pass.due());
+    }
+
+    #[test]
+    fn a_confirmed_state_is_held_until_it_changes_or_is_forgotten() {
+        let pass = SidePass::new("companies");
+        assert!(!pass.holds("acme.com", "a"));
+        pass.confirm("acme.com", "a".into());
+        assert!(pass.holds("acme.com", "a"));
+        assert!(!pass.holds("acme.com", "b"));
+        pass.forget("acme.com");
+        assert!(!pass.holds("acme.com", "a"));
     }
 
     #[test]

@@ -155,6 +155,11 @@ pub struct Facts {
     /// them, so a refund or a dispute never changes a payment's line items.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub line_items: Vec<LineItemFacts>,
+    /// Whether the invoice had more lines than the event carried (Stripe embeds the first
+    /// ten; `lines.has_more`): `line_items` is then the start of the list, and the whole
+    /// list is read with `GET /v1/invoices/{id}/lines`.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub line_items_cut_short: bool,
 }
 
 impl fmt::Debug for Facts {
@@ -181,6 +186,7 @@ impl fmt::Debug for Facts {
             .field("balance_transaction", &self.balance_transaction)
             .field("settlement", &self.settlement)
             .field("line_items", &self.line_items.len())
+            .field("line_items_cut_short", &self.line_items_cut_short)
             .finish()
     }
 }
@@ -210,6 +216,7 @@ impl Facts {
             balance_transaction: None,
             settlement: None,
             line_items: Vec::new(),
+            line_items_cut_short: false,
         }
     }
 
@@ -635,6 +642,7 @@ fn from_invoice(
         .iter()
         .filter_map(|line| LineItemFacts::from_invoice_line(line, invoice.currency))
         .collect();
+    facts.line_items_cut_short = invoice.lines.as_ref().is_some_and(|l| l.has_more);
     Ok(facts)
 }
 

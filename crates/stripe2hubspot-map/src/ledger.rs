@@ -186,6 +186,15 @@ fn merge_maps<V: Clone>(
     merged
 }
 
+/// The line items one fact carried, kept whole: a newer list replaces an older one.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+struct LineItemList {
+    items: Vec<LineItemFacts>,
+    /// More lines exist than `items` (see [`Facts::line_items_cut_short`]).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    cut_short: bool,
+}
+
 /// Everything known about one payment. Serializable (the store keeps it as JSON); build it
 /// with [`from_facts`](Self::from_facts), grow it with [`apply`](Self::apply) and
 /// [`merge`](Self::merge), and derive HubSpot state with
@@ -227,7 +236,7 @@ pub struct LedgerRow {
     metadata: BTreeMap<String, Stamped<String>>,
     /// What was sold: the list of the newest facts that carried one, as a whole.
     #[serde(skip_serializing_if = "Option::is_none")]
-    line_items: Option<Stamped<Vec<LineItemFacts>>>,
+    line_items: Option<Stamped<LineItemList>>,
     latest: Option<Stamp>,
 }
 
@@ -262,7 +271,7 @@ impl fmt::Debug for LedgerRow {
             .field("metadata", &KeysOnly(&self.metadata))
             .field(
                 "line_items",
-                &self.line_items.as_ref().map_or(0, |l| l.value.len()),
+                &self.line_items.as_ref().map_or(0, |l| l.value.items.len()),
             )
             .field("latest", &self.latest)
             .finish()
@@ -326,7 +335,13 @@ impl LedgerRow {
                 .collect(),
             line_items: stamped(
                 stamp,
-                (!facts.line_items.is_empty()).then(|| facts.line_items.clone()),
+                // A list cut short says "more lines exist" even when none it carried was kept.
+                (!facts.line_items.is_empty() || facts.line_items_cut_short).then(|| {
+                    LineItemList {
+                        items: facts.line_items.clone(),
+                        cut_short: facts.line_items_cut_short,
+                    }
+                }),
             ),
             latest: Some(stamp.clone()),
         }
@@ -709,15 +724,26 @@ impl LedgerRow {
     /// Checkout Session, whose items are read from Stripe's API instead). Facts without
     /// lines (a refund, a dispute) change none.
     pub fn line_items(&self) -> &[LineItemFacts] {
-        self.line_items.as_ref().map_or(&[], |l| l.value.as_slice())
+        self.line_items
+            .as_ref()
+            .map_or(&[], |l| l.value.items.as_slice())
+    }
+
+    /// Whether [`line_items`](Self::line_items) is only the start of the invoice's lines
+    /// (the event carried the first ten of more): read the whole list from Stripe
+    /// (`GET /v1/invoices/{id}/lines`, the row's [`invoice_ids`](Self::invoice_ids)) and map
+    /// each line with [`LineItemFacts::from_invoice_line`].
+    pub fn line_items_cut_short(&self) -> bool {
+        self.line_items.as_ref().is_some_and(|l| l.value.cut_short)
     }
 
     /// The fingerprint the store compares to know whether the deal's line items changed:
-    /// that of [`line_items`](Self::line_items) when the row has some, else, for a Checkout
+    /// that of [`line_items`](Self::line_items) when the row has some (or its invoice has more
+    /// than its event carried, see [`line_items_cut_short`](Self::line_items_cut_short)), else, for a Checkout
     /// payment, that of its session id (its items are fetched from Stripe when written),
     /// else `None` (nothing to write). See [`line_items_fingerprint`](crate::line_items_fingerprint).
     pub fn line_items_fingerprint(&self) -> Option<String> {
-        if !self.line_items().is_empty() {
+        if !self.line_items().is_empty() || self.line_items_cut_short() {
             return Some(line_items_fingerprint(self.line_items()));
         }
         let session = self.checkout_session_ids.iter().next()?;

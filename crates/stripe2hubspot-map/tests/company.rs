@@ -363,3 +363,24 @@ fn bootstrap_creates_the_company_properties_with_a_unique_key() {
         .collect();
     assert!(!names.iter().any(|n| n == "stripe_mrr"));
 }
+
+#[test]
+fn more_domain_cases_sub_domains_case_idn_and_plus_addressing_together() {
+    // The domain is after the last `@`, whatever the local part holds.
+    assert_eq!(domain("\"ann@home\"@acme.com").as_deref(), Some("acme.com"));
+    assert_eq!(
+        domain("Ann+Stripe+Q3@EU.Billing.ACME.com.").as_deref(),
+        Some("eu.billing.acme.com")
+    );
+    assert_eq!(
+        domain("anna+rechnung@Mail.BÜCHER.de").as_deref(),
+        Some("mail.bücher.de")
+    );
+    assert_eq!(
+        domain("anna+x@mail.XN--BCHER-KVA.de").as_deref(),
+        Some("mail.xn--bcher-kva.de")
+    );
+    // Free mail is recognised whatever the case and the plus-addressing.
+    assert_eq!(domain("ann+x@GMAIL.COM"), None);
+    assert_eq!(domain("ann@Yandex.RU"), None);
+}

@@ -5,9 +5,9 @@
 use proptest::prelude::*;
 use serde_json::{json, Value};
 use stripe2hubspot_map::{
-    company_properties, contact_properties, customer_facts_from_event, facts_from_event,
-    subscription_properties, CompanyKey, CompanyNameHint, CustomerOutcome, CustomerRow,
-    FactsOutcome, LedgerRow, MappingConfig, PropertySet,
+    company_properties, company_properties_of, contact_properties, customer_facts_from_event,
+    facts_from_event, subscription_properties, CompanyKey, CompanyNameHint, CustomerOutcome,
+    CustomerRow, FactsOutcome, LedgerRow, MappingConfig, PropertySet,
 };
 use stripe_events::Event;
 
@@ -262,4 +262,47 @@ fn mrr_sums_the_customers_in_the_newest_live_subscriptions_currency() {
     assert_eq!(company.get("stripe_mrr"), Some("25.00"));
     assert_eq!(company.get("stripe_arr"), Some("300.00"));
     assert_eq!(company.get("stripe_active_subscriptions"), Some("3"));
+}
+
+/// What the engine passes: one member per contact, its customer row and its payment rows.
+fn members_of(
+    per_customer: &[(Vec<LedgerRow>, CustomerRow)],
+) -> Vec<(Option<&CustomerRow>, &[LedgerRow])> {
+    per_customer
+        .iter()
+        .map(|(rows, customer)| (Some(customer), rows.as_slice()))
+        .collect()
+}
+
+proptest! {
+    #[test]
+    fn company_properties_of_members_sum_every_member_once_in_any_order(
+        customers in prop::collection::vec(customer(), 0..5),
+        seed in any::<u64>(),
+    ) {
+        let config = MappingConfig::default();
+        let key = CompanyKey::Domain("acme.com".into());
+        let per_customer: Vec<(Vec<LedgerRow>, CustomerRow)> = customers
+            .iter()
+            .enumerate()
+            .map(|(c, customer)| (ledger_rows(c, customer, &config), customer_row(c, customer, &config)))
+            .collect();
+        let all_rows: Vec<LedgerRow> = per_customer.iter().flat_map(|(r, _)| r.clone()).collect();
+        let all_customers: Vec<CustomerRow> = per_customer.iter().map(|(_, c)| c.clone()).collect();
+        let company = company_properties_of(&key, &members_of(&per_customer), &config);
+        // The same as the rollups over every row and customer of the members.
+        prop_assert_eq!(&company, &company_of(&all_rows, &all_customers, &config));
+
+        // Members and each member's rows in another order.
+        let reordered: Vec<(Vec<LedgerRow>, CustomerRow)> = shuffled(&per_customer, seed)
+            .into_iter()
+            .map(|(rows, customer)| (shuffled(&rows, seed.rotate_left(9)), customer))
+            .collect();
+        prop_assert_eq!(&company_properties_of(&key, &members_of(&reordered), &config), &company);
+
+        // A member listed twice (the same contact noted in two batches) counts once.
+        let mut twice = per_customer.clone();
+        twice.extend(per_customer.iter().take(1).cloned());
+        prop_assert_eq!(&company_properties_of(&key, &members_of(&twice), &config), &company);
+    }
 }

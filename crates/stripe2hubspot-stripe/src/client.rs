@@ -9,7 +9,7 @@ use reqwest::header::{HeaderMap, HeaderValue, AUTHORIZATION, RETRY_AFTER};
 use reqwest::Url;
 use serde::Deserialize;
 use serde_json::Value;
-use stripe_events::{CheckoutLineItem, EventObject};
+use stripe_events::{CheckoutLineItem, EventObject, InvoiceLineItem};
 
 use crate::balance::BalanceTransaction;
 use crate::error::{Error, ErrorDetails, RequestId, TransportKind};
@@ -456,8 +456,9 @@ impl StripeClient {
     /// Every line item of the Checkout Session `session_id` (`cs_...`), in Stripe's order:
     /// `GET /v1/checkout/sessions/{id}/line_items`, 100 a page, each with its price and the
     /// price's product expanded (`expand[]=data.price.product`) so the product's name is
-    /// known. Paced and retried like every read. A session Stripe does not know is a
-    /// [`Error::Stripe`] with status 404.
+    /// known. Paced and retried like every read. A session Stripe does not know is
+    /// [`Error::NotFound`]; a restricted key without "Checkout Sessions: Read" is
+    /// [`Error::Forbidden`].
     /// <https://docs.stripe.com/api/checkout/sessions/line_items>
     pub async fn checkout_session_line_items(
         &self,
@@ -469,20 +470,54 @@ impl StripeClient {
             ));
         }
         let endpoint = format!("/v1/checkout/sessions/{session_id}/line_items");
+        self.list_all(&endpoint, Some("data.price.product")).await
+    }
+
+    /// Every line of the invoice `invoice_id` (`in_...`), in Stripe's order:
+    /// `GET /v1/invoices/{id}/lines`, 100 a page. At API versions before 2025-03-31.basil (the
+    /// default [`STRIPE_VERSION`](crate::STRIPE_VERSION)) each line's price comes with its
+    /// product expanded (`expand[]=data.price.product`); later versions have no `price` on a
+    /// line to expand, so nothing is asked.
+    /// For an invoice whose event carried only the first lines (`lines.has_more`). Paced and
+    /// retried like every read; an unknown invoice is [`Error::NotFound`].
+    /// <https://docs.stripe.com/api/invoices/invoice_lines>
+    pub async fn invoice_line_items(
+        &self,
+        invoice_id: &str,
+    ) -> Result<Vec<InvoiceLineItem>, Error> {
+        if !plain_id(invoice_id) {
+            return Err(Error::InvalidInput(
+                "the invoice id is not a Stripe object id such as in_1".into(),
+            ));
+        }
+        let endpoint = format!("/v1/invoices/{invoice_id}/lines");
+        // Versions are dated `YYYY-MM-DD[.name]`, so the text order is the date order.
+        let before_basil = self.stripe_version() < "2025-03-31";
+        let expand = before_basil.then_some("data.price.product");
+        self.list_all(&endpoint, expand).await
+    }
+
+    /// Every object of a list endpoint that takes no filters, page by page (`limit=100`,
+    /// `starting_after` the last id), with `expand` asked on every page.
+    async fn list_all<T: serde::de::DeserializeOwned>(
+        &self,
+        endpoint: &str,
+        expand: Option<&str>,
+    ) -> Result<Vec<T>, Error> {
         let mut items = Vec::new();
         let mut cursor: Option<String> = None;
         loop {
-            let mut query: Vec<(&str, String)> = vec![
-                ("limit", MAX_PAGE_SIZE.to_string()),
-                ("expand[]", "data.price.product".to_owned()),
-            ];
+            let mut query: Vec<(&str, String)> = vec![("limit", MAX_PAGE_SIZE.to_string())];
+            if let Some(expand) = expand {
+                query.push(("expand[]", expand.to_owned()));
+            }
             if let Some(cursor) = &cursor {
                 query.push(("starting_after", cursor.clone()));
             }
-            let answer = self.get(&endpoint, &query, None).await?;
-            let list: RawList = decode_json(&endpoint, &answer)?;
+            let answer = self.get(endpoint, &query, None).await?;
+            let list: RawList = decode_json(endpoint, &answer)?;
             let malformed = |detail: &str| Error::Decode {
-                endpoint: endpoint.clone(),
+                endpoint: endpoint.to_owned(),
                 request_id: answer.request_id.clone(),
                 detail: detail.to_owned(),
             };
@@ -496,13 +531,12 @@ impl StripeClient {
                 .and_then(Value::as_str)
                 .map(str::to_owned);
             for value in list.data {
-                let item: CheckoutLineItem =
-                    serde_path_to_error::deserialize(value).map_err(|e| {
-                        malformed(&format!(
-                            "a line item does not match the expected shape at `{}`",
-                            e.path()
-                        ))
-                    })?;
+                let item: T = serde_path_to_error::deserialize(value).map_err(|e| {
+                    malformed(&format!(
+                        "an item does not match the expected shape at `{}`",
+                        e.path()
+                    ))
+                })?;
                 items.push(item);
             }
             if !list.has_more {
@@ -513,9 +547,11 @@ impl StripeClient {
                 Some(last) if plain_id(&last) && cursor.as_deref() != Some(last.as_str()) => {
                     cursor = Some(last)
                 }
-                _ => return Err(malformed(
-                    "a page claims more line items follow but gives no new cursor to go on from",
-                )),
+                _ => {
+                    return Err(malformed(
+                        "a page claims more items follow but gives no new cursor to go on from",
+                    ))
+                }
             }
         }
     }

@@ -58,7 +58,7 @@ fn required_scopes(method: &str, path: &RequestPath<'_>) -> Vec<String> {
                 // HubSpot has no schema scope of their own for these two.
                 "line_items" | "products" => vec![E_COMMERCE.to_owned()],
                 _ => Vec::new(),
-            }
+            };
         }
         _ => return Vec::new(),
     };

@@ -19,7 +19,12 @@
 //! associate among contacts, companies, deals and line items with HubSpot's default type
 //! ids (an id that names no type from that object is a 400), a line item's
 //! `hs_product_id` must name an existing product, and each type has its own scopes (a
-//! token without the companies scopes gets 403 `MISSING_SCOPES` on company calls only).
+//! token without the companies scopes gets 403 `MISSING_SCOPES` on company calls only;
+//! `e-commerce` stands in for the line-item and product scopes and is the one scope that
+//! creates their properties). Search takes `IN`/`NOT_IN` lists (matched exactly against
+//! lowercased values, as HubSpot's are) and refuses a body over 3,000 characters with a 400.
+//! Tests inspect the links with [`FakeHubSpot::associated`] and make a user's company by
+//! hand with [`FakeHubSpot::create_company`].
 //! [`RequestRecord::api_version`] tells which version each request asked for.
 //!
 //! ```

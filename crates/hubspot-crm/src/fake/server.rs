@@ -467,8 +467,7 @@ impl FakeHubSpot {
             .filter_map(|a| {
                 if a.from_type == from_type && a.from_id == from_id && a.to_type == to_type {
                     Some(a.to_id.clone())
-                } else if a.to_type == from_type && a.to_id == from_id && a.from_type == to_type
-                {
+                } else if a.to_type == from_type && a.to_id == from_id && a.from_type == to_type {
                     Some(a.from_id.clone())
                 } else {
                     None

@@ -85,28 +85,34 @@ pub fn company_properties_of(
     members: &[(Option<&CustomerRow>, &[LedgerRow])],
     config: &MappingConfig,
 ) -> PropertySet {
-    let mut rows: BTreeMap<Option<&str>, LedgerRow> = BTreeMap::new();
+    let mut rows: BTreeMap<&str, LedgerRow> = BTreeMap::new();
     let mut keyless: Vec<&LedgerRow> = Vec::new();
     for row in members.iter().flat_map(|(_, rows)| rows.iter()) {
         match row.key() {
             Some(id) => {
-                let merged = match rows.get(&Some(id)) {
+                let merged = match rows.get(id) {
                     Some(known) => known.merge(row),
                     None => row.clone(),
                 };
-                rows.insert(Some(id), merged);
+                rows.insert(id, merged);
             }
             // An empty row has nothing to count; kept only so that nothing is dropped silently.
             None => keyless.push(row),
         }
     }
-    let mut customers: BTreeMap<Option<&str>, CustomerRow> = BTreeMap::new();
+    let mut customers: BTreeMap<&str, CustomerRow> = BTreeMap::new();
+    let mut anonymous: Vec<&CustomerRow> = Vec::new();
     for customer in members.iter().filter_map(|(c, _)| *c) {
-        let merged = match customers.get(&customer.customer_id()) {
+        let Some(id) = customer.customer_id() else {
+            // Only an empty row lacks its customer id; nothing to merge it with.
+            anonymous.push(customer);
+            continue;
+        };
+        let merged = match customers.get(id) {
             Some(known) => known.merge(customer),
             None => customer.clone(),
         };
-        customers.insert(customer.customer_id(), merged);
+        customers.insert(id, merged);
     }
     let all_rows: Vec<&LedgerRow> = rows.values().chain(keyless).collect();
     let metadata_company = newest(
@@ -118,6 +124,6 @@ pub fn company_properties_of(
         metadata_company: present(metadata_company.map(String::as_str)),
         business_name: None,
     };
-    let customers: Vec<&CustomerRow> = customers.values().collect();
+    let customers: Vec<&CustomerRow> = customers.values().chain(anonymous).collect();
     company_properties(hint, key, &all_rows, &customers, config)
 }

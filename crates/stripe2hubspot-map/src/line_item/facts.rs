@@ -1,9 +1,12 @@
 //! One line of what was sold, read from an invoice line or a Checkout line item.
 
+use std::fmt;
+
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use stripe_events::{CheckoutLineItem, Currency, InvoiceLineItem, Price};
 
+use crate::personal::{redacted_option, Redacted};
 use crate::text::present;
 
 /// How often a recurring price bills: Stripe's `price.recurring`.
@@ -30,8 +33,10 @@ impl Recurring {
     }
 }
 
-/// One line of what a payment sold. Amounts are in minor units of `currency`.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+/// One line of what a payment sold. Amounts are in minor units of `currency`. Its `Debug`
+/// hides the name and the product's name: free text an account may fill with a customer's
+/// details.
+#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct LineItemFacts {
     /// Stripe's line id: `il_...` for an invoice line, `li_...` for a Checkout line item.
     pub id: String,
@@ -56,6 +61,23 @@ pub struct LineItemFacts {
     pub product_name: Option<String>,
     /// The billing interval of a recurring price.
     pub recurring: Option<Recurring>,
+}
+
+impl fmt::Debug for LineItemFacts {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("LineItemFacts")
+            .field("id", &self.id)
+            .field("name", &Redacted)
+            .field("quantity", &self.quantity)
+            .field("unit_amount", &self.unit_amount)
+            .field("amount", &self.amount)
+            .field("currency", &self.currency)
+            .field("price_id", &self.price_id)
+            .field("product_id", &self.product_id)
+            .field("product_name", &redacted_option(&self.product_name))
+            .field("recurring", &self.recurring)
+            .finish()
+    }
 }
 
 fn owned(value: Option<&str>) -> Option<String> {
@@ -132,33 +154,36 @@ impl LineItemFacts {
         })
     }
 
-    /// The unit price HubSpot gets, in minor units: the price's unit amount; else, for a
-    /// tiered price, the amount divided by the quantity when it divides evenly; else the whole
-    /// amount (and [`hubspot_quantity`](Self::hubspot_quantity) is then 1), so that HubSpot's
-    /// price × quantity always equals Stripe's amount when no unit amount is known.
+    /// The unit price HubSpot gets, in minor units, chosen so that HubSpot's price ×
+    /// quantity (from which it calculates a line item's amount) is always Stripe's amount:
+    /// the price's unit amount when unit amount × quantity is the amount; else (a tiered
+    /// price, a proration of part of a period) the amount divided by the quantity when it
+    /// divides evenly; else the whole amount, with [`hubspot_quantity`](Self::hubspot_quantity)
+    /// then 1.
     pub fn hubspot_unit_amount(&self) -> i64 {
-        if let Some(unit) = self.unit_amount {
-            return unit;
-        }
-        match self.divided_evenly() {
-            Some(unit) => unit,
-            None => self.amount,
-        }
+        self.hubspot_price_and_quantity().0
     }
 
     /// The quantity HubSpot gets: Stripe's (1 when it gives none), or 1 when the unit price
     /// had to be the whole amount (see [`hubspot_unit_amount`](Self::hubspot_unit_amount)).
     pub fn hubspot_quantity(&self) -> u64 {
-        let quantity = self.quantity.unwrap_or(1);
-        if self.unit_amount.is_none() && self.divided_evenly().is_none() {
-            return 1;
-        }
-        quantity
+        self.hubspot_price_and_quantity().1
     }
 
-    fn divided_evenly(&self) -> Option<i64> {
-        let quantity = i64::try_from(self.quantity.unwrap_or(1)).ok()?;
-        (quantity > 0 && self.amount % quantity == 0).then(|| self.amount / quantity)
+    fn hubspot_price_and_quantity(&self) -> (i64, u64) {
+        let quantity = self.quantity.unwrap_or(1);
+        let Ok(signed) = i64::try_from(quantity) else {
+            return (self.amount, 1);
+        };
+        if let Some(unit) = self.unit_amount {
+            if unit.checked_mul(signed) == Some(self.amount) {
+                return (unit, quantity);
+            }
+        }
+        if signed > 0 && self.amount % signed == 0 {
+            return (self.amount / signed, quantity);
+        }
+        (self.amount, 1)
     }
 }
 
@@ -229,6 +254,26 @@ mod tests {
         assert_eq!(
             (none.hubspot_unit_amount(), none.hubspot_quantity()),
             (700, 1)
+        );
+    }
+
+    #[test]
+    fn a_unit_amount_that_does_not_make_the_amount_gives_way() {
+        // A proration: 3 seats for a third of the period.
+        let prorated = item("il_1", 999, Some(3), Some(1000));
+        assert_eq!(
+            (prorated.hubspot_unit_amount(), prorated.hubspot_quantity()),
+            (333, 3)
+        );
+        let prorated = item("il_1", 1000, Some(3), Some(1000));
+        assert_eq!(
+            (prorated.hubspot_unit_amount(), prorated.hubspot_quantity()),
+            (1000, 1)
+        );
+        let huge = item("il_1", 10, Some(u64::MAX), Some(1));
+        assert_eq!(
+            (huge.hubspot_unit_amount(), huge.hubspot_quantity()),
+            (10, 1)
         );
     }
 

@@ -12,9 +12,9 @@
 //! | Property | Value |
 //! |---|---|
 //! | `name` | [`LineItemFacts::name`]: the product's name when Stripe sent the product expanded, else the line's description, else the price id, else the line id |
-//! | `quantity` | the quantity (`1` when Stripe gives none) |
-//! | `price` | the unit price, a decimal in the currency's exponent (`10.00`; JPY `500`); see [`LineItemFacts::unit_amount`] |
-//! | `amount` | the line's amount (before discounts), a decimal in the currency's exponent |
+//! | `quantity` | the quantity (`1` when Stripe gives none; see [`LineItemFacts::hubspot_quantity`]) |
+//! | `price` | the unit price, a decimal in the currency's exponent (`10.00`; JPY `500`), chosen so that price × quantity is the line's amount (see [`LineItemFacts::hubspot_unit_amount`]) |
+//! | `amount` | the line's amount (before discounts), a decimal in the currency's exponent; HubSpot also calculates it from price × quantity, which agrees |
 //! | `hs_line_item_currency_code` | the ISO code (`EUR`) |
 //! | `recurringbillingfrequency` | recurring prices only: `weekly`, `biweekly`, `monthly`, `quarterly`, `per_six_months`, `annually`, `per_two_years` ... `per_five_years`; left out for other intervals |
 //! | `hs_recurring_billing_period` | recurring prices only: one billing interval as ISO-8601 (`P1M`, `P3M`, `P12M`, `P2W`, `P30D`) |
@@ -26,7 +26,7 @@
 //! | Property | Value |
 //! |---|---|
 //! | `name` | the product's name when known, else the line's name |
-//! | `price` | the unit price of the line that wrote the product last |
+//! | `price` | the price's unit amount, of the line that wrote the product last |
 //! | `recurringbillingfrequency`, `hs_recurring_billing_period` | as on the line item, for a recurring price |
 //! | `stripe_product_id` | the Stripe product id (custom, unique: the upsert key) |
 //!

@@ -201,10 +201,14 @@ pub fn product_properties(item: &LineItemFacts) -> Option<(String, PropertySet)>
         .clone()
         .unwrap_or_else(|| item.name.clone());
     put(&mut set, "name", name, PropertyKind::Standard);
+    // The price's own unit amount when known: a proration's share is not the product's price.
+    let price = item
+        .unit_amount
+        .unwrap_or_else(|| item.hubspot_unit_amount());
     put(
         &mut set,
         "price",
-        decimal(item.hubspot_unit_amount(), item),
+        decimal(price, item),
         PropertyKind::Standard,
     );
     insert_recurring(&mut set, item.recurring.as_ref());

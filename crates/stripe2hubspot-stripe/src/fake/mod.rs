@@ -3,7 +3,9 @@
 //! It serves the reads this crate makes, with Stripe's answers: list endpoints in Stripe's
 //! shape (`object: "list"`, `url`, `has_more`, `data`, newest first, `limit` 1-100, default 10),
 //! `created[gte|gt|lte|lt]` filters, `starting_after` (400 `resource_missing` for an unknown
-//! id), `expand[]` of stored objects, retrieve by id (404 `resource_missing`), Bearer key checks
+//! id), `expand[]` of stored objects, an invoice's first ten lines embedded and all of them at
+//! `/v1/invoices/{id}/lines`, a Checkout Session's line items at
+//! `/v1/checkout/sessions/{id}/line_items`, retrieve by id (404 `resource_missing`), Bearer key checks
 //! (401 quoting a masked key, as Stripe does), restricted-key permissions (403 naming the
 //! `rak_..._read` permission), an optional read rate (429 `rate_limit`), injected failures at
 //! the Nth request, a `Request-Id` on every answer, and a request log.
@@ -190,6 +192,7 @@ impl FakeStripeBuilder {
             denied: self.denied,
             objects: BTreeMap::new(),
             expandable: BTreeMap::new(),
+            line_items: BTreeMap::new(),
             next_seq: 0,
             counter: 0,
             requests: Vec::new(),
@@ -342,6 +345,16 @@ impl FakeStripe {
         Ok(n)
     }
 
+    /// Sets the line items (`"object": "item"`, see [`objects::checkout_line_item`]) that
+    /// `GET /v1/checkout/sessions/{session_id}/line_items` lists, in that order. The session
+    /// itself must be stored too, or the endpoint answers 404 as Stripe does; a stored session
+    /// without line items set lists none.
+    pub fn set_checkout_line_items(&self, session_id: &str, items: Vec<Value>) {
+        lock(&self.state)
+            .line_items
+            .insert(session_id.to_owned(), items);
+    }
+
     /// Removes an object; returns whether it existed.
     pub fn remove(&self, kind: ListKind, id: &str) -> bool {
         let mut s = lock(&self.state);
@@ -415,6 +428,8 @@ struct St {
     objects: BTreeMap<ListKind, Vec<Stored>>,
     /// Objects only expanded into others, by id.
     expandable: BTreeMap<String, Value>,
+    /// The line items of each Checkout Session, by session id, in Stripe's order.
+    line_items: BTreeMap<String, Vec<Value>>,
     next_seq: u64,
     counter: u64,
     requests: Vec<RequestRecord>,
@@ -664,6 +679,24 @@ fn serve(
         .filter(|(k, _)| k == "expand[]")
         .map(|(_, v)| v.as_str())
         .collect();
+    if kind == ListKind::Invoices {
+        let invoice = rest
+            .strip_prefix('/')
+            .and_then(|r| r.strip_suffix("/lines"))
+            .filter(|id| !id.is_empty() && !id.contains('/'));
+        if let Some(invoice) = invoice {
+            return invoice_lines(s, invoice, query, &expand);
+        }
+    }
+    if kind == ListKind::CheckoutSessions {
+        let session = rest
+            .strip_prefix('/')
+            .and_then(|r| r.strip_suffix("/line_items"))
+            .filter(|id| !id.is_empty() && !id.contains('/'));
+        if let Some(session) = session {
+            return checkout_line_items(s, session, query, &expand);
+        }
+    }
     match rest.strip_prefix('/') {
         None => list(s, kind, query, &expand),
         Some(id) if !id.is_empty() && !id.contains('/') => retrieve(s, kind, id, &expand),
@@ -691,6 +724,9 @@ fn retrieve(s: &St, kind: ListKind, id: &str, expand: &[&str]) -> Reply {
         );
     };
     let mut value = value;
+    if kind == ListKind::Invoices {
+        embed_first_lines(&mut value);
+    }
     for field in expand {
         if let Err(reply) = expand_field(s, &mut value, field, field) {
             return reply;
@@ -718,6 +754,116 @@ fn settled_by_charge(s: &St, kind: ListKind, id: &str) -> Option<Value> {
         charge.value["amount_captured"].as_i64().unwrap_or(0),
         charge.value["currency"].as_str().unwrap_or("usd"),
     ))
+}
+
+/// `GET /v1/checkout/sessions/{id}/line_items`: the session's items in their order, `limit`
+/// (1-100, default 10) and `starting_after` (an item id), `expand[]=data.price.product`.
+/// <https://docs.stripe.com/api/checkout/sessions/line_items>
+fn checkout_line_items(
+    s: &St,
+    session: &str,
+    query: &[(String, String)],
+    expand: &[&str],
+) -> Reply {
+    let known = s
+        .objects
+        .get(&ListKind::CheckoutSessions)
+        .is_some_and(|l| l.iter().any(|o| o.id == session));
+    if !known {
+        return Reply::error(
+            404,
+            "invalid_request_error",
+            Some("resource_missing"),
+            Some("id"),
+            format!("No such checkout session: '{session}'"),
+        );
+    }
+    let items: &[Value] = s.line_items.get(session).map_or(&[], Vec::as_slice);
+    let url = format!("/v1/checkout/sessions/{session}/line_items");
+    sub_list(s, items, &url, query, expand)
+}
+
+/// `GET /v1/invoices/{id}/lines`: every line of the stored invoice (its `lines.data`, which
+/// may hold more lines than a real event would carry), paginated like any list.
+/// <https://docs.stripe.com/api/invoices/invoice_lines>
+fn invoice_lines(s: &St, invoice: &str, query: &[(String, String)], expand: &[&str]) -> Reply {
+    let stored = s
+        .objects
+        .get(&ListKind::Invoices)
+        .and_then(|l| l.iter().find(|o| o.id == invoice));
+    let Some(stored) = stored else {
+        return Reply::error(
+            404,
+            "invalid_request_error",
+            Some("resource_missing"),
+            Some("invoice"),
+            format!("No such invoice: '{invoice}'"),
+        );
+    };
+    let items: &[Value] = stored.value["lines"]["data"]
+        .as_array()
+        .map_or(&[], Vec::as_slice);
+    let url = format!("/v1/invoices/{invoice}/lines");
+    sub_list(s, items, &url, query, expand)
+}
+
+/// A list nested under one object (its items in their stored order): `limit` (1-100,
+/// default 10), `starting_after` (an item id) and `expand[]=data....`.
+fn sub_list(
+    s: &St,
+    items: &[Value],
+    url: &str,
+    query: &[(String, String)],
+    expand: &[&str],
+) -> Reply {
+    let param = |name: &str| {
+        query
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    };
+    let limit = match param("limit").map(str::parse::<usize>) {
+        None => 10,
+        Some(Ok(n)) if (1..=100).contains(&n) => n,
+        Some(_) => {
+            return Reply::invalid("limit", "This value must be between 1 and 100 (it currently is out of range or not an integer).".into());
+        }
+    };
+    let start = match param("starting_after") {
+        None => 0,
+        Some(cursor) => match items.iter().position(|i| i["id"].as_str() == Some(cursor)) {
+            Some(i) => i + 1,
+            None => {
+                return Reply::error(
+                    400,
+                    "invalid_request_error",
+                    Some("resource_missing"),
+                    Some("starting_after"),
+                    format!("No such item: '{cursor}'"),
+                );
+            }
+        },
+    };
+    let mut data = Vec::new();
+    for item in items.iter().skip(start).take(limit) {
+        let mut value = item.clone();
+        for field in expand {
+            let Some(inner) = field.strip_prefix("data.") else {
+                return Reply::invalid("expand", format!("This property cannot be expanded ({field}). You may want to try expanding 'data.{field}' instead."));
+            };
+            if let Err(reply) = expand_field(s, &mut value, inner, field) {
+                return reply;
+            }
+        }
+        data.push(value);
+    }
+    let has_more = items.len() > start + data.len();
+    Reply::ok(json!({
+        "object": "list",
+        "url": url,
+        "has_more": has_more,
+        "data": data,
+    }))
 }
 
 fn list(s: &St, kind: ListKind, query: &[(String, String)], expand: &[&str]) -> Reply {
@@ -816,6 +962,9 @@ fn list(s: &St, kind: ListKind, query: &[(String, String)], expand: &[&str]) -> 
     let mut data = Vec::new();
     for stored in selected.by_ref().take(limit) {
         let mut value = stored.value.clone();
+        if kind == ListKind::Invoices {
+            embed_first_lines(&mut value);
+        }
         for field in expand {
             let Some(inner) = field.strip_prefix("data.") else {
                 return Reply::invalid("expand", format!("This property cannot be expanded ({field}). You may want to try expanding 'data.{field}' instead."));
@@ -833,6 +982,25 @@ fn list(s: &St, kind: ListKind, query: &[(String, String)], expand: &[&str]) -> 
         "has_more": has_more,
         "data": data,
     }))
+}
+
+/// How many lines Stripe embeds in an invoice's `lines`; the rest are read from
+/// `GET /v1/invoices/{id}/lines`.
+const EMBEDDED_LINES: usize = 10;
+
+/// Cuts an invoice's `lines.data` to the first [`EMBEDDED_LINES`], with `has_more` set when
+/// there were more, as Stripe embeds them in an invoice (and so in its events).
+fn embed_first_lines(invoice: &mut Value) {
+    let Some(lines) = invoice.get_mut("lines") else {
+        return;
+    };
+    let Some(data) = lines.get_mut("data").and_then(Value::as_array_mut) else {
+        return;
+    };
+    if data.len() > EMBEDDED_LINES {
+        data.truncate(EMBEDDED_LINES);
+        lines["has_more"] = json!(true);
+    }
 }
 
 /// Replaces the id at the dotted `path` (through lists and arrays, expanding ids on the way)

@@ -153,6 +153,75 @@ pub fn checkout_session(
     })
 }
 
+/// A Checkout Session line item (`"object": "item"`) of `quantity` × `price` (a stored
+/// price object, as Stripe embeds it, its product an id until `expand[]=data.price.product`),
+/// without discounts or taxes. List it with [`FakeStripe::set_checkout_line_items`](super::FakeStripe::set_checkout_line_items).
+pub fn checkout_line_item(id: &str, price: &Value, quantity: i64, description: &str) -> Value {
+    let amount = price["unit_amount"]
+        .as_i64()
+        .unwrap_or(0)
+        .saturating_mul(quantity);
+    json!({
+        "id": id,
+        "object": "item",
+        "amount_discount": 0,
+        "amount_subtotal": amount,
+        "amount_tax": 0,
+        "amount_total": amount,
+        "currency": price["currency"].clone(),
+        "description": description,
+        "price": price.clone(),
+        "quantity": quantity
+    })
+}
+
+/// An invoice line (2024-06-20 shape: the full price embedded) of `quantity` × `price` (a
+/// stored price object) on the invoice `invoice`, type `invoiceitem` for a one-time price and
+/// `subscription` for a recurring one.
+pub fn invoice_line(
+    id: &str,
+    invoice: &str,
+    price: &Value,
+    quantity: i64,
+    description: &str,
+) -> Value {
+    let amount = price["unit_amount"]
+        .as_i64()
+        .unwrap_or(0)
+        .saturating_mul(quantity);
+    let recurring = !price["recurring"].is_null();
+    json!({
+        "id": id,
+        "object": "line_item",
+        "amount": amount,
+        "amount_excluding_tax": amount,
+        "currency": price["currency"].clone(),
+        "description": description,
+        "discount_amounts": [],
+        "discountable": true,
+        "discounts": [],
+        "invoice": invoice,
+        "livemode": false,
+        "metadata": {},
+        "period": {"end": 1_700_000_000, "start": 1_700_000_000},
+        "price": price.clone(),
+        "proration": false,
+        "quantity": quantity,
+        "tax_amounts": [],
+        "tax_rates": [],
+        "type": if recurring { "subscription" } else { "invoiceitem" },
+        "unit_amount_excluding_tax": price["unit_amount"].as_i64().unwrap_or(0).to_string()
+    })
+}
+
+/// `invoice` with these `lines` (all of them are stored; the fake embeds the first ten in
+/// the invoice, as Stripe does, and lists all at `/v1/invoices/{id}/lines`).
+pub fn with_lines(mut invoice: Value, lines: Vec<Value>) -> Value {
+    invoice["lines"]["data"] = Value::Array(lines);
+    invoice["lines"]["has_more"] = json!(false);
+    invoice
+}
+
 /// A paid subscription invoice (2024-06-20 shape: `payment_intent`, `charge` and
 /// `subscription` at the top level).
 pub fn invoice(id: &str, created: i64, charge: &Value, subscription: &str, email: &str) -> Value {
