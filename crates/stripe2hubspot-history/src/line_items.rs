@@ -45,7 +45,9 @@ pub struct ExpectedLineItems {
 /// Only the lines the ledger holds are expected: an invoice's (from the webhook or the
 /// backfill). A Checkout payment's items are read from Stripe by the engine when it writes
 /// them and are not in the ledger, so reconcile (which does not call Stripe) does not check
-/// them.
+/// them. A row whose invoice event carried only the first lines
+/// ([`line_items_cut_short`](stripe2hubspot_map::LedgerRow::line_items_cut_short); a backfill
+/// reads them all) is checked on the lines it holds.
 pub async fn expected_line_items(
     store: &Store,
     config: &MappingConfig,
