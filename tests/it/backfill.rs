@@ -689,7 +689,7 @@ fn invoice_lines(invoice: &str, n: usize) -> Value {
                 "id": format!("il_{invoice}_{i:02}"), "object": "line_item", "amount": 100,
                 "currency": "usd", "quantity": 1, "description": format!("Item {i}"),
                 "price": {"id": format!("price_{i}"), "object": "price", "currency": "usd",
-                    "unit_amount": 100, "product": format!("prod_{i}")}
+                    "unit_amount": 100, "product": format!("prod_{}", i % 3)}
             })
         })
         .collect();
@@ -718,6 +718,15 @@ async fn a_backfilled_invoice_brings_every_line_into_the_ledger_even_past_the_fi
         invoices.push(invoice);
     }
     stripe.insert_all(invoices).unwrap();
+    // The products the lines name (a backfill expands them for their names).
+    for n in 0..3 {
+        stripe
+            .insert(objects::product(
+                &format!("prod_{n}"),
+                &format!("Product {n}"),
+            ))
+            .unwrap();
+    }
     // Listed, an invoice embeds its first lines only, as Stripe's do.
     let listed = stripe
         .client()

@@ -376,15 +376,22 @@ impl Reconcile {
         Ok(report)
     }
 
-    /// Hands every drifted or missing company of `report` to the engine's company pass: a
-    /// company HubSpot no longer has is forgotten first
-    /// ([`forget_company`](stripe2hubspot_queue::SyncState::forget_company): its id and
-    /// associations), then every member of the company is noted again
+    /// Hands every drifted or missing company of `report` to the engine's company pass.
+    /// Each is forgotten first ([`forget_company`](stripe2hubspot_queue::SyncState::forget_company):
+    /// its recorded HubSpot id and associations), then every member of it is noted again
     /// ([`note_company_members`](stripe2hubspot_queue::SyncState::note_company_members) with
-    /// its recorded contact id and deals), which raises the company's generation so the pass
-    /// writes its rollups from the ledgers as they stand then. Every member, not one: a store
-    /// that lost or never held a membership (companies turned on after the history was
-    /// synced) gets it back, so the rollups sum them all and their associations are made.
+    /// its recorded contact id and deals), which raises its generation, so the pass writes its
+    /// rollups from the ledgers as they stand then.
+    ///
+    /// - Forgotten, not only noted, because the pass skips a company whose values HubSpot
+    ///   confirmed earlier in the same process (a server's engine that has run for a while):
+    ///   without a recorded id the pass finds the company again (by domain, else by
+    ///   `stripe_company_key` in its upsert, which creates one HubSpot no longer has) and
+    ///   writes it, then makes its associations again (1-2 requests per page of companies).
+    /// - Every member, not one: a store that lost or never held a membership (companies
+    ///   turned on after the history was synced) gets it back, so the rollups sum them all
+    ///   and their associations are made.
+    ///
     /// Nothing is written to HubSpot here.
     pub async fn repair_companies(
         &self,
@@ -403,12 +410,10 @@ impl Reconcile {
         let mut summary = CompanyRepairSummary::default();
         for want in expected.iter().filter(|e| wanted.contains(e.key.value())) {
             let key = want.key.value();
+            store.state.forget_company(key).await.map_err(store_error(
+                "forgetting the HubSpot id of a company to repair",
+            ))?;
             if missing.contains(key) {
-                store
-                    .state
-                    .forget_company(key)
-                    .await
-                    .map_err(store_error("forgetting a company HubSpot no longer has"))?;
                 summary.recreated.push(key.to_owned());
             }
             let members: Vec<CompanyMember> = want
