@@ -372,7 +372,7 @@ async fn a_drifted_stripe_mrr_is_reported_and_handed_to_the_syncer() {
         ["cus_ann"],
         "only customers whose contact HubSpot confirmed"
     );
-    let reconcile = Reconcile::builder(common::retrying_client(&hubspot)).build();
+    let reconcile = Reconcile::builder(common::retrying_client(hubspot)).build();
     let in_sync = reconcile.check_customers(&expected, |_| {}).await.unwrap();
     assert!(in_sync.is_in_sync() && in_sync.in_sync == 1, "{in_sync}");
 
@@ -470,7 +470,7 @@ async fn backfilled_subscriptions_reach_the_contacts_and_a_drifted_mrr_is_repair
     let bob = hubspot.contact_by_email("bob@example.com").unwrap();
     assert_eq!(bob.property("stripe_subscription_status"), Some("canceled"));
 
-    let reconcile = Reconcile::builder(common::retrying_client(&hubspot)).build();
+    let reconcile = Reconcile::builder(common::retrying_client(hubspot)).build();
     let expected = expected_contacts(&pipeline.store, &config).await.unwrap();
     assert_eq!(expected.len(), 3, "Ann, Bob and Cat have contacts");
     let report = reconcile.check_customers(&expected, |_| {}).await.unwrap();

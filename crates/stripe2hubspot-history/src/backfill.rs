@@ -282,6 +282,10 @@ impl BackfillBuilder {
 ///   dropping the future (Ctrl-C) or a crash loses at most the page in flight, which the next
 ///   run reads again. A finished list is marked [`CHECKPOINT_DONE`]; the next run reads it
 ///   from the newest again (unchanged objects are duplicates).
+/// * Whole invoices: a listed invoice embeds only its first lines; one cut short
+///   (`lines.has_more`) is completed with `GET /v1/invoices/{id}/lines`
+///   ([`StripeClient::invoice_line_items`]) before it is queued, so its payment's line items
+///   are every line (one request per 100 lines, for those invoices only).
 #[derive(Debug, Clone)]
 pub struct Backfill {
     b: BackfillBuilder,
