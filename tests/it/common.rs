@@ -102,14 +102,24 @@ impl Pipeline {
         version: ApiVersion,
         customize: impl FnOnce(SyncEngineBuilder) -> SyncEngineBuilder,
     ) {
+        self.start_engine_mapped(version, MappingConfig::default(), customize);
+    }
+
+    /// [`Pipeline::start_engine_on`], with `mapping` instead of the default mapping.
+    pub fn start_engine_mapped(
+        &mut self,
+        version: ApiVersion,
+        mapping: MappingConfig,
+        customize: impl FnOnce(SyncEngineBuilder) -> SyncEngineBuilder,
+    ) {
         let client = self
             .hubspot
             .client_builder()
             .api_version(version)
             .build()
             .unwrap();
-        let builder = SyncEngine::builder(self.store.clone(), client, MappingConfig::default())
-            .alerter(self.alerts.clone());
+        let builder =
+            SyncEngine::builder(self.store.clone(), client, mapping).alerter(self.alerts.clone());
         let engine = customize(fast(builder)).build().unwrap();
         self.engine = Some(engine.handle());
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();

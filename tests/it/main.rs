@@ -13,6 +13,7 @@ mod engine_edges;
 mod faults;
 mod ingest;
 mod lifecycle;
+mod line_items;
 mod pause_probe;
 #[cfg(feature = "backfill")]
 mod reconcile;

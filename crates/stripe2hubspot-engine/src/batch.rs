@@ -327,6 +327,11 @@ impl Inner {
             Object::Contacts => dropped.contacts.clone(),
             Object::Deals => dropped.deals.clone(),
             Object::Companies => dropped.companies.clone(),
+            other => dropped
+                .others
+                .get(other.name())
+                .cloned()
+                .unwrap_or_default(),
         }
     }
 
@@ -339,6 +344,7 @@ impl Inner {
                 Object::Contacts => &mut dropped.contacts,
                 Object::Deals => &mut dropped.deals,
                 Object::Companies => &mut dropped.companies,
+                other => dropped.others.entry(other.name()).or_default(),
             };
             names
                 .iter()

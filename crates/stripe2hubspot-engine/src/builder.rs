@@ -279,6 +279,7 @@ impl SyncEngineBuilder {
                 companies_pass: super::side_pass::SidePass::new("companies").probe_every(probe_cap),
                 line_items_pass: super::side_pass::SidePass::new("line items")
                     .probe_every(probe_cap),
+                line_items: Default::default(),
             }),
         })
     }

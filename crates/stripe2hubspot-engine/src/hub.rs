@@ -19,6 +19,8 @@ impl Object {
             Object::Contacts => ObjectType::Contacts,
             Object::Deals => ObjectType::Deals,
             Object::Companies => ObjectType::Companies,
+            Object::LineItems => ObjectType::LineItems,
+            Object::Products => ObjectType::Products,
         }
     }
 }

@@ -158,6 +158,8 @@ struct Dropped {
     companies: BTreeSet<String>,
     /// ISO codes HubSpot refused as `deal_currency_code` (upper case).
     currencies: BTreeSet<String>,
+    /// The side objects' (line items, products), by [`Object::name`].
+    others: std::collections::BTreeMap<&'static str, BTreeSet<String>>,
 }
 
 /// Which object type a batch call writes.
@@ -165,7 +167,12 @@ struct Dropped {
 pub(crate) enum Object {
     Contacts,
     Deals,
+    /// Companies (the company pass).
     Companies,
+    /// Line items of deals (the line-item pass).
+    LineItems,
+    /// Products of the library line items point at (the line-item pass).
+    Products,
 }
 
 impl Object {
@@ -174,6 +181,8 @@ impl Object {
             Object::Contacts => "contacts",
             Object::Deals => "deals",
             Object::Companies => "companies",
+            Object::LineItems => "line items",
+            Object::Products => "products",
         }
     }
 }
@@ -214,6 +223,8 @@ struct Inner {
     companies_pass: side_pass::SidePass,
     /// The line-item pass's schedule and pause.
     line_items_pass: side_pass::SidePass,
+    /// The line-item pass's properties bootstrap and run guard.
+    line_items: line_items::LineItemsState,
 }
 
 /// Drains the queue into HubSpot. Cheap to clone handles come from [`SyncEngine::handle`].

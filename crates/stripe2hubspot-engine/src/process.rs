@@ -247,6 +247,11 @@ impl Inner {
                 }
             }
         }
+        // --- Line items (issue 22): rows HubSpot already holds (a redelivery, a backfill of a
+        // payment written before line items were on) note their line items too (line_items.rs).
+        self.note_held_line_items(&changes, &jobs_of, &writes, &mut out)
+            .await;
+        // --- end of line items.
         let customer_writes = customer_plan.writes;
         let deletions = customer_plan.deletions;
         if writes.is_empty() && customer_writes.is_empty() {
@@ -316,6 +321,12 @@ impl Inner {
         // Companies: where each contact written belongs now, with its deals (companies.rs).
         self.note_companies(&writes, &written, &contact_outcomes, companies)
             .await;
+        // --- Line items (issue 22): each row written notes its line items for the line-item
+        // pass (line_items.rs); a row whose noting failed becomes a retry of its jobs.
+        let written = self
+            .note_written_line_items(&changes, &writes, written)
+            .await;
+        // --- end of line items.
         let mut synced: Vec<usize> = Vec::new();
         for (index, result) in written {
             let Some(write) = writes.get(index) else {
