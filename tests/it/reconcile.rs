@@ -530,11 +530,39 @@ async fn companies_settled(pipeline: &Pipeline) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_company_edited_by_hand_is_repaired_and_a_deleted_one_made_again() {
+    company_drift_is_reported_and_repaired(Pipeline::new(FakeHubSpot::start().await).await).await;
+}
+
+/// [`a_company_edited_by_hand_is_repaired_and_a_deleted_one_made_again`] on PostgreSQL.
+/// Skipped without `STRIPE2HUBSPOT_TEST_POSTGRES_URL`.
+#[cfg(feature = "postgres")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_postgres_a_company_edited_by_hand_is_repaired_and_a_deleted_one_made_again() {
+    use stripe2hubspot::queue::{PostgresOptions, PostgresQueue, Store};
+    let Ok(url) = std::env::var("STRIPE2HUBSPOT_TEST_POSTGRES_URL") else {
+        assert!(std::env::var_os("STRIPE2HUBSPOT_REQUIRE_POSTGRES").is_none());
+        return;
+    };
+    let options = PostgresOptions {
+        schema: Some(format!(
+            "s2h_test_{}_reconcile_companies",
+            std::process::id()
+        )),
+        ..PostgresOptions::default()
+    };
+    let store = Store::new(PostgresQueue::connect_with(&url, options).await.unwrap());
+    let dir = tempfile::tempdir().unwrap();
+    let pipeline = Pipeline::on_store(FakeHubSpot::start().await, store, dir).await;
+    company_drift_is_reported_and_repaired(pipeline).await;
+}
+
+/// Three payers at two companies; a person edits one company's rollup and deletes the other:
+/// reconcile reports both, repair hands them to the engine, which writes them again.
+async fn company_drift_is_reported_and_repaired(mut pipeline: Pipeline) {
     use stripe2hubspot::history::expected_companies;
     use stripe2hubspot::testkit::Payment;
     const T0: i64 = 1_700_000_000;
     let config = MappingConfig::default();
-    let mut pipeline = Pipeline::new(FakeHubSpot::start().await).await;
     pipeline.start_engine(|b| b.concurrency(1));
     for (n, email, amount) in [
         (1, "ann@acme.com", 1_000),
