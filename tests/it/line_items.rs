@@ -354,6 +354,47 @@ async fn a_deal_written_before_line_items_were_on_gets_them_from_a_backfill() {
     }
 }
 
+/// A deal a user deleted before its line items were attached: HubSpot says it does not
+/// exist, the pass gives that deal up instead of asking again and again.
+#[tokio::test]
+async fn a_deal_deleted_before_its_line_items_are_attached_is_not_retried_for_ever() {
+    let hubspot = FakeHubSpot::builder()
+        .missing_scopes([scopes::LINE_ITEMS_WRITE, scopes::E_COMMERCE])
+        .property("line_items", unique_text("stripe_line_item_id"))
+        .property("products", unique_text("stripe_product_id"))
+        .start()
+        .await;
+    let pipeline = started(hubspot, line_items_on()).await;
+    let hubspot = &pipeline.hubspot;
+    deliver(
+        &pipeline,
+        &invoice_paid(8, "evt_LineItems0008", T0, &THREE_LINES),
+    )
+    .await;
+    let alerts = &pipeline.alerts;
+    eventually("line items paused", DRAIN, || {
+        alerts
+            .alerts()
+            .iter()
+            .any(|a| a.kind == AlertKind::FeaturePaused)
+    })
+    .await;
+    let deal = only_deal(hubspot);
+    assert!(hubspot.delete_object("deals", &deal.id));
+    hubspot.set_missing_scopes(Vec::<String>::new());
+    let associations = || {
+        hubspot
+            .requests()
+            .iter()
+            .filter(|r| r.path.contains("/associations/") && r.path.contains("line_items"))
+            .count()
+    };
+    eventually("an association attempt", DRAIN, || associations() >= 1).await;
+    // Failed passes would be retried within milliseconds here (test backoff).
+    tokio::time::sleep(Duration::from_millis(1_500)).await;
+    assert_eq!(associations(), 1, "the deleted deal is not asked for again");
+}
+
 #[tokio::test]
 async fn line_items_are_off_by_default() {
     let pipeline = started(FakeHubSpot::start().await, MappingConfig::default()).await;

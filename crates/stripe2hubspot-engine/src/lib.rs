@@ -56,6 +56,16 @@
 //! at new companies costs 4 more requests (3 once the companies exist, fewer when no new
 //! contact joins); a company whose values HubSpot already holds is not written again.
 //!
+//! Line items (opt-in, the mapping's `line_items`): each deal written, or touched again while
+//! HubSpot holds it (a redelivery, a backfill), notes its line items in the store with a
+//! fingerprint of them: an invoice's lines, or a Checkout Session's (read from Stripe with
+//! [`SyncEngineBuilder::stripe`]; without it, none). A pass after every batch, and while
+//! idle, writes the deals whose line items changed: one batch upsert of their products by
+//! `stripe_product_id`, one of the line items by `stripe_line_item_id` (each pointing at its
+//! product by `hs_product_id`), one default line item-to-deal association call; 3 more
+//! requests per 100 line items. A refund or a dispute changes the deal, never its line
+//! items, and a redelivery writes nothing.
+//!
 //! How each HubSpot answer is handled:
 //!
 //! | HubSpot answers | the engine |
@@ -77,6 +87,9 @@
 //! | a contact update refused: the email belongs to another contact | alerts once per pair ([`AlertKind::EmailTaken`](alert::AlertKind::EmailTaken)) and writes the contact without that email; with [`SyncEngineBuilder::merge_contacts`] merges the other contact into it first |
 //! | a contact update refused: the id does not exist (deleted by a user) | forgets the id and upserts the contact by email (created again); a merged-away id is followed to the merged record, whose id is recorded |
 //! | 403 on a company call (or the company key property cannot be created) | pauses companies alone, alerts once ([`AlertKind::FeaturePaused`](alert::AlertKind::FeaturePaused)) naming the scopes, tries again every probe interval and alerts [`AlertKind::FeatureResumed`](alert::AlertKind::FeatureResumed) once companies are written; payments and contacts go on |
+//! | 403 on a line item or product call (or their key property cannot be created) | pauses line items alone, alerts once ([`AlertKind::FeaturePaused`](alert::AlertKind::FeaturePaused)) naming the scopes, tries again every probe interval and alerts [`AlertKind::FeatureResumed`](alert::AlertKind::FeatureResumed) once line items are written; payments, contacts and companies go on |
+//! | a line item or product property HubSpot says it does not have | drops it (alerted once) and resends the batch without it |
+//! | any other line-item failure | leaves the line-item work in the store and retries the pass with backoff (at most a minute) |
 //! | any other company failure | leaves the company work in the store and retries the pass with backoff (at most a minute); a company association refused because HubSpot no longer has the company makes the store forget its id, so the next pass finds or creates it again |
 //! | 5xx, 423, 409, timeout | retries with backoff, consuming an attempt, for 72 hours from the event's creation ([`SyncEngineBuilder::retry_for`]); only then dead-letters |
 //!

@@ -205,6 +205,17 @@ impl Inner {
     fn line_items_fingerprint_of(&self, row: &LedgerRow) -> Option<String> {
         let fingerprint = row.line_items_fingerprint()?;
         if row.line_items().is_empty() && self.stripe.is_none() {
+            if row.line_items_cut_short() {
+                // The lines its event carried were none we keep, and the rest cannot be read.
+                if !self
+                    .line_items
+                    .cut_short_logged
+                    .swap(true, Ordering::Relaxed)
+                {
+                    tracing::warn!("an invoice with more lines than its event carried gets only those: the engine has no Stripe client to read the rest (set STRIPE_SECRET_KEY)");
+                }
+                return None;
+            }
             if !self
                 .line_items
                 .no_stripe_logged
@@ -378,7 +389,16 @@ impl Inner {
                 None => incomplete += 1,
             }
         }
-        let refused = self.associate_line_items(&links).await?;
+        let (refused, gone) = self.associate_line_items(&links).await?;
+        if !gone.is_empty() {
+            // A deal a user deleted: nothing to attach its items to. Its work is done; if
+            // the payment's deal is written again (a new id), it is noted anew.
+            tracing::warn!(deals = ?gone, "HubSpot no longer has these deals; their line items are not attached");
+        }
+        let refused: Vec<&(String, String)> = refused
+            .iter()
+            .filter(|(_, deal)| !gone.contains(deal))
+            .collect();
         if !refused.is_empty() {
             let deals_refused: BTreeSet<&str> = refused.iter().map(|(_, d)| d.as_str()).collect();
             let before = done.len();
@@ -430,7 +450,7 @@ impl Inner {
                 continue;
             };
             let own = entry.row.line_items();
-            if !own.is_empty() {
+            if !own.is_empty() || entry.row.line_items_cut_short() {
                 let items = match self.whole_invoice(&entry.row).await {
                     Ok(Some(all)) => all,
                     Ok(None) => own.to_vec(),
@@ -612,18 +632,32 @@ impl Inner {
     }
 
     /// Default line item-to-deal associations of `(line item id, deal id)` links, 100 per
-    /// call. Returns the links HubSpot did not confirm.
+    /// call. Returns the links HubSpot did not confirm, and the deal ids it said do not
+    /// exist (`OBJECT_NOT_FOUND`).
     async fn associate_line_items(
         &self,
         links: &[(String, String)],
-    ) -> Result<Vec<(String, String)>, PassFailure> {
+    ) -> Result<(Vec<(String, String)>, BTreeSet<String>), PassFailure> {
         let mut refused = Vec::new();
+        let mut gone = BTreeSet::new();
         for chunk in links.chunks(BATCH_LIMIT) {
             let result = self
                 .associate_call(&ObjectType::LineItems, &ObjectType::Deals, chunk)
                 .await?;
             if result.errors.is_empty() {
                 continue;
+            }
+            let deals: BTreeSet<&str> = chunk.iter().map(|(_, deal)| deal.as_str()).collect();
+            for error in &result.errors {
+                if error.category.as_deref() == Some("OBJECT_NOT_FOUND") {
+                    gone.extend(
+                        error
+                            .ids()
+                            .into_iter()
+                            .filter(|id| deals.contains(id))
+                            .map(str::to_owned),
+                    );
+                }
             }
             let confirmed: BTreeSet<(&str, &str)> = result
                 .results
@@ -637,7 +671,7 @@ impl Inner {
                     .cloned(),
             );
         }
-        Ok(refused)
+        Ok((refused, gone))
     }
 }
 
