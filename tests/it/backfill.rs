@@ -680,3 +680,250 @@ async fn customers_and_subscriptions_of_any_age_are_queued_as_their_webhooks_onc
     let third = run().await.unwrap();
     assert_eq!((third.queued(), third.duplicates()), (1, 4), "{third}");
 }
+
+/// An invoice's lines, `n` of them, as Stripe stores them (older price shape).
+fn invoice_lines(invoice: &str, n: usize) -> Value {
+    let data: Vec<Value> = (0..n)
+        .map(|i| {
+            serde_json::json!({
+                "id": format!("il_{invoice}_{i:02}"), "object": "line_item", "amount": 100,
+                "currency": "usd", "quantity": 1, "description": format!("Item {i}"),
+                "price": {"id": format!("price_{i}"), "object": "price", "currency": "usd",
+                    "unit_amount": 100, "product": format!("prod_{}", i % 3)}
+            })
+        })
+        .collect();
+    serde_json::json!({"object": "list", "data": data, "has_more": false,
+        "url": format!("/v1/invoices/{invoice}/lines")})
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_backfilled_invoice_brings_every_line_into_the_ledger_even_past_the_first_page() {
+    let stripe = FakeStripe::start().await;
+    let mut invoices = Vec::new();
+    for (n, (id, lines)) in [("in_big", 105), ("in_small", 3)].into_iter().enumerate() {
+        let charge = objects::with_payer(
+            objects::charge(
+                &format!("ch_{id}"),
+                T0 + n as i64,
+                100 * lines as i64,
+                "usd",
+            ),
+            "ann@example.com",
+            "Ann",
+            None,
+        );
+        let mut invoice = objects::invoice(id, T0 + n as i64, &charge, "sub_1", "ann@example.com");
+        invoice["lines"] = invoice_lines(id, lines);
+        invoices.push(invoice);
+    }
+    stripe.insert_all(invoices).unwrap();
+    // The products the lines name (a backfill expands them for their names).
+    for n in 0..3 {
+        stripe
+            .insert(objects::product(
+                &format!("prod_{n}"),
+                &format!("Product {n}"),
+            ))
+            .unwrap();
+    }
+    // Listed, an invoice embeds its first lines only, as Stripe's do.
+    let listed = stripe
+        .client()
+        .unwrap()
+        .list_objects(ListKind::Invoices, CreatedRange::all(), None)
+        .await
+        .unwrap();
+    let embedded: Vec<(usize, bool)> = listed
+        .data
+        .iter()
+        .map(|o| match o {
+            EventObject::Invoice(i) => (i.line_list().len(), i.lines.as_ref().unwrap().has_more),
+            other => panic!("an invoice expected: {other:?}"),
+        })
+        .collect();
+    assert_eq!(embedded, [(3, false), (10, true)], "newest first");
+    stripe.clear_requests();
+    let mut pipeline = Pipeline::new(FakeHubSpot::start().await).await;
+    pipeline.start_engine(|b| b);
+    let config = MappingConfig::default();
+    Backfill::builder(
+        stripe.client().unwrap(),
+        pipeline.store.clone(),
+        config.clone(),
+        CreatedRange::all(),
+    )
+    .kinds([ListKind::Invoices])
+    .build()
+    .unwrap()
+    .run(|_| {})
+    .await
+    .unwrap();
+    assert_eq!(pipeline.drained(DRAIN).await.dead, 0);
+    pipeline.shutdown().await;
+
+    let lines_read: Vec<String> = stripe
+        .requests()
+        .iter()
+        .filter(|r| r.path.ends_with("/lines"))
+        .map(|r| r.path.clone())
+        .collect();
+    assert_eq!(
+        lines_read,
+        ["/v1/invoices/in_big/lines", "/v1/invoices/in_big/lines"],
+        "only the invoice whose list was cut short is read again (105 lines: two pages of 100)"
+    );
+    for (id, lines) in [("in_big", 105), ("in_small", 3)] {
+        let entry = pipeline
+            .store
+            .state
+            .ledger_entry(id)
+            .await
+            .unwrap()
+            .unwrap();
+        let ids: Vec<&str> = entry
+            .row
+            .line_items()
+            .iter()
+            .map(|l| l.id.as_str())
+            .collect();
+        let want: Vec<String> = (0..lines).map(|i| format!("il_{id}_{i:02}")).collect();
+        assert_eq!(ids, want, "{id}");
+    }
+}
+
+/// Waits until the queue is drained and no line item is left for the engine's pass.
+async fn line_items_settled(pipeline: &Pipeline) {
+    assert_eq!(pipeline.drained(DRAIN).await.dead, 0);
+    let started = std::time::Instant::now();
+    while !pipeline
+        .store
+        .state
+        .pending_line_items(100)
+        .await
+        .unwrap()
+        .is_empty()
+    {
+        assert!(started.elapsed() < DRAIN, "line items still pending");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Requests whose path names line items or products.
+fn line_item_requests(hubspot: &FakeHubSpot) -> Vec<String> {
+    hubspot
+        .requests()
+        .iter()
+        .filter(|r| r.path.contains("line_items") || r.path.contains("products"))
+        .map(|r| format!("{} {}", r.method, r.path))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_backfill_of_an_invoice_already_synced_adds_no_line_item_and_reconcile_restores_a_deleted_one(
+) {
+    use stripe2hubspot::history::{expected_line_items, Reconcile};
+    use stripe2hubspot::hubspot_crm::ApiVersion;
+    let mapping = MappingConfig {
+        line_items: true,
+        ..MappingConfig::default()
+    };
+    let stripe = FakeStripe::start().await;
+    let charge = objects::with_payer(
+        objects::charge("ch_lines", T0, 300, "usd"),
+        "ann@example.com",
+        "Ann",
+        None,
+    );
+    let mut invoice = objects::invoice("in_lines", T0, &charge, "sub_1", "ann@example.com");
+    invoice["lines"] = invoice_lines("in_lines", 3);
+    stripe.insert(invoice.clone()).unwrap();
+    for n in 0..3 {
+        stripe
+            .insert(objects::product(
+                &format!("prod_{n}"),
+                &format!("Product {n}"),
+            ))
+            .unwrap();
+    }
+    let mut pipeline = Pipeline::new(FakeHubSpot::start().await).await;
+    pipeline.start_engine_mapped(ApiVersion::default(), mapping.clone(), |b| b);
+
+    // The webhook first: the deal and its three line items.
+    let webhook = serde_json::json!({
+        "id": "evt_in_lines_paid", "object": "event", "type": "invoice.paid",
+        "created": T0 + 10, "api_version": "2024-06-20", "livemode": false,
+        "pending_webhooks": 1, "request": {"id": null, "idempotency_key": null},
+        "data": {"object": invoice},
+    });
+    assert_eq!(pipeline.send(&webhook).await, 200);
+    line_items_settled(&pipeline).await;
+    let hubspot = &pipeline.hubspot;
+    assert_eq!(hubspot.line_items().len(), 3);
+    let before = line_item_requests(hubspot);
+
+    // The backfill reads the same invoice: same lines, same fingerprint, nothing to write.
+    Backfill::builder(
+        stripe.client().unwrap(),
+        pipeline.store.clone(),
+        mapping.clone(),
+        CreatedRange::all(),
+    )
+    .kinds([ListKind::Invoices])
+    .build()
+    .unwrap()
+    .run(|_| {})
+    .await
+    .unwrap();
+    line_items_settled(&pipeline).await;
+    // A pass that was due would have shown by now (the engine's idle poll is short).
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(hubspot.line_items().len(), 3, "no line item added");
+    assert_eq!(
+        line_item_requests(hubspot),
+        before,
+        "the backfill of a synced invoice writes no line item"
+    );
+
+    // Reconcile: in sync; a line item deleted by hand is reported and written again.
+    let reconcile = Reconcile::builder(common::retrying_client(hubspot)).build();
+    let expected = expected_line_items(&pipeline.store, &mapping)
+        .await
+        .unwrap();
+    assert_eq!(expected.len(), 1);
+    let report = reconcile.check_line_items(&expected, |_| {}).await.unwrap();
+    assert!(report.is_in_sync() && report.lines == 3, "{report}");
+    let gone = hubspot
+        .line_items()
+        .into_iter()
+        .find(|l| l.property("stripe_line_item_id") == Some("il_in_lines_01"))
+        .unwrap();
+    assert!(hubspot.delete_object("line_items", &gone.id));
+    let report = reconcile.check_line_items(&expected, |_| {}).await.unwrap();
+    assert_eq!(report.missing.len(), 1, "{report}");
+    assert_eq!(report.missing[0].line_ids, ["il_in_lines_01"]);
+    let repaired = reconcile
+        .repair_line_items(&pipeline.store, &expected, &report)
+        .await
+        .unwrap();
+    let waiting = reconcile
+        .wait_for_line_item_repairs(&pipeline.store, &repaired, Duration::from_millis(20), DRAIN)
+        .await
+        .unwrap();
+    assert!(waiting.is_empty(), "{waiting:?}");
+    let after = reconcile.check_line_items(&expected, |_| {}).await.unwrap();
+    assert!(after.is_in_sync(), "{after}");
+    assert_eq!(
+        hubspot.line_items().len(),
+        3,
+        "the deleted one made again, no duplicate"
+    );
+    let deal = hubspot.deals().into_iter().next().unwrap();
+    let made_again = hubspot
+        .line_items()
+        .into_iter()
+        .find(|l| l.property("stripe_line_item_id") == Some("il_in_lines_01"))
+        .unwrap();
+    assert!(hubspot.are_associated("line_items", &made_again.id, "deals", &deal.id));
+    pipeline.shutdown().await;
+}

@@ -445,7 +445,8 @@ async fn backfilled_subscriptions_reach_the_contacts_and_a_drifted_mrr_is_repair
     .build()
     .unwrap();
     backfill.run(|_| {}).await.unwrap();
-    assert_eq!(pipeline.drained(DRAIN).await.dead, 0);
+    // The company pass (companies are on by default) follows the queue: let it finish too.
+    companies_settled(&pipeline).await;
     // Again: every customer and subscription is unchanged, so HubSpot hears nothing.
     pipeline.hubspot.clear_requests();
     let again = backfill.run(|_| {}).await.unwrap();
@@ -508,4 +509,278 @@ async fn backfilled_subscriptions_reach_the_contacts_and_a_drifted_mrr_is_repair
     );
     let after = reconcile.check_customers(&expected, |_| {}).await.unwrap();
     assert!(after.is_in_sync() && after.in_sync == 3, "{after}");
+}
+
+/// Waits until no company is left for the engine's company pass.
+async fn companies_settled(pipeline: &Pipeline) {
+    assert_eq!(pipeline.drained(DRAIN).await.dead, 0);
+    let started = std::time::Instant::now();
+    while !pipeline
+        .store
+        .state
+        .dirty_companies(100)
+        .await
+        .unwrap()
+        .is_empty()
+    {
+        assert!(started.elapsed() < DRAIN, "companies still dirty");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_company_edited_by_hand_is_repaired_and_a_deleted_one_made_again() {
+    company_drift_is_reported_and_repaired(Pipeline::new(FakeHubSpot::start().await).await).await;
+}
+
+/// [`a_company_edited_by_hand_is_repaired_and_a_deleted_one_made_again`] on PostgreSQL.
+/// Skipped without `STRIPE2HUBSPOT_TEST_POSTGRES_URL`.
+#[cfg(feature = "postgres")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_postgres_a_company_edited_by_hand_is_repaired_and_a_deleted_one_made_again() {
+    use stripe2hubspot::queue::{PostgresOptions, PostgresQueue, Store};
+    let Ok(url) = std::env::var("STRIPE2HUBSPOT_TEST_POSTGRES_URL") else {
+        assert!(std::env::var_os("STRIPE2HUBSPOT_REQUIRE_POSTGRES").is_none());
+        return;
+    };
+    let options = PostgresOptions {
+        schema: Some(format!(
+            "s2h_test_{}_reconcile_companies",
+            std::process::id()
+        )),
+        ..PostgresOptions::default()
+    };
+    let store = Store::new(PostgresQueue::connect_with(&url, options).await.unwrap());
+    let dir = tempfile::tempdir().unwrap();
+    let pipeline = Pipeline::on_store(FakeHubSpot::start().await, store, dir).await;
+    company_drift_is_reported_and_repaired(pipeline).await;
+}
+
+/// Three payers at two companies; a person edits one company's rollup and deletes the other:
+/// reconcile reports both, repair hands them to the engine, which writes them again.
+async fn company_drift_is_reported_and_repaired(mut pipeline: Pipeline) {
+    use stripe2hubspot::history::expected_companies;
+    use stripe2hubspot::testkit::Payment;
+    const T0: i64 = 1_700_000_000;
+    let config = MappingConfig::default();
+    pipeline.start_engine(|b| b.concurrency(1));
+    for (n, email, amount) in [
+        (1, "ann@acme.com", 1_000),
+        (2, "bob@acme.com", 2_000),
+        (3, "cat@globex.com", 500),
+    ] {
+        let event = Payment::numbered(n, email, amount, "usd", T0 + n as i64).charge_succeeded();
+        assert_eq!(pipeline.send(&event).await, 200);
+    }
+    companies_settled(&pipeline).await;
+    let hubspot = &pipeline.hubspot;
+    let company_of = |key: &str| {
+        hubspot
+            .companies()
+            .into_iter()
+            .find(|c| c.property("stripe_company_key") == Some(key))
+    };
+    let acme = company_of("acme.com").expect("the engine wrote acme.com");
+    assert_eq!(acme.property("stripe_lifetime_value"), Some("30.00"));
+
+    let expected = expected_companies(&pipeline.store, &config).await.unwrap();
+    let shape: Vec<(&str, usize)> = expected
+        .iter()
+        .map(|c| (c.key.value(), c.members.len()))
+        .collect();
+    assert_eq!(shape, [("acme.com", 2), ("globex.com", 1)]);
+    let reconcile = Reconcile::builder(common::retrying_client(hubspot)).build();
+    let report = reconcile.check_companies(&expected, |_| {}).await.unwrap();
+    assert!(report.is_in_sync() && report.in_sync == 2, "{report}");
+    assert_eq!(report.requests, 1, "one batch read for both");
+
+    // A person lowers acme's lifetime value, and deletes globex.
+    assert!(hubspot.edit_property("companies", &acme.id, "stripe_lifetime_value", Some("1.00")));
+    let globex = company_of("globex.com").unwrap();
+    assert!(hubspot.delete_object("companies", &globex.id));
+
+    let mut report = reconcile.check(&[], |_| {}).await.unwrap();
+    report.companies = reconcile.check_companies(&expected, |_| {}).await.unwrap();
+    assert_eq!(report.exit_code(), 1);
+    let companies = &report.companies;
+    assert_eq!(companies.drifted.len(), 1, "{report}");
+    assert_eq!(
+        (
+            companies.drifted[0].key.as_str(),
+            companies.drifted[0].company_id.as_str()
+        ),
+        ("acme.com", acme.id.as_str())
+    );
+    assert_eq!(
+        companies.drifted[0]
+            .differences
+            .iter()
+            .map(|d| d.property.as_str())
+            .collect::<Vec<_>>(),
+        ["stripe_lifetime_value"]
+    );
+    assert_eq!(companies.missing, ["globex.com"]);
+    let shown = report.to_string();
+    assert!(
+        shown.contains("2 companies checked: 0 in sync, 1 drifted, 1 missing in HubSpot")
+            && shown.contains("stripe_lifetime_value: HubSpot has \"1.00\", expected \"30.00\"")
+            && shown.contains("missing company globex.com"),
+        "{shown}"
+    );
+
+    // Repair hands both to the engine's company pass, which writes them from the ledger.
+    let repaired = reconcile
+        .repair_companies(&pipeline.store, &expected, companies)
+        .await
+        .unwrap();
+    assert_eq!(repaired.queued, ["acme.com", "globex.com"], "{repaired}");
+    assert_eq!(repaired.recreated, ["globex.com"]);
+    let waiting = reconcile
+        .wait_for_company_repairs(&pipeline.store, &repaired, Duration::from_millis(20), DRAIN)
+        .await
+        .unwrap();
+    assert!(waiting.is_empty(), "{waiting:?}");
+    let after = reconcile.check_companies(&expected, |_| {}).await.unwrap();
+    assert!(after.is_in_sync() && after.in_sync == 2, "{after}");
+    assert_eq!(
+        company_of("acme.com")
+            .unwrap()
+            .property("stripe_lifetime_value"),
+        Some("30.00"),
+        "the repair rewrote the rollup"
+    );
+    let made_again = company_of("globex.com").expect("globex made again");
+    assert_ne!(made_again.id, globex.id);
+    let cat = hubspot.contact_by_email("cat@globex.com").unwrap();
+    assert!(
+        hubspot.are_associated("contacts", &cat.id, "companies", &made_again.id),
+        "the member is linked to the company made again"
+    );
+    assert_eq!(
+        hubspot.companies().len(),
+        2,
+        "no duplicate of acme.com: {:?}",
+        hubspot.companies()
+    );
+    pipeline.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn line_items_missing_in_hubspot_are_reported_and_noted_for_a_rewrite() {
+    use stripe2hubspot::history::expected_line_items;
+    use stripe2hubspot::hubspot_crm::PropertyCreate;
+    let mut pipeline = Pipeline::new(FakeHubSpot::start().await).await;
+    pipeline.start_engine(|b| b.concurrency(1));
+    let mut invoice = fixture("invoice_paid");
+    // An email, so the payment does not wait for its customer.
+    invoice["data"]["object"]["customer_email"] = "ann@example.com".into();
+    invoice["data"]["object"]["lines"] = serde_json::json!({
+    "object": "list", "has_more": false, "url": "/v1/invoices/in_1/lines",
+    "data": [
+        {"id": "il_pro", "object": "line_item", "amount": 3000, "currency": "usd",
+         "quantity": 3, "description": "3 x Pro",
+         "price": {"id": "price_pro", "object": "price", "currency": "usd",
+            "unit_amount": 1000, "product": "prod_pro"}},
+        {"id": "il_setup", "object": "line_item", "amount": 500, "currency": "usd",
+         "quantity": 1, "description": "Setup",
+         "price": {"id": "price_setup", "object": "price", "currency": "usd",
+            "unit_amount": 500, "product": "prod_setup"}}
+    ]});
+    deliver(&pipeline, &invoice).await;
+    pipeline.shutdown().await;
+    let store = &pipeline.store;
+
+    let off = MappingConfig::default();
+    assert!(
+        expected_line_items(store, &off).await.unwrap().is_empty(),
+        "line items off: nothing to check"
+    );
+    let on = MappingConfig {
+        line_items: true,
+        ..MappingConfig::default()
+    };
+    let expected = expected_line_items(store, &on).await.unwrap();
+    assert_eq!(expected.len(), 1);
+    assert_eq!(expected[0].line_ids, ["il_pro", "il_setup"]);
+    let deal = pipeline.hubspot.deals().into_iter().next().unwrap();
+    assert_eq!(expected[0].deal_id, deal.id);
+
+    // Before the line-item pass ever ran, HubSpot has no stripe_line_item_id: the line
+    // items are reported unchecked, and that is no drift.
+    let hubspot = &pipeline.hubspot;
+    let reconcile = Reconcile::builder(common::retrying_client(hubspot)).build();
+    let mut report = reconcile.check(&[], |_| {}).await.unwrap();
+    report.line_items = reconcile.check_line_items(&expected, |_| {}).await.unwrap();
+    assert!(report.line_items.not_checked.is_some(), "{report}");
+    assert_eq!(report.exit_code(), 0, "{report}");
+    assert!(
+        report.to_string().contains("line items not checked"),
+        "{report}"
+    );
+
+    // HubSpot holds one of the two (as bootstrap and the line-item pass would make it).
+    hubspot.set_property(
+        "line_items",
+        PropertyCreate::text(
+            "stripe_line_item_id",
+            "Stripe line item ID",
+            "lineiteminformation",
+        )
+        .unique(true),
+    );
+    hubspot.create_object(
+        "line_items",
+        &[("stripe_line_item_id", "il_pro"), ("name", "Pro")],
+    );
+    let mut report = reconcile.check(&[], |_| {}).await.unwrap();
+    report.line_items = reconcile.check_line_items(&expected, |_| {}).await.unwrap();
+    assert_eq!(report.exit_code(), 1);
+    assert_eq!(report.line_items.missing.len(), 1, "{report}");
+    assert_eq!(report.line_items.missing[0].line_ids, ["il_setup"]);
+    assert_eq!(report.line_items.missing[0].deal_id, deal.id);
+    let shown = report.to_string();
+    assert!(
+        shown.contains("2 line items of 1 payments checked: 0 payments in sync, 1 line items of 1 payments missing")
+            && shown.contains("il_setup"),
+        "{shown}"
+    );
+
+    // Repair: the payment's line items become pending, at a generation above anything
+    // noted before, and the stored fingerprint is the row's own again.
+    let before = store.state.pending_line_items(100).await.unwrap();
+    let repaired = reconcile
+        .repair_line_items(store, &expected, &report.line_items)
+        .await
+        .unwrap();
+    assert_eq!(repaired.queued, [expected[0].payment_id.clone()]);
+    let pending = store.state.pending_line_items(100).await.unwrap();
+    assert_eq!(pending.len(), 1, "{pending:?}");
+    assert_eq!(pending[0].payment_key, expected[0].payment_id);
+    assert_eq!(pending[0].deal_id, deal.id);
+    let raised = pending[0].generation;
+    assert!(
+        before.iter().all(|w| w.generation < raised),
+        "{before:?} -> {pending:?}"
+    );
+    store
+        .state
+        .mark_line_items_written(&[(expected[0].payment_id.clone(), raised)])
+        .await
+        .unwrap();
+    // The engine noting the row's lines again (a redelivery) finds nothing new.
+    store
+        .state
+        .note_line_items(&[(
+            expected[0].payment_id.clone(),
+            deal.id.clone(),
+            expected[0].fingerprint.clone(),
+        )])
+        .await
+        .unwrap();
+    assert!(store
+        .state
+        .pending_line_items(100)
+        .await
+        .unwrap()
+        .is_empty());
 }

@@ -12,7 +12,7 @@ use stripe2hubspot_stripe::{CreatedRange, ListKind, StripeClient};
 use stripe_events::Event;
 
 use super::budget::HubSpotBudget;
-use super::synthetic::synthetic_event;
+use super::synthetic::{synthetic_event, webhook_type_for};
 use stripe2hubspot_queue::{Enqueued, QueueError, Store};
 
 /// Ready jobs above which the backfill waits before enqueueing its next page. A live webhook
@@ -282,6 +282,10 @@ impl BackfillBuilder {
 ///   dropping the future (Ctrl-C) or a crash loses at most the page in flight, which the next
 ///   run reads again. A finished list is marked [`CHECKPOINT_DONE`]; the next run reads it
 ///   from the newest again (unchanged objects are duplicates).
+/// * Whole invoices: a listed invoice embeds only its first lines; one cut short
+///   (`lines.has_more`) is completed with `GET /v1/invoices/{id}/lines`
+///   ([`StripeClient::invoice_line_items`]) before it is queued, so its payment's line items
+///   are every line (one request per 100 lines, for those invoices only).
 #[derive(Debug, Clone)]
 pub struct Backfill {
     b: BackfillBuilder,
@@ -418,6 +422,14 @@ impl Backfill {
                     if let Some(created) = created_of(object) {
                         oldest = Some(oldest.map_or(created, |o| o.min(created)));
                     }
+                    // An invoice embeds only its first lines; a dry run does not read the rest
+                    // (they change what is written, not whether).
+                    let completed = if b.dry_run {
+                        None
+                    } else {
+                        self.with_every_line(object).await?
+                    };
+                    let object = completed.as_ref().unwrap_or(object);
                     let Some(event) = synthetic_event(object, b.client.is_live(), read_at) else {
                         summary.skipped += 1;
                         continue;
@@ -484,6 +496,41 @@ impl Backfill {
             waited_for_queue: waited,
             hubspot_time: b.budget.time_for(totals.queued),
         })
+    }
+
+    /// The invoice `object` with every line, when it is paid (it gives an event) and its
+    /// embedded `lines` are only the first page (`lines.has_more`): the rest are read with
+    /// `GET /v1/invoices/{id}/lines`, so the payment's line items are the invoice's, not its
+    /// first handful. `None` when nothing is missing (or `object` is no invoice).
+    async fn with_every_line(
+        &self,
+        object: &stripe_events::EventObject,
+    ) -> Result<Option<stripe_events::EventObject>, BackfillError> {
+        let stripe_events::EventObject::Invoice(invoice) = object else {
+            return Ok(None);
+        };
+        let Some(lines) = invoice.lines.as_ref().filter(|l| l.has_more) else {
+            return Ok(None);
+        };
+        if webhook_type_for(object).is_none() {
+            return Ok(None);
+        }
+        let every = self
+            .b
+            .client
+            .invoice_line_items(&invoice.id)
+            .await
+            .map_err(|source| BackfillError::Stripe {
+                kind: "invoice lines",
+                source,
+            })?;
+        let mut complete = invoice.clone();
+        complete.lines = Some(stripe_events::List {
+            data: every,
+            has_more: false,
+            url: lines.url.clone(),
+        });
+        Ok(Some(stripe_events::EventObject::Invoice(complete)))
     }
 
     /// Waits until fewer than `max_ready` jobs are ready; returns how long it waited.

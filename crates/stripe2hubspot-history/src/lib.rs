@@ -10,7 +10,12 @@
 //!   unwritten and queued, and the sync engine writes them from the ledger as it stands then.
 //!   [`check_customers`](Reconcile::check_customers) and
 //!   [`repair_customers`](Reconcile::repair_customers) do the same for the subscription
-//!   properties of each customer's contact ([`expected_contacts`]).
+//!   properties of each customer's contact ([`expected_contacts`]);
+//!   [`check_companies`](Reconcile::check_companies) and
+//!   [`repair_companies`](Reconcile::repair_companies) the rollups of each company
+//!   ([`expected_companies`]), and [`check_line_items`](Reconcile::check_line_items) and
+//!   [`repair_line_items`](Reconcile::repair_line_items) the line items of each written deal
+//!   ([`expected_line_items`]); their repairs go to the engine's side passes.
 //! * [`fetch_thin_event_object`] retrieves the object of a thin event.
 //!
 //! ```no_run
@@ -47,8 +52,10 @@
 
 mod backfill;
 mod budget;
+mod companies;
 mod compare;
 mod customers;
+mod line_items;
 mod reconcile;
 mod repair;
 mod synthetic;
@@ -59,9 +66,16 @@ pub use backfill::{
     KindSummary, Progress, CHECKPOINT_DONE, DEFAULT_MAX_READY, DEFAULT_QUEUE_POLL,
 };
 pub use budget::{HubSpotBudget, MEASURED_REQUESTS_PER_PAYMENT};
+pub use companies::{
+    compared_company_properties, expected_companies, CompanyDrift, CompanyRepairSummary,
+    CompanyReport, ExpectedCompany, ExpectedMember,
+};
 pub use compare::same_value;
 pub use customers::{
     expected_contacts, CustomerDrift, CustomerRepairSummary, CustomerReport, ExpectedContact,
+};
+pub use line_items::{
+    expected_line_items, ExpectedLineItems, LineItemRepairSummary, LineItemReport, MissingLineItems,
 };
 pub use reconcile::{
     Difference, Drift, ExpectedDeal, Reconcile, ReconcileBuilder, ReconcileError,

@@ -10,8 +10,10 @@ use stripe2hubspot_map::{
 };
 use stripe2hubspot_queue::{LedgerEntry, WrittenDeal};
 
+use super::companies::CompanyReport;
 use super::compare::same_value;
 use super::customers::CustomerReport;
+use super::line_items::LineItemReport;
 
 /// Ids per batch read or upsert: HubSpot's batch limit.
 pub(crate) const BATCH: usize = 100;
@@ -171,12 +173,21 @@ pub struct ReconcileReport {
     pub shown: usize,
     /// The customers' contacts ([`Reconcile::check_customers`]); empty when not checked.
     pub customers: CustomerReport,
+    /// The companies ([`Reconcile::check_companies`]); empty when not checked.
+    pub companies: CompanyReport,
+    /// The deals' line items ([`Reconcile::check_line_items`]); empty when not checked.
+    pub line_items: LineItemReport,
 }
 
 impl ReconcileReport {
-    /// Whether every expected deal and every checked customer's contact exists and matches.
+    /// Whether every expected deal, every checked customer's contact, every checked company
+    /// and every checked line item exists and matches.
     pub fn is_in_sync(&self) -> bool {
-        self.drifted.is_empty() && self.missing.is_empty() && self.customers.is_in_sync()
+        self.drifted.is_empty()
+            && self.missing.is_empty()
+            && self.customers.is_in_sync()
+            && self.companies.is_in_sync()
+            && self.line_items.is_in_sync()
     }
 
     /// The CLI's exit status for this report: 0 in sync, 1 drift found (and not repaired).
@@ -219,6 +230,12 @@ impl fmt::Display for ReconcileReport {
         }
         if self.customers.checked > 0 {
             write!(f, "\n{}", self.customers)?;
+        }
+        if self.companies.checked > 0 || self.companies.not_checked.is_some() {
+            write!(f, "\n{}", self.companies)?;
+        }
+        if self.line_items.checked > 0 || self.line_items.not_checked.is_some() {
+            write!(f, "\n{}", self.line_items)?;
         }
         Ok(())
     }
@@ -296,6 +313,20 @@ impl ReconcileBuilder {
 #[derive(Debug, Clone)]
 pub struct Reconcile {
     b: ReconcileBuilder,
+}
+
+/// Whether `error` says a side object (companies, line items) cannot be read at all in this
+/// portal: the token lacks its scopes (403), or its key property is not there yet (400: not a
+/// unique property; 404), as before the engine's first pass of a feature just turned on.
+/// Reconcile then reports that object type unchecked instead of failing, as a missing scope
+/// pauses that feature alone in the engine.
+pub(crate) fn side_unreadable(error: &hubspot_crm::Error) -> bool {
+    matches!(
+        error,
+        hubspot_crm::Error::Forbidden { .. }
+            | hubspot_crm::Error::Validation { .. }
+            | hubspot_crm::Error::NotFound { .. }
+    )
 }
 
 pub(crate) fn hubspot(during: &'static str) -> impl FnOnce(hubspot_crm::Error) -> ReconcileError {

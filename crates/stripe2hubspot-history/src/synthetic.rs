@@ -274,4 +274,98 @@ mod tests {
             assert_eq!(from_event, from_object);
         }
     }
+
+    /// A webhook fixture of the stripe-events crate with `lines` set on its invoice.
+    fn invoice_webhook(fixture: &str, lines: Value) -> Value {
+        let path = format!(
+            "{}/../stripe-events/tests/fixtures/{fixture}.json",
+            env!("CARGO_MANIFEST_DIR")
+        );
+        let mut event: Value =
+            serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+        event["data"]["object"]["lines"] = lines;
+        event
+    }
+
+    fn line_items_of(event: &Event) -> Vec<stripe2hubspot_map::LineItemFacts> {
+        match facts_from_event(event, &MappingConfig::default()).unwrap() {
+            FactsOutcome::Facts(facts) => facts.line_items,
+            FactsOutcome::Skip(reason) => panic!("skipped: {reason:?}"),
+        }
+    }
+
+    #[test]
+    fn a_backfilled_invoice_carries_the_lines_the_webhook_carries_into_the_ledger() {
+        // The two price shapes: `price` (before 2025-03-31.basil), `pricing.price_details`.
+        let older = json!({"object": "list", "has_more": false, "url": "/v1/invoices/in_1/lines",
+        "data": [
+            {"id": "il_pro", "object": "line_item", "amount": 3000, "currency": "usd",
+             "quantity": 3, "description": "3 x Pro",
+             "price": {"id": "price_pro", "object": "price", "currency": "usd",
+                "unit_amount": 1000, "product": "prod_pro",
+                "recurring": {"interval": "month", "interval_count": 1}}},
+            {"id": "il_setup", "object": "line_item", "amount": 500, "currency": "usd",
+             "quantity": 1, "description": "Setup",
+             "price": {"id": "price_setup", "object": "price", "currency": "usd",
+                "unit_amount": 500, "product": "prod_setup"}}
+        ]});
+        let basil = json!({"object": "list", "has_more": false, "url": "/v1/invoices/in_1/lines",
+        "data": [
+            {"id": "il_seat", "object": "line_item", "amount": 2000, "currency": "usd",
+             "quantity": 2, "description": "2 x Seat",
+             "pricing": {"type": "price_details", "unit_amount_decimal": "1000",
+                "price_details": {"price": "price_seat", "product": "prod_seat"}}}
+        ]});
+        for (fixture, lines, ids) in [
+            ("invoice_paid", older, vec!["il_pro", "il_setup"]),
+            ("invoice_paid_2025_03_31_basil", basil, vec!["il_seat"]),
+        ] {
+            let webhook = invoice_webhook(fixture, lines);
+            let from_webhook = stripe_events::parse_event(webhook.to_string().as_bytes()).unwrap();
+            let webhook_lines = line_items_of(&from_webhook);
+            assert_eq!(
+                webhook_lines
+                    .iter()
+                    .map(|l| l.id.as_str())
+                    .collect::<Vec<_>>(),
+                ids,
+                "{fixture}"
+            );
+
+            // The same invoice as the list endpoint gives it, through the backfill's event.
+            let object = EventObject::from_value(webhook["data"]["object"].clone());
+            let synthetic = synthetic_event(&object, false, 1_900_000_000).unwrap();
+            assert_eq!(
+                line_items_of(&synthetic.event),
+                webhook_lines,
+                "{fixture}: the backfill keeps every line as the webhook has it"
+            );
+            let stored: Value = serde_json::from_slice(&synthetic.payload).unwrap();
+            assert_eq!(
+                stored["data"]["object"]["lines"]["data"]
+                    .as_array()
+                    .map(Vec::len),
+                Some(ids.len()),
+                "{fixture}: the queued payload keeps the lines"
+            );
+
+            // In the ledger: the backfill (newer) over the webhook keeps the same lines, and
+            // so the same fingerprint: the engine notes nothing new for the deal.
+            let facts =
+                |event: &Event| match facts_from_event(event, &MappingConfig::default()).unwrap() {
+                    FactsOutcome::Facts(facts) => *facts,
+                    FactsOutcome::Skip(reason) => panic!("skipped: {reason:?}"),
+                };
+            let webhook_row = stripe2hubspot_map::LedgerRow::from_facts(&facts(&from_webhook));
+            let both = webhook_row.merge(&stripe2hubspot_map::LedgerRow::from_facts(&facts(
+                &synthetic.event,
+            )));
+            assert_eq!(both.line_items(), webhook_row.line_items(), "{fixture}");
+            assert_eq!(
+                both.line_items_fingerprint(),
+                webhook_row.line_items_fingerprint(),
+                "{fixture}"
+            );
+        }
+    }
 }

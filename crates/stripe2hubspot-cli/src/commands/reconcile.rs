@@ -1,13 +1,16 @@
 //! `stripe2hubspot reconcile`: compare the deals HubSpot holds with what the payment ledger
-//! says they should be, and the subscription properties of each customer's contact with what
-//! the customer ledger says, report drift, and with `--repair` have the syncer write the fixes.
+//! says they should be, the subscription properties of each customer's contact with what
+//! the customer ledger says, the rollups of each company with what its members' ledgers say,
+//! and (with line items on) that every deal's line items exist; report drift, and with
+//! `--repair` have the syncer write the fixes.
 
 use std::process::ExitCode;
 use std::time::Duration;
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use stripe2hubspot::history::{
-    expected_contacts, ExpectedContact, ExpectedDeal, Reconcile, ReconcileProgress, ReconcileReport,
+    expected_companies, expected_contacts, expected_line_items, ExpectedCompany, ExpectedContact,
+    ExpectedDeal, ExpectedLineItems, Reconcile, ReconcileProgress, ReconcileReport,
 };
 use stripe2hubspot::map::MappingConfig;
 use stripe2hubspot::queue::{QueueError, Store};
@@ -22,6 +25,11 @@ const LEDGER_PAGE: usize = 500;
 /// How often the wait for repairs looks at the ledger and the queue.
 const REPAIR_POLL: Duration = Duration::from_millis(200);
 
+/// How long the repair waits for the engine's company and line-item passes, which are no
+/// queue jobs (they back off after a failure and pause alone for a missing scope): past it,
+/// the check after the repair reports what is still behind.
+const SIDE_REPAIR_TIMEOUT: Duration = Duration::from_secs(120);
+
 /// Exit code after Ctrl-C: the conventional 128 + SIGINT.
 const EXIT_INTERRUPTED: u8 = 130;
 
@@ -33,7 +41,10 @@ store) and HubSpot (HUBSPOT_ACCESS_TOKEN, HUBSPOT_BASE_URL, HUBSPOT_RATE_LIMIT);
 STRIPE_SECRET_KEY is not needed: run `backfill` first for payments from before the webhooks.\n\
 With --repair the drifted rows are handed to the sync engine (the server's when one leads on \
 the same store, else one this command runs), which writes them from the ledger as it stands \
-then; reconcile waits for them and checks again.\n\
+then; reconcile waits for them and checks again. Companies (their rollups; never their name) \
+are checked whatever --since says, and the line items of the payments checked when \
+STRIPE2HUBSPOT_LINE_ITEMS=1; their repairs are written by the engine's company and line-item \
+passes.\n\
 Exit status: 0 in sync (or repaired), 1 drift found and not repaired, 2 configuration, 130 \
 interrupted."
 )]
@@ -82,11 +93,17 @@ pub async fn run(args: Args) -> ExitCode {
             return super::failure(&format_args!("could not read the customer ledger: {error}"))
         }
     };
+    let sides = match Sides::read(&store, &mapping, &expected).await {
+        Ok(sides) => sides,
+        Err(error) => return super::failure(&format_args!("could not read the ledgers: {error}")),
+    };
     let reconcile = Reconcile::builder(hubspot)
         .find_unknown(args.since.is_none())
         .build();
-    let bar = progress_bar((expected.len() + contacts.len()) as u64);
-    let report = check(&reconcile, &expected, &contacts, &bar).await;
+    let bar = progress_bar(
+        (expected.len() + contacts.len() + sides.companies.len() + sides.line_items.len()) as u64,
+    );
+    let report = check(&reconcile, &expected, &contacts, &sides, &bar).await;
     bar.finish_and_clear();
     let report = match report {
         Ok(report) => report,
@@ -120,6 +137,7 @@ pub async fn run(args: Args) -> ExitCode {
     let checked = Checked {
         deals: &expected,
         contacts: &contacts,
+        sides: &sides,
         report: &report,
     };
     let code = tokio::select! {
@@ -134,11 +152,38 @@ pub async fn run(args: Args) -> ExitCode {
     code
 }
 
-/// The deals and customers' contacts compared with HubSpot: payments first, then customers.
+/// The companies and line items the ledgers expect (empty when the mapping makes none).
+struct Sides {
+    companies: Vec<ExpectedCompany>,
+    line_items: Vec<ExpectedLineItems>,
+}
+
+impl Sides {
+    /// The companies of the whole ledger (current state), and the line items of the
+    /// payments of `deals` (those checked: `--since` narrows them).
+    async fn read(
+        store: &Store,
+        mapping: &MappingConfig,
+        deals: &[ExpectedDeal],
+    ) -> Result<Sides, QueueError> {
+        let checked: std::collections::HashSet<&str> =
+            deals.iter().map(|d| d.payment_id.as_str()).collect();
+        let mut line_items = expected_line_items(store, mapping).await?;
+        line_items.retain(|l| checked.contains(l.payment_id.as_str()));
+        Ok(Sides {
+            companies: expected_companies(store, mapping).await?,
+            line_items,
+        })
+    }
+}
+
+/// The deals, customers' contacts, companies and line items compared with HubSpot, in that
+/// order.
 async fn check(
     reconcile: &Reconcile,
     deals: &[ExpectedDeal],
     contacts: &[ExpectedContact],
+    sides: &Sides,
     bar: &ProgressBar,
 ) -> Result<ReconcileReport, stripe2hubspot::history::ReconcileError> {
     let mut report = reconcile
@@ -150,6 +195,18 @@ async fn check(
             bar.set_position(done + p.checked)
         })
         .await?;
+    let done = done + contacts.len() as u64;
+    report.companies = reconcile
+        .check_companies(&sides.companies, |p: &ReconcileProgress| {
+            bar.set_position(done + p.checked)
+        })
+        .await?;
+    let done = done + sides.companies.len() as u64;
+    report.line_items = reconcile
+        .check_line_items(&sides.line_items, |p: &ReconcileProgress| {
+            bar.set_position(done + p.checked)
+        })
+        .await?;
     Ok(report)
 }
 
@@ -158,6 +215,7 @@ async fn check(
 struct Checked<'a> {
     deals: &'a [ExpectedDeal],
     contacts: &'a [ExpectedContact],
+    sides: &'a Sides,
     report: &'a ReconcileReport,
 }
 
@@ -184,6 +242,26 @@ async fn repair(
     if !customers.queued.is_empty() || !customers.moved_on.is_empty() {
         println!("{customers}");
     }
+    let companies = match reconcile
+        .repair_companies(store, &checked.sides.companies, &checked.report.companies)
+        .await
+    {
+        Ok(summary) => summary,
+        Err(error) => return super::failure(&error),
+    };
+    if !companies.queued.is_empty() {
+        println!("{companies}");
+    }
+    let line_items = match reconcile
+        .repair_line_items(store, &checked.sides.line_items, &checked.report.line_items)
+        .await
+    {
+        Ok(summary) => summary,
+        Err(error) => return super::failure(&error),
+    };
+    if !line_items.queued.is_empty() {
+        println!("{line_items}");
+    }
     eprintln!("waiting for the syncer to write the repairs (Ctrl-C stops; they stay queued)");
     let failed = match reconcile
         .wait_for_repairs(store, &summary, REPAIR_POLL)
@@ -202,6 +280,30 @@ async fn repair(
     if failed > 0 {
         eprintln!("{failed} repairs were not written: see `stripe2hubspot dead-letters list`");
     }
+    // Companies and line items are written by the engine's side passes, after the queue's
+    // work; they are not jobs, so their wait is bounded by time.
+    match reconcile
+        .wait_for_company_repairs(store, &companies, REPAIR_POLL, SIDE_REPAIR_TIMEOUT)
+        .await
+    {
+        Ok(waiting) if !waiting.is_empty() => eprintln!(
+            "{} companies are not written yet: see `stripe2hubspot status` and the alerts (a missing scope pauses companies alone)",
+            waiting.len()
+        ),
+        Ok(_) => {}
+        Err(error) => return super::failure(&error),
+    }
+    match reconcile
+        .wait_for_line_item_repairs(store, &line_items, REPAIR_POLL, SIDE_REPAIR_TIMEOUT)
+        .await
+    {
+        Ok(waiting) if !waiting.is_empty() => eprintln!(
+            "the line items of {} payments are not written yet: see `stripe2hubspot status` and the alerts (a missing scope pauses line items alone)",
+            waiting.len()
+        ),
+        Ok(_) => {}
+        Err(error) => return super::failure(&error),
+    }
     // Checked against the ledgers as they stand now: rows may have moved on meanwhile.
     let deals = match expected_deals(store, mapping, since).await {
         Ok(expected) => expected,
@@ -213,7 +315,11 @@ async fn repair(
             return super::failure(&format_args!("could not read the customer ledger: {error}"))
         }
     };
-    match check(reconcile, &deals, &contacts, &ProgressBar::hidden()).await {
+    let sides = match Sides::read(store, mapping, &deals).await {
+        Ok(sides) => sides,
+        Err(error) => return super::failure(&format_args!("could not read the ledgers: {error}")),
+    };
+    match check(reconcile, &deals, &contacts, &sides, &ProgressBar::hidden()).await {
         Ok(after) => {
             println!("after repair: {after}");
             exit(after.exit_code())
@@ -263,7 +369,7 @@ fn progress_bar(total: u64) -> ProgressBar {
     };
     let bar = ProgressBar::with_draw_target(Some(total), target);
     if let Ok(style) = ProgressStyle::with_template(
-        "{bar:30} {pos}/{len} payments and customers checked, ETA {eta}",
+        "{bar:30} {pos}/{len} payments, customers, companies and line items checked, ETA {eta}",
     ) {
         bar.set_style(style);
     }

@@ -364,3 +364,59 @@ async fn kinds_selects_the_lists_and_an_unknown_one_exits_2_naming_the_choices()
     assert!(paths.iter().any(|p| p == "/v1/customers"), "{paths:?}");
     assert!(paths.iter().any(|p| p == "/v1/subscriptions"), "{paths:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_company_rollup_edited_by_hand_is_drift_that_reconcile_repair_fixes() {
+    // Every generated payer writes from example.com: one company.
+    let stripe = stripe_with_history(40).await;
+    let hubspot = FakeHubSpot::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let env = history_env(&stripe, &hubspot, &dir);
+    let backfill = run(&["backfill", "--since", SINCE], &env).await;
+    assert_eq!(backfill.status.code(), Some(0), "{}", text(&backfill));
+
+    let check = run(&["reconcile"], &env).await;
+    assert_eq!(check.status.code(), Some(0), "{}", text(&check));
+    assert!(
+        String::from_utf8_lossy(&check.stdout).contains("1 companies checked: 1 in sync"),
+        "{}",
+        text(&check)
+    );
+    let company = hubspot
+        .companies()
+        .into_iter()
+        .find(|c| c.property("stripe_company_key") == Some("example.com"))
+        .expect("the backfill's engine wrote the company");
+    let count = company.property("stripe_payment_count").unwrap().to_owned();
+    assert_ne!(count, "1");
+    assert!(hubspot.edit_property("companies", &company.id, "stripe_payment_count", Some("1")));
+
+    let drift = run(&["reconcile"], &env).await;
+    assert_eq!(drift.status.code(), Some(1), "{}", text(&drift));
+    let report = String::from_utf8_lossy(&drift.stdout);
+    assert!(
+        report.contains("1 companies checked: 0 in sync, 1 drifted")
+            && report.contains("drifted company example.com")
+            && report.contains("stripe_payment_count: HubSpot has \"1\""),
+        "{report}"
+    );
+
+    let repair = run(&["reconcile", "--repair"], &env).await;
+    assert_eq!(repair.status.code(), Some(0), "{}", text(&repair));
+    assert!(
+        String::from_utf8_lossy(&repair.stdout).contains("1 companies queued for the syncer"),
+        "{}",
+        text(&repair)
+    );
+    let after = run(&["reconcile"], &env).await;
+    assert_eq!(after.status.code(), Some(0), "{}", text(&after));
+    let repaired = hubspot
+        .companies()
+        .into_iter()
+        .find(|c| c.id == company.id)
+        .unwrap();
+    assert_eq!(
+        repaired.property("stripe_payment_count"),
+        Some(count.as_str())
+    );
+}
