@@ -109,7 +109,10 @@ fn workers() -> Option<usize> {
 /// A customer's email: all at one domain, or (companies on) at one of [`COMPANIES`] domains.
 fn customer_email(customer: usize, companies: bool) -> String {
     if companies {
-        format!("customer{customer:05}@co{:03}.example.com", customer % COMPANIES)
+        format!(
+            "customer{customer:05}@co{:03}.example.com",
+            customer % COMPANIES
+        )
     } else {
         format!("customer{customer:05}@example.com")
     }
@@ -248,7 +251,13 @@ async fn run(case: &Case) -> Result<Outcome, String> {
         prior = customers;
         fill(
             &store,
-            jobs_of(customers, customers, 1_000_000, 1_697_400_000, case.companies),
+            jobs_of(
+                customers,
+                customers,
+                1_000_000,
+                1_697_400_000,
+                case.companies,
+            ),
         )
         .await;
         drain(case, &store, &fake).await?;
