@@ -507,11 +507,9 @@ async fn requests_per_payment_with_and_without_line_items() {
             assert_eq!(pipeline.send(&event).await, 200);
         }
         pipeline.start_engine_mapped(ApiVersion::default(), mapping, |b| b.concurrency(1));
-        pipeline.drained(DRAIN).await;
+        pipeline.settled(DRAIN).await;
         if on {
             settled_line_items(&pipeline.hubspot, 3 * N as usize).await;
-        } else {
-            tokio::time::sleep(Duration::from_millis(500)).await;
         }
         let hubspot = &pipeline.hubspot;
         assert_eq!(hubspot.deals().len(), N as usize);
@@ -527,8 +525,8 @@ async fn requests_per_payment_with_and_without_line_items() {
                 || path.contains("access-token")
         };
         let setup = requests.iter().filter(|r| is_setup(&r.path)).count();
-        // A refused request is a one-time cost too (the fake lacks two standard product
-        // properties: they are dropped after the first refusal).
+        // A refused request would be a one-time cost too (a property HubSpot lacks is dropped
+        // after the first refusal).
         let refused = requests
             .iter()
             .filter(|r| !is_setup(&r.path) && !(200..300).contains(&r.status))
