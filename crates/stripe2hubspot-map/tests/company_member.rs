@@ -178,3 +178,57 @@ fn a_company_without_a_name_hint_is_named_by_its_domain_or_not_at_all() {
     );
     assert_eq!(by_metadata.get("domain"), None);
 }
+
+/// A customer row of `cus_{n}` told by a `customer.updated` at `created`, with Stripe's
+/// `business_name` when given.
+fn business(n: u32, email: &str, business_name: Option<&str>, created: i64) -> CustomerRow {
+    let object = json!({"id": format!("cus_{n}"), "object": "customer", "email": email,
+        "name": "Ann Lee", "business_name": business_name, "created": 1});
+    let event = event(&format!("evt_cus_{n}"), "customer.updated", created, object);
+    match customer_facts_from_event(&event, &MappingConfig::default()).unwrap() {
+        CustomerOutcome::Facts(facts) => CustomerRow::from_facts(&facts),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn a_business_customer_names_its_company_after_metadata_and_an_individual_never_does() {
+    let config = MappingConfig::default();
+    let key = CompanyKey::Domain("acme.com".into());
+    let rows = [payment(1, "ann@acme.com", 100, 10, json!({}))];
+    let individual = business(1, "ann@acme.com", None, 1_700_000_000);
+    let named = company_properties_of(&key, &[(Some(&individual), &rows)], &config);
+    assert_eq!(
+        named.get("name"),
+        Some("acme.com"),
+        "a person's name never names a company"
+    );
+
+    let older = business(2, "bob@acme.com", Some("Acme Old Ltd"), 1_700_000_000);
+    let newer = business(3, "cy@acme.com", Some("Acme Ltd"), 1_700_000_100);
+    for members in [
+        [(Some(&older), &rows[..]), (Some(&newer), &[][..])],
+        [(Some(&newer), &[][..]), (Some(&older), &rows[..])],
+    ] {
+        let company = company_properties_of(&key, &members, &config);
+        assert_eq!(
+            company.get("name"),
+            Some("Acme Ltd"),
+            "the newest, in any order"
+        );
+    }
+
+    let tagged = [payment(
+        4,
+        "ann@acme.com",
+        100,
+        20,
+        json!({"company": "ACME Corp."}),
+    )];
+    let company = company_properties_of(&key, &[(Some(&newer), &tagged)], &config);
+    assert_eq!(
+        company.get("name"),
+        Some("ACME Corp."),
+        "metadata.company, set by the account itself, comes first"
+    );
+}

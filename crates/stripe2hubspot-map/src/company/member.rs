@@ -120,9 +120,14 @@ pub fn company_properties_of(
             .iter()
             .map(|r| r.stamped_metadata(COMPANY_NAME_METADATA)),
     );
+    let business_name = customers
+        .values()
+        .filter_map(CustomerRow::stamped_business_name)
+        .max()
+        .map(|(_, name)| name);
     let hint = CompanyNameHint {
         metadata_company: present(metadata_company.map(String::as_str)),
-        business_name: None,
+        business_name,
     };
     let customers: Vec<&CustomerRow> = customers.values().chain(anonymous).collect();
     company_properties(hint, key, &all_rows, &customers, config)

@@ -26,6 +26,11 @@ pub struct CustomerContact {
     pub name: Option<Personal>,
     /// Phone number.
     pub phone: Option<Personal>,
+    /// The customer's business name (Stripe's `business_name`, set only for a business):
+    /// what may name its company. Kept as personal data, since a sole trader's business name
+    /// is often their own.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub business_name: Option<Personal>,
 }
 
 /// One licensed or metered item of a subscription, as far as MRR needs it.
@@ -279,6 +284,7 @@ fn from_customer(customer: &Customer, event_type: Option<&str>, stamp: Stamp) ->
             .map(Personal::new),
         name: personal(customer.name.as_deref()),
         phone: personal(customer.phone.as_deref()),
+        business_name: personal(customer.business_name.as_deref()),
     });
     CustomerFacts {
         stamp,

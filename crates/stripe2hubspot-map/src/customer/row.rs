@@ -162,6 +162,7 @@ impl CustomerRow {
             email: facts.contact.email.clone(),
             name: facts.contact.name.clone(),
             phone: facts.contact.phone.clone(),
+            business_name: None,
         };
         let payment = CustomerRow {
             customer_id: Some(customer_id.to_owned()),
@@ -205,6 +206,14 @@ impl CustomerRow {
     /// The customer id (`cus_...`).
     pub fn customer_id(&self) -> Option<&str> {
         self.customer_id.as_deref()
+    }
+
+    /// The business name the customer object carries (Stripe sets it only for a business),
+    /// with when it was told; a payment never names a business.
+    pub(crate) fn stamped_business_name(&self) -> Option<(&Stamp, &str)> {
+        let contact = self.contact.as_ref()?;
+        let name = self.visible(&self.contact)?.business_name.as_ref()?;
+        Some((&contact.stamp, name.expose()))
     }
 
     /// Contact data told after the deletion, if any (all of it when never deleted).

@@ -406,6 +406,7 @@ pub async fn company_membership_erased(store: &Store) -> Result<(), ConformanceF
             email: Some(Personal::new("eve@acme.com")),
             name: None,
             phone: None,
+            business_name: None,
         }),
         deleted: false,
         subscription: None,

@@ -32,6 +32,7 @@ fn customer(event_id: &str, created: i64, customer_id: &str, email: &str) -> Cus
             email: Some(Personal::new(email)),
             name: Some(Personal::new(ERASED_NAME)),
             phone: None,
+            business_name: None,
         }),
         deleted: false,
         subscription: None,

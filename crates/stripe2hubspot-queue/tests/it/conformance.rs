@@ -105,6 +105,7 @@ mod customer_help {
                 email: Some(Personal::new(email)),
                 name: None,
                 phone: None,
+                business_name: None,
             }),
             deleted: false,
             subscription: Some(subscription),
