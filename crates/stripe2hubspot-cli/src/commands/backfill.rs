@@ -16,6 +16,10 @@ use super::stripe_env::{parse_date, parse_end_date, stripe_client};
 /// How often the wait for the last payments to reach HubSpot looks at the queue.
 const DRAIN_POLL: Duration = Duration::from_millis(200);
 
+/// How long the backfill waits, once the queue is empty, for the companies and line items the
+/// syncer writes after the payments; what is left then stays in the store for `serve`.
+const SIDE_WAIT: Duration = Duration::from_secs(120);
+
 /// Exit code after Ctrl-C: the conventional 128 + SIGINT.
 const EXIT_INTERRUPTED: u8 = 130;
 
@@ -154,7 +158,18 @@ async fn finish(store: &Store, summary: &BackfillSummary, syncing: bool) -> Exit
     match drained {
         Ok(0) => {
             println!("synced: the queue is empty");
-            ExitCode::SUCCESS
+            let side = tokio::select! {
+                result = side_objects_written(store) => result,
+                _ = tokio::signal::ctrl_c() => return ExitCode::from(EXIT_INTERRUPTED),
+            };
+            match side {
+                Ok(true) => ExitCode::SUCCESS,
+                Ok(false) => {
+                    println!("companies or line items are still being written: they stay in the store and `serve` writes them");
+                    ExitCode::SUCCESS
+                }
+                Err(error) => super::failure(&error),
+            }
         }
         Ok(dead) => super::failure(&format_args!(
             "{dead} events failed for good: see `stripe2hubspot dead-letters list`"
@@ -169,6 +184,23 @@ async fn drained(store: &Store) -> Result<u64, stripe2hubspot::queue::QueueError
         let stats = store.admin.stats().await?;
         if stats.ready + stats.delayed + stats.leased == 0 {
             return Ok(stats.dead);
+        }
+        tokio::time::sleep(DRAIN_POLL).await;
+    }
+}
+
+/// Waits up to [`SIDE_WAIT`] until no company and no line item is left to write; whether
+/// none is.
+async fn side_objects_written(store: &Store) -> Result<bool, stripe2hubspot::queue::QueueError> {
+    let started = std::time::Instant::now();
+    loop {
+        let companies = store.state.dirty_companies(1).await?;
+        let line_items = store.state.pending_line_items(1).await?;
+        if companies.is_empty() && line_items.is_empty() {
+            return Ok(true);
+        }
+        if started.elapsed() >= SIDE_WAIT {
+            return Ok(false);
         }
         tokio::time::sleep(DRAIN_POLL).await;
     }

@@ -15,6 +15,15 @@ pub mod stripe_env;
 /// Exit code for missing or malformed configuration.
 pub const EXIT_CONFIG: u8 = 2;
 
+/// Retries of the reads `reconcile` makes beside a running sync: a 429 is retried after 1, 2,
+/// 4, 8, 16 and 30 s, so the wait outlasts HubSpot's 10-second window even when the syncer
+/// keeps using it (the default three retries give up after 7 s).
+pub const READ_RETRIES: hubspot_crm::RetryPolicy = hubspot_crm::RetryPolicy::new(
+    6,
+    std::time::Duration::from_secs(1),
+    std::time::Duration::from_secs(30),
+);
+
 /// Prints a configuration error and returns exit code 2.
 pub fn config_failure(error: &ConfigError) -> ExitCode {
     eprintln!("{error}");

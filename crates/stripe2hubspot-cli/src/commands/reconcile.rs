@@ -75,7 +75,7 @@ pub async fn run(args: Args) -> ExitCode {
         Ok(retention) => retention,
         Err(error) => return super::config_failure(&error),
     };
-    let hubspot = match hubspot_client(&config, hubspot_crm::RetryPolicy::default()) {
+    let hubspot = match hubspot_client(&config, super::READ_RETRIES) {
         Ok(client) => client,
         Err(error) => return super::failure(&error),
     };
