@@ -152,7 +152,7 @@ async fn a_slow_hubspot_with_a_short_lease_drains_and_writes_each_payment_once()
     let mut pipeline = Pipeline::new(FakeHubSpot::start().await).await;
     pipeline.start_engine(|b| b);
     send_all(&pipeline, 0..1).await;
-    pipeline.drained(Duration::from_secs(30)).await;
+    pipeline.settled(Duration::from_secs(30)).await;
     pipeline.shutdown().await;
 
     pipeline
@@ -166,13 +166,16 @@ async fn a_slow_hubspot_with_a_short_lease_drains_and_writes_each_payment_once()
     let metrics = pipeline.engine.as_ref().unwrap().metrics();
     assert_eq!(metrics.synced, 8, "{metrics:?}");
     assert_eq!(metrics.retried, 0, "no lease was lost: {metrics:?}");
+    assert_eq!(metrics.worker_restarts, 0, "{metrics:?}");
     assert_one_deal_per_payment(&pipeline.hubspot, 9);
     // Two batches of four: one contacts upsert and one deals create each, never repeated.
     assert_eq!(
         pipeline
             .hubspot
             .request_count("POST", "/crm/objects/2026-09/deals/batch/create"),
-        2
+        2,
+        "{:?}",
+        pipeline.hubspot.request_counts()
     );
     pipeline.shutdown().await;
 }
