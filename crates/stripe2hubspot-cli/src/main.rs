@@ -39,6 +39,10 @@ enum Command {
     Backfill(commands::backfill::Args),
     /// Compare HubSpot's deals with the payment ledger; exit 1 on drift unless --repair fixed it.
     Reconcile(commands::reconcile::Args),
+    /// Add, list, change or remove the HubSpot portals stored in the queue, and the Stripe
+    /// accounts routed to each (stored only so far: serve does not route by portal yet).
+    #[command(subcommand)]
+    Portals(commands::portals::Command),
 }
 
 fn main() -> ExitCode {
@@ -66,6 +70,7 @@ fn main() -> ExitCode {
             Command::Status(args) => commands::status::run(args).await,
             Command::Backfill(args) => commands::backfill::run(args).await,
             Command::Reconcile(args) => commands::reconcile::run(args).await,
+            Command::Portals(command) => commands::portals::run(command).await,
         }
     })
 }

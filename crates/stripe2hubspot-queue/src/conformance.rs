@@ -54,6 +54,12 @@ pub use companies::{
     company_links_pending_after_forget, company_members_and_dirtiness, company_membership_erased,
     company_moves_bump_both, company_note_during_write_stays_dirty, line_items_pend_on_change_only,
 };
+mod portals;
+pub use portals::{
+    concurrent_portal_claims, portal, portal_account_claimed, portal_crud, portal_id_taken,
+    portal_remove_frees_accounts, portal_set_replaces_accounts, portal_token_never_shown,
+    portal_validation, PORTAL_TOKEN,
+};
 mod customers;
 pub use customers::{
     contact_marks_forgotten, customer_marks_and_pages, customer_merge_order,
@@ -1586,5 +1592,13 @@ where
     company_links_pending_after_forget(&fresh().await).await?;
     company_membership_erased(&fresh().await).await?;
     line_items_pend_on_change_only(&fresh().await).await?;
+    portal_crud(&fresh().await).await?;
+    portal_id_taken(&fresh().await).await?;
+    portal_account_claimed(&fresh().await).await?;
+    portal_set_replaces_accounts(&fresh().await).await?;
+    portal_remove_frees_accounts(&fresh().await).await?;
+    portal_validation(&fresh().await).await?;
+    portal_token_never_shown(&fresh().await).await?;
+    concurrent_portal_claims(&[fresh().await]).await?;
     concurrent(fresh().await, 8, 2_000, 4).await
 }

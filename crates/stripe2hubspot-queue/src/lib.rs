@@ -14,7 +14,10 @@
 //! [`PauseStore`] keeps the operator's pause of the sync where every process sharing the store
 //! sees it.
 //!
-//! [`Store`] bundles the three (and the pause); [`connect`] opens one from a URL. The backends here implement
+//! [`PortalStore`] keeps the HubSpot portals and the Stripe accounts routed to each (issue 23;
+//! stored and managed now, not yet used for routing).
+//!
+//! [`Store`] bundles the three (and the pause and the portals); [`connect`] opens one from a URL. The backends here implement
 //! all three and share one schema and one set of semantics, checked by the `conformance` suite
 //! (feature `test-util`):
 //!
@@ -72,6 +75,7 @@ mod leader;
 mod ledger;
 mod memory;
 mod pause;
+mod portal;
 #[cfg(feature = "postgres")]
 mod postgres;
 #[cfg(feature = "postgres")]
@@ -99,6 +103,10 @@ pub use leader::{Election, SoleProcess};
 pub use ledger::{contact_key_of, LedgerChange, LedgerEntry, WriteMark, WrittenDeal};
 pub use memory::MemoryQueue;
 pub use pause::{OperatorPause, PauseStore};
+pub use portal::{
+    validate_account, validate_accounts, validate_portal_id, Portal, PortalChange, PortalError,
+    PortalStore, PortalToken, MAX_ACCOUNT_LEN, MAX_PORTAL_ID_LEN,
+};
 #[cfg(feature = "postgres")]
 #[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
 pub use postgres::{PostgresOptions, PostgresQueue};

@@ -50,6 +50,34 @@ struct Inner {
     customers: BTreeMap<String, CustomerEntry>,
     /// Company memberships and line-item work.
     side: Side,
+    /// The portals and their accounts.
+    portals: Portals,
+}
+
+/// The portals, as the SQL tables of migration 8 hold them.
+#[derive(Debug, Default)]
+struct Portals {
+    /// Portals by id, their accounts included.
+    by_id: BTreeMap<String, crate::Portal>,
+    /// Every routed account -> its portal's id.
+    accounts: HashMap<String, String>,
+    /// Raised by every write.
+    revision: u64,
+}
+
+impl Portals {
+    /// The first of `accounts` routed to a portal other than `id`, as the error to give.
+    fn claimed(&self, id: &str, accounts: &[String]) -> Option<crate::PortalError> {
+        accounts.iter().find_map(|account| {
+            self.accounts
+                .get(account)
+                .filter(|owner| *owner != id)
+                .map(|owner| crate::PortalError::AccountClaimed {
+                    account: account.clone(),
+                    portal: owner.clone(),
+                })
+        })
+    }
 }
 
 /// The company and line-item work sets, as the SQL tables of migration 7 hold them.
@@ -1051,5 +1079,96 @@ impl crate::PauseStore for MemoryQueue {
     async fn resume_sync(&self) -> Result<(), QueueError> {
         self.lock().operator_pause = None;
         Ok(())
+    }
+}
+
+#[async_trait::async_trait]
+impl crate::PortalStore for MemoryQueue {
+    async fn add(&self, portal: crate::Portal) -> Result<crate::Portal, crate::PortalError> {
+        let portal = portal.validated()?;
+        let mut inner = self.lock();
+        let portals = &mut inner.portals;
+        if portals.by_id.contains_key(&portal.id) {
+            return Err(crate::PortalError::IdTaken { id: portal.id });
+        }
+        // Checked before anything is written, so a refused add leaves no trace.
+        if let Some(error) = portals.claimed(&portal.id, &portal.accounts) {
+            return Err(error);
+        }
+        for account in &portal.accounts {
+            portals.accounts.insert(account.clone(), portal.id.clone());
+        }
+        portals.by_id.insert(portal.id.clone(), portal.clone());
+        portals.revision += 1;
+        Ok(portal)
+    }
+
+    async fn set(
+        &self,
+        id: &str,
+        change: crate::PortalChange,
+    ) -> Result<crate::Portal, crate::PortalError> {
+        let change = change.validated()?;
+        let mut inner = self.lock();
+        let portals = &mut inner.portals;
+        let Some(old) = portals.by_id.get(id).cloned() else {
+            return Err(crate::PortalError::NotFound { id: id.to_owned() });
+        };
+        if change.is_empty() {
+            return Ok(old);
+        }
+        if let Some(accounts) = &change.accounts {
+            if let Some(error) = portals.claimed(id, accounts) {
+                return Err(error);
+            }
+            for account in &old.accounts {
+                portals.accounts.remove(account);
+            }
+            for account in accounts {
+                portals.accounts.insert(account.clone(), id.to_owned());
+            }
+        }
+        let new = change.apply(old);
+        portals.by_id.insert(id.to_owned(), new.clone());
+        portals.revision += 1;
+        Ok(new)
+    }
+
+    async fn remove(&self, id: &str) -> Result<crate::Portal, crate::PortalError> {
+        let mut inner = self.lock();
+        let portals = &mut inner.portals;
+        let Some(portal) = portals.by_id.remove(id) else {
+            return Err(crate::PortalError::NotFound { id: id.to_owned() });
+        };
+        for account in &portal.accounts {
+            portals.accounts.remove(account);
+        }
+        portals.revision += 1;
+        Ok(portal)
+    }
+
+    async fn list(&self) -> Result<Vec<crate::Portal>, crate::PortalError> {
+        Ok(self.lock().portals.by_id.values().cloned().collect())
+    }
+
+    async fn get(&self, id: &str) -> Result<Option<crate::Portal>, crate::PortalError> {
+        Ok(self.lock().portals.by_id.get(id).cloned())
+    }
+
+    async fn portal_for_account(
+        &self,
+        account: &str,
+    ) -> Result<Option<crate::Portal>, crate::PortalError> {
+        let inner = self.lock();
+        let portals = &inner.portals;
+        Ok(portals
+            .accounts
+            .get(account)
+            .and_then(|id| portals.by_id.get(id))
+            .cloned())
+    }
+
+    async fn portals_revision(&self) -> Result<u64, crate::PortalError> {
+        Ok(self.lock().portals.revision)
     }
 }

@@ -208,4 +208,5 @@ mod store {
     use super::PostgresQueue;
     crate::sql::sql_store!(PostgresQueue, sqlx::Postgres);
     crate::sql::pause::sql_pause_store!(PostgresQueue);
+    crate::sql::portals::sql_portal_store!(PostgresQueue, sqlx::Postgres);
 }

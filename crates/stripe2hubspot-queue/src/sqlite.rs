@@ -173,4 +173,5 @@ mod store {
     use super::SqliteQueue;
     crate::sql::sql_store!(SqliteQueue, sqlx::Sqlite);
     crate::sql::pause::sql_pause_store!(SqliteQueue);
+    crate::sql::portals::sql_portal_store!(SqliteQueue, sqlx::Sqlite);
 }

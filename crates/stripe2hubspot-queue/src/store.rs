@@ -3,7 +3,8 @@
 use std::sync::Arc;
 
 use crate::{
-    Election, MemoryQueue, PauseStore, Queue, QueueAdmin, QueueError, SoleProcess, SyncState,
+    Election, MemoryQueue, PauseStore, PortalStore, Queue, QueueAdmin, QueueError, SoleProcess,
+    SyncState,
 };
 
 /// A store's roles, each behind a shared trait object. Cheap to clone.
@@ -36,21 +37,27 @@ pub struct Store {
     pub election: Arc<dyn Election>,
     /// The operator's pause, shared by every process using the store.
     pub pause: Arc<dyn PauseStore>,
+    /// The HubSpot portals and the Stripe accounts routed to each, shared by every process
+    /// using the store.
+    pub portals: Arc<dyn PortalStore>,
 }
 
 impl Store {
-    /// All three roles and the pause served by one backend.
-    pub fn new<B: Queue + QueueAdmin + SyncState + PauseStore>(backend: B) -> Self {
+    /// All three roles, the pause and the portals served by one backend.
+    pub fn new<B: Queue + QueueAdmin + SyncState + PauseStore + PortalStore>(backend: B) -> Self {
         Self::from_arc(Arc::new(backend))
     }
 
-    /// All three roles and the pause served by one shared backend.
-    pub fn from_arc<B: Queue + QueueAdmin + SyncState + PauseStore>(backend: Arc<B>) -> Self {
+    /// All three roles, the pause and the portals served by one shared backend.
+    pub fn from_arc<B: Queue + QueueAdmin + SyncState + PauseStore + PortalStore>(
+        backend: Arc<B>,
+    ) -> Self {
         Self {
             queue: backend.clone(),
             admin: backend.clone(),
             state: backend.clone(),
-            pause: backend,
+            pause: backend.clone(),
+            portals: backend,
             election: Arc::new(SoleProcess),
         }
     }

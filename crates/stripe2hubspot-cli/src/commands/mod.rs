@@ -7,6 +7,7 @@ use crate::config::ConfigError;
 pub mod backfill;
 pub mod dead_letters;
 pub mod doctor;
+pub mod portals;
 pub mod reconcile;
 pub mod serve;
 pub mod status;

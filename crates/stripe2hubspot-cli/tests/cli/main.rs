@@ -5,6 +5,7 @@ mod admin;
 mod common;
 mod doctor;
 mod history;
+mod portals;
 #[cfg(feature = "postgres")]
 mod scale;
 mod serve;

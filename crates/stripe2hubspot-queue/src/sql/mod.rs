@@ -9,6 +9,7 @@
 pub(crate) mod coalesce;
 pub(crate) mod dialect;
 pub(crate) mod pause;
+pub(crate) mod portals;
 pub(crate) mod side;
 pub(crate) mod statements;
 

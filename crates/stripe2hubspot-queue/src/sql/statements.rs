@@ -141,7 +141,40 @@ const MIGRATIONS: &[&[&str]] = &[
         written_generation {int} NOT NULL DEFAULT 0,
         updated_at {int} NOT NULL
     )",
+], &[
+    // Portals as data (issue 23). The account's primary key routes it to one portal at most;
+    // the one-row revision, raised by every portal write, is what a server polls to reload.
+    "CREATE TABLE stripe2hubspot_portals (
+        id TEXT PRIMARY KEY,
+        token TEXT NOT NULL,
+        rate_limit TEXT NOT NULL,
+        hubspot_base_url TEXT,
+        api_version TEXT,
+        paused {int} NOT NULL DEFAULT 0,
+        created_at {int} NOT NULL,
+        updated_at {int} NOT NULL
+    )",
+    "CREATE TABLE stripe2hubspot_portal_accounts (
+        account TEXT PRIMARY KEY,
+        portal_id TEXT NOT NULL
+    )",
+    "CREATE INDEX stripe2hubspot_portal_accounts_portal
+        ON stripe2hubspot_portal_accounts (portal_id)",
+    "CREATE TABLE stripe2hubspot_portal_revision (
+        id {int} PRIMARY KEY,
+        revision {int} NOT NULL
+    )",
+    "INSERT INTO stripe2hubspot_portal_revision (id, revision) VALUES (1, 0)",
 ]];
+
+/// A portal row with its accounts (none: one row with a NULL account), as the portal mapper
+/// of [`super::portals`] reads them by name; `{where}` selects the portals.
+const PORTAL_ROWS: &str = "SELECT p.id, p.token, p.rate_limit, p.hubspot_base_url,
+        p.api_version, p.paused, a.account
+     FROM stripe2hubspot_portals p
+     LEFT JOIN stripe2hubspot_portal_accounts a ON a.portal_id = p.id
+     {where}
+     ORDER BY p.id, a.account";
 
 /// The companies [`Statements::dirty_companies`] lists, as a condition on `c`, a row of
 /// `stripe2hubspot_companies`: behind on generation, or with a pending link.
@@ -243,6 +276,17 @@ pub(crate) struct Statements {
     pub(crate) line_items_note: String,
     pub(crate) line_items_pending: String,
     pub(crate) line_items_mark_written: String,
+    pub(crate) portal_revision: String,
+    pub(crate) portal_bump: String,
+    pub(crate) portal_insert: String,
+    pub(crate) portal_update: String,
+    pub(crate) portal_delete: String,
+    pub(crate) portal_account_insert: String,
+    pub(crate) portal_account_owner: String,
+    pub(crate) portal_accounts_delete: String,
+    pub(crate) portal_rows_all: String,
+    pub(crate) portal_rows_one: String,
+    pub(crate) portal_rows_of_account: String,
 }
 
 impl Statements {
@@ -586,6 +630,48 @@ impl Statements {
                     written_generation = {greatest}(written_generation, ?)
                  WHERE payment_key = ?",
             ),
+            portal_revision: d
+                .render("SELECT revision FROM stripe2hubspot_portal_revision WHERE id = 1"),
+            // First in every portal write: the row lock makes portal writers of every process
+            // take turns, so they cannot deadlock on accounts locked in different orders.
+            portal_bump: d.render(
+                "UPDATE stripe2hubspot_portal_revision SET revision = revision + 1 WHERE id = 1",
+            ),
+            // DO NOTHING rather than an error: a concurrent insert of the same key waits for
+            // the other transaction and then changes no row, which tells the loser cleanly.
+            portal_insert: d.render(
+                "INSERT INTO stripe2hubspot_portals (id, token, rate_limit, hubspot_base_url,
+                    api_version, paused, created_at, updated_at)
+                 VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+                 ON CONFLICT (id) DO NOTHING",
+            ),
+            // A NULL bind keeps the stored value.
+            portal_update: d.render(
+                "UPDATE stripe2hubspot_portals SET token = COALESCE(?, token),
+                    rate_limit = COALESCE(?, rate_limit),
+                    hubspot_base_url = COALESCE(?, hubspot_base_url),
+                    api_version = COALESCE(?, api_version),
+                    paused = COALESCE(?, paused),
+                    updated_at = ?
+                 WHERE id = ?",
+            ),
+            portal_delete: d.render("DELETE FROM stripe2hubspot_portals WHERE id = ?"),
+            portal_account_insert: d.render(
+                "INSERT INTO stripe2hubspot_portal_accounts (account, portal_id) VALUES (?, ?)
+                 ON CONFLICT (account) DO NOTHING",
+            ),
+            portal_account_owner: d.render(
+                "SELECT portal_id FROM stripe2hubspot_portal_accounts WHERE account = ?",
+            ),
+            portal_accounts_delete: d
+                .render("DELETE FROM stripe2hubspot_portal_accounts WHERE portal_id = ?"),
+            portal_rows_all: d.render(&PORTAL_ROWS.replace("{where}", "")),
+            portal_rows_one: d.render(&PORTAL_ROWS.replace("{where}", "WHERE p.id = ?")),
+            portal_rows_of_account: d.render(&PORTAL_ROWS.replace(
+                "{where}",
+                "WHERE p.id = (SELECT portal_id FROM stripe2hubspot_portal_accounts
+                    WHERE account = ?)",
+            )),
         }
     }
 }

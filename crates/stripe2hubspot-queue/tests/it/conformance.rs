@@ -45,6 +45,21 @@ macro_rules! suite {
         suite!(@one $make, company_links_pending_after_forget);
         suite!(@one $make, company_membership_erased);
         suite!(@one $make, line_items_pend_on_change_only);
+        suite!(@one $make, portal_crud);
+        suite!(@one $make, portal_id_taken);
+        suite!(@one $make, portal_account_claimed);
+        suite!(@one $make, portal_set_replaces_accounts);
+        suite!(@one $make, portal_remove_frees_accounts);
+        suite!(@one $make, portal_validation);
+        suite!(@one $make, portal_token_never_shown);
+
+        #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+        async fn concurrent_portal_claims_one_handle() {
+            let Some((q, _guard)) = $make("portal_claims").await else { return };
+            if let Err(e) = conformance::concurrent_portal_claims(&[q]).await {
+                panic!("{e}");
+            }
+        }
 
         #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
         async fn concurrent_8_producers_10k_jobs_4_workers() {
@@ -193,13 +208,17 @@ mod customer_help {
 
     /// Statements that turn a migrated store back into one of schema 5 whose customer
     /// payment `ch_m` is grouped by its email, as before this change.
-    pub const BACK_TO_SCHEMA_5: [&str; 8] = [
+    pub const BACK_TO_SCHEMA_5: [&str; 12] = [
         "UPDATE stripe2hubspot_ledger SET contact_key = 'email=m@example.com' WHERE payment_key = 'ch_m'",
         "DROP TABLE stripe2hubspot_customers",
         "DROP TABLE stripe2hubspot_companies",
         "DROP TABLE stripe2hubspot_company_members",
         "DROP TABLE stripe2hubspot_company_deals",
         "DROP TABLE stripe2hubspot_line_item_work",
+        "DROP TABLE stripe2hubspot_portals",
+        "DROP TABLE stripe2hubspot_portal_accounts",
+        "DROP TABLE stripe2hubspot_portal_revision",
+        "DELETE FROM stripe2hubspot_schema_version WHERE version = 8",
         "DELETE FROM stripe2hubspot_schema_version WHERE version = 7",
         "DELETE FROM stripe2hubspot_schema_version WHERE version = 6",
     ];
@@ -597,6 +616,27 @@ mod postgres {
         assert_eq!(work[0].generation, 40, "a concurrent note was lost");
         assert_eq!(work[0].members.len(), 10);
         assert_eq!(work[0].unlinked_deals.len(), 40);
+    }
+
+    /// Concurrent adds of one account (and of one id) from two processes, each with its own
+    /// pool: exactly one wins, the others are refused naming the winner.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn concurrent_portal_adds_from_two_processes_one_wins() {
+        let Some((first, guard)) = make("portal_race").await else {
+            return;
+        };
+        let options = PostgresOptions {
+            schema: Some(guard.name.clone()),
+            ..PostgresOptions::default()
+        };
+        let second = Store::new(
+            PostgresQueue::connect_with(&guard.url, options)
+                .await
+                .expect("second connection"),
+        );
+        if let Err(e) = conformance::concurrent_portal_claims(&[first, second]).await {
+            panic!("{e}");
+        }
     }
 
     /// One leader per schema: a second process cannot lead while the first holds the lock,

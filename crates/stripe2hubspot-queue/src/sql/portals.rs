@@ -1,0 +1,374 @@
+//! [`PortalStore`](crate::PortalStore) on the SQL backends (tables of migration 8), as a macro
+//! expanded in each backend's module.
+//!
+//! Every write runs in one transaction that first raises the revision row: the row lock makes
+//! portal writers take turns (also across processes on PostgreSQL), and a failed write rolls
+//! the raise back with everything else. Inserts use `ON CONFLICT DO NOTHING`, so a key stored
+//! meanwhile by another process shows as "no row inserted" and becomes the precise
+//! [`PortalError`](crate::PortalError), never a database error.
+
+use crate::{Portal, PortalError, PortalToken, QueueError};
+
+/// One row of the portal statements: a portal's columns and one of its accounts.
+pub(crate) struct PortalRow {
+    pub(crate) id: String,
+    pub(crate) token: String,
+    pub(crate) rate_limit: String,
+    pub(crate) hubspot_base_url: Option<String>,
+    pub(crate) api_version: Option<String>,
+    pub(crate) paused: i64,
+    pub(crate) account: Option<String>,
+}
+
+/// Folds rows sorted by portal id and account into portals, in that order.
+pub(crate) fn fold_portals(rows: Vec<PortalRow>) -> Result<Vec<Portal>, PortalError> {
+    let mut portals: Vec<Portal> = Vec::new();
+    for row in rows {
+        let same = portals.last().is_some_and(|p| p.id == row.id);
+        if !same {
+            // A stored token was checked when written; one that no longer passes was
+            // changed by hand, and is reported without its value.
+            let token = PortalToken::new(row.token).map_err(|_| {
+                PortalError::Store(QueueError::Corrupt {
+                    message: format!(
+                        "portal {:?} has an empty or malformed token; set a new one with `portals set {}`",
+                        row.id, row.id
+                    ),
+                })
+            })?;
+            portals.push(Portal {
+                id: row.id,
+                token,
+                accounts: Vec::new(),
+                rate_limit: row.rate_limit,
+                hubspot_base_url: row.hubspot_base_url,
+                api_version: row.api_version,
+                paused: row.paused != 0,
+            });
+        }
+        if let (Some(account), Some(portal)) = (row.account, portals.last_mut()) {
+            portal.accounts.push(account);
+        }
+    }
+    Ok(portals)
+}
+
+/// A revision as the `BIGINT` column stores it (never negative: it starts at 0 and grows).
+pub(crate) fn revision_from(stored: i64) -> u64 {
+    u64::try_from(stored).unwrap_or(0)
+}
+
+/// Implements [`PortalStore`](crate::PortalStore) for `$store` (fields `pool: sqlx::Pool<$db>`,
+/// `sql: Arc<Statements>`, `dialect: &'static Dialect`).
+macro_rules! sql_portal_store {
+    ($store:ident, $db:ty) => {
+        impl $store {
+            /// Reads portal rows with `statement` and one optional bind.
+            async fn portal_rows<'e, E>(
+                executor: E,
+                statement: &str,
+                bind: Option<&str>,
+            ) -> Result<Vec<crate::Portal>, crate::PortalError>
+            where
+                E: sqlx::Executor<'e, Database = $db>,
+            {
+                use sqlx::Row as _;
+                let mut query = sqlx::query(statement);
+                if let Some(value) = bind {
+                    query = query.bind(value.to_owned());
+                }
+                let rows = query
+                    .fetch_all(executor)
+                    .await
+                    .map_err(crate::sql::db_error)?;
+                let mut read = Vec::with_capacity(rows.len());
+                for row in &rows {
+                    let e = crate::sql::db_error;
+                    read.push(crate::sql::portals::PortalRow {
+                        id: row.try_get("id").map_err(e)?,
+                        token: row.try_get("token").map_err(e)?,
+                        rate_limit: row.try_get("rate_limit").map_err(e)?,
+                        hubspot_base_url: row.try_get("hubspot_base_url").map_err(e)?,
+                        api_version: row.try_get("api_version").map_err(e)?,
+                        paused: row.try_get("paused").map_err(e)?,
+                        account: row.try_get("account").map_err(e)?,
+                    });
+                }
+                crate::sql::portals::fold_portals(read)
+            }
+
+            /// A portal write transaction, the revision already raised (see the module doc).
+            async fn begin_portal_write(
+                &self,
+            ) -> Result<sqlx::Transaction<'static, $db>, crate::PortalError> {
+                let mut tx = self
+                    .pool
+                    .begin_with(self.dialect.begin_write)
+                    .await
+                    .map_err(crate::sql::db_error)?;
+                let bumped = sqlx::query(&self.sql.portal_bump)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(|e| crate::PortalError::from(crate::sql::db_error(e)));
+                match bumped {
+                    Ok(_) => Ok(tx),
+                    Err(error) => Self::finish_portal_write(tx, Err(error)).await,
+                }
+            }
+
+            /// Routes `accounts` to `portal` in `tx`, or names the first account another
+            /// portal holds (the caller then rolls the transaction back, undoing everything).
+            async fn claim_accounts(
+                &self,
+                tx: &mut sqlx::Transaction<'static, $db>,
+                portal: &str,
+                accounts: &[String],
+            ) -> Result<(), crate::PortalError> {
+                // `accounts` is sorted, so every writer locks them in one order.
+                for account in accounts {
+                    let inserted = sqlx::query(&self.sql.portal_account_insert)
+                        .bind(account.clone())
+                        .bind(portal.to_owned())
+                        .execute(&mut **tx)
+                        .await
+                        .map_err(crate::sql::db_error)?;
+                    if inserted.rows_affected() == 0 {
+                        let owner: Option<String> =
+                            sqlx::query_scalar(&self.sql.portal_account_owner)
+                                .bind(account.clone())
+                                .fetch_optional(&mut **tx)
+                                .await
+                                .map_err(crate::sql::db_error)?;
+                        return Err(crate::PortalError::AccountClaimed {
+                            account: account.clone(),
+                            portal: owner.unwrap_or_else(|| "another portal".to_owned()),
+                        });
+                    }
+                }
+                Ok(())
+            }
+
+            /// Commits `tx` if `result` is a success, else rolls it back now: a transaction
+            /// merely dropped is rolled back only when its connection is next used, and until
+            /// then holds the revision row's lock against every other portal writer.
+            async fn finish_portal_write<T: Send>(
+                tx: sqlx::Transaction<'static, $db>,
+                result: Result<T, crate::PortalError>,
+            ) -> Result<T, crate::PortalError> {
+                match result {
+                    Ok(value) => {
+                        tx.commit().await.map_err(crate::sql::db_error)?;
+                        Ok(value)
+                    }
+                    Err(error) => {
+                        // The refusal matters more than a failed rollback, which the database
+                        // completes anyway when the connection closes.
+                        let _ = tx.rollback().await;
+                        Err(error)
+                    }
+                }
+            }
+
+            async fn add_in(
+                &self,
+                tx: &mut sqlx::Transaction<'static, $db>,
+                portal: &crate::Portal,
+            ) -> Result<(), crate::PortalError> {
+                let now = crate::time::now_millis();
+                let inserted = sqlx::query(&self.sql.portal_insert)
+                    .bind(portal.id.clone())
+                    .bind(portal.token.expose().to_owned())
+                    .bind(portal.rate_limit.clone())
+                    .bind(portal.hubspot_base_url.clone())
+                    .bind(portal.api_version.clone())
+                    .bind(i64::from(portal.paused))
+                    .bind(now)
+                    .bind(now)
+                    .execute(&mut **tx)
+                    .await
+                    .map_err(crate::sql::db_error)?;
+                if inserted.rows_affected() == 0 {
+                    return Err(crate::PortalError::IdTaken {
+                        id: portal.id.clone(),
+                    });
+                }
+                self.claim_accounts(tx, &portal.id, &portal.accounts).await
+            }
+
+            async fn set_in(
+                &self,
+                tx: &mut sqlx::Transaction<'static, $db>,
+                id: &str,
+                change: &crate::PortalChange,
+            ) -> Result<crate::Portal, crate::PortalError> {
+                let updated = sqlx::query(&self.sql.portal_update)
+                    .bind(change.token.as_ref().map(|t| t.expose().to_owned()))
+                    .bind(change.rate_limit.clone())
+                    .bind(change.hubspot_base_url.clone())
+                    .bind(change.api_version.clone())
+                    .bind(change.paused.map(i64::from))
+                    .bind(crate::time::now_millis())
+                    .bind(id.to_owned())
+                    .execute(&mut **tx)
+                    .await
+                    .map_err(crate::sql::db_error)?;
+                if updated.rows_affected() == 0 {
+                    return Err(crate::PortalError::NotFound { id: id.to_owned() });
+                }
+                if let Some(accounts) = &change.accounts {
+                    sqlx::query(&self.sql.portal_accounts_delete)
+                        .bind(id.to_owned())
+                        .execute(&mut **tx)
+                        .await
+                        .map_err(crate::sql::db_error)?;
+                    self.claim_accounts(tx, id, accounts).await?;
+                }
+                Self::portal_rows(&mut **tx, &self.sql.portal_rows_one, Some(id))
+                    .await?
+                    .pop()
+                    .ok_or_else(|| crate::PortalError::NotFound { id: id.to_owned() })
+            }
+
+            async fn remove_in(
+                &self,
+                tx: &mut sqlx::Transaction<'static, $db>,
+                id: &str,
+            ) -> Result<crate::Portal, crate::PortalError> {
+                let Some(portal) =
+                    Self::portal_rows(&mut **tx, &self.sql.portal_rows_one, Some(id))
+                        .await?
+                        .pop()
+                else {
+                    return Err(crate::PortalError::NotFound { id: id.to_owned() });
+                };
+                for statement in [&self.sql.portal_accounts_delete, &self.sql.portal_delete] {
+                    sqlx::query(statement)
+                        .bind(id.to_owned())
+                        .execute(&mut **tx)
+                        .await
+                        .map_err(crate::sql::db_error)?;
+                }
+                Ok(portal)
+            }
+        }
+
+        #[async_trait::async_trait]
+        impl crate::PortalStore for $store {
+            async fn add(
+                &self,
+                portal: crate::Portal,
+            ) -> Result<crate::Portal, crate::PortalError> {
+                let portal = portal.validated()?;
+                let mut tx = self.begin_portal_write().await?;
+                let result = self.add_in(&mut tx, &portal).await;
+                Self::finish_portal_write(tx, result).await?;
+                Ok(portal)
+            }
+
+            async fn set(
+                &self,
+                id: &str,
+                change: crate::PortalChange,
+            ) -> Result<crate::Portal, crate::PortalError> {
+                let change = change.validated()?;
+                if change.is_empty() {
+                    return self
+                        .get(id)
+                        .await?
+                        .ok_or_else(|| crate::PortalError::NotFound { id: id.to_owned() });
+                }
+                let mut tx = self.begin_portal_write().await?;
+                let result = self.set_in(&mut tx, id, &change).await;
+                Self::finish_portal_write(tx, result).await
+            }
+
+            async fn remove(&self, id: &str) -> Result<crate::Portal, crate::PortalError> {
+                let mut tx = self.begin_portal_write().await?;
+                let result = self.remove_in(&mut tx, id).await;
+                Self::finish_portal_write(tx, result).await
+            }
+
+            async fn list(&self) -> Result<Vec<crate::Portal>, crate::PortalError> {
+                // One statement: one snapshot of both tables.
+                Self::portal_rows(&self.pool, &self.sql.portal_rows_all, None).await
+            }
+
+            async fn get(&self, id: &str) -> Result<Option<crate::Portal>, crate::PortalError> {
+                Ok(
+                    Self::portal_rows(&self.pool, &self.sql.portal_rows_one, Some(id))
+                        .await?
+                        .pop(),
+                )
+            }
+
+            async fn portal_for_account(
+                &self,
+                account: &str,
+            ) -> Result<Option<crate::Portal>, crate::PortalError> {
+                Ok(
+                    Self::portal_rows(&self.pool, &self.sql.portal_rows_of_account, Some(account))
+                        .await?
+                        .pop(),
+                )
+            }
+
+            async fn portals_revision(&self) -> Result<u64, crate::PortalError> {
+                let stored: Option<i64> = sqlx::query_scalar(&self.sql.portal_revision)
+                    .fetch_optional(&self.pool)
+                    .await
+                    .map_err(crate::sql::db_error)?;
+                Ok(stored.map_or(0, crate::sql::portals::revision_from))
+            }
+        }
+    };
+}
+
+pub(crate) use sql_portal_store;
+
+#[cfg(test)]
+mod tests {
+    use super::{fold_portals, PortalRow};
+
+    fn row(id: &str, account: Option<&str>) -> PortalRow {
+        PortalRow {
+            id: id.into(),
+            token: "tok".into(),
+            rate_limit: "100/10s".into(),
+            hubspot_base_url: None,
+            api_version: None,
+            paused: 0,
+            account: account.map(str::to_owned),
+        }
+    }
+
+    #[test]
+    fn rows_fold_into_portals_with_their_accounts() {
+        let portals = fold_portals(vec![
+            row("a", Some("acct_1")),
+            row("a", Some("acct_2")),
+            row("b", None),
+            row("c", Some("acct_3")),
+        ])
+        .unwrap();
+        let shape: Vec<(&str, Vec<&str>)> = portals
+            .iter()
+            .map(|p| {
+                (
+                    p.id.as_str(),
+                    p.accounts.iter().map(String::as_str).collect(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            shape,
+            [
+                ("a", vec!["acct_1", "acct_2"]),
+                ("b", vec![]),
+                ("c", vec!["acct_3"])
+            ]
+        );
+        let mut bad = row("d", None);
+        bad.token = String::new();
+        assert!(fold_portals(vec![bad]).is_err());
+    }
+}
