@@ -17,8 +17,7 @@ use std::sync::atomic::Ordering;
 
 use hubspot_crm::{ObjectType, SearchRequest};
 use stripe2hubspot_map::{
-    company_properties_of, CompanyKey, CompanyKeySource, CustomerRow, LedgerRow, PropertySet,
-    COMPANY_KEY_PROPERTY,
+    CompanyKey, CompanyKeySource, CompanyRollup, PropertySet, COMPANY_KEY_PROPERTY,
 };
 use stripe2hubspot_queue::{CompanyMember, CompanyWork, CompanyWritten};
 
@@ -363,53 +362,39 @@ impl Inner {
     }
 
     /// Each company's absolute properties, from its members' customer rows and ledger rows,
-    /// aligned with `work`.
+    /// aligned with `work`. One member's rows at a time: a company of thousands of customers
+    /// is summed without holding all their rows.
     async fn company_states(&self, work: &[CompanyWork]) -> Result<Vec<PropertySet>, CallFailure> {
-        let members: BTreeSet<&str> = work
-            .iter()
-            .flat_map(|c| c.members.iter().map(String::as_str))
-            .collect();
-        let customer_ids: Vec<String> = members
-            .iter()
-            .filter_map(|key| plan::customer_of_key(key, &self.mapping))
-            .map(str::to_owned)
-            .collect();
-        let customers = if customer_ids.is_empty() {
-            HashMap::new()
-        } else {
-            self.store
-                .state
-                .customers(&customer_ids)
-                .await
-                .map_err(|e| store_failure("read the customers of the companies", e))?
-        };
-        let mut rows: HashMap<&str, Vec<LedgerRow>> = HashMap::with_capacity(members.len());
-        for key in members {
-            let of_key = self
-                .store
-                .state
-                .contact_rows(key)
-                .await
-                .map_err(|e| store_failure("read the ledger rows of a company's contact", e))?;
-            rows.insert(key, of_key);
+        let mut states = Vec::with_capacity(work.len());
+        for company in work {
+            let customer_ids: Vec<String> = company
+                .members
+                .iter()
+                .filter_map(|key| plan::customer_of_key(key, &self.mapping))
+                .map(str::to_owned)
+                .collect();
+            let customers = if customer_ids.is_empty() {
+                HashMap::new()
+            } else {
+                self.store
+                    .state
+                    .customers(&customer_ids)
+                    .await
+                    .map_err(|e| store_failure("read the customers of the companies", e))?
+            };
+            let mut rollup = CompanyRollup::default();
+            for key in &company.members {
+                let rows =
+                    self.store.state.contact_rows(key).await.map_err(|e| {
+                        store_failure("read the ledger rows of a company's contact", e)
+                    })?;
+                let customer = plan::customer_of_key(key, &self.mapping)
+                    .and_then(|id| customers.get(id))
+                    .map(|entry| &entry.row);
+                rollup.add(customer, &rows, &self.mapping);
+            }
+            states.push(rollup.properties(&company.key, &self.mapping));
         }
-        let states = work
-            .iter()
-            .map(|company| {
-                let of_members: Vec<(Option<&CustomerRow>, &[LedgerRow])> = company
-                    .members
-                    .iter()
-                    .map(|key| {
-                        let customer = plan::customer_of_key(key, &self.mapping)
-                            .and_then(|id| customers.get(id))
-                            .map(|entry| &entry.row);
-                        let rows = rows.get(key.as_str()).map(Vec::as_slice).unwrap_or(&[]);
-                        (customer, rows)
-                    })
-                    .collect();
-                company_properties_of(&company.key, &of_members, &self.mapping)
-            })
-            .collect();
         Ok(states)
     }
 

@@ -50,6 +50,60 @@ fn settled<'a>(row: &'a LedgerRow, config: &MappingConfig) -> Option<Settled<'a>
     })
 }
 
+/// One settled payment reduced to what the payment rollups read, owned: a company's rollups
+/// are summed over many contacts' rows without holding the rows themselves (see
+/// [`CompanyRollup`](crate::CompanyRollup)).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct RollupItem {
+    /// Oldest payment first: `paid_at`, then the key, then the newest fact, so the order rows
+    /// arrive in never matters.
+    order: (Option<i64>, String, Option<crate::facts::Stamp>),
+    amount: Money,
+    paid_at: String,
+    /// What the payment kept in the account's settlement currency, when known.
+    settled_share: Option<Money>,
+}
+
+impl RollupItem {
+    fn of(s: &Settled<'_>) -> RollupItem {
+        RollupItem {
+            order: (s.row.paid_at(), s.key.to_owned(), s.row.latest().cloned()),
+            amount: s.amount,
+            paid_at: s.paid_at.clone(),
+            settled_share: s.row.settled_share(s.amount.minor),
+        }
+    }
+
+    /// The payment's ledger key.
+    pub(crate) fn key(&self) -> &str {
+        &self.order.1
+    }
+
+    /// What orders two items of one payment: the newest fact of the row each was taken
+    /// from, then the values.
+    #[allow(clippy::type_complexity)]
+    pub(crate) fn rank(&self) -> (Option<&crate::facts::Stamp>, &str, i64, String, Option<i64>) {
+        (
+            self.order.2.as_ref(),
+            &self.paid_at,
+            self.amount.minor,
+            self.amount.currency.iso_code(),
+            self.settled_share.map(|m| m.minor),
+        )
+    }
+}
+
+/// The rollup items of the settled rows among `rows`, in no particular order.
+pub(crate) fn rollup_items<'a>(
+    rows: impl IntoIterator<Item = &'a LedgerRow>,
+    config: &MappingConfig,
+) -> Vec<RollupItem> {
+    rows.into_iter()
+        .filter_map(|row| settled(row, config))
+        .map(|s| RollupItem::of(&s))
+        .collect()
+}
+
 fn value(v: &str, kind: PropertyKind, last_charge: bool) -> PropertyValue {
     PropertyValue {
         value: v.to_owned(),
@@ -165,11 +219,11 @@ pub fn deal_properties(row: &LedgerRow, config: &MappingConfig) -> Option<Proper
 /// payment's settlement is known and all are in one currency. `None` otherwise (no Stripe key,
 /// a read still to come, or an account settling in several currencies): then
 /// [`own_currency_lifetime`] applies.
-fn settlement_lifetime(counted: &[&Settled<'_>]) -> Option<Money> {
+fn settlement_lifetime(counted: &[&RollupItem]) -> Option<Money> {
     let (first, rest) = counted.split_first()?;
-    let first = first.row.settled_share(first.amount.minor)?;
+    let first = first.settled_share?;
     rest.iter().try_fold(first, |sum, s| {
-        let share = s.row.settled_share(s.amount.minor)?;
+        let share = s.settled_share?;
         (share.currency == sum.currency)
             .then(|| Money::new(sum.minor.saturating_add(share.minor), sum.currency))
     })
@@ -180,8 +234,8 @@ fn settlement_lifetime(counted: &[&Settled<'_>]) -> Option<Money> {
 /// own (its newest counted payment's, else, everything being refunded, its newest payment's,
 /// whose 0 is then a true value in that currency). Empty when no payment is in that currency.
 fn own_currency_lifetime(
-    settled: &[Settled<'_>],
-    counted: &[&Settled<'_>],
+    settled: &[RollupItem],
+    counted: &[&RollupItem],
     config: &MappingConfig,
 ) -> (Option<Currency>, String) {
     let currency = config.reporting_currency.or_else(|| {
@@ -222,8 +276,8 @@ fn settled_in_order<'a>(
 /// Writes the payment rollups of `settled` (oldest first): `stripe_payment_count`,
 /// `stripe_lifetime_value`, `stripe_lifetime_value_currency`, `stripe_first_payment_date`,
 /// `stripe_last_payment_date`, as [`contact_properties_of`] documents them.
-fn insert_rollups(set: &mut PropertySet, settled: &[Settled<'_>], config: &MappingConfig) {
-    let counted: Vec<&Settled<'_>> = settled.iter().filter(|s| s.amount.minor > 0).collect();
+fn insert_rollups(set: &mut PropertySet, settled: &[RollupItem], config: &MappingConfig) {
+    let counted: Vec<&RollupItem> = settled.iter().filter(|s| s.amount.minor > 0).collect();
     let (currency, lifetime) = match settlement_lifetime(&counted) {
         Some(total) => (Some(total.currency), total.to_decimal_string()),
         None => own_currency_lifetime(settled, &counted, config),
@@ -241,15 +295,13 @@ fn insert_rollups(set: &mut PropertySet, settled: &[Settled<'_>], config: &Mappi
     set.insert(LAST_PAYMENT_DATE_PROPERTY, custom(last));
 }
 
-/// The payment rollups of any set of ledger rows (a contact's, or every row of a company's
-/// customers), by the contact's rules: see [`contact_properties_of`]. Waiting rows are
-/// ignored; the result does not depend on the order of `rows`.
-pub(crate) fn payment_rollups<'a>(
-    rows: impl IntoIterator<Item = &'a LedgerRow>,
-    config: &MappingConfig,
-) -> PropertySet {
+/// The payment rollups of any set of settled payments (a contact's, or every payment of a
+/// company's customers), by the contact's rules: see [`contact_properties_of`]. The result
+/// does not depend on the order of `items`.
+pub(crate) fn payment_rollups(mut items: Vec<RollupItem>, config: &MappingConfig) -> PropertySet {
+    items.sort_by(|a, b| a.order.cmp(&b.order));
     let mut set = PropertySet::new();
-    insert_rollups(&mut set, &settled_in_order(rows, config), config);
+    insert_rollups(&mut set, &items, config);
     set
 }
 
@@ -377,7 +429,8 @@ pub fn contact_properties_of(
         }
     }
 
-    insert_rollups(&mut contact, &settled, config);
+    let items: Vec<RollupItem> = settled.iter().map(RollupItem::of).collect();
+    insert_rollups(&mut contact, &items, config);
 
     if let Some(newest) = newest {
         let captured = Money::new(newest.row.captured().unwrap_or(0), newest.amount.currency);

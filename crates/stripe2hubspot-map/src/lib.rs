@@ -81,7 +81,7 @@ mod text;
 
 pub use company::{
     company_key, company_of_contact, company_properties, company_properties_of, CompanyKey,
-    CompanyKeySource, CompanyNameHint, COMPANY_GROUP, COMPANY_KEY_PROPERTY,
+    CompanyKeySource, CompanyNameHint, CompanyRollup, COMPANY_GROUP, COMPANY_KEY_PROPERTY,
     COMPANY_ROLLUP_PROPERTIES, COMPANY_SUBSCRIPTION_PROPERTIES, FREE_MAIL_DOMAINS,
 };
 pub use config::{

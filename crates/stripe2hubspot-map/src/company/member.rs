@@ -12,8 +12,9 @@ use crate::property_set::PropertySet;
 use crate::text::present;
 
 use super::key::{company_key, CompanyKey};
-use super::properties::{company_properties, CompanyNameHint};
+use super::properties::{company_properties_from_items, CompanyNameHint};
 use super::source::CompanyKeySource;
+use crate::derive::{rollup_items, RollupItem};
 
 /// The metadata key whose value names a company (`metadata.company`), set by the account.
 const COMPANY_NAME_METADATA: &str = "company";
@@ -62,16 +63,8 @@ pub fn company_of_contact(
 }
 
 /// The properties of the company `key` from its members, each a contact's customer row (when
-/// it has one) and payment rows: [`company_properties`] over all their rows and customers,
-/// with the name hint taken from them:
-///
-/// - `metadata_company`: the `metadata.company` of the newest payment that has one;
-/// - `business_name`: none yet (customer rows do not record whether Stripe marks a customer a
-///   business), so the name falls back to the domain.
-///
-/// A payment row listed under two members (the same key) or a customer listed twice (the same
-/// id) counts once: duplicates are merged, so the result depends neither on the order of
-/// `members` nor on the order of each member's rows.
+/// it has one) and payment rows: [`CompanyRollup`] over `members`, for callers that hold every
+/// member's rows at once.
 ///
 /// ```
 /// use stripe2hubspot_map::{company_properties_of, CompanyKey, MappingConfig};
@@ -85,50 +78,97 @@ pub fn company_properties_of(
     members: &[(Option<&CustomerRow>, &[LedgerRow])],
     config: &MappingConfig,
 ) -> PropertySet {
-    let mut rows: BTreeMap<&str, LedgerRow> = BTreeMap::new();
-    let mut keyless: Vec<&LedgerRow> = Vec::new();
-    for row in members.iter().flat_map(|(_, rows)| rows.iter()) {
-        match row.key() {
-            Some(id) => {
-                let merged = match rows.get(id) {
-                    Some(known) => known.merge(row),
-                    None => row.clone(),
-                };
-                rows.insert(id, merged);
+    let mut rollup = CompanyRollup::default();
+    for (customer, rows) in members {
+        rollup.add(*customer, rows, config);
+    }
+    rollup.properties(key, config)
+}
+
+/// A company's properties accumulated one member at a time, so a company of many customers
+/// never needs all their ledger rows at once: each member's rows are reduced to the few values
+/// the rollups read when added, and may be dropped after [`add`](Self::add).
+///
+/// [`properties`](Self::properties) gives [`company_properties`] over every member's rows and
+/// customer, with the name hint taken from them:
+///
+/// - `metadata_company`: the `metadata.company` of the newest payment that has one;
+/// - `business_name`: the newest `business_name` a customer object carried (Stripe sets it only
+///   for a business).
+///
+/// A payment listed under two members (the same key) or a customer listed twice (the same id)
+/// counts once (the payment as its newest fact tells it; the customer rows merged), so the
+/// result depends neither on the order of the members nor on the order of each one's rows.
+#[derive(Debug, Clone, Default)]
+pub struct CompanyRollup {
+    payments: BTreeMap<String, RollupItem>,
+    metadata_company: Option<Stamped<String>>,
+    customers: BTreeMap<String, CustomerRow>,
+    anonymous: Vec<CustomerRow>,
+}
+
+impl CompanyRollup {
+    /// Adds one member: its customer row, when it has one, and its payment rows.
+    pub fn add(
+        &mut self,
+        customer: Option<&CustomerRow>,
+        rows: &[LedgerRow],
+        config: &MappingConfig,
+    ) {
+        for item in rollup_items(rows, config) {
+            match self.payments.get(item.key()) {
+                Some(known) if newest_item(known, &item) == known => {}
+                _ => {
+                    self.payments.insert(item.key().to_owned(), item);
+                }
             }
-            // An empty row has nothing to count; kept only so that nothing is dropped silently.
-            None => keyless.push(row),
+        }
+        let metadata_company = rows
+            .iter()
+            .filter_map(|r| r.stamped_metadata(COMPANY_NAME_METADATA))
+            .max();
+        if metadata_company > self.metadata_company.as_ref() {
+            self.metadata_company = metadata_company.cloned();
+        }
+        let Some(customer) = customer else { return };
+        match customer.customer_id() {
+            Some(id) => {
+                let merged = match self.customers.get(id) {
+                    Some(known) => known.merge(customer),
+                    None => customer.clone(),
+                };
+                self.customers.insert(id.to_owned(), merged);
+            }
+            // Only an empty row lacks its customer id; nothing to merge it with.
+            None => self.anonymous.push(customer.clone()),
         }
     }
-    let mut customers: BTreeMap<&str, CustomerRow> = BTreeMap::new();
-    let mut anonymous: Vec<&CustomerRow> = Vec::new();
-    for customer in members.iter().filter_map(|(c, _)| *c) {
-        let Some(id) = customer.customer_id() else {
-            // Only an empty row lacks its customer id; nothing to merge it with.
-            anonymous.push(customer);
-            continue;
+
+    /// The company's properties over every member added.
+    pub fn properties(self, key: &CompanyKey, config: &MappingConfig) -> PropertySet {
+        let business_name = self
+            .customers
+            .values()
+            .filter_map(CustomerRow::stamped_business_name)
+            .max()
+            .map(|(_, name)| name);
+        let hint = CompanyNameHint {
+            metadata_company: present(self.metadata_company.as_ref().map(|m| m.value.as_str())),
+            business_name,
         };
-        let merged = match customers.get(id) {
-            Some(known) => known.merge(customer),
-            None => customer.clone(),
-        };
-        customers.insert(id, merged);
+        let customers: Vec<&CustomerRow> = self.customers.values().chain(&self.anonymous).collect();
+        let payments: Vec<RollupItem> = self.payments.into_values().collect();
+        company_properties_from_items(hint, key, payments, &customers, config)
     }
-    let all_rows: Vec<&LedgerRow> = rows.values().chain(keyless).collect();
-    let metadata_company = newest(
-        all_rows
-            .iter()
-            .map(|r| r.stamped_metadata(COMPANY_NAME_METADATA)),
-    );
-    let business_name = customers
-        .values()
-        .filter_map(CustomerRow::stamped_business_name)
-        .max()
-        .map(|(_, name)| name);
-    let hint = CompanyNameHint {
-        metadata_company: present(metadata_company.map(String::as_str)),
-        business_name,
-    };
-    let customers: Vec<&CustomerRow> = customers.values().chain(anonymous).collect();
-    company_properties(hint, key, &all_rows, &customers, config)
+}
+
+/// Of two items of one payment, the one its newest fact gave (ties broken by the values, so
+/// the order they come in does not matter).
+fn newest_item<'a>(a: &'a RollupItem, b: &'a RollupItem) -> &'a RollupItem {
+    let rank = |i: &'a RollupItem| i.rank();
+    if rank(b) > rank(a) {
+        b
+    } else {
+        a
+    }
 }

@@ -14,7 +14,7 @@ mod source;
 
 pub use free_mail::FREE_MAIL_DOMAINS;
 pub use key::{company_key, CompanyKey};
-pub use member::{company_of_contact, company_properties_of};
+pub use member::{company_of_contact, company_properties_of, CompanyRollup};
 pub use properties::{
     company_properties, CompanyNameHint, COMPANY_GROUP, COMPANY_KEY_PROPERTY,
     COMPANY_ROLLUP_PROPERTIES, COMPANY_SUBSCRIPTION_PROPERTIES,

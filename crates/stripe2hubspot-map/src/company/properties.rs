@@ -8,7 +8,7 @@ use crate::customer::{
     mrr, newest_subscription_currency, CustomerRow, ACTIVE_SUBSCRIPTIONS_PROPERTY, ARR_PROPERTY,
     MRR_CURRENCY_PROPERTY, MRR_PROPERTY,
 };
-use crate::derive::payment_rollups;
+use crate::derive::{payment_rollups, rollup_items, RollupItem};
 use crate::ledger::LedgerRow;
 use crate::properties::{
     FIRST_PAYMENT_DATE_PROPERTY, LAST_PAYMENT_DATE_PROPERTY, LEDGER_CONTACT_PROPERTIES,
@@ -97,7 +97,19 @@ pub fn company_properties(
     customers: &[&CustomerRow],
     config: &MappingConfig,
 ) -> PropertySet {
-    let mut set = payment_rollups(rows.iter().copied(), config);
+    let items = rollup_items(rows.iter().copied(), config);
+    company_properties_from_items(name, key, items, customers, config)
+}
+
+/// [`company_properties`] over payments already reduced to their rollup items.
+pub(crate) fn company_properties_from_items(
+    name: CompanyNameHint<'_>,
+    key: &CompanyKey,
+    payments: Vec<RollupItem>,
+    customers: &[&CustomerRow],
+    config: &MappingConfig,
+) -> PropertySet {
+    let mut set = payment_rollups(payments, config);
     put(
         &mut set,
         COMPANY_KEY_PROPERTY,
