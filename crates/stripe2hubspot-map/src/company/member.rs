@@ -1,5 +1,5 @@
 //! The company of one contact, and the properties of a company from its members' ledgers: the
-//! entry points the engine uses, built on [`company_key`] and [`company_properties`].
+//! entry points the engine uses, built on [`company_key`] and [`company_properties`](crate::company_properties).
 
 use std::collections::BTreeMap;
 
@@ -89,7 +89,7 @@ pub fn company_properties_of(
 /// never needs all their ledger rows at once: each member's rows are reduced to the few values
 /// the rollups read when added, and may be dropped after [`add`](Self::add).
 ///
-/// [`properties`](Self::properties) gives [`company_properties`] over every member's rows and
+/// [`properties`](Self::properties) gives [`company_properties`](crate::company_properties) over every member's rows and
 /// customer, with the name hint taken from them:
 ///
 /// - `metadata_company`: the `metadata.company` of the newest payment that has one;
