@@ -235,7 +235,7 @@ async fn backfill_of_1000_charges_gives_the_contract_and_a_second_run_writes_not
         .run(|p: &Progress| pages.push((p.kind, p.listed)))
         .await
         .unwrap();
-    let stats = pipeline.drained(DRAIN).await;
+    let stats = pipeline.settled(DRAIN).await;
     assert_eq!(stats.dead, 0);
     let kinds: BTreeMap<ListKind, _> = first.kinds.iter().cloned().collect();
     assert_eq!(kinds[&ListKind::Charges].pages, 10);
