@@ -60,7 +60,7 @@ pub async fn start(store: Store, hubspot: Option<Client>, poll_interval: Duratio
     });
     let (mut engine, mut stop, mut engine_task) = (None, None, None);
     if let Some(client) = hubspot {
-        let sync = SyncEngine::builder(store.clone(), client, MappingConfig::default())
+        let sync = SyncEngine::builder(store.clone(), client, bench_mapping())
             .poll_interval(poll_interval)
             .build()
             .expect("engine settings");
@@ -136,4 +136,14 @@ pub fn load_average() -> String {
         .ok()
         .and_then(|s| s.split_whitespace().next().map(str::to_owned))
         .unwrap_or_else(|| "?".into())
+}
+
+/// The mapping the benches sync with: the default, or, with `BENCH_COMPANIES=0`, the default
+/// with companies off (`"company_key": "none"`), so a figure can be taken each way.
+fn bench_mapping() -> MappingConfig {
+    let mut mapping = MappingConfig::default();
+    if std::env::var("BENCH_COMPANIES").is_ok_and(|v| v == "0") {
+        mapping.company_key = stripe2hubspot::map::CompanyKeySource::Disabled;
+    }
+    mapping
 }
