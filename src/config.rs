@@ -70,6 +70,56 @@ impl Config {
     }
 }
 
+impl Config {
+    /// This deployment's settings for the stored portal `portal`: its token, HubSpot host, API
+    /// version, rate limit, endpoint secrets and alert target where it has its own, the rest
+    /// (queue, bind address, retention, ...) from `self`.
+    ///
+    /// A stored value that no longer parses (changed by hand in the database) is an error
+    /// naming the portal and the field, never the value.
+    pub fn for_portal(&self, portal: &crate::queue::Portal) -> Result<Config, PortalConfigError> {
+        let broken = |field: &'static str| PortalConfigError {
+            portal: portal.id.clone(),
+            field,
+        };
+        let mut config = self.clone();
+        config.hubspot_token = portal.token.expose().to_owned();
+        config.rate_limit = portal
+            .rate_limit
+            .parse()
+            .map_err(|_| broken("rate_limit"))?;
+        if let Some(url) = &portal.hubspot_base_url {
+            config.hubspot_base_url = url.clone();
+        }
+        if let Some(version) = &portal.api_version {
+            config.hubspot_api_version = version.parse().map_err(|_| broken("api_version"))?;
+        }
+        if let Some(secrets) = &portal.webhook_secrets {
+            config.webhook_secrets = secrets
+                .expose()
+                .split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(str::to_owned)
+                .collect();
+        }
+        if let Some(url) = &portal.alert_url {
+            config.slack_webhook_url = Some(url.expose().to_owned());
+        }
+        Ok(config)
+    }
+}
+
+/// A stored portal setting that does not parse: the database was changed by hand.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("portal {portal:?} has a malformed stored {field}; set it again with `stripe2hubspot portals set {portal}`")]
+pub struct PortalConfigError {
+    /// The portal id.
+    pub portal: String,
+    /// The field that does not parse.
+    pub field: &'static str,
+}
+
 impl fmt::Debug for Config {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Config")

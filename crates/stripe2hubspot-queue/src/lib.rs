@@ -72,6 +72,7 @@ mod erasure;
 mod error;
 mod job;
 mod leader;
+mod lease;
 mod ledger;
 mod memory;
 mod pause;
@@ -90,6 +91,7 @@ mod sqlite_leader;
 mod store;
 mod time;
 mod traits;
+mod unrouted;
 
 pub use company::{CompanyMember, CompanyWork, CompanyWritten, LineItemWork};
 pub use contact_mark::ContactMark;
@@ -105,8 +107,10 @@ pub use memory::MemoryQueue;
 pub use pause::{OperatorPause, PauseStore};
 pub use portal::{
     validate_account, validate_accounts, validate_portal_id, Portal, PortalChange, PortalError,
-    PortalStore, PortalToken, MAX_ACCOUNT_LEN, MAX_PORTAL_ID_LEN,
+    PortalStore, PortalToken, DEFAULT_PORTAL, MAX_ACCOUNT_LEN, MAX_PORTAL_ID_LEN,
 };
+pub use lease::{Lease, LiveProcess, PortalLeases};
+pub use unrouted::{UnroutedAccount, UnroutedEvents};
 #[cfg(feature = "postgres")]
 #[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
 pub use postgres::{PostgresOptions, PostgresQueue};
@@ -120,7 +124,7 @@ pub use sqlite::{SqliteOptions, SqliteQueue, Synchronous};
 #[cfg(feature = "sqlite")]
 #[cfg_attr(docsrs, doc(cfg(feature = "sqlite")))]
 pub use sqlite_leader::SqliteElection;
-pub use store::{connect, Store};
+pub use store::{connect, Backend, Store};
 pub use traits::{Queue, QueueAdmin, SyncState};
 
 /// Message recorded when an expired lease is re-granted.

@@ -52,6 +52,16 @@ struct Inner {
     side: Side,
     /// The portals and their accounts.
     portals: Portals,
+    /// Each stored portal's own data, by portal id.
+    namespaces: HashMap<String, std::sync::Arc<MemoryQueue>>,
+    /// Portal leases by portal id.
+    leases: BTreeMap<String, crate::Lease>,
+    /// Live processes by id -> when their announcement expires.
+    processes: BTreeMap<String, std::time::SystemTime>,
+    /// Unrouted events by event id -> (account, event, arrival order, arrival time).
+    unrouted: HashMap<String, (String, NewJob, u64, std::time::SystemTime)>,
+    /// Arrival order of unrouted events.
+    unrouted_seq: u64,
 }
 
 /// The portals, as the SQL tables of migration 8 hold them.
@@ -1170,5 +1180,159 @@ impl crate::PortalStore for MemoryQueue {
 
     async fn portals_revision(&self) -> Result<u64, crate::PortalError> {
         Ok(self.lock().portals.revision)
+    }
+
+    async fn namespace(&self, id: &str) -> Result<crate::Store, QueueError> {
+        crate::validate_portal_id(id).map_err(|e| QueueError::Config {
+            message: e.to_string(),
+        })?;
+        let own = self
+            .lock()
+            .namespaces
+            .entry(id.to_owned())
+            .or_default()
+            .clone();
+        Ok(crate::Store::from_arc(own))
+    }
+
+    async fn drop_namespace(&self, id: &str) -> Result<(), QueueError> {
+        self.lock().namespaces.remove(id);
+        Ok(())
+    }
+}
+
+#[async_trait::async_trait]
+impl crate::PortalLeases for MemoryQueue {
+    async fn heartbeat(
+        &self,
+        process: &str,
+        ttl: std::time::Duration,
+    ) -> Result<Vec<crate::LiveProcess>, QueueError> {
+        let now = std::time::SystemTime::now();
+        let mut inner = self.lock();
+        inner.processes.retain(|_, until| *until > now);
+        inner.processes.insert(process.to_owned(), now + ttl);
+        Ok(inner
+            .processes
+            .iter()
+            .map(|(id, until)| crate::LiveProcess {
+                id: id.clone(),
+                alive_until: *until,
+            })
+            .collect())
+    }
+
+    async fn leases(&self) -> Result<Vec<crate::Lease>, QueueError> {
+        Ok(self.lock().leases.values().cloned().collect())
+    }
+
+    async fn acquire_lease(
+        &self,
+        portal: &str,
+        process: &str,
+        ttl: std::time::Duration,
+    ) -> Result<Option<u64>, QueueError> {
+        let now = std::time::SystemTime::now();
+        let mut inner = self.lock();
+        let lease = inner
+            .leases
+            .entry(portal.to_owned())
+            .or_insert_with(|| crate::Lease {
+                portal: portal.to_owned(),
+                holder: String::new(),
+                generation: 0,
+                expires_at: std::time::UNIX_EPOCH,
+            });
+        if lease.holder == process && lease.expires_at > now {
+            lease.expires_at = now + ttl;
+            return Ok(Some(lease.generation));
+        }
+        if !lease.holder.is_empty() && lease.expires_at > now {
+            return Ok(None);
+        }
+        lease.holder = process.to_owned();
+        lease.generation += 1;
+        lease.expires_at = now + ttl;
+        Ok(Some(lease.generation))
+    }
+
+    async fn release_lease(&self, portal: &str, process: &str) -> Result<(), QueueError> {
+        let mut inner = self.lock();
+        if let Some(lease) = inner.leases.get_mut(portal) {
+            if lease.holder == process {
+                lease.holder.clear();
+                lease.expires_at = std::time::UNIX_EPOCH;
+            }
+        }
+        Ok(())
+    }
+
+    async fn leave(&self, process: &str) -> Result<(), QueueError> {
+        let mut inner = self.lock();
+        inner.processes.remove(process);
+        for lease in inner.leases.values_mut() {
+            if lease.holder == process {
+                lease.holder.clear();
+                lease.expires_at = std::time::UNIX_EPOCH;
+            }
+        }
+        Ok(())
+    }
+}
+
+#[async_trait::async_trait]
+impl crate::UnroutedEvents for MemoryQueue {
+    async fn store_unrouted(&self, account: &str, job: NewJob) -> Result<Enqueued, QueueError> {
+        let mut inner = self.lock();
+        if let Some((_, _, seq, _)) = inner.unrouted.get(&job.event_id) {
+            return Ok(Enqueued::Duplicate(*seq as JobId));
+        }
+        inner.unrouted_seq += 1;
+        let seq = inner.unrouted_seq;
+        inner.unrouted.insert(
+            job.event_id.clone(),
+            (account.to_owned(), job, seq, std::time::SystemTime::now()),
+        );
+        Ok(Enqueued::Inserted(seq as JobId))
+    }
+
+    async fn unrouted(&self, account: &str, limit: usize) -> Result<Vec<NewJob>, QueueError> {
+        let inner = self.lock();
+        let mut found: Vec<_> = inner
+            .unrouted
+            .values()
+            .filter(|(owner, ..)| owner == account)
+            .collect();
+        found.sort_by_key(|(_, _, seq, _)| *seq);
+        Ok(found
+            .into_iter()
+            .take(limit)
+            .map(|(_, job, ..)| job.clone())
+            .collect())
+    }
+
+    async fn forget_unrouted(&self, event_ids: &[String]) -> Result<(), QueueError> {
+        let mut inner = self.lock();
+        for id in event_ids {
+            inner.unrouted.remove(id);
+        }
+        Ok(())
+    }
+
+    async fn unrouted_accounts(&self) -> Result<Vec<crate::UnroutedAccount>, QueueError> {
+        let inner = self.lock();
+        let mut by_account: BTreeMap<&str, crate::UnroutedAccount> = BTreeMap::new();
+        for (account, _, _, at) in inner.unrouted.values() {
+            let entry = by_account
+                .entry(account)
+                .or_insert_with(|| crate::UnroutedAccount {
+                    account: account.clone(),
+                    events: 0,
+                    oldest: *at,
+                });
+            entry.events += 1;
+            entry.oldest = entry.oldest.min(*at);
+        }
+        Ok(by_account.into_values().collect())
     }
 }

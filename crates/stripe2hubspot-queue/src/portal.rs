@@ -83,6 +83,15 @@ pub struct Portal {
     pub api_version: Option<String>,
     /// Whether its sync is paused.
     pub paused: bool,
+    /// Signing secrets (`whsec_...`, comma-separated during a rotation) of Stripe endpoints
+    /// that deliver this portal's events: to `/api/webhooks/stripe/{id}`, or to the shared
+    /// route, where the secret that verifies an event routes it here. `None`: the deployment's
+    /// `STRIPE_WEBHOOK_SECRET` verifies its events.
+    pub webhook_secrets: Option<PortalToken>,
+    /// Its mapping configuration (the JSON of a mapping file). `None`: the deployment's.
+    pub mapping: Option<String>,
+    /// Its Slack incoming-webhook URL for alerts. `None`: the deployment's alert target.
+    pub alert_url: Option<PortalToken>,
 }
 
 impl Portal {
@@ -90,6 +99,12 @@ impl Portal {
     /// stored form (sorted, repeats dropped).
     pub fn validated(mut self) -> Result<Self, PortalError> {
         validate_portal_id(&self.id)?;
+        if self.id == DEFAULT_PORTAL {
+            return Err(invalid(
+                "id",
+                format!("{DEFAULT_PORTAL:?} is the portal the environment configures (HUBSPOT_ACCESS_TOKEN, ...): pick another id"),
+            ));
+        }
         self.accounts = validate_accounts(self.accounts)?;
         validate_setting("rate_limit", &self.rate_limit)?;
         if let Some(url) = &self.hubspot_base_url {
@@ -117,6 +132,12 @@ pub struct PortalChange {
     pub api_version: Option<String>,
     /// Pause (`true`) or resume (`false`) the portal's sync.
     pub paused: Option<bool>,
+    /// New endpoint signing secrets.
+    pub webhook_secrets: Option<PortalToken>,
+    /// A new mapping configuration (JSON).
+    pub mapping: Option<String>,
+    /// A new Slack incoming-webhook URL.
+    pub alert_url: Option<PortalToken>,
 }
 
 impl PortalChange {
@@ -162,6 +183,15 @@ impl PortalChange {
         }
         if let Some(paused) = self.paused {
             portal.paused = paused;
+        }
+        if let Some(secrets) = &self.webhook_secrets {
+            portal.webhook_secrets = Some(secrets.clone());
+        }
+        if let Some(mapping) = &self.mapping {
+            portal.mapping = Some(mapping.clone());
+        }
+        if let Some(url) = &self.alert_url {
+            portal.alert_url = Some(url.clone());
         }
         portal
     }
@@ -312,7 +342,26 @@ pub trait PortalStore: Send + Sync + 'static {
         let now = self.portals_revision().await?;
         Ok((now != revision).then_some(now))
     }
+
+    /// The store holding portal `id`'s own data: its jobs, ledgers, identities, dead letters
+    /// and pause, apart from every other portal's, created (and migrated) on first use. Use
+    /// [`Store::portal`](crate::Store::portal), which also answers [`DEFAULT_PORTAL`] and
+    /// shares this store's portals, leases and unrouted events with the result.
+    ///
+    /// `id` must be a valid portal id other than [`DEFAULT_PORTAL`]; whether a portal of that
+    /// id is stored does not matter (its data outlives its removal until
+    /// [`drop_namespace`](Self::drop_namespace)).
+    async fn namespace(&self, id: &str) -> Result<crate::Store, QueueError>;
+
+    /// Deletes everything [`namespace`](Self::namespace) holds for `id` (`portals remove
+    /// --purge`). Idempotent.
+    async fn drop_namespace(&self, id: &str) -> Result<(), QueueError>;
 }
+
+/// The portal the environment's single-portal configuration (`HUBSPOT_ACCESS_TOKEN`, ...)
+/// stands for. Its data is the store's own (the tables a single-portal deployment always
+/// used), so adding portals changes nothing for it. No stored portal may take this id.
+pub const DEFAULT_PORTAL: &str = "default";
 
 #[cfg(test)]
 mod tests {
@@ -366,6 +415,9 @@ mod tests {
             hubspot_base_url: None,
             api_version: Some("2026-03".into()),
             paused: false,
+            webhook_secrets: None,
+            mapping: None,
+            alert_url: None,
         };
         let change = PortalChange {
             rate_limit: Some("50/10s".into()),

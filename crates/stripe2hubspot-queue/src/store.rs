@@ -3,8 +3,8 @@
 use std::sync::Arc;
 
 use crate::{
-    Election, MemoryQueue, PauseStore, PortalStore, Queue, QueueAdmin, QueueError, SoleProcess,
-    SyncState,
+    Election, MemoryQueue, PauseStore, PortalLeases, PortalStore, Queue, QueueAdmin, QueueError,
+    SoleProcess, SyncState, UnroutedEvents, DEFAULT_PORTAL,
 };
 
 /// A store's roles, each behind a shared trait object. Cheap to clone.
@@ -40,27 +40,60 @@ pub struct Store {
     /// The HubSpot portals and the Stripe accounts routed to each, shared by every process
     /// using the store.
     pub portals: Arc<dyn PortalStore>,
+    /// Which process leads which portal, shared by every process using the store.
+    pub leases: Arc<dyn PortalLeases>,
+    /// Events of Stripe accounts no portal claims yet.
+    pub unrouted: Arc<dyn UnroutedEvents>,
 }
 
 impl Store {
     /// All three roles, the pause and the portals served by one backend.
-    pub fn new<B: Queue + QueueAdmin + SyncState + PauseStore + PortalStore>(backend: B) -> Self {
+    pub fn new<B: Backend>(backend: B) -> Self {
         Self::from_arc(Arc::new(backend))
     }
 
     /// All three roles, the pause and the portals served by one shared backend.
-    pub fn from_arc<B: Queue + QueueAdmin + SyncState + PauseStore + PortalStore>(
-        backend: Arc<B>,
-    ) -> Self {
+    pub fn from_arc<B: Backend>(backend: Arc<B>) -> Self {
         Self {
             queue: backend.clone(),
             admin: backend.clone(),
             state: backend.clone(),
             pause: backend.clone(),
-            portals: backend,
+            portals: backend.clone(),
+            leases: backend.clone(),
+            unrouted: backend,
             election: Arc::new(SoleProcess),
         }
     }
+
+    /// The store of portal `id`'s own data (jobs, ledgers, identities, dead letters, pause):
+    /// this store itself for [`DEFAULT_PORTAL`], else [`PortalStore::namespace`]. The result
+    /// shares this store's portals, leases and unrouted events; its election is
+    /// [`SoleProcess`], for the caller to replace with the portal's leadership.
+    pub async fn portal(&self, id: &str) -> Result<Store, QueueError> {
+        if id == DEFAULT_PORTAL {
+            return Ok(self.clone());
+        }
+        let own = self.portals.namespace(id).await?;
+        Ok(Store {
+            portals: self.portals.clone(),
+            leases: self.leases.clone(),
+            unrouted: self.unrouted.clone(),
+            election: Arc::new(SoleProcess),
+            ..own
+        })
+    }
+}
+
+/// Everything one backend of this crate implements: what [`Store::new`] takes.
+pub trait Backend:
+    Queue + QueueAdmin + SyncState + PauseStore + PortalStore + PortalLeases + UnroutedEvents
+{
+}
+
+impl<B> Backend for B where
+    B: Queue + QueueAdmin + SyncState + PauseStore + PortalStore + PortalLeases + UnroutedEvents
+{
 }
 
 impl std::fmt::Debug for Store {

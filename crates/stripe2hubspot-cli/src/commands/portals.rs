@@ -284,6 +284,9 @@ fn prepare(command: &Command) -> Result<Prepared, ConfigError> {
                     .unwrap_or_else(|| hubspot_crm::RateLimit::default().to_string()),
                 hubspot_base_url: checked.hubspot_base_url,
                 api_version: checked.api_version,
+                webhook_secrets: None,
+                mapping: None,
+                alert_url: None,
                 paused: false,
             }))
         }
@@ -297,6 +300,7 @@ fn prepare(command: &Command) -> Result<Prepared, ConfigError> {
                 hubspot_base_url: checked.hubspot_base_url,
                 api_version: checked.api_version,
                 paused: None,
+                ..PortalChange::default()
             };
             if change.is_empty() {
                 return Err(ConfigError {
@@ -403,6 +407,9 @@ mod tests {
             rate_limit: "100/10s".into(),
             hubspot_base_url: None,
             api_version: None,
+            webhook_secrets: None,
+            mapping: None,
+            alert_url: None,
             paused: true,
         };
         let out = table(&[portal]);

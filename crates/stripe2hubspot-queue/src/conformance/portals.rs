@@ -21,6 +21,9 @@ pub fn portal(id: &str, accounts: &[&str]) -> Portal {
         rate_limit: "100/10s".to_owned(),
         hubspot_base_url: None,
         api_version: None,
+        webhook_secrets: None,
+        mapping: None,
+        alert_url: None,
         paused: false,
     }
 }

@@ -44,6 +44,9 @@ pub(crate) fn fold_portals(rows: Vec<PortalRow>) -> Result<Vec<Portal>, PortalEr
                 hubspot_base_url: row.hubspot_base_url,
                 api_version: row.api_version,
                 paused: row.paused != 0,
+                webhook_secrets: None,
+                mapping: None,
+                alert_url: None,
             });
         }
         if let (Some(account), Some(portal)) = (row.account, portals.last_mut()) {
@@ -319,8 +322,88 @@ macro_rules! sql_portal_store {
                     .map_err(crate::sql::db_error)?;
                 Ok(stored.map_or(0, crate::sql::portals::revision_from))
             }
+
+            async fn namespace(&self, _id: &str) -> Result<crate::Store, crate::QueueError> {
+                Err(crate::sql::portals::not_yet())
+            }
+
+            async fn drop_namespace(&self, _id: &str) -> Result<(), crate::QueueError> {
+                Err(crate::sql::portals::not_yet())
+            }
+        }
+
+        #[async_trait::async_trait]
+        impl crate::PortalLeases for $store {
+            async fn heartbeat(
+                &self,
+                _process: &str,
+                _ttl: std::time::Duration,
+            ) -> Result<Vec<crate::LiveProcess>, crate::QueueError> {
+                Err(crate::sql::portals::not_yet())
+            }
+
+            async fn leases(&self) -> Result<Vec<crate::Lease>, crate::QueueError> {
+                Err(crate::sql::portals::not_yet())
+            }
+
+            async fn acquire_lease(
+                &self,
+                _portal: &str,
+                _process: &str,
+                _ttl: std::time::Duration,
+            ) -> Result<Option<u64>, crate::QueueError> {
+                Err(crate::sql::portals::not_yet())
+            }
+
+            async fn release_lease(
+                &self,
+                _portal: &str,
+                _process: &str,
+            ) -> Result<(), crate::QueueError> {
+                Err(crate::sql::portals::not_yet())
+            }
+
+            async fn leave(&self, _process: &str) -> Result<(), crate::QueueError> {
+                Err(crate::sql::portals::not_yet())
+            }
+        }
+
+        #[async_trait::async_trait]
+        impl crate::UnroutedEvents for $store {
+            async fn store_unrouted(
+                &self,
+                _account: &str,
+                _job: crate::NewJob,
+            ) -> Result<crate::Enqueued, crate::QueueError> {
+                Err(crate::sql::portals::not_yet())
+            }
+
+            async fn unrouted(
+                &self,
+                _account: &str,
+                _limit: usize,
+            ) -> Result<Vec<crate::NewJob>, crate::QueueError> {
+                Err(crate::sql::portals::not_yet())
+            }
+
+            async fn forget_unrouted(&self, _event_ids: &[String]) -> Result<(), crate::QueueError> {
+                Err(crate::sql::portals::not_yet())
+            }
+
+            async fn unrouted_accounts(
+                &self,
+            ) -> Result<Vec<crate::UnroutedAccount>, crate::QueueError> {
+                Err(crate::sql::portals::not_yet())
+            }
         }
     };
+}
+
+/// SKELETON: replaced by the SQL implementation (h/queue).
+pub(crate) fn not_yet() -> QueueError {
+    QueueError::Config {
+        message: "not implemented yet on SQL stores".into(),
+    }
 }
 
 pub(crate) use sql_portal_store;
