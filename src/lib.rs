@@ -5,6 +5,7 @@
 
 pub mod admin;
 pub mod config;
+pub mod fleet;
 pub mod ingest;
 pub mod service;
 
