@@ -1182,6 +1182,13 @@ impl crate::PortalStore for MemoryQueue {
         Ok(self.lock().portals.revision)
     }
 
+    async fn record_paused(&self, id: &str, paused: bool) -> Result<(), crate::PortalError> {
+        if let Some(portal) = self.lock().portals.by_id.get_mut(id) {
+            portal.paused = paused;
+        }
+        Ok(())
+    }
+
     async fn namespace(&self, id: &str) -> Result<crate::Store, QueueError> {
         crate::validate_portal_id(id).map_err(|e| QueueError::Config {
             message: e.to_string(),

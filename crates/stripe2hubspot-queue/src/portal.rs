@@ -343,6 +343,11 @@ pub trait PortalStore: Send + Sync + 'static {
         Ok((now != revision).then_some(now))
     }
 
+    /// Records whether portal `id`'s sync is paused now (its leader calls this when it pauses
+    /// or resumes), for `portals list` to show. Leaves the revision alone: it is a report,
+    /// not a change of configuration. An unknown id changes nothing.
+    async fn record_paused(&self, id: &str, paused: bool) -> Result<(), PortalError>;
+
     /// The store holding portal `id`'s own data: its jobs, ledgers, identities, dead letters
     /// and pause, apart from every other portal's, created (and migrated) on first use. Use
     /// [`Store::portal`](crate::Store::portal), which also answers [`DEFAULT_PORTAL`] and

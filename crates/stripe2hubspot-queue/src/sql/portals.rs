@@ -323,6 +323,14 @@ macro_rules! sql_portal_store {
                 Ok(stored.map_or(0, crate::sql::portals::revision_from))
             }
 
+            async fn record_paused(
+                &self,
+                _id: &str,
+                _paused: bool,
+            ) -> Result<(), crate::PortalError> {
+                Err(crate::sql::portals::not_yet().into())
+            }
+
             async fn namespace(&self, _id: &str) -> Result<crate::Store, crate::QueueError> {
                 Err(crate::sql::portals::not_yet())
             }
