@@ -62,6 +62,9 @@ pub struct ClientBuilder {
     search_rate_limit: RateLimit,
     retry: RetryPolicy,
     api_version: ApiVersion,
+    /// SKELETON (h/lead): the `portal` label of this client's metrics.
+    #[allow(dead_code)]
+    portal: Option<String>,
 }
 
 impl fmt::Debug for ClientBuilder {
@@ -107,6 +110,13 @@ impl ClientBuilder {
     /// The search quota, default [`RateLimit::SEARCH`] (5 per second).
     pub fn search_rate_limit(mut self, limit: RateLimit) -> Self {
         self.search_rate_limit = limit;
+        self
+    }
+
+    /// The portal this client talks to, as the `portal` label of its metrics (one deployment
+    /// may sync many portals). Default: no label.
+    pub fn portal(mut self, id: impl Into<String>) -> Self {
+        self.portal = Some(id.into());
         self
     }
 
@@ -224,6 +234,7 @@ impl Client {
             search_rate_limit: RateLimit::SEARCH,
             retry: RetryPolicy::default(),
             api_version: ApiVersion::default(),
+            portal: None,
         }
     }
 

@@ -59,6 +59,10 @@ pub(super) struct Settings {
     pub(super) merge_contacts: bool,
     /// `customer.deleted` deletes the contact for GDPR and erases the person from the store.
     pub(super) gdpr_delete: bool,
+    /// SKELETON (h/lead): the portal this engine syncs, as the `portal` label of its metrics
+    /// and named in its alerts and logs.
+    #[allow(dead_code)]
+    pub(super) portal: Option<String>,
 }
 
 /// A configuration the engine cannot run with.
@@ -121,6 +125,13 @@ impl SyncEngineBuilder {
     /// is released to the queue and [`SyncEngine::run`] returns.
     pub fn shutdown_grace(mut self, grace: Duration) -> Self {
         self.settings.shutdown_grace = grace;
+        self
+    }
+
+    /// The portal this engine syncs (a deployment may sync many): the `portal` label of its
+    /// metrics. Default: no label.
+    pub fn portal(mut self, id: impl Into<String>) -> Self {
+        self.settings.portal = Some(id.into());
         self
     }
 
@@ -326,6 +337,7 @@ impl SyncEngine {
                 upsert_only: false,
                 merge_contacts: false,
                 gdpr_delete: false,
+                portal: None,
             },
             alerter: Arc::new(TracingAlerter),
             stripe: None,
