@@ -184,3 +184,27 @@ pub async fn namespace_long_ids(store: &Store) -> Result<(), ConformanceFailure>
     ensure_empty(&portal(store, &one).await?, "a dropped long-id portal").await?;
     Ok(())
 }
+
+/// A namespace dropped through `other` (another handle on the same backing store: another
+/// process, such as the CLI's `portals remove --purge`) and opened again through `store`,
+/// which had it open before, is an empty, working store.
+pub async fn namespace_dropped_elsewhere(
+    store: &Store,
+    other: &Store,
+) -> Result<(), ConformanceFailure> {
+    let before = portal(store, "acme").await?;
+    before.queue.enqueue(new_job("evt_old")).await?;
+    pay(&before, "ch_old", "old@example.com").await?;
+    other.portals.drop_namespace("acme").await?;
+    let after = portal(store, "acme").await?;
+    ensure_empty(&after, "a portal dropped by another process, opened again").await?;
+    after.queue.enqueue(new_job("evt_new")).await?;
+    pay(&after, "ch_new", "new@example.com").await?;
+    let job = reserve_one(&*after.queue, LONG).await?;
+    ensure!(job.event_id == "evt_new", "reserved {}", job.event_id);
+    ensure!(
+        has_payment(&portal(other, "acme").await?, "ch_new").await?,
+        "the other process sees the new data"
+    );
+    Ok(())
+}
