@@ -72,6 +72,15 @@ pub async fn namespace_isolation(store: &Store) -> Result<(), ConformanceFailure
     let b = portal(store, "beta").await?;
     let own = portal(store, DEFAULT_PORTAL).await?;
     ensure_empty(&a, "a new portal").await?;
+    for bad in [DEFAULT_PORTAL, "Not A Slug", ""] {
+        ensure!(
+            matches!(
+                store.portals.namespace(bad).await,
+                Err(crate::QueueError::Config { .. })
+            ),
+            "namespace({bad:?}) must be refused: the default portal is the store itself, and ids are slugs"
+        );
+    }
 
     store.queue.enqueue(new_job("evt_root")).await?;
     let first = a.queue.enqueue(new_job("evt_a")).await?;
