@@ -1,5 +1,9 @@
 //! Metrics every request emits through the [`metrics`] facade.
 //!
+//! A client built with [`ClientBuilder::portal`](crate::ClientBuilder::portal) adds a
+//! `portal` label (the portal id, nothing else, so the number of series stays bounded by
+//! the number of portals) to every one of them.
+//!
 //! Nothing is recorded unless the application installs a recorder (for example the
 //! Prometheus exporter of the `stripe2hubspot` binary); without one these calls cost a
 //! few atomic loads.
@@ -27,20 +31,39 @@ pub(crate) fn status_class(status: Option<u16>) -> &'static str {
     }
 }
 
+/// The labels of a request's metrics: `endpoint`, then `portal` when the client has one.
+fn labels(endpoint: &'static str, portal: Option<&str>) -> Vec<metrics::Label> {
+    let mut labels = vec![metrics::Label::new("endpoint", endpoint)];
+    if let Some(portal) = portal {
+        labels.push(metrics::Label::new("portal", portal.to_owned()));
+    }
+    labels
+}
+
 /// Records one request's outcome.
-pub(crate) fn record_request(endpoint: &'static str, status: Option<u16>, elapsed: Duration) {
-    metrics::counter!(REQUESTS_TOTAL, "endpoint" => endpoint, "status" => status_class(status))
-        .increment(1);
-    metrics::histogram!(REQUEST_DURATION_SECONDS, "endpoint" => endpoint)
-        .record(elapsed.as_secs_f64());
+pub(crate) fn record_request(
+    endpoint: &'static str,
+    portal: Option<&str>,
+    status: Option<u16>,
+    elapsed: Duration,
+) {
+    let labels = labels(endpoint, portal);
+    let mut with_status = labels.clone();
+    with_status.push(metrics::Label::new("status", status_class(status)));
+    metrics::counter!(REQUESTS_TOTAL, with_status).increment(1);
+    metrics::histogram!(REQUEST_DURATION_SECONDS, labels.clone()).record(elapsed.as_secs_f64());
     if status == Some(429) {
-        metrics::counter!(RATE_LIMITED_TOTAL, "endpoint" => endpoint).increment(1);
+        metrics::counter!(RATE_LIMITED_TOTAL, labels).increment(1);
     }
 }
 
 /// Records how long a request waited for the limiters.
-pub(crate) fn record_limiter_wait(waited: Duration) {
-    metrics::histogram!(LIMITER_WAIT_SECONDS).record(waited.as_secs_f64());
+pub(crate) fn record_limiter_wait(portal: Option<&str>, waited: Duration) {
+    match portal {
+        Some(portal) => metrics::histogram!(LIMITER_WAIT_SECONDS, "portal" => portal.to_owned())
+            .record(waited.as_secs_f64()),
+        None => metrics::histogram!(LIMITER_WAIT_SECONDS).record(waited.as_secs_f64()),
+    }
 }
 
 #[cfg(test)]

@@ -285,6 +285,30 @@ impl<A: Alerter> Alerter for Throttled<A> {
     }
 }
 
+/// Names the portal in every alert of a portal's engine: one Slack channel may hear from
+/// many portals, and what to do depends on which.
+pub(crate) struct PortalNamed {
+    prefix: String,
+    inner: std::sync::Arc<dyn Alerter>,
+}
+
+impl PortalNamed {
+    pub(crate) fn new(portal: &str, inner: std::sync::Arc<dyn Alerter>) -> Self {
+        PortalNamed {
+            prefix: format!("[portal {portal}] "),
+            inner,
+        }
+    }
+}
+
+#[async_trait]
+impl Alerter for PortalNamed {
+    async fn alert(&self, mut alert: Alert) {
+        alert.message.insert_str(0, &self.prefix);
+        self.inner.alert(alert).await;
+    }
+}
+
 /// Keeps every alert in memory, so tests can assert on what was sent.
 #[cfg(any(test, feature = "test-util"))]
 #[cfg_attr(docsrs, doc(cfg(feature = "test-util")))]
