@@ -70,6 +70,124 @@ pub(crate) fn record_limiter_wait(portal: Option<&str>, waited: Duration) {
 mod tests {
     use super::*;
 
+    /// Keeps the key (name and labels) of every metric recorded.
+    #[derive(Default)]
+    struct Keys(std::sync::Mutex<Vec<metrics::Key>>);
+
+    impl Keys {
+        fn labels(&self, name: &str) -> Vec<Vec<(String, String)>> {
+            self.0
+                .lock()
+                .unwrap()
+                .iter()
+                .filter(|key| key.name() == name)
+                .map(|key| {
+                    key.labels()
+                        .map(|l| (l.key().to_owned(), l.value().to_owned()))
+                        .collect()
+                })
+                .collect()
+        }
+    }
+
+    impl metrics::Recorder for Keys {
+        fn describe_counter(
+            &self,
+            _: metrics::KeyName,
+            _: Option<metrics::Unit>,
+            _: metrics::SharedString,
+        ) {
+        }
+        fn describe_gauge(
+            &self,
+            _: metrics::KeyName,
+            _: Option<metrics::Unit>,
+            _: metrics::SharedString,
+        ) {
+        }
+        fn describe_histogram(
+            &self,
+            _: metrics::KeyName,
+            _: Option<metrics::Unit>,
+            _: metrics::SharedString,
+        ) {
+        }
+        fn register_counter(
+            &self,
+            key: &metrics::Key,
+            _: &metrics::Metadata<'_>,
+        ) -> metrics::Counter {
+            self.0.lock().unwrap().push(key.clone());
+            metrics::Counter::noop()
+        }
+        fn register_gauge(&self, key: &metrics::Key, _: &metrics::Metadata<'_>) -> metrics::Gauge {
+            self.0.lock().unwrap().push(key.clone());
+            metrics::Gauge::noop()
+        }
+        fn register_histogram(
+            &self,
+            key: &metrics::Key,
+            _: &metrics::Metadata<'_>,
+        ) -> metrics::Histogram {
+            self.0.lock().unwrap().push(key.clone());
+            metrics::Histogram::noop()
+        }
+    }
+
+    fn pairs(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn a_portal_client_labels_every_metric_with_the_portal_and_nothing_else_changes_without_one() {
+        let keys = Keys::default();
+        metrics::with_local_recorder(&keys, || {
+            record_request(
+                "objects.batch_upsert",
+                Some("acme-eu"),
+                Some(429),
+                Duration::ZERO,
+            );
+            record_limiter_wait(Some("acme-eu"), Duration::ZERO);
+        });
+        assert_eq!(
+            keys.labels(REQUESTS_TOTAL),
+            [pairs(&[
+                ("endpoint", "objects.batch_upsert"),
+                ("portal", "acme-eu"),
+                ("status", "4xx")
+            ])]
+        );
+        let endpoint_and_portal =
+            pairs(&[("endpoint", "objects.batch_upsert"), ("portal", "acme-eu")]);
+        assert_eq!(
+            keys.labels(REQUEST_DURATION_SECONDS),
+            [endpoint_and_portal.clone()]
+        );
+        assert_eq!(keys.labels(RATE_LIMITED_TOTAL), [endpoint_and_portal]);
+        assert_eq!(
+            keys.labels(LIMITER_WAIT_SECONDS),
+            [pairs(&[("portal", "acme-eu")])]
+        );
+
+        let keys = Keys::default();
+        metrics::with_local_recorder(&keys, || {
+            record_request("objects.batch_upsert", None, Some(200), Duration::ZERO);
+            record_limiter_wait(None, Duration::ZERO);
+        });
+        assert_eq!(
+            keys.labels(REQUESTS_TOTAL),
+            [pairs(&[
+                ("endpoint", "objects.batch_upsert"),
+                ("status", "2xx")
+            ])]
+        );
+        assert_eq!(keys.labels(LIMITER_WAIT_SECONDS), [Vec::new()]);
+    }
+
     #[test]
     fn status_classes() {
         assert_eq!(status_class(Some(200)), "2xx");

@@ -357,6 +357,20 @@ mod tests {
     use std::sync::Arc;
 
     #[tokio::test]
+    async fn a_portal_engine_names_its_portal_in_every_alert() {
+        let recorder = Arc::new(RecordingAlerter::new());
+        let named = PortalNamed::new("acme-eu", recorder.clone());
+        named
+            .alert(Alert::new(AlertKind::Unauthorized, "token revoked"))
+            .await;
+        assert_eq!(
+            recorder.alerts()[0].message,
+            "[portal acme-eu] token revoked"
+        );
+        assert_eq!(recorder.alerts()[0].kind, AlertKind::Unauthorized);
+    }
+
+    #[tokio::test]
     async fn throttle_lets_one_alert_per_kind_through_per_window() {
         let recorder = Arc::new(RecordingAlerter::new());
         let throttled = Throttled::new(recorder.clone(), Duration::from_secs(3600));
