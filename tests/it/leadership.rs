@@ -677,3 +677,189 @@ mod postgres {
         .await;
     }
 }
+
+/// Keeps the key (name and labels) of every counter recorded in this test binary.
+#[derive(Default)]
+struct Keys(Mutex<Vec<metrics::Key>>);
+
+impl Keys {
+    /// The global recorder of this binary, installed once.
+    fn global() -> &'static Keys {
+        static KEYS: std::sync::OnceLock<&'static Keys> = std::sync::OnceLock::new();
+        KEYS.get_or_init(|| {
+            let keys: &'static Keys = Box::leak(Box::default());
+            metrics::set_global_recorder(keys).expect("no other recorder in this binary");
+            keys
+        })
+    }
+
+    fn has(&self, name: &str, portal: &str) -> bool {
+        self.0.lock().unwrap().iter().any(|key| {
+            key.name() == name
+                && key
+                    .labels()
+                    .any(|l| l.key() == "portal" && l.value() == portal)
+        })
+    }
+}
+
+impl metrics::Recorder for &'static Keys {
+    fn describe_counter(
+        &self,
+        _: metrics::KeyName,
+        _: Option<metrics::Unit>,
+        _: metrics::SharedString,
+    ) {
+    }
+    fn describe_gauge(
+        &self,
+        _: metrics::KeyName,
+        _: Option<metrics::Unit>,
+        _: metrics::SharedString,
+    ) {
+    }
+    fn describe_histogram(
+        &self,
+        _: metrics::KeyName,
+        _: Option<metrics::Unit>,
+        _: metrics::SharedString,
+    ) {
+    }
+    fn register_counter(&self, key: &metrics::Key, _: &metrics::Metadata<'_>) -> metrics::Counter {
+        self.0.lock().unwrap().push(key.clone());
+        metrics::Counter::noop()
+    }
+    fn register_gauge(&self, _: &metrics::Key, _: &metrics::Metadata<'_>) -> metrics::Gauge {
+        metrics::Gauge::noop()
+    }
+    fn register_histogram(
+        &self,
+        _: &metrics::Key,
+        _: &metrics::Metadata<'_>,
+    ) -> metrics::Histogram {
+        metrics::Histogram::noop()
+    }
+}
+
+/// A real engine for portal `acme-eu` under its lease: it leads within a couple of seconds
+/// of start, its metrics carry `portal="acme-eu"`, its alerts name the portal, and giving
+/// the portal up stops it and releases the lease.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_portal_engine_leads_under_its_lease_labels_its_metrics_and_names_its_portal() {
+    use stripe2hubspot::alert::AlertKind;
+    use stripe2hubspot::engine::{Role, SyncEngine};
+    use stripe2hubspot::hubspot_crm::fake::FakeHubSpot;
+    use stripe2hubspot::map::MappingConfig;
+    use stripe2hubspot::testkit::Payment;
+
+    let keys = Keys::global();
+    let portal = format!("acme-eu-{}", std::process::id());
+    let hubspot = FakeHubSpot::builder()
+        .missing_scopes(["crm.objects.deals.write"])
+        .start()
+        .await;
+    let pipeline = crate::common::Pipeline::new(hubspot).await;
+    // The leases of a shared memory store (the SQLite store elects by file lock instead).
+    let leases_store = Store {
+        leases: Store::new(MemoryQueue::new()).leases,
+        ..pipeline.store.clone()
+    };
+    let leadership = Leadership::start(&leases_store, true);
+    leadership.set_portals(vec![portal.clone()]);
+    let store = Store {
+        election: leadership.election(&portal),
+        ..pipeline.store.clone()
+    };
+    let client = pipeline
+        .hubspot
+        .client_builder()
+        .portal(&portal)
+        .build()
+        .unwrap();
+    let engine = crate::common::fast(SyncEngine::builder(store, client, MappingConfig::default()))
+        .alerter(pipeline.alerts.clone())
+        .portal(&portal)
+        .standby_retry(Leadership::STANDBY_RETRY)
+        .build()
+        .unwrap();
+    let handle = engine.handle();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let started = Instant::now();
+    let running = tokio::spawn(async move {
+        engine
+            .run(async {
+                let _ = stopped.await;
+            })
+            .await
+    });
+    while handle.role() != Role::Leader {
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "the engine did not lead within 5 s of start"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    eprintln!(
+        "portal engine leads {:.1} s after start",
+        started.elapsed().as_secs_f64()
+    );
+
+    assert_eq!(
+        pipeline.send(&Payment::sample().charge_succeeded()).await,
+        200
+    );
+    let started = Instant::now();
+    while !pipeline
+        .alerts
+        .alerts()
+        .iter()
+        .any(|a| a.kind == AlertKind::MissingScopes)
+    {
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "no alert for the missing scope"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let prefix = format!("[portal {portal}] ");
+    for alert in pipeline.alerts.alerts() {
+        assert!(alert.message.starts_with(&prefix), "{}", alert.message);
+    }
+    pipeline.hubspot.set_missing_scopes(Vec::<String>::new());
+    pipeline.drained(Duration::from_secs(60)).await;
+    assert_eq!(pipeline.hubspot.deals().len(), 1);
+    for name in [
+        stripe2hubspot::hubspot_crm::telemetry::REQUESTS_TOTAL,
+        stripe2hubspot::engine::metric_names::PAYMENTS_SYNCED_TOTAL,
+        stripe2hubspot::engine::metric_names::PAUSES_TOTAL,
+    ] {
+        assert!(keys.has(name, &portal), "{name} has no portal label");
+    }
+
+    // Given up (removed from the deployment): the engine stops leading and resigns, and
+    // the lease is released without waiting for it to expire.
+    leadership.set_portals(Vec::new());
+    let started = Instant::now();
+    while handle.role() == Role::Leader
+        || leases_store
+            .leases
+            .leases()
+            .await
+            .unwrap()
+            .iter()
+            .any(|l| !l.holder.is_empty())
+    {
+        assert!(
+            started.elapsed() < REBALANCE,
+            "the engine did not give the portal up"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    eprintln!(
+        "portal engine gave the portal up {:.1} s after it was removed",
+        started.elapsed().as_secs_f64()
+    );
+    let _ = stop.send(());
+    running.await.unwrap();
+    leadership.stop().await;
+}
