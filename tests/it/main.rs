@@ -12,6 +12,7 @@ mod customers;
 mod engine_edges;
 mod faults;
 mod ingest;
+mod leadership;
 mod lifecycle;
 mod line_items;
 mod pause_probe;

@@ -38,6 +38,8 @@ struct Inner {
     search_limiter: Limiter,
     retry: RetryPolicy,
     api_version: ApiVersion,
+    /// The `portal` label of this client's metrics, if any.
+    portal: Option<Arc<str>>,
 }
 
 impl fmt::Debug for Client {
@@ -48,6 +50,7 @@ impl fmt::Debug for Client {
             .field("rate_limit", &self.inner.limiter.rate_limit())
             .field("retry", &self.inner.retry)
             .field("api_version", &self.inner.api_version)
+            .field("portal", &self.inner.portal)
             .finish()
     }
 }
@@ -62,8 +65,7 @@ pub struct ClientBuilder {
     search_rate_limit: RateLimit,
     retry: RetryPolicy,
     api_version: ApiVersion,
-    /// SKELETON (h/lead): the `portal` label of this client's metrics.
-    #[allow(dead_code)]
+    /// The `portal` label of this client's metrics.
     portal: Option<String>,
 }
 
@@ -78,6 +80,7 @@ impl fmt::Debug for ClientBuilder {
             .field("search_rate_limit", &self.search_rate_limit)
             .field("retry", &self.retry)
             .field("api_version", &self.api_version)
+            .field("portal", &self.portal)
             .finish()
     }
 }
@@ -171,6 +174,7 @@ impl ClientBuilder {
                 search_limiter: Limiter::new(self.search_rate_limit),
                 retry: self.retry,
                 api_version: self.api_version,
+                portal: self.portal.map(Arc::from),
             }),
         })
     }
@@ -308,6 +312,12 @@ impl Client {
         self.inner.api_version
     }
 
+    /// The portal this client's metrics are labelled with, if any
+    /// ([`ClientBuilder::portal`]).
+    pub fn portal(&self) -> Option<&str> {
+        self.inner.portal.as_deref()
+    }
+
     /// The access token, for calls that carry it in the body.
     pub(crate) fn token(&self) -> &str {
         &self.inner.token
@@ -352,14 +362,19 @@ impl Client {
                 self.inner.search_limiter.acquire().await;
             }
             self.inner.limiter.acquire().await;
-            telemetry::record_limiter_wait(queued.elapsed());
+            telemetry::record_limiter_wait(self.inner.portal.as_deref(), queued.elapsed());
             let sent = std::time::Instant::now();
             let result = self.once::<T>(&call, &url).await;
             let status = match &result {
                 Ok(answer) => Some(answer.status),
                 Err(e) => e.status(),
             };
-            telemetry::record_request(call.endpoint, status, sent.elapsed());
+            telemetry::record_request(
+                call.endpoint,
+                self.inner.portal.as_deref(),
+                status,
+                sent.elapsed(),
+            );
             let err = match result {
                 Ok(answer) => return Ok(answer),
                 Err(e) => e,

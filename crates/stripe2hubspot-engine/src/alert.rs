@@ -285,6 +285,30 @@ impl<A: Alerter> Alerter for Throttled<A> {
     }
 }
 
+/// Names the portal in every alert of a portal's engine: one Slack channel may hear from
+/// many portals, and what to do depends on which.
+pub(crate) struct PortalNamed {
+    prefix: String,
+    inner: std::sync::Arc<dyn Alerter>,
+}
+
+impl PortalNamed {
+    pub(crate) fn new(portal: &str, inner: std::sync::Arc<dyn Alerter>) -> Self {
+        PortalNamed {
+            prefix: format!("[portal {portal}] "),
+            inner,
+        }
+    }
+}
+
+#[async_trait]
+impl Alerter for PortalNamed {
+    async fn alert(&self, mut alert: Alert) {
+        alert.message.insert_str(0, &self.prefix);
+        self.inner.alert(alert).await;
+    }
+}
+
 /// Keeps every alert in memory, so tests can assert on what was sent.
 #[cfg(any(test, feature = "test-util"))]
 #[cfg_attr(docsrs, doc(cfg(feature = "test-util")))]
@@ -331,6 +355,20 @@ impl<A: Alerter + ?Sized> Alerter for std::sync::Arc<A> {
 mod tests {
     use super::*;
     use std::sync::Arc;
+
+    #[tokio::test]
+    async fn a_portal_engine_names_its_portal_in_every_alert() {
+        let recorder = Arc::new(RecordingAlerter::new());
+        let named = PortalNamed::new("acme-eu", recorder.clone());
+        named
+            .alert(Alert::new(AlertKind::Unauthorized, "token revoked"))
+            .await;
+        assert_eq!(
+            recorder.alerts()[0].message,
+            "[portal acme-eu] token revoked"
+        );
+        assert_eq!(recorder.alerts()[0].kind, AlertKind::Unauthorized);
+    }
 
     #[tokio::test]
     async fn throttle_lets_one_alert_per_kind_through_per_window() {

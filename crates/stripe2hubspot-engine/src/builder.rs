@@ -59,9 +59,8 @@ pub(super) struct Settings {
     pub(super) merge_contacts: bool,
     /// `customer.deleted` deletes the contact for GDPR and erases the person from the store.
     pub(super) gdpr_delete: bool,
-    /// SKELETON (h/lead): the portal this engine syncs, as the `portal` label of its metrics
-    /// and named in its alerts and logs.
-    #[allow(dead_code)]
+    /// The portal this engine syncs, as the `portal` label of its metrics and named in its
+    /// alerts and logs.
     pub(super) portal: Option<String>,
 }
 
@@ -129,7 +128,8 @@ impl SyncEngineBuilder {
     }
 
     /// The portal this engine syncs (a deployment may sync many): the `portal` label of its
-    /// metrics. Default: no label.
+    /// metrics, a `portal` field on the span of its log lines, and `[portal ID]` before every
+    /// alert it sends. Default: none of these.
     pub fn portal(mut self, id: impl Into<String>) -> Self {
         self.settings.portal = Some(id.into());
         self
@@ -266,7 +266,11 @@ impl SyncEngineBuilder {
         let (pause, _) = watch::channel(None);
         let settings = self.settings;
         let probe_cap = settings.probe.cap;
-        let alerter = Arc::new(Throttled::new(self.alerter, settings.alert_window));
+        let alerter: Arc<dyn Alerter> = match &settings.portal {
+            Some(portal) => Arc::new(super::alert::PortalNamed::new(portal, self.alerter)),
+            None => self.alerter,
+        };
+        let alerter = Arc::new(Throttled::new(alerter, settings.alert_window));
         Ok(SyncEngine {
             inner: Arc::new(Inner {
                 store: self.store,

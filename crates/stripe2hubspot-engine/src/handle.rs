@@ -60,10 +60,10 @@ pub mod metric_names {
 }
 
 impl Counters {
-    /// Mirrors an increment of one of these counters into the [`metrics`] facade (and notes
-    /// the time of the last sync). Counters without a metric of their own (HubSpot requests
+    /// Mirrors an increment of one of these counters into the [`metrics`] facade, labelled
+    /// `portal` when the engine syncs a named portal (and notes the time of the last sync). Counters without a metric of their own (HubSpot requests
     /// and 429s, which the HubSpot client records itself) emit nothing.
-    pub(super) fn emit(&self, counter: &AtomicU64, n: u64) {
+    pub(super) fn emit(&self, counter: &AtomicU64, n: u64, portal: Option<&str>) {
         use metric_names::*;
         let name = if std::ptr::eq(counter, &self.synced) {
             let now = time::OffsetDateTime::now_utc().unix_timestamp();
@@ -80,7 +80,10 @@ impl Counters {
         } else {
             return;
         };
-        metrics::counter!(name).increment(n);
+        match portal {
+            Some(portal) => metrics::counter!(name, "portal" => portal.to_owned()).increment(n),
+            None => metrics::counter!(name).increment(n),
+        }
     }
 }
 

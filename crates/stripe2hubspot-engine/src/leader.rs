@@ -55,7 +55,11 @@ impl Inner {
     /// Tries to lead until `stopped`; syncs while leading. Meanwhile follows the operator's
     /// stored pause, leader or not, so every process reports it and a new leader holds it.
     pub(super) async fn lead_and_sync(self: Arc<Self>, stopped: watch::Receiver<bool>) {
-        let follower = tokio::spawn(self.clone().follow_operator_pause(stopped.clone()));
+        let follower = tokio::spawn(
+            self.clone()
+                .follow_operator_pause(stopped.clone())
+                .in_current_span(),
+        );
         self.elect_and_sync(stopped).await;
         follower.abort();
         let _ = follower.await;
@@ -154,9 +158,21 @@ impl Inner {
             slot_of.insert(id, slot);
         }
         let helpers = [
-            tokio::spawn(self.clone().probe_while_paused(halted.clone())),
-            tokio::spawn(self.clone().purge_periodically(halted.clone())),
-            tokio::spawn(self.clone().announce_long_pauses(halted.clone())),
+            tokio::spawn(
+                self.clone()
+                    .probe_while_paused(halted.clone())
+                    .in_current_span(),
+            ),
+            tokio::spawn(
+                self.clone()
+                    .purge_periodically(halted.clone())
+                    .in_current_span(),
+            ),
+            tokio::spawn(
+                self.clone()
+                    .announce_long_pauses(halted.clone())
+                    .in_current_span(),
+            ),
         ];
         let mut check = tokio::time::interval(self.settings.leader_check);
         let why = loop {

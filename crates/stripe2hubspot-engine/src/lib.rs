@@ -269,7 +269,13 @@ impl SyncEngine {
     /// leadership is given up and this returns.
     pub async fn run(&self, shutdown: impl Future<Output = ()>) {
         let (stop, stopped) = watch::channel(false);
-        let syncing = self.inner.clone().lead_and_sync(stopped);
+        // Every log line of a portal's engine (its tasks included) names the portal.
+        let span = match &self.inner.settings.portal {
+            Some(portal) => tracing::info_span!("engine", portal = %portal),
+            None => tracing::Span::none(),
+        };
+        let syncing =
+            tracing::Instrument::instrument(self.inner.clone().lead_and_sync(stopped), span);
         tokio::pin!(syncing);
         tokio::select! {
             _ = shutdown => {}

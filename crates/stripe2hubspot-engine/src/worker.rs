@@ -22,7 +22,8 @@ impl Inner {
 
     pub(super) fn count(&self, counter: &AtomicU64, n: u64) {
         counter.fetch_add(n, Ordering::Relaxed);
-        self.counters.emit(counter, n);
+        self.counters
+            .emit(counter, n, self.settings.portal.as_deref());
     }
 
     /// Reserves and processes batches until `stopped`. The batch in hand is kept in
