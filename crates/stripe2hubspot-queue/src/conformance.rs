@@ -60,6 +60,8 @@ pub use portals::{
     portal_remove_frees_accounts, portal_set_replaces_accounts, portal_token_never_shown,
     portal_validation, PORTAL_TOKEN,
 };
+mod namespaces;
+pub use namespaces::{namespace_isolation, namespace_long_ids};
 mod customers;
 pub use customers::{
     contact_marks_forgotten, customer_marks_and_pages, customer_merge_order,
@@ -1600,5 +1602,7 @@ where
     portal_validation(&fresh().await).await?;
     portal_token_never_shown(&fresh().await).await?;
     concurrent_portal_claims(&[fresh().await]).await?;
+    namespace_isolation(&fresh().await).await?;
+    namespace_long_ids(&fresh().await).await?;
     concurrent(fresh().await, 8, 2_000, 4).await
 }

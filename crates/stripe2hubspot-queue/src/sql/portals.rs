@@ -61,8 +61,11 @@ pub(crate) fn revision_from(stored: i64) -> u64 {
     u64::try_from(stored).unwrap_or(0)
 }
 
-/// Implements [`PortalStore`](crate::PortalStore) for `$store` (fields `pool: sqlx::Pool<$db>`,
-/// `sql: Arc<Statements>`, `dialect: &'static Dialect`).
+/// Implements [`PortalStore`](crate::PortalStore), [`PortalLeases`](crate::PortalLeases) and
+/// [`UnroutedEvents`](crate::UnroutedEvents) for `$store`, expanded beside
+/// [`sql_store!`](crate::sql::sql_store) (whose `migrate` and `start_writer` it uses); the
+/// struct has the fields `sql_store!` needs plus `namespaces: Arc<Namespaces>` and
+/// `batch: Option<usize>`.
 macro_rules! sql_portal_store {
     ($store:ident, $db:ty) => {
         impl $store {
@@ -170,6 +173,35 @@ macro_rules! sql_portal_store {
                         Err(error)
                     }
                 }
+            }
+
+            /// Portal `namespace`'s statements and writer, migrating its tables the first
+            /// time this process opens it.
+            async fn open_namespace(
+                &self,
+                namespace: &crate::sql::namespace::Namespace,
+            ) -> Result<crate::sql::namespace::Opened, crate::QueueError> {
+                let mut open = self.namespaces.open.lock().await;
+                if let Some(opened) = open.get(namespace.id()) {
+                    return Ok(opened.clone());
+                }
+                let sql = std::sync::Arc::new(crate::sql::statements::Statements::new(
+                    self.dialect,
+                    Some(namespace),
+                ));
+                let preamble: Vec<String> = (!self.dialect.migration_lock.is_empty())
+                    .then(|| self.dialect.migration_lock.to_owned())
+                    .into_iter()
+                    .collect();
+                let mut conn = self.pool.acquire().await.map_err(crate::sql::db_error)?;
+                migrate(&mut conn, self.dialect, &sql, &preamble).await?;
+                drop(conn);
+                let writer = self.batch.map(|batch| {
+                    Self::start_writer(&self.pool, self.dialect, &sql, &self.notifier, batch)
+                });
+                let opened = crate::sql::namespace::Opened { sql, writer };
+                open.insert(namespace.id().to_owned(), opened.clone());
+                Ok(opened)
             }
 
             async fn add_in(
@@ -331,12 +363,42 @@ macro_rules! sql_portal_store {
                 Err(crate::sql::portals::not_yet().into())
             }
 
-            async fn namespace(&self, _id: &str) -> Result<crate::Store, crate::QueueError> {
-                Err(crate::sql::portals::not_yet())
+            async fn namespace(&self, id: &str) -> Result<crate::Store, crate::QueueError> {
+                let namespace = crate::sql::namespace::Namespace::new(id)?;
+                let opened = self.open_namespace(&namespace).await?;
+                Ok(crate::Store::new(Self {
+                    sql: opened.sql,
+                    writer: opened.writer,
+                    ..self.clone()
+                }))
             }
 
-            async fn drop_namespace(&self, _id: &str) -> Result<(), crate::QueueError> {
-                Err(crate::sql::portals::not_yet())
+            async fn drop_namespace(&self, id: &str) -> Result<(), crate::QueueError> {
+                let namespace = crate::sql::namespace::Namespace::new(id)?;
+                // Held throughout, so no open of this namespace in this process migrates it
+                // while its tables go.
+                let mut open = self.namespaces.open.lock().await;
+                let sql = crate::sql::statements::Statements::new(self.dialect, Some(&namespace));
+                let mut tx = self
+                    .pool
+                    .begin_with(self.dialect.begin_write)
+                    .await
+                    .map_err(crate::sql::db_error)?;
+                let lock = (!self.dialect.migration_lock.is_empty())
+                    .then_some(self.dialect.migration_lock);
+                for statement in lock.into_iter().map(str::to_owned).chain(
+                    sql.tables
+                        .iter()
+                        .map(|table| format!("DROP TABLE IF EXISTS {table}")),
+                ) {
+                    sqlx::query(&statement)
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(crate::sql::db_error)?;
+                }
+                tx.commit().await.map_err(crate::sql::db_error)?;
+                open.remove(namespace.id());
+                Ok(())
             }
         }
 
@@ -394,7 +456,10 @@ macro_rules! sql_portal_store {
                 Err(crate::sql::portals::not_yet())
             }
 
-            async fn forget_unrouted(&self, _event_ids: &[String]) -> Result<(), crate::QueueError> {
+            async fn forget_unrouted(
+                &self,
+                _event_ids: &[String],
+            ) -> Result<(), crate::QueueError> {
                 Err(crate::sql::portals::not_yet())
             }
 

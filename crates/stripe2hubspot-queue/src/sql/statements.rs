@@ -4,6 +4,7 @@
 //! Job states: 0 ready, 1 leased, 2 done, 3 dead. Times are Unix milliseconds.
 
 use super::dialect::Dialect;
+use super::namespace::{self, Namespace};
 
 /// Schema migrations, applied in order on open; `stripe2hubspot_schema_version` records the last.
 /// Append a new entry to change the schema; never edit an applied one.
@@ -205,6 +206,12 @@ const JOB_COLUMNS: &str = "id, event_id, event_type, event_created, payload, att
 #[derive(Debug)]
 pub(crate) struct Statements {
     pub(crate) migrations: Vec<Vec<String>>,
+    /// The tables the migrations leave, the version table last: what dropping a namespace
+    /// removes.
+    pub(crate) tables: Vec<String>,
+    /// Run first in every ledger merge transaction (see [`Dialect::ledger_lock`]); its key
+    /// differs per namespace, so portals do not wait for each other's merges.
+    pub(crate) ledger_lock: String,
     pub(crate) create_version_table: String,
     pub(crate) schema_version: String,
     pub(crate) record_version: String,
@@ -290,15 +297,35 @@ pub(crate) struct Statements {
 }
 
 impl Statements {
-    pub(crate) fn new(d: &Dialect) -> Self {
+    /// The statements of the root store (`namespace` `None`: the unprefixed tables), or of
+    /// a portal's namespace: every per-portal name renamed, and the migration statements that
+    /// touch root-only tables left out (the root creates those once for everyone).
+    pub(crate) fn new(dialect: &Dialect, namespace: Option<&Namespace>) -> Self {
+        let d = Render { dialect, namespace };
         // Every answer to a reservation is guarded the same way: the job must still be leased
         // under the token the worker holds, else zero rows change and the lease is lost.
         let held = "WHERE id = ? AND state = 1 AND lease_token = ?";
+        let migrations: Vec<Vec<String>> = MIGRATIONS
+            .iter()
+            .map(|step| {
+                step.iter()
+                    .filter(|s| namespace.is_none() || !namespace::touches_root(s))
+                    .map(|s| d.render(s))
+                    .collect()
+            })
+            .collect();
+        let mut tables = namespace::tables_of(&migrations);
+        tables.push(d.render("stripe2hubspot_schema_version"));
+        let ledger_lock = match namespace {
+            Some(ns) if !dialect.ledger_lock.is_empty() => {
+                format!("SELECT pg_advisory_xact_lock({})", ns.ledger_lock_key())
+            }
+            _ => dialect.ledger_lock.to_owned(),
+        };
         Self {
-            migrations: MIGRATIONS
-                .iter()
-                .map(|step| step.iter().map(|s| d.render(s)).collect())
-                .collect(),
+            migrations,
+            tables,
+            ledger_lock,
             create_version_table: d.render(
                 "CREATE TABLE IF NOT EXISTS stripe2hubspot_schema_version (version {int} NOT NULL)",
             ),
@@ -672,6 +699,96 @@ impl Statements {
                 "WHERE p.id = (SELECT portal_id FROM stripe2hubspot_portal_accounts
                     WHERE account = ?)",
             )),
+        }
+    }
+}
+
+/// Renders a statement in a dialect and, for a namespace, renames its per-portal tables.
+struct Render<'a> {
+    dialect: &'a Dialect,
+    namespace: Option<&'a Namespace>,
+}
+
+impl Render<'_> {
+    fn render(&self, template: &str) -> String {
+        let text = self.dialect.render(template);
+        match self.namespace {
+            Some(namespace) => namespace.rewrite(&text),
+            None => text,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::namespace::{identifiers, Namespace, ROOT_ONLY};
+    use super::*;
+
+    /// Longest identifier PostgreSQL keeps whole (it truncates longer ones silently).
+    const MAX_IDENTIFIER: usize = 63;
+
+    fn every_statement(sql: &Statements) -> String {
+        // The Debug form lists every field, so no statement added later escapes the checks.
+        // Escaped line breaks (`\\n`) would glue an `n` to the name after them.
+        format!("{sql:?}").replace("\\n", " ")
+    }
+
+    #[test]
+    fn namespaced_names_fit_postgres_and_leave_no_per_portal_table_shared() {
+        let dialects = [
+            #[cfg(feature = "sqlite")]
+            &super::super::dialect::SQLITE,
+            #[cfg(feature = "postgres")]
+            &super::super::dialect::POSTGRES,
+        ];
+        for dialect in dialects {
+            let root = every_statement(&Statements::new(dialect, None));
+            for id in [
+                "a",
+                "acme-eu",
+                &"z".repeat(20),
+                &"9".repeat(21),
+                &"a-".repeat(31),
+            ] {
+                let ns = Namespace::new(id).unwrap();
+                let sql = Statements::new(dialect, Some(&ns));
+                let text = every_statement(&sql);
+                for name in identifiers(&text) {
+                    assert!(name.len() <= MAX_IDENTIFIER, "{name} is too long");
+                    assert!(
+                        ROOT_ONLY.contains(&name)
+                            || name.starts_with(&format!(
+                                "stripe2hubspot_{}_",
+                                super::super::namespace::tag(id)
+                            )),
+                        "{name} is shared by namespace {id}"
+                    );
+                }
+                assert_eq!(
+                    sql.migrations.len(),
+                    MIGRATIONS.len(),
+                    "versions stay aligned"
+                );
+                assert!(!sql
+                    .migrations
+                    .iter()
+                    .flatten()
+                    .any(|s| super::super::namespace::touches_root(s)));
+                assert!(sql.tables.iter().any(|t| t.ends_with("_jobs")));
+                assert!(sql
+                    .tables
+                    .last()
+                    .is_some_and(|t| t.ends_with("_schema_version")));
+            }
+            for name in identifiers(&root) {
+                let tail = name.trim_start_matches("stripe2hubspot_");
+                assert!(
+                    !(tail.starts_with("px_")
+                        || tail.starts_with('p')
+                            && tail[1..].starts_with(|c: char| c.is_ascii_digit())),
+                    "the root store's names stay as they were: {name}"
+                );
+            }
         }
     }
 }

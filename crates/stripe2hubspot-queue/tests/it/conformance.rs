@@ -52,6 +52,8 @@ macro_rules! suite {
         suite!(@one $make, portal_remove_frees_accounts);
         suite!(@one $make, portal_validation);
         suite!(@one $make, portal_token_never_shown);
+        suite!(@one $make, namespace_isolation);
+        suite!(@one $make, namespace_long_ids);
 
         #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
         async fn concurrent_portal_claims_one_handle() {
@@ -616,6 +618,92 @@ mod postgres {
         assert_eq!(work[0].generation, 40, "a concurrent note was lost");
         assert_eq!(work[0].members.len(), 10);
         assert_eq!(work[0].unlinked_deals.len(), 40);
+    }
+
+    /// A portal's data are tables of the store's schema named with the portal's tag; the
+    /// store's own tables keep their names; dropping the namespace removes every table of it.
+    #[tokio::test]
+    async fn a_namespace_is_prefixed_tables_that_drop_namespace_removes() {
+        let Some((store, guard)) = make("ns_tables").await else {
+            return;
+        };
+        let pool = sqlx::PgPool::connect(&guard.url).await.expect("connect");
+        let tables = |pattern: &'static str| {
+            let (pool, schema) = (pool.clone(), guard.name.clone());
+            async move {
+                sqlx::query_scalar::<_, String>(
+                    "SELECT table_name::text FROM information_schema.tables
+                     WHERE table_schema = $1 AND table_name LIKE $2 ORDER BY 1",
+                )
+                .bind(schema)
+                .bind(pattern)
+                .fetch_all(&pool)
+                .await
+                .expect("tables")
+            }
+        };
+        let before = tables("stripe2hubspot%").await;
+        assert!(
+            before.iter().any(|t| t == "stripe2hubspot_jobs"),
+            "{before:?}"
+        );
+        let portal = store.portal("acme-eu").await.expect("open");
+        portal
+            .queue
+            .enqueue(conformance::new_job("evt_1"))
+            .await
+            .expect("enqueue");
+        let own = tables("stripe2hubspot\\_p7\\_acme\\_eu\\_%").await;
+        assert!(
+            own.iter().any(|t| t == "stripe2hubspot_p7_acme_eu_jobs"),
+            "{own:?}"
+        );
+        assert!(
+            own.iter()
+                .any(|t| t == "stripe2hubspot_p7_acme_eu_schema_version"),
+            "{own:?}"
+        );
+        assert!(
+            !own.iter()
+                .any(|t| t.contains("portal") || t.contains("unrouted")),
+            "root-only tables are not made per portal: {own:?}"
+        );
+        let everything = tables("stripe2hubspot%").await;
+        assert_eq!(everything.len(), before.len() + own.len(), "{everything:?}");
+        store.portals.drop_namespace("acme-eu").await.expect("drop");
+        assert!(tables("stripe2hubspot\\_p7\\_%").await.is_empty());
+        assert_eq!(tables("stripe2hubspot%").await, before);
+    }
+
+    /// A portal's ledger merges take the portal's own advisory lock: they go on while another
+    /// transaction holds the store's own (the default portal's) ledger lock.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_portals_ledger_merges_do_not_wait_for_another_portals() {
+        use stripe2hubspot_map::MappingConfig;
+        let Some((store, guard)) = make("ns_ledger_lock").await else {
+            return;
+        };
+        let portal = store.portal("acme").await.expect("open");
+        let pool = sqlx::PgPool::connect(&guard.url).await.expect("connect");
+        let mut held = pool.begin().await.expect("begin");
+        // The key of the store's own ledger lock (Dialect::ledger_lock).
+        sqlx::query("SELECT pg_advisory_xact_lock(5994933546400368466)")
+            .execute(&mut *held)
+            .await
+            .expect("lock");
+        let facts = customer_help::payment("evt_1", "ch_1", None, "a@example.com");
+        // Generous: a merge takes milliseconds; one waiting for the lock would never end.
+        let merged = tokio::time::timeout(
+            std::time::Duration::from_secs(30),
+            portal
+                .state
+                .merge_facts(&[facts], &MappingConfig::default()),
+        )
+        .await;
+        held.rollback().await.expect("rollback");
+        merged
+            .expect("the portal's merge waited for the default portal's lock")
+            .expect("merge");
     }
 
     /// Concurrent adds of one account (and of one id) from two processes, each with its own
