@@ -68,9 +68,12 @@ async fn root_readable(fleet: &Fleet) -> bool {
     cache
         .get_or_compute(|| async move {
             super::Aggregate {
-                queue: store.portals.portals_revision().await.ok().map(|_| {
-                    crate::queue::QueueStats::default()
-                }),
+                queue: store
+                    .portals
+                    .portals_revision()
+                    .await
+                    .ok()
+                    .map(|_| crate::queue::QueueStats::default()),
                 waiting: None,
             }
         })
@@ -329,8 +332,7 @@ fn checked_change(request: &PortalRequest) -> Result<PortalChange, Response> {
                 format!("entry {} is not a signing secret: each comma-separated entry must start with whsec_", position + 1),
             ));
         }
-        stripe_events::Verifier::with_secrets(&list)
-            .map_err(|e| bad_field("webhook_secret", e))?;
+        stripe_events::Verifier::with_secrets(&list).map_err(|e| bad_field("webhook_secret", e))?;
         change.webhook_secrets =
             Some(PortalToken::new(list.join(",")).map_err(|e| field_error("webhook_secret", e))?);
     }
@@ -449,7 +451,10 @@ async fn set_portal(
         Err(response) => return response,
     };
     if request.id.as_ref().is_some_and(|given| given != &id) {
-        return bad_field("id", "cannot be changed: remove the portal and add it again");
+        return bad_field(
+            "id",
+            "cannot be changed: remove the portal and add it again",
+        );
     }
     let change = match checked_change(&request) {
         Ok(change) => change,

@@ -104,7 +104,11 @@ pub fn router(source: StatusSource, token: AdminToken) -> Router {
         .route_layer(middleware::from_fn_with_state(token, authorize))
 }
 
-pub(super) async fn authorize(State(token): State<AdminToken>, request: Request, next: Next) -> Response {
+pub(super) async fn authorize(
+    State(token): State<AdminToken>,
+    request: Request,
+    next: Next,
+) -> Response {
     let given = request
         .headers()
         .get(header::AUTHORIZATION)

@@ -164,7 +164,11 @@ impl Inner {
         for (id, store) in &stores {
             let spec = &desired[id];
             let route = self.route(id, spec, store.queue.clone());
-            let accounts = spec.0.as_ref().map(|p| p.accounts.as_slice()).unwrap_or(&[]);
+            let accounts = spec
+                .0
+                .as_ref()
+                .map(|p| p.accounts.as_slice())
+                .unwrap_or(&[]);
             table = table.with_portal(route, accounts);
         }
         self.routes.replace(table);
@@ -214,7 +218,8 @@ impl Inner {
                 }
             }
         }
-        self.leadership.set_portals(desired.keys().cloned().collect());
+        self.leadership
+            .set_portals(desired.keys().cloned().collect());
         // Accounts claimed now get the events that waited for them.
         if let Err(error) = self.sweep().await {
             tracing::warn!(%error, "could not move unrouted events yet; the sweep retries");

@@ -571,19 +571,15 @@ impl Ingest {
         };
         let now = time::OffsetDateTime::now_utc().unix_timestamp();
         match thin_event_snapshot(client, &thin, now).await {
-            Ok(Some(snapshot)) if event_types.contains(&snapshot.event.type_) => {
-                Ok(snapshot.job())
-            }
+            Ok(Some(snapshot)) if event_types.contains(&snapshot.event.type_) => Ok(snapshot.job()),
             Ok(Some(snapshot)) => Err(IngestOutcome::Ignored {
                 event_id: thin.id,
                 event_type: snapshot.event.type_,
             }),
-            Ok(None) | Err(ThinEventError::NoRelatedObject { .. }) => {
-                Err(IngestOutcome::Ignored {
-                    event_id: thin.id,
-                    event_type: thin.type_,
-                })
-            }
+            Ok(None) | Err(ThinEventError::NoRelatedObject { .. }) => Err(IngestOutcome::Ignored {
+                event_id: thin.id,
+                event_type: thin.type_,
+            }),
             Err(error) => {
                 tracing::error!(%error, "could not fetch a thin event's object; answering 503 so Stripe retries");
                 Err(IngestOutcome::Unavailable {

@@ -88,7 +88,9 @@ impl RouteTable {
 
     /// The portal Stripe account `account` is routed to.
     pub fn portal_for_account(&self, account: &str) -> Option<&PortalRoute> {
-        self.accounts.get(account).and_then(|id| self.portals.get(id))
+        self.accounts
+            .get(account)
+            .and_then(|id| self.portals.get(id))
     }
 
     /// The ids of the portals in the table.
@@ -173,7 +175,10 @@ pub struct Routes {
 impl std::fmt::Debug for Routes {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Routes")
-            .field("portals", &self.current().portals.keys().collect::<Vec<_>>())
+            .field(
+                "portals",
+                &self.current().portals.keys().collect::<Vec<_>>(),
+            )
             .finish_non_exhaustive()
     }
 }

@@ -105,7 +105,12 @@ impl Rig {
         self.post(WEBHOOK_PATH, event, SECRET).await
     }
 
-    async fn admin(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> (u16, Value) {
+    async fn admin(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> (u16, Value) {
         let mut request = self
             .http
             .request(method, format!("{}{path}", self.base))
@@ -155,7 +160,13 @@ fn portal(id: &str, accounts: &[&str], fake: &FakeHubSpot) -> Portal {
 /// Payment `n`'s `charge.succeeded`, as a Connect endpoint receives it from `account`
 /// (`None`: the platform's own event, without `account`).
 fn payment(n: u64, account: Option<&str>) -> (Value, String) {
-    let payment = Payment::numbered(n, &format!("buyer{n}@example.com"), 1000 + n as i64, "usd", 1_700_000_000 + n as i64);
+    let payment = Payment::numbered(
+        n,
+        &format!("buyer{n}@example.com"),
+        1000 + n as i64,
+        "usd",
+        1_700_000_000 + n as i64,
+    );
     let mut event = payment.charge_succeeded();
     if let Some(account) = account {
         event["account"] = json!(account);
@@ -177,7 +188,10 @@ fn payment_ids(fake: &FakeHubSpot) -> BTreeSet<String> {
 async fn eventually(what: &str, mut done: impl FnMut() -> bool) -> Duration {
     let started = Instant::now();
     while !done() {
-        assert!(started.elapsed() < DEADLINE, "{what} did not happen within {DEADLINE:?}");
+        assert!(
+            started.elapsed() < DEADLINE,
+            "{what} did not happen within {DEADLINE:?}"
+        );
         tokio::time::sleep(Duration::from_millis(25)).await;
     }
     started.elapsed()
@@ -198,10 +212,18 @@ async fn connect_events_land_in_their_own_portal_only(rig: Rig) {
         };
         let (event, key) = payment(n, Some(account));
         let (status, body) = rig.send(&event).await;
-        assert_eq!((status, body["status"].as_str()), (200, Some("queued")), "{body}");
+        assert_eq!(
+            (status, body["status"].as_str()),
+            (200, Some("queued")),
+            "{body}"
+        );
         // A redelivery is a duplicate of the portal's own queue.
         let (status, body) = rig.send(&event).await;
-        assert_eq!((status, body["status"].as_str()), (200, Some("duplicate")), "{body}");
+        assert_eq!(
+            (status, body["status"].as_str()),
+            (200, Some("duplicate")),
+            "{body}"
+        );
         expected.insert(key);
     }
     eventually("both portals synced", || {
@@ -244,7 +266,9 @@ async fn an_unrouted_event_is_synced_once_a_portal_claims_its_account() {
     assert_eq!(body["account"], "acct_later", "{body}");
     // A redelivery stores nothing twice.
     assert_eq!(rig.send(&event).await.1["status"], "duplicate");
-    let (_, unrouted) = rig.admin(reqwest::Method::GET, "/admin/unrouted", None).await;
+    let (_, unrouted) = rig
+        .admin(reqwest::Method::GET, "/admin/unrouted", None)
+        .await;
     assert_eq!(
         unrouted,
         json!({"events": 1, "accounts": [{"account": "acct_later", "events": 1}]})
@@ -260,8 +284,13 @@ async fn an_unrouted_event_is_synced_once_a_portal_claims_its_account() {
     })
     .await;
     let took = claimed.elapsed();
-    assert!(took < Duration::from_secs(5), "synced {took:?} after the claim");
-    let (_, unrouted) = rig.admin(reqwest::Method::GET, "/admin/unrouted", None).await;
+    assert!(
+        took < Duration::from_secs(5),
+        "synced {took:?} after the claim"
+    );
+    let (_, unrouted) = rig
+        .admin(reqwest::Method::GET, "/admin/unrouted", None)
+        .await;
     assert_eq!(unrouted["events"], 0, "{unrouted}");
     rig.shutdown().await;
 }
@@ -280,20 +309,40 @@ async fn events_without_an_account_follow_the_path_then_the_secret() {
     // The path names the portal; the deployment's secret verifies a portal without its own.
     let (event, path_key) = payment(1, None);
     let (status, body) = rig.post("/api/webhooks/stripe/plain", &event, SECRET).await;
-    assert_eq!((status, body["status"].as_str()), (200, Some("queued")), "{body}");
+    assert_eq!(
+        (status, body["status"].as_str()),
+        (200, Some("queued")),
+        "{body}"
+    );
     // The portal's own secret verifies on the shared path and routes there.
     let (event, secret_key) = payment(2, None);
     let (status, body) = rig.post(WEBHOOK_PATH, &event, own_secret).await;
-    assert_eq!((status, body["status"].as_str()), (200, Some("queued")), "{body}");
+    assert_eq!(
+        (status, body["status"].as_str()),
+        (200, Some("queued")),
+        "{body}"
+    );
     // ... and on its own path only its secret does.
     let (event, _) = payment(3, None);
-    assert_eq!(rig.post("/api/webhooks/stripe/own", &event, SECRET).await.0, 400);
+    assert_eq!(
+        rig.post("/api/webhooks/stripe/own", &event, SECRET).await.0,
+        400
+    );
     // An unknown portal's path is 404; an unverifiable body 400.
-    assert_eq!(rig.post("/api/webhooks/stripe/nobody", &event, SECRET).await.0, 404);
+    assert_eq!(
+        rig.post("/api/webhooks/stripe/nobody", &event, SECRET)
+            .await
+            .0,
+        404
+    );
     assert_eq!(rig.post(WEBHOOK_PATH, &event, "whsec_nobodys").await.0, 400);
     // No account, no path, the deployment's secret and no default portal: unrouted.
     let (status, body) = rig.send(&event).await;
-    assert_eq!((status, body["account"].as_str()), (200, Some("platform")), "{body}");
+    assert_eq!(
+        (status, body["account"].as_str()),
+        (200, Some("platform")),
+        "{body}"
+    );
 
     eventually("both routes synced", || {
         payment_ids(&plain) == BTreeSet::from([path_key.clone()])
@@ -368,11 +417,16 @@ async fn a_revoked_token_pauses_its_portal_alone_and_removal_stops_it() {
         .unwrap();
     eventually("the changed portal restarted", || {
         // A new engine: its counters start again.
-        fleet.engine("well").is_some_and(|e| e.metrics().synced == 0)
+        fleet
+            .engine("well")
+            .is_some_and(|e| e.metrics().synced == 0)
     })
     .await;
     store.portals.remove("well").await.unwrap();
-    eventually("the removed portal stopped", || fleet.portal("well").is_none()).await;
+    eventually("the removed portal stopped", || {
+        fleet.portal("well").is_none()
+    })
+    .await;
     let (event, _) = payment(200, Some("acct_well"));
     assert_eq!(rig.send(&event).await.1["status"], "unrouted");
     rig.shutdown().await;
@@ -391,17 +445,26 @@ async fn the_admin_api_manages_portals_without_showing_secrets() {
         "webhook_secret": "whsec_acme_secret_value",
         "slack_webhook_url": "https://hooks.slack.com/services/T0/B0/slacksecretvalue",
     });
-    let (status, body) = rig.admin(Method::POST, "/admin/portals", Some(good.clone())).await;
+    let (status, body) = rig
+        .admin(Method::POST, "/admin/portals", Some(good.clone()))
+        .await;
     assert_eq!(status, 201, "{body}");
     assert!(rig.fleet.portal("acme-eu").is_some(), "picked up at once");
     // Taken id, claimed account, bad fields.
-    let (status, body) = rig.admin(Method::POST, "/admin/portals", Some(good.clone())).await;
+    let (status, body) = rig
+        .admin(Method::POST, "/admin/portals", Some(good.clone()))
+        .await;
     assert_eq!(status, 409, "{body}");
     let mut other = good.clone();
     other["id"] = json!("other");
-    let (status, body) = rig.admin(Method::POST, "/admin/portals", Some(other.clone())).await;
+    let (status, body) = rig
+        .admin(Method::POST, "/admin/portals", Some(other.clone()))
+        .await;
     assert_eq!(status, 409, "{body}");
-    assert!(body["error"].as_str().unwrap().contains("acme-eu"), "{body}");
+    assert!(
+        body["error"].as_str().unwrap().contains("acme-eu"),
+        "{body}"
+    );
     for (field, value) in [
         ("rate_limit", json!("fast")),
         ("api_version", json!("v3")),
@@ -415,21 +478,41 @@ async fn the_admin_api_manages_portals_without_showing_secrets() {
         bad["stripe_accounts"] = json!(["acct_other"]);
         bad[field] = value;
         let (status, body) = rig.admin(Method::POST, "/admin/portals", Some(bad)).await;
-        assert_eq!((status, body["field"].as_str()), (400, Some(field)), "{body}");
+        assert_eq!(
+            (status, body["field"].as_str()),
+            (400, Some(field)),
+            "{body}"
+        );
         assert!(!body.to_string().contains("sk_live_oops"), "{body}");
     }
     let (status, body) = rig
-        .admin(Method::PATCH, "/admin/portals/acme-eu", Some(json!({"rate_limit": "50/10s"})))
+        .admin(
+            Method::PATCH,
+            "/admin/portals/acme-eu",
+            Some(json!({"rate_limit": "50/10s"})),
+        )
         .await;
-    assert_eq!((status, body["portal"]["rate_limit"].as_str()), (200, Some("50/10s")), "{body}");
+    assert_eq!(
+        (status, body["portal"]["rate_limit"].as_str()),
+        (200, Some("50/10s")),
+        "{body}"
+    );
     let (status, _) = rig
-        .admin(Method::PATCH, "/admin/portals/nobody", Some(json!({"rate_limit": "50/10s"})))
+        .admin(
+            Method::PATCH,
+            "/admin/portals/nobody",
+            Some(json!({"rate_limit": "50/10s"})),
+        )
         .await;
     assert_eq!(status, 404);
     let (status, list) = rig.admin(Method::GET, "/admin/portals", None).await;
     assert_eq!(status, 200);
     let shown = list.to_string();
-    for secret in [fake.token().as_str(), "whsec_acme_secret_value", "slacksecretvalue"] {
+    for secret in [
+        fake.token().as_str(),
+        "whsec_acme_secret_value",
+        "slacksecretvalue",
+    ] {
         assert!(!shown.contains(secret), "{shown}");
     }
     assert_eq!(list["portals"][0]["own_webhook_secret"], true, "{list}");
@@ -437,8 +520,14 @@ async fn the_admin_api_manages_portals_without_showing_secrets() {
     let (status, body) = rig
         .admin(Method::GET, "/admin/dead-letters?portal=acme-eu", None)
         .await;
-    assert_eq!((status, body["dead_letters"].clone()), (200, json!([])), "{body}");
-    let (status, _) = rig.admin(Method::GET, "/admin/waiting?portal=nobody", None).await;
+    assert_eq!(
+        (status, body["dead_letters"].clone()),
+        (200, json!([])),
+        "{body}"
+    );
+    let (status, _) = rig
+        .admin(Method::GET, "/admin/waiting?portal=nobody", None)
+        .await;
     assert_eq!(status, 404);
     let (status, body) = rig
         .admin(Method::POST, "/admin/pause?portal=acme-eu", None)
@@ -446,7 +535,9 @@ async fn the_admin_api_manages_portals_without_showing_secrets() {
     assert_eq!(status, 200, "{body}");
     let fleet = rig.fleet.clone();
     eventually("the portal paused", || {
-        fleet.engine("acme-eu").is_some_and(|e| e.paused().is_some())
+        fleet
+            .engine("acme-eu")
+            .is_some_and(|e| e.paused().is_some())
     })
     .await;
     let (status, _) = rig
@@ -454,7 +545,9 @@ async fn the_admin_api_manages_portals_without_showing_secrets() {
         .await;
     assert_eq!(status, 200);
     assert!(rig.fleet.portal("acme-eu").is_none());
-    let (status, _) = rig.admin(Method::DELETE, "/admin/portals/acme-eu", None).await;
+    let (status, _) = rig
+        .admin(Method::DELETE, "/admin/portals/acme-eu", None)
+        .await;
     assert_eq!(status, 404);
     rig.shutdown().await;
 }
