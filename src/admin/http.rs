@@ -104,7 +104,11 @@ pub fn router(source: StatusSource, token: AdminToken) -> Router {
         .route_layer(middleware::from_fn_with_state(token, authorize))
 }
 
-async fn authorize(State(token): State<AdminToken>, request: Request, next: Next) -> Response {
+pub(super) async fn authorize(
+    State(token): State<AdminToken>,
+    request: Request,
+    next: Next,
+) -> Response {
     let given = request
         .headers()
         .get(header::AUTHORIZATION)
@@ -132,6 +136,10 @@ async fn status(State(source): State<StatusSource>) -> Response {
 }
 
 async fn dead_letters(State(source): State<StatusSource>) -> Response {
+    dead_letters_of(&source).await
+}
+
+pub(super) async fn dead_letters_of(source: &StatusSource) -> Response {
     match super::all_dead_letters(source.admin.as_ref()).await {
         Ok(list) => {
             let views: Vec<DeadLetterView> = list.iter().map(DeadLetterView::from).collect();
@@ -142,6 +150,10 @@ async fn dead_letters(State(source): State<StatusSource>) -> Response {
 }
 
 async fn waiting(State(source): State<StatusSource>) -> Response {
+    waiting_of(&source).await
+}
+
+pub(super) async fn waiting_of(source: &StatusSource) -> Response {
     match source.waiting().await {
         Ok(list) => Json(json!({ "waiting": list })).into_response(),
         Err(error) => unavailable(&error),
@@ -150,7 +162,7 @@ async fn waiting(State(source): State<StatusSource>) -> Response {
 
 /// The body of `POST /admin/dead-letters/replay`.
 #[derive(Debug, Deserialize)]
-struct ReplayRequest {
+pub(super) struct ReplayRequest {
     #[serde(default)]
     all: bool,
     #[serde(default)]
@@ -161,6 +173,10 @@ async fn replay_dead_letters(
     State(source): State<StatusSource>,
     Json(request): Json<ReplayRequest>,
 ) -> Response {
+    replay_in(&source, request).await
+}
+
+pub(super) async fn replay_in(source: &StatusSource, request: ReplayRequest) -> Response {
     let ids = match (request.all, request.event_ids.is_empty()) {
         (true, true) => None,
         (false, false) => Some(request.event_ids),
@@ -195,10 +211,14 @@ struct PauseRequest {
 }
 
 async fn pause(State(source): State<StatusSource>, body: axum::body::Bytes) -> Response {
+    pause_in(&source, &body).await
+}
+
+pub(super) async fn pause_in(source: &StatusSource, body: &[u8]) -> Response {
     let request = if body.iter().all(u8::is_ascii_whitespace) {
         PauseRequest::default()
     } else {
-        match serde_json::from_slice::<PauseRequest>(&body) {
+        match serde_json::from_slice::<PauseRequest>(body) {
             Ok(request) => request,
             Err(_) => {
                 return (
@@ -225,6 +245,10 @@ async fn pause(State(source): State<StatusSource>, body: axum::body::Bytes) -> R
 }
 
 async fn resume(State(source): State<StatusSource>) -> Response {
+    resume_in(&source).await
+}
+
+pub(super) async fn resume_in(source: &StatusSource) -> Response {
     match source.engine.resume_everywhere().await {
         Ok(()) => {
             tracing::info!("resumed by the admin API for every process");
@@ -234,7 +258,7 @@ async fn resume(State(source): State<StatusSource>) -> Response {
     }
 }
 
-fn unavailable(error: &dyn std::fmt::Display) -> Response {
+pub(super) fn unavailable(error: &dyn std::fmt::Display) -> Response {
     tracing::warn!(%error, "admin API: the queue failed");
     (
         StatusCode::SERVICE_UNAVAILABLE,

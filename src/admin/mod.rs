@@ -13,10 +13,20 @@ use crate::ingest::{Ingest, IngestStats};
 use crate::queue::{DeadLetter, JobId, LedgerEntry, QueueAdmin, QueueError, QueueStats};
 
 mod aggregate;
+mod fleet;
+#[cfg(feature = "axum")]
+mod fleet_http;
 #[cfg(feature = "axum")]
 mod http;
 
 pub use aggregate::{Aggregate, AggregateCache, AGGREGATE_TTL};
+pub use fleet::{
+    fleet_report, record_fleet_gauges, unrouted_report, FleetStatusReport, PortalStatus,
+    UnroutedAccountView, UnroutedReport, PORTALS_LED, UNROUTED_EVENTS,
+};
+#[cfg(feature = "axum")]
+#[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
+pub use fleet_http::{fleet_health, fleet_router};
 #[cfg(feature = "axum")]
 #[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
 pub use http::{health, router, AdminToken, InvalidAdminToken, MIN_ADMIN_TOKEN_LEN};

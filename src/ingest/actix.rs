@@ -14,14 +14,18 @@ use std::sync::Arc;
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
 
-use super::{Ingest, IngestOutcome, IngestResponse, SIGNATURE_HEADER, WEBHOOK_PATH};
+use super::{
+    Ingest, IngestOutcome, IngestResponse, SIGNATURE_HEADER, WEBHOOK_PATH, WEBHOOK_PORTAL_PATH,
+};
 
-/// Mounts `POST /api/webhooks/stripe` on an actix-web app.
+/// Mounts `POST /api/webhooks/stripe` and `POST /api/webhooks/stripe/{portal}` on an actix-web
+/// app.
 pub fn configure(ingest: Arc<Ingest>) -> impl Fn(&mut web::ServiceConfig) + Clone {
     move |config: &mut web::ServiceConfig| {
         config
             .app_data(web::Data::from(ingest.clone()))
-            .route(WEBHOOK_PATH, web::post().to(handler));
+            .route(WEBHOOK_PATH, web::post().to(handler))
+            .route(WEBHOOK_PORTAL_PATH, web::post().to(portal_handler));
     }
 }
 
@@ -33,6 +37,26 @@ pub async fn handler(
     payload: web::Payload,
     ingest: web::Data<Ingest>,
 ) -> HttpResponse {
+    read_and_handle(request, payload, ingest, None).await
+}
+
+/// [`handler`] for `POST /api/webhooks/stripe/{portal}`: hands the body to
+/// [`Ingest::handle_for`].
+pub async fn portal_handler(
+    request: HttpRequest,
+    payload: web::Payload,
+    ingest: web::Data<Ingest>,
+    portal: web::Path<String>,
+) -> HttpResponse {
+    read_and_handle(request, payload, ingest, Some(portal.into_inner())).await
+}
+
+async fn read_and_handle(
+    request: HttpRequest,
+    payload: web::Payload,
+    ingest: web::Data<Ingest>,
+    portal: Option<String>,
+) -> HttpResponse {
     let limit = ingest.body_limit();
     let read = tokio::time::timeout(ingest.body_read_timeout(), payload.to_bytes_limited(limit));
     let response = match read.await {
@@ -42,7 +66,10 @@ pub async fn handler(
                 .headers()
                 .get(SIGNATURE_HEADER)
                 .and_then(|v| v.to_str().ok());
-            ingest.handle(signature, &body).await
+            match &portal {
+                Some(portal) => ingest.handle_for(portal, signature, &body).await,
+                None => ingest.handle(signature, &body).await,
+            }
         }
         Ok(Ok(Err(_stream_error))) => IngestResponse {
             outcome: IngestOutcome::Rejected {

@@ -12,19 +12,23 @@
 use std::sync::Arc;
 
 use axum::body::Body;
-use axum::extract::State;
+use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::Router;
 use http_body_util::{BodyExt, LengthLimitError, Limited};
 
-use super::{Ingest, IngestOutcome, IngestResponse, SIGNATURE_HEADER, WEBHOOK_PATH};
+use super::{
+    Ingest, IngestOutcome, IngestResponse, SIGNATURE_HEADER, WEBHOOK_PATH, WEBHOOK_PORTAL_PATH,
+};
 
-/// A router with `POST /api/webhooks/stripe`; merge or nest it into your app.
+/// A router with `POST /api/webhooks/stripe` and `POST /api/webhooks/stripe/{portal}`; merge
+/// or nest it into your app.
 pub fn router(ingest: Arc<Ingest>) -> Router {
     Router::new()
         .route(WEBHOOK_PATH, post(handler))
+        .route(WEBHOOK_PORTAL_PATH, post(portal_handler))
         .with_state(ingest)
 }
 
@@ -33,6 +37,26 @@ pub fn router(ingest: Arc<Ingest>) -> Router {
 /// [`Ingest::handle`].
 pub async fn handler(
     State(ingest): State<Arc<Ingest>>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    read_and_handle(ingest, None, headers, body).await
+}
+
+/// [`handler`] for `POST /api/webhooks/stripe/{portal}`: hands the body to
+/// [`Ingest::handle_for`].
+pub async fn portal_handler(
+    State(ingest): State<Arc<Ingest>>,
+    Path(portal): Path<String>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    read_and_handle(ingest, Some(portal), headers, body).await
+}
+
+async fn read_and_handle(
+    ingest: Arc<Ingest>,
+    portal: Option<String>,
     headers: HeaderMap,
     body: Body,
 ) -> Response {
@@ -70,7 +94,11 @@ pub async fn handler(
         }
     };
     let signature = headers.get(SIGNATURE_HEADER).and_then(|v| v.to_str().ok());
-    into_response(ingest.handle(signature, &bytes).await)
+    let response = match portal {
+        Some(portal) => ingest.handle_for(&portal, signature, &bytes).await,
+        None => ingest.handle(signature, &bytes).await,
+    };
+    into_response(response)
 }
 
 fn into_response(response: IngestResponse) -> Response {

@@ -11,6 +11,7 @@ mod create;
 mod customers;
 mod engine_edges;
 mod faults;
+mod fleet;
 mod ingest;
 mod leadership;
 mod lifecycle;

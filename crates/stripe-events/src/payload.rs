@@ -38,6 +38,10 @@ pub struct Envelope {
     pub created: i64,
     /// Whether the event comes from live mode (`false` in test mode).
     pub livemode: bool,
+    /// The connected account the event belongs to (`acct_...`), as a Connect endpoint
+    /// receives it in the top-level `account` field; `None` for the platform's own events.
+    /// A deployment syncing several HubSpot portals routes by it.
+    pub account: Option<String>,
 }
 
 impl From<&Event> for Envelope {
@@ -47,6 +51,7 @@ impl From<&Event> for Envelope {
             type_: event.type_.clone(),
             created: event.created,
             livemode: event.livemode,
+            account: event.account.clone(),
         }
     }
 }
@@ -73,6 +78,7 @@ pub fn parse_envelope(payload: &[u8]) -> Result<Envelope, WebhookError> {
             type_: wire.type_,
             created: wire.created,
             livemode: wire.livemode,
+            account: wire.account.map(|a| a.0.into_owned()),
         }),
         Err(_) => explained_event(text).map(|event| Envelope::from(&event)),
     }
@@ -193,7 +199,6 @@ struct WireEnvelope<'a> {
     #[allow(dead_code)] // Read to check that it is a string, as `Event` requires.
     api_version: Option<JsonStr<'a>>,
     #[serde(default, borrow)]
-    #[allow(dead_code)] // As `api_version`.
     account: Option<JsonStr<'a>>,
     #[allow(dead_code)] // Read to check that it is there and parses as JSON.
     data: WireEnvelopeData,
@@ -342,5 +347,22 @@ mod tests {
             "missing field `data`"
         );
         assert!(redact_quoted(&"x".repeat(1000)).chars().count() <= MAX_MESSAGE_LEN + 1);
+    }
+
+    #[test]
+    fn the_envelope_carries_the_connect_account() {
+        let event = |account: &str| {
+            format!(
+                r#"{{"id":"evt_1","object":"event","type":"charge.succeeded","created":1,{account}"data":{{"object":{{"id":"ch_1","object":"charge"}}}}}}"#
+            )
+        };
+        let connect = parse_envelope(event(r#""account":"acct_123","#).as_bytes()).unwrap();
+        assert_eq!(connect.account.as_deref(), Some("acct_123"));
+        let platform = parse_envelope(event("").as_bytes()).unwrap();
+        assert_eq!(platform.account, None);
+        let null = parse_envelope(event(r#""account":null,"#).as_bytes()).unwrap();
+        assert_eq!(null.account, None);
+        let full = parse_event(event(r#""account":"acct_123","#).as_bytes()).unwrap();
+        assert_eq!(Envelope::from(&full), connect);
     }
 }

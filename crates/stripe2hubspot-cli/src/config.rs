@@ -3,7 +3,7 @@
 //! | variable | required | default | meaning |
 //! |---|---|---|---|
 //! | `STRIPE_WEBHOOK_SECRET` | yes (`serve`) | | endpoint signing secret(s) `whsec_...`, comma-separated during rotation |
-//! | `HUBSPOT_ACCESS_TOKEN` | yes (`serve`, `doctor`) | | HubSpot service key, or a legacy private-app token |
+//! | `HUBSPOT_ACCESS_TOKEN` | yes (`serve` unless the store has portals, `doctor`) | | HubSpot service key, or a legacy private-app token: the `default` portal's |
 //! | `HUBSPOT_API_VERSION` | no | `2026-09` | HubSpot API version: `2026-09`, `2026-03` or `legacy` |
 //! | `HUBSPOT_BASE_URL` | no | `https://api.hubapi.com` | HubSpot API host (proxies, tests) |
 //! | `STRIPE2HUBSPOT_QUEUE` | no | `sqlite://stripe2hubspot.db` | queue URL: `sqlite://path` or `postgres://...` |
@@ -295,10 +295,39 @@ impl<F: Fn(&str) -> Option<String>> Env<F> {
         Ok(config)
     }
 
-    /// Everything `serve` needs, checked in the order the README lists the variables.
+    /// Everything `serve` needs, checked in the order the README lists the variables, with
+    /// `HUBSPOT_ACCESS_TOKEN` required (a deployment without stored portals). `serve` itself
+    /// calls [`serve_portals`](Self::serve_portals); the tests read the variables through this.
+    #[cfg(test)]
     pub fn serve(&self) -> Result<ServeConfig, ConfigError> {
+        // The two required variables first, as they always were.
+        self.webhook_secrets()?;
+        self.hubspot_token()?;
+        let (config, _) = self.serve_portals()?;
+        Ok(config)
+    }
+
+    /// What `serve` needs when the store may hold portals: like [`serve`](Self::serve), but
+    /// `HUBSPOT_ACCESS_TOKEN` may be unset. Its error comes back beside the settings, for
+    /// `serve` to report when the store has no portal either; without it the `default`
+    /// portal is not configured.
+    pub fn serve_portals(&self) -> Result<(ServeConfig, Option<ConfigError>), ConfigError> {
         let webhook_secrets = self.webhook_secrets()?;
-        let mut service = self.hubspot()?;
+        let missing_token = match self.hubspot_token() {
+            Ok(_) => None,
+            Err(error) if self.get("HUBSPOT_ACCESS_TOKEN").is_none() => Some(error),
+            Err(error) => return Err(error),
+        };
+        let mut service = match &missing_token {
+            None => self.hubspot()?,
+            Some(_) => {
+                let mut config = Config::new(Vec::new(), String::new());
+                config.hubspot_api_version = self.hubspot_api_version()?;
+                config.hubspot_base_url = self.hubspot_base_url()?;
+                config.rate_limit = self.rate_limit()?;
+                config
+            }
+        };
         service.webhook_secrets = webhook_secrets;
         service.queue_url = self.durable_queue_url()?;
         service.bind_addr = self.bind_addr()?;
@@ -306,11 +335,13 @@ impl<F: Fn(&str) -> Option<String>> Env<F> {
         service.dead_letter_retention = self.dead_letter_retention()?;
         service.merge_contacts = self.merge_contacts()?;
         service.gdpr_delete = self.gdpr_delete()?;
-        Ok(ServeConfig {
+        let config = ServeConfig {
             service,
             admin_token: self.admin_token()?,
             mapping: self.mapping()?,
-        })
+            default_portal: missing_token.is_none(),
+        };
+        Ok((config, missing_token))
     }
 }
 
@@ -331,6 +362,8 @@ pub struct ServeConfig {
     pub admin_token: Option<AdminToken>,
     /// The mapping (`STRIPE2HUBSPOT_MAPPING`, else the default).
     pub mapping: MappingConfig,
+    /// Whether `HUBSPOT_ACCESS_TOKEN` configures the `default` portal.
+    pub default_portal: bool,
 }
 
 /// A mapping from its JSON form. A value that does not parse is reported with its field:
@@ -477,6 +510,35 @@ mod tests {
             assert_eq!(err.variable, variable, "{err}");
             assert!(err.to_string().contains(variable));
         }
+    }
+
+    #[test]
+    fn serve_portals_lets_the_token_be_missing_and_keeps_its_error() {
+        let vars: HashMap<String, String> = [("STRIPE_WEBHOOK_SECRET", "whsec_abc")]
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        let env = Env::new(|name: &str| vars.get(name).cloned());
+        let (config, missing) = env.serve_portals().unwrap();
+        assert!(!config.default_portal);
+        assert_eq!(missing.unwrap().variable, "HUBSPOT_ACCESS_TOKEN");
+        assert_eq!(env.serve().unwrap_err().variable, "HUBSPOT_ACCESS_TOKEN");
+        let (config, missing) = env_of(&REQUIRED).serve_portals().unwrap();
+        assert!(config.default_portal && missing.is_none());
+        let bad = [REQUIRED[0], ("HUBSPOT_ACCESS_TOKEN", "pat 1")];
+        assert_eq!(
+            env_of(&bad).serve_portals().unwrap_err().variable,
+            "HUBSPOT_ACCESS_TOKEN",
+            "a malformed token is an error even when portals could serve"
+        );
+    }
+
+    fn env_of(vars: &[(&str, &str)]) -> Env<impl Fn(&str) -> Option<String>> {
+        let vars: HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Env::new(move |name: &str| vars.get(name).cloned())
     }
 
     #[test]

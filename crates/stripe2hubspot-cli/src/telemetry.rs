@@ -3,7 +3,9 @@
 use hubspot_crm::telemetry as hubspot;
 use metrics::Unit;
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
-use stripe2hubspot::admin::{LAST_SYNC_TIMESTAMP_SECONDS, PAUSED, QUEUE_JOBS};
+use stripe2hubspot::admin::{
+    LAST_SYNC_TIMESTAMP_SECONDS, PAUSED, PORTALS_LED, QUEUE_JOBS, UNROUTED_EVENTS,
+};
 use stripe2hubspot::engine::metric_names as engine;
 use stripe2hubspot::ingest::WEBHOOKS_RECEIVED_TOTAL;
 
@@ -35,8 +37,10 @@ const UNLABELLED_COUNTERS: [(&str, &str); 5] = [
 
 /// Every metric name the binary exports (the dashboard test checks against it).
 #[cfg(test)]
-pub const METRIC_NAMES: [&str; 13] = [
+pub const METRIC_NAMES: [&str; 15] = [
     WEBHOOKS_RECEIVED_TOTAL,
+    UNROUTED_EVENTS,
+    PORTALS_LED,
     QUEUE_JOBS,
     PAUSED,
     LAST_SYNC_TIMESTAMP_SECONDS,
@@ -69,9 +73,17 @@ fn describe() {
     );
     metrics::describe_gauge!(
         QUEUE_JOBS,
-        "Jobs in the queue by state, read at each scrape"
+        "Jobs in the queue by state (and portal), read at each scrape"
     );
-    metrics::describe_gauge!(PAUSED, "1 while the pipeline is paused");
+    metrics::describe_gauge!(
+        PAUSED,
+        "1 while the pipeline is paused (by portal; the default portal has no label)"
+    );
+    metrics::describe_gauge!(
+        UNROUTED_EVENTS,
+        "Events stored for Stripe accounts no portal claims yet"
+    );
+    metrics::describe_gauge!(PORTALS_LED, "Portals this process syncs now");
     metrics::describe_gauge!(
         LAST_SYNC_TIMESTAMP_SECONDS,
         Unit::Seconds,
