@@ -71,9 +71,15 @@ impl Seen {
     }
 
     fn assert_no_secret(&self, extra: &[&str]) {
-        for secret in [PORTAL_TOKEN, WHSEC_1, WHSEC_2, SLACK, "SECRET"]
-            .iter()
-            .chain(extra)
+        for secret in [
+            PORTAL_TOKEN,
+            WHSEC_1,
+            WHSEC_2,
+            SLACK,
+            "hooks.example/SECRET",
+        ]
+        .iter()
+        .chain(extra)
         {
             assert!(
                 !self.0.contains(secret),
@@ -136,7 +142,7 @@ async fn portal_secrets_come_from_the_environment_are_checked_and_never_printed(
     let plain_http = [
         base[0],
         base[1],
-        ("SLACK_WEBHOOK_URL", "http://hooks.example/SECRET"),
+        ("SLACK_WEBHOOK_URL", "hooks.example/SECRET"),
     ];
     seen.run(&with(&add, &["--slack"]), &plain_http)
         .await
@@ -265,11 +271,23 @@ async fn backfill_and_reconcile_of_a_connect_portal_read_each_account_with_strip
     // Two connected accounts of the portal, and the platform's own payments, which are not
     // the portal's.
     for i in 0..3 {
-        let a = objects::charge(&format!("ch_acctA_{i}"), T0 + i, 1_000 + i, "usd");
+        let payer = |charge, n: &str| {
+            objects::with_payer(charge, &format!("{n}{i}@example.com"), "Payer", None)
+        };
+        let a = payer(
+            objects::charge(&format!("ch_acctA_{i}"), T0 + i, 1_000 + i, "usd"),
+            "a",
+        );
         stripe.insert_for_account("acct_1A", a).unwrap();
-        let b = objects::charge(&format!("ch_acctB_{i}"), T0 + 10 + i, 2_000 + i, "eur");
+        let b = payer(
+            objects::charge(&format!("ch_acctB_{i}"), T0 + 10 + i, 2_000 + i, "eur"),
+            "b",
+        );
         stripe.insert_for_account("acct_1B", b).unwrap();
-        let platform = objects::charge(&format!("ch_platform_{i}"), T0 + 20 + i, 500, "usd");
+        let platform = payer(
+            objects::charge(&format!("ch_platform_{i}"), T0 + 20 + i, 500, "usd"),
+            "p",
+        );
         stripe.insert(platform).unwrap();
     }
     let acme = FakeHubSpot::start().await;
@@ -466,6 +484,8 @@ async fn status_shows_each_portal_and_the_unrouted_events_and_purge_deletes_one_
     seen.run(&["portals", "remove", "acme", "--purge"], &only_queue)
         .await
         .expect(0, &["purged portal acme"]);
+    // A fresh connection: this one remembers the namespace it created before the purge.
+    let store = stripe2hubspot::queue::connect(&queue).await.unwrap();
     let acme_data = store.portals.namespace("acme").await.unwrap();
     assert_eq!(acme_data.admin.stats().await.unwrap().ready, 0);
     let beta_data = store.portal("beta").await.unwrap();
@@ -474,6 +494,7 @@ async fn status_shows_each_portal_and_the_unrouted_events_and_purge_deletes_one_
     seen.run(&["portals", "remove", "beta", "--purge"], &only_queue)
         .await
         .expect(0, &["removed portal beta", "purged portal beta"]);
+    let store = stripe2hubspot::queue::connect(&queue).await.unwrap();
     let beta_data = store.portals.namespace("beta").await.unwrap();
     assert_eq!(beta_data.admin.stats().await.unwrap().ready, 0);
     // No stored portal left: today's single-portal lines again.
