@@ -415,6 +415,59 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
         .ok_or_else(|| "is too long".to_owned())
 }
 
+// ---------------------------------------------------------------------------------------
+// Per-portal settings (issue 23): what `portals add|set` store and the per-portal commands
+// read back.
+
+/// The mapping file `path` (`portals add|set --mapping FILE`), checked as
+/// `STRIPE2HUBSPOT_MAPPING` is, in the compact JSON form a portal stores. Errors name `flag`.
+pub fn mapping_file_json(flag: &'static str, path: &str) -> Result<String, ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        error(
+            flag,
+            format!(
+                "names {path:?}, which cannot be read ({e}): give the path of a JSON mapping file"
+            ),
+        )
+    })?;
+    mapping_from_json(&text).map_err(|problem| {
+        error(
+            flag,
+            format!("names {path:?}: {problem}; see docs/configuration.md for the fields"),
+        )
+    })?;
+    let value: serde_json::Value = serde_json::from_str(&text)
+        .map_err(|e| error(flag, format!("names {path:?}, which is not JSON: {e}")))?;
+    Ok(value.to_string())
+}
+
+impl<F: Fn(&str) -> Option<String>> Env<F> {
+    /// The mapping of a stored portal: its own (`portals add|set --mapping`) when it has one,
+    /// else the deployment's ([`Env::mapping`]); `STRIPE2HUBSPOT_LINE_ITEMS`, when set, turns
+    /// line items on or off over either, as it does over a mapping file.
+    pub fn portal_mapping(
+        &self,
+        portal: &stripe2hubspot::queue::Portal,
+    ) -> Result<MappingConfig, ConfigError> {
+        let Some(json) = &portal.mapping else {
+            return self.mapping();
+        };
+        let mut mapping = mapping_from_json(json).map_err(|problem| {
+            error(
+                "portal mapping",
+                format!(
+                    "of portal {:?} is stored malformed ({problem}): store it again with `stripe2hubspot portals set {} --mapping FILE`",
+                    portal.id, portal.id
+                ),
+            )
+        })?;
+        if self.get(LINE_ITEMS).is_some() {
+            mapping.line_items = self.switch(LINE_ITEMS)?;
+        }
+        Ok(mapping)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

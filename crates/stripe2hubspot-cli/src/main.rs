@@ -29,18 +29,17 @@ enum Command {
     Serve(commands::serve::Args),
     /// Check that everything a first run needs is in place; exit 1 if anything is not.
     Doctor(commands::doctor::Args),
-    /// List or replay events that failed for good.
-    #[command(subcommand)]
-    DeadLetters(commands::dead_letters::Command),
-    /// Show queue depth by state and payments waiting, and the role, pause state and last
-    /// sync of a running server.
+    /// List or replay events that failed for good (of one portal with --portal ID).
+    DeadLetters(commands::dead_letters::Args),
+    /// Show queue depth by state and payments waiting (by portal, and the events no portal
+    /// claims), and the role, pause state and last sync of a running server.
     Status(commands::status::Args),
     /// Sync Stripe's payment history into HubSpot (resumable; Ctrl-C stops, a rerun resumes).
     Backfill(commands::backfill::Args),
     /// Compare HubSpot's deals with the payment ledger; exit 1 on drift unless --repair fixed it.
     Reconcile(commands::reconcile::Args),
     /// Add, list, change or remove the HubSpot portals stored in the queue, and the Stripe
-    /// accounts routed to each (stored only so far: serve does not route by portal yet).
+    /// accounts routed to each; a running serve picks a change up within 5 seconds.
     #[command(subcommand)]
     Portals(commands::portals::Command),
 }

@@ -341,6 +341,23 @@ pub fn checkpoint_name(kind: ListKind, range: CreatedRange) -> String {
     )
 }
 
+/// The checkpoint name of one list over one range read from `account` (a client made with
+/// [`StripeClient::for_account`]), e.g. `backfill:acct_1:charges:1700000000:-`; the key's own
+/// account (`None`) keeps [`checkpoint_name`]. One portal may route several connected
+/// accounts into one store: each account's cursor is its own, so they never resume from
+/// another's.
+pub fn account_checkpoint_name(
+    kind: ListKind,
+    range: CreatedRange,
+    account: Option<&str>,
+) -> String {
+    let name = checkpoint_name(kind, range);
+    match account {
+        None => name,
+        Some(account) => name.replacen("backfill:", &format!("backfill:{account}:"), 1),
+    }
+}
+
 impl Backfill {
     /// A backfill of objects created in `range`, read with `client` and enqueued into `store`,
     /// mapped with `config` (the engine's, so skipped payments are skipped alike).
@@ -385,7 +402,7 @@ impl Backfill {
         let mut waited = Duration::ZERO;
         for &kind in &b.kinds {
             let range = listed_range(kind, b.range);
-            let name = checkpoint_name(kind, range);
+            let name = account_checkpoint_name(kind, range, b.client.account());
             let resume = if b.dry_run {
                 None
             } else {

@@ -28,6 +28,9 @@ use crate::{DEFAULT_BASE_URL, DEFAULT_READ_RATE, MAX_PAGE_SIZE, STRIPE_VERSION};
 #[derive(Clone)]
 pub struct StripeClient {
     inner: Arc<Inner>,
+    /// The connected account every request acts on (`Stripe-Account`), if any: see
+    /// [`StripeClient::for_account`].
+    account: Option<Arc<str>>,
 }
 
 struct Inner {
@@ -47,6 +50,7 @@ impl fmt::Debug for StripeClient {
             .field("stripe_version", &self.inner.stripe_version)
             .field("read_rate", &self.inner.pacer.per_second())
             .field("retry", &self.inner.retry)
+            .field("account", &self.account.as_deref())
             .finish()
     }
 }
@@ -151,6 +155,7 @@ impl StripeClientBuilder {
                 pacer: ReadPacer::new(self.read_rate),
                 retry: self.retry,
             }),
+            account: None,
         })
     }
 }
@@ -213,6 +218,34 @@ impl StripeClient {
             .to_owned(),
             retry: RetryPolicy::default(),
         }
+    }
+
+    /// This client acting on the connected account `account` (`acct_...`): every request it
+    /// makes carries the `Stripe-Account` header, so lists and retrieves read that account's
+    /// objects with the platform's key (Stripe Connect). Shares this client's connection pool
+    /// and read pacer: the read rate holds across every account read with one key.
+    ///
+    /// `account` must be a Stripe account id (`acct_` and letters, digits, `_`);
+    /// anything else is [`Error::InvalidInput`], so no header can be forged from a value.
+    pub fn for_account(&self, account: &str) -> Result<StripeClient, Error> {
+        let plain = account
+            .strip_prefix("acct_")
+            .is_some_and(|rest| !rest.is_empty() && plain_id(rest));
+        if !plain {
+            return Err(Error::InvalidInput(
+                "a connected account id is acct_ followed by letters and digits, such as acct_1Nv0FGQ9RKHgCVdK".into(),
+            ));
+        }
+        Ok(StripeClient {
+            inner: self.inner.clone(),
+            account: Some(Arc::from(account)),
+        })
+    }
+
+    /// The connected account this client acts on ([`for_account`](Self::for_account)), or
+    /// `None` for the key's own account.
+    pub fn account(&self) -> Option<&str> {
+        self.account.as_deref()
     }
 
     /// The API host in use.
@@ -640,8 +673,12 @@ impl StripeClient {
             .get(url.clone())
             .header(AUTHORIZATION, auth)
             .header("Stripe-Version", self.inner.stripe_version.as_str());
+        // A thin event's context names the account itself (it supersedes Stripe-Account);
+        // otherwise a client made for a connected account acts on it.
         if let Some(context) = context {
             request = request.header("Stripe-Context", context);
+        } else if let Some(account) = &self.account {
+            request = request.header("Stripe-Account", account.as_ref());
         }
         let response = request.send().await.map_err(transport)?;
         let status = response.status().as_u16();

@@ -5,6 +5,8 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use stripe2hubspot::fleet::Leadership;
+use stripe2hubspot::history::stripe2hubspot_stripe::StripeClient;
 use stripe2hubspot::history::stripe2hubspot_stripe::{CreatedRange, ListKind};
 use stripe2hubspot::history::{Backfill, BackfillSummary, HubSpotBudget, Progress};
 use stripe2hubspot::queue::Store;
@@ -45,6 +47,79 @@ pub struct Args {
     /// current state: they are read whenever created, whatever --since says.
     #[arg(long, value_name = "LIST", value_delimiter = ',', value_parser = parse_kind)]
     kinds: Vec<ListKind>,
+    /// Backfill the stored portal ID: into its own store, written with its HubSpot token,
+    /// limit and mapping; its Stripe accounts are read one after the other with the
+    /// platform's STRIPE_SECRET_KEY, each request carrying `Stripe-Account: acct_...`
+    /// (Connect). `default` (or no flag) is the portal the environment configures.
+    #[arg(long, value_name = "ID")]
+    portal: Option<String>,
+}
+
+/// What one run reads and where it writes.
+struct Plan {
+    store: Store,
+    hubspot: stripe2hubspot::Config,
+    mapping: stripe2hubspot::map::MappingConfig,
+    /// The Stripe readers, one per connected account of a portal (`Some(acct)`), or the
+    /// key's own account (`None`).
+    readers: Vec<(Option<String>, StripeClient)>,
+    /// The stored portal synced, with the leadership its engine runs under.
+    portal: Option<(String, Leadership)>,
+}
+
+/// The plan of `--portal ID`: the portal's store, settings and accounts.
+async fn portal_plan(stripe: StripeClient, id: &str) -> Result<Plan, ExitCode> {
+    let root = super::open_queue().await?;
+    let target = super::portal_target(&root, id).await?;
+    let hubspot =
+        super::hubspot_config(target.portal.as_ref()).map_err(|e| super::config_failure(&e))?;
+    let mapping = super::mapping(target.portal.as_ref()).map_err(|e| super::config_failure(&e))?;
+    let Some(portal) = target.portal else {
+        // `--portal default`: the environment's portal, as without the flag.
+        return Ok(Plan {
+            store: target.store,
+            hubspot,
+            mapping,
+            readers: vec![(None, stripe)],
+            portal: None,
+        });
+    };
+    if portal.accounts.is_empty() {
+        eprintln!("error: portal {id} routes no Stripe account: add one with `stripe2hubspot portals set {id} --stripe-account acct_...`");
+        return Err(ExitCode::from(super::EXIT_CONFIG));
+    }
+    let mut readers = Vec::new();
+    for account in &portal.accounts {
+        match stripe.for_account(account) {
+            Ok(client) => readers.push((Some(account.clone()), client)),
+            Err(error) => {
+                return Err(super::failure(&format_args!(
+                    "portal {id}'s Stripe account {account} cannot be read: {error}"
+                )))
+            }
+        }
+    }
+    let mut store = target.store;
+    // The portal's engine writes only while this process leads the portal, as a server's
+    // would: one writer per portal whatever runs beside it.
+    let spread = root_is_postgres();
+    let leadership = Leadership::start(&root, spread);
+    leadership.set_portals(vec![id.to_owned()]);
+    store.election = leadership.election(id);
+    Ok(Plan {
+        store,
+        hubspot,
+        mapping,
+        readers,
+        portal: Some((id.to_owned(), leadership)),
+    })
+}
+
+/// Whether the queue is PostgreSQL, where portals are spread across processes by leases.
+pub(super) fn root_is_postgres() -> bool {
+    crate::config::process_env()
+        .queue_url()
+        .is_ok_and(|url| url.starts_with("postgres://") || url.starts_with("postgresql://"))
 }
 
 /// A `--kinds` entry: a list whose objects become events.
@@ -66,38 +141,79 @@ pub async fn run(args: Args) -> ExitCode {
         Ok(client) => client,
         Err(error) => return super::config_failure(&error),
     };
-    let hubspot_config = match env.hubspot() {
-        Ok(config) => config,
-        Err(error) => return super::config_failure(&error),
+    let range = || {
+        CreatedRange::new(Some(args.since), args.until)
+            .map_err(|error| super::failure(&format_args!("--since/--until: {error}")))
     };
-    let range = match CreatedRange::new(Some(args.since), args.until) {
-        Ok(range) => range,
-        Err(error) => return super::failure(&format_args!("--since/--until: {error}")),
+    let planned = match &args.portal {
+        Some(id) => match range() {
+            Ok(range) => portal_plan(stripe, id).await.map(|plan| (range, plan)),
+            Err(code) => Err(code),
+        },
+        // Without --portal: the checks of a single-portal deployment, in their order.
+        None => {
+            async {
+                let hubspot = env.hubspot().map_err(|e| super::config_failure(&e))?;
+                let range = range()?;
+                let store = super::open_queue().await?;
+                let mapping = env.mapping().map_err(|e| super::config_failure(&e))?;
+                Ok((
+                    range,
+                    Plan {
+                        store,
+                        hubspot,
+                        mapping,
+                        readers: vec![(None, stripe)],
+                        portal: None,
+                    },
+                ))
+            }
+            .await
+        }
     };
-    let store = match super::open_queue().await {
-        Ok(store) => store,
+    let (range, plan) = match planned {
+        Ok(planned) => planned,
         Err(code) => return code,
     };
-    let mapping = match env.mapping() {
-        Ok(mapping) => mapping,
-        Err(error) => return super::config_failure(&error),
-    };
+    let code = run_plan(&args, range, &plan, &env).await;
+    if let Some((_, leadership)) = &plan.portal {
+        leadership.stop().await;
+    }
+    code
+}
+
+async fn run_plan<F: Fn(&str) -> Option<String>>(
+    args: &Args,
+    range: CreatedRange,
+    plan: &Plan,
+    env: &crate::config::Env<F>,
+) -> ExitCode {
+    let Plan {
+        store,
+        hubspot: hubspot_config,
+        mapping,
+        readers,
+        portal,
+    } = plan;
     let retention = match env.dead_letter_retention() {
         Ok(retention) => retention,
         Err(error) => return super::config_failure(&error),
     };
-    let mut builder = Backfill::builder(stripe, store.clone(), mapping.clone(), range);
-    if !args.kinds.is_empty() {
-        builder = builder.kinds(args.kinds.iter().copied());
+    let mut backfills = Vec::new();
+    for (account, stripe) in readers {
+        let mut builder = Backfill::builder(stripe.clone(), store.clone(), mapping.clone(), range);
+        if !args.kinds.is_empty() {
+            builder = builder.kinds(args.kinds.iter().copied());
+        }
+        match builder
+            .dry_run(args.dry_run)
+            .budget(HubSpotBudget::at(hubspot_config.rate_limit))
+            .build()
+        {
+            Ok(backfill) => backfills.push((account.clone(), backfill)),
+            Err(error) => return super::failure(&error),
+        }
     }
-    let backfill = match builder
-        .dry_run(args.dry_run)
-        .budget(HubSpotBudget::at(hubspot_config.rate_limit))
-        .build()
-    {
-        Ok(backfill) => backfill,
-        Err(error) => return super::failure(&error),
-    };
     // The syncer: it drains what the backfill queues (and any live webhooks a server on the
     // same store queues, which come first), within the portal's rate limit.
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
@@ -108,10 +224,12 @@ pub async fn run(args: Args) -> ExitCode {
             Ok(client) => client,
             Err(error) => return super::failure(&error),
         };
-        match SyncEngine::builder(store.clone(), hubspot, mapping)
-            .dead_letter_retention(retention)
-            .build()
-        {
+        let mut engine = SyncEngine::builder(store.clone(), hubspot, mapping.clone())
+            .dead_letter_retention(retention);
+        if let Some((id, _)) = portal {
+            engine = engine.portal(id.clone());
+        }
+        match engine.build() {
             Ok(engine) => Some(tokio::spawn(async move {
                 engine
                     .run(async {
@@ -124,7 +242,7 @@ pub async fn run(args: Args) -> ExitCode {
     };
     let bar = progress_bar();
     let outcome = tokio::select! {
-        result = backfill.run(|p: &Progress| show(&bar, p)) => Some(result),
+        result = read_all(&backfills, &bar) => Some(result),
         _ = tokio::signal::ctrl_c() => None,
     };
     bar.finish_and_clear();
@@ -136,7 +254,7 @@ pub async fn run(args: Args) -> ExitCode {
         Some(Err(error)) => super::failure(&format_args!(
             "{error} (run the same command again to resume)"
         )),
-        Some(Ok(summary)) => finish(&store, &summary, engine.is_some()).await,
+        Some(Ok(())) => finish(store, engine.is_some()).await,
     };
     let _ = stop.send(());
     if let Some(engine) = engine {
@@ -145,8 +263,23 @@ pub async fn run(args: Args) -> ExitCode {
     code
 }
 
-async fn finish(store: &Store, summary: &BackfillSummary, syncing: bool) -> ExitCode {
-    println!("{summary}");
+/// Runs each backfill in turn (one per Stripe account), printing each summary as it ends: a
+/// connected account's headed by its id.
+async fn read_all(
+    backfills: &[(Option<String>, Backfill)],
+    bar: &ProgressBar,
+) -> Result<(), stripe2hubspot::history::BackfillError> {
+    for (account, backfill) in backfills {
+        let summary: BackfillSummary = backfill.run(|p: &Progress| show(bar, p)).await?;
+        if let Some(account) = account {
+            println!("Stripe account {account}:");
+        }
+        println!("{summary}");
+    }
+    Ok(())
+}
+
+async fn finish(store: &Store, syncing: bool) -> ExitCode {
     if !syncing {
         return ExitCode::SUCCESS;
     }

@@ -5,6 +5,17 @@ use std::process::ExitCode;
 
 use stripe2hubspot::admin::{self, DeadLetterView};
 
+/// `dead-letters [--portal ID] list|replay`.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// The portal whose dead letters to list or replay (default: `default`, the one
+    /// HUBSPOT_ACCESS_TOKEN configures).
+    #[arg(long, value_name = "ID", global = true)]
+    portal: Option<String>,
+    #[command(subcommand)]
+    command: Command,
+}
+
 /// The dead-letter commands.
 #[derive(Debug, clap::Subcommand)]
 pub enum Command {
@@ -27,12 +38,19 @@ pub struct ReplayArgs {
 }
 
 /// Runs one dead-letter command.
-pub async fn run(command: Command) -> ExitCode {
+pub async fn run(args: Args) -> ExitCode {
     let store = match super::open_queue().await {
         Ok(store) => store,
         Err(code) => return code,
     };
-    match command {
+    let store = match &args.portal {
+        None => store,
+        Some(id) => match super::portal_target(&store, id).await {
+            Ok(target) => target.store,
+            Err(code) => return code,
+        },
+    };
+    match args.command {
         Command::List => match admin::all_dead_letters(store.admin.as_ref()).await {
             Ok(list) => {
                 let views: Vec<DeadLetterView> = list.iter().map(DeadLetterView::from).collect();

@@ -11,6 +11,8 @@ use hubspot_crm::scopes::{
 use hubspot_crm::{Client, Error, ObjectType, PropertyCreate, PropertyOption, RetryPolicy};
 use stripe2hubspot_map::{CompanyKeySource, MappingConfig, PropertySpec};
 
+use stripe2hubspot::queue::DEFAULT_PORTAL;
+
 use crate::config::{process_env, GDPR_DELETE, LINE_ITEMS, MERGE_CONTACTS, TOKEN_HELP};
 
 /// Options of `doctor`.
@@ -28,12 +30,43 @@ pub struct Args {
     /// crm.schemas.companies.write, line items and products e-commerce).
     #[arg(long)]
     fix: bool,
+    /// Check the stored portal ID instead (its token, rate limit, host, API version, mapping
+    /// and endpoint secret); `default` is the portal HUBSPOT_ACCESS_TOKEN configures. With a
+    /// stored portal named, HUBSPOT_ACCESS_TOKEN need not be set.
+    #[arg(long, value_name = "ID", conflicts_with = "all")]
+    portal: Option<String>,
+    /// Check every portal: `default` (when HUBSPOT_ACCESS_TOKEN is set) and every stored one,
+    /// each in a section headed by its id. Exits with the worst section's code.
+    #[arg(long)]
+    all: bool,
 }
 
 /// The result lines, and whether any check failed.
 #[derive(Debug, Default)]
 struct Report {
     failed: bool,
+    /// The stored portal whose token is checked (`None`: HUBSPOT_ACCESS_TOKEN's).
+    portal: Option<String>,
+}
+
+impl Report {
+    /// Where the checked token comes from, for messages.
+    fn token_name(&self) -> String {
+        match &self.portal {
+            Some(id) => format!("the token of portal {id}"),
+            None => "HUBSPOT_ACCESS_TOKEN".to_owned(),
+        }
+    }
+
+    /// How to replace the checked token.
+    fn token_help(&self) -> String {
+        match &self.portal {
+            Some(id) => format!(
+                "{TOKEN_HELP}; then store it with `HUBSPOT_ACCESS_TOKEN=... stripe2hubspot portals set {id}`"
+            ),
+            None => TOKEN_HELP.to_owned(),
+        }
+    }
 }
 
 impl Report {
@@ -53,6 +86,9 @@ impl Report {
 
 /// Runs every check; exit 1 if any failed.
 pub async fn run(args: Args) -> ExitCode {
+    if args.portal.is_some() || args.all {
+        return run_portals(args).await;
+    }
     let env = process_env();
     let mut report = Report::default();
     let mapping = match env.mapping() {
@@ -101,6 +137,139 @@ pub async fn run(args: Args) -> ExitCode {
         println!("all checks passed: start the server with `stripe2hubspot serve`");
         ExitCode::SUCCESS
     }
+}
+
+/// `doctor --portal ID` and `doctor --all`: today's checks per portal, each section headed by
+/// the portal's id; the exit code is the worst section's (2 for an unknown portal or a
+/// malformed stored setting, 1 for a failed check).
+async fn run_portals(args: Args) -> ExitCode {
+    let env = process_env();
+    let switches = match (env.merge_contacts(), env.gdpr_delete()) {
+        (Ok(merge), Ok(gdpr)) => (merge, gdpr),
+        (Err(error), _) | (_, Err(error)) => return super::config_failure(&error),
+    };
+    let store = match super::open_queue().await {
+        Ok(store) => store,
+        Err(code) => return code,
+    };
+    let ids = match &args.portal {
+        Some(id) => vec![id.clone()],
+        None => {
+            let mut ids = Vec::new();
+            if std::env::var("HUBSPOT_ACCESS_TOKEN").is_ok_and(|t| !t.trim().is_empty()) {
+                ids.push(DEFAULT_PORTAL.to_owned());
+            }
+            match store.portals.list().await {
+                Ok(portals) => ids.extend(portals.into_iter().map(|p| p.id)),
+                Err(error) => {
+                    return super::failure(&format_args!("could not read the portals: {error}"))
+                }
+            }
+            if ids.is_empty() {
+                eprintln!("error: no portal to check: HUBSPOT_ACCESS_TOKEN is not set and no portal is stored (`stripe2hubspot portals add`)");
+                return ExitCode::from(super::EXIT_CONFIG);
+            }
+            ids
+        }
+    };
+    let mut worst: u8 = 0;
+    for id in &ids {
+        println!("== portal {id} ==");
+        let code = check_portal(&store, id, switches, args.fix).await;
+        worst = worst.max(code);
+    }
+    match worst {
+        0 => {
+            println!("all checks passed for {} portal(s)", ids.len());
+            ExitCode::SUCCESS
+        }
+        code => {
+            println!("some checks failed: fix them and run `stripe2hubspot doctor` again");
+            ExitCode::from(code)
+        }
+    }
+}
+
+/// One portal's section; its exit code.
+async fn check_portal(
+    store: &stripe2hubspot::queue::Store,
+    id: &str,
+    switches: (bool, bool),
+    fix: bool,
+) -> u8 {
+    let target = match super::portal_target_code(store, id).await {
+        Ok(target) => target,
+        Err(code) => return code,
+    };
+    let portal = target.portal.as_ref();
+    let mapping = match super::mapping(portal) {
+        Ok(mapping) => mapping,
+        Err(error) => {
+            eprintln!("{error}");
+            return super::EXIT_CONFIG;
+        }
+    };
+    let mut report = Report {
+        failed: false,
+        portal: portal.map(|p| p.id.clone()),
+    };
+    report_switches(switches, &mut report);
+    report_features(&mapping, &mut report);
+    match portal.and_then(|p| p.webhook_secrets.as_ref()) {
+        Some(secrets) => report.ok(
+            "webhook secret",
+            format!(
+                "{} signing secret(s) of the portal's own endpoint /api/webhooks/stripe/{id}",
+                secrets.expose().split(',').filter(|s| !s.trim().is_empty()).count()
+            ),
+        ),
+        None => match process_env().webhook_secrets() {
+            Ok(secrets) => report.ok(
+                "webhook secret",
+                format!("{} signing secret(s) starting with whsec_ (STRIPE_WEBHOOK_SECRET)", secrets.len()),
+            ),
+            Err(error) => report.fail(
+                "webhook secret",
+                format!("STRIPE_WEBHOOK_SECRET {}", error.problem),
+                "copy the signing secret (whsec_...) of the endpoint from Stripe Dashboard -> Developers -> Webhooks",
+            ),
+        },
+    }
+    match super::hubspot_config(portal) {
+        Ok(config) => {
+            match stripe2hubspot::service::hubspot_client(&config, RetryPolicy::default()) {
+                Ok(client) => hubspot_checks(&client, &mapping, fix, &mut report).await,
+                Err(error) => report.fail(
+                    "hubspot client",
+                    error,
+                    match portal {
+                        Some(p) => format!("check the portal's host: `stripe2hubspot portals set {} --hubspot-base-url URL`", p.id),
+                        None => "check HUBSPOT_BASE_URL".to_owned(),
+                    },
+                ),
+            }
+        }
+        Err(error) => report.fail(
+            "hubspot configuration",
+            format!("{} {}", error.variable, error.problem),
+            format!("set {} and run doctor again", error.variable),
+        ),
+    }
+    match target.store.admin.stats().await {
+        Ok(stats) => report.ok(
+            "queue",
+            format!(
+                "the portal's queue is readable ({} ready, {} dead)",
+                stats.ready, stats.dead
+            ),
+        ),
+        Err(error) => report.fail(
+            "queue",
+            format!("the portal's queue cannot be read: {error}"),
+            "check the database and its permissions",
+        ),
+    }
+    u8::from(report.failed)
 }
 
 /// What the two contact switches make the sync do, so an operator sees it before a merge or a
@@ -174,11 +343,8 @@ async fn hubspot_checks(client: &Client, mapping: &MappingConfig, fix: bool, rep
 /// `Some(None)`: the token works but HubSpot did not list its scopes (a service key).
 async fn token_check(client: &Client, report: &mut Report) -> Option<Option<AccessTokenInfo>> {
     let rejected = |report: &mut Report| {
-        report.fail(
-            "token",
-            "HubSpot rejected HUBSPOT_ACCESS_TOKEN (401)",
-            TOKEN_HELP,
-        )
+        let (name, help) = (report.token_name(), report.token_help());
+        report.fail("token", format!("HubSpot rejected {name} (401)"), help)
     };
     match client.access_token_info().await {
         Ok(info) => {
@@ -207,10 +373,11 @@ async fn token_check(client: &Client, report: &mut Report) -> Option<Option<Acce
                     None
                 }
                 Err(error) => {
+                    let help = report.token_help();
                     report.fail(
                         "token",
                         format!("a read with the token failed: {error}"),
-                        TOKEN_HELP,
+                        help,
                     );
                     None
                 }

@@ -49,3 +49,88 @@ pub async fn open_queue() -> Result<stripe2hubspot::queue::Store, ExitCode> {
         ))
     })
 }
+
+/// The portal a per-portal command (`--portal ID`) works on: its own store and, for a stored
+/// portal, its settings. `default` is the environment's portal (the store's own data).
+pub struct Target {
+    /// The portal's own data (`Store::portal`): jobs, ledgers, dead letters, pause.
+    pub store: stripe2hubspot::queue::Store,
+    /// The stored portal; `None` for `default`, whose settings are the environment's.
+    pub portal: Option<stripe2hubspot::queue::Portal>,
+}
+
+/// The portal `id` of `store`; an unknown or malformed id exits 2, a store failure 1.
+pub async fn portal_target(
+    store: &stripe2hubspot::queue::Store,
+    id: &str,
+) -> Result<Target, ExitCode> {
+    portal_target_code(store, id).await.map_err(ExitCode::from)
+}
+
+/// [`portal_target`], with the exit code as a number (for commands that report the worst of
+/// several).
+pub async fn portal_target_code(
+    store: &stripe2hubspot::queue::Store,
+    id: &str,
+) -> Result<Target, u8> {
+    use stripe2hubspot::queue::DEFAULT_PORTAL;
+    let portal = if id == DEFAULT_PORTAL {
+        None
+    } else {
+        if let Err(error) = stripe2hubspot::queue::validate_portal_id(id) {
+            eprintln!("error: --portal {error}");
+            return Err(EXIT_CONFIG);
+        }
+        match store.portals.get(id).await {
+            Ok(Some(portal)) => Some(portal),
+            Ok(None) => {
+                eprintln!(
+                    "error: no portal {id:?} is stored: `stripe2hubspot portals list` shows the portals there are ({DEFAULT_PORTAL} is the one HUBSPOT_ACCESS_TOKEN configures)"
+                );
+                return Err(EXIT_CONFIG);
+            }
+            Err(error) => {
+                eprintln!("error: could not read the portals: {error}");
+                return Err(1);
+            }
+        }
+    };
+    match store.portal(id).await {
+        Ok(own) => Ok(Target { store: own, portal }),
+        Err(error) => {
+            eprintln!("error: could not open the data of portal {id}: {error}");
+            Err(1)
+        }
+    }
+}
+
+/// The HubSpot settings of `portal` (its token, host, version and rate limit where it has its
+/// own, else the environment's), or the environment's for `None`. With a portal named, the
+/// environment needs no HUBSPOT_ACCESS_TOKEN.
+pub fn hubspot_config(
+    portal: Option<&stripe2hubspot::queue::Portal>,
+) -> Result<stripe2hubspot::Config, ConfigError> {
+    let env = crate::config::process_env();
+    let Some(portal) = portal else {
+        return env.hubspot();
+    };
+    let mut base = stripe2hubspot::Config::new(Vec::new(), String::new());
+    base.hubspot_api_version = env.hubspot_api_version()?;
+    base.hubspot_base_url = env.hubspot_base_url()?;
+    base.rate_limit = env.rate_limit()?;
+    base.for_portal(portal).map_err(|e| ConfigError {
+        variable: "portal",
+        problem: e.to_string(),
+    })
+}
+
+/// The mapping of `portal` (its own, else the environment's), or the environment's for `None`.
+pub fn mapping(
+    portal: Option<&stripe2hubspot::queue::Portal>,
+) -> Result<stripe2hubspot::map::MappingConfig, ConfigError> {
+    let env = crate::config::process_env();
+    match portal {
+        Some(portal) => env.portal_mapping(portal),
+        None => env.mapping(),
+    }
+}

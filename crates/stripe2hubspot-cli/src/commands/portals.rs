@@ -31,9 +31,8 @@ pub enum Command {
     Set(SetArgs),
     /// Remove a portal and free its Stripe accounts.
     ///
-    /// Events and ledger rows already stored stay in the store. There is no --purge yet:
-    /// events and ledgers are not kept per portal so far, so there is nothing of one portal's
-    /// alone to purge.
+    /// Its stored events, ledgers and dead letters stay in the store (a portal added again
+    /// under the same id finds them) until --purge deletes them.
     Remove(RemoveArgs),
 }
 
@@ -63,6 +62,10 @@ pub struct RemoveArgs {
     /// The id of the portal to remove.
     #[arg(value_name = "ID")]
     id: String,
+    /// Also delete the portal's stored events, ledgers, identities and dead letters (cannot
+    /// be undone). For a portal removed earlier without it, deletes what was left.
+    #[arg(long)]
+    purge: bool,
 }
 
 /// The settings `add` and `set` take.
@@ -83,6 +86,21 @@ pub struct Settings {
     /// default), 2026-03 or legacy.
     #[arg(long, value_name = "VERSION")]
     api_version: Option<String>,
+    /// Store the value of STRIPE_WEBHOOK_SECRET (whsec_..., comma-separated during a
+    /// rotation) as the signing secret(s) of the portal's own Stripe endpoint
+    /// (/api/webhooks/stripe/ID). Read from the environment: a secret never goes in an
+    /// argument, and it is never printed.
+    #[arg(long)]
+    webhook_secret: bool,
+    /// Store the value of SLACK_WEBHOOK_URL as the portal's alert target (default: the
+    /// deployment's SLACK_WEBHOOK_URL). Never printed.
+    #[arg(long)]
+    slack: bool,
+    /// The portal's mapping: a JSON mapping file, as STRIPE2HUBSPOT_MAPPING reads it
+    /// (default: the deployment's mapping). Its content is stored: a later edit of the file
+    /// needs `portals set ID --mapping FILE` again.
+    #[arg(long, value_name = "FILE")]
+    mapping: Option<String>,
 }
 
 /// The settings, checked with the parsers of the environment variables they mirror and put in
@@ -93,6 +111,9 @@ struct Checked {
     rate_limit: Option<String>,
     hubspot_base_url: Option<String>,
     api_version: Option<String>,
+    webhook_secrets: Option<PortalToken>,
+    alert_url: Option<PortalToken>,
+    mapping: Option<String>,
 }
 
 /// A flag's value read by the parser of `variable`, as if the environment held only it.
@@ -149,6 +170,27 @@ impl Settings {
                 .hubspot_api_version()
                 .map_err(flag_error("--api-version"))?;
             checked.api_version = Some(parsed.to_string());
+        }
+        let env = crate::config::process_env();
+        if self.webhook_secret {
+            // Checked as serve checks it: every entry a whsec_ secret.
+            let secrets = env.webhook_secrets()?;
+            let token = PortalToken::new(secrets.join(","))
+                .map_err(|e| portal_config_error("STRIPE_WEBHOOK_SECRET", &e))?;
+            checked.webhook_secrets = Some(token);
+        }
+        if self.slack {
+            let url = env.slack_webhook_url()?.ok_or_else(|| ConfigError {
+                variable: "SLACK_WEBHOOK_URL",
+                problem: "is not set: --slack stores its value (https://hooks.slack.com/services/...) as the portal's alert target".into(),
+            })?;
+            let token =
+                PortalToken::new(url).map_err(|e| portal_config_error("SLACK_WEBHOOK_URL", &e))?;
+            checked.alert_url = Some(token);
+        }
+        if let Some(path) = &self.mapping {
+            not_empty("--mapping", path)?;
+            checked.mapping = Some(crate::config::mapping_file_json("--mapping", path)?);
         }
         Ok(checked)
     }
@@ -244,12 +286,38 @@ pub async fn run(command: Command) -> ExitCode {
                     )
                 };
                 println!("removed portal {}; {freed}", portal.id);
-                ExitCode::SUCCESS
+                if args.purge {
+                    purge(&store, &portal.id).await
+                } else {
+                    println!(
+                        "its stored events, ledgers and dead letters stay in the store: `stripe2hubspot portals remove {} --purge` deletes them",
+                        portal.id
+                    );
+                    ExitCode::SUCCESS
+                }
+            }
+            // A portal removed earlier without --purge: what was left of it can still go.
+            Err(PortalError::NotFound { .. }) if args.purge => {
+                println!("no portal {} is stored", args.id);
+                purge(&store, &args.id).await
             }
             Err(error) => portal_failure(&error),
         },
         // `prepare` gives each command its own kind.
         (_, _) => super::failure(&"internal error: the command and its checked arguments differ"),
+    }
+}
+
+/// Deletes portal `id`'s stored data (`--purge`).
+async fn purge(store: &stripe2hubspot::queue::Store, id: &str) -> ExitCode {
+    match store.portals.drop_namespace(id).await {
+        Ok(()) => {
+            println!("purged portal {id}: its stored events, ledgers and dead letters are deleted");
+            ExitCode::SUCCESS
+        }
+        Err(error) => super::failure(&format_args!(
+            "could not purge the data of portal {id}: {error} (run the command again)"
+        )),
     }
 }
 
@@ -284,9 +352,9 @@ fn prepare(command: &Command) -> Result<Prepared, ConfigError> {
                     .unwrap_or_else(|| hubspot_crm::RateLimit::default().to_string()),
                 hubspot_base_url: checked.hubspot_base_url,
                 api_version: checked.api_version,
-                webhook_secrets: None,
-                mapping: None,
-                alert_url: None,
+                webhook_secrets: checked.webhook_secrets,
+                mapping: checked.mapping,
+                alert_url: checked.alert_url,
                 paused: false,
             }))
         }
@@ -300,12 +368,14 @@ fn prepare(command: &Command) -> Result<Prepared, ConfigError> {
                 hubspot_base_url: checked.hubspot_base_url,
                 api_version: checked.api_version,
                 paused: None,
-                ..PortalChange::default()
+                webhook_secrets: checked.webhook_secrets,
+                mapping: checked.mapping,
+                alert_url: checked.alert_url,
             };
             if change.is_empty() {
                 return Err(ConfigError {
                     variable: "portals set",
-                    problem: "was given nothing to change: pass --stripe-account, --rate-limit, --hubspot-base-url or --api-version, or set HUBSPOT_ACCESS_TOKEN to replace the token".into(),
+                    problem: "was given nothing to change: pass --stripe-account, --rate-limit, --hubspot-base-url, --api-version, --webhook-secret, --slack or --mapping, or set HUBSPOT_ACCESS_TOKEN to replace the token".into(),
                 });
             }
             Ok(Prepared::Set(change))
@@ -365,6 +435,9 @@ mod tests {
             rate_limit: rate.map(Into::into),
             hubspot_base_url: url.map(Into::into),
             api_version: version.map(Into::into),
+            webhook_secret: false,
+            slack: false,
+            mapping: None,
         }
     }
 

@@ -8,12 +8,13 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use stripe2hubspot::fleet::Leadership;
 use stripe2hubspot::history::{
     expected_companies, expected_contacts, expected_line_items, ExpectedCompany, ExpectedContact,
     ExpectedDeal, ExpectedLineItems, Reconcile, ReconcileProgress, ReconcileReport,
 };
 use stripe2hubspot::map::MappingConfig;
-use stripe2hubspot::queue::{QueueError, Store};
+use stripe2hubspot::queue::{Portal, QueueError, Store};
 use stripe2hubspot::service::hubspot_client;
 use stripe2hubspot::SyncEngine;
 
@@ -58,16 +59,48 @@ pub struct Args {
     /// ones, then check again.
     #[arg(long)]
     repair: bool,
+    /// Check the stored portal ID: its own ledgers against its HubSpot portal (its token,
+    /// host, API version, limit and mapping); repairs are written by its engine. `default`
+    /// (or no flag) is the portal the environment configures.
+    #[arg(long, value_name = "ID")]
+    portal: Option<String>,
 }
 
 /// Checks, and repairs when asked; see [`Args`] for the exit status.
 pub async fn run(args: Args) -> ExitCode {
+    let Some(id) = args.portal.clone() else {
+        return run_on(args, None).await;
+    };
+    // A stored portal: its own store, settings and leadership.
+    let root = match super::open_queue().await {
+        Ok(store) => store,
+        Err(code) => return code,
+    };
+    let mut target = match super::portal_target(&root, &id).await {
+        Ok(target) => target,
+        Err(code) => return code,
+    };
+    let Some(portal) = target.portal.take() else {
+        return run_on(args, None).await;
+    };
+    // The repair engine writes only while this process leads the portal, as a server's would.
+    let leadership = Leadership::start(&root, super::backfill::root_is_postgres());
+    leadership.set_portals(vec![id.clone()]);
+    target.store.election = leadership.election(&id);
+    let code = run_on(args, Some((target.store, portal))).await;
+    leadership.stop().await;
+    code
+}
+
+/// Checks (and repairs) the environment's portal (`None`), or a stored portal in its store.
+async fn run_on(args: Args, portal: Option<(Store, Portal)>) -> ExitCode {
     let env = crate::config::process_env();
-    let config = match env.hubspot() {
+    let stored = portal.as_ref().map(|(_, p)| p);
+    let config = match super::hubspot_config(stored) {
         Ok(config) => config,
         Err(error) => return super::config_failure(&error),
     };
-    let mapping = match env.mapping() {
+    let mapping = match super::mapping(stored) {
         Ok(mapping) => mapping,
         Err(error) => return super::config_failure(&error),
     };
@@ -79,9 +112,13 @@ pub async fn run(args: Args) -> ExitCode {
         Ok(client) => client,
         Err(error) => return super::failure(&error),
     };
-    let store = match super::open_queue().await {
-        Ok(store) => store,
-        Err(code) => return code,
+    let portal_id = stored.map(|p| p.id.clone());
+    let store = match portal {
+        Some((store, _)) => store,
+        None => match super::open_queue().await {
+            Ok(store) => store,
+            Err(code) => return code,
+        },
     };
     let expected = match expected_deals(&store, &mapping, args.since).await {
         Ok(expected) => expected,
@@ -119,10 +156,12 @@ pub async fn run(args: Args) -> ExitCode {
         Ok(client) => client,
         Err(error) => return super::failure(&error),
     };
-    let engine = match SyncEngine::builder(store.clone(), engine_client, mapping.clone())
-        .dead_letter_retention(retention)
-        .build()
-    {
+    let mut engine = SyncEngine::builder(store.clone(), engine_client, mapping.clone())
+        .dead_letter_retention(retention);
+    if let Some(id) = portal_id {
+        engine = engine.portal(id);
+    }
+    let engine = match engine.build() {
         Ok(engine) => engine,
         Err(error) => return super::failure(&error),
     };

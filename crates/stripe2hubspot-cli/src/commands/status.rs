@@ -5,6 +5,7 @@
 use std::process::ExitCode;
 
 use stripe2hubspot::admin::QueueDepth;
+use stripe2hubspot::queue::{Store, DEFAULT_PORTAL};
 
 /// Where the running server is.
 #[derive(Debug, clap::Args)]
@@ -13,6 +14,11 @@ pub struct Args {
     /// ADMIN_TOKEN set, its role (leader or standby), pause state and last sync are shown too.
     #[arg(long, env = "STRIPE2HUBSPOT_SERVER", value_name = "URL")]
     server: Option<String>,
+    /// Show only this portal (`default`: the one HUBSPOT_ACCESS_TOKEN configures). Without
+    /// it, a deployment with stored portals shows each of them, and `default` when it is
+    /// configured or holds data.
+    #[arg(long, value_name = "ID")]
+    portal: Option<String>,
 }
 
 /// Prints the status; exits 1 if the queue or the server cannot be read.
@@ -21,35 +27,57 @@ pub async fn run(args: Args) -> ExitCode {
         Ok(store) => store,
         Err(code) => return code,
     };
-    match store.admin.stats().await {
-        Ok(stats) => {
-            let depth = QueueDepth::from(stats);
-            let parts: Vec<String> = depth
-                .by_state()
-                .iter()
-                .map(|(state, n)| format!("{state}={n}"))
-                .collect();
-            println!("queue: {}", parts.join(" "));
+    let portals = match store.portals.list().await {
+        Ok(portals) => portals,
+        Err(error) => return super::failure(&format_args!("could not read the portals: {error}")),
+    };
+    if args.portal.is_none() && portals.is_empty() {
+        // A single-portal deployment: today's lines, unchanged (scripts parse them).
+        if let Err(code) = local(&store, "").await {
+            return code;
         }
-        Err(error) => return super::failure(&format_args!("could not read the queue: {error}")),
-    }
-    match store.state.waiting_count().await {
-        Ok(waiting) => println!("waiting in the ledger: {waiting} payment(s)"),
-        Err(error) => return super::failure(&format_args!("could not read the ledger: {error}")),
-    }
-    // The operator's pause is stored, so the store alone says whether one is in force.
-    match store.pause.operator_pause().await {
-        Ok(Some(pause)) => {
-            let at = time::OffsetDateTime::from(pause.at)
-                .format(&time::format_description::well_known::Rfc3339)
-                .unwrap_or_default();
-            println!("operator's pause: yes, by {} at {at}", pause.by);
+    } else {
+        let ids = match &args.portal {
+            Some(id) => vec![id.clone()],
+            None => {
+                let mut ids = Vec::new();
+                match shows_default(&store).await {
+                    Ok(true) => ids.push(DEFAULT_PORTAL.to_owned()),
+                    Ok(false) => {}
+                    Err(error) => {
+                        return super::failure(&format_args!("could not read the queue: {error}"))
+                    }
+                }
+                ids.extend(portals.iter().map(|p| p.id.clone()));
+                ids
+            }
+        };
+        for id in &ids {
+            let target = match super::portal_target(&store, id).await {
+                Ok(target) => target,
+                Err(code) => return code,
+            };
+            match &target.portal {
+                Some(portal) => println!(
+                    "portal {id} (Stripe account(s) {}):",
+                    portal.accounts.join(", ")
+                ),
+                None => println!("portal {id} (configured by the environment):"),
+            }
+            if let Err(code) = local(&target.store, "  ").await {
+                return code;
+            }
+            if let Some(portal) = &target.portal {
+                println!(
+                    "  sync paused: {} (as its leader last reported)",
+                    if portal.paused { "yes" } else { "no" }
+                );
+            }
         }
-        Ok(None) => println!("operator's pause: no"),
-        Err(error) => {
-            return super::failure(&format_args!(
-                "could not read the operator's pause: {error}"
-            ))
+    }
+    if args.portal.is_none() {
+        if let Err(code) = unrouted(&store).await {
+            return code;
         }
     }
     let Some(server) = args.server else {
@@ -99,6 +127,95 @@ pub async fn run(args: Args) -> ExitCode {
         }
         Err(error) => super::failure(&error),
     }
+}
+
+/// The queue depth, the payments waiting and the operator's pause of one store, each line
+/// after `indent`.
+async fn local(store: &Store, indent: &str) -> Result<(), ExitCode> {
+    match store.admin.stats().await {
+        Ok(stats) => {
+            let depth = QueueDepth::from(stats);
+            let parts: Vec<String> = depth
+                .by_state()
+                .iter()
+                .map(|(state, n)| format!("{state}={n}"))
+                .collect();
+            println!("{indent}queue: {}", parts.join(" "));
+        }
+        Err(error) => {
+            return Err(super::failure(&format_args!(
+                "could not read the queue: {error}"
+            )))
+        }
+    }
+    match store.state.waiting_count().await {
+        Ok(waiting) => println!("{indent}waiting in the ledger: {waiting} payment(s)"),
+        Err(error) => {
+            return Err(super::failure(&format_args!(
+                "could not read the ledger: {error}"
+            )))
+        }
+    }
+    // The operator's pause is stored, so the store alone says whether one is in force.
+    match store.pause.operator_pause().await {
+        Ok(Some(pause)) => {
+            let at = rfc3339(pause.at);
+            println!("{indent}operator's pause: yes, by {} at {at}", pause.by);
+        }
+        Ok(None) => println!("{indent}operator's pause: no"),
+        Err(error) => {
+            return Err(super::failure(&format_args!(
+                "could not read the operator's pause: {error}"
+            )))
+        }
+    }
+    Ok(())
+}
+
+fn rfc3339(at: std::time::SystemTime) -> String {
+    time::OffsetDateTime::from(at)
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default()
+}
+
+/// Whether the environment's portal is shown beside stored ones: it is configured
+/// (HUBSPOT_ACCESS_TOKEN) or its store holds anything.
+async fn shows_default(store: &Store) -> Result<bool, stripe2hubspot::queue::QueueError> {
+    if std::env::var("HUBSPOT_ACCESS_TOKEN").is_ok_and(|t| !t.trim().is_empty()) {
+        return Ok(true);
+    }
+    let stats = store.admin.stats().await?;
+    let jobs = stats.ready + stats.delayed + stats.leased + stats.dead + stats.done;
+    Ok(jobs > 0 || store.state.waiting_count().await? > 0)
+}
+
+/// The events waiting for a portal to claim their Stripe account; nothing when there are none.
+async fn unrouted(store: &Store) -> Result<(), ExitCode> {
+    let accounts = match store.unrouted.unrouted_accounts().await {
+        Ok(accounts) => accounts,
+        Err(error) => {
+            return Err(super::failure(&format_args!(
+                "could not read the unrouted events: {error}"
+            )))
+        }
+    };
+    if accounts.is_empty() {
+        return Ok(());
+    }
+    let total: u64 = accounts.iter().map(|a| a.events).sum();
+    println!(
+        "unrouted: {total} event(s) of {} Stripe account(s) no portal claims (kept; synced once `stripe2hubspot portals add|set --stripe-account` routes the account):",
+        accounts.len()
+    );
+    for account in &accounts {
+        println!(
+            "  {}: {} event(s) since {}",
+            account.account,
+            account.events,
+            rfc3339(account.oldest)
+        );
+    }
+    Ok(())
 }
 
 async fn remote(server: &str, token: &str) -> Result<serde_json::Value, String> {

@@ -5,6 +5,7 @@ mod admin;
 mod common;
 mod doctor;
 mod history;
+mod portal_ops;
 mod portals;
 #[cfg(feature = "postgres")]
 mod scale;

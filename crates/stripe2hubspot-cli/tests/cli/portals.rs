@@ -259,12 +259,16 @@ async fn portals_commands_on_sqlite() {
     scenario(&queue).await;
 }
 
-/// `remove --help` says there is no `--purge` yet, and why.
+/// `remove --help` says the portal's data stays until `--purge` (issue 23).
 #[tokio::test]
-async fn portals_remove_help_says_purge_is_not_there_yet() {
+async fn portals_remove_help_says_the_data_stays_until_purge() {
     let run = Run::from(output(&["portals", "remove", "--help"], &[]).await);
     assert_eq!(run.code, Some(0));
-    assert!(run.stdout.contains("no --purge"), "{}", run.stdout);
+    assert!(
+        run.stdout.contains("--purge") && run.stdout.contains("stay"),
+        "{}",
+        run.stdout
+    );
 }
 
 #[cfg(feature = "postgres")]

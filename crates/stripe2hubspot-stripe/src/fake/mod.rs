@@ -8,7 +8,8 @@
 //! `/v1/checkout/sessions/{id}/line_items`, retrieve by id (404 `resource_missing`), Bearer key checks
 //! (401 quoting a masked key, as Stripe does), restricted-key permissions (403 naming the
 //! `rak_..._read` permission), an optional read rate (429 `rate_limit`), injected failures at
-//! the Nth request, a `Request-Id` on every answer, and a request log.
+//! the Nth request, a `Request-Id` on every answer, a request log, and connected accounts
+//! (`Stripe-Account` reads only the objects stored with [`FakeStripe::insert_for_account`]).
 //!
 //! ```
 //! # #[tokio::main(flavor = "current_thread")]
@@ -110,6 +111,8 @@ pub struct RequestRecord {
     pub request_id: String,
     /// When the fake received it.
     pub at: Instant,
+    /// The `Stripe-Account` header sent (the connected account read), if any.
+    pub stripe_account: Option<String>,
 }
 
 impl RequestRecord {
@@ -300,6 +303,26 @@ impl FakeStripe {
     /// in place. Returns its kind. A `discount` has no endpoint: it is kept for
     /// `expand[]=discounts` and reported as [`ListKind::Subscriptions`], the kind it expands into.
     pub fn insert(&self, object: Value) -> Result<ListKind, NotAStripeObject> {
+        self.insert_in(None, object)
+    }
+
+    /// Stores an object of the connected account `account` (`acct_...`), as
+    /// [`insert`](Self::insert) does: only requests carrying `Stripe-Account: <account>` list
+    /// or retrieve it, and those see no object of the platform or of another account, as
+    /// Stripe Connect answers.
+    pub fn insert_for_account(
+        &self,
+        account: &str,
+        object: Value,
+    ) -> Result<ListKind, NotAStripeObject> {
+        self.insert_in(Some(account), object)
+    }
+
+    fn insert_in(
+        &self,
+        account: Option<&str>,
+        object: Value,
+    ) -> Result<ListKind, NotAStripeObject> {
         let tag = object.get("object").and_then(Value::as_str);
         let id = object
             .get("id")
@@ -319,12 +342,16 @@ impl FakeStripe {
         let seq = s.next_seq;
         let list = s.objects.entry(kind).or_default();
         match list.iter_mut().find(|o| o.id == id) {
-            Some(existing) => existing.value = object,
+            Some(existing) => {
+                existing.value = object;
+                existing.account = account.map(str::to_owned);
+            }
             None => {
                 list.push(Stored {
                     id,
                     seq,
                     value: object,
+                    account: account.map(str::to_owned),
                 });
                 s.next_seq += 1;
             }
@@ -440,6 +467,9 @@ struct Stored {
     id: String,
     seq: u64,
     value: Value,
+    /// The connected account the object belongs to (`None`: the platform's own), read only
+    /// by requests whose `Stripe-Account` names it.
+    account: Option<String>,
 }
 
 enum Trigger {
@@ -520,6 +550,10 @@ async fn handle(
         .get("authorization")
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned);
+    let stripe_account = headers
+        .get("stripe-account")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
     let mut s = lock(&state);
     s.counter += 1;
     let number = s.counter;
@@ -528,7 +562,14 @@ async fn handle(
         Some(failure) => failure_reply(&failure),
         None => match rate_limited(&s, at) {
             true => failure_reply(&Failure::rate_limited()),
-            false => serve(&s, &method, &path, &query, auth.as_deref()),
+            false => serve(
+                &s,
+                &method,
+                &path,
+                &query,
+                auth.as_deref(),
+                stripe_account.as_deref(),
+            ),
         },
     };
     s.requests.push(RequestRecord {
@@ -539,6 +580,7 @@ async fn handle(
         status: reply.status,
         request_id: request_id.clone(),
         at,
+        stripe_account,
     });
     drop(s);
     let mut builder = Response::builder()
@@ -624,6 +666,7 @@ fn serve(
     path: &str,
     query: &[(String, String)],
     auth: Option<&str>,
+    account: Option<&str>,
 ) -> Reply {
     let given = auth.and_then(|a| a.strip_prefix("Bearer ")).map(str::trim);
     match given {
@@ -698,17 +741,20 @@ fn serve(
         }
     }
     match rest.strip_prefix('/') {
-        None => list(s, kind, query, &expand),
-        Some(id) if !id.is_empty() && !id.contains('/') => retrieve(s, kind, id, &expand),
+        None => list(s, kind, query, &expand, account),
+        Some(id) if !id.is_empty() && !id.contains('/') => retrieve(s, kind, id, &expand, account),
         Some(_) => unrecognized(),
     }
 }
 
-fn retrieve(s: &St, kind: ListKind, id: &str, expand: &[&str]) -> Reply {
+fn retrieve(s: &St, kind: ListKind, id: &str, expand: &[&str], account: Option<&str>) -> Reply {
     let found = s
         .objects
         .get(&kind)
-        .and_then(|l| l.iter().find(|o| o.id == id))
+        .and_then(|l| {
+            l.iter()
+                .find(|o| o.id == id && o.account.as_deref() == account)
+        })
         .map(|o| o.value.clone())
         .or_else(|| settled_by_charge(s, kind, id));
     let Some(value) = found else {
@@ -866,7 +912,13 @@ fn sub_list(
     }))
 }
 
-fn list(s: &St, kind: ListKind, query: &[(String, String)], expand: &[&str]) -> Reply {
+fn list(
+    s: &St,
+    kind: ListKind,
+    query: &[(String, String)],
+    expand: &[&str],
+    account: Option<&str>,
+) -> Reply {
     let param = |name: &str| {
         query
             .iter()
@@ -907,7 +959,11 @@ fn list(s: &St, kind: ListKind, query: &[(String, String)], expand: &[&str]) -> 
     let mut sorted: Vec<&Stored> = s
         .objects
         .get(&kind)
-        .map(|l| l.iter().collect())
+        .map(|l| {
+            l.iter()
+                .filter(|o| o.account.as_deref() == account)
+                .collect()
+        })
         .unwrap_or_default();
     // Stripe lists newest first; objects of the same second keep a stable order.
     sorted.sort_by(|a, b| {
