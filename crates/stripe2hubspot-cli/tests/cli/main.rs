@@ -7,6 +7,8 @@ mod doctor;
 mod history;
 mod portals;
 #[cfg(feature = "postgres")]
+mod portals_scale;
+#[cfg(feature = "postgres")]
 mod scale;
 mod serve;
 mod standby;
