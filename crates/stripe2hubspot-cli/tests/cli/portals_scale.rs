@@ -370,7 +370,7 @@ async fn thirty_portals_on_three_processes_survive_a_revoked_token_and_the_busie
         for i in 1..=PORTALS {
             let to = live[turn % live.len()];
             turn += 1;
-            if (i as u64 + k) % 10 == 0 {
+            if (i as u64 + k).is_multiple_of(10) {
                 redeliver.push((i, k, to));
             }
             let endpoint = endpoints[to].clone();
