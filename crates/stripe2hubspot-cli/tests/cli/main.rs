@@ -8,6 +8,8 @@ mod history;
 mod portal_ops;
 mod portals;
 #[cfg(feature = "postgres")]
+mod portals_scale;
+#[cfg(feature = "postgres")]
 mod scale;
 mod serve;
 mod standby;

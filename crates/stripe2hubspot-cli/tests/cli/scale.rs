@@ -32,15 +32,15 @@ const PACE: Duration = Duration::from_millis(300);
 /// Bounds of the waits below: far above a passing run on a slow CI machine.
 const SYNC_PATIENCE: Duration = Duration::from_secs(120);
 
-/// A fresh database for one test, dropped afterwards.
-struct Database {
+/// A fresh database for one test, dropped afterwards (also used by `portals_scale`).
+pub(crate) struct Database {
     admin_url: String,
     name: String,
-    url: String,
+    pub(crate) url: String,
 }
 
 impl Database {
-    async fn create(test: &str) -> Option<Database> {
+    pub(crate) async fn create(test: &str) -> Option<Database> {
         let Ok(admin_url) = std::env::var("STRIPE2HUBSPOT_TEST_POSTGRES_URL") else {
             assert!(
                 std::env::var_os("STRIPE2HUBSPOT_REQUIRE_POSTGRES").is_none(),
@@ -164,7 +164,7 @@ fn deal_keys(hubspot: &FakeHubSpot) -> BTreeSet<String> {
 }
 
 /// The most requests the fake handled in any rolling `WINDOW`.
-fn max_in_any_window(requests: &[RequestRecord]) -> usize {
+pub(crate) fn max_in_any_window(requests: &[RequestRecord]) -> usize {
     let mut times: Vec<Instant> = requests.iter().map(|r| r.at).collect();
     times.sort();
     let mut window: VecDeque<Instant> = VecDeque::new();
