@@ -102,7 +102,6 @@ pub use job::{
     Attempt, DeadLetter, Enqueued, Job, JobId, LeaseToken, NewJob, QueueStats, DEFAULT_KEEP_DONE,
 };
 pub use leader::{Election, SoleProcess};
-pub use lease::{Lease, LiveProcess, PortalLeases};
 pub use ledger::{contact_key_of, LedgerChange, LedgerEntry, WriteMark, WrittenDeal};
 pub use memory::MemoryQueue;
 pub use pause::{OperatorPause, PauseStore};
@@ -110,6 +109,8 @@ pub use portal::{
     validate_account, validate_accounts, validate_portal_id, Portal, PortalChange, PortalError,
     PortalStore, PortalToken, DEFAULT_PORTAL, MAX_ACCOUNT_LEN, MAX_PORTAL_ID_LEN,
 };
+pub use lease::{Lease, LiveProcess, PortalLeases};
+pub use unrouted::{UnroutedAccount, UnroutedEvents};
 #[cfg(feature = "postgres")]
 #[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
 pub use postgres::{PostgresOptions, PostgresQueue};
@@ -125,7 +126,6 @@ pub use sqlite::{SqliteOptions, SqliteQueue, Synchronous};
 pub use sqlite_leader::SqliteElection;
 pub use store::{connect, Backend, Store};
 pub use traits::{Queue, QueueAdmin, SyncState};
-pub use unrouted::{UnroutedAccount, UnroutedEvents};
 
 /// Message recorded when an expired lease is re-granted.
 const LEASE_EXPIRED: &str = "lease expired before the worker answered";

@@ -394,10 +394,7 @@ macro_rules! sql_portal_store {
                 Err(crate::sql::portals::not_yet())
             }
 
-            async fn forget_unrouted(
-                &self,
-                _event_ids: &[String],
-            ) -> Result<(), crate::QueueError> {
+            async fn forget_unrouted(&self, _event_ids: &[String]) -> Result<(), crate::QueueError> {
                 Err(crate::sql::portals::not_yet())
             }
 
