@@ -38,11 +38,8 @@ pub struct LiveProcess {
 pub trait PortalLeases: Send + Sync + 'static {
     /// Announces `process` as alive for `ttl`, forgets processes whose announcement expired,
     /// and returns the live ones (this one included), sorted by id.
-    async fn heartbeat(
-        &self,
-        process: &str,
-        ttl: Duration,
-    ) -> Result<Vec<LiveProcess>, QueueError>;
+    async fn heartbeat(&self, process: &str, ttl: Duration)
+        -> Result<Vec<LiveProcess>, QueueError>;
 
     /// Every portal lease, expired or not, sorted by portal.
     async fn leases(&self) -> Result<Vec<Lease>, QueueError>;

@@ -14,8 +14,10 @@
 //! [`PauseStore`] keeps the operator's pause of the sync where every process sharing the store
 //! sees it.
 //!
-//! [`PortalStore`] keeps the HubSpot portals and the Stripe accounts routed to each (issue 23;
-//! stored and managed now, not yet used for routing).
+//! [`PortalStore`] keeps the HubSpot portals and the Stripe accounts routed to each (issue 23),
+//! and gives each portal its own namespace of jobs, ledgers, pause and dead letters
+//! ([`Store::portal`]). [`PortalLeases`] records which process leads which portal, and
+//! [`UnroutedEvents`] keeps the events of accounts no portal claims yet.
 //!
 //! [`Store`] bundles the three (and the pause and the portals); [`connect`] opens one from a URL. The backends here implement
 //! all three and share one schema and one set of semantics, checked by the `conformance` suite
@@ -102,6 +104,7 @@ pub use job::{
     Attempt, DeadLetter, Enqueued, Job, JobId, LeaseToken, NewJob, QueueStats, DEFAULT_KEEP_DONE,
 };
 pub use leader::{Election, SoleProcess};
+pub use lease::{Lease, LiveProcess, PortalLeases};
 pub use ledger::{contact_key_of, LedgerChange, LedgerEntry, WriteMark, WrittenDeal};
 pub use memory::MemoryQueue;
 pub use pause::{OperatorPause, PauseStore};
@@ -109,8 +112,6 @@ pub use portal::{
     validate_account, validate_accounts, validate_portal_id, Portal, PortalChange, PortalError,
     PortalStore, PortalToken, DEFAULT_PORTAL, MAX_ACCOUNT_LEN, MAX_PORTAL_ID_LEN,
 };
-pub use lease::{Lease, LiveProcess, PortalLeases};
-pub use unrouted::{UnroutedAccount, UnroutedEvents};
 #[cfg(feature = "postgres")]
 #[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
 pub use postgres::{PostgresOptions, PostgresQueue};
@@ -126,6 +127,7 @@ pub use sqlite::{SqliteOptions, SqliteQueue, Synchronous};
 pub use sqlite_leader::SqliteElection;
 pub use store::{connect, Backend, Store};
 pub use traits::{Queue, QueueAdmin, SyncState};
+pub use unrouted::{UnroutedAccount, UnroutedEvents};
 
 /// Message recorded when an expired lease is re-granted.
 const LEASE_EXPIRED: &str = "lease expired before the worker answered";

@@ -12,14 +12,12 @@ use sqlx::Connection;
 use crate::sql::coalesce::Coalescer;
 use crate::sql::db_error;
 use crate::sql::dialect::{Dialect, ENQUEUED_CHANNEL, POSTGRES};
+use crate::sql::namespace::Namespaces;
 use crate::sql::statements::Statements;
 use crate::{EnqueueNotifier, EnqueueSignal, QueueError};
 
 /// How long the listener waits before listening again after its connection failed.
 const RELISTEN_DELAY: Duration = Duration::from_secs(1);
-
-/// Serialises migrations of concurrent processes (any value unique to this crate works).
-const MIGRATION_LOCK: i64 = 0x5332_4855_4253_5154;
 
 /// Options for [`PostgresQueue`].
 #[derive(Debug, Clone)]
@@ -73,6 +71,11 @@ pub struct PostgresQueue {
     notifier: EnqueueNotifier,
     /// Whether a task forwards `NOTIFY`s of other processes to `notifier`.
     listening: Arc<AtomicBool>,
+    /// The portal namespaces opened through this store or its clones.
+    namespaces: Arc<Namespaces>,
+    /// The coalescing writer's batch size (`None`: each enqueue commits on its own), for the
+    /// writers of namespaces.
+    batch: Option<usize>,
 }
 
 impl PostgresQueue {
@@ -111,8 +114,8 @@ impl PostgresQueue {
             .await
             .map_err(db_error)?;
         let dialect = &POSTGRES;
-        let sql = Arc::new(Statements::new(dialect));
-        let mut preamble = vec![format!("SELECT pg_advisory_xact_lock({MIGRATION_LOCK})")];
+        let sql = Arc::new(Statements::new(dialect, None));
+        let mut preamble = vec![dialect.migration_lock.to_owned()];
         if let Some(schema) = &options.schema {
             // `schema` was checked to be a plain identifier, so quoting cannot be escaped.
             preamble.push(format!("CREATE SCHEMA IF NOT EXISTS \"{schema}\""));
@@ -135,6 +138,8 @@ impl PostgresQueue {
             connect,
             notifier,
             listening: Arc::new(AtomicBool::new(false)),
+            namespaces: Arc::default(),
+            batch: options.coalesce.then_some(options.max_batch),
         })
     }
 

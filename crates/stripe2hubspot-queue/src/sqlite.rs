@@ -12,6 +12,7 @@ use sqlx::sqlite::{
 use crate::sql::coalesce::Coalescer;
 use crate::sql::db_error;
 use crate::sql::dialect::{Dialect, SQLITE};
+use crate::sql::namespace::Namespaces;
 use crate::sql::statements::Statements;
 use crate::{EnqueueNotifier, EnqueueSignal, QueueError};
 
@@ -74,6 +75,11 @@ pub struct SqliteQueue {
     dialect: &'static Dialect,
     notifier: EnqueueNotifier,
     path: PathBuf,
+    /// The portal namespaces opened through this store or its clones.
+    namespaces: Arc<Namespaces>,
+    /// The coalescing writer's batch size (`None`: each enqueue commits on its own), for the
+    /// writers of namespaces.
+    batch: Option<usize>,
 }
 
 impl SqliteQueue {
@@ -132,7 +138,7 @@ impl SqliteQueue {
                 ),
             })?;
         let dialect = &SQLITE;
-        let sql = Arc::new(Statements::new(dialect));
+        let sql = Arc::new(Statements::new(dialect, None));
         let mut conn = pool.acquire().await.map_err(db_error)?;
         store::migrate(&mut conn, dialect, &sql, &[]).await?;
         drop(conn);
@@ -147,6 +153,8 @@ impl SqliteQueue {
             dialect,
             notifier,
             path: path.as_ref().to_owned(),
+            namespaces: Arc::default(),
+            batch: options.coalesce.then_some(options.max_batch),
         })
     }
 

@@ -30,6 +30,10 @@ pub(crate) struct Dialect {
     /// insert its row and one would lose the other's facts. Empty where the write
     /// transaction already excludes other writers (SQLite).
     pub(crate) ledger_lock: &'static str,
+    /// Run first in every migration transaction so that processes migrating one database at
+    /// once take turns (the second finds the work done). Empty where the write transaction
+    /// already excludes other writers (SQLite).
+    pub(crate) migration_lock: &'static str,
     /// The customer id (`cus_...`) of a payment row, read from its `row_json` column (used by
     /// the migration that groups payments by customer).
     pub(crate) row_customer_id: &'static str,
@@ -59,6 +63,7 @@ pub(crate) const SQLITE: Dialect = Dialect {
     begin_snapshot: "BEGIN",
     skip_locked: "",
     ledger_lock: "",
+    migration_lock: "",
     row_customer_id: "json_extract(row_json, '$.customer_id.value')",
     enqueued_channel: None,
 };
@@ -76,6 +81,9 @@ pub(crate) const POSTGRES: Dialect = Dialect {
     skip_locked: "FOR UPDATE SKIP LOCKED",
     // The key is the ASCII of "S2HLEDGR", so it does not collide with other advisory locks.
     ledger_lock: "SELECT pg_advisory_xact_lock(5994933546400368466)",
+    // The key every version of this crate used (0x5332_4855_4253_5154), so a process of an
+    // older version migrating at the same moment takes turns with this one.
+    migration_lock: "SELECT pg_advisory_xact_lock(5994933585005728084)",
     row_customer_id: "(row_json::jsonb -> 'customer_id' ->> 'value')",
     enqueued_channel: Some(ENQUEUED_CHANNEL),
 };

@@ -8,6 +8,7 @@
 
 pub(crate) mod coalesce;
 pub(crate) mod dialect;
+pub(crate) mod namespace;
 pub(crate) mod pause;
 pub(crate) mod portals;
 pub(crate) mod side;
@@ -1061,8 +1062,8 @@ macro_rules! sql_store {
                     .begin_with(self.dialect.begin_write)
                     .await
                     .map_err(db_error)?;
-                if !self.dialect.ledger_lock.is_empty() {
-                    sqlx::query(self.dialect.ledger_lock)
+                if !self.sql.ledger_lock.is_empty() {
+                    sqlx::query(&self.sql.ledger_lock)
                         .execute(&mut *tx)
                         .await
                         .map_err(db_error)?;

@@ -4,6 +4,7 @@
 //! Job states: 0 ready, 1 leased, 2 done, 3 dead. Times are Unix milliseconds.
 
 use super::dialect::Dialect;
+use super::namespace::{self, Namespace};
 
 /// Schema migrations, applied in order on open; `stripe2hubspot_schema_version` records the last.
 /// Append a new entry to change the schema; never edit an applied one.
@@ -165,12 +166,40 @@ const MIGRATIONS: &[&[&str]] = &[
         revision {int} NOT NULL
     )",
     "INSERT INTO stripe2hubspot_portal_revision (id, revision) VALUES (1, 0)",
+], &[
+    // Portals, routing and leadership (issue 23), all root-only: a portal's own endpoint
+    // secrets, mapping and alert target; per-portal leases with a generation raised at every
+    // change of holder, and the processes taking part; events of accounts no portal claims,
+    // in arrival order (`id`), deduplicated by event id.
+    "ALTER TABLE stripe2hubspot_portals ADD COLUMN webhook_secrets TEXT",
+    "ALTER TABLE stripe2hubspot_portals ADD COLUMN mapping TEXT",
+    "ALTER TABLE stripe2hubspot_portals ADD COLUMN alert_url TEXT",
+    "CREATE TABLE stripe2hubspot_portal_leases (
+        portal_id TEXT PRIMARY KEY,
+        holder TEXT NOT NULL,
+        generation {int} NOT NULL,
+        expires_at {int} NOT NULL
+    )",
+    "CREATE TABLE stripe2hubspot_processes (
+        process_id TEXT PRIMARY KEY,
+        alive_until {int} NOT NULL
+    )",
+    "CREATE TABLE stripe2hubspot_unrouted (
+        id {id},
+        event_id TEXT NOT NULL UNIQUE,
+        account TEXT NOT NULL,
+        event_type TEXT NOT NULL,
+        event_created {int} NOT NULL,
+        payload {bytes} NOT NULL,
+        received_at {int} NOT NULL
+    )",
+    "CREATE INDEX stripe2hubspot_unrouted_account ON stripe2hubspot_unrouted (account, id)",
 ]];
 
 /// A portal row with its accounts (none: one row with a NULL account), as the portal mapper
 /// of [`super::portals`] reads them by name; `{where}` selects the portals.
 const PORTAL_ROWS: &str = "SELECT p.id, p.token, p.rate_limit, p.hubspot_base_url,
-        p.api_version, p.paused, a.account
+        p.api_version, p.paused, p.webhook_secrets, p.mapping, p.alert_url, a.account
      FROM stripe2hubspot_portals p
      LEFT JOIN stripe2hubspot_portal_accounts a ON a.portal_id = p.id
      {where}
@@ -205,6 +234,12 @@ const JOB_COLUMNS: &str = "id, event_id, event_type, event_created, payload, att
 #[derive(Debug)]
 pub(crate) struct Statements {
     pub(crate) migrations: Vec<Vec<String>>,
+    /// The tables the migrations leave, the version table last: what dropping a namespace
+    /// removes.
+    pub(crate) tables: Vec<String>,
+    /// Run first in every ledger merge transaction (see [`Dialect::ledger_lock`]); its key
+    /// differs per namespace, so portals do not wait for each other's merges.
+    pub(crate) ledger_lock: String,
     pub(crate) create_version_table: String,
     pub(crate) schema_version: String,
     pub(crate) record_version: String,
@@ -287,18 +322,52 @@ pub(crate) struct Statements {
     pub(crate) portal_rows_all: String,
     pub(crate) portal_rows_one: String,
     pub(crate) portal_rows_of_account: String,
+    pub(crate) portal_record_paused: String,
+    pub(crate) processes_forget_expired: String,
+    pub(crate) process_announce: String,
+    pub(crate) processes: String,
+    pub(crate) process_forget: String,
+    pub(crate) leases: String,
+    pub(crate) lease_acquire: String,
+    pub(crate) lease_release: String,
+    pub(crate) leases_release_all: String,
+    pub(crate) unrouted_insert: String,
+    pub(crate) unrouted_id_of_event: String,
+    pub(crate) unrouted_of_account: String,
+    pub(crate) unrouted_forget: String,
+    pub(crate) unrouted_accounts: String,
 }
 
 impl Statements {
-    pub(crate) fn new(d: &Dialect) -> Self {
+    /// The statements of the root store (`namespace` `None`: the unprefixed tables), or of
+    /// a portal's namespace: every per-portal name renamed, and the migration statements that
+    /// touch root-only tables left out (the root creates those once for everyone).
+    pub(crate) fn new(dialect: &Dialect, namespace: Option<&Namespace>) -> Self {
+        let d = Render { dialect, namespace };
         // Every answer to a reservation is guarded the same way: the job must still be leased
         // under the token the worker holds, else zero rows change and the lease is lost.
         let held = "WHERE id = ? AND state = 1 AND lease_token = ?";
+        let migrations: Vec<Vec<String>> = MIGRATIONS
+            .iter()
+            .map(|step| {
+                step.iter()
+                    .filter(|s| namespace.is_none() || !namespace::touches_root(s))
+                    .map(|s| d.render(s))
+                    .collect()
+            })
+            .collect();
+        let mut tables = namespace::tables_of(&migrations);
+        tables.push(d.render("stripe2hubspot_schema_version"));
+        let ledger_lock = match namespace {
+            Some(ns) if !dialect.ledger_lock.is_empty() => {
+                format!("SELECT pg_advisory_xact_lock({})", ns.ledger_lock_key())
+            }
+            _ => dialect.ledger_lock.to_owned(),
+        };
         Self {
-            migrations: MIGRATIONS
-                .iter()
-                .map(|step| step.iter().map(|s| d.render(s)).collect())
-                .collect(),
+            migrations,
+            tables,
+            ledger_lock,
             create_version_table: d.render(
                 "CREATE TABLE IF NOT EXISTS stripe2hubspot_schema_version (version {int} NOT NULL)",
             ),
@@ -641,8 +710,9 @@ impl Statements {
             // the other transaction and then changes no row, which tells the loser cleanly.
             portal_insert: d.render(
                 "INSERT INTO stripe2hubspot_portals (id, token, rate_limit, hubspot_base_url,
-                    api_version, paused, created_at, updated_at)
-                 VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+                    api_version, paused, webhook_secrets, mapping, alert_url, created_at,
+                    updated_at)
+                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                  ON CONFLICT (id) DO NOTHING",
             ),
             // A NULL bind keeps the stored value.
@@ -652,6 +722,9 @@ impl Statements {
                     hubspot_base_url = COALESCE(?, hubspot_base_url),
                     api_version = COALESCE(?, api_version),
                     paused = COALESCE(?, paused),
+                    webhook_secrets = COALESCE(?, webhook_secrets),
+                    mapping = COALESCE(?, mapping),
+                    alert_url = COALESCE(?, alert_url),
                     updated_at = ?
                  WHERE id = ?",
             ),
@@ -672,6 +745,157 @@ impl Statements {
                 "WHERE p.id = (SELECT portal_id FROM stripe2hubspot_portal_accounts
                     WHERE account = ?)",
             )),
+            // A report of the leader, not a change of configuration: no revision raised.
+            portal_record_paused: d
+                .render("UPDATE stripe2hubspot_portals SET paused = ? WHERE id = ?"),
+            processes_forget_expired: d
+                .render("DELETE FROM stripe2hubspot_processes WHERE alive_until <= ?"),
+            process_announce: d.render(
+                "INSERT INTO stripe2hubspot_processes (process_id, alive_until) VALUES (?, ?)
+                 ON CONFLICT (process_id) DO UPDATE SET alive_until = excluded.alive_until",
+            ),
+            processes: d.render("SELECT process_id, alive_until FROM stripe2hubspot_processes"),
+            process_forget: d
+                .render("DELETE FROM stripe2hubspot_processes WHERE process_id = ?"),
+            leases: d.render(
+                "SELECT portal_id, holder, generation, expires_at FROM stripe2hubspot_portal_leases",
+            ),
+            // One statement, so of two processes taking one free or expired lease exactly one
+            // wins (the other's update finds the winner's live row and changes nothing). The
+            // holder renewing its live lease keeps the generation; any other take raises it.
+            // A released lease has no holder and expired at 0.
+            lease_acquire: d.render(
+                "INSERT INTO stripe2hubspot_portal_leases (portal_id, holder, generation, expires_at)
+                 VALUES (?, ?, 1, ?)
+                 ON CONFLICT (portal_id) DO UPDATE SET
+                    generation = CASE
+                        WHEN stripe2hubspot_portal_leases.holder = excluded.holder
+                         AND stripe2hubspot_portal_leases.expires_at > ?
+                        THEN stripe2hubspot_portal_leases.generation
+                        ELSE stripe2hubspot_portal_leases.generation + 1 END,
+                    holder = excluded.holder,
+                    expires_at = excluded.expires_at
+                 WHERE stripe2hubspot_portal_leases.holder = excluded.holder
+                    OR stripe2hubspot_portal_leases.holder = ''
+                    OR stripe2hubspot_portal_leases.expires_at <= ?
+                 RETURNING generation",
+            ),
+            lease_release: d.render(
+                "UPDATE stripe2hubspot_portal_leases SET holder = '', expires_at = 0
+                 WHERE portal_id = ? AND holder = ?",
+            ),
+            leases_release_all: d.render(
+                "UPDATE stripe2hubspot_portal_leases SET holder = '', expires_at = 0
+                 WHERE holder = ?",
+            ),
+            unrouted_insert: d.render(
+                "INSERT INTO stripe2hubspot_unrouted
+                    (event_id, account, event_type, event_created, payload, received_at)
+                 VALUES (?, ?, ?, ?, ?, ?)
+                 ON CONFLICT (event_id) DO NOTHING
+                 RETURNING id",
+            ),
+            unrouted_id_of_event: d
+                .render("SELECT id FROM stripe2hubspot_unrouted WHERE event_id = ?"),
+            unrouted_of_account: d.render(
+                "SELECT event_id, event_type, event_created, payload FROM stripe2hubspot_unrouted
+                 WHERE account = ? ORDER BY id LIMIT ?",
+            ),
+            unrouted_forget: d.render("DELETE FROM stripe2hubspot_unrouted WHERE event_id = ?"),
+            unrouted_accounts: d.render(
+                "SELECT account, COUNT(*) AS events, MIN(received_at) AS oldest
+                 FROM stripe2hubspot_unrouted GROUP BY account",
+            ),
+        }
+    }
+}
+
+/// Renders a statement in a dialect and, for a namespace, renames its per-portal tables.
+struct Render<'a> {
+    dialect: &'a Dialect,
+    namespace: Option<&'a Namespace>,
+}
+
+impl Render<'_> {
+    fn render(&self, template: &str) -> String {
+        let text = self.dialect.render(template);
+        match self.namespace {
+            Some(namespace) => namespace.rewrite(&text),
+            None => text,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::namespace::{identifiers, Namespace, ROOT_ONLY};
+    use super::*;
+
+    /// Longest identifier PostgreSQL keeps whole (it truncates longer ones silently).
+    const MAX_IDENTIFIER: usize = 63;
+
+    fn every_statement(sql: &Statements) -> String {
+        // The Debug form lists every field, so no statement added later escapes the checks.
+        // Escaped line breaks (`\\n`) would glue an `n` to the name after them.
+        format!("{sql:?}").replace("\\n", " ")
+    }
+
+    #[test]
+    fn namespaced_names_fit_postgres_and_leave_no_per_portal_table_shared() {
+        let dialects = [
+            #[cfg(feature = "sqlite")]
+            &super::super::dialect::SQLITE,
+            #[cfg(feature = "postgres")]
+            &super::super::dialect::POSTGRES,
+        ];
+        for dialect in dialects {
+            let root = every_statement(&Statements::new(dialect, None));
+            for id in [
+                "a",
+                "acme-eu",
+                &"z".repeat(20),
+                &"9".repeat(21),
+                &"a-".repeat(31),
+            ] {
+                let ns = Namespace::new(id).unwrap();
+                let sql = Statements::new(dialect, Some(&ns));
+                let text = every_statement(&sql);
+                for name in identifiers(&text) {
+                    assert!(name.len() <= MAX_IDENTIFIER, "{name} is too long");
+                    assert!(
+                        ROOT_ONLY.contains(&name)
+                            || name.starts_with(&format!(
+                                "stripe2hubspot_{}_",
+                                super::super::namespace::tag(id)
+                            )),
+                        "{name} is shared by namespace {id}"
+                    );
+                }
+                assert_eq!(
+                    sql.migrations.len(),
+                    MIGRATIONS.len(),
+                    "versions stay aligned"
+                );
+                assert!(!sql
+                    .migrations
+                    .iter()
+                    .flatten()
+                    .any(|s| super::super::namespace::touches_root(s)));
+                assert!(sql.tables.iter().any(|t| t.ends_with("_jobs")));
+                assert!(sql
+                    .tables
+                    .last()
+                    .is_some_and(|t| t.ends_with("_schema_version")));
+            }
+            for name in identifiers(&root) {
+                let tail = name.trim_start_matches("stripe2hubspot_");
+                assert!(
+                    !(tail.starts_with("px_")
+                        || tail.starts_with('p')
+                            && tail[1..].starts_with(|c: char| c.is_ascii_digit())),
+                    "the root store's names stay as they were: {name}"
+                );
+            }
         }
     }
 }
