@@ -165,7 +165,7 @@ mod tests {
             pairs(&[("endpoint", "objects.batch_upsert"), ("portal", "acme-eu")]);
         assert_eq!(
             keys.labels(REQUEST_DURATION_SECONDS),
-            [endpoint_and_portal.clone()]
+            std::slice::from_ref(&endpoint_and_portal)
         );
         assert_eq!(keys.labels(RATE_LIMITED_TOTAL), [endpoint_and_portal]);
         assert_eq!(
