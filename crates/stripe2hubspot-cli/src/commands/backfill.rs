@@ -220,7 +220,7 @@ async fn run_plan<F: Fn(&str) -> Option<String>>(
     let engine = if args.dry_run {
         None
     } else {
-        let hubspot = match hubspot_client(&hubspot_config, hubspot_crm::RetryPolicy::none()) {
+        let hubspot = match hubspot_client(hubspot_config, hubspot_crm::RetryPolicy::none()) {
             Ok(client) => client,
             Err(error) => return super::failure(&error),
         };
