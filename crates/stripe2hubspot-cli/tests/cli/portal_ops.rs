@@ -394,7 +394,48 @@ async fn backfill_and_reconcile_of_a_connect_portal_read_each_account_with_strip
 #[tokio::test]
 async fn status_shows_each_portal_and_the_unrouted_events_and_purge_deletes_one_portals_data() {
     let dir = tempfile::tempdir().unwrap();
-    let queue = queue_url(&dir);
+    status_and_purge(queue_url(&dir)).await;
+}
+
+#[cfg(feature = "postgres")]
+#[tokio::test]
+async fn status_and_purge_on_postgres() {
+    use sqlx::Connection;
+    let Ok(admin_url) = std::env::var("STRIPE2HUBSPOT_TEST_POSTGRES_URL") else {
+        assert!(
+            std::env::var_os("STRIPE2HUBSPOT_REQUIRE_POSTGRES").is_none(),
+            "STRIPE2HUBSPOT_REQUIRE_POSTGRES is set but STRIPE2HUBSPOT_TEST_POSTGRES_URL is not"
+        );
+        eprintln!(
+            "skipping the PostgreSQL portal_ops test: STRIPE2HUBSPOT_TEST_POSTGRES_URL is not set"
+        );
+        return;
+    };
+    let name = format!("s2h_cli_portal_ops_{}", std::process::id());
+    let mut admin = sqlx::PgConnection::connect(&admin_url).await.unwrap();
+    for statement in [
+        format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"),
+        format!("CREATE DATABASE {name}"),
+    ] {
+        sqlx::query(&statement).execute(&mut admin).await.unwrap();
+    }
+    let base = admin_url
+        .rsplit_once('/')
+        .map(|(base, _)| base)
+        .unwrap_or(&admin_url);
+    let queue = format!("{base}/{name}");
+    // On a task of its own so the database is dropped even if the scenario fails.
+    let outcome = tokio::spawn(status_and_purge(queue)).await;
+    sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+        .execute(&mut admin)
+        .await
+        .unwrap();
+    if let Err(panic) = outcome {
+        std::panic::resume_unwind(panic.into_panic());
+    }
+}
+
+async fn status_and_purge(queue: String) {
     let mut seen = Seen::default();
     let with_token = [
         ("STRIPE2HUBSPOT_QUEUE", queue.as_str()),
