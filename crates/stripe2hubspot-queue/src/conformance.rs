@@ -61,7 +61,7 @@ pub use portals::{
     portal_set_replaces_accounts, portal_token_never_shown, portal_validation, PORTAL_TOKEN,
 };
 mod namespaces;
-pub use namespaces::{namespace_isolation, namespace_long_ids};
+pub use namespaces::{namespace_dropped_elsewhere, namespace_isolation, namespace_long_ids};
 mod leases;
 pub use leases::{concurrent_lease_claims, portal_leases, process_heartbeats, unrouted_events};
 mod customers;
@@ -1606,6 +1606,8 @@ where
     concurrent_portal_claims(&[fresh().await]).await?;
     namespace_isolation(&fresh().await).await?;
     namespace_long_ids(&fresh().await).await?;
+    let store = fresh().await;
+    namespace_dropped_elsewhere(&store, &store).await?;
     portal_fields_round_trip(&fresh().await).await?;
     portal_record_paused(&fresh().await).await?;
     portal_leases(&fresh().await).await?;

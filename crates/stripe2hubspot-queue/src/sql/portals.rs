@@ -182,26 +182,52 @@ macro_rules! sql_portal_store {
                 }
             }
 
+            /// What runs first in a namespace's migration: the lock that makes processes
+            /// migrating at once take turns.
+            fn migration_preamble(&self) -> Vec<String> {
+                (!self.dialect.migration_lock.is_empty())
+                    .then(|| self.dialect.migration_lock.to_owned())
+                    .into_iter()
+                    .collect()
+            }
+
             /// Portal `namespace`'s statements and writer, migrating its tables the first
-            /// time this process opens it.
+            /// time this process opens it (and again if they were dropped meanwhile).
             async fn open_namespace(
                 &self,
                 namespace: &crate::sql::namespace::Namespace,
             ) -> Result<crate::sql::namespace::Opened, crate::QueueError> {
                 let mut open = self.namespaces.open.lock().await;
-                if let Some(opened) = open.get(namespace.id()) {
-                    return Ok(opened.clone());
+                let cached = open.get(namespace.id()).cloned();
+                if let Some(opened) = &cached {
+                    // Another process may have dropped the namespace since (`portals remove
+                    // --purge` runs in the CLI), and the portal been added again: one read
+                    // tells, and a missing or older schema is migrated again below.
+                    let version: Result<i64, _> = sqlx::query_scalar(&opened.sql.schema_version)
+                        .fetch_one(&self.pool)
+                        .await;
+                    let current = i64::try_from(opened.sql.migrations.len()).unwrap_or(i64::MAX);
+                    if version.is_ok_and(|v| v == current) {
+                        return Ok(opened.clone());
+                    }
+                }
+                if let Some(opened) = cached {
+                    let mut conn = self.pool.acquire().await.map_err(crate::sql::db_error)?;
+                    migrate(
+                        &mut conn,
+                        self.dialect,
+                        &opened.sql,
+                        &self.migration_preamble(),
+                    )
+                    .await?;
+                    return Ok(opened);
                 }
                 let sql = std::sync::Arc::new(crate::sql::statements::Statements::new(
                     self.dialect,
                     Some(namespace),
                 ));
-                let preamble: Vec<String> = (!self.dialect.migration_lock.is_empty())
-                    .then(|| self.dialect.migration_lock.to_owned())
-                    .into_iter()
-                    .collect();
                 let mut conn = self.pool.acquire().await.map_err(crate::sql::db_error)?;
-                migrate(&mut conn, self.dialect, &sql, &preamble).await?;
+                migrate(&mut conn, self.dialect, &sql, &self.migration_preamble()).await?;
                 drop(conn);
                 let writer = self.batch.map(|batch| {
                     Self::start_writer(&self.pool, self.dialect, &sql, &self.notifier, batch)

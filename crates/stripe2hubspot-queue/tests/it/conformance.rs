@@ -254,6 +254,14 @@ mod memory {
     suite!(make);
 
     #[tokio::test]
+    async fn namespace_dropped_elsewhere() {
+        let store = Store::new(MemoryQueue::new());
+        if let Err(e) = conformance::namespace_dropped_elsewhere(&store, &store).await {
+            panic!("{e}");
+        }
+    }
+
+    #[tokio::test]
     async fn run_all_passes() {
         let r = conformance::run_all(|| async { Store::new(MemoryQueue::new()) }).await;
         assert!(r.is_ok(), "{r:?}");
@@ -274,6 +282,20 @@ mod sqlite {
     }
 
     suite!(make);
+
+    /// Two handles on one file, as two processes have.
+    #[tokio::test]
+    async fn namespace_dropped_elsewhere() {
+        let (store, dir) = make("dropped_elsewhere").await.expect("sqlite");
+        let other = Store::new(
+            SqliteQueue::open(dir.path().join("queue.db"))
+                .await
+                .expect("second handle"),
+        );
+        if let Err(e) = conformance::namespace_dropped_elsewhere(&store, &other).await {
+            panic!("{e}");
+        }
+    }
 
     /// Every table of the SQLite file, every column read as text: none mentions the erased
     /// person after `erase_customer`.
@@ -773,6 +795,26 @@ mod postgres {
         merged
             .expect("the portal's merge waited for the default portal's lock")
             .expect("merge");
+    }
+
+    /// Two processes, each with its own pool: one drops a namespace the other had open.
+    #[tokio::test]
+    async fn namespace_dropped_elsewhere() {
+        let Some((store, guard)) = make("dropped_elsewhere").await else {
+            return;
+        };
+        let options = PostgresOptions {
+            schema: Some(guard.name.clone()),
+            ..PostgresOptions::default()
+        };
+        let other = Store::new(
+            PostgresQueue::connect_with(&guard.url, options)
+                .await
+                .expect("second connection"),
+        );
+        if let Err(e) = conformance::namespace_dropped_elsewhere(&store, &other).await {
+            panic!("{e}");
+        }
     }
 
     /// Two processes, each with its own pool, race to take 20 free portal leases: every
