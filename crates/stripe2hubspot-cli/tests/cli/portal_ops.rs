@@ -267,6 +267,61 @@ async fn doctor_checks_each_portal_with_its_own_settings_and_exits_with_the_wors
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn backfill_and_reconcile_of_a_connect_portal_read_each_account_with_stripe_account() {
+    let dir = tempfile::tempdir().unwrap();
+    connect_backfill(queue_url(&dir)).await;
+}
+
+/// A fresh PostgreSQL database for `scenario`, dropped after it, or `None` (a skipped test)
+/// without STRIPE2HUBSPOT_TEST_POSTGRES_URL.
+#[cfg(feature = "postgres")]
+async fn on_postgres<F, Fut>(what: &str, scenario: F)
+where
+    F: FnOnce(String) -> Fut,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
+    use sqlx::Connection;
+    let Ok(admin_url) = std::env::var("STRIPE2HUBSPOT_TEST_POSTGRES_URL") else {
+        assert!(
+            std::env::var_os("STRIPE2HUBSPOT_REQUIRE_POSTGRES").is_none(),
+            "STRIPE2HUBSPOT_REQUIRE_POSTGRES is set but STRIPE2HUBSPOT_TEST_POSTGRES_URL is not"
+        );
+        eprintln!(
+            "skipping the PostgreSQL {what} test: STRIPE2HUBSPOT_TEST_POSTGRES_URL is not set"
+        );
+        return;
+    };
+    let name = format!("s2h_cli_{what}_{}", std::process::id());
+    let mut admin = sqlx::PgConnection::connect(&admin_url).await.unwrap();
+    for statement in [
+        format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"),
+        format!("CREATE DATABASE {name}"),
+    ] {
+        sqlx::query(&statement).execute(&mut admin).await.unwrap();
+    }
+    let base = admin_url
+        .rsplit_once('/')
+        .map(|(base, _)| base)
+        .unwrap_or(&admin_url);
+    // On a task of its own so the database is dropped even if the scenario fails.
+    let outcome = tokio::spawn(scenario(format!("{base}/{name}"))).await;
+    sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+        .execute(&mut admin)
+        .await
+        .unwrap();
+    if let Err(panic) = outcome {
+        std::panic::resume_unwind(panic.into_panic());
+    }
+}
+
+/// On PostgreSQL the command's engine writes under the portal's lease, without joining the
+/// servers' balance.
+#[cfg(feature = "postgres")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connect_backfill_on_postgres() {
+    on_postgres("connect_backfill", connect_backfill).await;
+}
+
+async fn connect_backfill(queue: String) {
     let stripe = FakeStripe::start().await;
     // Two connected accounts of the portal, and the platform's own payments, which are not
     // the portal's.
@@ -292,8 +347,6 @@ async fn backfill_and_reconcile_of_a_connect_portal_read_each_account_with_strip
     }
     let acme = FakeHubSpot::start().await;
     let env_hubspot = FakeHubSpot::start().await;
-    let dir = tempfile::tempdir().unwrap();
-    let queue = queue_url(&dir);
     let mut seen = Seen::default();
     let acme_token = acme.token();
     let acme_url = acme.base_url();
@@ -388,6 +441,17 @@ async fn backfill_and_reconcile_of_a_connect_portal_read_each_account_with_strip
     seen.run(&["reconcile", "--portal", "acme"], &env)
         .await
         .expect(0, &["6 in sync"]);
+    // The commands announced no process (the servers' balance never counted them) and gave
+    // the portal back.
+    let second = std::time::Duration::from_secs(1);
+    let live = store.leases.heartbeat("observer", second).await.unwrap();
+    assert_eq!(live.len(), 1, "{live:?}");
+    assert!(store
+        .leases
+        .acquire_lease("acme", "observer", second)
+        .await
+        .unwrap()
+        .is_some());
     seen.assert_no_secret(&[&acme_token, &key]);
 }
 
@@ -400,39 +464,7 @@ async fn status_shows_each_portal_and_the_unrouted_events_and_purge_deletes_one_
 #[cfg(feature = "postgres")]
 #[tokio::test]
 async fn status_and_purge_on_postgres() {
-    use sqlx::Connection;
-    let Ok(admin_url) = std::env::var("STRIPE2HUBSPOT_TEST_POSTGRES_URL") else {
-        assert!(
-            std::env::var_os("STRIPE2HUBSPOT_REQUIRE_POSTGRES").is_none(),
-            "STRIPE2HUBSPOT_REQUIRE_POSTGRES is set but STRIPE2HUBSPOT_TEST_POSTGRES_URL is not"
-        );
-        eprintln!(
-            "skipping the PostgreSQL portal_ops test: STRIPE2HUBSPOT_TEST_POSTGRES_URL is not set"
-        );
-        return;
-    };
-    let name = format!("s2h_cli_portal_ops_{}", std::process::id());
-    let mut admin = sqlx::PgConnection::connect(&admin_url).await.unwrap();
-    for statement in [
-        format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"),
-        format!("CREATE DATABASE {name}"),
-    ] {
-        sqlx::query(&statement).execute(&mut admin).await.unwrap();
-    }
-    let base = admin_url
-        .rsplit_once('/')
-        .map(|(base, _)| base)
-        .unwrap_or(&admin_url);
-    let queue = format!("{base}/{name}");
-    // On a task of its own so the database is dropped even if the scenario fails.
-    let outcome = tokio::spawn(status_and_purge(queue)).await;
-    sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-        .execute(&mut admin)
-        .await
-        .unwrap();
-    if let Err(panic) = outcome {
-        std::panic::resume_unwind(panic.into_panic());
-    }
+    on_postgres("portal_ops", status_and_purge).await;
 }
 
 async fn status_and_purge(queue: String) {
