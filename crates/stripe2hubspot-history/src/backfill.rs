@@ -573,3 +573,21 @@ fn created_of(object: &stripe_events::EventObject) -> Option<i64> {
         _ => None,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_connected_account_has_its_own_checkpoints_and_the_own_account_keeps_todays() {
+        let range = CreatedRange::new(Some(1_700_000_000), None).unwrap();
+        let own = checkpoint_name(ListKind::Charges, range);
+        assert_eq!(own, "backfill:charges:1700000000:-");
+        assert_eq!(account_checkpoint_name(ListKind::Charges, range, None), own);
+        let a = account_checkpoint_name(ListKind::Charges, range, Some("acct_1A"));
+        let b = account_checkpoint_name(ListKind::Charges, range, Some("acct_1B"));
+        assert_eq!(a, "backfill:acct_1A:charges:1700000000:-");
+        assert_ne!(a, b);
+        assert_ne!(a, own);
+    }
+}

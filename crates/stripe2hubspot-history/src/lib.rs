@@ -62,8 +62,9 @@ mod synthetic;
 mod thin;
 
 pub use backfill::{
-    account_checkpoint_name, checkpoint_name, listed_range, Backfill, BackfillBuilder, BackfillError, BackfillSummary,
-    KindSummary, Progress, CHECKPOINT_DONE, DEFAULT_MAX_READY, DEFAULT_QUEUE_POLL,
+    account_checkpoint_name, checkpoint_name, listed_range, Backfill, BackfillBuilder,
+    BackfillError, BackfillSummary, KindSummary, Progress, CHECKPOINT_DONE, DEFAULT_MAX_READY,
+    DEFAULT_QUEUE_POLL,
 };
 pub use budget::{HubSpotBudget, MEASURED_REQUESTS_PER_PAYMENT};
 pub use companies::{

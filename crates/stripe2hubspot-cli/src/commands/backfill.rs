@@ -5,11 +5,10 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use stripe2hubspot::fleet::Leadership;
 use stripe2hubspot::history::stripe2hubspot_stripe::StripeClient;
 use stripe2hubspot::history::stripe2hubspot_stripe::{CreatedRange, ListKind};
 use stripe2hubspot::history::{Backfill, BackfillSummary, HubSpotBudget, Progress};
-use stripe2hubspot::queue::Store;
+use stripe2hubspot::queue::{Store, DEFAULT_PORTAL};
 use stripe2hubspot::service::hubspot_client;
 use stripe2hubspot::SyncEngine;
 
@@ -63,8 +62,8 @@ struct Plan {
     /// The Stripe readers, one per connected account of a portal (`Some(acct)`), or the
     /// key's own account (`None`).
     readers: Vec<(Option<String>, StripeClient)>,
-    /// The stored portal synced, with the leadership its engine runs under.
-    portal: Option<(String, Leadership)>,
+    /// The stored portal synced.
+    portal: Option<String>,
 }
 
 /// The plan of `--portal ID`: the portal's store, settings and accounts.
@@ -76,8 +75,10 @@ async fn portal_plan(stripe: StripeClient, id: &str) -> Result<Plan, ExitCode> {
     let mapping = super::mapping(target.portal.as_ref()).map_err(|e| super::config_failure(&e))?;
     let Some(portal) = target.portal else {
         // `--portal default`: the environment's portal, as without the flag.
+        let mut store = target.store;
+        store.election = super::command_election(&root, DEFAULT_PORTAL);
         return Ok(Plan {
-            store: target.store,
+            store,
             hubspot,
             mapping,
             readers: vec![(None, stripe)],
@@ -100,26 +101,16 @@ async fn portal_plan(stripe: StripeClient, id: &str) -> Result<Plan, ExitCode> {
         }
     }
     let mut store = target.store;
-    // The portal's engine writes only while this process leads the portal, as a server's
-    // would: one writer per portal whatever runs beside it.
-    let spread = root_is_postgres();
-    let leadership = Leadership::start(&root, spread);
-    leadership.set_portals(vec![id.to_owned()]);
-    store.election = leadership.election(id);
+    // The portal's engine writes only while no server syncs the portal: one writer per
+    // portal whatever runs beside it.
+    store.election = super::command_election(&root, id);
     Ok(Plan {
         store,
         hubspot,
         mapping,
         readers,
-        portal: Some((id.to_owned(), leadership)),
+        portal: Some(id.to_owned()),
     })
-}
-
-/// Whether the queue is PostgreSQL, where portals are spread across processes by leases.
-pub(super) fn root_is_postgres() -> bool {
-    crate::config::process_env()
-        .queue_url()
-        .is_ok_and(|url| url.starts_with("postgres://") || url.starts_with("postgresql://"))
 }
 
 /// A `--kinds` entry: a list whose objects become events.
@@ -155,7 +146,9 @@ pub async fn run(args: Args) -> ExitCode {
             async {
                 let hubspot = env.hubspot().map_err(|e| super::config_failure(&e))?;
                 let range = range()?;
-                let store = super::open_queue().await?;
+                let mut store = super::open_queue().await?;
+                // On PostgreSQL servers lead `default` by its lease, not the store's election.
+                store.election = super::command_election(&store, DEFAULT_PORTAL);
                 let mapping = env.mapping().map_err(|e| super::config_failure(&e))?;
                 Ok((
                     range,
@@ -175,11 +168,7 @@ pub async fn run(args: Args) -> ExitCode {
         Ok(planned) => planned,
         Err(code) => return code,
     };
-    let code = run_plan(&args, range, &plan, &env).await;
-    if let Some((_, leadership)) = &plan.portal {
-        leadership.stop().await;
-    }
-    code
+    run_plan(&args, range, &plan, &env).await
 }
 
 async fn run_plan<F: Fn(&str) -> Option<String>>(
@@ -220,13 +209,13 @@ async fn run_plan<F: Fn(&str) -> Option<String>>(
     let engine = if args.dry_run {
         None
     } else {
-        let hubspot = match hubspot_client(&hubspot_config, hubspot_crm::RetryPolicy::none()) {
+        let hubspot = match hubspot_client(hubspot_config, hubspot_crm::RetryPolicy::none()) {
             Ok(client) => client,
             Err(error) => return super::failure(&error),
         };
         let mut engine = SyncEngine::builder(store.clone(), hubspot, mapping.clone())
             .dead_letter_retention(retention);
-        if let Some((id, _)) = portal {
+        if let Some(id) = portal {
             engine = engine.portal(id.clone());
         }
         match engine.build() {

@@ -134,3 +134,145 @@ pub fn mapping(
         None => env.mapping(),
     }
 }
+
+/// The election a command's own sync engine (`backfill`, `reconcile --repair`) runs portal
+/// `id` under, so it writes only while no server syncs that portal, as a server's engine
+/// would: on PostgreSQL, where servers spread portals through leases, the portal's lease
+/// ([`CommandLease`]); elsewhere the store's own election (SQLite's single syncer), as before.
+pub fn command_election(
+    root: &stripe2hubspot::queue::Store,
+    id: &str,
+) -> std::sync::Arc<dyn stripe2hubspot::queue::Election> {
+    if queue_is_postgres() {
+        std::sync::Arc::new(CommandLease::new(root.leases.clone(), id))
+    } else {
+        root.election.clone()
+    }
+}
+
+/// Whether `STRIPE2HUBSPOT_QUEUE` is PostgreSQL, where portals are spread by leases.
+pub fn queue_is_postgres() -> bool {
+    crate::config::process_env()
+        .queue_url()
+        .is_ok_and(|url| url.starts_with("postgres://") || url.starts_with("postgresql://"))
+}
+
+/// One portal's lease held by a command, without announcing the command as a process (no
+/// heartbeat): the servers' balance (`ceil(portals / live processes)`) does not count it, so
+/// a backfill does not make them give portals up. A server holding the lease keeps it (the
+/// command's engine stands by and the server syncs what the command queues); a free or
+/// expired one is taken, renewed while the engine works, and released at the end.
+pub struct CommandLease {
+    leases: std::sync::Arc<dyn stripe2hubspot::queue::PortalLeases>,
+    portal: String,
+    holder: String,
+    /// Until when the lease surely holds (its expiry less a margin); `None`: not held.
+    fence: std::sync::Mutex<Option<std::time::Instant>>,
+}
+
+impl CommandLease {
+    /// How long a take or renewal lasts, like a server's lease.
+    const TTL: std::time::Duration = std::time::Duration::from_secs(10);
+    /// Writes stop this long before the lease could expire unrenewed.
+    const MARGIN: std::time::Duration = std::time::Duration::from_secs(3);
+
+    fn new(leases: std::sync::Arc<dyn stripe2hubspot::queue::PortalLeases>, portal: &str) -> Self {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.subsec_nanos());
+        CommandLease {
+            leases,
+            portal: portal.to_owned(),
+            holder: format!("command-{}-{nanos}", std::process::id()),
+            fence: std::sync::Mutex::new(None),
+        }
+    }
+
+    fn fence(&self) -> std::sync::MutexGuard<'_, Option<std::time::Instant>> {
+        self.fence.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Takes or renews the lease; whether it is held.
+    async fn take(&self) -> Result<bool, stripe2hubspot::queue::QueueError> {
+        let asked = std::time::Instant::now();
+        let held = self
+            .leases
+            .acquire_lease(&self.portal, &self.holder, Self::TTL)
+            .await?
+            .is_some();
+        // Counted from before the call: the store's expiry is at least this late.
+        *self.fence() = held.then(|| asked + Self::TTL - Self::MARGIN);
+        Ok(held)
+    }
+}
+
+#[async_trait::async_trait]
+impl stripe2hubspot::queue::Election for CommandLease {
+    async fn try_lead(&self) -> Result<bool, stripe2hubspot::queue::QueueError> {
+        self.take().await
+    }
+
+    async fn still_leading(&self) -> bool {
+        let fence = *self.fence();
+        let Some(fence) = fence else {
+            return false;
+        };
+        match self.take().await {
+            Ok(held) => held,
+            // The store did not answer: lead on only while the last renewal surely holds.
+            Err(_) => std::time::Instant::now() < fence,
+        }
+    }
+
+    async fn resign(&self) {
+        *self.fence() = None;
+        let _ = self.leases.release_lease(&self.portal, &self.holder).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use stripe2hubspot::queue::{Election, MemoryQueue, Store};
+
+    use super::CommandLease;
+
+    #[tokio::test]
+    async fn a_command_leads_a_portal_only_while_no_server_holds_its_lease_and_gives_it_back() {
+        let store = Store::new(MemoryQueue::new());
+        let leases = store.leases.clone();
+        let minute = Duration::from_secs(60);
+        assert!(leases
+            .acquire_lease("acme", "server-1", minute)
+            .await
+            .unwrap()
+            .is_some());
+        let command = CommandLease::new(leases.clone(), "acme");
+        assert!(!command.try_lead().await.unwrap(), "the server syncs acme");
+        assert!(!command.still_leading().await);
+
+        leases.release_lease("acme", "server-1").await.unwrap();
+        assert!(command.try_lead().await.unwrap());
+        assert!(command.still_leading().await);
+        assert!(
+            leases
+                .acquire_lease("acme", "server-1", minute)
+                .await
+                .unwrap()
+                .is_none(),
+            "no server takes it while the command writes"
+        );
+        // The command is no process of the balance: only processes announce themselves.
+        let live = leases.heartbeat("server-1", minute).await.unwrap();
+        assert_eq!(live.len(), 1, "{live:?}");
+
+        command.resign().await;
+        assert!(!command.still_leading().await);
+        assert!(leases
+            .acquire_lease("acme", "server-1", minute)
+            .await
+            .unwrap()
+            .is_some());
+    }
+}

@@ -8,13 +8,12 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use stripe2hubspot::fleet::Leadership;
 use stripe2hubspot::history::{
     expected_companies, expected_contacts, expected_line_items, ExpectedCompany, ExpectedContact,
     ExpectedDeal, ExpectedLineItems, Reconcile, ReconcileProgress, ReconcileReport,
 };
 use stripe2hubspot::map::MappingConfig;
-use stripe2hubspot::queue::{Portal, QueueError, Store};
+use stripe2hubspot::queue::{Portal, QueueError, Store, DEFAULT_PORTAL};
 use stripe2hubspot::service::hubspot_client;
 use stripe2hubspot::SyncEngine;
 
@@ -83,13 +82,9 @@ pub async fn run(args: Args) -> ExitCode {
     let Some(portal) = target.portal.take() else {
         return run_on(args, None).await;
     };
-    // The repair engine writes only while this process leads the portal, as a server's would.
-    let leadership = Leadership::start(&root, super::backfill::root_is_postgres());
-    leadership.set_portals(vec![id.clone()]);
-    target.store.election = leadership.election(&id);
-    let code = run_on(args, Some((target.store, portal))).await;
-    leadership.stop().await;
-    code
+    // The repair engine writes only while no server syncs the portal, as a server's would.
+    target.store.election = super::command_election(&root, &id);
+    run_on(args, Some((target.store, portal))).await
 }
 
 /// Checks (and repairs) the environment's portal (`None`), or a stored portal in its store.
@@ -116,7 +111,11 @@ async fn run_on(args: Args, portal: Option<(Store, Portal)>) -> ExitCode {
     let store = match portal {
         Some((store, _)) => store,
         None => match super::open_queue().await {
-            Ok(store) => store,
+            Ok(mut store) => {
+                // On PostgreSQL servers lead `default` by its lease, not the store's election.
+                store.election = super::command_election(&store, DEFAULT_PORTAL);
+                store
+            }
             Err(code) => return code,
         },
     };

@@ -123,6 +123,9 @@ pub async fn run(args: Args) -> ExitCode {
                     _ => "did not say",
                 }
             );
+            for line in server_portal_lines(&report, args.portal.as_deref()) {
+                println!("{line}");
+            }
             ExitCode::SUCCESS
         }
         Err(error) => super::failure(&error),
@@ -218,6 +221,44 @@ async fn unrouted(store: &Store) -> Result<(), ExitCode> {
     Ok(())
 }
 
+/// What a running server says of each portal (`portals` of `/admin/status`, from servers that
+/// sync several), one line each: its role in that server, pause and last sync. Nothing for a
+/// server syncing only `default` (its lines above say it all), or one that does not list them.
+fn server_portal_lines(report: &serde_json::Value, only: Option<&str>) -> Vec<String> {
+    let Some(portals) = report["portals"].as_array() else {
+        return Vec::new();
+    };
+    let only_default = portals
+        .iter()
+        .all(|p| p["id"].as_str() == Some(DEFAULT_PORTAL));
+    if only_default && only.is_none() {
+        return Vec::new();
+    }
+    portals
+        .iter()
+        .filter_map(|p| {
+            let id = p["id"].as_str()?;
+            if only.is_some_and(|only| only != id) {
+                return None;
+            }
+            let paused = p["paused"]
+                .as_str()
+                .map_or("no".to_owned(), |r| format!("yes: {r}"));
+            let mut line = format!(
+                "server portal {id}: role {}, paused: {paused}, last sync: {}",
+                p["role"].as_str().unwrap_or("unknown"),
+                p["last_sync"]
+                    .as_str()
+                    .unwrap_or("none since the server started")
+            );
+            if let Some(error) = p["error"].as_str() {
+                line.push_str(&format!(", not running: {error}"));
+            }
+            Some(line)
+        })
+        .collect()
+}
+
 async fn remote(server: &str, token: &str) -> Result<serde_json::Value, String> {
     let url = format!("{}/admin/status", server.trim_end_matches('/'));
     let response = reqwest::Client::new()
@@ -238,5 +279,37 @@ async fn remote(server: &str, token: &str) -> Result<serde_json::Value, String> 
             "{url} has no admin API: start the server with ADMIN_TOKEN set"
         )),
         other => Err(format!("{url} answered {other}")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn a_servers_portals_are_listed_unless_it_syncs_only_default() {
+        let single = json!({"portals": [{"id": "default", "role": "leader", "paused": null}]});
+        assert!(server_portal_lines(&single, None).is_empty());
+        assert!(server_portal_lines(&json!({"role": "leader"}), None).is_empty());
+        let fleet = json!({"portals": [
+            {"id": "acme", "role": "leader", "paused": "HubSpot refused the token (401)", "last_sync": "2026-12-07T10:00:00Z"},
+            {"id": "beta", "role": "standby", "paused": null, "error": "portal \"beta\" has a malformed stored rate_limit"},
+        ]});
+        let lines = server_portal_lines(&fleet, None);
+        assert_eq!(lines.len(), 2);
+        assert_eq!(
+            lines[0],
+            "server portal acme: role leader, paused: yes: HubSpot refused the token (401), last sync: 2026-12-07T10:00:00Z"
+        );
+        assert!(
+            lines[1].starts_with("server portal beta: role standby, paused: no"),
+            "{}",
+            lines[1]
+        );
+        assert!(lines[1].contains("not running"), "{}", lines[1]);
+        let beta = server_portal_lines(&fleet, Some("beta"));
+        assert_eq!(beta.len(), 1);
+        assert!(beta[0].contains("beta"));
     }
 }

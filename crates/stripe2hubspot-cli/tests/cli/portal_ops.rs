@@ -267,6 +267,61 @@ async fn doctor_checks_each_portal_with_its_own_settings_and_exits_with_the_wors
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn backfill_and_reconcile_of_a_connect_portal_read_each_account_with_stripe_account() {
+    let dir = tempfile::tempdir().unwrap();
+    connect_backfill(queue_url(&dir)).await;
+}
+
+/// A fresh PostgreSQL database for `scenario`, dropped after it, or `None` (a skipped test)
+/// without STRIPE2HUBSPOT_TEST_POSTGRES_URL.
+#[cfg(feature = "postgres")]
+async fn on_postgres<F, Fut>(what: &str, scenario: F)
+where
+    F: FnOnce(String) -> Fut,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
+    use sqlx::Connection;
+    let Ok(admin_url) = std::env::var("STRIPE2HUBSPOT_TEST_POSTGRES_URL") else {
+        assert!(
+            std::env::var_os("STRIPE2HUBSPOT_REQUIRE_POSTGRES").is_none(),
+            "STRIPE2HUBSPOT_REQUIRE_POSTGRES is set but STRIPE2HUBSPOT_TEST_POSTGRES_URL is not"
+        );
+        eprintln!(
+            "skipping the PostgreSQL {what} test: STRIPE2HUBSPOT_TEST_POSTGRES_URL is not set"
+        );
+        return;
+    };
+    let name = format!("s2h_cli_{what}_{}", std::process::id());
+    let mut admin = sqlx::PgConnection::connect(&admin_url).await.unwrap();
+    for statement in [
+        format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"),
+        format!("CREATE DATABASE {name}"),
+    ] {
+        sqlx::query(&statement).execute(&mut admin).await.unwrap();
+    }
+    let base = admin_url
+        .rsplit_once('/')
+        .map(|(base, _)| base)
+        .unwrap_or(&admin_url);
+    // On a task of its own so the database is dropped even if the scenario fails.
+    let outcome = tokio::spawn(scenario(format!("{base}/{name}"))).await;
+    sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+        .execute(&mut admin)
+        .await
+        .unwrap();
+    if let Err(panic) = outcome {
+        std::panic::resume_unwind(panic.into_panic());
+    }
+}
+
+/// On PostgreSQL the command's engine writes under the portal's lease, without joining the
+/// servers' balance.
+#[cfg(feature = "postgres")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connect_backfill_on_postgres() {
+    on_postgres("connect_backfill", connect_backfill).await;
+}
+
+async fn connect_backfill(queue: String) {
     let stripe = FakeStripe::start().await;
     // Two connected accounts of the portal, and the platform's own payments, which are not
     // the portal's.
@@ -292,8 +347,6 @@ async fn backfill_and_reconcile_of_a_connect_portal_read_each_account_with_strip
     }
     let acme = FakeHubSpot::start().await;
     let env_hubspot = FakeHubSpot::start().await;
-    let dir = tempfile::tempdir().unwrap();
-    let queue = queue_url(&dir);
     let mut seen = Seen::default();
     let acme_token = acme.token();
     let acme_url = acme.base_url();
@@ -388,13 +441,33 @@ async fn backfill_and_reconcile_of_a_connect_portal_read_each_account_with_strip
     seen.run(&["reconcile", "--portal", "acme"], &env)
         .await
         .expect(0, &["6 in sync"]);
+    // The commands announced no process (the servers' balance never counted them) and gave
+    // the portal back.
+    let second = std::time::Duration::from_secs(1);
+    let live = store.leases.heartbeat("observer", second).await.unwrap();
+    assert_eq!(live.len(), 1, "{live:?}");
+    assert!(store
+        .leases
+        .acquire_lease("acme", "observer", second)
+        .await
+        .unwrap()
+        .is_some());
     seen.assert_no_secret(&[&acme_token, &key]);
 }
 
 #[tokio::test]
 async fn status_shows_each_portal_and_the_unrouted_events_and_purge_deletes_one_portals_data() {
     let dir = tempfile::tempdir().unwrap();
-    let queue = queue_url(&dir);
+    status_and_purge(queue_url(&dir)).await;
+}
+
+#[cfg(feature = "postgres")]
+#[tokio::test]
+async fn status_and_purge_on_postgres() {
+    on_postgres("portal_ops", status_and_purge).await;
+}
+
+async fn status_and_purge(queue: String) {
     let mut seen = Seen::default();
     let with_token = [
         ("STRIPE2HUBSPOT_QUEUE", queue.as_str()),
@@ -484,8 +557,8 @@ async fn status_shows_each_portal_and_the_unrouted_events_and_purge_deletes_one_
     seen.run(&["portals", "remove", "acme", "--purge"], &only_queue)
         .await
         .expect(0, &["purged portal acme"]);
-    // A fresh connection: this one remembers the namespace it created before the purge.
-    let store = stripe2hubspot::queue::connect(&queue).await.unwrap();
+    // This connection opened the namespace before another process purged it: reopening it
+    // finds it empty, not broken.
     let acme_data = store.portals.namespace("acme").await.unwrap();
     assert_eq!(acme_data.admin.stats().await.unwrap().ready, 0);
     let beta_data = store.portal("beta").await.unwrap();
@@ -494,7 +567,6 @@ async fn status_shows_each_portal_and_the_unrouted_events_and_purge_deletes_one_
     seen.run(&["portals", "remove", "beta", "--purge"], &only_queue)
         .await
         .expect(0, &["removed portal beta", "purged portal beta"]);
-    let store = stripe2hubspot::queue::connect(&queue).await.unwrap();
     let beta_data = store.portals.namespace("beta").await.unwrap();
     assert_eq!(beta_data.admin.stats().await.unwrap().ready, 0);
     // No stored portal left: today's single-portal lines again.
