@@ -56,12 +56,14 @@ pub use companies::{
 };
 mod portals;
 pub use portals::{
-    concurrent_portal_claims, portal, portal_account_claimed, portal_crud, portal_id_taken,
-    portal_remove_frees_accounts, portal_set_replaces_accounts, portal_token_never_shown,
-    portal_validation, PORTAL_TOKEN,
+    concurrent_portal_claims, portal, portal_account_claimed, portal_crud,
+    portal_fields_round_trip, portal_id_taken, portal_record_paused, portal_remove_frees_accounts,
+    portal_set_replaces_accounts, portal_token_never_shown, portal_validation, PORTAL_TOKEN,
 };
 mod namespaces;
-pub use namespaces::{namespace_isolation, namespace_long_ids};
+pub use namespaces::{namespace_dropped_elsewhere, namespace_isolation, namespace_long_ids};
+mod leases;
+pub use leases::{concurrent_lease_claims, portal_leases, process_heartbeats, unrouted_events};
 mod customers;
 pub use customers::{
     contact_marks_forgotten, customer_marks_and_pages, customer_merge_order,
@@ -1604,5 +1606,13 @@ where
     concurrent_portal_claims(&[fresh().await]).await?;
     namespace_isolation(&fresh().await).await?;
     namespace_long_ids(&fresh().await).await?;
+    let store = fresh().await;
+    namespace_dropped_elsewhere(&store, &store).await?;
+    portal_fields_round_trip(&fresh().await).await?;
+    portal_record_paused(&fresh().await).await?;
+    portal_leases(&fresh().await).await?;
+    process_heartbeats(&fresh().await).await?;
+    concurrent_lease_claims(&[fresh().await]).await?;
+    unrouted_events(&fresh().await).await?;
     concurrent(fresh().await, 8, 2_000, 4).await
 }

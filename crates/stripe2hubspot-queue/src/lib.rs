@@ -14,8 +14,10 @@
 //! [`PauseStore`] keeps the operator's pause of the sync where every process sharing the store
 //! sees it.
 //!
-//! [`PortalStore`] keeps the HubSpot portals and the Stripe accounts routed to each (issue 23;
-//! stored and managed now, not yet used for routing).
+//! [`PortalStore`] keeps the HubSpot portals and the Stripe accounts routed to each (issue 23),
+//! and gives each portal its own namespace of jobs, ledgers, pause and dead letters
+//! ([`Store::portal`]). [`PortalLeases`] records which process leads which portal, and
+//! [`UnroutedEvents`] keeps the events of accounts no portal claims yet.
 //!
 //! [`Store`] bundles the three (and the pause and the portals); [`connect`] opens one from a URL. The backends here implement
 //! all three and share one schema and one set of semantics, checked by the `conformance` suite

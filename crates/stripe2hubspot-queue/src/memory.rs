@@ -1193,6 +1193,15 @@ impl crate::PortalStore for MemoryQueue {
         crate::validate_portal_id(id).map_err(|e| QueueError::Config {
             message: e.to_string(),
         })?;
+        if id == crate::DEFAULT_PORTAL {
+            // As on the SQL backends: the default portal's data are the store's own.
+            return Err(QueueError::Config {
+                message: format!(
+                    "portal {:?} keeps its data in the store's own tables: use the store itself (Store::portal does)",
+                    crate::DEFAULT_PORTAL
+                ),
+            });
+        }
         let own = self
             .lock()
             .namespaces

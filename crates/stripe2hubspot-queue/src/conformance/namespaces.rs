@@ -72,6 +72,15 @@ pub async fn namespace_isolation(store: &Store) -> Result<(), ConformanceFailure
     let b = portal(store, "beta").await?;
     let own = portal(store, DEFAULT_PORTAL).await?;
     ensure_empty(&a, "a new portal").await?;
+    for bad in [DEFAULT_PORTAL, "Not A Slug", ""] {
+        ensure!(
+            matches!(
+                store.portals.namespace(bad).await,
+                Err(crate::QueueError::Config { .. })
+            ),
+            "namespace({bad:?}) must be refused: the default portal is the store itself, and ids are slugs"
+        );
+    }
 
     store.queue.enqueue(new_job("evt_root")).await?;
     let first = a.queue.enqueue(new_job("evt_a")).await?;
@@ -182,5 +191,29 @@ pub async fn namespace_long_ids(store: &Store) -> Result<(), ConformanceFailure>
     first.queue.complete(&job).await?;
     store.portals.drop_namespace(&one).await?;
     ensure_empty(&portal(store, &one).await?, "a dropped long-id portal").await?;
+    Ok(())
+}
+
+/// A namespace dropped through `other` (another handle on the same backing store: another
+/// process, such as the CLI's `portals remove --purge`) and opened again through `store`,
+/// which had it open before, is an empty, working store.
+pub async fn namespace_dropped_elsewhere(
+    store: &Store,
+    other: &Store,
+) -> Result<(), ConformanceFailure> {
+    let before = portal(store, "acme").await?;
+    before.queue.enqueue(new_job("evt_old")).await?;
+    pay(&before, "ch_old", "old@example.com").await?;
+    other.portals.drop_namespace("acme").await?;
+    let after = portal(store, "acme").await?;
+    ensure_empty(&after, "a portal dropped by another process, opened again").await?;
+    after.queue.enqueue(new_job("evt_new")).await?;
+    pay(&after, "ch_new", "new@example.com").await?;
+    let job = reserve_one(&*after.queue, LONG).await?;
+    ensure!(job.event_id == "evt_new", "reserved {}", job.event_id);
+    ensure!(
+        has_payment(&portal(other, "acme").await?, "ch_new").await?,
+        "the other process sees the new data"
+    );
     Ok(())
 }

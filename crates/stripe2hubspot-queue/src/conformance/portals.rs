@@ -576,3 +576,124 @@ pub async fn concurrent_portal_claims(stores: &[Store]) -> Result<(), Conformanc
     );
     Ok(())
 }
+
+/// The endpoint secrets every portal of [`portal_fields_round_trip`] is stored with.
+const WEBHOOK_SECRETS: &str = "whsec_conformanceSECRETone,whsec_conformanceSECRETtwo";
+/// The Slack URL of [`portal_fields_round_trip`]; as secret as a token.
+const ALERT_URL: &str = "https://hooks.slack.com/services/T000/B000/conformanceSECRETslack";
+
+/// A portal's own endpoint secrets, mapping and Slack URL are stored, read back by `get`,
+/// `list` and `portal_for_account`, changed by `set` (fields not given stay), and the secrets
+/// show in no `Debug` output.
+pub async fn portal_fields_round_trip(store: &Store) -> Result<(), ConformanceFailure> {
+    let p = &*store.portals;
+    let mapping = r#"{"deal_pipeline":"default","deal_name":"{description}"}"#;
+    let mut given = portal("acme", &["acct_1"]);
+    given.webhook_secrets = Some(token(WEBHOOK_SECRETS)?);
+    given.mapping = Some(mapping.to_owned());
+    given.alert_url = Some(token(ALERT_URL)?);
+    let stored = p.add(given.clone()).await?;
+    ensure!(
+        stored == given,
+        "add returns the portal as given: {stored:?}"
+    );
+    p.add(portal("plain", &["acct_2"])).await?;
+    let got = p.get("acme").await?;
+    ensure!(
+        got.as_ref() == Some(&given),
+        "get reads the portal's own fields back: {got:?}"
+    );
+    let got = got.ok_or_else(|| ConformanceFailure("acme is gone".into()))?;
+    ensure!(
+        got.webhook_secrets.as_ref().map(PortalToken::expose) == Some(WEBHOOK_SECRETS)
+            && got.alert_url.as_ref().map(PortalToken::expose) == Some(ALERT_URL),
+        "the secrets read back exactly as given"
+    );
+    let listed = p.list().await?;
+    ensure!(
+        listed.first() == Some(&given),
+        "list reads the portal's own fields back: {listed:?}"
+    );
+    let plain = listed.get(1);
+    ensure!(
+        plain.is_some_and(|p| p.webhook_secrets.is_none()
+            && p.mapping.is_none()
+            && p.alert_url.is_none()),
+        "a portal stored without them has none: {plain:?}"
+    );
+    let routed = p.portal_for_account("acct_1").await?;
+    ensure!(
+        routed.as_ref() == Some(&given),
+        "portal_for_account reads them back: {routed:?}"
+    );
+
+    let change = PortalChange {
+        mapping: Some("{}".to_owned()),
+        ..PortalChange::default()
+    };
+    let set = p.set("acme", change).await?;
+    ensure!(
+        set.mapping.as_deref() == Some("{}")
+            && set.webhook_secrets == given.webhook_secrets
+            && set.alert_url == given.alert_url,
+        "set changes the given field only: {set:?}"
+    );
+    let change = PortalChange {
+        webhook_secrets: Some(token("whsec_rotatedSECRET")?),
+        alert_url: Some(token("https://hooks.slack.com/services/T1/B1/otherSECRET")?),
+        ..PortalChange::default()
+    };
+    let set = p.set("plain", change).await?;
+    let read = p.get("plain").await?;
+    ensure!(
+        read.as_ref() == Some(&set)
+            && set.webhook_secrets.as_ref().map(PortalToken::expose) == Some("whsec_rotatedSECRET")
+            && set.mapping.is_none(),
+        "set stores new secrets on a portal that had none: {read:?}"
+    );
+    let shown = format!("{given:?} {got:#?} {listed:?} {routed:?} {set:?} {read:?}");
+    ensure!(
+        !shown.contains("SECRET"),
+        "a portal secret shows in Debug output: {shown}"
+    );
+    Ok(())
+}
+
+/// `record_paused` shows in `get` and `list` without raising the revision (a server polling
+/// it does not restart the portal over its own report), and ignores an unknown id.
+pub async fn portal_record_paused(store: &Store) -> Result<(), ConformanceFailure> {
+    let p = &*store.portals;
+    p.add(portal("acme", &["acct_1"])).await?;
+    p.add(portal("beta", &["acct_2"])).await?;
+    let revision = p.portals_revision().await?;
+    p.record_paused("acme", true).await?;
+    let paused: Vec<(String, bool)> = p
+        .list()
+        .await?
+        .into_iter()
+        .map(|p| (p.id, p.paused))
+        .collect();
+    ensure!(
+        paused == [("acme".to_owned(), true), ("beta".to_owned(), false)],
+        "list shows the recorded pause of acme alone: {paused:?}"
+    );
+    ensure!(
+        p.get("acme").await?.is_some_and(|p| p.paused),
+        "get shows the recorded pause"
+    );
+    ensure!(
+        p.portals_changed_since(revision).await?.is_none(),
+        "a recorded pause is no change of configuration"
+    );
+    p.record_paused("nope", true).await?;
+    p.record_paused("acme", false).await?;
+    ensure!(
+        p.get("acme").await?.is_some_and(|p| !p.paused),
+        "a recorded resume shows"
+    );
+    ensure!(
+        p.portals_revision().await? == revision,
+        "recorded pauses leave the revision alone"
+    );
+    Ok(())
+}

@@ -17,6 +17,9 @@ pub(crate) struct PortalRow {
     pub(crate) hubspot_base_url: Option<String>,
     pub(crate) api_version: Option<String>,
     pub(crate) paused: i64,
+    pub(crate) webhook_secrets: Option<String>,
+    pub(crate) mapping: Option<String>,
+    pub(crate) alert_url: Option<String>,
     pub(crate) account: Option<String>,
 }
 
@@ -44,9 +47,10 @@ pub(crate) fn fold_portals(rows: Vec<PortalRow>) -> Result<Vec<Portal>, PortalEr
                 hubspot_base_url: row.hubspot_base_url,
                 api_version: row.api_version,
                 paused: row.paused != 0,
-                webhook_secrets: None,
-                mapping: None,
-                alert_url: None,
+                // Secrets kept as they were stored (checked then); never shown.
+                webhook_secrets: row.webhook_secrets.map(PortalToken),
+                mapping: row.mapping,
+                alert_url: row.alert_url.map(PortalToken),
             });
         }
         if let (Some(account), Some(portal)) = (row.account, portals.last_mut()) {
@@ -97,6 +101,9 @@ macro_rules! sql_portal_store {
                         hubspot_base_url: row.try_get("hubspot_base_url").map_err(e)?,
                         api_version: row.try_get("api_version").map_err(e)?,
                         paused: row.try_get("paused").map_err(e)?,
+                        webhook_secrets: row.try_get("webhook_secrets").map_err(e)?,
+                        mapping: row.try_get("mapping").map_err(e)?,
+                        alert_url: row.try_get("alert_url").map_err(e)?,
                         account: row.try_get("account").map_err(e)?,
                     });
                 }
@@ -175,26 +182,52 @@ macro_rules! sql_portal_store {
                 }
             }
 
+            /// What runs first in a namespace's migration: the lock that makes processes
+            /// migrating at once take turns.
+            fn migration_preamble(&self) -> Vec<String> {
+                (!self.dialect.migration_lock.is_empty())
+                    .then(|| self.dialect.migration_lock.to_owned())
+                    .into_iter()
+                    .collect()
+            }
+
             /// Portal `namespace`'s statements and writer, migrating its tables the first
-            /// time this process opens it.
+            /// time this process opens it (and again if they were dropped meanwhile).
             async fn open_namespace(
                 &self,
                 namespace: &crate::sql::namespace::Namespace,
             ) -> Result<crate::sql::namespace::Opened, crate::QueueError> {
                 let mut open = self.namespaces.open.lock().await;
-                if let Some(opened) = open.get(namespace.id()) {
-                    return Ok(opened.clone());
+                let cached = open.get(namespace.id()).cloned();
+                if let Some(opened) = &cached {
+                    // Another process may have dropped the namespace since (`portals remove
+                    // --purge` runs in the CLI), and the portal been added again: one read
+                    // tells, and a missing or older schema is migrated again below.
+                    let version: Result<i64, _> = sqlx::query_scalar(&opened.sql.schema_version)
+                        .fetch_one(&self.pool)
+                        .await;
+                    let current = i64::try_from(opened.sql.migrations.len()).unwrap_or(i64::MAX);
+                    if version.is_ok_and(|v| v == current) {
+                        return Ok(opened.clone());
+                    }
+                }
+                if let Some(opened) = cached {
+                    let mut conn = self.pool.acquire().await.map_err(crate::sql::db_error)?;
+                    migrate(
+                        &mut conn,
+                        self.dialect,
+                        &opened.sql,
+                        &self.migration_preamble(),
+                    )
+                    .await?;
+                    return Ok(opened);
                 }
                 let sql = std::sync::Arc::new(crate::sql::statements::Statements::new(
                     self.dialect,
                     Some(namespace),
                 ));
-                let preamble: Vec<String> = (!self.dialect.migration_lock.is_empty())
-                    .then(|| self.dialect.migration_lock.to_owned())
-                    .into_iter()
-                    .collect();
                 let mut conn = self.pool.acquire().await.map_err(crate::sql::db_error)?;
-                migrate(&mut conn, self.dialect, &sql, &preamble).await?;
+                migrate(&mut conn, self.dialect, &sql, &self.migration_preamble()).await?;
                 drop(conn);
                 let writer = self.batch.map(|batch| {
                     Self::start_writer(&self.pool, self.dialect, &sql, &self.notifier, batch)
@@ -217,6 +250,14 @@ macro_rules! sql_portal_store {
                     .bind(portal.hubspot_base_url.clone())
                     .bind(portal.api_version.clone())
                     .bind(i64::from(portal.paused))
+                    .bind(
+                        portal
+                            .webhook_secrets
+                            .as_ref()
+                            .map(|t| t.expose().to_owned()),
+                    )
+                    .bind(portal.mapping.clone())
+                    .bind(portal.alert_url.as_ref().map(|t| t.expose().to_owned()))
                     .bind(now)
                     .bind(now)
                     .execute(&mut **tx)
@@ -242,6 +283,14 @@ macro_rules! sql_portal_store {
                     .bind(change.hubspot_base_url.clone())
                     .bind(change.api_version.clone())
                     .bind(change.paused.map(i64::from))
+                    .bind(
+                        change
+                            .webhook_secrets
+                            .as_ref()
+                            .map(|t| t.expose().to_owned()),
+                    )
+                    .bind(change.mapping.clone())
+                    .bind(change.alert_url.as_ref().map(|t| t.expose().to_owned()))
                     .bind(crate::time::now_millis())
                     .bind(id.to_owned())
                     .execute(&mut **tx)
@@ -357,10 +406,16 @@ macro_rules! sql_portal_store {
 
             async fn record_paused(
                 &self,
-                _id: &str,
-                _paused: bool,
+                id: &str,
+                paused: bool,
             ) -> Result<(), crate::PortalError> {
-                Err(crate::sql::portals::not_yet().into())
+                sqlx::query(&self.sql.portal_record_paused)
+                    .bind(i64::from(paused))
+                    .bind(id.to_owned())
+                    .execute(&self.pool)
+                    .await
+                    .map_err(crate::sql::db_error)?;
+                Ok(())
             }
 
             async fn namespace(&self, id: &str) -> Result<crate::Store, crate::QueueError> {
@@ -406,35 +461,116 @@ macro_rules! sql_portal_store {
         impl crate::PortalLeases for $store {
             async fn heartbeat(
                 &self,
-                _process: &str,
-                _ttl: std::time::Duration,
+                process: &str,
+                ttl: std::time::Duration,
             ) -> Result<Vec<crate::LiveProcess>, crate::QueueError> {
-                Err(crate::sql::portals::not_yet())
+                use crate::sql::db_error;
+                let now = crate::time::now_millis();
+                let until = now.saturating_add(crate::time::duration_millis(ttl));
+                let mut tx = self
+                    .pool
+                    .begin_with(self.dialect.begin_write)
+                    .await
+                    .map_err(db_error)?;
+                sqlx::query(&self.sql.processes_forget_expired)
+                    .bind(now)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(db_error)?;
+                sqlx::query(&self.sql.process_announce)
+                    .bind(process.to_owned())
+                    .bind(until)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(db_error)?;
+                let rows: Vec<(String, i64)> = sqlx::query_as(&self.sql.processes)
+                    .fetch_all(&mut *tx)
+                    .await
+                    .map_err(db_error)?;
+                tx.commit().await.map_err(db_error)?;
+                let mut live: Vec<crate::LiveProcess> = rows
+                    .into_iter()
+                    .map(|(id, until)| crate::LiveProcess {
+                        id,
+                        alive_until: crate::time::from_millis(until),
+                    })
+                    .collect();
+                // Sorted here, by bytes: a database collation may order ids otherwise.
+                live.sort_by(|a, b| a.id.cmp(&b.id));
+                Ok(live)
             }
 
             async fn leases(&self) -> Result<Vec<crate::Lease>, crate::QueueError> {
-                Err(crate::sql::portals::not_yet())
+                let rows: Vec<(String, String, i64, i64)> = sqlx::query_as(&self.sql.leases)
+                    .fetch_all(&self.pool)
+                    .await
+                    .map_err(crate::sql::db_error)?;
+                let mut leases = rows
+                    .into_iter()
+                    .map(|(portal, holder, generation, expires_at)| {
+                        Ok(crate::Lease {
+                            portal,
+                            holder,
+                            generation: crate::sql::portals::generation_from(generation)?,
+                            expires_at: crate::time::from_millis(expires_at),
+                        })
+                    })
+                    .collect::<Result<Vec<_>, crate::QueueError>>()?;
+                leases.sort_by(|a, b| a.portal.cmp(&b.portal));
+                Ok(leases)
             }
 
             async fn acquire_lease(
                 &self,
-                _portal: &str,
-                _process: &str,
-                _ttl: std::time::Duration,
+                portal: &str,
+                process: &str,
+                ttl: std::time::Duration,
             ) -> Result<Option<u64>, crate::QueueError> {
-                Err(crate::sql::portals::not_yet())
+                let now = crate::time::now_millis();
+                let until = now.saturating_add(crate::time::duration_millis(ttl));
+                let generation: Option<i64> = sqlx::query_scalar(&self.sql.lease_acquire)
+                    .bind(portal.to_owned())
+                    .bind(process.to_owned())
+                    .bind(until)
+                    .bind(now)
+                    .bind(now)
+                    .fetch_optional(&self.pool)
+                    .await
+                    .map_err(crate::sql::db_error)?;
+                generation
+                    .map(crate::sql::portals::generation_from)
+                    .transpose()
             }
 
             async fn release_lease(
                 &self,
-                _portal: &str,
-                _process: &str,
+                portal: &str,
+                process: &str,
             ) -> Result<(), crate::QueueError> {
-                Err(crate::sql::portals::not_yet())
+                sqlx::query(&self.sql.lease_release)
+                    .bind(portal.to_owned())
+                    .bind(process.to_owned())
+                    .execute(&self.pool)
+                    .await
+                    .map_err(crate::sql::db_error)?;
+                Ok(())
             }
 
-            async fn leave(&self, _process: &str) -> Result<(), crate::QueueError> {
-                Err(crate::sql::portals::not_yet())
+            async fn leave(&self, process: &str) -> Result<(), crate::QueueError> {
+                use crate::sql::db_error;
+                let mut tx = self
+                    .pool
+                    .begin_with(self.dialect.begin_write)
+                    .await
+                    .map_err(db_error)?;
+                for statement in [&self.sql.process_forget, &self.sql.leases_release_all] {
+                    sqlx::query(statement)
+                        .bind(process.to_owned())
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(db_error)?;
+                }
+                tx.commit().await.map_err(db_error)
             }
         }
 
@@ -442,41 +578,110 @@ macro_rules! sql_portal_store {
         impl crate::UnroutedEvents for $store {
             async fn store_unrouted(
                 &self,
-                _account: &str,
-                _job: crate::NewJob,
+                account: &str,
+                job: crate::NewJob,
             ) -> Result<crate::Enqueued, crate::QueueError> {
-                Err(crate::sql::portals::not_yet())
+                use crate::sql::db_error;
+                let inserted: Option<i64> = sqlx::query_scalar(&self.sql.unrouted_insert)
+                    .bind(job.event_id.clone())
+                    .bind(account.to_owned())
+                    .bind(job.event_type)
+                    .bind(job.event_created)
+                    .bind(job.payload)
+                    .bind(crate::time::now_millis())
+                    .fetch_optional(&self.pool)
+                    .await
+                    .map_err(db_error)?;
+                if let Some(id) = inserted {
+                    return Ok(crate::Enqueued::Inserted(id));
+                }
+                // Stored before (a concurrent insert of it waited for that commit).
+                let id: i64 = sqlx::query_scalar(&self.sql.unrouted_id_of_event)
+                    .bind(job.event_id)
+                    .fetch_one(&self.pool)
+                    .await
+                    .map_err(db_error)?;
+                Ok(crate::Enqueued::Duplicate(id))
             }
 
             async fn unrouted(
                 &self,
-                _account: &str,
-                _limit: usize,
+                account: &str,
+                limit: usize,
             ) -> Result<Vec<crate::NewJob>, crate::QueueError> {
-                Err(crate::sql::portals::not_yet())
+                let rows: Vec<(String, String, i64, Vec<u8>)> =
+                    sqlx::query_as(&self.sql.unrouted_of_account)
+                        .bind(account.to_owned())
+                        .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+                        .fetch_all(&self.pool)
+                        .await
+                        .map_err(crate::sql::db_error)?;
+                Ok(rows
+                    .into_iter()
+                    .map(
+                        |(event_id, event_type, event_created, payload)| crate::NewJob {
+                            event_id,
+                            event_type,
+                            event_created,
+                            payload,
+                        },
+                    )
+                    .collect())
             }
 
-            async fn forget_unrouted(
-                &self,
-                _event_ids: &[String],
-            ) -> Result<(), crate::QueueError> {
-                Err(crate::sql::portals::not_yet())
+            async fn forget_unrouted(&self, event_ids: &[String]) -> Result<(), crate::QueueError> {
+                use crate::sql::db_error;
+                if event_ids.is_empty() {
+                    return Ok(());
+                }
+                let mut tx = self
+                    .pool
+                    .begin_with(self.dialect.begin_write)
+                    .await
+                    .map_err(db_error)?;
+                // In id order, so two forgetting processes lock rows in one order.
+                for index in crate::sql::lock_order(event_ids, String::as_str) {
+                    let Some(event_id) = event_ids.get(index) else {
+                        continue;
+                    };
+                    sqlx::query(&self.sql.unrouted_forget)
+                        .bind(event_id.clone())
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(db_error)?;
+                }
+                tx.commit().await.map_err(db_error)
             }
 
             async fn unrouted_accounts(
                 &self,
             ) -> Result<Vec<crate::UnroutedAccount>, crate::QueueError> {
-                Err(crate::sql::portals::not_yet())
+                let rows: Vec<(String, i64, i64)> = sqlx::query_as(&self.sql.unrouted_accounts)
+                    .fetch_all(&self.pool)
+                    .await
+                    .map_err(crate::sql::db_error)?;
+                let mut accounts: Vec<crate::UnroutedAccount> = rows
+                    .into_iter()
+                    .map(|(account, events, oldest)| crate::UnroutedAccount {
+                        account,
+                        events: u64::try_from(events).unwrap_or(0),
+                        oldest: crate::time::from_millis(oldest),
+                    })
+                    .collect();
+                accounts.sort_by(|a, b| a.account.cmp(&b.account));
+                Ok(accounts)
             }
         }
     };
 }
 
-/// SKELETON: replaced by the SQL implementation (h/queue).
-pub(crate) fn not_yet() -> QueueError {
-    QueueError::Config {
-        message: "not implemented yet on SQL stores".into(),
-    }
+/// A lease generation as the `BIGINT` column stores it: 1 or more, raised by one at a time.
+pub(crate) fn generation_from(stored: i64) -> Result<u64, QueueError> {
+    u64::try_from(stored).map_err(|_| QueueError::Corrupt {
+        message: format!(
+            "portal lease generation {stored} is negative; was stripe2hubspot_portal_leases changed by hand?"
+        ),
+    })
 }
 
 pub(crate) use sql_portal_store;
@@ -493,6 +698,9 @@ mod tests {
             hubspot_base_url: None,
             api_version: None,
             paused: 0,
+            webhook_secrets: None,
+            mapping: None,
+            alert_url: None,
             account: account.map(str::to_owned),
         }
     }

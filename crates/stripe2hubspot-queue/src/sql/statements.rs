@@ -166,12 +166,40 @@ const MIGRATIONS: &[&[&str]] = &[
         revision {int} NOT NULL
     )",
     "INSERT INTO stripe2hubspot_portal_revision (id, revision) VALUES (1, 0)",
+], &[
+    // Portals, routing and leadership (issue 23), all root-only: a portal's own endpoint
+    // secrets, mapping and alert target; per-portal leases with a generation raised at every
+    // change of holder, and the processes taking part; events of accounts no portal claims,
+    // in arrival order (`id`), deduplicated by event id.
+    "ALTER TABLE stripe2hubspot_portals ADD COLUMN webhook_secrets TEXT",
+    "ALTER TABLE stripe2hubspot_portals ADD COLUMN mapping TEXT",
+    "ALTER TABLE stripe2hubspot_portals ADD COLUMN alert_url TEXT",
+    "CREATE TABLE stripe2hubspot_portal_leases (
+        portal_id TEXT PRIMARY KEY,
+        holder TEXT NOT NULL,
+        generation {int} NOT NULL,
+        expires_at {int} NOT NULL
+    )",
+    "CREATE TABLE stripe2hubspot_processes (
+        process_id TEXT PRIMARY KEY,
+        alive_until {int} NOT NULL
+    )",
+    "CREATE TABLE stripe2hubspot_unrouted (
+        id {id},
+        event_id TEXT NOT NULL UNIQUE,
+        account TEXT NOT NULL,
+        event_type TEXT NOT NULL,
+        event_created {int} NOT NULL,
+        payload {bytes} NOT NULL,
+        received_at {int} NOT NULL
+    )",
+    "CREATE INDEX stripe2hubspot_unrouted_account ON stripe2hubspot_unrouted (account, id)",
 ]];
 
 /// A portal row with its accounts (none: one row with a NULL account), as the portal mapper
 /// of [`super::portals`] reads them by name; `{where}` selects the portals.
 const PORTAL_ROWS: &str = "SELECT p.id, p.token, p.rate_limit, p.hubspot_base_url,
-        p.api_version, p.paused, a.account
+        p.api_version, p.paused, p.webhook_secrets, p.mapping, p.alert_url, a.account
      FROM stripe2hubspot_portals p
      LEFT JOIN stripe2hubspot_portal_accounts a ON a.portal_id = p.id
      {where}
@@ -294,6 +322,20 @@ pub(crate) struct Statements {
     pub(crate) portal_rows_all: String,
     pub(crate) portal_rows_one: String,
     pub(crate) portal_rows_of_account: String,
+    pub(crate) portal_record_paused: String,
+    pub(crate) processes_forget_expired: String,
+    pub(crate) process_announce: String,
+    pub(crate) processes: String,
+    pub(crate) process_forget: String,
+    pub(crate) leases: String,
+    pub(crate) lease_acquire: String,
+    pub(crate) lease_release: String,
+    pub(crate) leases_release_all: String,
+    pub(crate) unrouted_insert: String,
+    pub(crate) unrouted_id_of_event: String,
+    pub(crate) unrouted_of_account: String,
+    pub(crate) unrouted_forget: String,
+    pub(crate) unrouted_accounts: String,
 }
 
 impl Statements {
@@ -668,8 +710,9 @@ impl Statements {
             // the other transaction and then changes no row, which tells the loser cleanly.
             portal_insert: d.render(
                 "INSERT INTO stripe2hubspot_portals (id, token, rate_limit, hubspot_base_url,
-                    api_version, paused, created_at, updated_at)
-                 VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+                    api_version, paused, webhook_secrets, mapping, alert_url, created_at,
+                    updated_at)
+                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                  ON CONFLICT (id) DO NOTHING",
             ),
             // A NULL bind keeps the stored value.
@@ -679,6 +722,9 @@ impl Statements {
                     hubspot_base_url = COALESCE(?, hubspot_base_url),
                     api_version = COALESCE(?, api_version),
                     paused = COALESCE(?, paused),
+                    webhook_secrets = COALESCE(?, webhook_secrets),
+                    mapping = COALESCE(?, mapping),
+                    alert_url = COALESCE(?, alert_url),
                     updated_at = ?
                  WHERE id = ?",
             ),
@@ -699,6 +745,67 @@ impl Statements {
                 "WHERE p.id = (SELECT portal_id FROM stripe2hubspot_portal_accounts
                     WHERE account = ?)",
             )),
+            // A report of the leader, not a change of configuration: no revision raised.
+            portal_record_paused: d
+                .render("UPDATE stripe2hubspot_portals SET paused = ? WHERE id = ?"),
+            processes_forget_expired: d
+                .render("DELETE FROM stripe2hubspot_processes WHERE alive_until <= ?"),
+            process_announce: d.render(
+                "INSERT INTO stripe2hubspot_processes (process_id, alive_until) VALUES (?, ?)
+                 ON CONFLICT (process_id) DO UPDATE SET alive_until = excluded.alive_until",
+            ),
+            processes: d.render("SELECT process_id, alive_until FROM stripe2hubspot_processes"),
+            process_forget: d
+                .render("DELETE FROM stripe2hubspot_processes WHERE process_id = ?"),
+            leases: d.render(
+                "SELECT portal_id, holder, generation, expires_at FROM stripe2hubspot_portal_leases",
+            ),
+            // One statement, so of two processes taking one free or expired lease exactly one
+            // wins (the other's update finds the winner's live row and changes nothing). The
+            // holder renewing its live lease keeps the generation; any other take raises it.
+            // A released lease has no holder and expired at 0.
+            lease_acquire: d.render(
+                "INSERT INTO stripe2hubspot_portal_leases (portal_id, holder, generation, expires_at)
+                 VALUES (?, ?, 1, ?)
+                 ON CONFLICT (portal_id) DO UPDATE SET
+                    generation = CASE
+                        WHEN stripe2hubspot_portal_leases.holder = excluded.holder
+                         AND stripe2hubspot_portal_leases.expires_at > ?
+                        THEN stripe2hubspot_portal_leases.generation
+                        ELSE stripe2hubspot_portal_leases.generation + 1 END,
+                    holder = excluded.holder,
+                    expires_at = excluded.expires_at
+                 WHERE stripe2hubspot_portal_leases.holder = excluded.holder
+                    OR stripe2hubspot_portal_leases.holder = ''
+                    OR stripe2hubspot_portal_leases.expires_at <= ?
+                 RETURNING generation",
+            ),
+            lease_release: d.render(
+                "UPDATE stripe2hubspot_portal_leases SET holder = '', expires_at = 0
+                 WHERE portal_id = ? AND holder = ?",
+            ),
+            leases_release_all: d.render(
+                "UPDATE stripe2hubspot_portal_leases SET holder = '', expires_at = 0
+                 WHERE holder = ?",
+            ),
+            unrouted_insert: d.render(
+                "INSERT INTO stripe2hubspot_unrouted
+                    (event_id, account, event_type, event_created, payload, received_at)
+                 VALUES (?, ?, ?, ?, ?, ?)
+                 ON CONFLICT (event_id) DO NOTHING
+                 RETURNING id",
+            ),
+            unrouted_id_of_event: d
+                .render("SELECT id FROM stripe2hubspot_unrouted WHERE event_id = ?"),
+            unrouted_of_account: d.render(
+                "SELECT event_id, event_type, event_created, payload FROM stripe2hubspot_unrouted
+                 WHERE account = ? ORDER BY id LIMIT ?",
+            ),
+            unrouted_forget: d.render("DELETE FROM stripe2hubspot_unrouted WHERE event_id = ?"),
+            unrouted_accounts: d.render(
+                "SELECT account, COUNT(*) AS events, MIN(received_at) AS oldest
+                 FROM stripe2hubspot_unrouted GROUP BY account",
+            ),
         }
     }
 }

@@ -54,6 +54,19 @@ macro_rules! suite {
         suite!(@one $make, portal_token_never_shown);
         suite!(@one $make, namespace_isolation);
         suite!(@one $make, namespace_long_ids);
+        suite!(@one $make, portal_fields_round_trip);
+        suite!(@one $make, portal_record_paused);
+        suite!(@one $make, portal_leases);
+        suite!(@one $make, process_heartbeats);
+        suite!(@one $make, unrouted_events);
+
+        #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+        async fn concurrent_lease_claims_one_handle() {
+            let Some((q, _guard)) = $make("lease_claims").await else { return };
+            if let Err(e) = conformance::concurrent_lease_claims(&[q]).await {
+                panic!("{e}");
+            }
+        }
 
         #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
         async fn concurrent_portal_claims_one_handle() {
@@ -210,7 +223,7 @@ mod customer_help {
 
     /// Statements that turn a migrated store back into one of schema 5 whose customer
     /// payment `ch_m` is grouped by its email, as before this change.
-    pub const BACK_TO_SCHEMA_5: [&str; 12] = [
+    pub const BACK_TO_SCHEMA_5: [&str; 16] = [
         "UPDATE stripe2hubspot_ledger SET contact_key = 'email=m@example.com' WHERE payment_key = 'ch_m'",
         "DROP TABLE stripe2hubspot_customers",
         "DROP TABLE stripe2hubspot_companies",
@@ -220,6 +233,10 @@ mod customer_help {
         "DROP TABLE stripe2hubspot_portals",
         "DROP TABLE stripe2hubspot_portal_accounts",
         "DROP TABLE stripe2hubspot_portal_revision",
+        "DROP TABLE stripe2hubspot_portal_leases",
+        "DROP TABLE stripe2hubspot_processes",
+        "DROP TABLE stripe2hubspot_unrouted",
+        "DELETE FROM stripe2hubspot_schema_version WHERE version = 9",
         "DELETE FROM stripe2hubspot_schema_version WHERE version = 8",
         "DELETE FROM stripe2hubspot_schema_version WHERE version = 7",
         "DELETE FROM stripe2hubspot_schema_version WHERE version = 6",
@@ -235,6 +252,14 @@ mod memory {
     }
 
     suite!(make);
+
+    #[tokio::test]
+    async fn namespace_dropped_elsewhere() {
+        let store = Store::new(MemoryQueue::new());
+        if let Err(e) = conformance::namespace_dropped_elsewhere(&store, &store).await {
+            panic!("{e}");
+        }
+    }
 
     #[tokio::test]
     async fn run_all_passes() {
@@ -257,6 +282,20 @@ mod sqlite {
     }
 
     suite!(make);
+
+    /// Two handles on one file, as two processes have.
+    #[tokio::test]
+    async fn namespace_dropped_elsewhere() {
+        let (store, dir) = make("dropped_elsewhere").await.expect("sqlite");
+        let other = Store::new(
+            SqliteQueue::open(dir.path().join("queue.db"))
+                .await
+                .expect("second handle"),
+        );
+        if let Err(e) = conformance::namespace_dropped_elsewhere(&store, &other).await {
+            panic!("{e}");
+        }
+    }
 
     /// Every table of the SQLite file, every column read as text: none mentions the erased
     /// person after `erase_customer`.
@@ -328,6 +367,58 @@ mod sqlite {
         let store = Store::new(SqliteQueue::open(&path).await.expect("reopen"));
         customer_help::assert_regrouped(&store).await;
     }
+}
+
+/// A store of schema 8 (portals without their own secrets, no leases, no unrouted events)
+/// opens with its portals intact and gains migration 9.
+#[cfg(feature = "sqlite")]
+#[tokio::test]
+async fn a_schema_8_store_keeps_its_portals_through_migration_9() {
+    use sqlx::ConnectOptions;
+    use stripe2hubspot_queue::SqliteQueue;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("queue.db");
+    let store = Store::new(SqliteQueue::open(&path).await.expect("open"));
+    let stored = store
+        .portals
+        .add(conformance::portal("acme", &["acct_1"]))
+        .await
+        .expect("add");
+    drop(store);
+    let mut conn = sqlx::sqlite::SqliteConnectOptions::new()
+        .filename(&path)
+        .connect()
+        .await
+        .expect("open the file");
+    for statement in [
+        "ALTER TABLE stripe2hubspot_portals DROP COLUMN webhook_secrets",
+        "ALTER TABLE stripe2hubspot_portals DROP COLUMN mapping",
+        "ALTER TABLE stripe2hubspot_portals DROP COLUMN alert_url",
+        "DROP TABLE stripe2hubspot_portal_leases",
+        "DROP TABLE stripe2hubspot_processes",
+        "DROP TABLE stripe2hubspot_unrouted",
+        "DELETE FROM stripe2hubspot_schema_version WHERE version = 9",
+    ] {
+        sqlx::query(statement)
+            .execute(&mut conn)
+            .await
+            .expect(statement);
+    }
+    drop(conn);
+    let store = Store::new(SqliteQueue::open(&path).await.expect("reopen"));
+    let read = store.portals.get("acme").await.expect("get");
+    assert_eq!(
+        read.as_ref(),
+        Some(&stored),
+        "the portal survives migration 9"
+    );
+    assert!(store.leases.leases().await.expect("leases").is_empty());
+    assert!(store
+        .unrouted
+        .unrouted_accounts()
+        .await
+        .expect("unrouted")
+        .is_empty());
 }
 
 /// One transaction per enqueue (the benchmark's baseline) must behave the same.
@@ -704,6 +795,47 @@ mod postgres {
         merged
             .expect("the portal's merge waited for the default portal's lock")
             .expect("merge");
+    }
+
+    /// Two processes, each with its own pool: one drops a namespace the other had open.
+    #[tokio::test]
+    async fn namespace_dropped_elsewhere() {
+        let Some((store, guard)) = make("dropped_elsewhere").await else {
+            return;
+        };
+        let options = PostgresOptions {
+            schema: Some(guard.name.clone()),
+            ..PostgresOptions::default()
+        };
+        let other = Store::new(
+            PostgresQueue::connect_with(&guard.url, options)
+                .await
+                .expect("second connection"),
+        );
+        if let Err(e) = conformance::namespace_dropped_elsewhere(&store, &other).await {
+            panic!("{e}");
+        }
+    }
+
+    /// Two processes, each with its own pool, race to take 20 free portal leases: every
+    /// portal ends with exactly one holder.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn concurrent_lease_claims_from_two_processes_one_holder_each() {
+        let Some((first, guard)) = make("lease_race").await else {
+            return;
+        };
+        let options = PostgresOptions {
+            schema: Some(guard.name.clone()),
+            ..PostgresOptions::default()
+        };
+        let second = Store::new(
+            PostgresQueue::connect_with(&guard.url, options)
+                .await
+                .expect("second connection"),
+        );
+        if let Err(e) = conformance::concurrent_lease_claims(&[first, second]).await {
+            panic!("{e}");
+        }
     }
 
     /// Concurrent adds of one account (and of one id) from two processes, each with its own
