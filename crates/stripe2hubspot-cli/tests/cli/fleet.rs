@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use hubspot_crm::fake::FakeHubSpot;
 use stripe2hubspot::testkit::Payment;
 
-use crate::common::{output, Server, ADMIN_TOKEN, PATIENCE, SECRET};
+use crate::common::{eventually, output, sample, Server, ADMIN_TOKEN, PATIENCE, SECRET};
 
 fn queue_url(dir: &tempfile::TempDir) -> String {
     format!("sqlite://{}", dir.path().join("queue.db").display())
@@ -139,15 +139,12 @@ async fn a_portal_added_while_serve_runs_gets_its_connect_events() {
     let (status, health) = server.get("/healthz", None).await;
     assert_eq!(status, 200);
     assert!(health.contains("leader"), "{health}");
-    let (_, metrics) = server.get("/metrics", None).await;
-    assert!(
-        metrics.contains("stripe2hubspot_portals_led 2"),
-        "{metrics}"
-    );
-    assert!(
-        metrics.contains(r#"stripe2hubspot_queue_jobs{state="done",portal="second"} 1"#)
-            || metrics.contains(r#"stripe2hubspot_queue_jobs{portal="second",state="done"} 1"#),
-        "{metrics}"
-    );
+    // Gauges are read at most once a second: poll until the done job shows.
+    let done = r#"stripe2hubspot_queue_jobs{state="done",portal="second"}"#;
+    eventually("the per-portal gauges", || async {
+        let (_, metrics) = server.get("/metrics", None).await;
+        sample(&metrics, "stripe2hubspot_portals_led") == 2.0 && sample(&metrics, done) == 1.0
+    })
+    .await;
     assert_eq!(server.stop().await, Some(0));
 }
