@@ -493,6 +493,8 @@ async fn remove_portal(
         Ok(portal) => {
             let _ = fleet.reload().await;
             if query.purge {
+                // Its engine here stops first, so nothing writes to what is deleted.
+                fleet.removed_stopped().await;
                 if let Err(e) = fleet.store().portals.drop_namespace(&portal.id).await {
                     return unavailable(&e);
                 }

@@ -39,7 +39,7 @@ pub(super) struct State {
     /// Each portal's own store (a namespace of the root store), opened once.
     stores: HashMap<String, Store>,
     /// Engines being stopped (a removed portal's), awaited at shutdown.
-    retiring: Vec<JoinHandle<()>>,
+    pub(super) retiring: Vec<JoinHandle<()>>,
     /// Whether `run` started the slots' tasks: slots added before wait for it.
     running: bool,
 }
