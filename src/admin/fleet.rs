@@ -144,16 +144,26 @@ pub async fn fleet_report(fleet: &Fleet) -> FleetStatusReport {
     }
 }
 
-/// The single-portal fields without a `default` portal: sums over the portals.
+/// The single-portal fields without a running `default` portal engine (none configured, or
+/// it is starting): sums over the portals.
 async fn totals(
     fleet: &Fleet,
     runs: &std::collections::BTreeMap<String, PortalRun>,
     portals: &[PortalStatus],
 ) -> StatusReport {
     let (queue, queue_error) = match fleet.store().admin.stats().await {
-        Ok(_) => {
-            let mut depth = QueueDepth::default();
-            for p in portals.iter().filter_map(|p| p.queue) {
+        Ok(root) => {
+            // The root store holds the `default` portal's jobs: counted from it while that
+            // portal's engine starts (its status has no queue yet).
+            let mut depth = if fleet.has_default_portal() {
+                QueueDepth::from(root)
+            } else {
+                QueueDepth::default()
+            };
+            let others = portals
+                .iter()
+                .filter(|p| p.id != crate::queue::DEFAULT_PORTAL);
+            for p in others.filter_map(|p| p.queue) {
                 depth.ready += p.ready;
                 depth.delayed += p.delayed;
                 depth.leased += p.leased;
@@ -179,6 +189,14 @@ async fn totals(
         engine.worker_restarts += m.worker_restarts;
         last_sync = last_sync.max(handle.last_synced_at());
     }
+    let mut waiting: u64 = portals
+        .iter()
+        .filter(|p| p.id != crate::queue::DEFAULT_PORTAL)
+        .filter_map(|p| p.waiting)
+        .sum();
+    if fleet.has_default_portal() {
+        waiting += fleet.store().state.waiting_count().await.unwrap_or(0);
+    }
     StatusReport {
         status: if queue.is_some() { "ok" } else { "unavailable" },
         role: Role::Standby,
@@ -187,7 +205,7 @@ async fn totals(
         paused_at: None,
         queue,
         queue_error,
-        waiting: Some(portals.iter().filter_map(|p| p.waiting).sum()),
+        waiting: Some(waiting),
         last_sync: last_sync.and_then(rfc3339),
         ingest: fleet.ingest().stats(),
         engine,

@@ -1,5 +1,9 @@
 //! The admin HTTP API of a [`Fleet`] and its `/healthz`, on axum.
 
+// The checks return the finished HTTP answer as their error: one per request, never stored,
+// so its size does not matter.
+#![allow(clippy::result_large_err)]
+
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::middleware;
@@ -489,6 +493,8 @@ async fn remove_portal(
         Ok(portal) => {
             let _ = fleet.reload().await;
             if query.purge {
+                // Its engine here stops first, so nothing writes to what is deleted.
+                fleet.removed_stopped().await;
                 if let Err(e) = fleet.store().portals.drop_namespace(&portal.id).await {
                     return unavailable(&e);
                 }

@@ -364,6 +364,15 @@ impl Fleet {
         self.inner.reload().await
     }
 
+    /// Waits until the engines of removed portals have stopped (each finishes or releases its
+    /// batches in hand within its shutdown grace), so their data can be deleted.
+    pub async fn removed_stopped(&self) {
+        let retiring = std::mem::take(&mut self.inner.state().retiring);
+        for task in retiring {
+            let _ = task.await;
+        }
+    }
+
     /// Moves the unrouted events of every account a portal claims now into its queue;
     /// returns how many moved (what the supervisor does every few seconds).
     pub async fn sweep_unrouted(&self) -> Result<u64, crate::queue::QueueError> {

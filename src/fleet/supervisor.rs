@@ -19,6 +19,9 @@ use crate::engine::{EngineHandle, Role, SyncEngine};
 use crate::ingest::{PortalRoute, RouteTable, PLATFORM_ACCOUNT};
 use crate::queue::{Portal, Queue, QueueError, Store, UnroutedEvents, DEFAULT_PORTAL};
 
+/// How often a portal engine standing by asks whether it leads now.
+const STANDBY_RETRY: std::time::Duration = std::time::Duration::from_millis(500);
+
 /// Most unrouted events moved per read.
 const MOVE_BATCH: usize = 100;
 
@@ -36,7 +39,7 @@ pub(super) struct State {
     /// Each portal's own store (a namespace of the root store), opened once.
     stores: HashMap<String, Store>,
     /// Engines being stopped (a removed portal's), awaited at shutdown.
-    retiring: Vec<JoinHandle<()>>,
+    pub(super) retiring: Vec<JoinHandle<()>>,
     /// Whether `run` started the slots' tasks: slots added before wait for it.
     running: bool,
 }
@@ -320,6 +323,9 @@ impl Inner {
             (None, None) => Arc::new(TracingAlerter),
         };
         let mut builder = SyncEngine::builder(store.clone(), client, mapping)
+            // A portal's `try_lead` only reads this process's leadership state, so polling
+            // it often costs nothing, and the engine starts within this of its lease.
+            .standby_retry(STANDBY_RETRY)
             .alerter(alerter)
             .dead_letter_retention(config.dead_letter_retention)
             .merge_contacts(config.merge_contacts)

@@ -214,3 +214,93 @@ impl Routes {
         &self.unrouted
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::queue::MemoryQueue;
+
+    fn route(id: &str, secret: Option<&str>) -> PortalRoute {
+        PortalRoute {
+            id: id.to_owned(),
+            queue: Arc::new(MemoryQueue::new()),
+            verifier: secret.map(|s| Verifier::new(s).unwrap()),
+            event_types: BTreeSet::from(["charge.succeeded".to_owned()]),
+        }
+    }
+
+    fn id_of(destination: Destination<'_>) -> String {
+        match destination {
+            Destination::Portal(portal) => portal.id.clone(),
+            Destination::Unrouted(account) => format!("unrouted:{account}"),
+        }
+    }
+
+    #[test]
+    fn the_account_wins_then_the_path_the_secret_and_default() {
+        let table = RouteTable::new(None)
+            .with_portal(route("a", None), &["acct_a".to_owned()])
+            .with_portal(route("b", Some("whsec_b")), &[]);
+        assert_eq!(
+            id_of(table.destination(Some("acct_a"), Some("b"), None)),
+            "a"
+        );
+        assert_eq!(
+            id_of(table.destination(Some("acct_x"), Some("b"), None)),
+            "unrouted:acct_x",
+            "a Connect event of an unclaimed account waits, whatever the path"
+        );
+        assert_eq!(id_of(table.destination(None, Some("b"), Some("a"))), "b");
+        assert_eq!(id_of(table.destination(None, None, Some("b"))), "b");
+        assert_eq!(
+            id_of(table.destination(None, None, None)),
+            "unrouted:platform"
+        );
+        let with_default = table.with_portal(route(DEFAULT_PORTAL, None), &[]);
+        assert_eq!(id_of(with_default.destination(None, None, None)), "default");
+    }
+
+    // Signs with the test kit.
+    #[cfg(feature = "test-util")]
+    #[test]
+    fn the_shared_endpoint_tries_the_deployments_secret_then_each_portals() {
+        let table = RouteTable::new(Some(Verifier::new("whsec_deployment").unwrap()))
+            .with_portal(route("a", None), &[])
+            .with_portal(route("b", Some("whsec_b")), &[]);
+        let body = br#"{"id":"evt_1","object":"event","type":"charge.succeeded","created":1,"data":{"object":{"id":"ch_1","object":"charge"}}}"#;
+        let signed = |secret: &str| stripe_events::testkit::sign_now(body, secret);
+        let (verified, by) = table.verify_shared(body, &signed("whsec_deployment"));
+        assert!(verified.is_ok() && by.is_none());
+        let (verified, by) = table.verify_shared(body, &signed("whsec_b"));
+        assert!(verified.is_ok());
+        assert_eq!(by.as_deref(), Some("b"));
+        let (verified, by) = table.verify_shared(body, &signed("whsec_nobody"));
+        assert_eq!(verified.unwrap_err(), WebhookError::NoMatchingSignature);
+        assert!(by.is_none());
+        // A portal's own path is verified with its own secrets only, else the deployment's.
+        let b = table.portal("b").unwrap();
+        let a = table.portal("a").unwrap();
+        assert!(table
+            .verifier_for(b)
+            .unwrap()
+            .verify_envelope(body, &signed("whsec_deployment"))
+            .is_err());
+        assert!(table
+            .verifier_for(a)
+            .unwrap()
+            .verify_envelope(body, &signed("whsec_deployment"))
+            .is_ok());
+    }
+
+    #[test]
+    fn a_thin_event_is_routed_by_its_context() {
+        let thin = br#"{"id":"evt_1","object":"v2.core.event","type":"v1.charge.succeeded","context":"acct_thin","related_object":{"id":"ch_1","type":"charge","url":"/v1/charges/ch_1"}}"#;
+        assert_eq!(
+            super::super::thin_context(thin).as_deref(),
+            Some("acct_thin")
+        );
+        let platform = br#"{"id":"evt_1","object":"v2.core.event","type":"v1.charge.succeeded"}"#;
+        assert_eq!(super::super::thin_context(platform), None);
+        assert_eq!(super::super::thin_context(b"not json"), None);
+    }
+}

@@ -234,14 +234,23 @@ async fn connect_events_land_in_their_own_portal_only(rig: Rig) {
     assert_eq!(a.deals().len(), 3);
     assert_eq!(b.deals().len(), 3);
     assert!(payment_ids(&a).is_disjoint(&payment_ids(&b)));
-    let (status, report) = rig.admin(reqwest::Method::GET, "/admin/status", None).await;
-    assert_eq!(status, 200, "{report}");
+    // A deal is written before its job completes: wait for the queue to say done.
+    let started = Instant::now();
+    let report = loop {
+        let (status, report) = rig.admin(reqwest::Method::GET, "/admin/status", None).await;
+        assert_eq!(status, 200, "{report}");
+        if report["portals"][0]["queue"]["done"] == 3 && report["portals"][1]["queue"]["done"] == 3
+        {
+            break report;
+        }
+        assert!(started.elapsed() < DEADLINE, "{report}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
     assert_eq!(report["leading"], json!(["alpha", "beta"]), "{report}");
     assert!(report["process_id"].as_str().is_some_and(|p| !p.is_empty()));
     let portals = report["portals"].as_array().unwrap();
     assert_eq!(portals.len(), 2, "{report}");
     assert_eq!(portals[0]["id"], "alpha");
-    assert_eq!(portals[0]["queue"]["done"], 3, "{report}");
     rig.shutdown().await;
 }
 
@@ -403,7 +412,10 @@ async fn a_revoked_token_pauses_its_portal_alone_and_removal_stops_it() {
     .await;
 
     // A settings change restarts the portal's engine; a removal stops it.
-    assert_eq!(fleet.engine("well").unwrap().metrics().synced, 4);
+    eventually("the well portal's jobs completed", || {
+        fleet.engine("well").unwrap().metrics().synced == 4
+    })
+    .await;
     store
         .portals
         .set(

@@ -4,6 +4,7 @@
 mod admin;
 mod common;
 mod doctor;
+mod fleet;
 mod history;
 mod portal_ops;
 mod portals;
