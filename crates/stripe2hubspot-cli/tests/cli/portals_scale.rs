@@ -157,11 +157,17 @@ impl Endpoint {
     }
 }
 
-/// Who leads what, one set per process asked, if every process answered.
+/// Who leads what, one set per process asked, if every process answered. The processes are
+/// asked at once, so the sets describe one moment (give or take one answer's time).
 async fn leadership(endpoints: &[Endpoint]) -> Option<Vec<BTreeSet<String>>> {
+    let asks: Vec<_> = endpoints
+        .iter()
+        .cloned()
+        .map(|endpoint| tokio::spawn(async move { endpoint.leading().await }))
+        .collect();
     let mut all = Vec::new();
-    for endpoint in endpoints {
-        all.push(endpoint.leading().await?);
+    for ask in asks {
+        all.push(ask.await.ok()??);
     }
     Some(all)
 }
