@@ -636,6 +636,17 @@ async fn thirty_portals_on_three_processes_survive_a_revoked_token_and_the_busie
         );
     }
     assert_eq!(limited, 0, "no 429 at any portal");
+    // What a portal's requests were spent on, to tell sync writes from per-start checks.
+    let mut spent: Vec<(usize, String)> = fake(busiest_portal)
+        .request_counts()
+        .into_iter()
+        .map(|(call, n)| (n, call))
+        .collect();
+    spent.sort_by(|a, b| b.cmp(a));
+    eprintln!(
+        "portals-scale: {}'s requests by call: {spent:?}",
+        portal_id(busiest_portal)
+    );
 
     eprintln!(
         "portals-scale: {} payments ({redeliveries} redelivered) over {PORTALS} portals; \
