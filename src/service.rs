@@ -126,7 +126,9 @@ impl Service {
         })
     }
 
-    /// `POST /api/webhooks/stripe` and `GET /healthz`.
+    /// `POST /api/webhooks/stripe` and `GET /healthz` (and `POST /api/webhooks/stripe/{portal}`,
+    /// which this single-queue service answers only for `default`; a deployment of many
+    /// portals runs a [`Fleet`](crate::fleet::Fleet)).
     ///
     /// `/healthz` answers `200 {"status":"ok","role":"leader"}` (or `"paused"`, and
     /// `"standby"` on a process that does not run the sync), or `503 {"status":"unavailable"}`

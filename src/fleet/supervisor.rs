@@ -452,21 +452,27 @@ impl Inner {
     /// The leader of a stored portal records whether its sync is paused, for `portals list`.
     async fn record_pauses(&self) {
         let changes: Vec<(String, bool)> = {
-            let state = self.state();
-            state
-                .slots
-                .iter()
-                .filter(|(id, _)| !is_default(id))
-                .filter_map(|(id, slot)| {
+            let mut state = self.state();
+            let mut changes = Vec::new();
+            for (id, slot) in state.slots.iter_mut().filter(|(id, _)| !is_default(id)) {
+                let leading = {
                     let shared = slot.shared.lock().unwrap_or_else(|p| p.into_inner());
-                    let engine = shared.engine.as_ref()?;
-                    if engine.role() != Role::Leader {
-                        return None;
+                    shared
+                        .engine
+                        .as_ref()
+                        .filter(|engine| engine.role() == Role::Leader)
+                        .map(|engine| engine.paused().is_some())
+                };
+                match leading {
+                    Some(paused) if slot.recorded_paused != Some(paused) => {
+                        changes.push((id.clone(), paused))
                     }
-                    let paused = engine.paused().is_some();
-                    (slot.recorded_paused != Some(paused)).then(|| (id.clone(), paused))
-                })
-                .collect()
+                    Some(_) => {}
+                    // Another process reports while it leads: report again on taking over.
+                    None => slot.recorded_paused = None,
+                }
+            }
+            changes
         };
         for (id, paused) in changes {
             match self.store.portals.record_paused(&id, paused).await {

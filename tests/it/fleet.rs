@@ -563,3 +563,26 @@ async fn the_admin_api_manages_portals_without_showing_secrets() {
     assert_eq!(status, 404);
     rig.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_single_queue_ingest_knows_only_the_default_portal_path() {
+    use stripe2hubspot::ingest::Ingest;
+    use stripe2hubspot::stripe_events::Verifier;
+    let store = Store::new(MemoryQueue::new());
+    let ingest = Ingest::builder(Verifier::new(SECRET).unwrap(), store.queue.clone()).build();
+    let (event, _) = payment(1, Some("acct_ignored_here"));
+    let body = event.to_string();
+    let signature = sign_now(body.as_bytes(), SECRET);
+    let other = ingest
+        .handle_for("acme", Some(&signature), body.as_bytes())
+        .await;
+    assert_eq!(other.status(), 404, "{}", other.body());
+    // One queue: the account does not matter, and `default` is that queue.
+    let default = ingest
+        .handle_for("default", Some(&signature), body.as_bytes())
+        .await;
+    assert_eq!((default.status(), default.outcome.label()), (200, "queued"));
+    let shared = ingest.handle(Some(&signature), body.as_bytes()).await;
+    assert_eq!(shared.outcome.label(), "duplicate");
+    assert_eq!(ingest.stats().rejected, 1);
+}
