@@ -110,13 +110,15 @@ impl Endpoint {
         }
     }
 
-    /// `GET /admin/status`; `None` while the process cannot answer (killed, busy, starting).
+    /// `GET /admin/status`; `None` while the process cannot answer (killed, starting). A slow
+    /// answer is waited for: it reads every portal's queue, seconds on a loaded machine, and
+    /// dropping it would only delay what the test learns.
     async fn status(&self) -> Option<Value> {
         let response = self
             .http
             .get(format!("{}/admin/status", self.base))
             .bearer_auth(ADMIN_TOKEN)
-            .timeout(Duration::from_secs(5))
+            .timeout(Duration::from_secs(30))
             .send()
             .await
             .ok()?;
@@ -225,11 +227,16 @@ fn is_paused(entry: &Value) -> bool {
     }
 }
 
-/// The portals some live process reports paused.
+/// The portals some live process reports paused (the processes asked at once).
 async fn paused_portals(endpoints: &[Endpoint]) -> BTreeSet<String> {
+    let asks: Vec<_> = endpoints
+        .iter()
+        .cloned()
+        .map(|endpoint| tokio::spawn(async move { endpoint.status().await }))
+        .collect();
     let mut paused = BTreeSet::new();
-    for endpoint in endpoints {
-        if let Some(status) = endpoint.status().await {
+    for ask in asks {
+        if let Ok(Some(status)) = ask.await {
             for (id, entry) in portal_entries(&status) {
                 if is_paused(&entry) {
                     paused.insert(id);
