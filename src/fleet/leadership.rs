@@ -342,10 +342,13 @@ impl Shared {
     async fn spread_task(self: Arc<Self>) {
         let mut stopped = self.stopped.subscribe();
         loop {
+            let started = Instant::now();
             self.pass().await;
             self.ready.send_replace(true);
+            // Passes start a heartbeat apart, however long one took, so a slow pass does not
+            // push the next renewal towards the fence.
             tokio::select! {
-                _ = tokio::time::sleep(Leadership::HEARTBEAT) => {}
+                _ = tokio::time::sleep_until(started + Leadership::HEARTBEAT) => {}
                 _ = self.wake.notified() => {}
                 _ = stopped.wait_for(|s| *s) => return,
             }
@@ -485,50 +488,52 @@ impl Shared {
         }
     }
 
-    /// Renews every lease still held (the soonest to expire first).
+    /// Renews every lease still held, in one statement: a pass over many portals must not
+    /// outlast the fence (a renewal per portal, each waiting its turn on a loaded database,
+    /// could).
     async fn renew(&self) {
-        let mut held: Vec<(Instant, String, u64)> = self
+        let holding = self
             .state()
             .held
-            .iter()
-            .filter(|(_, held)| held.phase != Phase::Releasing)
-            .map(|(portal, held)| (held.valid_until, portal.clone(), held.generation))
-            .collect();
-        held.sort();
-        for (_, portal, generation) in held {
-            let asked = Instant::now();
-            match call(
-                self.store
-                    .leases
-                    .acquire_lease(&portal, &self.process_id, Leadership::TTL),
-            )
-            .await
-            {
-                Ok(Some(now_generation)) => {
-                    let mut state = self.state();
-                    if let Some(held) = state.held.get_mut(&portal) {
-                        if now_generation != generation {
-                            // Lost (expired) and taken again: whatever ran under the old
-                            // generation must stop.
-                            tracing::warn!(portal = %portal, "the portal's lease had expired before it was renewed; its engine restarts");
-                        }
-                        held.generation = now_generation;
-                        held.valid_until = asked + Leadership::TTL - Leadership::FENCE_MARGIN;
-                    }
+            .values()
+            .any(|held| held.phase != Phase::Releasing);
+        if !holding {
+            return;
+        }
+        let asked = Instant::now();
+        let renewed = match call(
+            self.store
+                .leases
+                .renew_leases(&self.process_id, Leadership::TTL),
+        )
+        .await
+        {
+            Ok(renewed) => renewed.into_iter().collect::<BTreeMap<String, u64>>(),
+            Err(error) => {
+                // The fence stops the engines before these leases could expire.
+                tracing::warn!(%error, "could not renew the portal leases; the portals stop syncing here unless the store answers soon");
+                return;
+            }
+        };
+        let mut state = self.state();
+        let process = self.process_id.clone();
+        state.held.retain(|portal, held| {
+            if held.phase == Phase::Releasing {
+                return true;
+            }
+            match renewed.get(portal) {
+                Some(&generation) if generation == held.generation => {
+                    held.valid_until = asked + Leadership::TTL - Leadership::FENCE_MARGIN;
+                    true
                 }
-                Ok(None) => {
-                    let mut state = self.state();
-                    state.held.remove(&portal);
-                    tracing::warn!(portal = %portal, process = %self.process_id, "lost the portal's lease to another process; this process no longer leads it");
-                }
-                Err(error) => {
-                    // The store is likely unreachable: the rest would fail the same way. The
-                    // fence stops the engines before these leases could expire.
-                    tracing::warn!(%error, "could not renew the portal leases; the portals stop syncing here unless the store answers soon");
-                    return;
+                // Expired before this renewal (and perhaps taken by another process): whatever
+                // ran under it has stopped at the fence; the portal may be taken again below.
+                _ => {
+                    tracing::warn!(portal = %portal, process = %process, "the portal's lease expired before it could be renewed; this process no longer leads it");
+                    false
                 }
             }
-        }
+        });
     }
 
     /// Gives up the portals no longer wanted and those above the quota; returns how many

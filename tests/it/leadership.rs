@@ -450,6 +450,14 @@ impl PortalLeases for Cuttable {
         self.check().await;
         self.inner.acquire_lease(portal, process, ttl).await
     }
+    async fn renew_leases(
+        &self,
+        process: &str,
+        ttl: Duration,
+    ) -> Result<Vec<(String, u64)>, QueueError> {
+        self.check().await;
+        self.inner.renew_leases(process, ttl).await
+    }
     async fn release_lease(&self, portal: &str, process: &str) -> Result<(), QueueError> {
         self.check().await;
         self.inner.release_lease(portal, process).await

@@ -185,7 +185,7 @@ impl Inner {
                     if !self.store.election.still_leading().await {
                         // Fence first: no worker makes another HubSpot call from here on.
                         self.leading.store(false, Ordering::Release);
-                        tracing::error!("lost the leadership (its database connection broke); stopping the sync");
+                        tracing::warn!("no longer leads (handed to another process, or the leadership could not be confirmed with the database); stopping the sync");
                         break Stop::LostLeadership;
                     }
                 }

@@ -55,6 +55,16 @@ pub trait PortalLeases: Send + Sync + 'static {
         ttl: Duration,
     ) -> Result<Option<u64>, QueueError>;
 
+    /// Renews, in one step, every lease `process` holds that has not expired, until `ttl` from
+    /// now; returns each renewed portal with its generation (unchanged by a renewal), sorted by
+    /// portal. A lease that expired is not renewed (another process may hold it by now): take
+    /// it again with [`acquire_lease`](Self::acquire_lease).
+    async fn renew_leases(
+        &self,
+        process: &str,
+        ttl: Duration,
+    ) -> Result<Vec<(String, u64)>, QueueError>;
+
     /// Gives the lease up if `process` holds it, so another process can take it at once.
     async fn release_lease(&self, portal: &str, process: &str) -> Result<(), QueueError>;
 

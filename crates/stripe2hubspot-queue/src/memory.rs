@@ -1272,6 +1272,24 @@ impl crate::PortalLeases for MemoryQueue {
         Ok(Some(lease.generation))
     }
 
+    async fn renew_leases(
+        &self,
+        process: &str,
+        ttl: std::time::Duration,
+    ) -> Result<Vec<(String, u64)>, QueueError> {
+        let now = std::time::SystemTime::now();
+        let mut inner = self.lock();
+        Ok(inner
+            .leases
+            .values_mut()
+            .filter(|lease| lease.holder == process && lease.expires_at > now)
+            .map(|lease| {
+                lease.expires_at = now + ttl;
+                (lease.portal.clone(), lease.generation)
+            })
+            .collect())
+    }
+
     async fn release_lease(&self, portal: &str, process: &str) -> Result<(), QueueError> {
         let mut inner = self.lock();
         if let Some(lease) = inner.leases.get_mut(portal) {

@@ -64,6 +64,10 @@ impl Default for PostgresOptions {
 #[derive(Debug, Clone)]
 pub struct PostgresQueue {
     pool: PgPool,
+    /// One connection for portal leadership (process heartbeats and portal leases), apart
+    /// from `pool`: however busy the engines keep the pool, a lease is renewed on time, and the
+    /// process holds one connection for the election whatever the number of portals.
+    lease_pool: PgPool,
     writer: Option<Coalescer>,
     sql: Arc<Statements>,
     dialect: &'static Dialect,
@@ -126,12 +130,17 @@ impl PostgresQueue {
             .max_connections(options.max_connections.max(1))
             .acquire_timeout(options.acquire_timeout)
             .connect_lazy_with(connect.clone());
+        let lease_pool = PgPoolOptions::new()
+            .max_connections(1)
+            .acquire_timeout(options.acquire_timeout)
+            .connect_lazy_with(connect.clone());
         let notifier = EnqueueNotifier::new();
         let writer = options
             .coalesce
             .then(|| Self::start_writer(&pool, dialect, &sql, &notifier, options.max_batch));
         Ok(Self {
             pool,
+            lease_pool,
             writer,
             sql,
             dialect,
@@ -167,6 +176,7 @@ impl PostgresQueue {
     /// Close the connections, waiting for in-flight statements.
     pub async fn close(&self) {
         self.pool.close().await;
+        self.lease_pool.close().await;
     }
 }
 

@@ -70,6 +70,9 @@ impl Default for SqliteOptions {
 #[derive(Debug, Clone)]
 pub struct SqliteQueue {
     pool: SqlitePool,
+    /// Portal leases go through the same pool: with SQLite one process leads every portal,
+    /// so leases are not what elects it.
+    lease_pool: SqlitePool,
     writer: Option<Coalescer>,
     sql: Arc<Statements>,
     dialect: &'static Dialect,
@@ -147,6 +150,7 @@ impl SqliteQueue {
             .coalesce
             .then(|| Self::start_writer(&pool, dialect, &sql, &notifier, options.max_batch));
         Ok(Self {
+            lease_pool: pool.clone(),
             pool,
             writer,
             sql,

@@ -19,8 +19,8 @@ fn holders(leases: &[Lease]) -> Vec<(&str, &str, u64)> {
 /// Leases: a free lease is taken with generation 1; its holder renews it keeping the
 /// generation; another process is refused while it lives; an expired lease (of another
 /// process, or the holder's own) is taken with the generation raised; a release by a
-/// non-holder changes nothing, by the holder frees it at once; `leave` frees every lease of
-/// the process. `leases` lists them all, sorted by portal.
+/// non-holder changes nothing, by the holder frees it at once; `renew_leases` renews exactly
+/// the caller's unexpired leases; `leave` frees every lease of the process. `leases` lists them all, sorted by portal.
 pub async fn portal_leases(store: &Store) -> Result<(), ConformanceFailure> {
     let l = &*store.leases;
     ensure!(l.leases().await?.is_empty(), "a fresh store has leases");
@@ -83,6 +83,26 @@ pub async fn portal_leases(store: &Store) -> Result<(), ConformanceFailure> {
         "a released lease is free at once, taken with the generation raised: {after_release:?}"
     );
 
+    // Renewing all at once: only the caller's unexpired leases, generations kept.
+    ensure!(
+        l.acquire_lease("delta", "proc-1", Duration::ZERO).await? == Some(1),
+        "a free lease is taken"
+    );
+    let renewed = l.renew_leases("proc-1", LONG).await?;
+    ensure!(
+        renewed == [("beta".to_owned(), 2), ("gamma".to_owned(), 2)],
+        "renew_leases renews the caller's live leases, sorted, generations kept (not delta, expired; not acme, another's): {renewed:?}"
+    );
+    ensure!(
+        l.acquire_lease("beta", "proc-2", LONG).await?.is_none(),
+        "a lease renewed by renew_leases was taken by another process"
+    );
+    ensure!(
+        l.renew_leases("proc-3", LONG).await?.is_empty(),
+        "a process holding nothing renewed something"
+    );
+    l.release_lease("delta", "proc-1").await?;
+
     l.leave("proc-1").await?;
     for portal in ["beta", "gamma"] {
         let taken = l.acquire_lease(portal, "proc-2", LONG).await?;
@@ -97,6 +117,7 @@ pub async fn portal_leases(store: &Store) -> Result<(), ConformanceFailure> {
             == [
                 ("acme", "proc-2", 2),
                 ("beta", "proc-2", 3),
+                ("delta", "", 1),
                 ("gamma", "proc-2", 3)
             ],
         "leases are listed sorted by portal with their holders: {leases:?}"

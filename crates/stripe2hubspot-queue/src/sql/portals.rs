@@ -468,7 +468,7 @@ macro_rules! sql_portal_store {
                 let now = crate::time::now_millis();
                 let until = now.saturating_add(crate::time::duration_millis(ttl));
                 let mut tx = self
-                    .pool
+                    .lease_pool
                     .begin_with(self.dialect.begin_write)
                     .await
                     .map_err(db_error)?;
@@ -502,7 +502,7 @@ macro_rules! sql_portal_store {
 
             async fn leases(&self) -> Result<Vec<crate::Lease>, crate::QueueError> {
                 let rows: Vec<(String, String, i64, i64)> = sqlx::query_as(&self.sql.leases)
-                    .fetch_all(&self.pool)
+                    .fetch_all(&self.lease_pool)
                     .await
                     .map_err(crate::sql::db_error)?;
                 let mut leases = rows
@@ -534,12 +534,36 @@ macro_rules! sql_portal_store {
                     .bind(until)
                     .bind(now)
                     .bind(now)
-                    .fetch_optional(&self.pool)
+                    .fetch_optional(&self.lease_pool)
                     .await
                     .map_err(crate::sql::db_error)?;
                 generation
                     .map(crate::sql::portals::generation_from)
                     .transpose()
+            }
+
+            async fn renew_leases(
+                &self,
+                process: &str,
+                ttl: std::time::Duration,
+            ) -> Result<Vec<(String, u64)>, crate::QueueError> {
+                let now = crate::time::now_millis();
+                let until = now.saturating_add(crate::time::duration_millis(ttl));
+                let rows: Vec<(String, i64)> = sqlx::query_as(&self.sql.lease_renew_all)
+                    .bind(until)
+                    .bind(process.to_owned())
+                    .bind(now)
+                    .fetch_all(&self.lease_pool)
+                    .await
+                    .map_err(crate::sql::db_error)?;
+                let mut renewed = rows
+                    .into_iter()
+                    .map(|(portal, generation)| {
+                        Ok((portal, crate::sql::portals::generation_from(generation)?))
+                    })
+                    .collect::<Result<Vec<_>, crate::QueueError>>()?;
+                renewed.sort();
+                Ok(renewed)
             }
 
             async fn release_lease(
@@ -550,7 +574,7 @@ macro_rules! sql_portal_store {
                 sqlx::query(&self.sql.lease_release)
                     .bind(portal.to_owned())
                     .bind(process.to_owned())
-                    .execute(&self.pool)
+                    .execute(&self.lease_pool)
                     .await
                     .map_err(crate::sql::db_error)?;
                 Ok(())
@@ -559,7 +583,7 @@ macro_rules! sql_portal_store {
             async fn leave(&self, process: &str) -> Result<(), crate::QueueError> {
                 use crate::sql::db_error;
                 let mut tx = self
-                    .pool
+                    .lease_pool
                     .begin_with(self.dialect.begin_write)
                     .await
                     .map_err(db_error)?;

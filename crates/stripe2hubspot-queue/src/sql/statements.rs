@@ -329,6 +329,7 @@ pub(crate) struct Statements {
     pub(crate) process_forget: String,
     pub(crate) leases: String,
     pub(crate) lease_acquire: String,
+    pub(crate) lease_renew_all: String,
     pub(crate) lease_release: String,
     pub(crate) leases_release_all: String,
     pub(crate) unrouted_insert: String,
@@ -779,6 +780,11 @@ impl Statements {
                     OR stripe2hubspot_portal_leases.holder = ''
                     OR stripe2hubspot_portal_leases.expires_at <= ?
                  RETURNING generation",
+            ),
+            lease_renew_all: d.render(
+                "UPDATE stripe2hubspot_portal_leases SET expires_at = ?
+                 WHERE holder = ? AND expires_at > ?
+                 RETURNING portal_id, generation",
             ),
             lease_release: d.render(
                 "UPDATE stripe2hubspot_portal_leases SET holder = '', expires_at = 0
