@@ -514,8 +514,13 @@ async fn thirty_portals_on_three_processes_survive_a_revoked_token_and_the_busie
     // The revoked portal pauses alone: every other portal syncs all its payments meanwhile.
     let (revoked_at, stop_watching, pause_watch) = revoked.unwrap();
     let started = Instant::now();
+    // This loop samples too: the watcher may miss a pause this loop saw (the revoked portal's
+    // pause, taken over by a new leader after the kill, can first show in this loop's last
+    // sample, which ends it and the watcher with it).
+    let mut seen_paused: BTreeSet<String> = BTreeSet::new();
     loop {
         let paused = paused_portals(&survivors).await;
+        seen_paused.extend(paused.iter().cloned());
         let others_done = (1..=PORTALS)
             .filter(|&i| i != REVOKED)
             .all(|i| complete(i, fake(i)));
@@ -534,7 +539,8 @@ async fn thirty_portals_on_three_processes_survive_a_revoked_token_and_the_busie
     }
     let others_synced = revoked_at.elapsed();
     stop_watching.send_replace(true);
-    let (first_paused, ever_paused, samples) = pause_watch.await.unwrap();
+    let (first_paused, mut ever_paused, samples) = pause_watch.await.unwrap();
+    ever_paused.extend(seen_paused);
     assert_eq!(
         ever_paused,
         BTreeSet::from([portal_id(REVOKED)]),
